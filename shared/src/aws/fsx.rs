@@ -1,0 +1,236 @@
+//! FSx for Lustre data repository tasks: `CreateDataRepositoryTask`,
+//! `DescribeDataRepositoryTasks`, `CancelDataRepositoryTask`.
+
+use aws_sdk_fsx::Client;
+use aws_sdk_fsx::operation::cancel_data_repository_task::CancelDataRepositoryTaskError as CancelError;
+use aws_sdk_fsx::operation::create_data_repository_task::CreateDataRepositoryTaskError as CreateError;
+use aws_sdk_fsx::operation::describe_data_repository_tasks::DescribeDataRepositoryTasksError as DescribeError;
+use aws_sdk_fsx::types::{
+    CompletionReport, DataRepositoryTask, DataRepositoryTaskType, DurationSinceLastAccess,
+    ReleaseConfiguration, ReportFormat, ReportScope, Tag, Unit,
+};
+use tracing::{info, instrument};
+
+use super::{Class, classify};
+use crate::error::{AwsError, FerryError};
+use crate::job::ValidJob;
+use crate::ports::CancelOutcome;
+use crate::status::{
+    Counts, Failure, ReportLocation, TaskHandle, TaskSnapshot, Timestamp, Timings,
+};
+use crate::token::IdempotencyKey;
+
+/// Creates the task. `ClientRequestToken` is the idempotency key: FSx returns the task it already
+/// created for a token it has seen with the same parameters, so a retry creates nothing new.
+#[instrument(skip(client, job), fields(job = %job.name, kind = job.kind.as_str()))]
+pub(super) async fn start(
+    client: &Client,
+    job: &ValidJob,
+    key: &IdempotencyKey,
+) -> Result<TaskHandle, FerryError> {
+    const OP: &str = "CreateDataRepositoryTask";
+    let file_system_id = job
+        .file_system_id
+        .clone()
+        .ok_or_else(|| FerryError::invalid("job.file_system_id", "is required"))?;
+    let task_type = job
+        .kind
+        .fsx_task_type()
+        .ok_or_else(|| FerryError::invalid("job.kind", "is not an FSx kind"))?;
+
+    let output = client
+        .create_data_repository_task()
+        .r#type(DataRepositoryTaskType::from(task_type))
+        .file_system_id(&file_system_id)
+        .set_paths((!job.paths.is_empty()).then(|| job.paths.clone()))
+        .report(completion_report(job))
+        .client_request_token(key.as_str())
+        .set_tags(fsx_tags(job))
+        .set_capacity_to_release(job.capacity_to_release)
+        .set_release_configuration(job.release.map(|release| {
+            ReleaseConfiguration::builder()
+                .duration_since_last_access(
+                    DurationSinceLastAccess::builder()
+                        .unit(Unit::Days)
+                        .value(release.days_since_last_access)
+                        .build(),
+                )
+                .build()
+        }))
+        .send()
+        .await
+        .map_err(|e| {
+            let class = match e.as_service_error() {
+                Some(CreateError::DataRepositoryTaskExecuting(_)) => Some(Class::Conflict),
+                Some(CreateError::ServiceLimitExceeded(_)) => Some(Class::LimitExceeded),
+                Some(CreateError::FileSystemNotFound(_)) => Some(Class::NotFound),
+                Some(
+                    CreateError::BadRequest(_)
+                    | CreateError::UnsupportedOperation(_)
+                    | CreateError::IncompatibleParameterError(_),
+                ) => Some(Class::Rejected),
+                _ => None,
+            };
+            classify(OP, e, class)
+        })?;
+
+    let task_id = output
+        .data_repository_task()
+        .and_then(DataRepositoryTask::task_id)
+        .ok_or_else(|| FerryError::AwsService {
+            source: AwsError::malformed(OP, "no DataRepositoryTask.TaskId"),
+        })?
+        .to_owned();
+    info!(task_id = %task_id, file_system_id = %file_system_id, "FSx data repository task created");
+    Ok(TaskHandle::Fsx {
+        file_system_id,
+        task_id,
+    })
+}
+
+/// `Report` is required by the API: disabled unless the job enables it. When enabled, `Format`
+/// and `Scope` default to their only values (`REPORT_CSV_20191124`, `FAILED_FILES_ONLY`).
+fn completion_report(job: &ValidJob) -> CompletionReport {
+    match &job.report {
+        Some(report) if report.enabled => CompletionReport::builder()
+            .enabled(true)
+            .set_path(report.path.clone())
+            .format(ReportFormat::from(
+                report
+                    .format
+                    .as_deref()
+                    .unwrap_or(ReportFormat::ReportCsv20191124.as_str()),
+            ))
+            .scope(ReportScope::from(
+                report
+                    .scope
+                    .as_deref()
+                    .unwrap_or(ReportScope::FailedFilesOnly.as_str()),
+            ))
+            .build(),
+        _ => CompletionReport::builder().enabled(false).build(),
+    }
+}
+
+fn fsx_tags(job: &ValidJob) -> Option<Vec<Tag>> {
+    (!job.tags.is_empty()).then(|| {
+        job.tags
+            .iter()
+            .map(|(key, value)| Tag::builder().key(key).value(value).build())
+            .collect()
+    })
+}
+
+#[instrument(skip(client))]
+pub(super) async fn describe(
+    client: &Client,
+    file_system_id: &str,
+    task_id: &str,
+) -> Result<TaskSnapshot, FerryError> {
+    const OP: &str = "DescribeDataRepositoryTasks";
+    let output = client
+        .describe_data_repository_tasks()
+        .task_ids(task_id)
+        .send()
+        .await
+        .map_err(|e| {
+            let class = match e.as_service_error() {
+                Some(
+                    DescribeError::DataRepositoryTaskNotFound(_)
+                    | DescribeError::FileSystemNotFound(_),
+                ) => Some(Class::NotFound),
+                Some(DescribeError::BadRequest(_)) => Some(Class::Rejected),
+                _ => None,
+            };
+            classify(OP, e, class)
+        })?;
+    let task = output
+        .data_repository_tasks()
+        .iter()
+        .find(|t| t.task_id() == Some(task_id))
+        .ok_or_else(|| FerryError::NotFound {
+            message: format!("FSx returned no data repository task {task_id}"),
+            source: None,
+        })?;
+    Ok(snapshot(task, file_system_id, task_id))
+}
+
+fn ts(t: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {
+    t.copied().map(Timestamp)
+}
+
+fn snapshot(task: &DataRepositoryTask, file_system_id: &str, task_id: &str) -> TaskSnapshot {
+    let status = task.status();
+    let counts = Counts {
+        total: status.and_then(|s| s.total_count()),
+        succeeded: status.and_then(|s| s.succeeded_count()),
+        failed: status.and_then(|s| s.failed_count()),
+        released_capacity: status.and_then(|s| s.released_capacity()),
+        ..Counts::default()
+    };
+    let timings = Timings {
+        created_at: ts(task.creation_time()),
+        started_at: ts(task.start_time()),
+        ended_at: ts(task.end_time()),
+        last_updated_at: ts(status.and_then(|s| s.last_updated_time())),
+        ..Timings::default()
+    };
+    let failure = task
+        .failure_details()
+        .and_then(|f| f.message())
+        .map(|message| Failure {
+            message: Some(message.to_owned()),
+            ..Failure::default()
+        });
+    let report = task
+        .report()
+        .filter(|r| r.enabled() == Some(true))
+        .map(|r| ReportLocation {
+            path: r.path().map(str::to_owned),
+            ..ReportLocation::default()
+        });
+    TaskSnapshot {
+        task: TaskHandle::Fsx {
+            file_system_id: task.file_system_id().unwrap_or(file_system_id).to_owned(),
+            task_id: task_id.to_owned(),
+        },
+        lifecycle: task
+            .lifecycle()
+            .map_or_else(|| "UNKNOWN".to_owned(), |l| l.as_str().to_owned()),
+        counts,
+        timings,
+        failure,
+        report,
+    }
+}
+
+/// Cancels the task. FSx answers `DataRepositoryTaskEnded` for a task that already ended:
+/// cancelling is then a no-op, not an error.
+#[instrument(skip(client))]
+pub(super) async fn cancel(client: &Client, task_id: &str) -> Result<CancelOutcome, FerryError> {
+    const OP: &str = "CancelDataRepositoryTask";
+    match client
+        .cancel_data_repository_task()
+        .task_id(task_id)
+        .send()
+        .await
+    {
+        Ok(output) => {
+            info!(lifecycle = ?output.lifecycle(), "FSx task cancellation requested");
+            Ok(CancelOutcome::Requested)
+        }
+        Err(e) => match e.as_service_error() {
+            Some(CancelError::DataRepositoryTaskEnded(_)) => {
+                info!("FSx task had already ended");
+                Ok(CancelOutcome::AlreadyEnded)
+            }
+            Some(CancelError::DataRepositoryTaskNotFound(_)) => {
+                Err(classify(OP, e, Some(Class::NotFound)))
+            }
+            Some(CancelError::BadRequest(_) | CancelError::UnsupportedOperation(_)) => {
+                Err(classify(OP, e, Some(Class::Rejected)))
+            }
+            _ => Err(classify(OP, e, None)),
+        },
+    }
+}

@@ -1,0 +1,285 @@
+//! Errors shared by every function, and the stable `error_type`s the state machine matches on.
+//!
+//! The Step Functions definition retries and catches on `Diagnostic.error_type`, so the strings
+//! returned by [`FerryError::error_type`] are part of Ferry's contract: never rename them.
+
+use std::fmt;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use lambda_runtime::Diagnostic;
+
+/// The error type every handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum FerryError {
+    /// The job spec or the function input is invalid. Never retried.
+    #[error("invalid job: {0}")]
+    InvalidJob(#[from] InvalidJob),
+
+    /// The service rejected the request as invalid (FSx `BadRequest`, `UnsupportedOperation`,
+    /// `IncompatibleParameterError`; DataSync `InvalidRequestException`). Reported as
+    /// `InvalidJob`: retrying the same request cannot succeed.
+    #[error("rejected by AWS: {source}")]
+    Rejected {
+        #[source]
+        source: AwsError,
+    },
+
+    /// Another task holds the resource: FSx `DataRepositoryTaskExecuting`, or a DataSync task that
+    /// already has an active or queued execution. Retried later, with backoff, for hours.
+    #[error("task conflict: {message}")]
+    TaskConflict {
+        message: String,
+        #[source]
+        source: Option<AwsError>,
+    },
+
+    /// A service quota refused the request (FSx `ServiceLimitExceeded`). Retried slowly: waiting
+    /// for running tasks to end frees the quota; a hard quota ends in "could not start".
+    #[error("service limit exceeded: {source}")]
+    LimitExceeded {
+        #[source]
+        source: AwsError,
+    },
+
+    /// The service throttled the request even after the SDK's own retries. Retried soon.
+    #[error("throttled: {source}")]
+    Throttled {
+        #[source]
+        source: AwsError,
+    },
+
+    /// The file system, DataSync task or execution does not exist. Never retried.
+    #[error("not found: {message}")]
+    NotFound {
+        message: String,
+        #[source]
+        source: Option<AwsError>,
+    },
+
+    /// Any other AWS failure (network, 5xx, an unexpected error code). Retried a few times.
+    #[error("AWS service error: {source}")]
+    AwsService {
+        #[source]
+        source: AwsError,
+    },
+}
+
+impl FerryError {
+    /// The stable `error_type` reported to Lambda, matched by the state machine's Retry/Catch.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            FerryError::InvalidJob(_) | FerryError::Rejected { .. } => "InvalidJob",
+            FerryError::TaskConflict { .. } => "TaskConflict",
+            FerryError::LimitExceeded { .. } => "LimitExceeded",
+            FerryError::Throttled { .. } => "Throttled",
+            FerryError::NotFound { .. } => "NotFound",
+            FerryError::AwsService { .. } => "AwsService",
+        }
+    }
+
+    /// Shorthand for an invalid-job error about one field.
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        FerryError::InvalidJob(InvalidJob::one(field, problem))
+    }
+}
+
+impl From<FerryError> for Diagnostic {
+    fn from(error: FerryError) -> Diagnostic {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error_chain(&error),
+        }
+    }
+}
+
+/// `error` and its sources, joined with ": ", so the Lambda error message says what AWS said.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// One rule broken by one field of the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field in the input, e.g. `job.paths[3]`.
+    pub field: String,
+    /// What was expected, and what was found.
+    pub problem: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+/// Every problem found in an input, so a user fixes them all in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InvalidJob {
+    pub errors: Vec<FieldError>,
+}
+
+impl InvalidJob {
+    pub fn one(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        InvalidJob {
+            errors: vec![FieldError {
+                field: field.into(),
+                problem: problem.into(),
+            }],
+        }
+    }
+
+    /// True when some error names `field` (exactly, or one of its elements or members).
+    pub fn mentions(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.field == field
+                || e.field
+                    .strip_prefix(field)
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        })
+    }
+}
+
+impl fmt::Display for InvalidJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An AWS SDK error, kept whole as the source, with the parts Ferry classifies on.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}: {summary}")]
+pub struct AwsError {
+    /// The API operation, e.g. `CreateDataRepositoryTask`.
+    pub operation: &'static str,
+    /// The service's error code (`DataRepositoryTaskExecuting`), when the service answered.
+    pub code: Option<String>,
+    /// `code: message`, or the SDK's description of a failure to reach the service.
+    pub summary: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl AwsError {
+    /// Wraps an SDK error for `operation`, keeping it as the source.
+    pub fn new<E, R>(operation: &'static str, error: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: fmt::Debug + Send + Sync + 'static,
+    {
+        let code = error.code().map(str::to_owned);
+        let summary = match (error.code(), error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => DisplayErrorContext(&error).to_string(),
+        };
+        AwsError {
+            operation,
+            code,
+            summary,
+            source: Box::new(error),
+        }
+    }
+
+    /// A response that lacks what the API reference promises (e.g. no task id).
+    pub fn malformed(operation: &'static str, what: &str) -> Self {
+        let summary = format!("malformed response: {what}");
+        AwsError {
+            operation,
+            code: None,
+            source: summary.clone().into(),
+            summary,
+        }
+    }
+
+    /// The service's message without the code, when it sent one.
+    pub fn message(&self) -> &str {
+        match &self.code {
+            Some(code) => self
+                .summary
+                .strip_prefix(code.as_str())
+                .and_then(|rest| rest.strip_prefix(": "))
+                .unwrap_or(&self.summary),
+            None => &self.summary,
+        }
+    }
+
+    /// True when the code is one of the throttling codes AWS services use. The list is the one
+    /// the SDK's own retry classifier treats as throttling (aws-smithy-runtime `THROTTLING_ERRORS`).
+    pub fn is_throttling(&self) -> bool {
+        const THROTTLING: &[&str] = &[
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottledException",
+            "TooManyRequestsException",
+            "ProvisionedThroughputExceededException",
+            "TransactionInProgressException",
+            "RequestLimitExceeded",
+            "BandwidthLimitExceeded",
+            "LimitExceededException",
+            "RequestThrottled",
+            "SlowDown",
+            "PriorRequestNotComplete",
+            "EC2ThrottledException",
+        ];
+        self.code
+            .as_deref()
+            .is_some_and(|c| THROTTLING.contains(&c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_job_lists_every_field() {
+        let error = InvalidJob {
+            errors: vec![
+                FieldError {
+                    field: "job.paths[0]".into(),
+                    problem: "must not contain '..'".into(),
+                },
+                FieldError {
+                    field: "job.file_system_id".into(),
+                    problem: "is required".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            error.to_string(),
+            "job.paths[0]: must not contain '..'; job.file_system_id: is required"
+        );
+        assert!(error.mentions("job.paths"));
+        assert!(error.mentions("job.file_system_id"));
+        assert!(!error.mentions("job.path"));
+    }
+
+    #[test]
+    fn diagnostic_carries_stable_error_type() {
+        let diagnostic: Diagnostic = FerryError::invalid("job.kind", "is required").into();
+        assert_eq!(diagnostic.error_type, "InvalidJob");
+        assert_eq!(
+            diagnostic.error_message,
+            "invalid job: job.kind: is required"
+        );
+    }
+}

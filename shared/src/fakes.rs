@@ -1,0 +1,242 @@
+//! In-memory fakes of the ports, for tests (feature `test-util`; never in a deployed binary).
+//!
+//! [`FakeTasks`] behaves like the services where Ferry depends on it: one task per idempotency
+//! key, lifecycles a test moves forward, cancellation that is a no-op on an ended task, and
+//! scripted failures.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::error::{AwsError, FerryError};
+use crate::job::{JobSpec, ValidJob};
+use crate::ports::{CancelOutcome, CancelTask, DescribeTask, StartTask};
+use crate::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Timestamp, Timings};
+use crate::token::IdempotencyKey;
+
+/// A failure to script into the next start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeFailure {
+    Conflict,
+    Throttled,
+    NotFound,
+    LimitExceeded,
+    Internal,
+}
+
+impl FakeFailure {
+    fn into_error(self) -> FerryError {
+        let aws = |code: &str| AwsError {
+            operation: "FakeStart",
+            code: Some(code.to_owned()),
+            summary: format!("{code}: injected by FakeTasks"),
+            source: format!("{code}: injected by FakeTasks").into(),
+        };
+        match self {
+            FakeFailure::Conflict => FerryError::TaskConflict {
+                message: "An existing data repository task is currently executing".into(),
+                source: Some(aws("DataRepositoryTaskExecuting")),
+            },
+            FakeFailure::Throttled => FerryError::Throttled {
+                source: aws("ThrottlingException"),
+            },
+            FakeFailure::NotFound => FerryError::NotFound {
+                message: "file system not found".into(),
+                source: Some(aws("FileSystemNotFound")),
+            },
+            FakeFailure::LimitExceeded => FerryError::LimitExceeded {
+                source: aws("ServiceLimitExceeded"),
+            },
+            FakeFailure::Internal => FerryError::AwsService {
+                source: aws("InternalServerError"),
+            },
+        }
+    }
+}
+
+/// One fake task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeTask {
+    pub handle: TaskHandle,
+    pub job: JobSpec,
+    pub key: IdempotencyKey,
+    pub lifecycle: String,
+    pub counts: Counts,
+    pub created_at: Timestamp,
+    pub failure: Option<Failure>,
+    pub cancel_requests: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    tasks: Vec<FakeTask>,
+    by_key: HashMap<IdempotencyKey, usize>,
+    start_failures: VecDeque<FakeFailure>,
+    start_calls: u32,
+}
+
+/// In-memory FSx and DataSync.
+#[derive(Debug, Default)]
+pub struct FakeTasks {
+    state: Mutex<State>,
+}
+
+impl FakeTasks {
+    pub fn new() -> Self {
+        FakeTasks::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock already failed; keep the data usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the next start fail with `failure` (queued; one failure per call).
+    pub fn fail_next_start(&self, failure: FakeFailure) {
+        self.lock().start_failures.push_back(failure);
+    }
+
+    /// Every task started so far, in order.
+    pub fn tasks(&self) -> Vec<FakeTask> {
+        self.lock().tasks.clone()
+    }
+
+    /// How many times `start_task` was called (including ones that returned an existing task).
+    pub fn start_calls(&self) -> u32 {
+        self.lock().start_calls
+    }
+
+    /// Adds a task directly (as if started earlier), returning its handle.
+    pub fn insert(&self, task: FakeTask) -> TaskHandle {
+        let mut state = self.lock();
+        let handle = task.handle.clone();
+        let index = state.tasks.len();
+        state.by_key.insert(task.key.clone(), index);
+        state.tasks.push(task);
+        handle
+    }
+
+    /// Moves a task to `lifecycle`, with counts and an optional failure.
+    pub fn set(
+        &self,
+        handle: &TaskHandle,
+        lifecycle: &str,
+        counts: Counts,
+        failure: Option<Failure>,
+    ) {
+        let mut state = self.lock();
+        if let Some(task) = state.tasks.iter_mut().find(|t| &t.handle == handle) {
+            task.lifecycle = lifecycle.to_owned();
+            task.counts = counts;
+            task.failure = failure;
+        }
+    }
+
+    fn is_terminal(task: &FakeTask) -> bool {
+        match task.handle {
+            TaskHandle::Fsx { .. } => Phase::from_fsx(&task.lifecycle).is_terminal(),
+            TaskHandle::Datasync { .. } => {
+                Phase::from_datasync(&task.lifecycle, false).is_terminal()
+            }
+        }
+    }
+}
+
+impl StartTask for FakeTasks {
+    async fn start_task(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+    ) -> Result<TaskHandle, FerryError> {
+        let mut state = self.lock();
+        state.start_calls += 1;
+        if let Some(failure) = state.start_failures.pop_front() {
+            return Err(failure.into_error());
+        }
+        if let Some(&index) = state.by_key.get(key) {
+            return Ok(state.tasks[index].handle.clone());
+        }
+        let n = state.tasks.len() + 1;
+        let (handle, lifecycle) = match (&job.file_system_id, &job.task_arn) {
+            (Some(fs), _) if job.kind.is_fsx() => (
+                TaskHandle::Fsx {
+                    file_system_id: fs.clone(),
+                    task_id: format!("task-{n:017x}"),
+                },
+                "PENDING",
+            ),
+            (_, Some(task_arn)) => (
+                TaskHandle::Datasync {
+                    task_execution_arn: format!("{task_arn}/execution/exec-{n:017x}"),
+                },
+                "QUEUED",
+            ),
+            _ => {
+                return Err(FerryError::invalid(
+                    "job",
+                    "neither an FSx nor a DataSync job",
+                ));
+            }
+        };
+        state.by_key.insert(key.clone(), state.tasks.len());
+        state.tasks.push(FakeTask {
+            handle: handle.clone(),
+            job: job.spec().clone(),
+            key: key.clone(),
+            lifecycle: lifecycle.to_owned(),
+            counts: Counts::default(),
+            created_at: Timestamp::now(),
+            failure: None,
+            cancel_requests: 0,
+        });
+        Ok(handle)
+    }
+}
+
+impl DescribeTask for FakeTasks {
+    async fn describe_task(&self, task: &TaskHandle) -> Result<TaskSnapshot, FerryError> {
+        let state = self.lock();
+        let found = state
+            .tasks
+            .iter()
+            .find(|t| &t.handle == task)
+            .ok_or_else(|| FerryError::NotFound {
+                message: format!("no task {task}"),
+                source: None,
+            })?;
+        Ok(TaskSnapshot {
+            task: found.handle.clone(),
+            lifecycle: found.lifecycle.clone(),
+            counts: found.counts.clone(),
+            timings: Timings {
+                created_at: Some(found.created_at),
+                ..Timings::default()
+            },
+            failure: found.failure.clone(),
+            report: None,
+        })
+    }
+}
+
+impl CancelTask for FakeTasks {
+    async fn cancel_task(&self, task: &TaskHandle) -> Result<CancelOutcome, FerryError> {
+        let mut state = self.lock();
+        let found = state
+            .tasks
+            .iter_mut()
+            .find(|t| &t.handle == task)
+            .ok_or_else(|| FerryError::NotFound {
+                message: format!("no task {task}"),
+                source: None,
+            })?;
+        found.cancel_requests += 1;
+        if FakeTasks::is_terminal(found) {
+            return Ok(CancelOutcome::AlreadyEnded);
+        }
+        found.lifecycle = match found.handle {
+            TaskHandle::Fsx { .. } => "CANCELING",
+            TaskHandle::Datasync { .. } => "CANCELLING",
+        }
+        .to_owned();
+        Ok(CancelOutcome::Requested)
+    }
+}

@@ -1,0 +1,336 @@
+//! The job spec: the contract between triggers, the state machine and the functions.
+//!
+//! A job says which transfer to run (an FSx for Lustre data repository task or a DataSync task
+//! execution), with every option the APIs take, plus Ferry's own control fields (timeout, polling,
+//! notification). It is versioned (`version: 1`) and rejects unknown fields, so a typo such as
+//! `pahts` is an error instead of a silently ignored option. [`JobSpec::validate`] checks every
+//! rule and returns a [`ValidJob`], the only thing the AWS adapters accept.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FerryError, InvalidJob};
+use crate::poll::PollSettings;
+
+/// The only job spec version this build understands.
+pub const JOB_SPEC_VERSION: u32 = 1;
+
+/// What kind of transfer a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// FSx `EXPORT_TO_REPOSITORY`: file system → linked S3 repository.
+    FsxExport,
+    /// FSx `IMPORT_METADATA_FROM_REPOSITORY`: linked S3 repository → file system metadata.
+    FsxImport,
+    /// FSx `RELEASE_DATA_FROM_FILESYSTEM`: free file data that is already exported.
+    FsxRelease,
+    /// FSx `AUTO_RELEASE_DATA` (the API documents it for Amazon File Cache).
+    FsxAutoRelease,
+    /// A DataSync `StartTaskExecution` of an existing task.
+    Datasync,
+}
+
+impl JobKind {
+    pub fn is_fsx(self) -> bool {
+        !matches!(self, JobKind::Datasync)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::FsxExport => "fsx_export",
+            JobKind::FsxImport => "fsx_import",
+            JobKind::FsxRelease => "fsx_release",
+            JobKind::FsxAutoRelease => "fsx_auto_release",
+            JobKind::Datasync => "datasync",
+        }
+    }
+
+    /// The FSx `Type` of a data repository task, for FSx kinds.
+    pub fn fsx_task_type(self) -> Option<&'static str> {
+        match self {
+            JobKind::FsxExport => Some("EXPORT_TO_REPOSITORY"),
+            JobKind::FsxImport => Some("IMPORT_METADATA_FROM_REPOSITORY"),
+            JobKind::FsxRelease => Some("RELEASE_DATA_FROM_FILESYSTEM"),
+            JobKind::FsxAutoRelease => Some("AUTO_RELEASE_DATA"),
+            JobKind::Datasync => None,
+        }
+    }
+}
+
+/// One transfer job. Field names are the README's job spec reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Spec version; must be 1.
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// Job name, used in reports, tags and execution names: 1–64 of `[A-Za-z0-9._-]`.
+    pub name: String,
+    pub kind: JobKind,
+
+    // --- FSx data repository tasks ---
+    /// `FileSystemId`: `fs-` then at least 8 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_system_id: Option<String>,
+    /// `Paths`: relative file system paths (export, release) or `s3://bucket/prefix` (import).
+    /// Empty means the API default (the whole file system or every linked repository).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// `Report`: the completion report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportSpec>,
+    /// `ReleaseConfiguration` (release only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseSpec>,
+    /// `CapacityToRelease` in GiB (auto-release only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_to_release: Option<i64>,
+
+    // --- DataSync task executions ---
+    /// `TaskArn` of an existing DataSync task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    /// `OverrideOptions` for this execution only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<DataSyncOptions>,
+    /// `Includes`: patterns joined with `|` into one `SIMPLE_PATTERN` rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub includes: Vec<String>,
+    /// `Excludes`: patterns joined with `|` into one `SIMPLE_PATTERN` rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
+    /// `ManifestConfig`: transfer exactly the files a CSV manifest in S3 lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestSpec>,
+    /// `TaskReportConfig`: where and how DataSync writes its task report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_report: Option<TaskReportSpec>,
+
+    // --- Both ---
+    /// `Tags` on the task or execution (at most 50).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+
+    // --- Ferry control ---
+    /// Cancel the task when it runs longer than this (seconds, from its creation). Default 24 h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Bounds of the adaptive polling interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollSpec>,
+    /// Where the completion report goes, when not the deployment's default topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
+}
+
+fn default_version() -> u32 {
+    JOB_SPEC_VERSION
+}
+
+/// FSx `CompletionReport`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    pub enabled: bool,
+    /// `s3://bucket/prefix` inside the file system's linked repository. Required when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Only `REPORT_CSV_20191124` exists; it is the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Only `FAILED_FILES_ONLY` exists; it is the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// FSx `ReleaseConfiguration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSpec {
+    /// `DurationSinceLastAccess` in `DAYS` (the only unit): release files not accessed for this
+    /// many days. 0 releases every exported file.
+    pub days_since_last_access: i64,
+}
+
+/// DataSync `Options`, as overrides for one execution. Values are the API's enum strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSyncOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrite_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_deleted_files: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_devices: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posix_permissions: Option<String>,
+    /// -1 for unlimited, or at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_queueing: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_descriptor_copy_flags: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_tags: Option<String>,
+}
+
+/// DataSync `ManifestConfig` (Action `TRANSFER`, Format `CSV`, source in S3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSpec {
+    /// `S3BucketArn` of the bucket holding the manifest.
+    pub bucket_arn: String,
+    /// `ManifestObjectPath`: the manifest's key.
+    pub object_path: String,
+    /// `BucketAccessRoleArn`: the role DataSync assumes to read it (needs `iam:PassRole`).
+    pub bucket_access_role_arn: String,
+    /// `ManifestObjectVersionId`, to pin a version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_version_id: Option<String>,
+}
+
+/// DataSync `TaskReportConfig` with an S3 destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskReportSpec {
+    /// `Destination.S3.S3BucketArn`.
+    pub bucket_arn: String,
+    /// `Destination.S3.Subdirectory`: the prefix reports go under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdirectory: Option<String>,
+    /// `Destination.S3.BucketAccessRoleArn`.
+    pub bucket_access_role_arn: String,
+    /// `OutputType`: `SUMMARY_ONLY` or `STANDARD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_type: Option<String>,
+    /// `ReportLevel`: `ERRORS_ONLY` or `SUCCESSES_AND_ERRORS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_level: Option<String>,
+    /// `ObjectVersionIds`: `INCLUDE` or `NONE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_version_ids: Option<String>,
+    /// `Overrides`: a report level per category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<ReportOverridesSpec>,
+}
+
+/// DataSync `ReportOverrides`: a `ReportLevel` for each category of file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOverridesSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// Bounds of the adaptive polling interval, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds: Option<u32>,
+}
+
+/// Per-job notification settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySpec {
+    /// SNS topic ARN that receives this job's completion report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+}
+
+/// Default task timeout: 24 hours.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
+
+impl JobSpec {
+    /// Parses a job from JSON, naming the offending field on error (`job.report.enabled: ...`).
+    pub fn from_json(value: serde_json::Value) -> Result<JobSpec, FerryError> {
+        crate::input::parse(value, "job")
+    }
+
+    /// The timeout in seconds, with the default applied.
+    pub fn timeout_seconds(&self) -> u64 {
+        self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)
+    }
+
+    /// The job's polling bounds, each defaulting to `defaults`.
+    pub fn poll_settings(&self, defaults: PollSettings) -> PollSettings {
+        let spec = self.poll.unwrap_or(PollSpec {
+            min_seconds: None,
+            max_seconds: None,
+        });
+        PollSettings {
+            min_seconds: spec.min_seconds.unwrap_or(defaults.min_seconds),
+            max_seconds: spec.max_seconds.unwrap_or(defaults.max_seconds),
+        }
+    }
+
+    /// Checks every rule (see [`crate::validate`]) and returns every broken one at once.
+    pub fn validate(self, limits: &Limits) -> Result<ValidJob, InvalidJob> {
+        crate::validate::validate(&self, limits)?;
+        Ok(ValidJob(self))
+    }
+}
+
+/// Deployment-wide limits applied during validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most FSx `Paths` one task may carry. The API model allows 100; the FSx user guide's
+    /// console steps say 32, so Ferry defaults to 32 (`FERRY_MAX_PATHS` raises it up to 100).
+    pub max_paths: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_paths: crate::validate::DEFAULT_MAX_PATHS,
+        }
+    }
+}
+
+/// A job that passed validation. Only this type reaches the AWS adapters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidJob(JobSpec);
+
+impl ValidJob {
+    pub fn spec(&self) -> &JobSpec {
+        &self.0
+    }
+
+    pub fn into_spec(self) -> JobSpec {
+        self.0
+    }
+}
+
+impl std::ops::Deref for ValidJob {
+    type Target = JobSpec;
+
+    fn deref(&self) -> &JobSpec {
+        &self.0
+    }
+}

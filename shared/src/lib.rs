@@ -1,0 +1,34 @@
+//! Ferry: move data between Amazon S3 and file systems on AWS with event-driven Lambda functions.
+//!
+//! This crate holds everything the functions share: the job spec ([`job`]) and its validation
+//! ([`validate`]), task handles and the normalized status ([`status`]), adaptive polling
+//! ([`poll`]), idempotency keys ([`token`]), errors with stable Lambda `error_type`s
+//! ([`error`]), the ports ([`ports`]) with their AWS adapters ([`aws`]), and the handlers
+//! ([`handlers`]) the binaries under `functions/` run.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod input;
+pub mod job;
+pub mod poll;
+pub mod ports;
+pub mod status;
+pub mod token;
+pub mod validate;
+
+#[cfg(feature = "test-util")]
+pub mod fakes;
+
+pub use config::Config;
+pub use error::FerryError;
+pub use job::{JobKind, JobSpec, ValidJob};
+pub use status::{Phase, TaskHandle, TaskStatus};
+
+/// Loads the AWS configuration once, for a function's cold start. Endpoints follow the standard
+/// variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_FSX`, ...), which is how the local emulator
+/// is reached.
+pub async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}

@@ -1,0 +1,516 @@
+//! Task handles and the normalized task status every function after `start-task` speaks.
+//!
+//! Adapters turn a service's description into a [`TaskSnapshot`] (raw lifecycle, counts, times,
+//! failure, report); [`TaskStatus::from_snapshot`] adds the normalized phase, `done`, the timeout
+//! verdict and the next polling interval. Unknown lifecycle values are kept verbatim and treated
+//! as "still running": a new AWS status never panics Ferry nor ends a job early.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::poll::{self, PollInput, PollSettings};
+
+/// Which task a job started: the state machine passes it back to every later function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "service", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskHandle {
+    /// An FSx data repository task.
+    Fsx {
+        file_system_id: String,
+        task_id: String,
+    },
+    /// A DataSync task execution.
+    Datasync { task_execution_arn: String },
+}
+
+impl TaskHandle {
+    /// The task id or execution ARN, for logs and reports.
+    pub fn id(&self) -> &str {
+        match self {
+            TaskHandle::Fsx { task_id, .. } => task_id,
+            TaskHandle::Datasync { task_execution_arn } => task_execution_arn,
+        }
+    }
+}
+
+impl fmt::Display for TaskHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskHandle::Fsx {
+                file_system_id,
+                task_id,
+            } => write!(f, "{task_id} on {file_system_id}"),
+            TaskHandle::Datasync { task_execution_arn } => f.write_str(task_execution_arn),
+        }
+    }
+}
+
+/// Where a task is in its life, the same for every service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed | Phase::Canceled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Running => "running",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Canceled => "canceled",
+        }
+    }
+
+    /// FSx `DataRepositoryTaskLifecycle`: PENDING, EXECUTING, CANCELING, SUCCEEDED, FAILED,
+    /// CANCELED (API reference). Anything else is an unknown, non-terminal value.
+    pub fn from_fsx(lifecycle: &str) -> Phase {
+        match lifecycle {
+            "PENDING" => Phase::Pending,
+            "SUCCEEDED" => Phase::Succeeded,
+            "FAILED" => Phase::Failed,
+            "CANCELED" => Phase::Canceled,
+            // EXECUTING, CANCELING, and values this build does not know yet.
+            _ => Phase::Running,
+        }
+    }
+
+    /// DataSync `TaskExecutionStatus`: QUEUED, LAUNCHING, PREPARING, TRANSFERRING, VERIFYING,
+    /// CANCELLING, SUCCESS, ERROR (API reference). A cancelled execution ends as ERROR, so an
+    /// ERROR after Ferry asked to cancel is reported as canceled.
+    pub fn from_datasync(status: &str, cancel_requested: bool) -> Phase {
+        match status {
+            "QUEUED" | "LAUNCHING" => Phase::Pending,
+            "SUCCESS" => Phase::Succeeded,
+            "ERROR" if cancel_requested => Phase::Canceled,
+            "ERROR" => Phase::Failed,
+            // PREPARING, TRANSFERRING, VERIFYING, CANCELLING, and unknown values (moto's
+            // INITIALIZING among them).
+            _ => Phase::Running,
+        }
+    }
+
+    fn of(handle: &TaskHandle, lifecycle: &str, cancel_requested: bool) -> Phase {
+        match handle {
+            TaskHandle::Fsx { .. } => Phase::from_fsx(lifecycle),
+            TaskHandle::Datasync { .. } => Phase::from_datasync(lifecycle, cancel_requested),
+        }
+    }
+}
+
+/// An instant, serialized as an RFC 3339 string (`2026-11-21T10:00:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timestamp(pub DateTime);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp(DateTime::from(SystemTime::now()))
+    }
+
+    pub fn from_secs(epoch_seconds: i64) -> Timestamp {
+        Timestamp(DateTime::from_secs(epoch_seconds))
+    }
+
+    /// Whole seconds from `self` to `later`, 0 when `later` is earlier.
+    pub fn seconds_until(self, later: Timestamp) -> u64 {
+        u64::try_from(later.0.secs() - self.0.secs()).unwrap_or(0)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self
+            .0
+            .fmt(Format::DateTime)
+            .map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::from_str(&text, Format::DateTime)
+            .map(Timestamp)
+            .map_err(|e| serde::de::Error::custom(format!("expected an RFC 3339 time: {e}")))
+    }
+}
+
+/// Progress counters. FSx fills the first four; DataSync the rest. Absent when not reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<i64>,
+    /// FSx `Status.ReleasedCapacity` (auto-release tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_capacity: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_prepared: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_transferred: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_skipped: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_verified: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_deleted: Option<i64>,
+    /// DataSync `FilesFailed`, summed over prepare, transfer, verify and delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_failed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_written: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_transferred: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_compressed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_files_to_transfer: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_bytes_to_transfer: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_files_to_delete: Option<i64>,
+}
+
+impl Counts {
+    /// Observed completion in `[0, 1]`, when the counters allow an estimate.
+    pub fn progress(&self) -> Option<f64> {
+        let ratio = |done: i64, total: i64| {
+            (total > 0).then(|| (done.max(0) as f64 / total as f64).min(1.0))
+        };
+        if let Some(total) = self.total {
+            return ratio(
+                self.succeeded.unwrap_or(0) + self.failed.unwrap_or(0),
+                total,
+            );
+        }
+        if let (Some(done), Some(total)) =
+            (self.bytes_transferred, self.estimated_bytes_to_transfer)
+            && total > 0
+        {
+            return ratio(done, total);
+        }
+        match (self.files_transferred, self.estimated_files_to_transfer) {
+            (Some(done), Some(total)) => ratio(done, total),
+            _ => None,
+        }
+    }
+}
+
+/// When things happened. DataSync phase durations are in milliseconds, as the API reports them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// FSx `CreationTime`; DataSync `StartTime` (when the start was requested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// FSx `StartTime`; DataSync `LaunchTime` (later than the request for a queued execution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    /// FSx `Status.LastUpdatedTime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepare_duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_duration_ms: Option<i64>,
+}
+
+/// Why a task failed, as the service said it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// FSx `FailureDetails.Message` (at most 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// DataSync `Result.ErrorCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// DataSync `Result.ErrorDetail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+}
+
+/// Where the task's own report is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportLocation {
+    /// The configured destination: FSx `Report.Path`, or `s3://bucket/subdirectory` for DataSync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// DataSync `ReportResult.Status` (PENDING, SUCCESS, ERROR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+}
+
+/// A task as its service describes it, before normalization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSnapshot {
+    pub task: TaskHandle,
+    /// The raw lifecycle or status string, kept verbatim.
+    pub lifecycle: String,
+    pub counts: Counts,
+    pub timings: Timings,
+    pub failure: Option<Failure>,
+    pub report: Option<ReportLocation>,
+}
+
+/// The normalized status returned by `task-status` and `cancel-task`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    pub task: TaskHandle,
+    pub phase: Phase,
+    /// The service's own lifecycle value, verbatim (e.g. `EXECUTING`, `TRANSFERRING`).
+    pub lifecycle: String,
+    /// True once the lifecycle is terminal: the state machine stops polling.
+    pub done: bool,
+    /// The job's timeout has passed and the task is not done: the state machine cancels it.
+    pub timed_out: bool,
+    /// Seconds since the task was created.
+    pub age_seconds: u64,
+    /// Seconds the state machine should wait before polling again.
+    pub next_poll_seconds: u32,
+    pub counts: Counts,
+    pub timings: Timings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportLocation>,
+}
+
+/// What the status computation needs from the job and the caller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatusContext {
+    pub poll: PollSettings,
+    pub timeout_seconds: u64,
+    /// Ferry already asked to cancel this task.
+    pub cancel_requested: bool,
+    pub now: Timestamp,
+}
+
+impl TaskStatus {
+    /// Normalizes a snapshot: phase, `done`, timeout, and the next polling interval.
+    pub fn from_snapshot(snapshot: TaskSnapshot, ctx: StatusContext) -> TaskStatus {
+        let phase = Phase::of(&snapshot.task, &snapshot.lifecycle, ctx.cancel_requested);
+        let done = phase.is_terminal();
+        let born = snapshot.timings.created_at.or(snapshot.timings.started_at);
+        let age_seconds = born.map_or(0, |t| t.seconds_until(ctx.now));
+        let timed_out = !done && age_seconds >= ctx.timeout_seconds;
+        let canceling = matches!(snapshot.lifecycle.as_str(), "CANCELING" | "CANCELLING")
+            || (ctx.cancel_requested && !done);
+        let next_poll_seconds = poll::next_poll_seconds(
+            ctx.poll,
+            PollInput {
+                age_seconds,
+                progress: (phase == Phase::Running)
+                    .then(|| snapshot.counts.progress())
+                    .flatten(),
+                canceling,
+                seconds_to_deadline: Some(ctx.timeout_seconds.saturating_sub(age_seconds)),
+            },
+        );
+        TaskStatus {
+            task: snapshot.task,
+            phase,
+            lifecycle: snapshot.lifecycle,
+            done,
+            timed_out,
+            age_seconds,
+            next_poll_seconds,
+            counts: snapshot.counts,
+            timings: snapshot.timings,
+            failure: snapshot.failure,
+            report: snapshot.report,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FSX_LIFECYCLES: [(&str, Phase); 6] = [
+        ("PENDING", Phase::Pending),
+        ("EXECUTING", Phase::Running),
+        ("CANCELING", Phase::Running),
+        ("SUCCEEDED", Phase::Succeeded),
+        ("FAILED", Phase::Failed),
+        ("CANCELED", Phase::Canceled),
+    ];
+
+    const DATASYNC_STATUSES: [(&str, Phase); 8] = [
+        ("QUEUED", Phase::Pending),
+        ("LAUNCHING", Phase::Pending),
+        ("PREPARING", Phase::Running),
+        ("TRANSFERRING", Phase::Running),
+        ("VERIFYING", Phase::Running),
+        ("CANCELLING", Phase::Running),
+        ("SUCCESS", Phase::Succeeded),
+        ("ERROR", Phase::Failed),
+    ];
+
+    #[test]
+    fn every_fsx_lifecycle_the_sdk_knows_is_mapped() {
+        use aws_sdk_fsx::types::DataRepositoryTaskLifecycle;
+        for value in DataRepositoryTaskLifecycle::values() {
+            let expected = FSX_LIFECYCLES
+                .iter()
+                .find(|(name, _)| name == value)
+                .unwrap_or_else(|| panic!("lifecycle {value} has no expected phase in this test"));
+            assert_eq!(Phase::from_fsx(value), expected.1, "{value}");
+        }
+    }
+
+    #[test]
+    fn every_datasync_status_the_sdk_knows_is_mapped() {
+        use aws_sdk_datasync::types::TaskExecutionStatus;
+        for value in TaskExecutionStatus::values() {
+            let expected = DATASYNC_STATUSES
+                .iter()
+                .find(|(name, _)| name == value)
+                .unwrap_or_else(|| panic!("status {value} has no expected phase in this test"));
+            assert_eq!(Phase::from_datasync(value, false), expected.1, "{value}");
+        }
+        assert_eq!(Phase::from_datasync("ERROR", true), Phase::Canceled);
+        assert_eq!(Phase::from_datasync("SUCCESS", true), Phase::Succeeded);
+    }
+
+    #[test]
+    fn unknown_values_are_kept_and_not_terminal() {
+        assert_eq!(Phase::from_fsx("ARCHIVING"), Phase::Running);
+        assert_eq!(Phase::from_datasync("INITIALIZING", false), Phase::Running);
+        assert_eq!(Phase::from_fsx(""), Phase::Running);
+    }
+
+    fn snapshot(task: TaskHandle, lifecycle: &str, created: i64) -> TaskSnapshot {
+        TaskSnapshot {
+            task,
+            lifecycle: lifecycle.into(),
+            counts: Counts::default(),
+            timings: Timings {
+                created_at: Some(Timestamp::from_secs(created)),
+                ..Timings::default()
+            },
+            failure: None,
+            report: None,
+        }
+    }
+
+    fn fsx() -> TaskHandle {
+        TaskHandle::Fsx {
+            file_system_id: "fs-0123456789abcdef0".into(),
+            task_id: "task-0123456789abcdef0".into(),
+        }
+    }
+
+    fn ctx(now: i64) -> StatusContext {
+        StatusContext {
+            poll: PollSettings::default(),
+            timeout_seconds: 3_600,
+            cancel_requested: false,
+            now: Timestamp::from_secs(now),
+        }
+    }
+
+    #[test]
+    fn normalizes_a_running_task() {
+        let mut snap = snapshot(fsx(), "EXECUTING", 1_000);
+        snap.counts.total = Some(100);
+        snap.counts.succeeded = Some(10);
+        let status = TaskStatus::from_snapshot(snap, ctx(2_000));
+        assert_eq!(status.phase, Phase::Running);
+        assert!(!status.done && !status.timed_out);
+        assert_eq!(status.age_seconds, 1_000);
+        assert_eq!(status.next_poll_seconds, 200);
+    }
+
+    #[test]
+    fn a_task_past_its_timeout_is_timed_out_until_it_ends() {
+        let status = TaskStatus::from_snapshot(snapshot(fsx(), "EXECUTING", 0), ctx(3_600));
+        assert!(status.timed_out);
+        assert_eq!(status.next_poll_seconds, 15);
+        let ended = TaskStatus::from_snapshot(snapshot(fsx(), "SUCCEEDED", 0), ctx(9_999));
+        assert!(ended.done && !ended.timed_out);
+    }
+
+    #[test]
+    fn a_canceling_task_is_polled_at_the_minimum() {
+        let status = TaskStatus::from_snapshot(snapshot(fsx(), "CANCELING", 0), ctx(3_000));
+        assert_eq!(status.phase, Phase::Running);
+        assert_eq!(status.next_poll_seconds, 15);
+    }
+
+    #[test]
+    fn a_clock_behind_the_service_gives_age_zero() {
+        let status = TaskStatus::from_snapshot(snapshot(fsx(), "PENDING", 5_000), ctx(4_000));
+        assert_eq!(status.age_seconds, 0);
+    }
+
+    #[test]
+    fn status_serializes_with_snake_case_and_rfc3339() {
+        let status = TaskStatus::from_snapshot(
+            snapshot(fsx(), "SUCCEEDED", 1_700_000_000),
+            ctx(1_700_000_060),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["phase"], "succeeded");
+        assert_eq!(json["task"]["service"], "fsx");
+        assert_eq!(json["timings"]["created_at"], "2023-11-14T22:13:20Z");
+        let back: TaskStatus = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+    }
+
+    #[test]
+    fn progress_prefers_fsx_counts_then_bytes_then_files() {
+        let fsx_counts = Counts {
+            total: Some(10),
+            succeeded: Some(4),
+            failed: Some(1),
+            ..Counts::default()
+        };
+        assert_eq!(fsx_counts.progress(), Some(0.5));
+        let bytes = Counts {
+            bytes_transferred: Some(25),
+            estimated_bytes_to_transfer: Some(100),
+            files_transferred: Some(9),
+            estimated_files_to_transfer: Some(10),
+            ..Counts::default()
+        };
+        assert_eq!(bytes.progress(), Some(0.25));
+        let files = Counts {
+            files_transferred: Some(9),
+            estimated_files_to_transfer: Some(10),
+            ..Counts::default()
+        };
+        assert_eq!(files.progress(), Some(0.9));
+        assert_eq!(Counts::default().progress(), None);
+        let empty = Counts {
+            total: Some(0),
+            ..Counts::default()
+        };
+        assert_eq!(empty.progress(), None);
+    }
+}
