@@ -23,20 +23,11 @@ pub struct ConfigError {
 }
 
 /// The task functions' configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Config {
     pub limits: Limits,
     /// Polling bounds for jobs that set none.
     pub poll: PollSettings,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            limits: Limits::default(),
-            poll: PollSettings::default(),
-        }
-    }
 }
 
 impl Config {

@@ -177,7 +177,8 @@ impl StartTask for FakeTasks {
                 ));
             }
         };
-        state.by_key.insert(key.clone(), state.tasks.len());
+        let index = state.tasks.len();
+        state.by_key.insert(key.clone(), index);
         state.tasks.push(FakeTask {
             handle: handle.clone(),
             job: job.spec().clone(),

@@ -63,8 +63,11 @@ fn datasync_job() -> Value {
     json!({"name": "sync", "kind": "datasync", "task_arn": DS_TASK})
 }
 
-/// Captures the last request an operation received.
-fn capture<T: Clone>() -> (Arc<Mutex<Option<T>>>, Arc<Mutex<Option<T>>>) {
+/// Holds the last request an operation received.
+type Seen<T> = Arc<Mutex<Option<T>>>;
+
+/// A cell to read in the test, and its clone for the mock to write.
+fn capture<T: Clone>() -> (Seen<T>, Seen<T>) {
     let cell = Arc::new(Mutex::new(None));
     (cell.clone(), cell)
 }

@@ -1,0 +1,403 @@
+//! Every file in `events/` through the real handler of its function (with in-memory ports).
+//!
+//! `events/<function>/<case>.json` is the single fixture source: the same files serve
+//! `sam local invoke -e` and `cargo lambda invoke --data-file`. Files named `invalid-*` must be
+//! rejected as `InvalidJob` naming the field listed in `INVALID` below.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use ferry::Config;
+use ferry::fakes::{FakeFailure, FakeTask, FakeTasks};
+use ferry::handlers::{self, CancelTaskOutput, StartTaskOutput};
+use ferry::ports::CancelOutcome;
+use ferry::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
+use ferry::token::IdempotencyKey;
+use ferry::{FerryError, JobKind, JobSpec};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+/// `(function, invalid fixture, field its error must name)`.
+const INVALID: &[(&str, &str, &str)] = &[
+    ("start-task", "invalid-kind", "job.kind"),
+    ("start-task", "invalid-absolute-export-path", "job.paths[0]"),
+    ("start-task", "invalid-101-paths", "job.paths"),
+    ("start-task", "invalid-parent-segment", "job.paths[0]"),
+    (
+        "start-task",
+        "invalid-missing-file-system-id",
+        "job.file_system_id",
+    ),
+    ("start-task", "invalid-report-path", "job.report.path"),
+    (
+        "start-task",
+        "invalid-bytes-per-second",
+        "job.options.bytes_per_second",
+    ),
+    ("task-status", "invalid-service-mismatch", "task.service"),
+    ("cancel-task", "invalid-task-id", "task.task_id"),
+];
+
+const FUNCTIONS: [&str; 3] = ["start-task", "task-status", "cancel-task"];
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+struct Fixture {
+    function: String,
+    case: String,
+    payload: Value,
+}
+
+fn fixtures() -> Vec<Fixture> {
+    let mut all = Vec::new();
+    for function in std::fs::read_dir(events_dir()).expect("events/ exists") {
+        let function = function.unwrap().path();
+        if !function.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&function).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let payload =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            all.push(Fixture {
+                function: function.file_name().unwrap().to_string_lossy().into_owned(),
+                case: path.file_stem().unwrap().to_string_lossy().into_owned(),
+                payload,
+            });
+        }
+    }
+    all.sort_by(|a, b| (&a.function, &a.case).cmp(&(&b.function, &b.case)));
+    all
+}
+
+fn load(function: &str, case: &str) -> Value {
+    let path = events_dir().join(function).join(format!("{case}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// A fake holding the task a status/cancel fixture refers to, in `lifecycle`.
+fn fake_with_task(payload: &Value, lifecycle: &str) -> (FakeTasks, TaskHandle) {
+    let fake = FakeTasks::new();
+    let handle: TaskHandle =
+        serde_json::from_value(payload["task"].clone()).expect("fixture handle");
+    let job: JobSpec = serde_json::from_value(payload["job"].clone()).expect("fixture job");
+    fake.insert(FakeTask {
+        handle: handle.clone(),
+        key: IdempotencyKey::derive(None, &job),
+        job,
+        lifecycle: lifecycle.into(),
+        counts: Counts::default(),
+        created_at: Timestamp::now(),
+        failure: None,
+        cancel_requests: 0,
+    });
+    (fake, handle)
+}
+
+async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
+    let config = Config::default();
+    match function {
+        "start-task" => {
+            let fake = FakeTasks::new();
+            handlers::start_task(&fake, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
+        "task-status" => {
+            let running = if payload["task"]["service"] == "fsx" {
+                "EXECUTING"
+            } else {
+                "TRANSFERRING"
+            };
+            let (fake, _) = fake_with_task(&payload, running);
+            handlers::task_status(&fake, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
+        "cancel-task" => {
+            let running = if payload["task"]["service"] == "fsx" {
+                "EXECUTING"
+            } else {
+                "TRANSFERRING"
+            };
+            let (fake, _) = fake_with_task(&payload, running);
+            handlers::cancel_task(&fake, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
+        other => panic!("events/{other}/ has no handler: add it to this test"),
+    }
+}
+
+#[tokio::test]
+async fn every_fixture_runs_through_its_real_handler() {
+    let all = fixtures();
+    let functions: BTreeSet<&str> = all.iter().map(|f| f.function.as_str()).collect();
+    assert_eq!(
+        functions,
+        FUNCTIONS.into_iter().collect(),
+        "a function without fixtures, or fixtures without a function"
+    );
+    for fixture in &all {
+        let result = run(&fixture.function, fixture.payload.clone()).await;
+        let name = format!("events/{}/{}.json", fixture.function, fixture.case);
+        match INVALID
+            .iter()
+            .find(|(f, c, _)| *f == fixture.function && *c == fixture.case)
+        {
+            Some((_, _, field)) => {
+                let error = result.expect_err(&name);
+                let FerryError::InvalidJob(invalid) = &error else {
+                    panic!("{name}: expected InvalidJob, got {error:?}");
+                };
+                assert!(
+                    invalid.mentions(field),
+                    "{name}: error does not name {field}: {invalid}"
+                );
+                let diagnostic: Diagnostic = error.into();
+                assert_eq!(diagnostic.error_type, "InvalidJob", "{name}");
+                assert!(
+                    diagnostic.error_message.contains(field),
+                    "{name}: {}",
+                    diagnostic.error_message
+                );
+            }
+            None => {
+                assert!(
+                    !fixture.case.starts_with("invalid-"),
+                    "{name} is not listed in INVALID"
+                );
+                let output = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(
+                    output.get("task").is_some(),
+                    "{name}: output has no task: {output}"
+                );
+            }
+        }
+    }
+    for (function, case, _) in INVALID {
+        assert!(
+            all.iter()
+                .any(|f| f.function == *function && f.case == *case),
+            "missing events/{function}/{case}.json"
+        );
+    }
+}
+
+#[tokio::test]
+async fn there_is_a_start_fixture_for_every_job_kind() {
+    let kinds: BTreeSet<String> = fixtures()
+        .into_iter()
+        .filter(|f| f.function == "start-task" && !f.case.starts_with("invalid-"))
+        .map(|f| f.payload["job"]["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in [
+        JobKind::FsxExport,
+        JobKind::FsxImport,
+        JobKind::FsxRelease,
+        JobKind::FsxAutoRelease,
+        JobKind::Datasync,
+    ] {
+        assert!(
+            kinds.contains(kind.as_str()),
+            "no events/start-task fixture for {}",
+            kind.as_str()
+        );
+    }
+}
+
+#[tokio::test]
+async fn start_is_idempotent_per_execution() {
+    let fake = FakeTasks::new();
+    let config = Config::default();
+    let payload = load("start-task", "fsx-export");
+    let first: StartTaskOutput = handlers::start_task(&fake, &config, event(payload.clone()))
+        .await
+        .unwrap();
+    let second = handlers::start_task(&fake, &config, event(payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first.task, second.task);
+    assert_eq!(first.idempotency_key, second.idempotency_key);
+    assert_eq!(
+        fake.tasks().len(),
+        1,
+        "a retried start created a second task"
+    );
+    assert_eq!(fake.start_calls(), 2);
+    assert_eq!(first.next_poll_seconds, 15);
+
+    let mut other_execution = payload;
+    other_execution["execution"] = "nightly-export-2026-11-22T02-00-00Z".into();
+    let third = handlers::start_task(&fake, &config, event(other_execution))
+        .await
+        .unwrap();
+    assert_ne!(third.task, first.task);
+    assert_eq!(fake.tasks().len(), 2);
+}
+
+#[tokio::test]
+async fn start_task_reaches_the_port_with_the_fixture_job() {
+    let fake = FakeTasks::new();
+    let output = handlers::start_task(
+        &fake,
+        &Config::default(),
+        event(load("start-task", "datasync")),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(output.task, TaskHandle::Datasync { .. }));
+    let tasks = fake.tasks();
+    assert_eq!(
+        tasks[0].job.includes,
+        ["/results/2026-11-21", "/results/summary*.csv"]
+    );
+    assert_eq!(tasks[0].key.as_str(), output.idempotency_key);
+}
+
+#[tokio::test]
+async fn start_failures_keep_their_error_type() {
+    for (failure, expected) in [
+        (FakeFailure::Conflict, "TaskConflict"),
+        (FakeFailure::Throttled, "Throttled"),
+        (FakeFailure::NotFound, "NotFound"),
+        (FakeFailure::LimitExceeded, "LimitExceeded"),
+        (FakeFailure::Internal, "AwsService"),
+    ] {
+        let fake = FakeTasks::new();
+        fake.fail_next_start(failure);
+        let error = handlers::start_task(
+            &fake,
+            &Config::default(),
+            event(load("start-task", "fsx-import")),
+        )
+        .await
+        .unwrap_err();
+        let diagnostic: Diagnostic = error.into();
+        assert_eq!(diagnostic.error_type, expected);
+        assert!(fake.tasks().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_non_object_event_is_a_clear_invalid_job() {
+    let error = handlers::start_task(
+        &FakeTasks::new(),
+        &Config::default(),
+        event(Value::String("hello".into())),
+    )
+    .await
+    .unwrap_err();
+    let diagnostic: Diagnostic = error.into();
+    assert_eq!(diagnostic.error_type, "InvalidJob");
+    assert!(
+        diagnostic.error_message.contains("input"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn status_follows_the_lifecycle_to_the_end() {
+    let payload = load("task-status", "fsx");
+    let (fake, handle) = fake_with_task(&payload, "PENDING");
+    async fn status(fake: &FakeTasks, payload: &Value) -> TaskStatus {
+        handlers::task_status(fake, &Config::default(), event(payload.clone()))
+            .await
+            .unwrap()
+    }
+    let pending = status(&fake, &payload).await;
+    assert_eq!(
+        (pending.phase, pending.done, pending.lifecycle.as_str()),
+        (Phase::Pending, false, "PENDING")
+    );
+    assert_eq!(pending.next_poll_seconds, 15);
+
+    let counts = Counts {
+        total: Some(10),
+        succeeded: Some(4),
+        ..Counts::default()
+    };
+    fake.set(&handle, "EXECUTING", counts.clone(), None);
+    let running = status(&fake, &payload).await;
+    assert_eq!((running.phase, running.done), (Phase::Running, false));
+    assert_eq!(running.counts, counts);
+
+    fake.set(
+        &handle,
+        "SUCCEEDED",
+        Counts {
+            total: Some(10),
+            succeeded: Some(10),
+            ..Counts::default()
+        },
+        None,
+    );
+    let done = status(&fake, &payload).await;
+    assert_eq!(
+        (done.phase, done.done, done.timed_out),
+        (Phase::Succeeded, true, false)
+    );
+}
+
+#[tokio::test]
+async fn cancel_is_idempotent_and_reports_the_state() {
+    let payload = load("cancel-task", "fsx");
+    let (fake, handle) = fake_with_task(&payload, "EXECUTING");
+    let config = Config::default();
+    let first: CancelTaskOutput = handlers::cancel_task(&fake, &config, event(payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first.cancel, CancelOutcome::Requested);
+    assert_eq!(
+        (first.status.lifecycle.as_str(), first.status.done),
+        ("CANCELING", false)
+    );
+    fake.set(&handle, "CANCELED", Counts::default(), None);
+    let again = handlers::cancel_task(&fake, &config, event(payload))
+        .await
+        .unwrap();
+    assert_eq!(again.cancel, CancelOutcome::AlreadyEnded);
+    assert_eq!(
+        (again.status.phase, again.status.done),
+        (Phase::Canceled, true)
+    );
+    let json = serde_json::to_value(&again).unwrap();
+    assert_eq!(json["cancel"], "already_ended");
+    assert_eq!(json["phase"], "canceled");
+}
+
+#[tokio::test]
+async fn a_cancelled_datasync_execution_that_ends_in_error_is_canceled() {
+    let mut payload = load("task-status", "datasync");
+    let (fake, handle) = fake_with_task(&payload, "ERROR");
+    let failed = handlers::task_status(&fake, &Config::default(), event(payload.clone()))
+        .await
+        .unwrap();
+    assert_eq!(failed.phase, Phase::Failed);
+    payload["cancel_requested"] = true.into();
+    let canceled = handlers::task_status(&fake, &Config::default(), event(payload))
+        .await
+        .unwrap();
+    assert_eq!(canceled.phase, Phase::Canceled);
+    assert_eq!(canceled.task, handle);
+}
+
+#[tokio::test]
+async fn status_of_an_unknown_task_is_not_found() {
+    let payload = load("task-status", "fsx");
+    let error = handlers::task_status(&FakeTasks::new(), &Config::default(), event(payload))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "NotFound");
+}
