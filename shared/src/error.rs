@@ -26,6 +26,11 @@ pub enum FerryError {
         source: AwsError,
     },
 
+    /// The invocation is not an event this function understands (or a record in it is
+    /// malformed). Never retried as is.
+    #[error("invalid event: {message}")]
+    InvalidEvent { message: String },
+
     /// Another task holds the resource: FSx `DataRepositoryTaskExecuting`, or a DataSync task that
     /// already has an active or queued execution. Retried later, with backoff, for hours.
     #[error("task conflict: {message}")]
@@ -71,6 +76,7 @@ impl FerryError {
     pub fn error_type(&self) -> &'static str {
         match self {
             FerryError::InvalidJob(_) | FerryError::Rejected { .. } => "InvalidJob",
+            FerryError::InvalidEvent { .. } => "InvalidEvent",
             FerryError::TaskConflict { .. } => "TaskConflict",
             FerryError::LimitExceeded { .. } => "LimitExceeded",
             FerryError::Throttled { .. } => "Throttled",

@@ -241,3 +241,91 @@ impl CancelTask for FakeTasks {
         Ok(CancelOutcome::Requested)
     }
 }
+
+/// In-memory Step Functions and S3 for `s3-trigger`: one execution per name, like a standard
+/// workflow's execution names; scripted start failures.
+#[derive(Debug, Default)]
+pub struct FakeTrigger {
+    state: Mutex<TriggerState>,
+}
+
+#[derive(Debug, Default)]
+struct TriggerState {
+    executions: Vec<(String, serde_json::Value)>,
+    objects: Vec<(String, String, Vec<u8>)>,
+    start_calls: u32,
+    fail_starts: VecDeque<FakeFailure>,
+    fail_puts: u32,
+}
+
+impl FakeTrigger {
+    pub fn new() -> Self {
+        FakeTrigger::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TriggerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Executions started, in order, with their parsed input.
+    pub fn executions(&self) -> Vec<(String, serde_json::Value)> {
+        self.lock().executions.clone()
+    }
+
+    /// Objects written, as `(bucket, key, body)`.
+    pub fn objects(&self) -> Vec<(String, String, Vec<u8>)> {
+        self.lock().objects.clone()
+    }
+
+    pub fn start_calls(&self) -> u32 {
+        self.lock().start_calls
+    }
+
+    /// Makes the next start fail with `failure`.
+    pub fn fail_next_start(&self, failure: FakeFailure) {
+        self.lock().fail_starts.push_back(failure);
+    }
+
+    /// Makes the next `count` writes fail.
+    pub fn fail_next_puts(&self, count: u32) {
+        self.lock().fail_puts += count;
+    }
+}
+
+impl crate::trigger::StartExecution for FakeTrigger {
+    async fn start_execution(
+        &self,
+        name: &str,
+        input: &str,
+    ) -> Result<crate::trigger::ExecutionStart, FerryError> {
+        use crate::trigger::ExecutionStart;
+        let mut state = self.lock();
+        state.start_calls += 1;
+        if let Some(failure) = state.fail_starts.pop_front() {
+            return Err(failure.into_error());
+        }
+        if state.executions.iter().any(|(n, _)| n == name) {
+            return Ok(ExecutionStart::AlreadyStarted);
+        }
+        let parsed =
+            serde_json::from_str(input).map_err(|e| FerryError::invalid("input", e.to_string()))?;
+        state.executions.push((name.to_owned(), parsed));
+        Ok(ExecutionStart::Started {
+            execution_arn: format!("arn:aws:states:us-east-1:111122223333:execution:ferry:{name}"),
+        })
+    }
+}
+
+impl crate::trigger::PutObject for FakeTrigger {
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FerryError> {
+        let mut state = self.lock();
+        if state.fail_puts > 0 {
+            state.fail_puts -= 1;
+            return Err(FakeFailure::Internal.into_error());
+        }
+        state
+            .objects
+            .push((bucket.to_owned(), key.to_owned(), body));
+        Ok(())
+    }
+}

@@ -16,6 +16,7 @@ pub mod poll;
 pub mod ports;
 pub mod status;
 pub mod token;
+pub mod trigger;
 pub mod validate;
 
 #[cfg(feature = "test-util")]

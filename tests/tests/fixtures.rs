@@ -2,43 +2,84 @@
 //!
 //! `events/<function>/<case>.json` is the single fixture source: the same files serve
 //! `sam local invoke -e` and `cargo lambda invoke --data-file`. Files named `invalid-*` must be
-//! rejected as `InvalidJob` naming the field listed in `INVALID` below.
+//! rejected with the `error_type` listed in `INVALID` below, naming the field listed there.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use ferry::Config;
-use ferry::fakes::{FakeFailure, FakeTask, FakeTasks};
+use ferry::fakes::{FakeFailure, FakeTask, FakeTasks, FakeTrigger};
 use ferry::handlers::{self, CancelTaskOutput, StartTaskOutput};
 use ferry::ports::CancelOutcome;
 use ferry::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
 use ferry::token::IdempotencyKey;
+use ferry::trigger::{self, TriggerConfig};
 use ferry::{FerryError, JobKind, JobSpec};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
-/// `(function, invalid fixture, field its error must name)`.
-const INVALID: &[(&str, &str, &str)] = &[
-    ("start-task", "invalid-kind", "job.kind"),
-    ("start-task", "invalid-absolute-export-path", "job.paths[0]"),
-    ("start-task", "invalid-101-paths", "job.paths"),
-    ("start-task", "invalid-parent-segment", "job.paths[0]"),
+/// `(function, invalid fixture, error_type, text its message must contain)`.
+const INVALID: &[(&str, &str, &str, &str)] = &[
+    ("start-task", "invalid-kind", "InvalidJob", "job.kind"),
+    (
+        "start-task",
+        "invalid-absolute-export-path",
+        "InvalidJob",
+        "job.paths[0]",
+    ),
+    ("start-task", "invalid-101-paths", "InvalidJob", "job.paths"),
+    (
+        "start-task",
+        "invalid-parent-segment",
+        "InvalidJob",
+        "job.paths[0]",
+    ),
     (
         "start-task",
         "invalid-missing-file-system-id",
+        "InvalidJob",
         "job.file_system_id",
     ),
-    ("start-task", "invalid-report-path", "job.report.path"),
+    (
+        "start-task",
+        "invalid-report-path",
+        "InvalidJob",
+        "job.report.path",
+    ),
     (
         "start-task",
         "invalid-bytes-per-second",
+        "InvalidJob",
         "job.options.bytes_per_second",
     ),
-    ("task-status", "invalid-service-mismatch", "task.service"),
-    ("cancel-task", "invalid-task-id", "task.task_id"),
+    (
+        "task-status",
+        "invalid-service-mismatch",
+        "InvalidJob",
+        "task.service",
+    ),
+    (
+        "cancel-task",
+        "invalid-task-id",
+        "InvalidJob",
+        "task.task_id",
+    ),
+    (
+        "s3-trigger",
+        "invalid-unknown-shape",
+        "InvalidEvent",
+        "not an S3 notification",
+    ),
 ];
 
-const FUNCTIONS: [&str; 3] = ["start-task", "task-status", "cancel-task"];
+const FUNCTIONS: [&str; 4] = ["start-task", "task-status", "cancel-task", "s3-trigger"];
+
+/// The routes every s3-trigger fixture is run with (also the README's example).
+fn trigger_config() -> TriggerConfig {
+    let text = std::fs::read_to_string(events_dir().join("../config/routes.example.json")).unwrap();
+    TriggerConfig::from_lookup(|name| (name == trigger::ENV_ROUTES).then(|| text.clone()))
+        .expect("example routes")
+}
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -135,6 +176,12 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
+        "s3-trigger" => {
+            let fake = FakeTrigger::new();
+            trigger::s3_trigger(&fake, &trigger_config(), event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
         other => panic!("events/{other}/ has no handler: add it to this test"),
     }
 }
@@ -153,21 +200,20 @@ async fn every_fixture_runs_through_its_real_handler() {
         let name = format!("events/{}/{}.json", fixture.function, fixture.case);
         match INVALID
             .iter()
-            .find(|(f, c, _)| *f == fixture.function && *c == fixture.case)
+            .find(|(f, c, _, _)| *f == fixture.function && *c == fixture.case)
         {
-            Some((_, _, field)) => {
+            Some((_, _, error_type, text)) => {
                 let error = result.expect_err(&name);
-                let FerryError::InvalidJob(invalid) = &error else {
-                    panic!("{name}: expected InvalidJob, got {error:?}");
-                };
-                assert!(
-                    invalid.mentions(field),
-                    "{name}: error does not name {field}: {invalid}"
-                );
+                if let FerryError::InvalidJob(invalid) = &error {
+                    assert!(
+                        invalid.mentions(text),
+                        "{name}: error does not name {text}: {invalid}"
+                    );
+                }
                 let diagnostic: Diagnostic = error.into();
-                assert_eq!(diagnostic.error_type, "InvalidJob", "{name}");
+                assert_eq!(diagnostic.error_type, *error_type, "{name}");
                 assert!(
-                    diagnostic.error_message.contains(field),
+                    diagnostic.error_message.contains(text),
                     "{name}: {}",
                     diagnostic.error_message
                 );
@@ -178,14 +224,21 @@ async fn every_fixture_runs_through_its_real_handler() {
                     "{name} is not listed in INVALID"
                 );
                 let output = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                let expected = match fixture.function.as_str() {
+                    "s3-trigger" if fixture.payload["Records"][0]["eventSource"] == "aws:sqs" => {
+                        "batchItemFailures"
+                    }
+                    "s3-trigger" => "started",
+                    _ => "task",
+                };
                 assert!(
-                    output.get("task").is_some(),
-                    "{name}: output has no task: {output}"
+                    output.get(expected).is_some(),
+                    "{name}: output has no {expected}: {output}"
                 );
             }
         }
     }
-    for (function, case, _) in INVALID {
+    for (function, case, _, _) in INVALID {
         assert!(
             all.iter()
                 .any(|f| f.function == *function && f.case == *case),

@@ -2,6 +2,9 @@
 
 mod datasync;
 mod fsx;
+mod trigger;
+
+pub use trigger::AwsTrigger;
 
 use std::fmt;
 

@@ -927,3 +927,150 @@ async fn datasync_cancel_is_idempotent_on_ended_executions() {
         }
     }
 }
+
+// ---------- s3-trigger: Step Functions StartExecution, S3 PutObject ----------
+
+mod trigger {
+    use aws_sdk_s3 as s3;
+    use aws_sdk_sfn as sfn;
+
+    use super::*;
+    use crate::aws::AwsTrigger;
+    use crate::trigger::{ExecutionStart, PutObject, StartExecution};
+
+    const SM: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
+
+    fn ports(sfn_rules: &[&Rule], s3_rules: &[&Rule]) -> AwsTrigger {
+        let sfn = mock_client!(sfn, RuleMode::MatchAny, sfn_rules, |c| c
+            .retry_config(sfn::config::retry::RetryConfig::disabled()));
+        let s3 = mock_client!(s3, RuleMode::MatchAny, s3_rules, |c| c
+            .retry_config(s3::config::retry::RetryConfig::disabled()));
+        AwsTrigger::from_clients(sfn, s3, SM.into())
+    }
+
+    #[tokio::test]
+    async fn start_execution_sends_name_input_and_state_machine() {
+        let rule = mock!(sfn::Client::start_execution)
+            .match_requests(|req| {
+                req.state_machine_arn() == Some(SM)
+                    && req.name() == Some("route-abc")
+                    && req.input() == Some("{\"job\":{}}")
+            })
+            .then_output(|| {
+                sfn::operation::start_execution::StartExecutionOutput::builder()
+                    .execution_arn(
+                        format!("{SM}:route-abc").replace(":stateMachine:", ":execution:"),
+                    )
+                    .start_date(DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            });
+        let started = ports(&[&rule], &[])
+            .start_execution("route-abc", "{\"job\":{}}")
+            .await
+            .unwrap();
+        assert_eq!(
+            started,
+            ExecutionStart::Started {
+                execution_arn: "arn:aws:states:us-east-1:111122223333:execution:ferry:route-abc"
+                    .into()
+            }
+        );
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_existing_execution_means_already_started() {
+        use sfn::operation::start_execution::StartExecutionError as E;
+        let rule = mock!(sfn::Client::start_execution).then_error(|| {
+            E::ExecutionAlreadyExists(
+                sfn::types::error::ExecutionAlreadyExists::builder()
+                    .message("exists")
+                    .build(),
+            )
+        });
+        let started = ports(&[&rule], &[])
+            .start_execution("n", "{}")
+            .await
+            .unwrap();
+        assert_eq!(started, ExecutionStart::AlreadyStarted);
+    }
+
+    #[tokio::test]
+    async fn start_execution_errors_map_to_stable_error_types() {
+        use sfn::operation::start_execution::StartExecutionError as E;
+        use sfn::types::error as se;
+        type Case = (fn() -> E, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                || E::ExecutionLimitExceeded(se::ExecutionLimitExceeded::builder().build()),
+                "LimitExceeded",
+            ),
+            (
+                || E::StateMachineDoesNotExist(se::StateMachineDoesNotExist::builder().build()),
+                "NotFound",
+            ),
+            (
+                || E::InvalidExecutionInput(se::InvalidExecutionInput::builder().build()),
+                "InvalidJob",
+            ),
+            (
+                || E::InvalidName(se::InvalidName::builder().build()),
+                "InvalidJob",
+            ),
+            (
+                || E::generic(ErrorMetadata::builder().code("ThrottlingException").build()),
+                "Throttled",
+            ),
+            (
+                || E::generic(ErrorMetadata::builder().code("InternalFailure").build()),
+                "AwsService",
+            ),
+        ];
+        for (error, expected) in cases {
+            let rule = mock!(sfn::Client::start_execution).then_error(error);
+            assert_eq!(
+                error_type(ports(&[&rule], &[]).start_execution("n", "{}").await),
+                expected
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn put_object_writes_the_manifest() {
+        let rule = mock!(s3::Client::put_object)
+            .match_requests(|req| {
+                req.bucket() == Some("ferry-data")
+                    && req.key() == Some("ferry-manifests/x.csv")
+                    && req.content_type() == Some("text/csv")
+            })
+            .then_output(|| s3::operation::put_object::PutObjectOutput::builder().build());
+        ports(&[], &[&rule])
+            .put_object("ferry-data", "ferry-manifests/x.csv", b"a\nb\n".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        let missing = mock!(s3::Client::put_object).then_error(|| {
+            s3::operation::put_object::PutObjectError::generic(
+                ErrorMetadata::builder().code("NoSuchBucket").build(),
+            )
+        });
+        assert_eq!(
+            error_type(
+                ports(&[], &[&missing])
+                    .put_object("gone", "k", vec![])
+                    .await
+            ),
+            "NotFound"
+        );
+        let slow = mock!(s3::Client::put_object).then_error(|| {
+            s3::operation::put_object::PutObjectError::generic(
+                ErrorMetadata::builder().code("SlowDown").build(),
+            )
+        });
+        assert_eq!(
+            error_type(ports(&[], &[&slow]).put_object("b", "k", vec![]).await),
+            "Throttled"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! `s3-trigger`'s adapters: Step Functions `StartExecution` and S3 `PutObject` (manifests).
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sfn::operation::start_execution::StartExecutionError as StartError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tracing::instrument;
+
+use super::{Class, classify};
+use crate::error::FerryError;
+use crate::trigger::{ExecutionStart, PutObject, StartExecution};
+
+/// Starts executions of one state machine and writes manifests.
+#[derive(Debug, Clone)]
+pub struct AwsTrigger {
+    sfn: aws_sdk_sfn::Client,
+    s3: aws_sdk_s3::Client,
+    state_machine_arn: String,
+}
+
+impl AwsTrigger {
+    pub fn new(config: &aws_config::SdkConfig, state_machine_arn: String) -> Self {
+        AwsTrigger::from_clients(
+            aws_sdk_sfn::Client::new(config),
+            aws_sdk_s3::Client::new(config),
+            state_machine_arn,
+        )
+    }
+
+    pub fn from_clients(
+        sfn: aws_sdk_sfn::Client,
+        s3: aws_sdk_s3::Client,
+        state_machine_arn: String,
+    ) -> Self {
+        AwsTrigger {
+            sfn,
+            s3,
+            state_machine_arn,
+        }
+    }
+}
+
+impl StartExecution for AwsTrigger {
+    /// For a standard workflow, StartExecution with the name and input of a running execution
+    /// returns that execution; a name used in the last 90 days otherwise fails with
+    /// `ExecutionAlreadyExists` (API reference). Both mean this job was already started.
+    #[instrument(skip(self, input))]
+    async fn start_execution(&self, name: &str, input: &str) -> Result<ExecutionStart, FerryError> {
+        const OP: &str = "StartExecution";
+        match self
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(ExecutionStart::Started {
+                execution_arn: output.execution_arn().to_owned(),
+            }),
+            Err(e) => {
+                let class = match e.as_service_error() {
+                    Some(StartError::ExecutionAlreadyExists(_)) => {
+                        return Ok(ExecutionStart::AlreadyStarted);
+                    }
+                    Some(StartError::ExecutionLimitExceeded(_)) => Some(Class::LimitExceeded),
+                    Some(
+                        StartError::StateMachineDoesNotExist(_)
+                        | StartError::StateMachineDeleting(_),
+                    ) => Some(Class::NotFound),
+                    Some(
+                        StartError::InvalidArn(_)
+                        | StartError::InvalidName(_)
+                        | StartError::InvalidExecutionInput(_)
+                        | StartError::ValidationException(_),
+                    ) => Some(Class::Rejected),
+                    _ => None,
+                };
+                Err(classify(OP, e, class))
+            }
+        }
+    }
+}
+
+impl PutObject for AwsTrigger {
+    #[instrument(skip(self, body), fields(bytes = body.len()))]
+    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FerryError> {
+        const OP: &str = "PutObject";
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("text/csv")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| {
+                let class = (e.code() == Some("NoSuchBucket")).then_some(Class::NotFound);
+                classify(OP, e, class)
+            })?;
+        Ok(())
+    }
+}

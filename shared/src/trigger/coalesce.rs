@@ -1,0 +1,376 @@
+//! Coalescing: turn a batch of uploaded objects into as few jobs as the APIs allow.
+//!
+//! - FSx (import, export, release): one job per route. Keys become paths; when there are more
+//!   than the path cap allows (32 by default), sibling paths collapse into their common
+//!   directory, level by level, so the task covers every object while importing as little else
+//!   as possible, and never more than the route's prefix.
+//! - DataSync: one job per route with an `Includes` filter of the exact files (`/`-rooted,
+//!   `|`-separated, at most 102,400 characters). A batch that does not fit, or has keys a filter
+//!   cannot express (`|` separates patterns, `*` is a wildcard), goes into a CSV manifest in S3
+//!   instead (a manifest lists full file paths relative to the source location). Without a
+//!   manifest target, long batches split into several filters; inexpressible keys are errors.
+//!
+//! Objects are sorted and deduplicated first, so the same set of objects always produces the
+//! same jobs, whatever order the records arrived in: a redelivered batch names the same
+//! executions.
+
+use std::collections::BTreeSet;
+
+use super::events::S3Object;
+use super::routes::{Route, Routes};
+use crate::job::{JobKind, JobSpec, Limits};
+use crate::validate::{MAX_FILTER_CHARS, fsx_path_problem};
+
+/// A job to start, with what it needs written first and the messages it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedJob {
+    pub route: usize,
+    pub job: JobSpec,
+    /// A DataSync manifest to write before starting (the job's `manifest` points at it).
+    pub manifest: Option<ManifestFile>,
+    /// Number of distinct objects the job covers.
+    pub objects: usize,
+    /// Indices of the messages whose objects the job covers.
+    pub messages: BTreeSet<usize>,
+}
+
+/// A CSV manifest: one path per line (and a version id when the event had one). Its key is
+/// chosen from the job's content when the job is named, under the route's manifest prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFile {
+    pub bucket: String,
+    pub body: Vec<u8>,
+}
+
+/// The outcome of planning one batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub jobs: Vec<PlannedJob>,
+    /// Objects no route matched (logged and counted; not an error).
+    pub unmatched: usize,
+    /// Objects that cannot be turned into a valid job, with why, by message index.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// `(route, object, message)`, sorted by route then key: duplicates of a key are adjacent.
+type Routed = (usize, S3Object, usize);
+
+/// Plans the jobs for `objects`, each tagged with the index of the message it came from.
+pub fn plan(routes: &Routes, limits: &Limits, objects: Vec<(usize, S3Object)>) -> Plan {
+    let mut plan = Plan::default();
+    let mut routed: Vec<Routed> = Vec::with_capacity(objects.len());
+    for (message, object) in objects {
+        match routes.route_for(&object.bucket, &object.key) {
+            None => plan.unmatched += 1,
+            Some(route) => routed.push((route, object, message)),
+        }
+    }
+    routed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.key.cmp(&b.1.key))
+            .then(a.2.cmp(&b.2))
+    });
+    for group in routed.chunk_by(|a, b| a.0 == b.0) {
+        let index = group[0].0;
+        let route = routes.get(index);
+        if route.job.kind == JobKind::Datasync {
+            plan_datasync(index, route, group, &mut plan);
+        } else {
+            plan_fsx(index, route, limits, group, &mut plan);
+        }
+    }
+    plan
+}
+
+/// The distinct objects of a sorted group, each with the messages that named it.
+fn distinct(group: &[Routed]) -> impl Iterator<Item = (&S3Object, Vec<usize>)> {
+    group
+        .chunk_by(|a, b| a.1.key == b.1.key)
+        .map(|same| (&same[0].1, same.iter().map(|r| r.2).collect()))
+}
+
+/// Sorted, deduplicated message indices.
+fn message_set(mut messages: Vec<usize>) -> BTreeSet<usize> {
+    messages.sort_unstable();
+    messages.dedup();
+    messages.into_iter().collect()
+}
+
+fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan: &mut Plan) {
+    let kind = route.job.kind;
+    let mut keys = Vec::with_capacity(group.len());
+    let mut messages = Vec::with_capacity(group.len());
+    for (object, from) in distinct(group) {
+        let rel = &object.key[route.prefix.len()..];
+        // Check the object's own path: a key the API cannot take fails its messages alone.
+        if let Some(problem) = fsx_path_problem(kind, &fsx_path(route, rel, false)) {
+            for m in from {
+                plan.rejected.push((
+                    m,
+                    format!("s3://{}/{}: {problem}", object.bucket, object.key),
+                ));
+            }
+            continue;
+        }
+        keys.push(rel);
+        messages.extend(from);
+    }
+    if keys.is_empty() {
+        return;
+    }
+    let mut job = route.job.clone();
+    job.paths = collapse(&keys, limits.max_paths.max(1))
+        .iter()
+        .map(|(rel, dir)| fsx_path(route, rel, *dir))
+        .collect();
+    if job.paths.len() == 1 && job.paths[0].is_empty() {
+        match kind {
+            JobKind::FsxExport => job.paths.clear(), // the whole file system: the API's default
+            JobKind::FsxRelease => job.paths = vec!["/".into()],
+            _ => {}
+        }
+    }
+    let count = keys.len();
+    match job.clone().validate(limits) {
+        Ok(_) => plan.jobs.push(PlannedJob {
+            route: index,
+            job,
+            manifest: None,
+            objects: count,
+            messages: message_set(messages),
+        }),
+        Err(invalid) => {
+            for m in messages {
+                plan.rejected
+                    .push((m, format!("route {}: {invalid}", route.name)));
+            }
+        }
+    }
+}
+
+/// The FSx path for a relative key (or collapsed prefix) of a route: `s3://bucket/prefix/rel`
+/// for imports (directories end in `/`), `file_system_root/rel` for export and release.
+fn fsx_path(route: &Route, rel: &str, dir: bool) -> String {
+    if route.job.kind == JobKind::FsxImport {
+        let slash = if dir && !rel.is_empty() { "/" } else { "" };
+        return format!("s3://{}/{}{rel}{slash}", route.bucket, route.prefix);
+    }
+    let root = route.file_system_root();
+    match (root.is_empty(), rel.is_empty()) {
+        (_, true) => root.to_owned(),
+        (true, false) => rel.to_owned(),
+        (false, false) => format!("{root}/{rel}"),
+    }
+}
+
+/// DataSync filter syntax: `|` separates patterns and `*` is a wildcard (API reference,
+/// `FilterRule`): a key holding either can only be listed in a manifest.
+fn inexpressible(rel: &str) -> bool {
+    rel.contains('|') || rel.contains('*')
+}
+
+fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan) {
+    let source = route.source_prefix();
+    let entries: Vec<(&str, &S3Object, Vec<usize>)> = distinct(group)
+        .map(|(object, from)| {
+            (
+                object.key[source.len()..].trim_start_matches('/'),
+                object,
+                from,
+            )
+        })
+        .collect();
+    let filter_len = entries
+        .iter()
+        .map(|(rel, _, _)| rel.chars().count() + 1)
+        .sum::<usize>()
+        + entries.len().saturating_sub(1);
+    let needs_manifest =
+        filter_len > MAX_FILTER_CHARS || entries.iter().any(|(rel, _, _)| inexpressible(rel));
+
+    if needs_manifest && let Some(target) = &route.manifest {
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        let mut messages = Vec::with_capacity(entries.len());
+        for (rel, object, from) in &entries {
+            let row: Vec<&str> = std::iter::once(*rel)
+                .chain(object.version_id.as_deref())
+                .collect();
+            // Writing to a Vec cannot fail.
+            let _ = writer.write_record(&row);
+            messages.extend(from);
+        }
+        plan.jobs.push(PlannedJob {
+            route: index,
+            job: route.job.clone(),
+            manifest: Some(ManifestFile {
+                bucket: target.bucket.clone(),
+                body: writer.into_inner().unwrap_or_default(),
+            }),
+            objects: entries.len(),
+            messages: message_set(messages),
+        });
+        return;
+    }
+
+    // Filters only: split into chunks that each fit in one rule.
+    let mut chunk: Vec<String> = Vec::new();
+    let mut chunk_len = 0usize;
+    let mut chunk_messages = Vec::new();
+    let flush = |chunk: &mut Vec<String>, messages: &mut Vec<usize>, plan: &mut Plan| {
+        if chunk.is_empty() {
+            return;
+        }
+        let mut job = route.job.clone();
+        job.includes = std::mem::take(chunk);
+        plan.jobs.push(PlannedJob {
+            route: index,
+            objects: job.includes.len(),
+            job,
+            manifest: None,
+            messages: message_set(std::mem::take(messages)),
+        });
+    };
+    for (rel, _, from) in entries {
+        if inexpressible(rel) {
+            for m in from {
+                plan.rejected.push((
+                    m,
+                    format!(
+                        "{rel:?} contains '|' or '*', which a DataSync filter cannot express; configure a manifest for route {}",
+                        route.name
+                    ),
+                ));
+            }
+            continue;
+        }
+        let pattern = format!("/{rel}");
+        let added = pattern.chars().count() + usize::from(!chunk.is_empty());
+        if chunk_len + added > MAX_FILTER_CHARS {
+            flush(&mut chunk, &mut chunk_messages, plan);
+            chunk_len = 0;
+        }
+        chunk_len += pattern.chars().count() + usize::from(!chunk.is_empty());
+        chunk.push(pattern);
+        chunk_messages.extend(from);
+    }
+    flush(&mut chunk, &mut chunk_messages, plan);
+}
+
+/// Collapses relative keys into at most `cap` prefixes that together cover every key.
+///
+/// Keys are split on `/` into a tree. Starting from the root (the route's prefix, one path),
+/// nodes are expanded into their children level by level, cheapest first, while the count
+/// stays within `cap`. A node left unexpanded stands for its whole subtree. Returns
+/// `(relative path, is_directory)` in key order; `("", true)` is the root itself.
+pub fn collapse(keys: &[&str], cap: usize) -> Vec<(String, bool)> {
+    let mut sorted: Vec<&str> = keys.iter().map(|k| k.trim_end_matches('/')).collect();
+    // In component order, a node's children arrive sorted and contiguous, so each insertion
+    // only compares with the last child (no map, no allocation).
+    sorted.sort_unstable_by(|a, b| a.split('/').cmp(b.split('/')));
+    sorted.dedup();
+    let mut tree = Tree::default();
+    for key in sorted {
+        tree.insert(key);
+    }
+    let mut expanded = vec![false; tree.nodes.len()];
+    let mut count = 1usize;
+    let mut level = vec![0usize];
+    while !level.is_empty() {
+        let mut candidates: Vec<(usize, usize)> = level
+            .iter()
+            .filter(|&&n| !tree.nodes[n].children.is_empty())
+            .map(|&n| {
+                let node = &tree.nodes[n];
+                (node.children.len() + usize::from(node.terminal) - 1, n)
+            })
+            .collect();
+        candidates.sort_unstable();
+        let mut next = Vec::new();
+        for (growth, n) in candidates {
+            if count + growth <= cap {
+                count += growth;
+                expanded[n] = true;
+                next.extend_from_slice(&tree.nodes[n].children);
+            }
+        }
+        level = next;
+    }
+    let mut out = Vec::with_capacity(count);
+    tree.emit(0, &expanded, &mut String::new(), &mut out);
+    out
+}
+
+#[derive(Debug)]
+struct Node<'a> {
+    name: &'a str,
+    children: Vec<usize>,
+    /// A key ends here.
+    terminal: bool,
+}
+
+#[derive(Debug)]
+struct Tree<'a> {
+    nodes: Vec<Node<'a>>,
+}
+
+impl Default for Tree<'_> {
+    fn default() -> Self {
+        Tree {
+            nodes: vec![Node {
+                name: "",
+                children: Vec::new(),
+                terminal: false,
+            }],
+        }
+    }
+}
+
+impl<'a> Tree<'a> {
+    /// Inserts a key; keys must arrive in component order.
+    fn insert(&mut self, key: &'a str) {
+        let mut at = 0;
+        if !key.is_empty() {
+            for part in key.split('/') {
+                at = match self.nodes[at].children.last() {
+                    Some(&child) if self.nodes[child].name == part => child,
+                    _ => {
+                        let child = self.nodes.len();
+                        self.nodes.push(Node {
+                            name: part,
+                            children: Vec::new(),
+                            terminal: false,
+                        });
+                        self.nodes[at].children.push(child);
+                        child
+                    }
+                };
+            }
+        }
+        self.nodes[at].terminal = true;
+    }
+
+    fn emit(&self, n: usize, expanded: &[bool], path: &mut String, out: &mut Vec<(String, bool)>) {
+        let node = &self.nodes[n];
+        if !expanded[n] {
+            out.push((path.clone(), !node.children.is_empty()));
+            return;
+        }
+        if node.terminal {
+            out.push((path.clone(), false));
+        }
+        for &child in &node.children {
+            let len = path.len();
+            if n != 0 {
+                path.push('/');
+            }
+            path.push_str(self.nodes[child].name);
+            self.emit(child, expanded, path, out);
+            path.truncate(len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,383 @@
+use serde_json::json;
+
+use super::*;
+use crate::trigger::routes::Routes;
+use crate::validate::filter_value_len;
+
+const FS: &str = "fs-0123456789abcdef0";
+const DS_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0";
+
+/// Every key is covered by (equal to, or under) some collapsed prefix.
+fn covers(prefixes: &[(String, bool)], key: &str) -> bool {
+    let key = key.trim_end_matches('/');
+    prefixes.iter().any(|(p, dir)| {
+        p.is_empty()
+            || key == p
+            || (*dir
+                && key
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('/')))
+    })
+}
+
+fn check_collapse(keys: &[String], cap: usize) -> Vec<(String, bool)> {
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let out = collapse(&refs, cap);
+    assert!(out.len() <= cap, "{} prefixes for cap {cap}", out.len());
+    assert!(!out.is_empty());
+    for key in keys {
+        assert!(covers(&out, key), "{key} not covered by {out:?}");
+    }
+    out
+}
+
+#[test]
+fn few_keys_stay_exact() {
+    let keys: Vec<String> = ["a/x.h5", "a/y.h5", "b/c/z.h5"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = check_collapse(&keys, 32);
+    assert_eq!(
+        out,
+        [
+            ("a/x.h5".into(), false),
+            ("a/y.h5".into(), false),
+            ("b/c/z.h5".into(), false)
+        ]
+    );
+}
+
+#[test]
+fn siblings_collapse_into_their_directory() {
+    let mut keys: Vec<String> = (0..40).map(|i| format!("runs/r1/f{i:02}")).collect();
+    keys.push("runs/r2/only".into());
+    keys.push("logs/today".into());
+    let out = check_collapse(&keys, 32);
+    // r1's 40 files cannot stay exact; r2 and logs can.
+    assert_eq!(
+        out,
+        [
+            ("logs/today".into(), false),
+            ("runs/r1".into(), true),
+            ("runs/r2/only".into(), false)
+        ]
+    );
+}
+
+#[test]
+fn one_folder_of_ten_thousand_becomes_that_folder() {
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| format!("batch/2026-11-21/part-{i:05}.parquet"))
+        .collect();
+    let out = check_collapse(&keys, 32);
+    assert_eq!(out, [("batch/2026-11-21".into(), true)]);
+}
+
+#[test]
+fn ten_thousand_different_folders_fall_back_to_the_route_prefix() {
+    let keys: Vec<String> = (0..10_000).map(|i| format!("d{i:05}/file")).collect();
+    let out = check_collapse(&keys, 32);
+    assert_eq!(out, [(String::new(), true)]);
+}
+
+#[test]
+fn deep_trees_collapse_level_by_level() {
+    // 10 x 10 x 10 x 10 = 10,000 leaves, four levels deep.
+    let keys: Vec<String> = (0..10_000)
+        .map(|i| {
+            format!(
+                "l{}/m{}/n{}/f{}",
+                i / 1000,
+                (i / 100) % 10,
+                (i / 10) % 10,
+                i % 10
+            )
+        })
+        .collect();
+    let out = check_collapse(&keys, 32);
+    // The 10 top-level directories fit, then as many of them expand as the cap allows (two:
+    // 10 + 9 + 9 = 28); a third would need 37.
+    assert_eq!(out.len(), 28);
+    assert!(out.iter().all(|(_, dir)| *dir));
+    let out = check_collapse(&keys, 100);
+    assert_eq!(out.len(), 100);
+}
+
+#[test]
+fn mixed_depths_expand_cheapest_first() {
+    let mut keys: Vec<String> = (0..30).map(|i| format!("big/{i}")).collect();
+    keys.extend(["small/a/1", "small/a/2", "small/b"].map(String::from));
+    let out = check_collapse(&keys, 5);
+    // Root -> {big, small}; small and then small/a expand, big (30 children) cannot.
+    assert_eq!(
+        out,
+        [
+            ("big".into(), true),
+            ("small/a/1".into(), false),
+            ("small/a/2".into(), false),
+            ("small/b".into(), false)
+        ]
+    );
+}
+
+#[test]
+fn a_cap_of_one_is_always_satisfiable() {
+    let keys: Vec<String> = ["a", "b/c"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(check_collapse(&keys, 1), [(String::new(), true)]);
+    assert_eq!(
+        check_collapse(&["only/one".to_string()], 1),
+        [("only/one".into(), false)]
+    );
+}
+
+#[test]
+fn folder_markers_and_a_key_equal_to_a_folder() {
+    let keys: Vec<String> = ["dir/", "dir/a", "dir"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = check_collapse(&keys, 32);
+    assert_eq!(out, [("dir".into(), false), ("dir/a".into(), false)]);
+}
+
+fn routes(value: serde_json::Value) -> Routes {
+    Routes::from_json(&value.to_string(), &Limits::default()).expect("routes")
+}
+
+fn object(bucket: &str, key: &str) -> S3Object {
+    S3Object {
+        bucket: bucket.into(),
+        key: key.into(),
+        size: Some(1),
+        version_id: None,
+    }
+}
+
+fn import_routes() -> Routes {
+    routes(
+        json!([{"name": "incoming", "bucket": "ferry-data", "prefix": "incoming/",
+                   "job": {"name": "incoming-import", "kind": "fsx_import", "file_system_id": FS}}]),
+    )
+}
+
+#[test]
+fn ten_thousand_records_for_one_route_make_valid_jobs_within_the_cap() {
+    let routes = import_routes();
+    let limits = Limits::default();
+    for distribution in 0..3 {
+        let objects: Vec<(usize, S3Object)> = (0..10_000)
+            .map(|i| {
+                let key = match distribution {
+                    0 => format!("incoming/one/f{i}"),
+                    1 => format!("incoming/d{i}/f"),
+                    _ => format!("incoming/{}/{}/{}/f{i}", i % 7, i % 13, i % 17),
+                };
+                (i / 10, object("ferry-data", &key))
+            })
+            .collect();
+        let plan = plan(&routes, &limits, objects);
+        assert!(plan.rejected.is_empty() && plan.unmatched == 0);
+        assert!(plan.jobs.len() <= 10_000usize.div_ceil(32));
+        for job in &plan.jobs {
+            assert!(job.job.paths.len() <= 32);
+            assert!(
+                job.job
+                    .paths
+                    .iter()
+                    .all(|p| p.starts_with("s3://ferry-data/incoming/")),
+                "{:?}",
+                job.job.paths
+            );
+            job.job
+                .clone()
+                .validate(&limits)
+                .expect("planned job is valid");
+        }
+        let messages: BTreeSet<usize> = plan
+            .jobs
+            .iter()
+            .flat_map(|j| j.messages.iter().copied())
+            .collect();
+        assert_eq!(messages.len(), 1_000, "every message is accounted for");
+    }
+}
+
+#[test]
+fn import_paths_are_exact_when_few() {
+    let plan = plan(
+        &import_routes(),
+        &Limits::default(),
+        vec![
+            (0, object("ferry-data", "incoming/b file.h5")),
+            (1, object("ferry-data", "incoming/a.h5")),
+            (2, object("ferry-data", "incoming/a.h5")),
+            (2, object("ferry-data", "elsewhere/x")),
+            (3, object("other-bucket", "incoming/x")),
+        ],
+    );
+    assert_eq!(plan.unmatched, 2);
+    assert_eq!(plan.jobs.len(), 1);
+    let job = &plan.jobs[0];
+    assert_eq!(
+        job.job.paths,
+        [
+            "s3://ferry-data/incoming/a.h5",
+            "s3://ferry-data/incoming/b file.h5"
+        ]
+    );
+    assert_eq!(job.objects, 2);
+    assert_eq!(job.messages, BTreeSet::from([0, 1, 2]));
+}
+
+#[test]
+fn record_order_does_not_change_the_plan() {
+    let keys: Vec<String> = (0..100)
+        .map(|i| format!("incoming/{}/f{i}", i % 9))
+        .collect();
+    let forward: Vec<(usize, S3Object)> =
+        keys.iter().map(|k| (0, object("ferry-data", k))).collect();
+    let mut backward = forward.clone();
+    backward.reverse();
+    let a = plan(&import_routes(), &Limits::default(), forward);
+    let b = plan(&import_routes(), &Limits::default(), backward);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn an_unusable_key_fails_only_its_message() {
+    let plan = plan(
+        &import_routes(),
+        &Limits::default(),
+        vec![
+            (0, object("ferry-data", "incoming/ok")),
+            (1, object("ferry-data", "incoming/../escape")),
+        ],
+    );
+    assert_eq!(plan.jobs.len(), 1);
+    assert_eq!(plan.jobs[0].messages, BTreeSet::from([0]));
+    assert_eq!(plan.rejected.len(), 1);
+    assert_eq!(plan.rejected[0].0, 1);
+    assert!(
+        plan.rejected[0].1.contains("'..'"),
+        "{}",
+        plan.rejected[0].1
+    );
+}
+
+#[test]
+fn export_and_release_paths_are_mapped_to_the_file_system() {
+    let routes = routes(json!([
+        {"name": "results", "bucket": "ferry-data", "prefix": "results/", "file_system_path": "/scratch/results/",
+         "job": {"name": "results-export", "kind": "fsx_export", "file_system_id": FS}},
+        {"name": "cold", "bucket": "ferry-data", "prefix": "cold/",
+         "job": {"name": "cold-release", "kind": "fsx_release", "file_system_id": FS}},
+    ]));
+    let plan = plan(
+        &routes,
+        &Limits::default(),
+        vec![
+            (0, object("ferry-data", "results/run1/out.nc")),
+            (0, object("ferry-data", "cold/a")),
+        ],
+    );
+    assert_eq!(plan.jobs[0].job.paths, ["scratch/results/run1/out.nc"]);
+    assert_eq!(plan.jobs[1].job.paths, ["cold/a"]);
+    // Collapsing a release route to its root gives "/" when it maps to the file system root.
+    let root = routes_root_release();
+    let many: Vec<(usize, S3Object)> = (0..50)
+        .map(|i| (0, object("ferry-data", &format!("d{i}/x"))))
+        .collect();
+    let p = plan_with(&root, many);
+    assert_eq!(p.jobs[0].job.paths, ["/"]);
+}
+
+fn routes_root_release() -> Routes {
+    routes(json!([{"name": "all", "bucket": "ferry-data",
+                   "job": {"name": "release-all", "kind": "fsx_release", "file_system_id": FS}}]))
+}
+
+fn plan_with(routes: &Routes, objects: Vec<(usize, S3Object)>) -> Plan {
+    plan(routes, &Limits::default(), objects)
+}
+
+fn datasync_routes(manifest: bool) -> Routes {
+    let mut route = json!({"name": "outgoing", "bucket": "ferry-data", "prefix": "outgoing/", "source_prefix": "outgoing/",
+                           "job": {"name": "outgoing-sync", "kind": "datasync", "task_arn": DS_TASK}});
+    if manifest {
+        route["manifest"] = json!({"bucket": "ferry-data", "prefix": "ferry-manifests/",
+                                   "bucket_access_role_arn": "arn:aws:iam::111122223333:role/ferry-manifest"});
+    }
+    routes(json!([route]))
+}
+
+#[test]
+fn datasync_batches_become_one_include_filter() {
+    let p = plan_with(
+        &datasync_routes(true),
+        vec![
+            (0, object("ferry-data", "outgoing/a/b.csv")),
+            (1, object("ferry-data", "outgoing/c d.csv")),
+        ],
+    );
+    assert_eq!(p.jobs.len(), 1);
+    assert_eq!(p.jobs[0].job.includes, ["/a/b.csv", "/c d.csv"]);
+    assert!(p.jobs[0].manifest.is_none());
+    p.jobs[0].job.clone().validate(&Limits::default()).unwrap();
+}
+
+fn long_keys(n: usize) -> Vec<(usize, S3Object)> {
+    (0..n)
+        .map(|i| {
+            (
+                i,
+                object(
+                    "ferry-data",
+                    &format!("outgoing/{}/{i:06}", "x".repeat(200)),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn datasync_overflow_goes_to_a_manifest() {
+    let p = plan_with(&datasync_routes(true), long_keys(1_000));
+    assert_eq!(p.jobs.len(), 1);
+    let job = &p.jobs[0];
+    assert!(job.job.includes.is_empty());
+    let manifest = job.manifest.as_ref().expect("manifest");
+    let text = String::from_utf8(manifest.body.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1_000);
+    assert!(text.lines().next().unwrap().starts_with(&"x".repeat(200)));
+    assert_eq!(job.messages.len(), 1_000);
+}
+
+#[test]
+fn datasync_overflow_without_a_manifest_splits_into_fitting_filters() {
+    let p = plan_with(&datasync_routes(false), long_keys(1_000));
+    // 1,000 patterns of 208 characters (plus separators) need ceil(208,999 / 102,400) = 3 rules.
+    assert_eq!(p.jobs.len(), 3);
+    for job in &p.jobs {
+        assert!(filter_value_len(&job.job.includes) <= MAX_FILTER_CHARS);
+        job.job.clone().validate(&Limits::default()).unwrap();
+    }
+    assert_eq!(p.jobs.iter().map(|j| j.objects).sum::<usize>(), 1_000);
+}
+
+#[test]
+fn keys_a_filter_cannot_express_use_the_manifest_or_fail_alone() {
+    let objects = vec![
+        (0, object("ferry-data", "outgoing/a|b")),
+        (1, object("ferry-data", "outgoing/star*")),
+        (2, object("ferry-data", "outgoing/plain, with comma")),
+    ];
+    let with = plan_with(&datasync_routes(true), objects.clone());
+    let body = String::from_utf8(with.jobs[0].manifest.as_ref().unwrap().body.clone()).unwrap();
+    assert_eq!(body, "a|b\n\"plain, with comma\"\nstar*\n");
+    let without = plan_with(&datasync_routes(false), objects);
+    assert_eq!(without.jobs.len(), 1);
+    assert_eq!(without.jobs[0].job.includes, ["/plain, with comma"]);
+    let failed: BTreeSet<usize> = without.rejected.iter().map(|(m, _)| *m).collect();
+    assert_eq!(failed, BTreeSet::from([0, 1]));
+}

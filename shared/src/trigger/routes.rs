@@ -1,0 +1,357 @@
+//! Routing rules: which uploads start which job.
+//!
+//! `FERRY_ROUTES` holds a JSON array of routes. Each names a bucket, a key prefix and optional
+//! suffixes, and a job template (a job spec without the per-upload fields: `paths`, `includes`,
+//! `manifest`). An object matches at most one route: overlapping routes are rejected when the
+//! function starts, so the same upload can never start two jobs.
+
+use serde::Deserialize;
+
+use crate::error::{FieldError, InvalidJob};
+use crate::job::{JobKind, JobSpec, Limits, ManifestSpec};
+use crate::validate::is_bucket_name;
+
+/// One routing rule, as configured.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// 1-40 of `[A-Za-z0-9_-]`: used in execution names.
+    pub name: String,
+    pub bucket: String,
+    /// Key prefix (string prefix, as in S3). For FSx export and release, empty or ending in `/`.
+    #[serde(default)]
+    pub prefix: String,
+    /// Any of these key suffixes (e.g. `.h5`); empty means every key.
+    #[serde(default)]
+    pub suffixes: Vec<String>,
+    /// The job to start; its per-upload fields are filled from the objects.
+    pub job: JobSpec,
+    /// FSx export/release: the file system directory (relative to its root) that holds the
+    /// objects under `prefix`, i.e. the data repository association's file system path.
+    /// Default: the prefix itself (repository linked at the file system root).
+    #[serde(default)]
+    pub file_system_path: Option<String>,
+    /// DataSync: the key prefix the task's S3 source location points at (its subdirectory);
+    /// filters and manifests are relative to it. Default: the bucket root.
+    #[serde(default)]
+    pub source_prefix: Option<String>,
+    /// DataSync: where to write a manifest when a batch does not fit in an include filter
+    /// (or has keys a filter cannot express).
+    #[serde(default)]
+    pub manifest: Option<ManifestTarget>,
+}
+
+/// Where DataSync manifests are written, and the role DataSync reads them with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestTarget {
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub bucket_access_role_arn: String,
+}
+
+impl Route {
+    /// True when `key` in `bucket` belongs to this route.
+    pub fn matches(&self, bucket: &str, key: &str) -> bool {
+        self.bucket == bucket
+            && key.starts_with(&self.prefix)
+            && (self.suffixes.is_empty() || self.suffixes.iter().any(|s| key.ends_with(s.as_str())))
+    }
+
+    /// The key prefix filters and manifests are relative to (DataSync).
+    pub fn source_prefix(&self) -> &str {
+        self.source_prefix.as_deref().unwrap_or("")
+    }
+
+    /// The file system directory of the route's prefix, without a trailing `/` (FSx).
+    pub fn file_system_root(&self) -> &str {
+        self.file_system_path
+            .as_deref()
+            .unwrap_or(&self.prefix)
+            .trim_matches('/')
+    }
+
+    /// The manifest spec DataSync gets for a manifest written at `key`.
+    pub fn manifest_spec(&self, key: &str) -> Option<ManifestSpec> {
+        self.manifest.as_ref().map(|m| ManifestSpec {
+            bucket_arn: format!("arn:aws:s3:::{}", m.bucket),
+            object_path: key.to_owned(),
+            bucket_access_role_arn: m.bucket_access_role_arn.clone(),
+            object_version_id: None,
+        })
+    }
+}
+
+/// All routes, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routes(Vec<Route>);
+
+impl Routes {
+    /// Parses and checks `FERRY_ROUTES`: every route valid, no two overlapping.
+    pub fn from_json(text: &str, limits: &Limits) -> Result<Routes, InvalidJob> {
+        let routes: Vec<Route> =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+                .map_err(|e| {
+                    InvalidJob::one(
+                        format!("routes{}", path_suffix(&e.path().to_string())),
+                        e.into_inner().to_string(),
+                    )
+                })?;
+        Routes::new(routes, limits)
+    }
+
+    pub fn new(routes: Vec<Route>, limits: &Limits) -> Result<Routes, InvalidJob> {
+        let mut errors = Vec::new();
+        if routes.is_empty() {
+            errors.push(FieldError {
+                field: "routes".into(),
+                problem: "at least one route is required".into(),
+            });
+        }
+        for (i, route) in routes.iter().enumerate() {
+            check_route(i, route, limits, &mut errors);
+            for (j, earlier) in routes[..i].iter().enumerate() {
+                if overlaps(earlier, route) {
+                    errors.push(FieldError {
+                        field: format!("routes[{i}]"),
+                        problem: format!(
+                            "route {:?} overlaps route {:?} (routes[{j}]): an object could match both",
+                            route.name, earlier.name
+                        ),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Routes(routes))
+        } else {
+            Err(InvalidJob { errors })
+        }
+    }
+
+    /// The route `key` in `bucket` belongs to, if any.
+    pub fn route_for(&self, bucket: &str, key: &str) -> Option<usize> {
+        self.0.iter().position(|r| r.matches(bucket, key))
+    }
+
+    pub fn get(&self, index: usize) -> &Route {
+        &self.0[index]
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn path_suffix(path: &str) -> String {
+    if path == "." {
+        String::new()
+    } else if path.starts_with('[') {
+        path.to_owned()
+    } else {
+        format!(".{path}")
+    }
+}
+
+/// Two routes overlap when an object could match both: same bucket, one prefix a prefix of
+/// the other, and suffix sets that can both match a key (either empty, or one suffix ending
+/// with another).
+fn overlaps(a: &Route, b: &Route) -> bool {
+    let prefixes = a.prefix.starts_with(&b.prefix) || b.prefix.starts_with(&a.prefix);
+    let suffixes = a.suffixes.is_empty()
+        || b.suffixes.is_empty()
+        || a.suffixes.iter().any(|x| {
+            b.suffixes
+                .iter()
+                .any(|y| x.ends_with(y.as_str()) || y.ends_with(x.as_str()))
+        });
+    a.bucket == b.bucket && prefixes && suffixes
+}
+
+fn check_route(i: usize, route: &Route, limits: &Limits, errors: &mut Vec<FieldError>) {
+    let mut fail = |field: &str, problem: String| {
+        errors.push(FieldError {
+            field: format!("routes[{i}].{field}"),
+            problem,
+        })
+    };
+    let name_ok = (1..=40).contains(&route.name.len())
+        && route
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !name_ok {
+        fail(
+            "name",
+            format!("must be 1-40 of [A-Za-z0-9_-]; got {:?}", route.name),
+        );
+    }
+    if !is_bucket_name(&route.bucket) {
+        fail(
+            "bucket",
+            format!("must be an S3 bucket name; got {:?}", route.bucket),
+        );
+    }
+    if route.suffixes.iter().any(String::is_empty) {
+        fail("suffixes", "must not contain an empty suffix".into());
+    }
+    let job = &route.job;
+    for (field, filled) in [
+        ("job.paths", !job.paths.is_empty()),
+        ("job.includes", !job.includes.is_empty()),
+        ("job.manifest", job.manifest.is_some()),
+    ] {
+        if filled {
+            fail(
+                field,
+                "is filled from the uploaded objects; leave it out of the template".into(),
+            );
+        }
+    }
+    match job.kind {
+        JobKind::FsxExport | JobKind::FsxRelease if !(route.prefix.is_empty() || route.prefix.ends_with('/')) => fail(
+            "prefix",
+            "must be empty or end with '/' for FSx export and release routes (paths are directories)".into(),
+        ),
+        JobKind::FsxAutoRelease => fail(
+            "job.kind",
+            "fsx_auto_release tasks are not started by uploads; use a schedule".into(),
+        ),
+        _ => {}
+    }
+    if job.kind != JobKind::Datasync {
+        for (field, set) in [
+            ("source_prefix", route.source_prefix.is_some()),
+            ("manifest", route.manifest.is_some()),
+        ] {
+            if set {
+                fail(field, "is only used by datasync routes".into());
+            }
+        }
+    }
+    if job.kind == JobKind::Datasync && !route.prefix.starts_with(route.source_prefix()) {
+        fail(
+            "source_prefix",
+            format!(
+                "the route prefix {:?} must lie under the source location's prefix",
+                route.prefix
+            ),
+        );
+    }
+    if route.file_system_path.is_some()
+        && !matches!(job.kind, JobKind::FsxExport | JobKind::FsxRelease)
+    {
+        fail(
+            "file_system_path",
+            "is only used by fsx_export and fsx_release routes".into(),
+        );
+    }
+    // The template itself must be a valid job; for DataSync with a manifest target, validate it
+    // with a manifest so the bucket and role are checked now rather than on the first upload.
+    let mut probe = job.clone();
+    if let Some(target) = &route.manifest {
+        if !is_bucket_name(&target.bucket) {
+            fail(
+                "manifest.bucket",
+                format!("must be an S3 bucket name; got {:?}", target.bucket),
+            );
+        }
+        probe.manifest = route.manifest_spec("probe.csv");
+    }
+    if let Err(invalid) = probe.validate(limits) {
+        for e in invalid.errors {
+            // The probe's manifest is the route's `manifest` target, not a template field.
+            fail(
+                &e.field.replacen("job.manifest.", "manifest.", 1),
+                e.problem,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn routes(value: serde_json::Value) -> Result<Routes, InvalidJob> {
+        Routes::from_json(&value.to_string(), &Limits::default())
+    }
+
+    fn import(name: &str, prefix: &str) -> serde_json::Value {
+        json!({"name": name, "bucket": "ferry-data", "prefix": prefix,
+               "job": {"name": name, "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}})
+    }
+
+    #[test]
+    fn routes_match_by_bucket_prefix_and_suffix() {
+        let mut csv = import("csv", "incoming/");
+        csv["suffixes"] = json!([".csv", ".tsv"]);
+        let r = routes(json!([csv, import("raw", "raw/")])).unwrap();
+        assert_eq!(r.route_for("ferry-data", "incoming/a.csv"), Some(0));
+        assert_eq!(r.route_for("ferry-data", "incoming/a.bin"), None);
+        assert_eq!(r.route_for("ferry-data", "raw/x"), Some(1));
+        assert_eq!(r.route_for("other", "raw/x"), None);
+    }
+
+    #[test]
+    fn overlapping_routes_are_rejected() {
+        let e = routes(json!([
+            import("a", "incoming/"),
+            import("b", "incoming/sub/")
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("overlaps"), "{e}");
+        let mut csv = import("csv", "incoming/");
+        csv["suffixes"] = json!([".csv"]);
+        let mut h5 = import("h5", "incoming/");
+        h5["suffixes"] = json!([".h5"]);
+        assert!(
+            routes(json!([csv.clone(), h5])).is_ok(),
+            "disjoint suffixes do not overlap"
+        );
+        let mut scsv = import("scsv", "incoming/x");
+        scsv["suffixes"] = json!(["s.csv"]);
+        assert!(routes(json!([csv, scsv])).is_err(), "s.csv ends with .csv");
+    }
+
+    #[test]
+    fn templates_are_validated_and_per_upload_fields_refused() {
+        let mut bad = import("bad", "incoming/");
+        bad["job"]["paths"] = json!(["s3://ferry-data/x"]);
+        bad["job"]["file_system_id"] = json!("fs-1");
+        let e = routes(json!([bad])).unwrap_err();
+        assert!(e.mentions("routes[0].job.paths"), "{e}");
+        assert!(e.mentions("routes[0].job.file_system_id"), "{e}");
+        let e = routes(json!({"name": "x"})).unwrap_err();
+        assert!(e.to_string().starts_with("routes:"), "{e}");
+        let e = routes(json!([])).unwrap_err();
+        assert!(e.mentions("routes"), "{e}");
+    }
+
+    #[test]
+    fn datasync_routes_check_their_manifest_target() {
+        let route = json!({"name": "ds", "bucket": "ferry-data", "prefix": "out/", "source_prefix": "out/",
+            "manifest": {"bucket": "ferry-data", "prefix": "m/", "bucket_access_role_arn": "not-a-role"},
+            "job": {"name": "ds", "kind": "datasync", "task_arn": "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0"}});
+        let e = routes(json!([route])).unwrap_err();
+        assert!(
+            e.mentions("routes[0].manifest.bucket_access_role_arn"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn export_routes_need_directory_prefixes() {
+        let route = json!({"name": "ex", "bucket": "ferry-data", "prefix": "run-",
+            "job": {"name": "ex", "kind": "fsx_export", "file_system_id": "fs-0123456789abcdef0"}});
+        let e = routes(json!([route])).unwrap_err();
+        assert!(e.mentions("routes[0].prefix"), "{e}");
+    }
+}

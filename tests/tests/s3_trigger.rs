@@ -1,0 +1,358 @@
+//! `s3-trigger` end to end through its real handler, with in-memory Step Functions and S3.
+
+use std::path::Path;
+
+use ferry::fakes::{FakeFailure, FakeTrigger};
+use ferry::job::{JobSpec, Limits};
+use ferry::trigger::{self, BatchItemFailure, SqsBatchResponse, TriggerConfig, TriggerOutput};
+use ferry::validate::{MAX_FILTER_CHARS, filter_value_len};
+use ferry::{FerryError, JobKind};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn config() -> TriggerConfig {
+    let text = std::fs::read_to_string(root().join("config/routes.example.json")).unwrap();
+    TriggerConfig::from_lookup(|name| (name == trigger::ENV_ROUTES).then(|| text.clone())).unwrap()
+}
+
+fn fixture(case: &str) -> Value {
+    let path = root().join(format!("events/s3-trigger/{case}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn invoke(
+    fake: &FakeTrigger,
+    config: &TriggerConfig,
+    payload: Value,
+) -> Result<TriggerOutput, FerryError> {
+    trigger::s3_trigger(fake, config, LambdaEvent::new(payload, Context::default())).await
+}
+
+fn failures(output: TriggerOutput) -> Vec<String> {
+    match output {
+        TriggerOutput::Sqs(SqsBatchResponse {
+            batch_item_failures,
+        }) => batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        other => panic!("expected an SQS batch response, got {other:?}"),
+    }
+}
+
+fn started_jobs(fake: &FakeTrigger) -> Vec<JobSpec> {
+    fake.executions()
+        .into_iter()
+        .map(|(_, input)| {
+            serde_json::from_value(input["job"].clone()).expect("execution input holds a job")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_direct_notification_starts_one_execution_per_route_with_decoded_keys() {
+    let fake = FakeTrigger::new();
+    let output = invoke(&fake, &config(), fixture("s3-direct"))
+        .await
+        .unwrap();
+    let TriggerOutput::Summary(summary) = output else {
+        panic!("expected a summary")
+    };
+    assert_eq!(
+        (summary.objects, summary.unmatched, summary.started.len()),
+        (6, 1, 2)
+    );
+    let jobs = started_jobs(&fake);
+    let import = jobs.iter().find(|j| j.kind == JobKind::FsxImport).unwrap();
+    assert_eq!(
+        import.paths,
+        [
+            "s3://ferry-data-repository/incoming/2026-11-21/100% done.txt",
+            "s3://ferry-data-repository/incoming/2026-11-21/c++ results+final.csv",
+            "s3://ferry-data-repository/incoming/2026-11-21/run 001/output.h5",
+            "s3://ferry-data-repository/incoming/2026-11-21/日本語/データ.bin",
+        ]
+    );
+    let sync = jobs.iter().find(|j| j.kind == JobKind::Datasync).unwrap();
+    assert_eq!(sync.includes, ["/results/summary.csv"]);
+    for job in jobs {
+        job.validate(&Limits::default())
+            .expect("every started job is valid");
+    }
+}
+
+#[tokio::test]
+async fn the_sqs_test_event_is_ignored_and_a_pipe_key_goes_to_a_manifest() {
+    let fake = FakeTrigger::new();
+    let output = invoke(&fake, &config(), fixture("sqs-batch"))
+        .await
+        .unwrap();
+    assert!(failures(output).is_empty());
+    let jobs = started_jobs(&fake);
+    assert_eq!(jobs.len(), 2);
+    let sync = jobs.iter().find(|j| j.kind == JobKind::Datasync).unwrap();
+    assert!(
+        sync.includes.is_empty(),
+        "a '|' in a key cannot go in a filter"
+    );
+    let manifest = sync.manifest.as_ref().expect("manifest override");
+    assert_eq!(manifest.bucket_arn, "arn:aws:s3:::ferry-data-repository");
+    assert!(
+        manifest
+            .object_path
+            .starts_with("ferry-manifests/outgoing-sync-")
+    );
+    let objects = fake.objects();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].1, manifest.object_path);
+    assert_eq!(
+        String::from_utf8(objects[0].2.clone()).unwrap(),
+        "2026-11-21/metrics|v2.json\n2026-11-21/model.pt\n"
+    );
+}
+
+#[tokio::test]
+async fn redelivering_the_same_batch_starts_nothing_new() {
+    let fake = FakeTrigger::new();
+    let config = config();
+    for _ in 0..5 {
+        let output = invoke(&fake, &config, fixture("sqs-many-records"))
+            .await
+            .unwrap();
+        assert!(failures(output).is_empty());
+    }
+    assert_eq!(
+        fake.executions().len(),
+        1,
+        "one execution for the batch, however often it arrives"
+    );
+    assert_eq!(fake.start_calls(), 5);
+    // Records in another order coalesce into the same job, hence the same execution name.
+    let mut shuffled = fixture("sqs-many-records");
+    shuffled["Records"].as_array_mut().unwrap().reverse();
+    invoke(&fake, &config, shuffled).await.unwrap();
+    assert_eq!(fake.executions().len(), 1);
+}
+
+#[tokio::test]
+async fn a_poison_message_fails_alone() {
+    let fake = FakeTrigger::new();
+    let payload = fixture("sqs-with-poison");
+    let poison_id = payload["Records"][1]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let output = invoke(&fake, &config(), payload).await.unwrap();
+    assert_eq!(failures(output), [poison_id]);
+    let jobs = started_jobs(&fake);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].paths,
+        [
+            "s3://ferry-data-repository/incoming/batch-8/a.h5",
+            "s3://ferry-data-repository/incoming/batch-8/b.h5"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_start_fails_exactly_the_messages_behind_it() {
+    let fake = FakeTrigger::new();
+    // Routes are planned in order: the import job starts first and fails.
+    fake.fail_next_start(FakeFailure::Throttled);
+    let payload = fixture("sqs-batch");
+    let output = invoke(&fake, &config(), payload.clone()).await.unwrap();
+    let ids = |indices: &[usize]| -> Vec<String> {
+        indices
+            .iter()
+            .map(|&i| {
+                payload["Records"][i]["messageId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        failures(output),
+        ids(&[1, 2]),
+        "the two messages with incoming/ objects"
+    );
+    assert_eq!(fake.executions().len(), 1, "the DataSync job still started");
+    // The redelivered messages start the import; the DataSync job is not started twice.
+    let mut redelivered = payload.clone();
+    redelivered["Records"] = json!([payload["Records"][1], payload["Records"][2]]);
+    let output = invoke(&fake, &config(), redelivered).await.unwrap();
+    assert!(failures(output).is_empty());
+    assert_eq!(fake.executions().len(), 2);
+}
+
+#[tokio::test]
+async fn a_manifest_that_cannot_be_written_fails_its_messages() {
+    let fake = FakeTrigger::new();
+    fake.fail_next_puts(1);
+    let payload = fixture("sqs-batch");
+    let output = invoke(&fake, &config(), payload.clone()).await.unwrap();
+    assert_eq!(
+        failures(output),
+        [payload["Records"][3]["messageId"]
+            .as_str()
+            .unwrap()
+            .to_owned()]
+    );
+    assert!(
+        started_jobs(&fake)
+            .iter()
+            .all(|j| j.kind != JobKind::Datasync)
+    );
+}
+
+#[tokio::test]
+async fn a_direct_event_that_cannot_start_is_an_error_not_ok() {
+    let fake = FakeTrigger::new();
+    fake.fail_next_start(FakeFailure::Internal);
+    let error = invoke(&fake, &config(), fixture("eventbridge-object-created"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsService");
+    // Retried by Lambda: now it starts.
+    let output = invoke(&fake, &config(), fixture("eventbridge-object-created"))
+        .await
+        .unwrap();
+    let TriggerOutput::Summary(summary) = output else {
+        panic!()
+    };
+    assert_eq!(summary.started.len(), 1);
+    assert_eq!(
+        started_jobs(&fake)[0].paths,
+        ["s3://ferry-data-repository/incoming/2026-11-21/eventbridge upload.h5"]
+    );
+}
+
+/// A batch of `n` SQS messages, one S3 record each (as S3 sends them), with `key(i)`.
+fn sqs_batch(n: usize, key: impl Fn(usize) -> String) -> Value {
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let encoded = key(i).replace('%', "%25").replace('+', "%2B").replace(' ', "+");
+            let body = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "ferry-data-repository"}, "object": {"key": encoded, "size": 1}}}]});
+            json!({"messageId": format!("m{i}"), "eventSource": "aws:sqs", "body": body.to_string()})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+#[tokio::test]
+async fn ten_thousand_records_become_few_jobs_that_obey_every_limit() {
+    let config = config();
+    type KeyOf = fn(usize) -> String;
+    let distributions: [(&str, KeyOf); 4] = [
+        ("one folder", |i| format!("incoming/one/part-{i:05}")),
+        ("all different folders", |i| {
+            format!("incoming/d{i:05}/file")
+        }),
+        ("deep tree", |i| {
+            format!("incoming/{}/{}/{}/{}/f{i}", i % 3, i % 5, i % 7, i % 11)
+        }),
+        ("datasync", |i| {
+            format!("outgoing/{}/{i:05}-{}.bin", i % 97, "x".repeat(40))
+        }),
+    ];
+    for (label, key) in distributions {
+        let fake = FakeTrigger::new();
+        let output = invoke(&fake, &config, sqs_batch(10_000, key))
+            .await
+            .unwrap();
+        assert!(failures(output).is_empty(), "{label}");
+        let jobs = started_jobs(&fake);
+        assert!(
+            !jobs.is_empty() && jobs.len() <= 10_000usize.div_ceil(32),
+            "{label}: {} jobs",
+            jobs.len()
+        );
+        for job in jobs {
+            assert!(job.paths.len() <= 32, "{label}");
+            assert!(
+                filter_value_len(&job.includes) <= MAX_FILTER_CHARS,
+                "{label}"
+            );
+            job.validate(&Limits::default())
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn keys_with_every_kind_of_character_survive_the_round_trip() {
+    let fake = FakeTrigger::new();
+    let keys = [
+        "incoming/space and+plus.h5",
+        "incoming/percent%41literal",
+        "incoming/ünïcödé/ファイル.dat",
+        "incoming/quote\"and'apostrophe",
+    ];
+    let long = format!("incoming/{}", "k".repeat(1024 - "incoming/".len()));
+    let all: Vec<String> = keys
+        .iter()
+        .map(|k| k.to_string())
+        .chain([long.clone()])
+        .collect();
+    let output = invoke(&fake, &config(), sqs_batch(all.len(), |i| all[i].clone()))
+        .await
+        .unwrap();
+    assert!(failures(output).is_empty());
+    let paths = &started_jobs(&fake)[0].paths;
+    for key in &all {
+        assert!(
+            paths.contains(&format!("s3://ferry-data-repository/{key}")),
+            "{key} missing from {paths:?}"
+        );
+    }
+    // One byte more than S3 allows is refused, alone.
+    let too_long = format!("{long}k");
+    let output = invoke(&fake, &config(), sqs_batch(1, |_| too_long.clone()))
+        .await
+        .unwrap();
+    assert_eq!(failures(output), ["m0"]);
+}
+
+#[tokio::test]
+async fn an_sqs_record_without_a_message_id_fails_the_whole_batch() {
+    let fake = FakeTrigger::new();
+    let payload = json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]});
+    let error = invoke(&fake, &config(), payload).await.unwrap_err();
+    assert_eq!(error.error_type(), "InvalidEvent");
+}
+
+#[test]
+fn a_batch_item_failure_serializes_as_lambda_expects() {
+    let response = TriggerOutput::Sqs(SqsBatchResponse {
+        batch_item_failures: vec![BatchItemFailure {
+            item_identifier: "m1".into(),
+        }],
+    });
+    assert_eq!(
+        serde_json::to_value(response).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+    );
+}
+
+#[test]
+fn routes_that_overlap_stop_the_function_at_cold_start() {
+    let routes = json!([
+        {"name": "a", "bucket": "b-bucket", "prefix": "in/", "job": {"name": "a", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}},
+        {"name": "b", "bucket": "b-bucket", "prefix": "in/deeper/", "job": {"name": "b", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}}
+    ])
+    .to_string();
+    let error =
+        TriggerConfig::from_lookup(|name| (name == trigger::ENV_ROUTES).then(|| routes.clone()))
+            .unwrap_err();
+    assert_eq!(error.variable, trigger::ENV_ROUTES);
+    assert!(error.problem.contains("overlaps"), "{error}");
+    let missing = TriggerConfig::from_lookup(|_| None).unwrap_err();
+    assert!(missing.to_string().contains("FERRY_ROUTES"), "{missing}");
+}
