@@ -54,7 +54,10 @@ fn bench(c: &mut Criterion) {
         for distribution in ["one-folder", "many-folders", "deep-tree"] {
             let input = objects(n, distribution);
             group.bench_with_input(BenchmarkId::new(distribution, n), &input, |b, input| {
-                b.iter(|| coalesce::plan(black_box(&routes), &limits, input.clone()))
+                b.iter(|| {
+                    let objects = input.iter().map(|(message, object)| (*message, object));
+                    coalesce::plan(black_box(&routes), &limits, objects)
+                })
             });
         }
     }

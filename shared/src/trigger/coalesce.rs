@@ -14,12 +14,13 @@
 //! same jobs, whatever order the records arrived in: a redelivered batch names the same
 //! executions.
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::events::S3Object;
 use super::routes::{Route, Routes};
 use crate::job::{JobKind, JobSpec, Limits};
-use crate::validate::{MAX_FILTER_CHARS, fsx_path_problem};
+use crate::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, fsx_path_problem, is_forbidden_char};
 
 /// A job to start, with what it needs written first and the messages it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,21 +54,29 @@ pub struct Plan {
 }
 
 /// `(route, object, message)`, sorted by route then key: duplicates of a key are adjacent.
-type Routed = (usize, S3Object, usize);
+type Routed<'a> = (usize, &'a S3Object, usize);
 
 /// Plans the jobs for `objects`, each tagged with the index of the message it came from.
-pub fn plan(routes: &Routes, limits: &Limits, objects: Vec<(usize, S3Object)>) -> Plan {
+///
+/// Borrows the objects: the handler keeps its parsed batch, nothing is copied.
+pub fn plan<'a>(
+    routes: &Routes,
+    limits: &Limits,
+    objects: impl IntoIterator<Item = (usize, &'a S3Object)>,
+) -> Plan {
     let mut plan = Plan::default();
-    let mut routed: Vec<Routed> = Vec::with_capacity(objects.len());
+    let objects = objects.into_iter();
+    let mut routed: Vec<Routed> = Vec::with_capacity(objects.size_hint().0);
     for (message, object) in objects {
         match routes.route_for(&object.bucket, &object.key) {
             None => plan.unmatched += 1,
             Some(route) => routed.push((route, object, message)),
         }
     }
+    // Component order (see `component_cmp`) is what `collapse` needs, so it does not sort again.
     routed.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
-            .then_with(|| a.1.key.cmp(&b.1.key))
+            .then_with(|| component_cmp(&a.1.key, &b.1.key))
             .then(a.2.cmp(&b.2))
     });
     for group in routed.chunk_by(|a, b| a.0 == b.0) {
@@ -82,11 +91,59 @@ pub fn plan(routes: &Routes, limits: &Limits, objects: Vec<(usize, S3Object)>) -
     plan
 }
 
-/// The distinct objects of a sorted group, each with the messages that named it.
-fn distinct(group: &[Routed]) -> impl Iterator<Item = (&S3Object, Vec<usize>)> {
-    group
-        .chunk_by(|a, b| a.1.key == b.1.key)
-        .map(|same| (&same[0].1, same.iter().map(|r| r.2).collect()))
+/// Orders paths component by component (`a/b` before `a-b/c`, because `a` < `a-b`): byte
+/// order with `/` ranked below every other byte. Equal to comparing `split('/')` sequences,
+/// without building them.
+pub fn component_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let same = common_prefix_len(a, b);
+    match (a.get(same), b.get(same)) {
+        (Some(x), Some(y)) => rank(*x).cmp(&rank(*y)),
+        _ => a.len().cmp(&b.len()),
+    }
+}
+
+/// Length of the common prefix of `a` and `b`, eight bytes at a time (keys in a batch share
+/// long prefixes; this comparison is most of the sort).
+fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
+    let (a_words, _) = a.as_chunks::<8>();
+    let (b_words, _) = b.as_chunks::<8>();
+    let mut same = 0;
+    for (x, y) in a_words.iter().zip(b_words) {
+        let diff = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
+        if diff != 0 {
+            // Little-endian: the lowest set bit is in the first differing byte.
+            return same + (diff.trailing_zeros() / 8) as usize;
+        }
+        same += 8;
+    }
+    same + a[same..]
+        .iter()
+        .zip(&b[same..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+fn rank(byte: u8) -> u16 {
+    if byte == b'/' { 0 } else { u16::from(byte) + 1 }
+}
+
+/// The distinct objects of a sorted group, each with the records that named it.
+fn distinct<'g, 'a>(
+    group: &'g [Routed<'a>],
+) -> impl Iterator<Item = (&'a S3Object, Messages<'g, 'a>)> {
+    group.chunk_by(|a, b| a.1.key == b.1.key).map(|same| {
+        (
+            same[0].1,
+            same.iter().map(message_of as fn(&Routed) -> usize),
+        )
+    })
+}
+
+type Messages<'g, 'a> = std::iter::Map<std::slice::Iter<'g, Routed<'a>>, fn(&Routed) -> usize>;
+
+fn message_of(routed: &Routed) -> usize {
+    routed.2
 }
 
 /// Sorted, deduplicated message indices.
@@ -96,6 +153,28 @@ fn message_set(mut messages: Vec<usize>) -> BTreeSet<usize> {
     messages.into_iter().collect()
 }
 
+/// True when `rel` is certainly a valid FSx path under the route: short, no control or line
+/// separator characters, no `..` segment, nothing that could make it absolute or an S3 URL,
+/// below a prefix that ends a directory. Anything else goes through the full check, which also
+/// says why. (The full check formats the path first; skipping it for plain keys is most of the
+/// per-object cost.)
+fn plainly_valid(route: &Route, rel: &str) -> bool {
+    let bytes = rel.as_bytes();
+    let clean = if rel.is_ascii() {
+        !bytes.iter().any(|b| matches!(b, 0 | b'\r' | b'\n'))
+    } else {
+        !rel.chars().any(is_forbidden_char)
+    };
+    // Byte length bounds character length, so the length test is conservative too.
+    (route.prefix.is_empty() || route.prefix.ends_with('/'))
+        && route.prefix.len() + route.bucket.len() + bytes.len() + "s3:///".len() <= MAX_PATH_CHARS
+        && !bytes.is_empty()
+        && bytes[0] != b'/'
+        && !rel.starts_with("s3:")
+        && clean
+        && !rel.split('/').any(|segment| segment == "..")
+}
+
 fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan: &mut Plan) {
     let kind = route.job.kind;
     let mut keys = Vec::with_capacity(group.len());
@@ -103,7 +182,12 @@ fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan
     for (object, from) in distinct(group) {
         let rel = &object.key[route.prefix.len()..];
         // Check the object's own path: a key the API cannot take fails its messages alone.
-        if let Some(problem) = fsx_path_problem(kind, &fsx_path(route, rel, false)) {
+        let problem = if plainly_valid(route, rel) {
+            None
+        } else {
+            fsx_path_problem(kind, &fsx_path(route, rel, false))
+        };
+        if let Some(problem) = problem {
             for m in from {
                 plan.rejected.push((
                     m,
@@ -171,7 +255,7 @@ fn inexpressible(rel: &str) -> bool {
 
 fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan) {
     let source = route.source_prefix();
-    let entries: Vec<(&str, &S3Object, Vec<usize>)> = distinct(group)
+    let entries: Vec<(&str, &S3Object, Messages)> = distinct(group)
         .map(|(object, from)| {
             (
                 object.key[source.len()..].trim_start_matches('/'),
@@ -199,7 +283,7 @@ fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan)
                 .collect();
             // Writing to a Vec cannot fail.
             let _ = writer.write_record(&row);
-            messages.extend(from);
+            messages.extend(from.clone());
         }
         plan.jobs.push(PlannedJob {
             route: index,
@@ -267,8 +351,11 @@ fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan)
 pub fn collapse(keys: &[&str], cap: usize) -> Vec<(String, bool)> {
     let mut sorted: Vec<&str> = keys.iter().map(|k| k.trim_end_matches('/')).collect();
     // In component order, a node's children arrive sorted and contiguous, so each insertion
-    // only compares with the last child (no map, no allocation).
-    sorted.sort_unstable_by(|a, b| a.split('/').cmp(b.split('/')));
+    // only compares with the last child (no map, no allocation). `plan` hands keys over
+    // already in that order; checking is linear.
+    if !sorted.is_sorted_by(|a, b| component_cmp(a, b).is_le()) {
+        sorted.sort_unstable_by(|a, b| component_cmp(a, b));
+    }
     sorted.dedup();
     let mut tree = Tree::default();
     for key in sorted {

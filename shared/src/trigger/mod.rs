@@ -169,11 +169,10 @@ pub async fn s3_trigger<P: StartExecution + PutObject>(
     let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut first_error: Option<FerryError> = None;
     let mut summary = TriggerSummary::default();
-    let mut objects = Vec::new();
     for (i, message) in batch.messages.iter().enumerate() {
         summary.ignored += message.ignored;
         match &message.objects {
-            Ok(found) => objects.extend(found.iter().cloned().map(|o| (i, o))),
+            Ok(found) => summary.objects += found.len(),
             Err(e) => {
                 warn!(message_id = ?message.id, error = %e, "unreadable message");
                 failed.insert(i);
@@ -183,7 +182,10 @@ pub async fn s3_trigger<P: StartExecution + PutObject>(
             }
         }
     }
-    summary.objects = objects.len();
+    let objects = batch.messages.iter().enumerate().flat_map(|(i, message)| {
+        let found = message.objects.as_deref().unwrap_or_default();
+        found.iter().map(move |object| (i, object))
+    });
     let plan = coalesce::plan(&config.routes, &config.limits, objects);
     summary.unmatched = plan.unmatched;
     if plan.unmatched > 0 {

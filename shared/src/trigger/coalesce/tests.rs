@@ -4,6 +4,11 @@ use super::*;
 use crate::trigger::routes::Routes;
 use crate::validate::filter_value_len;
 
+/// `super::plan` over owned records (the handler lends its parsed batch instead).
+fn plan(routes: &Routes, limits: &Limits, objects: Vec<(usize, S3Object)>) -> Plan {
+    super::plan(routes, limits, objects.iter().map(|(m, o)| (*m, o)))
+}
+
 const FS: &str = "fs-0123456789abcdef0";
 const DS_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0";
 
@@ -380,4 +385,74 @@ fn keys_a_filter_cannot_express_use_the_manifest_or_fail_alone() {
     assert_eq!(without.jobs[0].job.includes, ["/plain, with comma"]);
     let failed: BTreeSet<usize> = without.rejected.iter().map(|(m, _)| *m).collect();
     assert_eq!(failed, BTreeSet::from([0, 1]));
+}
+
+#[test]
+fn component_order_equals_comparing_segments() {
+    let keys = [
+        "", "a", "a/", "a/b", "a-b", "a-b/c", "a/b/c", "ab", "a.b", "a b", "a!", "a/!", "é/x",
+        "e/x", "a//b", "/a", "z", "a/b-c", "a/b/",
+    ];
+    for x in keys {
+        for y in keys {
+            assert_eq!(
+                component_cmp(x, y),
+                x.split('/').cmp(y.split('/')),
+                "{x:?} vs {y:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn common_prefix_len_finds_the_first_difference_at_every_offset() {
+    let base = "0123456789abcdefghijklmnopqrstuvwxyz".as_bytes();
+    for at in 0..base.len() {
+        let mut other = base.to_vec();
+        other[at] = b'/';
+        assert_eq!(common_prefix_len(base, &other), at);
+        assert_eq!(common_prefix_len(&base[..at], base), at);
+    }
+    assert_eq!(common_prefix_len(base, base), base.len());
+}
+
+#[test]
+fn plainly_valid_keys_are_a_subset_of_valid_paths() {
+    let routes = import_routes();
+    let route = routes.get(0);
+    let rels = [
+        "a",
+        "a/b.txt",
+        "s3://x",
+        "s3:x",
+        "/abs",
+        "a/../b",
+        "..",
+        "a/..",
+        "a\rb",
+        "a\u{2028}b",
+        "a\u{85}b",
+        "ünï/cødé",
+        "a:b",
+        "a//b",
+        "a/./b",
+        "...",
+        "x/.../y",
+    ];
+    for kind in [JobKind::FsxImport, JobKind::FsxExport, JobKind::FsxRelease] {
+        for rel in rels {
+            let mut r = route.clone();
+            r.job.kind = kind;
+            if plainly_valid(&r, rel) {
+                assert_eq!(
+                    fsx_path_problem(kind, &fsx_path(&r, rel, false)),
+                    None,
+                    "{kind:?} {rel:?}"
+                );
+            }
+        }
+    }
+    let long = "d/".repeat(2100);
+    assert!(!plainly_valid(route, &long));
+    assert!(plainly_valid(route, "a/b"));
 }
