@@ -36,6 +36,8 @@ fn objects(n: usize, distribution: &str) -> Vec<(usize, S3Object)> {
                 key,
                 size: Some(1),
                 version_id: None,
+                sequencer: Some(format!("{i:016X}")),
+                etag: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
             };
             (i / 10, object)
         })

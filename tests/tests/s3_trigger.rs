@@ -356,3 +356,55 @@ fn routes_that_overlap_stop_the_function_at_cold_start() {
     let missing = TriggerConfig::from_lookup(|_| None).unwrap_err();
     assert!(missing.to_string().contains("FERRY_ROUTES"), "{missing}");
 }
+
+/// One SQS message with one upload of `key`, with the sequencer S3 gave that upload.
+fn upload(message_id: &str, key: &str, sequencer: &str) -> Value {
+    let body = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "ferry-data-repository"},
+               "object": {"key": key, "size": 1, "eTag": "0123456789abcdef0123456789abcdef", "sequencer": sequencer}}}]});
+    json!({"Records": [{"messageId": message_id, "eventSource": "aws:sqs", "body": body.to_string()}]})
+}
+
+#[tokio::test]
+async fn a_later_upload_that_coalesces_to_the_same_job_still_starts_an_execution() {
+    // Both batches collapse to the same import path once there are more files than the cap;
+    // the second batch must not be mistaken for a redelivery of the first.
+    let fake = FakeTrigger::new();
+    let config = config();
+    let batch = |first: usize, tag: &str| {
+        let records: Vec<Value> = (first..first + 40)
+            .map(|i| {
+                upload(&format!("{tag}{i}"), &format!("incoming/run/f{i}"), "00AA")["Records"][0]
+                    .clone()
+            })
+            .collect();
+        json!({ "Records": records })
+    };
+    invoke(&fake, &config, batch(0, "a")).await.unwrap();
+    invoke(&fake, &config, batch(40, "b")).await.unwrap();
+    let jobs = started_jobs(&fake);
+    assert_eq!(jobs.len(), 2, "the second batch started its own execution");
+    assert_eq!(
+        jobs[0].paths, jobs[1].paths,
+        "both jobs collapsed to the same paths"
+    );
+    assert_eq!(jobs[0].paths, ["s3://ferry-data-repository/incoming/run/"]);
+
+    // The same key uploaded again (a new sequencer) is a new upload, not a redelivery.
+    let fake = FakeTrigger::new();
+    invoke(&fake, &config, upload("m1", "incoming/a.h5", "00AA"))
+        .await
+        .unwrap();
+    invoke(&fake, &config, upload("m1", "incoming/a.h5", "00AA"))
+        .await
+        .unwrap();
+    assert_eq!(fake.executions().len(), 1, "a redelivery starts nothing");
+    invoke(&fake, &config, upload("m2", "incoming/a.h5", "00BB"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.executions().len(),
+        2,
+        "an overwrite starts a new import"
+    );
+}

@@ -17,6 +17,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
+use sha2::{Digest, Sha256};
+
 use super::events::S3Object;
 use super::routes::{Route, Routes};
 use crate::job::{JobKind, JobSpec, Limits};
@@ -33,6 +35,11 @@ pub struct PlannedJob {
     pub objects: usize,
     /// Indices of the messages whose objects the job covers.
     pub messages: BTreeSet<usize>,
+    /// SHA-256 over the uploads the job covers: each distinct key with the version id,
+    /// sequencer and ETag of every record naming it. Two batches whose jobs look the same
+    /// (paths collapsed to one folder) but carry different uploads differ here, so they get
+    /// different execution names; a redelivered batch has the same uploads and the same name.
+    pub uploads: [u8; 32],
 }
 
 /// A CSV manifest: one path per line (and a version id when the event had one). Its key is
@@ -128,29 +135,64 @@ fn rank(byte: u8) -> u16 {
     if byte == b'/' { 0 } else { u16::from(byte) + 1 }
 }
 
-/// The distinct objects of a sorted group, each with the records that named it.
-fn distinct<'g, 'a>(
-    group: &'g [Routed<'a>],
-) -> impl Iterator<Item = (&'a S3Object, Messages<'g, 'a>)> {
-    group.chunk_by(|a, b| a.1.key == b.1.key).map(|same| {
-        (
-            same[0].1,
-            same.iter().map(message_of as fn(&Routed) -> usize),
-        )
-    })
+/// The distinct objects of a sorted group: runs of records naming the same key.
+fn distinct<'g, 'a>(group: &'g [Routed<'a>]) -> impl Iterator<Item = &'g [Routed<'a>]> {
+    group.chunk_by(|a, b| a.1.key == b.1.key)
 }
 
-type Messages<'g, 'a> = std::iter::Map<std::slice::Iter<'g, Routed<'a>>, fn(&Routed) -> usize>;
-
-fn message_of(routed: &Routed) -> usize {
-    routed.2
+/// What a job covers, gathered one distinct key at a time.
+#[derive(Default)]
+struct Covered {
+    objects: usize,
+    messages: Vec<usize>,
+    uploads: Sha256,
 }
 
-/// Sorted, deduplicated message indices.
-fn message_set(mut messages: Vec<usize>) -> BTreeSet<usize> {
-    messages.sort_unstable();
-    messages.dedup();
-    messages.into_iter().collect()
+impl Covered {
+    /// Adds one distinct key (all the records naming it).
+    fn add(&mut self, same: &[Routed]) {
+        self.objects += 1;
+        self.messages.extend(same.iter().map(|r| r.2));
+        let key = &same[0].1.key;
+        self.uploads.update((key.len() as u64).to_le_bytes());
+        self.uploads.update(key);
+        let mut identities: Vec<[&str; 3]> = same
+            .iter()
+            .map(|r| {
+                [&r.1.version_id, &r.1.sequencer, &r.1.etag].map(|f| f.as_deref().unwrap_or(""))
+            })
+            .collect();
+        if identities.len() > 1 {
+            identities.sort_unstable();
+            identities.dedup();
+        }
+        self.uploads.update((identities.len() as u64).to_le_bytes());
+        for field in identities.iter().flatten() {
+            self.uploads.update((field.len() as u64).to_le_bytes());
+            self.uploads.update(field);
+        }
+    }
+
+    fn job(self, route: usize, job: JobSpec, manifest: Option<ManifestFile>) -> PlannedJob {
+        let mut messages = self.messages;
+        messages.sort_unstable();
+        messages.dedup();
+        PlannedJob {
+            route,
+            job,
+            manifest,
+            objects: self.objects,
+            messages: messages.into_iter().collect(),
+            uploads: self.uploads.finalize().into(),
+        }
+    }
+}
+
+/// Fails every record of one distinct key.
+fn reject(plan: &mut Plan, same: &[Routed], reason: &str) {
+    for r in same {
+        plan.rejected.push((r.2, reason.to_owned()));
+    }
 }
 
 /// True when `rel` is certainly a valid FSx path under the route: short, no control or line
@@ -178,8 +220,9 @@ fn plainly_valid(route: &Route, rel: &str) -> bool {
 fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan: &mut Plan) {
     let kind = route.job.kind;
     let mut keys = Vec::with_capacity(group.len());
-    let mut messages = Vec::with_capacity(group.len());
-    for (object, from) in distinct(group) {
+    let mut covered = Covered::default();
+    for same in distinct(group) {
+        let object = same[0].1;
         let rel = &object.key[route.prefix.len()..];
         // Check the object's own path: a key the API cannot take fails its messages alone.
         let problem = if plainly_valid(route, rel) {
@@ -188,16 +231,12 @@ fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan
             fsx_path_problem(kind, &fsx_path(route, rel, false))
         };
         if let Some(problem) = problem {
-            for m in from {
-                plan.rejected.push((
-                    m,
-                    format!("s3://{}/{}: {problem}", object.bucket, object.key),
-                ));
-            }
+            let reason = format!("s3://{}/{}: {problem}", object.bucket, object.key);
+            reject(plan, same, &reason);
             continue;
         }
         keys.push(rel);
-        messages.extend(from);
+        covered.add(same);
     }
     if keys.is_empty() {
         return;
@@ -214,19 +253,12 @@ fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan
             _ => {}
         }
     }
-    let count = keys.len();
     match job.clone().validate(limits) {
-        Ok(_) => plan.jobs.push(PlannedJob {
-            route: index,
-            job,
-            manifest: None,
-            objects: count,
-            messages: message_set(messages),
-        }),
+        Ok(_) => plan.jobs.push(covered.job(index, job, None)),
         Err(invalid) => {
-            for m in messages {
-                plan.rejected
-                    .push((m, format!("route {}: {invalid}", route.name)));
+            let reason = format!("route {}: {invalid}", route.name);
+            for m in covered.messages {
+                plan.rejected.push((m, reason.clone()));
             }
         }
     }
@@ -255,91 +287,72 @@ fn inexpressible(rel: &str) -> bool {
 
 fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan) {
     let source = route.source_prefix();
-    let entries: Vec<(&str, &S3Object, Messages)> = distinct(group)
-        .map(|(object, from)| {
-            (
-                object.key[source.len()..].trim_start_matches('/'),
-                object,
-                from,
-            )
-        })
+    let entries: Vec<(&str, &[Routed])> = distinct(group)
+        .map(|same| (same[0].1.key[source.len()..].trim_start_matches('/'), same))
         .collect();
     let filter_len = entries
         .iter()
-        .map(|(rel, _, _)| rel.chars().count() + 1)
+        .map(|(rel, _)| rel.chars().count() + 1)
         .sum::<usize>()
         + entries.len().saturating_sub(1);
     let needs_manifest =
-        filter_len > MAX_FILTER_CHARS || entries.iter().any(|(rel, _, _)| inexpressible(rel));
+        filter_len > MAX_FILTER_CHARS || entries.iter().any(|(rel, _)| inexpressible(rel));
 
     if needs_manifest && let Some(target) = &route.manifest {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::new());
-        let mut messages = Vec::with_capacity(entries.len());
-        for (rel, object, from) in &entries {
+        let mut covered = Covered::default();
+        for (rel, same) in &entries {
             let row: Vec<&str> = std::iter::once(*rel)
-                .chain(object.version_id.as_deref())
+                .chain(same[0].1.version_id.as_deref())
                 .collect();
             // Writing to a Vec cannot fail.
             let _ = writer.write_record(&row);
-            messages.extend(from.clone());
+            covered.add(same);
         }
-        plan.jobs.push(PlannedJob {
-            route: index,
-            job: route.job.clone(),
-            manifest: Some(ManifestFile {
-                bucket: target.bucket.clone(),
-                body: writer.into_inner().unwrap_or_default(),
-            }),
-            objects: entries.len(),
-            messages: message_set(messages),
-        });
+        let manifest = ManifestFile {
+            bucket: target.bucket.clone(),
+            body: writer.into_inner().unwrap_or_default(),
+        };
+        plan.jobs
+            .push(covered.job(index, route.job.clone(), Some(manifest)));
         return;
     }
 
     // Filters only: split into chunks that each fit in one rule.
     let mut chunk: Vec<String> = Vec::new();
     let mut chunk_len = 0usize;
-    let mut chunk_messages = Vec::new();
-    let flush = |chunk: &mut Vec<String>, messages: &mut Vec<usize>, plan: &mut Plan| {
+    let mut covered = Covered::default();
+    let flush = |chunk: &mut Vec<String>, covered: &mut Covered, plan: &mut Plan| {
         if chunk.is_empty() {
             return;
         }
         let mut job = route.job.clone();
         job.includes = std::mem::take(chunk);
-        plan.jobs.push(PlannedJob {
-            route: index,
-            objects: job.includes.len(),
-            job,
-            manifest: None,
-            messages: message_set(std::mem::take(messages)),
-        });
+        plan.jobs
+            .push(std::mem::take(covered).job(index, job, None));
     };
-    for (rel, _, from) in entries {
+    for (rel, same) in entries {
         if inexpressible(rel) {
-            for m in from {
-                plan.rejected.push((
-                    m,
-                    format!(
-                        "{rel:?} contains '|' or '*', which a DataSync filter cannot express; configure a manifest for route {}",
-                        route.name
-                    ),
-                ));
-            }
+            let reason = format!(
+                "{rel:?} contains '|' or '*', which a DataSync filter cannot express; configure a manifest for route {}",
+                route.name
+            );
+            reject(plan, same, &reason);
             continue;
         }
         let pattern = format!("/{rel}");
         let added = pattern.chars().count() + usize::from(!chunk.is_empty());
         if chunk_len + added > MAX_FILTER_CHARS {
-            flush(&mut chunk, &mut chunk_messages, plan);
+            flush(&mut chunk, &mut covered, plan);
             chunk_len = 0;
         }
         chunk_len += pattern.chars().count() + usize::from(!chunk.is_empty());
         chunk.push(pattern);
-        chunk_messages.extend(from);
+        covered.add(same);
     }
-    flush(&mut chunk, &mut chunk_messages, plan);
+    flush(&mut chunk, &mut covered, plan);
 }
 
 /// Collapses relative keys into at most `cap` prefixes that together cover every key.

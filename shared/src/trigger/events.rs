@@ -22,6 +22,10 @@ pub struct S3Object {
     pub key: String,
     pub size: Option<u64>,
     pub version_id: Option<String>,
+    /// Orders the events of one key: a later upload of the same key has a different one. With
+    /// the ETag, it tells a new upload from a redelivery of the same event.
+    pub sequencer: Option<String>,
+    pub etag: Option<String>,
 }
 
 /// Which shape the invocation had.
@@ -227,6 +231,11 @@ struct Object {
     size: Option<u64>,
     #[serde(default, rename = "versionId", alias = "version-id")]
     version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
+    /// `eTag` in notifications, `etag` in EventBridge details.
+    #[serde(default, rename = "eTag", alias = "etag")]
+    etag: Option<String>,
 }
 
 /// `base.rest`, or `rest` at the top level.
@@ -270,6 +279,8 @@ fn s3_notification(value: &Value, base: &str) -> Result<(Vec<S3Object>, usize), 
             key,
             size: record.s3.object.size,
             version_id: record.s3.object.version_id,
+            sequencer: record.s3.object.sequencer,
+            etag: record.s3.object.etag,
         });
     }
     Ok((objects, ignored))
@@ -320,6 +331,8 @@ fn eventbridge(value: &Value, base: &str) -> Result<(Vec<S3Object>, usize), Mess
             key,
             size: detail.object.size,
             version_id: detail.object.version_id,
+            sequencer: detail.object.sequencer,
+            etag: detail.object.etag,
         }],
         0,
     ))
@@ -367,6 +380,8 @@ mod tests {
             .collect();
         assert_eq!(keys, ["incoming/red flower.jpg", "incoming/c++.tar"]);
         assert_eq!(message.ignored, 1);
+        let first = &message.objects.as_ref().unwrap()[0];
+        assert_eq!(first.sequencer.as_deref(), Some("00"));
     }
 
     #[test]
@@ -416,12 +431,15 @@ mod tests {
     #[test]
     fn an_eventbridge_event_keeps_its_key_verbatim() {
         let event = json!({"version": "0", "source": "aws.s3", "detail-type": "Object Created",
-            "detail": {"bucket": {"name": "ferry-data"}, "object": {"key": "incoming/a b+c%20d", "size": 10, "version-id": "v1"}}});
+            "detail": {"bucket": {"name": "ferry-data"}, "object": {"key": "incoming/a b+c%20d", "size": 10, "version-id": "v1",
+                                                            "etag": "e1", "sequencer": "00AB"}}});
         let batch = parse(&event).unwrap();
         assert_eq!(batch.shape, Shape::EventBridge);
         let object = &batch.messages[0].objects.as_ref().unwrap()[0];
         assert_eq!(object.key, "incoming/a b+c%20d");
         assert_eq!(object.version_id.as_deref(), Some("v1"));
+        assert_eq!(object.etag.as_deref(), Some("e1"));
+        assert_eq!(object.sequencer.as_deref(), Some("00AB"));
         let deleted = json!({"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}});
         assert_eq!(parse(&deleted).unwrap().messages[0].ignored, 1);
         let other = json!({"source": "aws.ec2", "detail-type": "Object Created", "detail": {}});

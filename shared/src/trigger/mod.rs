@@ -137,15 +137,14 @@ pub enum TriggerOutput {
     Summary(TriggerSummary),
 }
 
-/// The execution name of a job: the route's name and a digest of everything the execution
-/// will do, within Step Functions' 80 characters of `[A-Za-z0-9_-]`.
-pub fn execution_name(route: &Route, job: &JobSpec, manifest: Option<&[u8]>) -> String {
+/// The execution name of a job: the route's name and a digest of the job and of the uploads
+/// it covers (see [`coalesce::PlannedJob::uploads`]; a manifest is derived from those), within
+/// Step Functions' 80 characters of `[A-Za-z0-9_-]`.
+pub fn execution_name(route: &Route, job: &JobSpec, uploads: &[u8; 32]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(job).unwrap_or_default());
-    if let Some(body) = manifest {
-        hasher.update(b"\0manifest\0");
-        hasher.update(body);
-    }
+    hasher.update(b"\0uploads\0");
+    hasher.update(uploads);
     let digest = hasher.finalize();
     let mut name: String = route.name.chars().take(40).collect();
     name.push('-');
@@ -200,11 +199,7 @@ pub async fn s3_trigger<P: StartExecution + PutObject>(
     }
     for planned in plan.jobs {
         let route = config.routes.get(planned.route);
-        let name = execution_name(
-            route,
-            &planned.job,
-            planned.manifest.as_ref().map(|m| m.body.as_slice()),
-        );
+        let name = execution_name(route, &planned.job, &planned.uploads);
         match start(ports, route, &name, planned.job, planned.manifest).await {
             Ok(ExecutionStart::Started { execution_arn }) => {
                 info!(execution = %name, execution_arn = %execution_arn, objects = planned.objects, "execution started");
@@ -281,13 +276,13 @@ mod tests {
             "job": {"name": "n", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}}),
         )
         .unwrap();
-        let name = execution_name(&route, &route.job, None);
+        let name = execution_name(&route, &route.job, &[0; 32]);
         assert!(name.len() <= MAX_EXECUTION_NAME, "{name}");
         assert!(
             name.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_eq!(name, execution_name(&route, &route.job, None));
-        assert_ne!(name, execution_name(&route, &route.job, Some(b"a")));
+        assert_eq!(name, execution_name(&route, &route.job, &[0; 32]));
+        assert_ne!(name, execution_name(&route, &route.job, &[1; 32]));
     }
 }

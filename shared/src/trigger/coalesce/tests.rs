@@ -156,6 +156,8 @@ fn object(bucket: &str, key: &str) -> S3Object {
         key: key.into(),
         size: Some(1),
         version_id: None,
+        sequencer: None,
+        etag: None,
     }
 }
 
@@ -455,4 +457,70 @@ fn plainly_valid_keys_are_a_subset_of_valid_paths() {
     let long = "d/".repeat(2100);
     assert!(!plainly_valid(route, &long));
     assert!(plainly_valid(route, "a/b"));
+}
+
+#[test]
+fn uploads_identify_what_a_job_covers_not_how_it_arrived() {
+    let upload = |key: &str, sequencer: &str| S3Object {
+        sequencer: Some(sequencer.into()),
+        etag: Some("e".into()),
+        ..object("ferry-data", key)
+    };
+    let uploads_of = |records: Vec<(usize, S3Object)>| {
+        let plan = plan(&import_routes(), &Limits::default(), records);
+        assert_eq!(plan.jobs.len(), 1);
+        plan.jobs[0].uploads
+    };
+    let a = uploads_of(vec![
+        (0, upload("incoming/x", "01")),
+        (1, upload("incoming/y", "02")),
+    ]);
+    // Same uploads in another order, from other messages, or delivered twice: same identity.
+    assert_eq!(
+        a,
+        uploads_of(vec![
+            (5, upload("incoming/y", "02")),
+            (3, upload("incoming/x", "01"))
+        ])
+    );
+    assert_eq!(
+        a,
+        uploads_of(vec![
+            (0, upload("incoming/x", "01")),
+            (1, upload("incoming/y", "02")),
+            (2, upload("incoming/x", "01")),
+        ])
+    );
+    // Another upload of the same key, or another key: a different identity.
+    assert_ne!(
+        a,
+        uploads_of(vec![
+            (0, upload("incoming/x", "03")),
+            (1, upload("incoming/y", "02"))
+        ])
+    );
+    assert_ne!(
+        a,
+        uploads_of(vec![
+            (0, upload("incoming/x", "01")),
+            (1, upload("incoming/z", "02"))
+        ])
+    );
+    // Field boundaries are length-prefixed: moving a character between fields changes it.
+    assert_ne!(
+        uploads_of(vec![(
+            0,
+            S3Object {
+                etag: Some("1e".into()),
+                ..upload("incoming/x", "0")
+            }
+        )]),
+        uploads_of(vec![(
+            0,
+            S3Object {
+                etag: Some("e".into()),
+                ..upload("incoming/x", "01")
+            }
+        )]),
+    );
 }
