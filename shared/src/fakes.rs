@@ -329,3 +329,122 @@ impl crate::trigger::PutObject for FakeTrigger {
         Ok(())
     }
 }
+
+/// In-memory SNS and S3 for `notify`: published messages are recorded, objects are whatever the
+/// test puts in; publishes and reads can be made to fail.
+#[derive(Debug, Default)]
+pub struct FakeNotify {
+    state: Mutex<NotifyState>,
+}
+
+#[derive(Debug, Default)]
+struct NotifyState {
+    published: Vec<crate::notify::message::SnsMessage>,
+    objects: std::collections::BTreeMap<(String, String), Vec<u8>>,
+    fail_publishes: VecDeque<FakeFailure>,
+    denied: bool,
+    reads: Vec<(String, String)>,
+}
+
+impl FakeNotify {
+    pub fn new() -> Self {
+        FakeNotify::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, NotifyState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts an object into the fake bucket.
+    pub fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        self.lock()
+            .objects
+            .insert((bucket.to_owned(), key.to_owned()), body.into());
+    }
+
+    /// Messages published, in order.
+    pub fn published(&self) -> Vec<crate::notify::message::SnsMessage> {
+        self.lock().published.clone()
+    }
+
+    /// `(bucket, key)` of every object read or looked for.
+    pub fn reads(&self) -> Vec<(String, String)> {
+        self.lock().reads.clone()
+    }
+
+    /// Makes the next publish fail with `failure`.
+    pub fn fail_next_publish(&self, failure: FakeFailure) {
+        self.lock().fail_publishes.push_back(failure);
+    }
+
+    /// Every S3 read fails with AccessDenied.
+    pub fn deny_reads(&self) {
+        self.lock().denied = true;
+    }
+
+    fn access_denied(operation: &'static str) -> FerryError {
+        FerryError::AwsService {
+            source: AwsError {
+                operation,
+                code: Some("AccessDenied".into()),
+                summary: "AccessDenied: Access Denied".into(),
+                source: "AccessDenied: injected by FakeNotify".into(),
+            },
+        }
+    }
+}
+
+impl crate::notify::Publish for FakeNotify {
+    async fn publish(
+        &self,
+        message: &crate::notify::message::SnsMessage,
+    ) -> Result<String, FerryError> {
+        let mut state = self.lock();
+        if let Some(failure) = state.fail_publishes.pop_front() {
+            return Err(failure.into_error());
+        }
+        state.published.push(message.clone());
+        Ok(format!("message-{}", state.published.len()))
+    }
+}
+
+impl crate::notify::ReadReports for FakeNotify {
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Option<crate::notify::Fetched>, FerryError> {
+        let mut state = self.lock();
+        state.reads.push((bucket.to_owned(), key.to_owned()));
+        if state.denied {
+            return Err(FakeNotify::access_denied("GetObject"));
+        }
+        Ok(state
+            .objects
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .map(|body| crate::notify::Fetched {
+                cut: body.len() > max_bytes,
+                body: body[..body.len().min(max_bytes)].to_vec(),
+            }))
+    }
+
+    async fn list_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max_keys: usize,
+    ) -> Result<Vec<String>, FerryError> {
+        let state = self.lock();
+        if state.denied {
+            return Err(FakeNotify::access_denied("ListObjectsV2"));
+        }
+        Ok(state
+            .objects
+            .keys()
+            .filter(|(b, k)| b == bucket && k.starts_with(prefix))
+            .map(|(_, k)| k.clone())
+            .take(max_keys)
+            .collect())
+    }
+}

@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod input;
 pub mod job;
+pub mod notify;
 pub mod poll;
 pub mod ports;
 pub mod status;

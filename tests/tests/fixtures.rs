@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use ferry::Config;
-use ferry::fakes::{FakeFailure, FakeTask, FakeTasks, FakeTrigger};
+use ferry::fakes::{FakeFailure, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
 use ferry::handlers::{self, CancelTaskOutput, StartTaskOutput};
+use ferry::notify::{self, NotifyConfig};
 use ferry::ports::CancelOutcome;
 use ferry::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
 use ferry::token::IdempotencyKey;
@@ -70,9 +71,21 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
         "InvalidEvent",
         "not an S3 notification",
     ),
+    (
+        "notify",
+        "invalid-still-running",
+        "InvalidEvent",
+        "status.phase",
+    ),
 ];
 
-const FUNCTIONS: [&str; 4] = ["start-task", "task-status", "cancel-task", "s3-trigger"];
+const FUNCTIONS: [&str; 5] = [
+    "start-task",
+    "task-status",
+    "cancel-task",
+    "s3-trigger",
+    "notify",
+];
 
 /// The routes every s3-trigger fixture is run with (also the README's example).
 fn trigger_config() -> TriggerConfig {
@@ -182,6 +195,17 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
+        "notify" => {
+            let fake = FakeNotify::new();
+            let config = NotifyConfig {
+                topic_arn: Some("arn:aws:sns:us-east-1:111122223333:ferry-reports".into()),
+                region: Some("us-east-1".into()),
+                ..NotifyConfig::default()
+            };
+            notify::notify(&fake, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
         other => panic!("events/{other}/ has no handler: add it to this test"),
     }
 }
@@ -229,6 +253,7 @@ async fn every_fixture_runs_through_its_real_handler() {
                         "batchItemFailures"
                     }
                     "s3-trigger" => "started",
+                    "notify" => "message_ids",
                     _ => "task",
                 };
                 assert!(

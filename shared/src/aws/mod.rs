@@ -2,8 +2,10 @@
 
 mod datasync;
 mod fsx;
+mod notify;
 mod trigger;
 
+pub use notify::AwsNotify;
 pub use trigger::AwsTrigger;
 
 use std::fmt;
@@ -83,6 +85,8 @@ impl CancelTask for AwsTasks {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Conflict,
+    /// Throttling a service reports with its own code (SNS `Throttled`, `KMSThrottling`).
+    Throttled,
     LimitExceeded,
     NotFound,
     Rejected,
@@ -111,9 +115,20 @@ where
             source: Some(source),
         },
         Some(Class::Rejected) => FerryError::Rejected { source },
+        Some(Class::Throttled) => FerryError::Throttled { source },
         None if source.is_throttling() => FerryError::Throttled { source },
         None => FerryError::AwsService { source },
     }
+}
+
+/// An S3 error: a missing bucket is `NotFound`; anything else is classified as usual.
+fn s3_error<E, R>(operation: &'static str, error: SdkError<E, R>) -> FerryError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let class = (error.code() == Some("NoSuchBucket")).then_some(Class::NotFound);
+    classify(operation, error, class)
 }
 
 /// A builder refused a request Ferry assembled: a field the API requires is missing.

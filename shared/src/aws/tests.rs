@@ -1074,3 +1074,200 @@ mod trigger {
         );
     }
 }
+
+// ---------- notify: SNS Publish, S3 GetObject / ListObjectsV2 ----------
+
+mod notify {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_s3 as s3;
+    use aws_sdk_sns as sns;
+
+    use super::*;
+    use crate::aws::AwsNotify;
+    use crate::notify::message::SnsMessage;
+    use crate::notify::{Fetched, Publish, ReadReports};
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:ferry-reports";
+
+    fn ports(sns_rules: &[&Rule], s3_rules: &[&Rule]) -> AwsNotify {
+        let sns = mock_client!(sns, RuleMode::MatchAny, sns_rules, |c| c
+            .retry_config(sns::config::retry::RetryConfig::disabled()));
+        let s3 = mock_client!(s3, RuleMode::MatchAny, s3_rules, |c| c
+            .retry_config(s3::config::retry::RetryConfig::disabled()));
+        AwsNotify::from_clients(sns, s3)
+    }
+
+    fn message() -> SnsMessage {
+        SnsMessage {
+            topic_arn: TOPIC.into(),
+            subject: "[Ferry] nightly-export FAILED on fs-0123456789abcdef0".into(),
+            body: "{\"schema\":\"ferry.completion-report/1\"}".into(),
+            attributes: BTreeMap::from([
+                ("format".into(), "json".into()),
+                ("job".into(), "nightly-export".into()),
+                ("kind".into(), "fsx_export".into()),
+                ("status".into(), "FAILED".into()),
+            ]),
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_sends_topic_subject_body_and_string_attributes() {
+        let rule = mock!(sns::Client::publish)
+            .match_requests(|req| {
+                let attrs = req.message_attributes().cloned().unwrap_or_default();
+                let attr = |name: &str| {
+                    attrs.get(name).map(|a| {
+                        (
+                            a.data_type().to_owned(),
+                            a.string_value().map(str::to_owned),
+                        )
+                    })
+                };
+                req.topic_arn() == Some(TOPIC)
+                    && req.subject()
+                        == Some("[Ferry] nightly-export FAILED on fs-0123456789abcdef0")
+                    && req.message() == Some("{\"schema\":\"ferry.completion-report/1\"}")
+                    && req.message_structure().is_none()
+                    && attrs.len() == 4
+                    && attr("status") == Some(("String".into(), Some("FAILED".into())))
+                    && attr("job") == Some(("String".into(), Some("nightly-export".into())))
+                    && attr("kind") == Some(("String".into(), Some("fsx_export".into())))
+                    && attr("format") == Some(("String".into(), Some("json".into())))
+            })
+            .then_output(|| {
+                sns::operation::publish::PublishOutput::builder()
+                    .message_id("m-1")
+                    .build()
+            });
+        let id = ports(&[&rule], &[]).publish(&message()).await.unwrap();
+        assert_eq!(id, "m-1");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn publish_errors_map_to_stable_error_types() {
+        use sns::operation::publish::PublishError as E;
+        use sns::types::error as se;
+        type Case = (fn() -> E, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                || E::NotFoundException(se::NotFoundException::builder().build()),
+                "NotFound",
+            ),
+            (
+                || E::InvalidParameterException(se::InvalidParameterException::builder().build()),
+                "InvalidJob",
+            ),
+            (
+                || E::generic(ErrorMetadata::builder().code("Throttled").build()),
+                "Throttled",
+            ),
+            (
+                || E::KmsThrottlingException(se::KmsThrottlingException::builder().build()),
+                "Throttled",
+            ),
+            (
+                || {
+                    E::AuthorizationErrorException(
+                        se::AuthorizationErrorException::builder().build(),
+                    )
+                },
+                "AwsService",
+            ),
+        ];
+        for (error, expected) in cases {
+            let rule = mock!(sns::Client::publish).then_error(error);
+            let result = ports(&[&rule], &[]).publish(&message()).await;
+            assert_eq!(error_type(result), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn get_object_reads_a_range_and_says_when_the_object_is_longer() {
+        let rule = mock!(s3::Client::get_object)
+            .match_requests(|req| {
+                req.bucket() == Some("b")
+                    && req.key() == Some("r/failures.csv")
+                    && req.range() == Some("bytes=0-9")
+            })
+            .then_output(|| {
+                s3::operation::get_object::GetObjectOutput::builder()
+                    .content_range("bytes 0-9/25")
+                    .body(s3::primitives::ByteStream::from_static(b"a,failed,E"))
+                    .build()
+            });
+        let fetched = ports(&[], &[&rule])
+            .get_object("b", "r/failures.csv", 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            fetched,
+            Some(Fetched {
+                body: b"a,failed,E".to_vec(),
+                cut: true
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_report_is_none_and_a_denied_one_an_error() {
+        use s3::operation::get_object::GetObjectError as E;
+        let missing = mock!(s3::Client::get_object)
+            .then_error(|| E::NoSuchKey(s3::types::error::NoSuchKey::builder().build()));
+        assert_eq!(
+            ports(&[], &[&missing])
+                .get_object("b", "k", 10)
+                .await
+                .unwrap(),
+            None
+        );
+        let denied = mock!(s3::Client::get_object)
+            .then_error(|| E::generic(ErrorMetadata::builder().code("AccessDenied").build()));
+        assert_eq!(
+            error_type(ports(&[], &[&denied]).get_object("b", "k", 10).await),
+            "AwsService"
+        );
+        let empty = mock!(s3::Client::get_object)
+            .then_error(|| E::generic(ErrorMetadata::builder().code("InvalidRange").build()));
+        assert_eq!(
+            ports(&[], &[&empty])
+                .get_object("b", "k", 10)
+                .await
+                .unwrap(),
+            Some(Fetched {
+                body: vec![],
+                cut: false
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn list_keys_follows_continuation_tokens() {
+        use s3::operation::list_objects_v2::ListObjectsV2Output as Out;
+        let object = |k: &str| s3::types::Object::builder().key(k).build();
+        let first = mock!(s3::Client::list_objects_v2)
+            .match_requests(|req| req.prefix() == Some("p/") && req.continuation_token().is_none())
+            .then_output(move || {
+                Out::builder()
+                    .contents(object("p/1"))
+                    .is_truncated(true)
+                    .next_continuation_token("t2")
+                    .build()
+            });
+        let second = mock!(s3::Client::list_objects_v2)
+            .match_requests(|req| req.continuation_token() == Some("t2"))
+            .then_output(move || {
+                Out::builder()
+                    .contents(object("p/2"))
+                    .is_truncated(false)
+                    .build()
+            });
+        let keys = ports(&[], &[&first, &second])
+            .list_keys("b", "p/", 10)
+            .await
+            .unwrap();
+        assert_eq!(keys, ["p/1", "p/2"]);
+    }
+}

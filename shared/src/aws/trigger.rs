@@ -2,10 +2,9 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError as StartError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
-use super::{Class, classify};
+use super::{Class, classify, s3_error};
 use crate::error::FerryError;
 use crate::trigger::{ExecutionStart, PutObject, StartExecution};
 
@@ -94,10 +93,7 @@ impl PutObject for AwsTrigger {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| {
-                let class = (e.code() == Some("NoSuchBucket")).then_some(Class::NotFound);
-                classify(OP, e, class)
-            })?;
+            .map_err(|e| s3_error(OP, e))?;
         Ok(())
     }
 }

@@ -1,0 +1,258 @@
+//! The failure digest: what a task's own failure report says, in a form a person can act on.
+//!
+//! A digest counts the failed files, groups them by error code, and keeps the first few paths.
+//! It is built one record at a time ([`DigestBuilder`]) so a report of any length costs the same
+//! memory; only the first `max_paths` paths are kept.
+//!
+//! FSx writes one CSV per task (FSx for Lustre user guide, "Working with task completion
+//! reports"): `report.csv` for import tasks and `failures.csv` for export and release tasks, under
+//! `{Report.Path}/task-{id}/`, with three fields `FilePath,FileStatus,ErrorCode`, RFC 4180 quoting,
+//! and paths starting with `@ + - =` wrapped in quotation marks (the guide's example:
+//! `@filename.txt` becomes `"""@filename.txt"""`, i.e. the field is `"@filename.txt"`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A failed file and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedPath {
+    pub path: String,
+    pub error: String,
+}
+
+/// What a failure report says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// Where the report was read (`s3://bucket/key`; several files for DataSync).
+    pub sources: Vec<String>,
+    /// Failed files counted in the report.
+    pub failed: u64,
+    /// Failed files per error code.
+    pub by_error: BTreeMap<String, u64>,
+    /// The first failed paths, in report order.
+    pub paths: Vec<FailedPath>,
+    /// `paths` holds fewer than `failed` entries (the rest were left out).
+    pub paths_truncated: bool,
+    /// Lines that could not be read, counted and skipped (a report is never all-or-nothing).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_lines: u64,
+    /// Only the first part of a very large report was read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_truncated: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Digest {
+    /// Keeps only the first `n` paths (to fit a message), recording that some were left out.
+    pub fn keep_paths(&mut self, n: usize) {
+        if self.paths.len() > n {
+            self.paths.truncate(n);
+            self.paths_truncated = true;
+        }
+    }
+}
+
+/// Builds a [`Digest`] record by record.
+#[derive(Debug, Clone)]
+pub struct DigestBuilder {
+    digest: Digest,
+    max_paths: usize,
+}
+
+impl DigestBuilder {
+    pub fn new(max_paths: usize) -> DigestBuilder {
+        DigestBuilder {
+            digest: Digest::default(),
+            max_paths,
+        }
+    }
+
+    pub fn source(&mut self, url: impl Into<String>) {
+        self.digest.sources.push(url.into());
+    }
+
+    /// Counts one failed file.
+    pub fn failed(&mut self, path: &str, error: &str) {
+        let error = if error.is_empty() { "(none)" } else { error };
+        self.digest.failed += 1;
+        match self.digest.by_error.get_mut(error) {
+            Some(n) => *n += 1,
+            None => {
+                self.digest.by_error.insert(error.to_owned(), 1);
+            }
+        }
+        if self.digest.paths.len() < self.max_paths {
+            self.digest.paths.push(FailedPath {
+                path: path.to_owned(),
+                error: error.to_owned(),
+            });
+        } else {
+            self.digest.paths_truncated = true;
+        }
+    }
+
+    pub fn unreadable(&mut self) {
+        self.digest.unreadable_lines += 1;
+    }
+
+    /// The report was cut short (read with a byte limit).
+    pub fn truncated(&mut self) {
+        self.digest.report_truncated = true;
+    }
+
+    pub fn finish(self) -> Digest {
+        self.digest
+    }
+}
+
+/// The FSx report file name for a task type: `report.csv` for imports, `failures.csv` otherwise.
+pub fn fsx_report_file(kind: crate::JobKind) -> &'static str {
+    if kind == crate::JobKind::FsxImport {
+        "report.csv"
+    } else {
+        "failures.csv"
+    }
+}
+
+/// Reads an FSx completion report into `builder`. Rows whose status is not `failed` (a report
+/// scope other than failed-files-only) are not failures and are skipped. When `cut` is true the
+/// body was read up to a byte limit: its last, possibly partial, line is ignored.
+pub fn read_fsx_report(body: &[u8], cut: bool, builder: &mut DigestBuilder) {
+    let body = if cut {
+        builder.truncated();
+        match body.iter().rposition(|b| *b == b'\n') {
+            Some(end) => &body[..=end],
+            None => &[],
+        }
+    } else {
+        body
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(_) => {
+                builder.unreadable();
+                continue;
+            }
+        }
+        let field = |i: usize| record.get(i).map(String::from_utf8_lossy);
+        let (Some(path), Some(status)) = (field(0), field(1)) else {
+            builder.unreadable();
+            continue;
+        };
+        // A header line, if FSx ever writes one.
+        if path == "FilePath" && status == "FileStatus" {
+            continue;
+        }
+        if !status.trim().eq_ignore_ascii_case("failed") {
+            continue;
+        }
+        let error = field(2).unwrap_or_default();
+        builder.failed(&unquote_fsx_path(&path), error.trim());
+    }
+}
+
+/// Undoes FSx's protection of paths that start with `@ + - =` (which spreadsheets would read as
+/// formulas): such a path arrives wrapped in one pair of quotation marks, double per the guide's
+/// examples, single per its prose. Both are accepted; other paths are returned as they are.
+pub fn unquote_fsx_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for quote in ['"', '\''] {
+        if let Some(inner) = path.strip_prefix(quote).and_then(|p| p.strip_suffix(quote))
+            && inner.starts_with(['@', '+', '-', '='])
+        {
+            return inner.into();
+        }
+    }
+    path.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(body: &str, max_paths: usize) -> Digest {
+        let mut builder = DigestBuilder::new(max_paths);
+        read_fsx_report(body.as_bytes(), false, &mut builder);
+        builder.finish()
+    }
+
+    #[test]
+    fn the_user_guide_example_is_read() {
+        let d = digest(
+            "myRestrictedFile,failed,S3AccessDenied\ndir1/myLargeFile,failed,FileSizeTooLarge\ndir2/anotherLargeFile,failed,FileSizeTooLarge\n",
+            10,
+        );
+        assert_eq!(d.failed, 3);
+        assert_eq!(d.by_error["FileSizeTooLarge"], 2);
+        assert_eq!(d.by_error["S3AccessDenied"], 1);
+        assert_eq!(d.paths[0].path, "myRestrictedFile");
+        assert!(!d.paths_truncated);
+    }
+
+    #[test]
+    fn fsx_quoting_is_undone() {
+        // The guide's encodings: @filename.txt -> """@filename.txt""", file,name.txt ->
+        // "file,name.txt", file"name.txt -> "file""name.txt".
+        let d = digest(
+            "\"\"\"@filename.txt\"\"\",failed,E1\n\"\"\"+filename.txt\"\"\",failed,E1\n\"file,name.txt\",failed,E2\n\"file\"\"name.txt\",failed,E2\n'=sum.txt',failed,E3\n\"plain\",failed,E3\n",
+            10,
+        );
+        let paths: Vec<&str> = d.paths.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "@filename.txt",
+                "+filename.txt",
+                "file,name.txt",
+                "file\"name.txt",
+                "=sum.txt",
+                "plain"
+            ]
+        );
+        // A quoted path not starting with a formula character keeps its quotes.
+        assert_eq!(unquote_fsx_path("'quoted'"), "'quoted'");
+    }
+
+    #[test]
+    fn bad_lines_are_counted_not_fatal_and_successes_are_not_failures() {
+        let d = digest(
+            "a,failed,E\nonly-one-field\nb,succeeded,\n\"unterminated,failed,E\n",
+            10,
+        );
+        assert_eq!(d.failed, 1);
+        assert!(d.unreadable_lines >= 1);
+        let d = digest("a,failed,\n", 10);
+        assert_eq!(d.by_error["(none)"], 1);
+    }
+
+    #[test]
+    fn only_the_first_paths_are_kept() {
+        let body: String = (0..1000)
+            .map(|i| format!("f{i},failed,E{}\n", i % 3))
+            .collect();
+        let d = digest(&body, 5);
+        assert_eq!(d.failed, 1000);
+        assert_eq!(d.paths.len(), 5);
+        assert!(d.paths_truncated);
+        assert_eq!(d.by_error.values().sum::<u64>(), 1000);
+    }
+
+    #[test]
+    fn a_cut_report_drops_its_partial_last_line() {
+        let mut builder = DigestBuilder::new(5);
+        read_fsx_report(b"a,failed,E\nb,failed,E\nc,fai", true, &mut builder);
+        let d = builder.finish();
+        assert_eq!(d.failed, 2);
+        assert!(d.report_truncated);
+    }
+}

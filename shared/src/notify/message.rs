@@ -1,0 +1,407 @@
+//! Turning a report into SNS messages: subject, JSON body, email text, attributes, size.
+//!
+//! Ferry publishes each report twice to the topic, once as JSON and once as text, each with the
+//! attributes `status`, `job`, `kind` and `format` (`json` or `text`). Why not one publish with
+//! `MessageStructure=json` and a per-protocol `email` text: the SNS API model says message
+//! attributes are not sent with such messages (see AWS-FACTS), and attributes are what
+//! subscription filter policies match. Two plain messages keep attributes for every protocol;
+//! subscribers pick one with a filter policy (`{"format": ["text"]}` for email,
+//! `{"format": ["json"]}` for queues and functions).
+//!
+//! Sizes: a publish is at most 262,144 bytes counting the message and every attribute's name,
+//! type and value (SNS `Publish` API reference). Ferry keeps each publish under that with a
+//! margin, shortening the failed-path list first (halving it until it fits, and saying so).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::report::{Outcome, Report, truncate_chars};
+
+/// SNS `Publish`: message plus attributes at most 262,144 bytes.
+pub const SNS_MAX_BYTES: usize = 262_144;
+/// Room kept for the subject and anything SNS counts that Ferry does not see.
+const MARGIN_BYTES: usize = 1_024;
+/// Subjects must be under 100 characters (SNS `Publish`), ASCII, without line breaks.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
+/// One SNS message, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnsMessage {
+    pub topic_arn: String,
+    pub subject: String,
+    pub body: String,
+    /// String attributes: `status`, `job`, `kind`, `format`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl SnsMessage {
+    /// The bytes SNS counts against its limit: the body and each attribute's name, data type
+    /// (`String`) and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + "String".len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// The subject: `[Ferry] {job} {OUTCOME} on {resource}`, ASCII only, under 100 characters.
+pub fn subject(report: &Report) -> String {
+    let resource = report
+        .file_system_id
+        .clone()
+        .or_else(|| {
+            report
+                .datasync_task_arn
+                .as_deref()
+                .and_then(|arn| arn.rsplit('/').next())
+                .map(str::to_owned)
+        })
+        .map_or_else(String::new, |r| format!(" on {r}"));
+    let text = format!(
+        "[Ferry] {} {}{resource}",
+        report.job,
+        report.outcome.as_upper()
+    );
+    // SNS: ASCII, starting with a letter, number or punctuation; no line breaks or control
+    // characters. Job names are already [A-Za-z0-9._-]; anything else is replaced.
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    truncate_ascii(&clean, MAX_SUBJECT_CHARS)
+}
+
+fn truncate_ascii(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    format!("{}...", &text[..max - 3])
+}
+
+/// The attributes subscription filter policies match.
+pub fn attributes(report: &Report, format: &str) -> BTreeMap<String, String> {
+    let value = |s: &str| {
+        if s.is_empty() {
+            "(none)".to_owned()
+        } else {
+            truncate_chars(s, 256)
+        }
+    };
+    BTreeMap::from([
+        ("status".to_owned(), report.outcome.as_upper().to_owned()),
+        ("job".to_owned(), value(&report.job)),
+        ("kind".to_owned(), value(&report.kind)),
+        ("format".to_owned(), format.to_owned()),
+    ])
+}
+
+/// The readable text for email subscribers.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    let headline = match report.outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "FAILED",
+        Outcome::Canceled => "was canceled",
+        Outcome::TimedOut => "TIMED OUT and was canceled",
+        Outcome::CouldNotStart => "COULD NOT START",
+    };
+    let _ = writeln!(
+        out,
+        "Ferry job {} ({}) {headline}.",
+        report.job, report.kind
+    );
+    if let Some(reason) = &report.reason {
+        let _ = writeln!(out, "Reason: {reason}");
+    }
+    out.push('\n');
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(out, "{label:<14}{value}");
+    };
+    if let Some(fs) = &report.file_system_id {
+        line("File system:", fs.clone());
+    }
+    if let Some(arn) = &report.datasync_task_arn {
+        line("DataSync task:", arn.clone());
+    }
+    if let Some(id) = &report.task_id {
+        line("Task:", id.clone());
+    }
+    if let Some(l) = &report.lifecycle {
+        line("Lifecycle:", l.clone());
+    }
+    if let Some(e) = &report.execution {
+        line("Execution:", e.clone());
+    }
+    if let Some(t) = report.started_at {
+        line("Started:", rfc3339(t));
+    }
+    if let Some(t) = report.ended_at {
+        line("Ended:", rfc3339(t));
+    }
+    if let Some(d) = report.duration_seconds {
+        line("Duration:", duration(d));
+    }
+    let c = &report.counts;
+    let files: Vec<String> = [
+        ("total", c.total),
+        ("succeeded", c.succeeded),
+        ("failed", c.failed.or(c.files_failed)),
+        ("transferred", c.files_transferred),
+        ("skipped", c.files_skipped),
+        ("verified", c.files_verified),
+        ("deleted", c.files_deleted),
+    ]
+    .into_iter()
+    .filter_map(|(label, n)| n.map(|n| format!("{label} {}", thousands(n))))
+    .collect();
+    if !files.is_empty() {
+        line("Files:", files.join(", "));
+    }
+    let bytes: Vec<String> = [
+        ("transferred", c.bytes_transferred),
+        ("written", c.bytes_written),
+        ("compressed", c.bytes_compressed),
+    ]
+    .into_iter()
+    .filter_map(|(label, n)| n.map(|n| format!("{label} {}", bytes_text(n))))
+    .collect();
+    if !bytes.is_empty() {
+        line("Bytes:", bytes.join(", "));
+    }
+    if let Some(rate) = report.throughput_bytes_per_second {
+        line("Throughput:", format!("{}/s", bytes_text(rate as i64)));
+    }
+    if let Some(capacity) = c.released_capacity {
+        line("Released:", format!("{} GiB", thousands(capacity)));
+    }
+    if let Some(f) = &report.failure {
+        let detail = [&f.message, &f.error_code, &f.error_detail]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(": ");
+        // Often the reason already is the failure message.
+        if report.reason.as_deref() != Some(detail.as_str()) {
+            line("Failure:", detail);
+        }
+    }
+    if let Some(r) = &report.report_location {
+        line("Task report:", r.clone());
+    }
+    if let Some(url) = &report.console_url {
+        line("Console:", url.clone());
+    }
+    if let Some(note) = &report.digest_note {
+        let _ = writeln!(out, "\nFailure report: {note}");
+    }
+    if let Some(d) = &report.digest {
+        let _ = writeln!(
+            out,
+            "\nFailure report: {} failed file{}{}",
+            thousands(d.failed as i64),
+            if d.failed == 1 { "" } else { "s" },
+            if d.sources.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.sources.join(", "))
+            }
+        );
+        for (code, n) in &d.by_error {
+            let _ = writeln!(out, "  {code:<28} {}", thousands(*n as i64));
+        }
+        if !d.paths.is_empty() {
+            let _ = writeln!(out, "First failed paths:");
+            for p in &d.paths {
+                let _ = writeln!(out, "  {} ({})", p.path, p.error);
+            }
+        }
+        if d.paths_truncated {
+            let _ = writeln!(
+                out,
+                "  ... {} of {} paths shown; the full list is in the task report.",
+                d.paths.len(),
+                thousands(d.failed as i64)
+            );
+        }
+        if d.report_truncated {
+            let _ = writeln!(
+                out,
+                "  (the report is very large; only its beginning was read)"
+            );
+        }
+        if d.unreadable_lines > 0 {
+            let _ = writeln!(out, "  ({} unreadable lines skipped)", d.unreadable_lines);
+        }
+    }
+    out
+}
+
+/// Both messages for one report, each within SNS's size limit. The failed-path list is halved
+/// until both fit; the report's `digest.paths_truncated` then says some were left out.
+pub fn render(mut report: Report, topic_arn: &str) -> (Report, Vec<SnsMessage>) {
+    let subject = subject(&report);
+    let budget = SNS_MAX_BYTES - MARGIN_BYTES - subject.len();
+    loop {
+        let messages = vec![
+            SnsMessage {
+                topic_arn: topic_arn.to_owned(),
+                subject: subject.clone(),
+                // Serializing a report (strings, numbers, maps with string keys) cannot fail.
+                body: serde_json::to_string(&report).unwrap_or_default(),
+                attributes: attributes(&report, "json"),
+            },
+            SnsMessage {
+                topic_arn: topic_arn.to_owned(),
+                subject: subject.clone(),
+                body: text(&report),
+                attributes: attributes(&report, "text"),
+            },
+        ];
+        let fits = messages.iter().all(|m| m.size() <= budget);
+        let paths = report.digest.as_ref().map_or(0, |d| d.paths.len());
+        if fits || paths == 0 {
+            // With no paths left the rest is bounded (reason ≤ 2,000 characters, service
+            // messages ≤ a few KiB), far below the limit.
+            return (report, messages);
+        }
+        if let Some(d) = report.digest.as_mut() {
+            d.keep_paths(paths / 2);
+        }
+    }
+}
+
+fn rfc3339(t: crate::status::Timestamp) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `1h 02m 03s`, `4m 05s`, `12s`.
+pub fn duration(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m {s:02}s"),
+    }
+}
+
+/// `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `1.5 GiB`, `512 B`.
+pub fn bytes_text(n: i64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::report::SCHEMA;
+    use crate::status::Counts;
+
+    fn report(job: &str, outcome: Outcome) -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            job: job.into(),
+            kind: "fsx_export".into(),
+            outcome,
+            reason: None,
+            execution: None,
+            region: None,
+            file_system_id: Some("fs-0123456789abcdef0".into()),
+            datasync_task_arn: None,
+            task_id: None,
+            lifecycle: None,
+            started_at: None,
+            ended_at: None,
+            duration_seconds: None,
+            counts: Counts::default(),
+            throughput_bytes_per_second: None,
+            failure: None,
+            report_location: None,
+            digest: None,
+            digest_note: None,
+            console_url: None,
+        }
+    }
+
+    #[test]
+    fn subjects_are_short_ascii_single_lines() {
+        let s = subject(&report("nightly-export", Outcome::Succeeded));
+        assert_eq!(
+            s,
+            "[Ferry] nightly-export SUCCEEDED on fs-0123456789abcdef0"
+        );
+        let s = subject(&report(&"x".repeat(200), Outcome::CouldNotStart));
+        assert_eq!(s.len(), MAX_SUBJECT_CHARS);
+        assert!(s.ends_with("..."));
+        let s = subject(&report("bad\nname\u{e9}", Outcome::Failed));
+        assert!(!s.contains('\n') && s.is_ascii(), "{s}");
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(-1_234_567), "-1,234,567");
+        assert_eq!(duration(12), "12s");
+        assert_eq!(duration(245), "4m 05s");
+        assert_eq!(duration(3723), "1h 02m 03s");
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(96_636_764_160), "90.0 GiB");
+    }
+
+    #[test]
+    fn size_counts_the_body_and_every_attribute() {
+        let r = report("j", Outcome::Failed);
+        let m = SnsMessage {
+            topic_arn: "t".into(),
+            subject: "s".into(),
+            body: "12345".into(),
+            attributes: attributes(&r, "json"),
+        };
+        // status+String+FAILED, job+String+j, kind+String+fsx_export, format+String+json
+        assert_eq!(
+            m.size(),
+            5 + (6 + 6 + 6) + (3 + 6 + 1) + (4 + 6 + 10) + (6 + 6 + 4)
+        );
+    }
+}

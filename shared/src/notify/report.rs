@@ -1,0 +1,433 @@
+//! The completion report: what happened to a job, built from what the state machine hands over.
+//!
+//! The report is the JSON body subscribers parse (schema [`SCHEMA`], documented in README), and
+//! the source of the subject and the email text ([`super::message`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::digest::Digest;
+use crate::job::JobSpec;
+use crate::status::{Counts, Failure, Phase, TaskHandle, TaskStatus, Timestamp};
+
+/// The report's schema identifier; bumped on any incompatible change.
+pub const SCHEMA: &str = "ferry.completion-report/1";
+
+/// The longest reason kept (a Step Functions `Cause` can be 32,768 characters).
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// How the job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    Canceled,
+    /// The job's `timeout_seconds` passed; Ferry cancelled the task.
+    TimedOut,
+    /// The task was never started: the start failed in a way retries could not fix.
+    CouldNotStart,
+}
+
+impl Outcome {
+    /// The upper-case word used in subjects and the `status` message attribute.
+    pub fn as_upper(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "SUCCEEDED",
+            Outcome::Failed => "FAILED",
+            Outcome::Canceled => "CANCELED",
+            Outcome::TimedOut => "TIMED_OUT",
+            Outcome::CouldNotStart => "COULD_NOT_START",
+        }
+    }
+}
+
+/// The error Step Functions' `Catch` passes on (`ResultPath` of the error output).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepError {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+impl StepError {
+    /// `Error: message`, where a Lambda function's `Cause` (a JSON document with `errorMessage`)
+    /// is reduced to its message.
+    pub fn reason(&self) -> String {
+        let message = serde_json::from_str::<Value>(&self.cause)
+            .ok()
+            .and_then(|v| {
+                v.get("errorMessage")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| self.cause.clone());
+        match (self.error.is_empty(), message.is_empty()) {
+            (true, true) => "unknown error".into(),
+            (false, true) => self.error.clone(),
+            (true, false) => message,
+            (false, false) => format!("{}: {message}", self.error),
+        }
+    }
+}
+
+/// What the report needs from the job. Read leniently: a job that could not start may be the
+/// very thing that is wrong, and it must still be reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobInfo {
+    pub name: String,
+    pub kind: String,
+    pub file_system_id: Option<String>,
+    pub task_arn: Option<String>,
+    pub topic_arn: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    /// FSx `Report.Path` when the report is enabled.
+    pub fsx_report_path: Option<String>,
+}
+
+impl JobInfo {
+    pub fn from_value(job: &Value) -> JobInfo {
+        if let Ok(spec) = serde_json::from_value::<JobSpec>(job.clone()) {
+            return JobInfo {
+                name: spec.name.clone(),
+                kind: spec.kind.as_str().to_owned(),
+                file_system_id: spec.file_system_id.clone(),
+                task_arn: spec.task_arn.clone(),
+                topic_arn: spec.notify.as_ref().and_then(|n| n.topic_arn.clone()),
+                timeout_seconds: spec.timeout_seconds,
+                fsx_report_path: spec
+                    .report
+                    .as_ref()
+                    .filter(|r| r.enabled)
+                    .and_then(|r| r.path.clone()),
+            };
+        }
+        let text = |pointer: &str| {
+            job.pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        JobInfo {
+            name: text("/name").unwrap_or_else(|| "(unnamed job)".into()),
+            kind: text("/kind").unwrap_or_else(|| "(unknown kind)".into()),
+            file_system_id: text("/file_system_id"),
+            task_arn: text("/task_arn"),
+            topic_arn: text("/notify/topic_arn"),
+            timeout_seconds: job.get("timeout_seconds").and_then(Value::as_u64),
+            fsx_report_path: None,
+        }
+    }
+}
+
+/// The completion report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub job: String,
+    pub kind: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The Step Functions execution that ran the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_system_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datasync_task_arn: Option<String>,
+    /// FSx task id or DataSync execution ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// The service's final lifecycle (`SUCCEEDED`, `ERROR`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u64>,
+    pub counts: Counts,
+    /// Bytes transferred per second of transfer (DataSync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_bytes_per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Where the task's own report is (`s3://...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_location: Option<String>,
+    /// What the task's failure report says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Why there is no digest when one was expected (missing or unreadable report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest_note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
+}
+
+/// Everything the report is built from.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub job: &'a JobInfo,
+    pub execution: Option<&'a str>,
+    pub task: Option<&'a TaskHandle>,
+    pub status: Option<&'a TaskStatus>,
+    pub error: Option<&'a StepError>,
+    /// The state machine cancelled the task because the job's timeout passed.
+    pub timed_out: bool,
+    /// The region of the deployment (`AWS_REGION`), used when the task does not name one.
+    pub region: Option<&'a str>,
+}
+
+/// Why a report cannot be built: the input does not describe an ended job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotEnded(pub String);
+
+/// Builds the report (without the digest, which needs S3).
+pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
+    let task = f.task.or(f.status.map(|s| &s.task));
+    let (outcome, reason) = match (f.status, f.error) {
+        (Some(status), _) => outcome_of(status, f)?,
+        (None, Some(error)) if task.is_none() => (Outcome::CouldNotStart, Some(error.reason())),
+        (None, Some(error)) => (
+            Outcome::Failed,
+            Some(format!("Ferry lost track of the task: {}", error.reason())),
+        ),
+        (None, None) => {
+            return Err(NotEnded(
+                "input: expected \"status\" (the final task status) or \"error\" (what stopped the job), got neither".into(),
+            ));
+        }
+    };
+    let status = f.status;
+    let timings = status.map(|s| &s.timings);
+    let started_at = timings.and_then(|t| t.started_at.or(t.created_at));
+    let ended_at = timings.and_then(|t| t.ended_at);
+    let duration_seconds = match (started_at, ended_at) {
+        (Some(a), Some(b)) => Some(a.seconds_until(b)),
+        _ => None,
+    };
+    let counts = status.map(|s| s.counts.clone()).unwrap_or_default();
+    let transfer_seconds = timings
+        .and_then(|t| t.transfer_duration_ms)
+        .map(|ms| ms as f64 / 1000.0)
+        .or(duration_seconds.map(|s| s as f64))
+        .filter(|s| *s > 0.0);
+    let throughput_bytes_per_second = match (counts.bytes_transferred, transfer_seconds) {
+        (Some(bytes), Some(seconds)) if bytes > 0 => Some((bytes as f64 / seconds) as u64),
+        _ => None,
+    };
+    let (file_system_id, task_id) = match task {
+        Some(TaskHandle::Fsx {
+            file_system_id,
+            task_id,
+        }) => (Some(file_system_id.clone()), Some(task_id.clone())),
+        Some(TaskHandle::Datasync { task_execution_arn }) => {
+            (None, Some(task_execution_arn.clone()))
+        }
+        None => (f.job.file_system_id.clone(), None),
+    };
+    let region = task
+        .and_then(region_of)
+        .or(f.region.map(str::to_owned))
+        .filter(|r| !r.is_empty());
+    let report_location = status
+        .and_then(|s| s.report.as_ref())
+        .and_then(|r| r.path.clone())
+        .or_else(|| f.job.fsx_report_path.clone().filter(|_| task.is_some()));
+    Ok(Report {
+        schema: SCHEMA.into(),
+        job: f.job.name.clone(),
+        kind: f.job.kind.clone(),
+        outcome,
+        reason: reason.map(|r| truncate_chars(&r, MAX_REASON_CHARS)),
+        execution: f.execution.map(str::to_owned),
+        console_url: region.as_deref().and_then(|r| console_url(r, task, f.job)),
+        region,
+        file_system_id,
+        datasync_task_arn: f.job.task_arn.clone(),
+        task_id,
+        lifecycle: status.map(|s| s.lifecycle.clone()),
+        started_at,
+        ended_at,
+        duration_seconds,
+        counts,
+        throughput_bytes_per_second,
+        failure: status.and_then(|s| s.failure.clone()),
+        report_location,
+        digest: None,
+        digest_note: None,
+    })
+}
+
+fn outcome_of(status: &TaskStatus, f: &Facts<'_>) -> Result<(Outcome, Option<String>), NotEnded> {
+    let timeout = || {
+        let limit = f
+            .job
+            .timeout_seconds
+            .map_or_else(String::new, |t| format!(" of {t} s"));
+        format!("the job's timeout{limit} passed; Ferry cancelled the task")
+    };
+    Ok(match status.phase {
+        Phase::Succeeded => (Outcome::Succeeded, None),
+        Phase::Failed => (Outcome::Failed, Some(failure_reason(status))),
+        Phase::Canceled if f.timed_out => (Outcome::TimedOut, Some(timeout())),
+        Phase::Canceled => (
+            Outcome::Canceled,
+            Some("the task was cancelled before it finished".into()),
+        ),
+        Phase::Pending | Phase::Running => {
+            return Err(NotEnded(format!(
+                "status.phase: expected a final phase (succeeded, failed, canceled), got {} (lifecycle {})",
+                status.phase.as_str(),
+                status.lifecycle
+            )));
+        }
+    })
+}
+
+fn failure_reason(status: &TaskStatus) -> String {
+    let failure = status.failure.as_ref();
+    let message = failure.and_then(|f| f.message.clone());
+    let coded = failure.and_then(|f| match (&f.error_code, &f.error_detail) {
+        (Some(code), Some(detail)) => Some(format!("{code}: {detail}")),
+        (Some(code), None) => Some(code.clone()),
+        (None, Some(detail)) => Some(detail.clone()),
+        (None, None) => None,
+    });
+    let failed_files = status.counts.failed.or(status.counts.files_failed);
+    message
+        .or(coded)
+        .or_else(|| {
+            failed_files
+                .filter(|n| *n > 0)
+                .map(|n| format!("{n} files failed"))
+        })
+        .unwrap_or_else(|| format!("the task ended {}", status.lifecycle))
+}
+
+/// The region in a DataSync execution ARN (`arn:aws:datasync:REGION:...`).
+fn region_of(task: &TaskHandle) -> Option<String> {
+    match task {
+        TaskHandle::Datasync { task_execution_arn } => task_execution_arn
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+        TaskHandle::Fsx { .. } => None,
+    }
+}
+
+/// The console page of the task: the FSx file system (its data repository tasks are listed
+/// there) or the DataSync execution's history page. Console URL formats are not an API
+/// contract; these are the ones the consoles use today.
+pub fn console_url(region: &str, task: Option<&TaskHandle>, job: &JobInfo) -> Option<String> {
+    let safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !safe(region) {
+        return None;
+    }
+    let host = if region.starts_with("cn-") {
+        format!("https://{region}.console.amazonaws.cn")
+    } else if region.starts_with("us-gov-") {
+        format!("https://{region}.console.amazonaws-us-gov.com")
+    } else {
+        format!("https://{region}.console.aws.amazon.com")
+    };
+    match task {
+        Some(TaskHandle::Fsx { file_system_id, .. }) if safe(file_system_id) => Some(format!(
+            "{host}/fsx/home?region={region}#file-system-details/{file_system_id}"
+        )),
+        Some(TaskHandle::Datasync { task_execution_arn }) => {
+            // arn:aws:datasync:region:account:task/task-x/execution/exec-y
+            let resource = task_execution_arn.split(':').nth(5)?;
+            let mut parts = resource.split('/');
+            let (Some("task"), Some(task_id), Some("execution"), Some(exec_id)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return None;
+            };
+            (safe(task_id) && safe(exec_id)).then(|| {
+                format!("{host}/datasync/home?region={region}#/history/{task_id}/{exec_id}")
+            })
+        }
+        None => match (&job.file_system_id, &job.task_arn) {
+            (Some(fs), _) if safe(fs) => Some(format!(
+                "{host}/fsx/home?region={region}#file-system-details/{fs}"
+            )),
+            (_, Some(arn)) => {
+                let task_id = arn.rsplit('/').next().filter(|t| safe(t))?;
+                Some(format!(
+                    "{host}/datasync/home?region={region}#/tasks/{task_id}"
+                ))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The first `max` characters of `text`, marked with an ellipsis when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lambda_cause_is_reduced_to_its_message() {
+        let e = StepError {
+            error: "TaskConflict".into(),
+            cause:
+                r#"{"errorType":"TaskConflict","errorMessage":"task conflict: busy","trace":[]}"#
+                    .into(),
+        };
+        assert_eq!(e.reason(), "TaskConflict: task conflict: busy");
+        let e = StepError {
+            error: "States.Timeout".into(),
+            cause: String::new(),
+        };
+        assert_eq!(e.reason(), "States.Timeout");
+        assert_eq!(StepError::default().reason(), "unknown error");
+    }
+
+    #[test]
+    fn console_urls_follow_the_partition() {
+        let job = JobInfo::default();
+        let fsx = TaskHandle::Fsx {
+            file_system_id: "fs-0123456789abcdef0".into(),
+            task_id: "task-0123456789abcdef0".into(),
+        };
+        assert_eq!(
+            console_url("cn-north-1", Some(&fsx), &job).as_deref(),
+            Some(
+                "https://cn-north-1.console.amazonaws.cn/fsx/home?region=cn-north-1#file-system-details/fs-0123456789abcdef0"
+            )
+        );
+        assert!(
+            console_url("us-gov-west-1", Some(&fsx), &job)
+                .unwrap()
+                .starts_with("https://us-gov-west-1.console.amazonaws-us-gov.com/")
+        );
+        assert_eq!(console_url("bad region", Some(&fsx), &job), None);
+        let broken = TaskHandle::Datasync {
+            task_execution_arn: "not-an-arn".into(),
+        };
+        assert_eq!(console_url("us-east-1", Some(&broken), &job), None);
+    }
+
+    #[test]
+    fn long_reasons_are_cut_at_a_character_boundary() {
+        assert_eq!(truncate_chars("héllo", 2), "hé…");
+        assert_eq!(truncate_chars("hé", 2), "hé");
+    }
+}
