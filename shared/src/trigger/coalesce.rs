@@ -61,7 +61,14 @@ pub struct Plan {
 }
 
 /// `(route, object, message)`, sorted by route then key: duplicates of a key are adjacent.
-type Routed<'a> = (usize, &'a S3Object, usize);
+struct Routed<'a> {
+    route: usize,
+    /// The first eight bytes of the key below the route's prefix, in component order: most
+    /// comparisons end here, without following the pointer to the key.
+    head: u64,
+    object: &'a S3Object,
+    message: usize,
+}
 
 /// Plans the jobs for `objects`, each tagged with the index of the message it came from.
 ///
@@ -77,17 +84,24 @@ pub fn plan<'a>(
     for (message, object) in objects {
         match routes.route_for(&object.bucket, &object.key) {
             None => plan.unmatched += 1,
-            Some(route) => routed.push((route, object, message)),
+            Some(route) => routed.push(Routed {
+                route,
+                head: head(&object.key[routes.get(route).prefix.len()..]),
+                object,
+                message,
+            }),
         }
     }
     // Component order (see `component_cmp`) is what `collapse` needs, so it does not sort again.
     routed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| component_cmp(&a.1.key, &b.1.key))
-            .then(a.2.cmp(&b.2))
+        a.route
+            .cmp(&b.route)
+            .then(a.head.cmp(&b.head))
+            .then_with(|| component_cmp(&a.object.key, &b.object.key))
+            .then(a.message.cmp(&b.message))
     });
-    for group in routed.chunk_by(|a, b| a.0 == b.0) {
-        let index = group[0].0;
+    for group in routed.chunk_by(|a, b| a.route == b.route) {
+        let index = group[0].route;
         let route = routes.get(index);
         if route.job.kind == JobKind::Datasync {
             plan_datasync(index, route, group, &mut plan);
@@ -131,13 +145,40 @@ fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
         .count()
 }
 
+/// The first eight bytes of `rel` as a number that orders like [`component_cmp`]: each byte
+/// mapped to a distinct value in rank order (`/` lowest), missing bytes as 0. A smaller head
+/// means a smaller key; equal heads need the full comparison.
+fn head(rel: &str) -> u64 {
+    let mut out = [0u8; 8];
+    for (slot, &b) in out.iter_mut().zip(rel.as_bytes()) {
+        *slot = match b {
+            b'/' => 0,
+            0..b'/' => b + 1,
+            _ => b,
+        };
+    }
+    u64::from_be_bytes(out)
+}
+
 fn rank(byte: u8) -> u16 {
     if byte == b'/' { 0 } else { u16::from(byte) + 1 }
 }
 
 /// The distinct objects of a sorted group: runs of records naming the same key.
 fn distinct<'g, 'a>(group: &'g [Routed<'a>]) -> impl Iterator<Item = &'g [Routed<'a>]> {
-    group.chunk_by(|a, b| a.1.key == b.1.key)
+    group.chunk_by(|a, b| a.object.key == b.object.key)
+}
+
+/// What identifies one upload of a key: version id, sequencer, ETag.
+fn identity<'a>(r: &Routed<'a>) -> [&'a str; 3] {
+    let o = r.object;
+    [&o.version_id, &o.sequencer, &o.etag].map(|f| f.as_deref().unwrap_or(""))
+}
+
+/// Appends one length-prefixed field, so no two different identities hash the same bytes.
+fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    buf.extend_from_slice(bytes);
 }
 
 /// What a job covers, gathered one distinct key at a time.
@@ -146,31 +187,34 @@ struct Covered {
     objects: usize,
     messages: Vec<usize>,
     uploads: Sha256,
+    /// One key's identity, hashed in one call (many small `update`s cost more than the hash).
+    scratch: Vec<u8>,
 }
 
 impl Covered {
     /// Adds one distinct key (all the records naming it).
     fn add(&mut self, same: &[Routed]) {
         self.objects += 1;
-        self.messages.extend(same.iter().map(|r| r.2));
-        let key = &same[0].1.key;
-        self.uploads.update((key.len() as u64).to_le_bytes());
-        self.uploads.update(key);
-        let mut identities: Vec<[&str; 3]> = same
-            .iter()
-            .map(|r| {
-                [&r.1.version_id, &r.1.sequencer, &r.1.etag].map(|f| f.as_deref().unwrap_or(""))
-            })
-            .collect();
-        if identities.len() > 1 {
+        self.messages.extend(same.iter().map(|r| r.message));
+        let buf = &mut self.scratch;
+        buf.clear();
+        field(buf, same[0].object.key.as_bytes());
+        if let [only] = same {
+            buf.push(1);
+            for f in identity(only) {
+                field(buf, f.as_bytes());
+            }
+        } else {
+            // Duplicate records of one upload (a redelivery within the batch) count once.
+            let mut identities: Vec<[&str; 3]> = same.iter().map(identity).collect();
             identities.sort_unstable();
             identities.dedup();
+            buf.push(u8::try_from(identities.len()).unwrap_or(u8::MAX));
+            for f in identities.iter().flatten() {
+                field(buf, f.as_bytes());
+            }
         }
-        self.uploads.update((identities.len() as u64).to_le_bytes());
-        for field in identities.iter().flatten() {
-            self.uploads.update((field.len() as u64).to_le_bytes());
-            self.uploads.update(field);
-        }
+        self.uploads.update(&self.scratch);
     }
 
     fn job(self, route: usize, job: JobSpec, manifest: Option<ManifestFile>) -> PlannedJob {
@@ -191,7 +235,7 @@ impl Covered {
 /// Fails every record of one distinct key.
 fn reject(plan: &mut Plan, same: &[Routed], reason: &str) {
     for r in same {
-        plan.rejected.push((r.2, reason.to_owned()));
+        plan.rejected.push((r.message, reason.to_owned()));
     }
 }
 
@@ -222,7 +266,7 @@ fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan
     let mut keys = Vec::with_capacity(group.len());
     let mut covered = Covered::default();
     for same in distinct(group) {
-        let object = same[0].1;
+        let object = same[0].object;
         let rel = &object.key[route.prefix.len()..];
         // Check the object's own path: a key the API cannot take fails its messages alone.
         let problem = if plainly_valid(route, rel) {
@@ -288,7 +332,12 @@ fn inexpressible(rel: &str) -> bool {
 fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan) {
     let source = route.source_prefix();
     let entries: Vec<(&str, &[Routed])> = distinct(group)
-        .map(|same| (same[0].1.key[source.len()..].trim_start_matches('/'), same))
+        .map(|same| {
+            (
+                same[0].object.key[source.len()..].trim_start_matches('/'),
+                same,
+            )
+        })
         .collect();
     let filter_len = entries
         .iter()
@@ -305,7 +354,7 @@ fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan)
         let mut covered = Covered::default();
         for (rel, same) in &entries {
             let row: Vec<&str> = std::iter::once(*rel)
-                .chain(same[0].1.version_id.as_deref())
+                .chain(same[0].object.version_id.as_deref())
                 .collect();
             // Writing to a Vec cannot fail.
             let _ = writer.write_record(&row);

@@ -407,6 +407,43 @@ fn component_order_equals_comparing_segments() {
 }
 
 #[test]
+fn heads_never_contradict_component_order() {
+    let keys = [
+        "",
+        "a",
+        "a/",
+        "a/b",
+        "a-b",
+        "a-b/c",
+        "a/b/c",
+        "ab",
+        "a.b",
+        "a b",
+        "a!",
+        "a/!",
+        "é/x",
+        "e/x",
+        "a//b",
+        "/a",
+        "\u{1}",
+        "\u{0}",
+        "./x",
+        "abcdefgh",
+        "abcdefg/",
+        "abcdefghi",
+        "abcdefg",
+        "abcdefg.",
+    ];
+    for x in keys {
+        for y in keys {
+            if head(x) < head(y) {
+                assert_eq!(component_cmp(x, y), Ordering::Less, "{x:?} vs {y:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn common_prefix_len_finds_the_first_difference_at_every_offset() {
     let base = "0123456789abcdefghijklmnopqrstuvwxyz".as_bytes();
     for at in 0..base.len() {
