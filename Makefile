@@ -12,7 +12,7 @@ SHELL := bash
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,ferry-%,$(wildcard functions/*/Cargo.toml))
 LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
-.PHONY: test lint tools build demo clean
+.PHONY: test lint tools build bench demo clean
 
 test:
 	cargo test --workspace --all-targets --locked
@@ -24,6 +24,12 @@ lint:
 
 tools:
 	bash scripts/install-tools.sh
+
+# Benchmarks (never timing assertions in tests): s3-trigger coalescing (criterion) and the
+# polling-cost simulation behind the README's table.
+bench:
+	cargo bench --locked -p ferry --bench coalesce
+	cargo run --locked --release -p ferry --example poll_cost
 
 # cargo-lambda writes either the binary or the zip per invocation, never both:
 # the first run compiles and copies `bootstrap`, the second reuses the same
