@@ -14,9 +14,16 @@ LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
 .PHONY: test lint tools build bench demo clean
 
-test:
+# The state machine tests run the deployed definition with aws-local-stepfunctions (pinned
+# in statemachine/test/package-lock.json); installed again only when the lock file changes.
+SFN_TEST_DEPS := statemachine/test/node_modules/.package-lock.json
+$(SFN_TEST_DEPS): statemachine/test/package-lock.json
+	npm ci --prefix statemachine/test --no-audit --no-fund
+
+test: $(SFN_TEST_DEPS)
 	cargo test --workspace --all-targets --locked
 	cargo test --workspace --doc --locked
+	cd statemachine/test && npm test
 
 lint:
 	cargo fmt --all -- --check
