@@ -1,0 +1,19 @@
+"""Ferry's local AWS emulator. TEST INFRASTRUCTURE ONLY: never a model of production behaviour.
+
+moto's server (pinned in ``emulator/requirements.txt``) answers every AWS service moto knows;
+this package wraps it in a WSGI middleware (:mod:`ferry_emulator.app`) that adds what moto lacks
+and Ferry needs:
+
+* FSx for Lustre data repository tasks (:mod:`ferry_emulator.fsx`) and a minimal version of
+  data repository associations;
+* DataSync task executions with AWS's statuses, queueing, counters and tags
+  (:mod:`ferry_emulator.datasync`);
+* a clock the tests control (:mod:`ferry_emulator.clock`);
+* fault injection: throttling, forced errors and conflicts, failed files, held tasks
+  (:mod:`ferry_emulator.faults`, :mod:`ferry_emulator.control`).
+
+Behaviours are cited to the AWS API references and user guides in each module; what is
+simplified or assumed is said there and in ``emulator/README.md``.
+"""
+
+__version__ = "0.1.0"
