@@ -12,7 +12,7 @@ SHELL := bash
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,ferry-%,$(wildcard functions/*/Cargo.toml))
 LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
-.PHONY: test lint tools build bench demo clean
+.PHONY: test lint tools build bench demo clean validate-tools validate package
 
 # The state machine tests run the deployed definition with aws-local-stepfunctions (pinned
 # in statemachine/test/package-lock.json); installed again only when the lock file changes.
@@ -57,6 +57,38 @@ build: tools
 	    [[ -f "$$p" ]] || { echo "make build: missing $$p" >&2; exit 1; }; \
 	    printf '%-45s %10s bytes\n' "$$p" "$$(stat -c %s "$$p")"; \
 	  done; \
+	done
+
+# Template checks, all offline (no AWS account or credentials): SAM's own validation with
+# cfn-lint, the plain CloudFormation that SAM's transform produces (cfn-lint again, then
+# checkov), and the state machine definition. Tools are pinned in
+# scripts/install-validate-tools.sh. Suppressions live next to the resources they concern.
+SAM := SAM_CLI_TELEMETRY=0 sam
+TRANSLATED := build/template.translated.json
+CHECKOV := .tools/checkov-venv/bin/checkov
+ASL_VALIDATOR := .tools/node/node_modules/.bin/asl-validator
+
+validate-tools:
+	bash scripts/install-validate-tools.sh
+
+validate: validate-tools
+	$(SAM) validate --lint --template template.yaml --region us-east-1
+	python scripts/sam-translate.py --template template.yaml --output $(TRANSLATED)
+	cfn-lint $(TRANSLATED)
+	$(ASL_VALIDATOR) --json-path statemachine/ferry.asl.json
+	$(CHECKOV) -f template.yaml -f $(TRANSLATED) --framework cloudformation --compact --quiet --skip-download
+
+# `sam build` for x86_64 (the architecture `make build` compiles for): SAM's rust-cargolambda
+# builder runs `cargo lambda build --release --bin <Binary>` in the workspace root, into the
+# workspace's target/ (it sets CARGO_TARGET_DIR to it unless already set), so after
+# `make build` nothing is compiled again: cargo finds every unit fresh and SAM copies the five
+# binaries to .aws-sam/build/<Function>/bootstrap, next to .aws-sam/build/template.yaml.
+package: tools validate-tools
+	$(SAM) build --template template.yaml --parameter-overrides Architecture=x86_64
+	@for d in .aws-sam/build/*Function; do \
+	  p="$$d/bootstrap"; \
+	  [[ -f "$$p" ]] || { echo "make package: missing $$p" >&2; exit 1; }; \
+	  printf '%-50s %10s bytes\n' "$$p" "$$(stat -c %s "$$p")"; \
 	done
 
 demo:
