@@ -51,7 +51,7 @@ function status(phase, lifecycle, extra = {}) {
  * Runs the definition with `script`: for each Lambda state, a list of results (or errors) it
  * returns on successive calls. Returns the calls made, the result or error, and the state path.
  */
-async function run(script, input = { job: JOB, extra: 'dropped by Init' }) {
+async function run(script, input = { job: JOB, extra: 'dropped by Init' }, name = 'nightly-export-2026-11-21') {
   const calls = Object.fromEntries(LAMBDA_STATES.map((s) => [s, []]));
   const handlers = Object.fromEntries(
     LAMBDA_STATES.map((state) => [
@@ -77,7 +77,7 @@ async function run(script, input = { job: JOB, extra: 'dropped by Init' }) {
       waitTimeOverrides: Object.fromEntries(WAIT_STATES.map((s) => [s, 0])),
       retryIntervalOverrides: Object.fromEntries(LAMBDA_STATES.map((s) => [s, 0])),
     },
-    context: { Execution: { Name: 'nightly-export-2026-11-21', Id: 'arn:exec', Input: input, StartTime: '2026-11-21T01:00:00Z' } },
+    context: { Execution: { Name: name, Id: `arn:exec:${name}`, Input: input, StartTime: '2026-11-21T01:00:00Z' } },
   });
   const visited = [];
   const collect = (async () => {
@@ -115,7 +115,7 @@ test('a task that succeeds is polled until done, reported, and the execution suc
   assert.deepEqual(report.task, TASK);
   assert.equal(report.execution, 'nightly-export-2026-11-21');
   assert.equal(result.extra, undefined, 'Init drops what the job does not need');
-  assert.deepEqual(visited.slice(0, 4), ['Init', 'StartTask', 'WaitFirst', 'GetStatus']);
+  assert.deepEqual(visited.slice(0, 5), ['Init', 'KeepJob', 'StartTask', 'WaitFirst', 'GetStatus']);
   assert.equal(visited.at(-1), 'Succeeded');
 });
 
@@ -129,6 +129,26 @@ test('a busy file system is retried until it is free, with the same execution na
   assert.equal(error, undefined);
   assert.equal(calls.StartTask.length, 4);
   assert.ok(calls.StartTask.every((c) => c.execution === 'nightly-export-2026-11-21'), 'same idempotency identity on every attempt');
+});
+
+test('two executions of one schedule occurrence start with the same identity', async () => {
+  // EventBridge Scheduler delivers at least once: a duplicate delivery is a second execution
+  // with another name, and the same <aws.scheduler.schedule-arn>@<aws.scheduler.scheduled-time>.
+  const occurrence = 'arn:aws:scheduler:us-east-1:111122223333:schedule/default/ferry-export@2026-11-22T01:00:00Z';
+  const script = () => ({
+    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+    Notify: [notified],
+  });
+  const first = await run(script(), { job: JOB, occurrence }, '4f1c1c2e-first-delivery');
+  const second = await run(script(), { job: JOB, occurrence }, '9a7d0b13-second-delivery');
+  assert.equal(first.error, undefined);
+  assert.equal(second.error, undefined);
+  assert.deepEqual(first.calls.StartTask, [{ job: JOB, execution: occurrence }]);
+  assert.deepEqual(second.calls.StartTask, first.calls.StartTask, 'same identity, so the same FSx token / DataSync tag');
+  assert.equal(first.visited[1], 'KeepJobForOccurrence');
+  assert.equal(second.calls.Notify[0].execution, '9a7d0b13-second-delivery', 'reports still name their own execution');
+  assert.equal(first.result.occurrence, undefined, 'the occurrence does not travel past StartTask');
 });
 
 test('the conflict retrier waits for hours, not minutes', () => {
