@@ -104,7 +104,7 @@ pub fn plan<'a>(
         let index = group[0].route;
         let route = routes.get(index);
         if route.job.kind == JobKind::Datasync {
-            plan_datasync(index, route, group, &mut plan);
+            plan_datasync(index, route, limits, group, &mut plan);
         } else {
             plan_fsx(index, route, limits, group, &mut plan);
         }
@@ -324,21 +324,44 @@ fn fsx_path(route: &Route, rel: &str, dir: bool) -> String {
 }
 
 /// DataSync filter syntax: `|` separates patterns and `*` is a wildcard (API reference,
-/// `FilterRule`): a key holding either can only be listed in a manifest.
+/// `FilterRule`): a key holding either can only be listed in a manifest. So can a key with a
+/// control character, which a filter value may not hold (start-task rejects it) but a quoted
+/// manifest field can (user guide, "Creating your manifest": quote paths with line endings).
 fn inexpressible(rel: &str) -> bool {
-    rel.contains('|') || rel.contains('*')
+    rel.contains('|') || rel.contains('*') || rel.chars().any(is_forbidden_char)
 }
 
-fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan) {
+/// Why DataSync cannot transfer the object at `key`, if it cannot: "DataSync can't transfer
+/// objects with a prefix that begins with a slash (/) or includes //, /./, or /../ patterns"
+/// (API reference, `CreateLocationS3` `Subdirectory`). Such a key must fail its own messages:
+/// stripping the slash would name another object, and `..` could reach outside the route.
+/// A trailing `/` (a folder marker) is allowed.
+fn datasync_key_problem(key: &str) -> Option<&'static str> {
+    let body = key.strip_suffix('/').unwrap_or(key);
+    body.split('/')
+        .any(|segment| matches!(segment, "" | "." | ".."))
+        .then_some(
+            "DataSync cannot transfer a key that begins with '/' or contains '//', '/./' or '/../'",
+        )
+}
+
+fn plan_datasync(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan: &mut Plan) {
     let source = route.source_prefix();
-    let entries: Vec<(&str, &[Routed])> = distinct(group)
-        .map(|same| {
-            (
-                same[0].object.key[source.len()..].trim_start_matches('/'),
-                same,
-            )
-        })
-        .collect();
+    let mut entries: Vec<(&str, &[Routed])> = Vec::with_capacity(group.len());
+    for same in distinct(group) {
+        let key = &same[0].object.key;
+        if let Some(problem) = datasync_key_problem(key) {
+            let reason = format!("s3://{}/{key}: {problem}", same[0].object.bucket);
+            reject(plan, same, &reason);
+            continue;
+        }
+        // Relative to the source location; one `/` separates a source prefix given without it.
+        let rel = &key[source.len()..];
+        entries.push((rel.strip_prefix('/').unwrap_or(rel), same));
+    }
+    if entries.is_empty() {
+        return;
+    }
     let filter_len = entries
         .iter()
         .map(|(rel, _)| rel.chars().count() + 1)
@@ -379,13 +402,22 @@ fn plan_datasync(index: usize, route: &Route, group: &[Routed], plan: &mut Plan)
         }
         let mut job = route.job.clone();
         job.includes = std::mem::take(chunk);
-        plan.jobs
-            .push(std::mem::take(covered).job(index, job, None));
+        let covered = std::mem::take(covered);
+        // Checked here as FSx jobs are: a job start-task would refuse fails its messages now.
+        match job.clone().validate(limits) {
+            Ok(_) => plan.jobs.push(covered.job(index, job, None)),
+            Err(invalid) => {
+                let reason = format!("route {}: {invalid}", route.name);
+                for m in covered.messages {
+                    plan.rejected.push((m, reason.clone()));
+                }
+            }
+        }
     };
     for (rel, same) in entries {
         if inexpressible(rel) {
             let reason = format!(
-                "{rel:?} contains '|' or '*', which a DataSync filter cannot express; configure a manifest for route {}",
+                "{rel:?} contains '|', '*' or a control character, which a DataSync filter cannot express; configure a manifest for route {}",
                 route.name
             );
             reject(plan, same, &reason);

@@ -390,6 +390,58 @@ fn keys_a_filter_cannot_express_use_the_manifest_or_fail_alone() {
 }
 
 #[test]
+fn datasync_keys_it_cannot_transfer_fail_alone_and_never_name_another_object() {
+    // Routes at the bucket root and under outgoing/: "//x" must not become "/x" (another
+    // object), and "outgoing/../secret" must not reach outside the route.
+    let root = routes(json!([{"name": "all", "bucket": "ferry-data",
+        "job": {"name": "all-sync", "kind": "datasync", "task_arn": DS_TASK}}]));
+    let objects = vec![
+        (0, object("ferry-data", "/x")),
+        (1, object("ferry-data", "a//b")),
+        (2, object("ferry-data", "a/./b")),
+        (3, object("ferry-data", "a/../secret")),
+        (4, object("ferry-data", "../up")),
+        (5, object("ferry-data", "x")),
+        (6, object("ferry-data", "folder/")),
+    ];
+    let p = plan_with(&root, objects.clone());
+    assert_eq!(p.jobs.len(), 1);
+    assert_eq!(p.jobs[0].job.includes, ["/folder/", "/x"]);
+    let failed: BTreeSet<usize> = p.rejected.iter().map(|(m, _)| *m).collect();
+    assert_eq!(failed, BTreeSet::from([0, 1, 2, 3, 4]));
+    assert!(p.rejected[0].1.contains("'//'"), "{:?}", p.rejected);
+    let p = plan_with(
+        &datasync_routes(true),
+        vec![(0, object("ferry-data", "outgoing/../secret/x"))],
+    );
+    assert!(p.jobs.is_empty());
+    assert_eq!(p.rejected.len(), 1);
+}
+
+#[test]
+fn datasync_keys_with_line_breaks_go_to_the_manifest_or_fail_alone() {
+    // A filter value may not hold CR or LF (start-task would refuse the whole job, and with it
+    // every other upload of the batch); a quoted manifest field may.
+    let objects = vec![
+        (0, object("ferry-data", "outgoing/line\nbreak")),
+        (1, object("ferry-data", "outgoing/plain")),
+    ];
+    let with = plan_with(&datasync_routes(true), objects.clone());
+    let body = String::from_utf8(with.jobs[0].manifest.as_ref().unwrap().body.clone()).unwrap();
+    assert_eq!(body, "\"line\nbreak\"\nplain\n");
+    let without = plan_with(&datasync_routes(false), objects);
+    assert_eq!(without.jobs.len(), 1);
+    assert_eq!(without.jobs[0].job.includes, ["/plain"]);
+    without.jobs[0]
+        .job
+        .clone()
+        .validate(&Limits::default())
+        .unwrap();
+    assert_eq!(without.rejected.len(), 1);
+    assert_eq!(without.rejected[0].0, 0);
+}
+
+#[test]
 fn component_order_equals_comparing_segments() {
     let keys = [
         "", "a", "a/", "a/b", "a-b", "a-b/c", "a/b/c", "ab", "a.b", "a b", "a!", "a/!", "é/x",
