@@ -1043,6 +1043,15 @@ mod trigger {
                 req.bucket() == Some("ferry-data")
                     && req.key() == Some("ferry-manifests/x.csv")
                     && req.content_type() == Some("text/csv")
+                    // Only a bucket of the state machine's account; its own ACL, encryption
+                    // and storage class settings apply.
+                    && req.expected_bucket_owner() == Some("111122223333")
+                    && req.acl().is_none()
+                    && req.grant_full_control().is_none()
+                    && req.grant_read().is_none()
+                    && req.server_side_encryption().is_none()
+                    && req.ssekms_key_id().is_none()
+                    && req.storage_class().is_none()
             })
             .then_output(|| s3::operation::put_object::PutObjectOutput::builder().build());
         ports(&[], &[&rule])

@@ -14,6 +14,16 @@ pub struct AwsTrigger {
     sfn: aws_sdk_sfn::Client,
     s3: aws_sdk_s3::Client,
     state_machine_arn: String,
+    /// The account of the state machine: manifests are only written to buckets it owns.
+    bucket_owner: Option<String>,
+}
+
+/// The account id of an ARN (`arn:partition:service:region:account:resource`), when it is one.
+fn account_of(arn: &str) -> Option<String> {
+    arn.split(':')
+        .nth(4)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
 }
 
 impl AwsTrigger {
@@ -33,6 +43,7 @@ impl AwsTrigger {
         AwsTrigger {
             sfn,
             s3,
+            bucket_owner: account_of(&state_machine_arn),
             state_machine_arn,
         }
     }
@@ -82,6 +93,13 @@ impl StartExecution for AwsTrigger {
 }
 
 impl PutObject for AwsTrigger {
+    /// Writes with the bucket owner's settings: no ACL (a bucket with Object Ownership "bucket
+    /// owner enforced" refuses any but `bucket-owner-full-control`), no encryption or storage
+    /// class (the bucket's defaults apply). `ExpectedBucketOwner` is Ferry's own account: S3
+    /// answers 403 if the bucket belongs to another account (S3 user guide, "Verifying bucket
+    /// ownership with bucket owner condition"), so a manifest listing the uploads never lands in
+    /// a bucket someone else re-created under the configured name; and as writer and owner are
+    /// one account, the owner owns the object under every Object Ownership setting.
     #[instrument(skip(self, body), fields(bytes = body.len()))]
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FerryError> {
         const OP: &str = "PutObject";
@@ -89,6 +107,7 @@ impl PutObject for AwsTrigger {
             .put_object()
             .bucket(bucket)
             .key(key)
+            .set_expected_bucket_owner(self.bucket_owner.clone())
             .content_type("text/csv")
             .body(ByteStream::from(body))
             .send()
