@@ -123,8 +123,10 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out, "Reason: {reason}");
     }
     out.push('\n');
+    // Values start in column 15; the space keeps the longest label ("DataSync task:", 14
+    // characters) apart from its value.
     let mut line = |label: &str, value: String| {
-        let _ = writeln!(out, "{label:<14}{value}");
+        let _ = writeln!(out, "{label:<13} {value}");
     };
     if let Some(fs) = &report.file_system_id {
         line("File system:", fs.clone());
@@ -373,6 +375,21 @@ mod tests {
         assert!(s.ends_with("..."));
         let s = subject(&report("bad\nname\u{e9}", Outcome::Failed));
         assert!(!s.contains('\n') && s.is_ascii(), "{s}");
+    }
+
+    #[test]
+    fn every_label_is_followed_by_a_space() {
+        let mut r = report("results-to-archive", Outcome::Succeeded);
+        r.file_system_id = None;
+        r.datasync_task_arn =
+            Some("arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718".into());
+        r.task_id = Some("exec-0f1e2d3c4b5a69788".into());
+        let t = text(&r);
+        assert!(
+            t.contains("DataSync task: arn:aws:datasync:"),
+            "label and value run together:\n{t}"
+        );
+        assert!(t.contains("\nTask:         exec-"), "values line up:\n{t}");
     }
 
     #[test]
