@@ -4,10 +4,15 @@
 // Retry pauses can be shortened.
 //
 //   node --import ./polyfill.mjs run-local.mjs --lambda http://127.0.0.1:9000 \
-//        --input '{"job": {...}}' [--name execution-name] [--wait-ms 200] [--retry-ms 100] [--quiet]
+//        --input '{"job": {...}}' [--name execution-name] [--wait-ms 200] [--retry-ms 100]
+//        [--quiet | --jsonl]
 //
 // Prints each state as it is entered (stderr) and the execution's result or error as JSON
-// (stdout). Exit status: 0 when the execution succeeds, 1 when it fails, 2 on bad usage.
+// (stdout). With --jsonl, stdout is instead one JSON object per line: every event of the
+// execution (`{"type": "StateExited", "state": "GetStatus", "output": {...}, ...}`) as it
+// happens, then `{"type": "Result", "status": ..., ...}` (for programs that follow a run, such
+// as the demo and the end-to-end tests in local/). Exit status: 0 when the execution succeeds,
+// 1 when it fails, 2 on bad usage.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -87,6 +92,20 @@ export async function runLocal({ lambdaUrl, input, name, waitMs = 0, retryMs = 0
   }
 }
 
+/** One event as a flat JSON-able object (the library's events hold the state's definition). */
+export function eventRecord(event) {
+  const record = { type: event.type, timestamp: event.timestamp ?? Date.now() };
+  if (event.state) {
+    record.state = event.state.name;
+    if (event.type === 'StateExited') record.output = event.state.output;
+  }
+  if ('Error' in event) record.error = event.Error;
+  if ('Cause' in event) record.cause = event.Cause instanceof Error ? event.Cause.message : event.Cause;
+  if (event.retry) record.attempt = event.retry.attempt;
+  if (event.type === 'ExecutionSucceeded') record.output = event.output;
+  return record;
+}
+
 function describe(event) {
   const at = new Date(event.timestamp ?? Date.now()).toISOString().slice(11, 23);
   switch (event.type) {
@@ -112,10 +131,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'wait-ms': { type: 'string', default: '0' },
       'retry-ms': { type: 'string', default: '0' },
       quiet: { type: 'boolean', default: false },
+      jsonl: { type: 'boolean', default: false },
     },
   });
   if (!values.lambda || !values.input) {
-    console.error('usage: run-local.mjs --lambda URL --input JSON [--name NAME] [--wait-ms N] [--retry-ms N] [--quiet]');
+    console.error('usage: run-local.mjs --lambda URL --input JSON [--name NAME] [--wait-ms N] [--retry-ms N] [--quiet | --jsonl]');
     process.exit(2);
   }
   let input;
@@ -132,11 +152,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     waitMs: Number(values['wait-ms']),
     retryMs: Number(values['retry-ms']),
     onEvent: (event) => {
+      if (values.jsonl) {
+        console.log(JSON.stringify(eventRecord(event)));
+        return;
+      }
       if (values.quiet) return;
       const line = describe(event);
       if (line) console.error(line);
     },
   });
-  console.log(JSON.stringify(result));
+  console.log(JSON.stringify(values.jsonl ? { type: 'Result', ...result } : result));
   process.exit(result.status === 'SUCCEEDED' ? 0 : 1);
 }

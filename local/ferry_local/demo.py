@@ -1,0 +1,289 @@
+"""`make demo`: Ferry's main job, end to end, on this machine. DEMO (the AWS side is emulated).
+
+    python -m ferry_local.demo [--files 300] [--step-seconds 1.0] [--quiet]
+
+1. Starts the local emulator and creates what a deployment of template.yaml works with: the
+   data bucket (its ObjectCreated notifications to an SQS queue), an archive bucket, an FSx for
+   Lustre file system linked to the data bucket, a DataSync task from the data bucket to the
+   archive, the report topic with a subscriber queue (filter policy `format=text`, what an
+   email subscription gets), and the state machine.
+2. Starts the five function binaries, configured as the template configures them.
+3. Uploads a few hundred files, feeds the notifications through the real `s3-trigger` (as the
+   SQS event source mapping would), and runs the executions it started — an FSx import and a
+   DataSync transfer — with the real state machine definition.
+4. Runs two schedules of template.yaml as EventBridge Scheduler would: the export (told by the
+   emulator to fail three files, to show the failure digest) and then the release.
+5. Prints each completion report as the subscriber receives it, and stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from . import template
+from .ferry import LocalFerry, Report
+from .statemachine import Run
+
+DATA_BUCKET = "ferry-data-repository"
+ARCHIVE_BUCKET = "ferry-archive"
+REPORT_PREFIX = "ferry-reports"
+
+
+class Console:
+    """Progress lines with the time since start; reports as boxes. One writer at a time."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.began = time.monotonic()
+        self.quiet = quiet
+        self._lock = threading.Lock()
+
+    def line(self, what: str, text: str) -> None:
+        with self._lock:
+            print(f"{time.monotonic() - self.began:6.1f}s  {what:<22} {text}", flush=True)
+
+    def progress(self, what: str, text: str) -> None:
+        if not self.quiet:
+            self.line(what, text)
+
+    def report(self, report: Report) -> None:
+        with self._lock:
+            rule = "─" * 78
+            print(f"\n┌{rule}\n│ SNS → subscriber queue, {time.monotonic() - self.began:.1f}s: "
+                  f"{report.subject}\n│ attributes: {json.dumps(report.attributes)}\n├{rule}")
+            for text_line in report.message.splitlines():
+                print(f"│ {text_line}")
+            print(f"└{rule}\n", flush=True)
+
+
+class Follow:
+    """Turns runs' events into progress lines: states, the task, lifecycle and counts."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._last: dict[str, tuple[Any, ...]] = {}
+
+    def __call__(self, run: Run, event: dict[str, Any]) -> None:
+        kind, state = event["type"], event.get("state", "")
+        job = run.input.get("job", {})
+
+        def say(text: str) -> None:
+            self.console.progress(job.get("name", run.name), text)
+
+        if kind == "ExecutionStarted":
+            say(f"execution {run.name} ({job.get('kind')}{_scope(job)})")
+        elif kind == "StateRetried":
+            say(f"{state} retried (attempt {event.get('attempt')})")
+        elif kind == "StateFailed" and state in TASK_STATES:
+            say(f"{state} failed: {event.get('error')}")
+        elif kind == "StateEntered" and state in ("MarkTimedOut", "CancelTask", "Notify",
+                                                   "NotifyCouldNotStart", "NotifyLostTrack"):
+            say(f"→ {state}")
+        elif kind == "StateExited" and state == "StartTask":
+            task = (event.get("output") or {}).get("started", {}).get("task", {})
+            started = task.get("task_id") or task.get("task_execution_arn", "?").rsplit("/", 1)[-1]
+            say(f"→ StartTask: {started}")
+        elif kind == "StateExited" and state in ("GetStatus", "CancelTask"):
+            status = (event.get("output") or {}).get("status", {}).get("full", {})
+            counts = _counts(status.get("counts", {}))
+            key = (status.get("lifecycle"), counts)
+            if key != self._last.get(run.name):
+                self._last[run.name] = key
+                say(f"  {status.get('lifecycle', '?'):<13} {counts}")
+        elif kind == "ExecutionSucceeded":
+            say("execution SUCCEEDED")
+        elif kind == "ExecutionFailed":
+            say(f"execution FAILED ({event.get('error')})")
+
+
+TASK_STATES = ("StartTask", "GetStatus", "CancelTask", "Notify", "NotifyCouldNotStart",
+               "NotifyLostTrack")
+
+
+def _scope(job: dict[str, Any]) -> str:
+    for field, what in (("paths", "paths"), ("includes", "include patterns")):
+        values = job.get(field) or []
+        if len(values) > 3:
+            return f", {len(values)} {what}"
+        if values:
+            return f", {what} {' '.join(values)}"
+    return ""
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    if "total" in counts:
+        return f"files {counts.get('succeeded', 0)}/{counts['total']}" + (
+            f", {counts['failed']} failed" if counts.get("failed") else "")
+    if "files_transferred" in counts or "estimated_files_to_transfer" in counts:
+        return (f"files {counts.get('files_transferred', 0)}/"
+                f"{counts.get('estimated_files_to_transfer', '?')}, "
+                f"{counts.get('bytes_transferred', 0):,} bytes")
+    return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ferry_local.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=300, help="files to upload (default 300)")
+    parser.add_argument("--step-seconds", type=float, default=1.0,
+                        help="emulated seconds per task lifecycle step (default 1.0)")
+    parser.add_argument("--quiet", action="store_true", help="only the reports")
+    args = parser.parse_args(argv)
+    # SIGTERM (make killed, CI cancelled) unwinds like Ctrl-C: everything started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    console = Console(args.quiet)
+    try:
+        return demo(console, args.files, args.step_seconds)
+    except KeyboardInterrupt:
+        console.line("interrupted", "stopped everything the demo started")
+        return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def demo(console: Console, files: int, step_seconds: float) -> int:
+    print("Ferry demo: uploads → s3-trigger → state machine → FSx / DataSync → SNS report.\n"
+          "AWS is played by the local emulator (test infrastructure: moto + Ferry's FSx and\n"
+          "DataSync extension), Lambda by cargo lambda + the real function binaries, Step\n"
+          "Functions by aws-local-stepfunctions running statemachine/ferry.asl.json.\n",
+          flush=True)
+    # Waits are shortened (every state still runs): half an emulated lifecycle step per poll.
+    with LocalFerry("demo", step_seconds=step_seconds, wait_ms=int(step_seconds * 500),
+                    retry_ms=200) as ferry:
+        console.line("emulator", f"{ferry.emulator.url} (logs in {ferry.log_dir})")
+        s3 = ferry.client("s3")
+        ferry.bucket(DATA_BUCKET)
+        ferry.bucket(ARCHIVE_BUCKET)
+        uploads_url, uploads_arn = ferry.notify_uploads(DATA_BUCKET, "ferry-uploads")
+        fs = ferry.file_system(DATA_BUCKET)
+        task_arn = ferry.datasync_task("outgoing-to-archive", DATA_BUCKET, "/outgoing",
+                                       ARCHIVE_BUCKET, "/archive")
+        inbox = ferry.subscribe("ferry-reports-inbox", {"format": ["text"]})
+        console.line("created", f"bucket {DATA_BUCKET} (ObjectCreated → SQS ferry-uploads), "
+                                f"bucket {ARCHIVE_BUCKET}")
+        console.line("", f"FSx for Lustre {fs} linked to s3://{DATA_BUCKET}")
+        console.line("", f"DataSync {task_arn.rsplit('/', 1)[1]}: s3://{DATA_BUCKET}/outgoing "
+                         f"→ s3://{ARCHIVE_BUCKET}/archive")
+        console.line("", "SNS ferry-reports → SQS ferry-reports-inbox "
+                         "(filter policy {\"format\": [\"text\"]})")
+        console.line("", "Step Functions state machine ferry (statemachine/ferry.asl.json)")
+
+        report_path = f"s3://{DATA_BUCKET}/{REPORT_PREFIX}"
+        routes = [
+            {"name": "incoming-import", "bucket": DATA_BUCKET, "prefix": "incoming/",
+             "job": {"name": "incoming-import", "kind": "fsx_import", "file_system_id": fs,
+                     "report": {"enabled": True, "path": report_path},
+                     "timeout_seconds": 7200}},
+            {"name": "outgoing-sync", "bucket": DATA_BUCKET, "prefix": "outgoing/",
+             "source_prefix": "outgoing/",
+             "job": {"name": "outgoing-sync", "kind": "datasync", "task_arn": task_arn,
+                     "options": {"transfer_mode": "CHANGED",
+                                 "verify_mode": "ONLY_FILES_TRANSFERRED"}}},
+        ]
+        functions = ferry.start_functions(routes=routes)
+        console.line("functions", f"{len(functions.names)} binaries behind cargo lambda watch "
+                                  f"(Lambda APIs) at {functions.url}")
+
+        printer = _ReportPrinter(inbox, console)
+        printer.start()
+        try:
+            runs = _uploads(ferry, console, s3, files, uploads_url, uploads_arn)
+            _schedules(ferry, console, fs, report_path, step_seconds)
+            expected = len(runs) + 2
+            inbox_reports = printer.wait(expected, timeout=30)
+        finally:
+            printer.stop()
+        outcomes = [r.attributes.get("status") for r in inbox_reports]
+        console.line("done", f"{len(inbox_reports)} reports received: {', '.join(outcomes)}; "
+                             "stopping the functions and the emulator")
+    return 0
+
+
+def _uploads(ferry: LocalFerry, console: Console, s3: Any, files: int, queue_url: str,
+             queue_arn: str) -> list[Run]:
+    day = time.strftime("%Y-%m-%d")
+    to_import = files * 2 // 3
+    keys = [f"incoming/run-{i % 4:02d}/sample-{i:04d}.h5" for i in range(to_import)]
+    keys += [f"outgoing/{day}/result-{i:04d}.csv" for i in range(files - to_import)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket=DATA_BUCKET, Key=k,
+                                              Body=f"{k}\n".encode() * 64), keys))
+    console.line("uploaded", f"{to_import} objects to incoming/ (→ FSx import), "
+                             f"{files - to_import} to outgoing/ (→ DataSync)")
+
+    batch_size = 1000  # template.yaml TriggerBatchSize's maximum: one batch, fewest jobs
+    messages = ferry.receive_uploads(queue_url, objects=len(keys))
+    deliveries = ferry.deliver(messages, queue_url, queue_arn, batch_size=batch_size)
+    for d in deliveries:
+        if not d.invocation.ok:
+            raise RuntimeError(f"s3-trigger failed: {d.invocation.error_type}: "
+                               f"{d.invocation.error_message}")
+    console.line("s3-trigger", f"{len(messages)} SQS messages ({sum(d.objects for d in deliveries)}"
+                               f" S3 records) in {len(deliveries)} invocation(s), "
+                               f"{sum(len(d.failed) for d in deliveries)} returned to the queue")
+    runs = ferry.run_started(on_event=Follow(console))
+    for run in runs:
+        run.wait(120)
+    return runs
+
+
+def _schedules(ferry: LocalFerry, console: Console, fs: str, report_path: str,
+               step_seconds: float) -> None:
+    parameters = {"ScheduleFileSystemId": fs, "ScheduleReportPath": report_path}
+    results = {f"results/2026/run-{i:02d}/output-{j}.nc": f"result {i}.{j}\n"
+               for i in range(5) for j in range(8)}
+    ferry.ctl.fsx_files(fs, results)
+    failing = [{"path": "results/2026/run-03/output-7.nc", "error_code": "FileSizeTooLarge"},
+               {"path": "results/2026/run-04/output-2.nc", "error_code": "S3AccessDenied"},
+               {"path": "@scratch/notes.txt", "error_code": "PathSizeTooLong"}]
+    ferry.ctl.fsx_fail(fs, files=failing)
+    console.line("file system", f"{len(results)} result files written on {fs}; the emulator "
+                                f"will fail {len(failing)} of the next task's files (fault "
+                                "injection, to show the failure digest)")
+    for logical_id in ("FsxExportSchedule", "FsxReleaseSchedule"):
+        schedule_input = template.schedule_input(logical_id, parameters)
+        console.line("Scheduler", f"{logical_id} of template.yaml fires")
+        ferry.run(schedule_input, on_event=Follow(console)).wait(120)
+
+
+class _ReportPrinter:
+    """Prints reports as the subscriber queue receives them, while the executions run."""
+
+    def __init__(self, inbox: Any, console: Console) -> None:
+        self.inbox = inbox
+        self.console = console
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reports", daemon=True)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                for report in self.inbox.poll(wait_seconds=1):
+                    self.console.report(report)
+
+    def wait(self, count: int, timeout: float) -> list[Report]:
+        deadline = time.monotonic() + timeout
+        while len(self.inbox.received) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if len(self.inbox.received) < count:
+            raise RuntimeError(f"expected {count} reports, received {len(self.inbox.received)}")
+        return list(self.inbox.received)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

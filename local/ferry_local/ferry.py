@@ -1,0 +1,418 @@
+"""Ferry's whole main job on one machine: the harness behind `make demo` and `make e2e`.
+
+TEST AND DEMO INFRASTRUCTURE. What stands in for what:
+
+| AWS                          | here                                                        |
+|------------------------------|-------------------------------------------------------------|
+| S3, SQS, SNS, FSx, DataSync  | the emulator (emulator/: moto + Ferry's FSx/DataSync extension) |
+| Lambda                       | `cargo lambda watch --only-lambda-apis` + the real binaries (lambdas.py) |
+| Step Functions (running)     | aws-local-stepfunctions on statemachine/ferry.asl.json (statemachine.py) |
+| Step Functions (API)         | moto: `s3-trigger` calls StartExecution there, so execution names deduplicate as in AWS |
+| SQS → Lambda event source    | `deliver_uploads()`: receive, build Lambda's SQS event, invoke, delete what succeeded |
+| EventBridge Scheduler        | `run_schedule()`: template.yaml's schedule input, StartExecution, run |
+
+Usage::
+
+    with LocalFerry("demo") as ferry:
+        bucket = ferry.bucket("ferry-data-repository")
+        fs = ferry.file_system(bucket)
+        ferry.start_functions(routes=[...])
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from . import paths, processes, template
+from .emulator import ACCOUNT, REGION, Emulator
+from .lambdas import Functions, Invocation
+from .statemachine import LocalStateMachine, Run
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/ferry-local"
+SUBNET = "subnet-0123456789abcdef0"
+#: The template's DefinitionSubstitutions, as Lambda ARNs whose names are the binaries.
+FUNCTION_ARNS = {
+    "StartTaskFunctionArn": "ferry-start-task",
+    "TaskStatusFunctionArn": "ferry-task-status",
+    "CancelTaskFunctionArn": "ferry-cancel-task",
+    "NotifyFunctionArn": "ferry-notify",
+}
+
+
+@dataclass
+class Report:
+    """One SNS message as an SQS subscriber receives it (not raw: the SNS envelope)."""
+
+    subject: str
+    message: str
+    attributes: dict[str, str]
+    received_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def format(self) -> str:
+        return self.attributes.get("format", "")
+
+    @property
+    def json(self) -> dict[str, Any]:
+        """The report (`ferry.completion-report/1`) of a `format=json` message."""
+        return json.loads(self.message)
+
+
+class Inbox:
+    """An SQS queue subscribed to the report topic: what a subscriber receives."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self.received: list[Report] = []
+
+    def poll(self, wait_seconds: int = 1) -> list[Report]:
+        """Receives what is there (long poll up to `wait_seconds`), deletes it, returns it."""
+        got = self._sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                        WaitTimeSeconds=wait_seconds)
+        reports = []
+        for message in got.get("Messages", []):
+            envelope = json.loads(message["Body"])
+            reports.append(Report(
+                subject=envelope.get("Subject", ""), message=envelope["Message"],
+                attributes={k: v["Value"] for k, v in
+                            envelope.get("MessageAttributes", {}).items()}))
+            self._sqs.delete_message(QueueUrl=self.queue_url,
+                                     ReceiptHandle=message["ReceiptHandle"])
+        self.received.extend(reports)
+        return reports
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Report]:
+        """Everything received so far, once there are at least `count` messages."""
+        processes.wait_for(lambda: self.poll(0) is not None and len(self.received) >= count,
+                           timeout, interval=0.1,
+                           what=f"{count} report message(s) (got {len(self.received)})")
+        return list(self.received)
+
+
+def sqs_event(messages: Iterable[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """Lambda's SQS event for received messages (Lambda developer guide, "Using Lambda with
+    Amazon SQS": the event an SQS event source mapping sends)."""
+    records = []
+    for m in messages:
+        body = m["Body"]
+        records.append({
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": body,
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": m.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": REGION,
+        })
+    return {"Records": records}
+
+
+@dataclass
+class Delivery:
+    """One invocation of s3-trigger by the (emulated) SQS event source mapping."""
+
+    event: dict[str, Any]
+    invocation: Invocation
+    objects: int
+    deleted: int
+    failed: list[str]
+
+
+class LocalFerry:
+    """The emulator, Ferry's functions and the state machine, started and stopped together."""
+
+    def __init__(self, run: str, *, step_seconds: float = 0.3, wait_ms: int = 300,
+                 retry_ms: int = 200) -> None:
+        self.log_dir = paths.log_dir(run)
+        self.step_seconds = step_seconds
+        self.wait_ms = wait_ms
+        self.retry_ms = retry_ms
+        self.emulator = Emulator(self.log_dir)
+        self.functions: Functions | None = None
+        self.machine: LocalStateMachine | None = None
+        self.state_machine_arn = ""
+        self.topic_arn = ""
+        self._runs: dict[str, Run] = {}
+        self._stack = contextlib.ExitStack()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "LocalFerry":
+        self._stack.enter_context(self.emulator)
+        self.ctl.clock(mode="fast", step_seconds=self.step_seconds)
+        definition = paths.DEFINITION.read_text()
+        for placeholder, name in FUNCTION_ARNS.items():
+            definition = definition.replace("${" + placeholder + "}", self.function_arn(name))
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name="ferry", definition=definition, roleArn=ROLE, type="STANDARD",
+        )["stateMachineArn"]
+        self.topic_arn = self.client("sns").create_topic(Name="ferry-reports")["TopicArn"]
+        return self
+
+    def start_functions(self, routes: list[dict[str, Any]] | None = None,
+                        env: Mapping[str, str] | None = None) -> Functions:
+        """Starts the five functions, configured as template.yaml configures them, against the
+        emulator. `routes` is s3-trigger's FERRY_ROUTES."""
+        endpoint = self.emulator.url
+        common = {
+            # Per service, as README "Configuration" documents: a service missing here would
+            # be sent to AWS itself and fail, so the list is checked by every run.
+            **{f"AWS_ENDPOINT_URL_{s}": endpoint for s in ("FSX", "DATASYNC", "SFN", "S3", "SNS")},
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "FERRY_MAX_PATHS": "32",
+            **(env or {}),
+        }
+        per_function = {
+            "ferry-notify": {"FERRY_TOPIC_ARN": self.topic_arn},
+            "ferry-s3-trigger": {
+                "FERRY_ROUTES": json.dumps(routes or []),
+                "FERRY_STATE_MACHINE_ARN": self.state_machine_arn,
+            },
+        }
+        names = paths.FUNCTIONS if routes else tuple(
+            n for n in paths.FUNCTIONS if n != "ferry-s3-trigger")
+        self.functions = Functions(self.log_dir, common, per_function, names=names)
+        self._stack.enter_context(self.functions)
+        self.machine = LocalStateMachine(self.functions.url, self.wait_ms, self.retry_ms)
+        self._stack.callback(self.machine.abort_all)
+        return self.functions
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> "LocalFerry":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def ctl(self) -> Any:
+        return self.emulator.ctl
+
+    def client(self, service: str, attempts: int = 3) -> Any:
+        return self.emulator.client(service, attempts)
+
+    @staticmethod
+    def function_arn(name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+    # ------------------------------------------------------------------ resources
+
+    def bucket(self, name: str) -> str:
+        self.client("s3").create_bucket(Bucket=name)
+        return name
+
+    def file_system(self, bucket: str) -> str:
+        """An FSx for Lustre file system linked to the whole bucket (import and export path:
+        files map one to one to objects)."""
+        fs = self.client("fsx").create_file_system(
+            FileSystemType="LUSTRE", StorageCapacity=1200, SubnetIds=[SUBNET],
+            LustreConfiguration={"DeploymentType": "SCRATCH_2", "ImportPath": f"s3://{bucket}",
+                                 "ExportPath": f"s3://{bucket}"})
+        return fs["FileSystem"]["FileSystemId"]
+
+    def datasync_task(self, name: str, source_bucket: str, source_dir: str,
+                      destination_bucket: str, destination_dir: str = "/",
+                      options: Mapping[str, str] | None = None) -> str:
+        ds = self.client("datasync")
+        src = ds.create_location_s3(S3BucketArn=f"arn:aws:s3:::{source_bucket}",
+                                    Subdirectory=source_dir,
+                                    S3Config={"BucketAccessRoleArn": ROLE})["LocationArn"]
+        dst = ds.create_location_s3(S3BucketArn=f"arn:aws:s3:::{destination_bucket}",
+                                    Subdirectory=destination_dir,
+                                    S3Config={"BucketAccessRoleArn": ROLE})["LocationArn"]
+        return ds.create_task(SourceLocationArn=src, DestinationLocationArn=dst, Name=name,
+                              Options=dict(options or {}))["TaskArn"]
+
+    def queue(self, name: str) -> tuple[str, str]:
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        return url, arn
+
+    def notify_uploads(self, bucket: str, queue_name: str) -> tuple[str, str]:
+        """Sends the bucket's ObjectCreated notifications to a new queue (the command
+        template.yaml's BucketNotificationCommand output gives). Returns (url, arn)."""
+        url, arn = self.queue(queue_name)
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+                {"Id": f"ferry-{queue_name}", "QueueArn": arn,
+                 "Events": ["s3:ObjectCreated:*"]}]})
+        return url, arn
+
+    def subscribe(self, name: str, filter_policy: Mapping[str, list[str]]) -> Inbox:
+        """A queue subscribed to the report topic with a filter policy on the message
+        attributes (`format`, `status`, `job`, `kind`), as README "SNS messages" suggests."""
+        url, arn = self.queue(name)
+        self.client("sns").subscribe(
+            TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn,
+            Attributes={"FilterPolicy": json.dumps(filter_policy)})
+        return Inbox(self.client("sqs"), url)
+
+    # ------------------------------------------------------------------ uploads → s3-trigger
+
+    def receive_uploads(self, queue_url: str, objects: int, timeout: float = 30.0,
+                        ) -> list[dict[str, Any]]:
+        """Receives messages until they hold `objects` S3 records (the test event S3 sends
+        when a notification is configured is kept: s3-trigger ignores it)."""
+        sqs = self.client("sqs")
+        received: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0, VisibilityTimeout=600,
+                                      AttributeNames=["All"], MessageAttributeNames=["All"])
+            received.extend(got.get("Messages", []))
+            return sum(_s3_records(m["Body"]) for m in received) >= objects
+
+        processes.wait_for(enough, timeout, interval=0.1,
+                           what=f"notifications of {objects} uploads")
+        return received
+
+    def drain(self, queue_url: str) -> int:
+        """Deletes every visible message of the queue (PurgeQueue allows one call a minute)."""
+        sqs = self.client("sqs")
+        deleted = 0
+        while True:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return deleted
+            for m in got:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            deleted += len(got)
+
+    def deliver(self, messages: list[dict[str, Any]], queue_url: str, queue_arn: str,
+                batch_size: int = 10, delete: bool = True) -> list[Delivery]:
+        """What the SQS event source mapping does: invoke s3-trigger with batches of up to
+        `batch_size` messages (template.yaml's TriggerBatchSize) and, with
+        ReportBatchItemFailures, delete the messages of each batch that are not reported
+        failed."""
+        if self.functions is None:
+            raise RuntimeError("start_functions() first")
+        sqs = self.client("sqs")
+        deliveries = []
+        for start in range(0, len(messages), batch_size):
+            batch = messages[start:start + batch_size]
+            event = sqs_event(batch, queue_arn)
+            invocation = self.functions.invoke("ferry-s3-trigger", event)
+            if invocation.ok:
+                failed = [f["itemIdentifier"]
+                          for f in invocation.payload.get("batchItemFailures", [])]
+            else:
+                failed = [m["MessageId"] for m in batch]  # the whole batch returns
+            deleted = 0
+            if delete:
+                for m in batch:
+                    if m["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+                        deleted += 1
+            deliveries.append(Delivery(event, invocation, sum(_s3_records(m["Body"])
+                                                              for m in batch), deleted, failed))
+        return deliveries
+
+    # ------------------------------------------------------------------ executions
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Every execution started on the state machine (in the emulator's Step Functions),
+        oldest first."""
+        sfn = self.client("stepfunctions")
+        found: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.state_machine_arn):
+            found.extend(page["executions"])
+        return sorted(found, key=lambda e: e["startDate"])
+
+    def start_execution(self, input: Mapping[str, Any], name: str | None = None) -> str:
+        """StartExecution on the emulator's Step Functions, as a scheduler or a person would
+        (no name: Step Functions makes one up, as for EventBridge Scheduler targets)."""
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn,
+                                  "input": json.dumps(input)}
+        if name is not None:
+            kwargs["name"] = name
+        return self.client("stepfunctions").start_execution(**kwargs)["executionArn"]
+
+    def run_started(self, on_event: Callable[[Run, dict[str, Any]], None] | None = None,
+                    **kwargs: Any) -> list[Run]:
+        """Starts a local run of each execution started in the emulator and not run yet (same
+        name, same input); returns the runs (not waited for)."""
+        if self.machine is None:
+            raise RuntimeError("start_functions() first")
+        sfn = self.client("stepfunctions")
+        runs = []
+        for execution in self.executions():
+            arn = execution["executionArn"]
+            if arn in self._runs:
+                continue
+            described = sfn.describe_execution(executionArn=arn)
+            run = self.machine.start(execution["name"], json.loads(described["input"]),
+                                     on_event=on_event, **kwargs)
+            self._runs[arn] = run
+            runs.append(run)
+        return runs
+
+    def run(self, input: Mapping[str, Any], name: str | None = None,
+            on_event: Callable[[Run, dict[str, Any]], None] | None = None,
+            **kwargs: Any) -> Run:
+        """Starts an execution and its local run (not waited for)."""
+        arn = self.start_execution(input, name)
+        runs = [r for r in self.run_started(on_event, **kwargs) if r.name == arn.rsplit(":", 1)[1]]
+        return runs[0]
+
+    def run_schedule(self, logical_id: str, parameters: Mapping[str, Any],
+                     scheduled_time: dt.datetime | None = None, attempt: int = 1,
+                     on_event: Callable[[Run, dict[str, Any]], None] | None = None,
+                     **kwargs: Any) -> Run:
+        """One delivery of a schedule of template.yaml, as EventBridge Scheduler makes it: the
+        target input with its context attributes (`attempt` > 1: a retried delivery of the
+        same occurrence), on an execution whose name Step Functions chooses."""
+        schedule_input = template.schedule_input(logical_id, parameters, scheduled_time,
+                                                 attempt)
+        return self.run(schedule_input, on_event=on_event, **kwargs)
+
+    # ------------------------------------------------------------------ emulator state
+
+    def fsx_tasks(self, file_system_id: str) -> list[dict[str, Any]]:
+        return [t for t in self.ctl.state()["fsx"]["tasks"] if t["FileSystemId"] == file_system_id]
+
+    def datasync_executions(self, task_arn: str) -> list[dict[str, Any]]:
+        ds = self.client("datasync")
+        arns = [e["TaskExecutionArn"] for page in
+                ds.get_paginator("list_task_executions").paginate(TaskArn=task_arn)
+                for e in page["TaskExecutions"]]
+        return [ds.describe_task_execution(TaskExecutionArn=a) for a in arns]
+
+
+def _s3_records(body: str) -> int:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return 0
+    return len(parsed.get("Records", [])) if isinstance(parsed, dict) else 0
+
+
+def unique(prefix: str) -> str:
+    """A name no other test of the session uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+

@@ -1,0 +1,34 @@
+"""Where things are in the repository, and where a run writes its logs."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+EMULATOR = ROOT / "emulator"
+STATEMACHINE_TEST = ROOT / "statemachine" / "test"
+DEFINITION = ROOT / "statemachine" / "ferry.asl.json"
+TEMPLATE = ROOT / "template.yaml"
+TOOLS = ROOT / ".tools"
+#: cargo-lambda, pinned by scripts/install-tools.sh.
+CARGO_LAMBDA = TOOLS / "venv" / "bin" / "cargo-lambda"
+#: The workspace's binaries (`cargo build --workspace --bins`, debug unless FERRY_PROFILE).
+TARGET_DIR = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+FUNCTIONS = ("ferry-start-task", "ferry-task-status", "ferry-cancel-task", "ferry-notify",
+             "ferry-s3-trigger")
+
+
+def binary(name: str) -> pathlib.Path:
+    profile = os.environ.get("FERRY_PROFILE", "debug")
+    return TARGET_DIR / profile / name
+
+
+def log_dir(run: str) -> pathlib.Path:
+    """A fresh folder for one run's logs, under .tools/ (gitignored, and outside anything a
+    watcher looks at)."""
+    path = TOOLS / "logs" / run
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.log"):
+        old.unlink()
+    return path

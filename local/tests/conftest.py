@@ -1,0 +1,214 @@
+"""Fixtures of the end-to-end tests (`make e2e`, part of `make test`).
+
+One `LocalFerry` per session — the emulator, the five real function binaries behind the Lambda
+APIs, the state machine — with the resources template.yaml's routes and schedules point at.
+Tests do not reset the emulator (that would drop the state machine, topic and routes' bucket
+the functions were configured with): each test makes its own file system, bucket and report
+subscription, and `isolated` undoes what a test may leave behind (fault rules, held tasks,
+upload notifications).
+
+For the fault tests to come (issue 8): `ferry.ctl` adds emulator fault rules (`throttle`,
+`add_fault`, `conflict`, `hold`), `ferry.functions.kill(name)` kills a function instance
+mid-flow (the next invocation gets a new one), and `ferry.functions.starts` counts instances.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from ferry_local.ferry import ROLE, Inbox, LocalFerry, Report, unique  # noqa: E402
+from ferry_local.statemachine import Run  # noqa: E402
+
+#: Emulated seconds per task lifecycle step, and the shortened waits (real milliseconds).
+STEP_SECONDS = 0.3
+WAIT_MS = 300
+RETRY_MS = 200
+
+
+@dataclass
+class World:
+    """The session's resources behind s3-trigger's routes."""
+
+    ferry: LocalFerry
+    data_bucket: str
+    archive_bucket: str
+    route_fs: str
+    route_task_arn: str
+    uploads_url: str
+    uploads_arn: str
+
+    def report_path(self, bucket: str | None = None) -> str:
+        return f"s3://{bucket or self.data_bucket}/ferry-reports"
+
+
+@pytest.fixture(scope="session")
+def world() -> Iterator[World]:
+    with LocalFerry("e2e", step_seconds=STEP_SECONDS, wait_ms=WAIT_MS,
+                    retry_ms=RETRY_MS) as ferry:
+        data = ferry.bucket("ferry-e2e-data")
+        archive = ferry.bucket("ferry-e2e-archive")
+        uploads_url, uploads_arn = ferry.notify_uploads(data, "ferry-e2e-uploads")
+        fs = ferry.file_system(data)
+        task_arn = ferry.datasync_task("e2e-outgoing", data, "/outgoing", archive, "/archive")
+        w = World(ferry, data, archive, fs, task_arn, uploads_url, uploads_arn)
+        ferry.start_functions(routes=[
+            {"name": "e2e-import", "bucket": data, "prefix": "incoming/",
+             "job": {"name": "e2e-import", "kind": "fsx_import", "file_system_id": fs,
+                     "report": {"enabled": True, "path": w.report_path()}}},
+            {"name": "e2e-sync", "bucket": data, "prefix": "outgoing/",
+             "source_prefix": "outgoing/",
+             "manifest": {"bucket": data, "prefix": "ferry-manifests/",
+                          "bucket_access_role_arn": ROLE},
+             "job": {"name": "e2e-sync", "kind": "datasync", "task_arn": task_arn,
+                     "options": {"verify_mode": "ONLY_FILES_TRANSFERRED"}}},
+        ])
+        yield w
+
+
+@pytest.fixture()
+def ferry(world: World) -> LocalFerry:
+    return world.ferry
+
+
+@pytest.fixture(autouse=True)
+def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test: no fault rules, no held file system or task of the test, nothing left
+    in the upload queue, no execution of the test still running."""
+    if "world" not in request.fixturenames:
+        yield
+        return
+    w: World = request.getfixturevalue("world")
+    before = set(w.ferry.ctl.state()["fsx"]["holds"])
+    yield
+    w.ferry.ctl.clear_faults()
+    for fs in set(w.ferry.ctl.state()["fsx"]["holds"]) - before:
+        w.ferry.ctl.release(file_system_id=fs)
+    w.ferry.drain(w.uploads_url)
+    for run in getattr(request.node, "ferry_runs", []):
+        run.abort()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (make killed, CI cancelled) unwinds like Ctrl-C, so the session's fixtures stop
+    # the emulator and the functions (which would otherwise only get their parent-death
+    # signal).
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+TIMEOUT_TEST = "test_a_task_past_its_timeout_is_cancelled"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The timeout test runs last; its execution starts with the session (see timeout_run).
+    slow = [item for item in items if item.originalname == TIMEOUT_TEST]
+    items[:] = [item for item in items if item not in slow] + slow
+    config.stash[_TIMEOUT_SELECTED] = bool(slow)
+
+
+_TIMEOUT_SELECTED = pytest.StashKey[bool]()
+
+
+@dataclass
+class TimeoutRun:
+    run: Run
+    fs: str
+    inbox: Inbox
+
+
+@pytest.fixture(scope="session", autouse=True)
+def timeout_run(request: pytest.FixtureRequest) -> Iterator[TimeoutRun | None]:
+    """The timeout test's execution, started when the session starts.
+
+    A job's timeout is at least 60 s (job spec), and Ferry measures a task's age with the real
+    clock against the task's creation time, so that test needs a minute of wall-clock time
+    whatever the emulator's clock does. Started first, that minute overlaps the other tests
+    (the execution only polls a held task on a file system of its own); the test itself, run
+    last, checks the outcome.
+    """
+    if not request.config.stash.get(_TIMEOUT_SELECTED, False):
+        yield None
+        return
+    w: World = request.getfixturevalue("world")
+    ferry = w.ferry
+    bucket = ferry.bucket(unique("ferry-e2e-timeout"))
+    fs = ferry.file_system(bucket)
+    ferry.ctl.fsx_files(fs, {"results/slow.nc": "slow\n"})
+    ferry.ctl.hold(file_system_id=fs)  # EXECUTING until released: it can only time out
+    inbox = ferry.subscribe(unique("e2e-timeout-reports"), {"format": ["json", "text"]})
+    run = ferry.run({"job": {"name": unique("e2e-timeout"), "kind": "fsx_export",
+                             "file_system_id": fs, "timeout_seconds": 60,
+                             "poll": {"min_seconds": 5, "max_seconds": 10}}},
+                    wait_ms=1000)
+    try:
+        yield TimeoutRun(run, fs, inbox)
+    finally:
+        run.abort()
+        ferry.ctl.release(file_system_id=fs)
+
+
+@pytest.fixture()
+def reports(ferry: LocalFerry) -> Inbox:
+    """A subscriber of the report topic (both formats) created for this test."""
+    return ferry.subscribe(unique("e2e-reports"), {"format": ["json", "text"]})
+
+
+@pytest.fixture()
+def file_system(ferry: LocalFerry) -> Callable[..., tuple[str, str]]:
+    """`file_system(objects={key: body}, files={path: content})` → (bucket, fs id): a new
+    bucket and a Lustre file system linked to it, with objects in the bucket and files only
+    on the file system."""
+
+    def make(objects: dict[str, str] | None = None,
+             files: dict[str, str] | None = None) -> tuple[str, str]:
+        bucket = ferry.bucket(unique("ferry-e2e"))
+        s3 = ferry.client("s3")
+        for key, body in (objects or {}).items():
+            s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+        fs = ferry.file_system(bucket)
+        if files:
+            ferry.ctl.fsx_files(fs, files)
+        return bucket, fs
+
+    return make
+
+
+def report_of(inbox: Inbox, run: Run, timeout: float = 20.0) -> dict[str, Any]:
+    """The JSON report `run` published (its text twin must have been published too)."""
+
+    def both() -> list[Report]:
+        inbox.poll(0)
+        mine = [r for r in inbox.received if r.attributes.get("job") == run.input["job"]["name"]
+                and (r.json.get("execution") == run.name if r.format == "json"
+                     else f"Execution:    {run.name}\n" in r.message)]
+        return mine if {r.format for r in mine} >= {"json", "text"} else []
+
+    from ferry_local import processes  # noqa: PLC0415
+
+    mine = processes.wait_for(both, timeout, interval=0.1,
+                              what=f"the json and text reports of {run.name}")
+    json_reports = [r for r in mine if r.format == "json"]
+    assert len(json_reports) == 1, f"one report per execution, got {len(json_reports)}"
+    report = json_reports[0].json
+    text = next(r for r in mine if r.format == "text")
+    assert text.attributes["status"] == json_reports[0].attributes["status"] \
+        == report["outcome"].upper()
+    report["_text"] = text.message
+    report["_subject"] = text.subject
+    return report
+
+
+def track(request: pytest.FixtureRequest, *runs: Run) -> None:
+    """Runs `isolated` aborts if the test ends before they do."""
+    existing = getattr(request.node, "ferry_runs", [])
+    request.node.ferry_runs = existing + list(runs)
