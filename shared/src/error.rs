@@ -91,13 +91,33 @@ impl FerryError {
     }
 }
 
+/// Longest Lambda error message Ferry returns, in bytes. Messages echo the offending input
+/// (`got "..."`), and Step Functions puts the message in the error's `Cause`, inside a state
+/// payload limited to 256 KiB: a job with a 6 MB name must still reach "could not start".
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
+
 impl From<FerryError> for Diagnostic {
     fn from(error: FerryError) -> Diagnostic {
         Diagnostic {
             error_type: error.error_type().to_owned(),
-            error_message: error_chain(&error),
+            error_message: bounded(error_chain(&error)),
         }
     }
+}
+
+/// `message`, cut at a character boundary to [`MAX_ERROR_MESSAGE_BYTES`] with a note of how
+/// much was left out.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_ERROR_MESSAGE_BYTES {
+        let mut end = MAX_ERROR_MESSAGE_BYTES - 64;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = message.len() - end;
+        message.truncate(end);
+        message.push_str(&format!("… ({cut} more bytes)"));
+    }
+    message
 }
 
 /// `error` and its sources, joined with ": ", so the Lambda error message says what AWS said.
@@ -255,6 +275,22 @@ impl AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_messages_are_bounded_for_step_functions() {
+        let huge = FerryError::invalid("job.name", format!("got {:?}", "é".repeat(3_000_000)));
+        let diagnostic = Diagnostic::from(huge);
+        assert_eq!(diagnostic.error_type, "InvalidJob");
+        assert!(diagnostic.error_message.len() <= MAX_ERROR_MESSAGE_BYTES);
+        assert!(
+            diagnostic
+                .error_message
+                .starts_with("invalid job: job.name: got")
+        );
+        assert!(diagnostic.error_message.ends_with("more bytes)"));
+        let small = Diagnostic::from(FerryError::invalid("job.name", "is required"));
+        assert_eq!(small.error_message, "invalid job: job.name: is required");
+    }
 
     #[test]
     fn invalid_job_lists_every_field() {
