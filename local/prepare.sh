@@ -2,7 +2,6 @@
 # local runs need (pinned, into .tools/ and statemachine/test/node_modules) and builds the
 # function binaries. Every step is a no-op when already done.
 #
-#   cargo-lambda       scripts/install-tools.sh (the Lambda Invoke and Runtime APIs)
 #   emulator venv      scripts/emulator.sh install (moto, boto3, pytest; the harness runs in it)
 #   aws-local-stepfunctions   npm ci in statemachine/test (package-lock.json)
 #   ferry-* binaries   cargo build --workspace --bins --locked (debug; FERRY_PROFILE=release
@@ -25,7 +24,6 @@ ferry_prepare() {
     return 1
   fi
 
-  bash "$root/scripts/install-tools.sh"
   bash "$root/scripts/emulator.sh" install
   local deps="$root/statemachine/test/node_modules/.package-lock.json"
   if [[ ! "$deps" -nt "$root/statemachine/test/package-lock.json" ]]; then

@@ -4,8 +4,9 @@
 #   scripts/e2e.sh [PYTEST ARGS]      e.g. scripts/e2e.sh -k conflict -x
 #
 # Installs what it needs (pinned, into .tools/ and statemachine/test/node_modules), builds the
-# function binaries, then runs local/tests with pytest: the real binaries behind cargo lambda's
-# Lambda APIs, the real state machine definition on aws-local-stepfunctions, AWS emulated.
+# function binaries, then runs local/tests with pytest: the real binaries behind a local Lambda
+# Invoke/Runtime API, the real state machine definition on aws-local-stepfunctions, AWS
+# emulated (local/ferry_local).
 # The tests start their own emulator and functions and stop them when they end, fail or are
 # interrupted; logs are in .tools/logs/e2e/.
 set -euo pipefail

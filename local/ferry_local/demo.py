@@ -34,6 +34,9 @@ from .statemachine import Run
 DATA_BUCKET = "ferry-data-repository"
 ARCHIVE_BUCKET = "ferry-archive"
 REPORT_PREFIX = "ferry-reports"
+#: The report each job sends: the export is made to fail three files.
+EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
+            "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED"}
 
 
 class Console:
@@ -120,20 +123,23 @@ def _counts(counts: dict[str, Any]) -> str:
     if "total" in counts:
         return f"files {counts.get('succeeded', 0)}/{counts['total']}" + (
             f", {counts['failed']} failed" if counts.get("failed") else "")
-    if "files_transferred" in counts or "estimated_files_to_transfer" in counts:
+    if counts.get("estimated_files_to_transfer"):  # DataSync, once PREPARING has counted
         return (f"files {counts.get('files_transferred', 0)}/"
-                f"{counts.get('estimated_files_to_transfer', '?')}, "
+                f"{counts['estimated_files_to_transfer']}, "
                 f"{counts.get('bytes_transferred', 0):,} bytes")
     return ""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferry_local.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=300, help="files to upload (default 300)")
+    parser.add_argument("--files", type=int, default=300,
+                        help="files to upload, at least 3 (default 300)")
     parser.add_argument("--step-seconds", type=float, default=1.0,
                         help="emulated seconds per task lifecycle step (default 1.0)")
     parser.add_argument("--quiet", action="store_true", help="only the reports")
     args = parser.parse_args(argv)
+    if args.files < 3 or args.step_seconds <= 0:
+        parser.error("--files must be at least 3 and --step-seconds above 0")
     # SIGTERM (make killed, CI cancelled) unwinds like Ctrl-C: everything started is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     console = Console(args.quiet)
@@ -151,8 +157,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def demo(console: Console, files: int, step_seconds: float) -> int:
     print("Ferry demo: uploads → s3-trigger → state machine → FSx / DataSync → SNS report.\n"
           "AWS is played by the local emulator (test infrastructure: moto + Ferry's FSx and\n"
-          "DataSync extension), Lambda by cargo lambda + the real function binaries, Step\n"
-          "Functions by aws-local-stepfunctions running statemachine/ferry.asl.json.\n",
+          "DataSync extension), Lambda by a small local Lambda service running the real\n"
+          "function binaries, Step Functions by aws-local-stepfunctions running\n"
+          "statemachine/ferry.asl.json.\n",
           flush=True)
     # Waits are shortened (every state still runs): half an emulated lifecycle step per poll.
     with LocalFerry("demo", step_seconds=step_seconds, wait_ms=int(step_seconds * 500),
@@ -188,21 +195,24 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
                                  "verify_mode": "ONLY_FILES_TRANSFERRED"}}},
         ]
         functions = ferry.start_functions(routes=routes)
-        console.line("functions", f"{len(functions.names)} binaries behind cargo lambda watch "
-                                  f"(Lambda APIs) at {functions.url}")
+        console.line("functions", f"{len(functions.names)} binaries (target/debug/ferry-*) behind "
+                                  f"the Lambda Invoke and Runtime APIs at {functions.url}")
 
         printer = _ReportPrinter(inbox, console)
         printer.start()
         try:
             runs = _uploads(ferry, console, s3, files, uploads_url, uploads_arn)
-            _schedules(ferry, console, fs, report_path, step_seconds)
-            expected = len(runs) + 2
-            inbox_reports = printer.wait(expected, timeout=30)
+            _schedules(ferry, console, fs, report_path)
+            received = printer.wait(len(runs) + 2, timeout=30)
         finally:
             printer.stop()
-        outcomes = [r.attributes.get("status") for r in inbox_reports]
-        console.line("done", f"{len(inbox_reports)} reports received: {', '.join(outcomes)}; "
-                             "stopping the functions and the emulator")
+        outcomes = {r.attributes.get("job"): r.attributes.get("status") for r in received}
+        if outcomes != EXPECTED:
+            console.line("unexpected", f"reports {outcomes}, expected {EXPECTED} (logs in "
+                                       f"{ferry.log_dir})")
+            return 1
+        console.line("done", f"{len(received)} reports received, as expected; stopping the "
+                             "functions and the emulator")
     return 0
 
 
@@ -234,11 +244,11 @@ def _uploads(ferry: LocalFerry, console: Console, s3: Any, files: int, queue_url
     return runs
 
 
-def _schedules(ferry: LocalFerry, console: Console, fs: str, report_path: str,
-               step_seconds: float) -> None:
+def _schedules(ferry: LocalFerry, console: Console, fs: str, report_path: str) -> None:
     parameters = {"ScheduleFileSystemId": fs, "ScheduleReportPath": report_path}
     results = {f"results/2026/run-{i:02d}/output-{j}.nc": f"result {i}.{j}\n"
                for i in range(5) for j in range(8)}
+    results["@scratch/notes.txt"] = "a file name FSx quotes in its report\n"
     ferry.ctl.fsx_files(fs, results)
     failing = [{"path": "results/2026/run-03/output-7.nc", "error_code": "FileSizeTooLarge"},
                {"path": "results/2026/run-04/output-2.nc", "error_code": "S3AccessDenied"},
@@ -249,7 +259,7 @@ def _schedules(ferry: LocalFerry, console: Console, fs: str, report_path: str,
                                 "injection, to show the failure digest)")
     for logical_id in ("FsxExportSchedule", "FsxReleaseSchedule"):
         schedule_input = template.schedule_input(logical_id, parameters)
-        console.line("Scheduler", f"{logical_id} of template.yaml fires")
+        console.line("Scheduler", f"EventBridge Scheduler: {logical_id} (template.yaml)")
         ferry.run(schedule_input, on_event=Follow(console)).wait(120)
 
 

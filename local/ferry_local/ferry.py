@@ -5,7 +5,7 @@ TEST AND DEMO INFRASTRUCTURE. What stands in for what:
 | AWS                          | here                                                        |
 |------------------------------|-------------------------------------------------------------|
 | S3, SQS, SNS, FSx, DataSync  | the emulator (emulator/: moto + Ferry's FSx/DataSync extension) |
-| Lambda                       | `cargo lambda watch --only-lambda-apis` + the real binaries (lambdas.py) |
+| Lambda                       | a local Invoke + Runtime API running the real binaries (lambdas.py) |
 | Step Functions (running)     | aws-local-stepfunctions on statemachine/ferry.asl.json (statemachine.py) |
 | Step Functions (API)         | moto: `s3-trigger` calls StartExecution there, so execution names deduplicate as in AWS |
 | SQS → Lambda event source    | `deliver_uploads()`: receive, build Lambda's SQS event, invoke, delete what succeeded |
@@ -161,9 +161,12 @@ class LocalFerry:
         return self
 
     def start_functions(self, routes: list[dict[str, Any]] | None = None,
-                        env: Mapping[str, str] | None = None) -> Functions:
-        """Starts the five functions, configured as template.yaml configures them, against the
-        emulator. `routes` is s3-trigger's FERRY_ROUTES."""
+                        env: Mapping[str, str] | None = None,
+                        timeouts: Mapping[str, int] | None = None) -> Functions:
+        """Starts the functions, configured as template.yaml configures them, against the
+        emulator. `routes` is s3-trigger's FERRY_ROUTES (without routes, s3-trigger, which
+        requires them, is not started); `env` is added to every function's environment;
+        `timeouts` overrides some functions' Timeout (seconds)."""
         endpoint = self.emulator.url
         common = {
             # Per service, as README "Configuration" documents: a service missing here would
@@ -184,7 +187,8 @@ class LocalFerry:
         }
         names = paths.FUNCTIONS if routes else tuple(
             n for n in paths.FUNCTIONS if n != "ferry-s3-trigger")
-        self.functions = Functions(self.log_dir, common, per_function, names=names)
+        self.functions = Functions(self.log_dir, common, per_function, names=names,
+                                   timeouts=timeouts)
         self._stack.enter_context(self.functions)
         self.machine = LocalStateMachine(self.functions.url, self.wait_ms, self.retry_ms)
         self._stack.callback(self.machine.abort_all)

@@ -1,41 +1,55 @@
 """Ferry's real function binaries behind the Lambda Invoke API. TEST AND DEMO INFRASTRUCTURE.
 
-`cargo lambda watch --only-lambda-apis` (cargo-lambda, pinned in .tools/venv) is the Lambda
-control plane: it serves the Invoke API (`POST /2015-03-31/functions/{name}/invocations`) that
-the state machine runner and the harness call, and the Runtime API the functions poll
-(`{url}/.rt/{name}/2018-06-01/runtime/invocation/next`). The harness runs the binaries itself
-(`target/debug/ferry-*`, built beforehand), one instance per function, instead of letting
-`cargo lambda watch` start them with `cargo run`:
+A small Lambda service: the Invoke API (`POST /2015-03-31/functions/{name}/invocations`, what
+run-local.mjs and the harness call) in front of the Lambda Runtime API (what
+`lambda_runtime` in each binary polls), and one instance (process) of each binary,
+`target/debug/ferry-*`, built beforehand. What Lambda does and this does too:
 
-* each function gets its own environment, as in template.yaml (FERRY_ROUTES only for
-  s3-trigger, FERRY_TOPIC_ARN only for notify), pointed at the emulator;
-* no `cargo` runs during a test or demo: on a checkout shared with other builds, `cargo run`
-  waits for the target/ lock, and its per-binary feature resolution can rebuild the library;
-* the harness owns the processes: it can kill an instance mid-flow (fault tests) and starts a
-  new one when an instance exits, as Lambda starts a new execution environment.
+* each function runs with its own environment (template.yaml's variables, pointed at the
+  emulator) and its own Timeout and MemorySize, read from template.yaml;
+* an instance takes one invocation at a time; invocations wait for it in order;
+* an instance that exits is replaced by a new one, and the invocation it was running is
+  answered `Runtime.ExitError` ("Runtime exited with error: signal: killed"); one that runs
+  past the function's Timeout is killed and answered `Sandbox.Timedout` (Lambda developer
+  guide, "Troubleshoot invocation issues"). Both come back as function errors (HTTP 200 with
+  `X-Amz-Function-Error: Unhandled`), as from Lambda's Invoke API.
+
+Why not `cargo lambda watch` (cargo-lambda 1.9.2, which `make build` uses): it serves the same
+two APIs, but an invocation whose function process dies is never answered (the caller waits
+forever), and its `--timeout` also ends the functions' own idle polls of the Runtime API with a
+408 that `lambda_runtime` panics on. Fault tests (issue 8) kill instances mid-flow and need
+Lambda's answer instead. Running the binaries directly also means no `cargo run` (and no wait
+for the shared target/ lock) during a test, and one environment per function.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pathlib
-import socket
+import queue
+import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from . import paths, processes
+from . import paths, processes, template
+from .emulator import ACCOUNT, REGION
+
+RUNTIME_PREFIX = "/2018-06-01/runtime"
 
 
 @dataclass
 class Invocation:
     """The answer of one Invoke call: `payload` on success, else `error_type`/`error_message`
-    (the function's error, or the Lambda service's when the function never answered)."""
+    (the function's error, or Lambda's when the instance crashed or timed out)."""
 
     payload: Any = None
     error_type: str | None = None
@@ -46,37 +60,88 @@ class Invocation:
         return self.error_type is None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class _Request:
+    """One invocation inside the service."""
+
+    function: str
+    body: bytes
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    instance: int | None = None  # the instance running it
+    deadline: float = 0.0  # time.monotonic() when it times out
+    answer: tuple[bytes, bool] | None = None  # (body, is a function error)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, body: bytes, error: bool) -> bool:
+        """Records the first answer; later ones (a response after a timeout) are ignored."""
+        if self.done.is_set():
+            return False
+        self.answer = (body, error)
+        self.done.set()
+        return True
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+@dataclass
+class _Instance:
+    number: int
+    proc: subprocess.Popen[bytes]
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class FunctionConfig:
+    timeout: int
+    memory: int
+
+
+def template_configs() -> dict[str, FunctionConfig]:
+    """Timeout and MemorySize of each binary, as template.yaml deploys it."""
+    t = template.load()
+    glob = t.get("Globals", {}).get("Function", {})
+    configs = {}
+    for resource in t["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        props = resource.get("Properties", {})
+        if binary:
+            configs[binary] = FunctionConfig(
+                timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", glob.get("MemorySize", 128))))
+    return configs
 
 
 class Functions:
     """``Functions(log_dir, common_env, per_function_env).start()``; ``invoke(name, payload)``.
 
     `common_env` is given to every function (AWS endpoints, credentials, region); entries of
-    `per_function_env` (keyed by binary name) only to that function.
+    `per_function_env` (keyed by binary name) only to that function. `timeouts` overrides
+    template.yaml's Timeout of some functions (seconds).
     """
 
     def __init__(self, log_dir: pathlib.Path, common_env: Mapping[str, str],
                  per_function_env: Mapping[str, Mapping[str, str]] | None = None,
-                 names: tuple[str, ...] = paths.FUNCTIONS) -> None:
+                 names: tuple[str, ...] = paths.FUNCTIONS,
+                 timeouts: Mapping[str, int] | None = None) -> None:
         self.log_dir = log_dir
         self.names = names
         self._common = dict(common_env)
         self._per_function = {k: dict(v) for k, v in (per_function_env or {}).items()}
-        self._apis: subprocess.Popen[bytes] | None = None
-        self._instances: dict[str, subprocess.Popen[bytes]] = {}
+        configs = template_configs()
+        missing = [n for n in names if n not in configs]
+        if missing:
+            raise RuntimeError(f"not functions of template.yaml: {missing}")
+        self.configs = {n: configs[n] for n in names}
+        for name, seconds in (timeouts or {}).items():
+            self.configs[name].timeout = seconds
+        self._queues: dict[str, queue.Queue[_Request]] = {n: queue.Queue() for n in names}
+        self._instances: dict[str, _Instance] = {}
+        self._running: dict[str, _Request] = {}  # request id → request, while an instance has it
+        self._numbers = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._supervisor: threading.Thread | None = None
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
         #: Instances started per function (1 each at start; more after a crash or a kill).
         self.starts: dict[str, int] = {name: 0 for name in names}
         self.url = ""
@@ -88,30 +153,35 @@ class Functions:
         if missing:
             raise RuntimeError(f"not built: {', '.join(missing)} (run `cargo build --workspace "
                                f"--bins --locked` first; looked in {paths.binary('').parent})")
-        if not paths.CARGO_LAMBDA.is_file():
-            raise RuntimeError(f"{paths.CARGO_LAMBDA} is missing (run scripts/install-tools.sh)")
-        self._start_apis()
-        self._supervisor = threading.Thread(target=self._supervise, name="functions",
-                                            daemon=True)
-        self._supervisor.start()
-        # Wait for every instance to ask for its first event, so the first invocation of the
-        # run does not pay for process start-up (and a function that fails at cold start, e.g.
-        # on bad configuration, is reported here with its log).
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._spawn_thread(self._server.serve_forever, "lambda-api")
+        with self._lock:
+            for name in self.names:
+                self._instances[name] = self._spawn(name)
+        # Every instance asks for its first event before the run starts: the first invocation
+        # does not pay for process start-up, and a function that fails at cold start (bad
+        # configuration) is reported here, with its log.
         for name in self.names:
-            processes.wait_for(lambda n=name: self._polling(n), 30,
+            instance = self._instances[name]
+            processes.wait_for(lambda i=instance, n=name: self._initialised(n, i), 30,
                                what=f"{name} to start (log {self.log_path(name)})")
+        self._spawn_thread(self._supervise, "lambda-supervisor")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._supervisor is not None:
-            self._supervisor.join(5)
         with self._lock:
-            for proc in self._instances.values():
-                processes.stop(proc)
+            instances = list(self._instances.values())
             self._instances.clear()
-        processes.stop(self._apis)
-        self._apis = None
+        for instance in instances:
+            processes.stop(instance.proc)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        for thread in self._threads:
+            thread.join(5)
 
     def __enter__(self) -> "Functions":
         return self.start()
@@ -122,36 +192,23 @@ class Functions:
     def log_path(self, name: str) -> pathlib.Path:
         return self.log_dir / f"{name}.log"
 
-    def _start_apis(self) -> None:
-        log_path = self.log_dir / "cargo-lambda-watch.log"
-        # cargo lambda takes the port as given (0 means its default, 9000): pick a free one,
-        # and pick again in the unlikely case another process took it in between.
-        for _ in range(5):
-            port = free_port()
-            with open(log_path, "ab") as log:
-                self._apis = processes.spawn(
-                    [str(paths.CARGO_LAMBDA), "lambda", "watch", "--only-lambda-apis",
-                     "--invoke-address", "127.0.0.1", "--invoke-port", str(port)],
-                    env={**os.environ, "NO_COLOR": "1"}, cwd=paths.ROOT, stdout=log)
-            began = time.monotonic()
-            while self._apis.poll() is None and time.monotonic() - began < 30:
-                if _listening(port):
-                    self.url = f"http://127.0.0.1:{port}"
-                    return
-                time.sleep(0.05)
-            processes.stop(self._apis)
-        raise RuntimeError(f"cargo lambda watch did not start (log {log_path}):\n"
-                           f"{log_path.read_text()[-2000:]}")
+    def _spawn_thread(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
-    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str) -> _Instance:
+        self._numbers += 1
+        number = self._numbers
+        config = self.configs[name]
         env = {
-            # Only what a Lambda execution environment would have: nothing of the caller's
-            # AWS configuration (profiles, real credentials) can leak into a function.
+            # Only what a Lambda execution environment has: nothing of the caller's AWS
+            # configuration (profiles, real credentials) reaches a function.
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "AWS_LAMBDA_RUNTIME_API": f"{self.url}/.rt/{name}",
+            "AWS_LAMBDA_RUNTIME_API": f"{self.url}/rt/{name}/{number}",
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory),
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -164,57 +221,100 @@ class Functions:
             proc = processes.spawn([str(paths.binary(name))], env=env, cwd=paths.ROOT,
                                    stdout=log)
         self.starts[name] += 1
-        return proc
+        return _Instance(number, proc)
+
+    def _initialised(self, name: str, instance: _Instance) -> bool:
+        if instance.ready.is_set():
+            return True
+        if instance.proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {instance.proc.returncode} at start-up; log "
+                               f"{self.log_path(name)}:\n"
+                               f"{self.log_path(name).read_text()[-3000:]}")
+        return False
 
     def _supervise(self) -> None:
-        # Spawned from this thread, which lives as long as the instances (see processes.py).
-        while not self._stopping.is_set():
+        # Replacement instances are started from this thread, which lives as long as they do
+        # (processes.py: the parent-death signal follows the thread that forked).
+        while not self._stopping.wait(0.05):
+            now = time.monotonic()
             with self._lock:
-                for name in self.names:
-                    proc = self._instances.get(name)
-                    if proc is None or proc.poll() is not None:
-                        if proc is not None:
-                            with open(self.log_path(name), "a") as log:
-                                log.write(f"\n[ferry_local] instance exited with "
-                                          f"{proc.returncode}; starting a new one\n")
-                        self._instances[name] = self._spawn(name)
-            self._stopping.wait(0.1)
+                if self._stopping.is_set():
+                    return
+                for request in list(self._running.values()):
+                    if now >= request.deadline:
+                        self._time_out(request)
+                for name, instance in list(self._instances.items()):
+                    code = instance.proc.poll()
+                    if code is None:
+                        continue
+                    how = f"signal: {_signal_name(-code)}" if code < 0 else f"exit status {code}"
+                    for request in [r for r in self._running.values()
+                                    if r.instance == instance.number]:
+                        # Lambda's answer when the runtime process dies mid-invocation.
+                        self._answer_error(request, "Runtime.ExitError",
+                                           f"RequestId: {request.id} Error: Runtime exited "
+                                           f"with error: {how}")
+                    with open(self.log_path(name), "a") as log:
+                        log.write(f"\n[ferry_local] instance {instance.number} ended ({how}); "
+                                  "starting a new one\n")
+                    self._instances[name] = self._spawn(name)
 
-    def _polling(self, name: str) -> bool:
+    def _time_out(self, request: _Request) -> None:
+        """Lambda stops a function at its Timeout: the instance is killed (and replaced)."""
+        timeout = self.configs[request.function].timeout
+        self._answer_error(request, "Sandbox.Timedout",
+                           f"RequestId: {request.id} Error: Task timed out after "
+                           f"{timeout:.2f} seconds")
+        instance = self._instances.get(request.function)
+        if instance is not None and instance.number == request.instance:
+            instance.proc.kill()
+
+    def _answer_error(self, request: _Request, error_type: str, message: str) -> None:
+        self._running.pop(request.id, None)
+        request.finish(json.dumps({"errorType": error_type, "errorMessage": message}).encode(),
+                       error=True)
+
+    # ------------------------------------------------------------------ the two APIs
+
+    def _next(self, name: str, number: int) -> _Request | None:
+        """Runtime API `next`: blocks until there is an invocation for this instance."""
         with self._lock:
-            proc = self._instances.get(name)
-        if proc is None:
-            return False
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} at start-up; log "
-                               f"{self.log_path(name)}:\n{self.log_path(name).read_text()[-3000:]}")
-        # lambda_runtime connects to the Runtime API once it is initialised.
-        return self._connected(proc.pid)
-
-    def _connected(self, pid: int) -> bool:
-        port = int(self.url.rsplit(":", 1)[1])
-        try:
-            inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")
-                      for fd in os.listdir(f"/proc/{pid}/fd")}
-        except OSError:
-            return False
-        sockets = {i[len("socket:["):-1] for i in inodes if i.startswith("socket:[")}
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            instance = self._instances.get(name)
+            if instance is None or instance.number != number:
+                return None
+            instance.ready.set()
+        while not self._stopping.is_set():
             try:
-                lines = pathlib.Path(table).read_text().splitlines()[1:]
-            except OSError:
+                request = self._queues[name].get(timeout=0.5)
+            except queue.Empty:
+                if instance.proc.poll() is not None:
+                    return None
                 continue
-            for line in lines:
-                fields = line.split()
-                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                if remote_port == port and fields[9] in sockets:
-                    return True
-        return False
+            with self._lock:
+                if instance.proc.poll() is not None or self._instances.get(name) is not instance:
+                    self._queues[name].put(request)  # a live instance takes it
+                    return None
+                request.instance = number
+                request.deadline = time.monotonic() + self.configs[name].timeout
+                self._running[request.id] = request
+            return request
+        return None
+
+    def _complete(self, request_id: str, body: bytes, error: bool) -> bool:
+        with self._lock:
+            request = self._running.pop(request_id, None)
+        return request is not None and request.finish(body, error)
+
+    def _invoke(self, name: str, body: bytes) -> _Request:
+        request = _Request(name, body)
+        self._queues[name].put(request)
+        request.done.wait()
+        return request
 
     # ------------------------------------------------------------------ use
 
-    def invoke(self, name: str, payload: Any, timeout: float = 60.0) -> Invocation:
-        """Invokes `name` synchronously (RequestResponse), as the Lambda API does."""
+    def invoke(self, name: str, payload: Any, timeout: float = 300.0) -> Invocation:
+        """Invokes `name` synchronously (RequestResponse) through the Invoke API."""
         request = urllib.request.Request(
             f"{self.url}/2015-03-31/functions/{name}/invocations",
             data=json.dumps(payload).encode(), method="POST",
@@ -222,27 +322,139 @@ class Functions:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 body = response.read()
-                status = response.status
                 function_error = response.headers.get("X-Amz-Function-Error")
         except urllib.error.HTTPError as err:
-            body, status, function_error = err.read(), err.code, "Unhandled"
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            parsed = body.decode("utf-8", "replace")
-        if status == 200 and not function_error and not (
-                isinstance(parsed, dict) and "errorType" in parsed):
-            return Invocation(payload=parsed)
-        if isinstance(parsed, dict) and "errorType" in parsed:
-            return Invocation(error_type=parsed["errorType"],
+            detail = err.read().decode("utf-8", "replace")
+            return Invocation(error_type=err.headers.get("X-Amzn-ErrorType", f"HTTP{err.code}"),
+                              error_message=detail)
+        parsed = json.loads(body) if body else None
+        if function_error:
+            parsed = parsed if isinstance(parsed, dict) else {}
+            return Invocation(error_type=parsed.get("errorType", "Unhandled"),
                               error_message=parsed.get("errorMessage"))
-        return Invocation(error_type="Lambda.Unknown", error_message=f"HTTP {status}: {parsed}")
+        return Invocation(payload=parsed)
 
     def kill(self, name: str) -> int:
         """Kills the running instance of `name` (SIGKILL, as a crashed execution environment);
-        the supervisor starts a new one. Returns the killed pid."""
+        a new one is started. Returns the killed process id."""
         with self._lock:
-            proc = self._instances[name]
-            proc.kill()
-            proc.wait()
-            return proc.pid
+            proc = self._instances[name].proc
+        proc.kill()
+        proc.wait()
+        return proc.pid
+
+
+#: How Lambda words a runtime's death by signal ("Runtime exited with error: signal: killed").
+_SIGNALS = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated",
+            signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted",
+            signal.SIGINT: "interrupt"}
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return _SIGNALS.get(signal.Signals(number), signal.Signals(number).name)
+    except ValueError:
+        return str(number)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # An instance killed mid-request resets its connection: expected, not worth a trace.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def _handler(service: Functions) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        # Keep-alive, as lambda_runtime's client expects of the Runtime API.
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the functions' own logs say what happened
+
+        def _reply(self, status: int, body: bytes = b"", headers: Mapping[str, str] = {},
+                   ) -> None:  # noqa: B006 - never mutated
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _not_found(self) -> None:
+            self._reply(404, json.dumps({"message": f"no route {self.command} {self.path}"})
+                        .encode(), {"X-Amzn-ErrorType": "ResourceNotFoundException"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            route = _runtime_route(self.path)
+            if route is None or route[2] != "invocation/next":
+                return self._not_found()
+            name, number, _ = route
+            request = service._next(name, number)
+            if request is None:
+                # Stopping, or an instance that was replaced: it gets no more events.
+                try:
+                    return self._reply(410, b'{"message": "instance ended"}')
+                except OSError:
+                    return None
+            config = service.configs[name]
+            deadline_ms = int((time.time() + config.timeout) * 1000)
+            try:
+                self._reply(200, request.body, {
+                    "Lambda-Runtime-Aws-Request-Id": request.id,
+                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn":
+                        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-"
+                                               f"{uuid.uuid4().hex[:24]};Sampled=0",
+                })
+            except OSError:
+                pass  # the instance died: the supervisor answers Runtime.ExitError
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self._body()
+            parts = self.path.strip("/").split("/")
+            if (len(parts) == 4 and parts[:2] == ["2015-03-31", "functions"]
+                    and parts[3] == "invocations"):
+                name = parts[2]
+                if name not in service.configs:
+                    return self._reply(404, json.dumps(
+                        {"Type": "User", "message": f"Function not found: {name}"}).encode(),
+                        {"X-Amzn-ErrorType": "ResourceNotFoundException"})
+                request = service._invoke(name, body)
+                answer, error = request.answer or (b"", True)
+                headers = {"X-Amz-Executed-Version": "$LATEST"}
+                if error:
+                    headers["X-Amz-Function-Error"] = "Unhandled"
+                return self._reply(200, answer, headers)
+            route = _runtime_route(self.path)
+            if route is None:
+                return self._not_found()
+            _, _, what = route
+            if what.startswith("invocation/") and what.endswith(("/response", "/error")):
+                request_id = what.split("/")[1]
+                if service._complete(request_id, body, error=what.endswith("/error")):
+                    return self._reply(202, b'{"status": "OK"}')
+                return self._reply(400, b'{"message": "unknown or already answered request"}')
+            if what == "init/error":
+                return self._reply(202, b'{"status": "OK"}')  # the process exits next
+            return self._not_found()
+
+    return Handler
+
+
+def _runtime_route(path: str) -> tuple[str, int, str] | None:
+    """`/rt/{function}/{instance}/2018-06-01/runtime/{what}` → (function, instance, what)."""
+    parts = path.split("?", 1)[0].strip("/").split("/", 3)
+    if len(parts) < 4 or parts[0] != "rt" or not parts[2].isdigit():
+        return None
+    rest = "/" + parts[3]
+    if not rest.startswith(RUNTIME_PREFIX + "/"):
+        return None
+    return parts[1], int(parts[2]), rest[len(RUNTIME_PREFIX) + 1:]

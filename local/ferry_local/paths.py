@@ -11,8 +11,6 @@ STATEMACHINE_TEST = ROOT / "statemachine" / "test"
 DEFINITION = ROOT / "statemachine" / "ferry.asl.json"
 TEMPLATE = ROOT / "template.yaml"
 TOOLS = ROOT / ".tools"
-#: cargo-lambda, pinned by scripts/install-tools.sh.
-CARGO_LAMBDA = TOOLS / "venv" / "bin" / "cargo-lambda"
 #: The workspace's binaries (`cargo build --workspace --bins`, debug unless FERRY_PROFILE).
 TARGET_DIR = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 FUNCTIONS = ("ferry-start-task", "ferry-task-status", "ferry-cancel-task", "ferry-notify",
@@ -29,6 +27,6 @@ def log_dir(run: str) -> pathlib.Path:
     watcher looks at)."""
     path = TOOLS / "logs" / run
     path.mkdir(parents=True, exist_ok=True)
-    for old in path.glob("*.log"):
+    for old in path.rglob("*.log"):
         old.unlink()
     return path

@@ -1,7 +1,7 @@
 """Child processes that never outlive the harness. TEST AND DEMO INFRASTRUCTURE.
 
-Every process the harness starts (the emulator, cargo lambda's Lambda APIs, the function
-binaries, each local state machine run) gets its own session, so a Ctrl-C in the terminal
+Every process the harness starts (the emulator, the function binaries, each local state
+machine run) gets its own session, so a Ctrl-C in the terminal
 reaches only the harness, which then stops them in order; and a parent-death signal, so they
 are terminated even when the harness itself is killed with SIGKILL.
 """
