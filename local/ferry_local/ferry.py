@@ -361,28 +361,24 @@ class LocalFerry:
                     **kwargs: Any) -> list[Run]:
         """Starts a local run of each execution started in the emulator and not run yet (same
         name, same input); returns the runs (not waited for)."""
-        if self.machine is None:
-            raise RuntimeError("start_functions() first")
-        sfn = self.client("stepfunctions")
-        runs = []
-        for execution in self.executions():
-            arn = execution["executionArn"]
-            if arn in self._runs:
-                continue
-            described = sfn.describe_execution(executionArn=arn)
-            run = self.machine.start(execution["name"], json.loads(described["input"]),
-                                     on_event=on_event, **kwargs)
-            self._runs[arn] = run
-            runs.append(run)
-        return runs
+        return [self._run_execution(e["executionArn"], on_event, **kwargs)
+                for e in self.executions() if e["executionArn"] not in self._runs]
 
     def run(self, input: Mapping[str, Any], name: str | None = None,
             on_event: Callable[[Run, dict[str, Any]], None] | None = None,
             **kwargs: Any) -> Run:
         """Starts an execution and its local run (not waited for)."""
-        arn = self.start_execution(input, name)
-        runs = [r for r in self.run_started(on_event, **kwargs) if r.name == arn.rsplit(":", 1)[1]]
-        return runs[0]
+        return self._run_execution(self.start_execution(input, name), on_event, **kwargs)
+
+    def _run_execution(self, arn: str, on_event: Callable[[Run, dict[str, Any]], None] | None,
+                       **kwargs: Any) -> Run:
+        if self.machine is None:
+            raise RuntimeError("start_functions() first")
+        described = self.client("stepfunctions").describe_execution(executionArn=arn)
+        run = self.machine.start(described["name"], json.loads(described["input"]),
+                                 on_event=on_event, **kwargs)
+        self._runs[arn] = run
+        return run
 
     def run_schedule(self, logical_id: str, parameters: Mapping[str, Any],
                      scheduled_time: dt.datetime | None = None, attempt: int = 1,

@@ -36,6 +36,8 @@ class Run:
     error: str | None = None
     cause: str | None = None
     stderr: str = ""
+    #: What an `on_event` callback raised (it is not called again; `wait` raises it).
+    callback_error: Exception | None = None
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
 
@@ -74,6 +76,9 @@ class Run:
             self.abort()
             raise TimeoutError(f"execution {self.name} did not end within {timeout:.0f}s; "
                                f"states so far: {self.path}")
+        if self.callback_error is not None:
+            raise RuntimeError(f"an on_event callback of {self.name} failed") \
+                from self.callback_error
         return self
 
     def wait_until(self, predicate: Callable[["Run"], bool], timeout: float = 60.0,
@@ -135,11 +140,15 @@ class LocalStateMachine:
         try:
             run._proc = processes.spawn(
                 [self._node, "--import", "./polyfill.mjs", str(RUN_LOCAL),
-                 "--lambda", self.lambda_url, "--input", json.dumps(run.input),
+                 "--lambda", self.lambda_url, "--input-file", "-",
                  "--name", run.name, "--wait-ms", str(wait_ms), "--retry-ms", str(retry_ms),
                  "--jsonl"],
-                env=dict(os.environ), cwd=paths.STATEMACHINE_TEST,
+                env=dict(os.environ), cwd=paths.STATEMACHINE_TEST, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # On standard input: an input can be longer than a command-line argument may be.
+            assert run._proc.stdin is not None
+            run._proc.stdin.write(json.dumps(run.input))
+            run._proc.stdin.close()
         except BaseException as err:  # noqa: BLE001 - handed to the caller of start()
             ready.put(err)
             run._done.set()
@@ -163,8 +172,11 @@ class LocalStateMachine:
                     run.status = event.get("status")
                     continue
                 run.events.append(event)
-                if on_event is not None:
-                    on_event(run, event)
+                if on_event is not None and run.callback_error is None:
+                    try:
+                        on_event(run, event)
+                    except Exception as err:  # noqa: BLE001 - raised again by wait()
+                        run.callback_error = err
             proc.wait()
             drain.join(5)
         finally:

@@ -7,6 +7,9 @@
 //        --input '{"job": {...}}' [--name execution-name] [--wait-ms 200] [--retry-ms 100]
 //        [--quiet | --jsonl]
 //
+// --input-file PATH (`-`: standard input) instead of --input takes inputs longer than one
+// command-line argument may be (128 KiB on Linux; a DataSync filter alone can be 100 KB).
+//
 // Prints each state as it is entered (stderr) and the execution's result or error as JSON
 // (stdout). With --jsonl, stdout is instead one JSON object per line: every event of the
 // execution (`{"type": "StateExited", "state": "GetStatus", "output": {...}, ...}`) as it
@@ -127,6 +130,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     options: {
       lambda: { type: 'string' },
       input: { type: 'string' },
+      'input-file': { type: 'string' },
       name: { type: 'string' },
       'wait-ms': { type: 'string', default: '0' },
       'retry-ms': { type: 'string', default: '0' },
@@ -134,15 +138,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       jsonl: { type: 'boolean', default: false },
     },
   });
-  if (!values.lambda || !values.input) {
-    console.error('usage: run-local.mjs --lambda URL --input JSON [--name NAME] [--wait-ms N] [--retry-ms N] [--quiet | --jsonl]');
+  if (!values.lambda || (values.input === undefined) === (values['input-file'] === undefined)) {
+    console.error('usage: run-local.mjs --lambda URL (--input JSON | --input-file PATH|-) [--name NAME] [--wait-ms N] [--retry-ms N] [--quiet | --jsonl]');
     process.exit(2);
   }
   let input;
   try {
-    input = JSON.parse(values.input);
+    const file = values['input-file'];
+    const text = file === undefined ? values.input : readFileSync(file === '-' ? 0 : file, 'utf8');
+    input = JSON.parse(text);
   } catch (e) {
-    console.error(`--input: not JSON: ${e.message}`);
+    console.error(`${values.input === undefined ? '--input-file' : '--input'}: ${e.message}`);
     process.exit(2);
   }
   const result = await runLocal({
