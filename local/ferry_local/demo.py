@@ -229,7 +229,17 @@ def _uploads(ferry: LocalFerry, console: Console, s3: Any, files: int, queue_url
                              f"{files - to_import} to outgoing/ (→ DataSync)")
 
     batch_size = 1000  # template.yaml TriggerBatchSize's maximum: one batch, fewest jobs
-    messages = ferry.receive_uploads(queue_url, objects=len(keys))
+    # moto's SQS checks every queued message for each one it hands out: receiving a few
+    # hundred takes a few seconds. Say how far it got.
+    shown = [0]
+
+    def received(records: int) -> None:
+        if records >= shown[0] + 100 or records == len(keys):
+            shown[0] = records
+            console.progress("SQS", f"{records}/{len(keys)} notifications received "
+                                    "(as the event source mapping batches them)")
+
+    messages = ferry.receive_uploads(queue_url, objects=len(keys), progress=received)
     deliveries = ferry.deliver(messages, queue_url, queue_arn, batch_size=batch_size)
     for d in deliveries:
         if not d.invocation.ok:

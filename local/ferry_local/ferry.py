@@ -276,19 +276,26 @@ class LocalFerry:
 
     # ------------------------------------------------------------------ uploads → s3-trigger
 
-    def receive_uploads(self, queue_url: str, objects: int, timeout: float = 30.0,
+    def receive_uploads(self, queue_url: str, objects: int, timeout: float = 60.0,
+                        progress: Callable[[int], None] | None = None,
                         ) -> list[dict[str, Any]]:
         """Receives messages until they hold `objects` S3 records (the test event S3 sends
-        when a notification is configured is kept: s3-trigger ignores it)."""
+        when a notification is configured is kept: s3-trigger ignores it). `progress` is
+        called with the number of records received so far after each receive."""
         sqs = self.client("sqs")
         received: list[dict[str, Any]] = []
+        records = 0
 
         def enough() -> bool:
+            nonlocal records
             got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
                                       WaitTimeSeconds=0, VisibilityTimeout=600,
                                       AttributeNames=["All"], MessageAttributeNames=["All"])
             received.extend(got.get("Messages", []))
-            return sum(_s3_records(m["Body"]) for m in received) >= objects
+            records += sum(_s3_records(m["Body"]) for m in got.get("Messages", []))
+            if progress is not None:
+                progress(records)
+            return records >= objects
 
         processes.wait_for(enough, timeout, interval=0.1,
                            what=f"notifications of {objects} uploads")
