@@ -12,7 +12,7 @@ SHELL := bash
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,ferry-%,$(wildcard functions/*/Cargo.toml))
 LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
-.PHONY: test lint tools build bench demo clean validate-tools validate package
+.PHONY: test lint tools build bench demo e2e fuzz clean validate-tools validate package
 
 # The state machine tests run the deployed definition with aws-local-stepfunctions (pinned
 # in statemachine/test/package-lock.json); installed again only when the lock file changes.
@@ -20,10 +20,24 @@ SFN_TEST_DEPS := statemachine/test/node_modules/.package-lock.json
 $(SFN_TEST_DEPS): statemachine/test/package-lock.json
 	npm ci --prefix statemachine/test --no-audit --no-fund
 
+# Everything: unit, adapter (mocked AWS) and fixture tests; the state machine with scripted
+# Lambda states; the local emulator's own tests; then end to end against the emulator.
 test: $(SFN_TEST_DEPS)
 	cargo test --workspace --all-targets --locked
 	cargo test --workspace --doc --locked
 	cd statemachine/test && npm test
+	bash scripts/emulator.sh install
+	bash scripts/emulator.sh test
+	$(MAKE) e2e
+
+# End-to-end tests: the real function binaries and the deployed state machine definition
+# against the local emulator (scripts/e2e.sh installs and starts what it needs).
+e2e: $(SFN_TEST_DEPS)
+	bash scripts/e2e.sh
+
+# Fuzz the parsers for a bounded time each (scripts/fuzz.sh; FUZZ_SECONDS per target).
+fuzz:
+	bash scripts/fuzz.sh
 
 lint:
 	cargo fmt --all -- --check
@@ -32,11 +46,10 @@ lint:
 tools:
 	bash scripts/install-tools.sh
 
-# Benchmarks (never timing assertions in tests): s3-trigger coalescing (criterion) and the
-# polling-cost simulation behind the README's table.
+# Benchmarks (never timing assertions in tests): cold start, peak memory, artifact size,
+# coalescing and polling cost. See bench/README.md.
 bench:
-	cargo bench --locked -p ferry --bench coalesce
-	cargo run --locked --release -p ferry --example poll_cost
+	bash bench/run.sh
 
 # cargo-lambda writes either the binary or the zip per invocation, never both:
 # the first run compiles and copies `bootstrap`, the second reuses the same
@@ -91,9 +104,9 @@ package: tools validate-tools
 	  printf '%-50s %10s bytes\n' "$$p" "$$(stat -c %s "$$p")"; \
 	done
 
-demo:
-	@echo "make demo: the local AWS emulator is not built yet (see issue: local emulator); nothing was run" >&2
-	@exit 2
+# Ferry's main job on the local emulator: uploads -> s3-trigger -> state machine -> reports.
+demo: $(SFN_TEST_DEPS)
+	bash scripts/demo.sh
 
 clean:
 	cargo clean
