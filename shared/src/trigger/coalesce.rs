@@ -371,21 +371,40 @@ fn plan_datasync(index: usize, route: &Route, limits: &Limits, group: &[Routed],
         filter_len > MAX_FILTER_CHARS || entries.iter().any(|(rel, _)| inexpressible(rel));
 
     if needs_manifest && let Some(target) = &route.manifest {
+        // Flexible: a row has a version id only when its event had one, so rows of one
+        // manifest can have one field or two (a strict writer refuses the second kind).
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
+            .flexible(true)
             .from_writer(Vec::new());
         let mut covered = Covered::default();
         for (rel, same) in &entries {
             let row: Vec<&str> = std::iter::once(*rel)
                 .chain(same[0].object.version_id.as_deref())
                 .collect();
-            // Writing to a Vec cannot fail.
-            let _ = writer.write_record(&row);
-            covered.add(same);
+            match writer.write_record(&row) {
+                Ok(()) => covered.add(same),
+                // Not expected writing to memory; if it happens, the object fails, never
+                // silently missing from the manifest.
+                Err(e) => reject(plan, same, &format!("{rel:?}: manifest row: {e}")),
+            }
+        }
+        let body = match writer.into_inner() {
+            Ok(body) => body,
+            Err(e) => {
+                let reason = format!("route {}: manifest: {e}", route.name);
+                for m in covered.messages {
+                    plan.rejected.push((m, reason.clone()));
+                }
+                return;
+            }
+        };
+        if covered.objects == 0 {
+            return;
         }
         let manifest = ManifestFile {
             bucket: target.bucket.clone(),
-            body: writer.into_inner().unwrap_or_default(),
+            body,
         };
         plan.jobs
             .push(covered.job(index, route.job.clone(), Some(manifest)));

@@ -419,6 +419,26 @@ fn datasync_keys_it_cannot_transfer_fail_alone_and_never_name_another_object() {
 }
 
 #[test]
+fn a_manifest_keeps_every_row_whether_or_not_it_has_a_version_id() {
+    // Found by fuzzing: the CSV writer refused rows with another field count than the first,
+    // and the error was ignored, so versioned objects after an unversioned one went missing.
+    let mut versioned = object("ferry-data", "outgoing/b|versioned");
+    versioned.version_id = Some("v2".into());
+    let p = plan_with(
+        &datasync_routes(true),
+        vec![
+            (0, object("ferry-data", "outgoing/a|plain")),
+            (1, versioned),
+            (2, object("ferry-data", "outgoing/c|plain")),
+        ],
+    );
+    let body = String::from_utf8(p.jobs[0].manifest.as_ref().unwrap().body.clone()).unwrap();
+    assert_eq!(body, "a|plain\nb|versioned,v2\nc|plain\n");
+    assert_eq!(p.jobs[0].objects, 3);
+    assert!(p.rejected.is_empty());
+}
+
+#[test]
 fn datasync_keys_with_line_breaks_go_to_the_manifest_or_fail_alone() {
     // A filter value may not hold CR or LF (start-task would refuse the whole job, and with it
     // every other upload of the batch); a quoted manifest field may.
