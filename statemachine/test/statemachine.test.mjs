@@ -204,17 +204,46 @@ test('a job that cannot start is reported with the error and the execution fails
   assert.equal(payload.task, undefined);
 });
 
+// A crashed or timed-out function instance, under each name it may reach Step Functions by:
+// the Step Functions developer guide ("Handle Lambda service exceptions") says unhandled
+// errors, timeouts included, are Lambda.Unknown; Lambda's Invoke API answers the errorType
+// Runtime.ExitError (the runtime process exited) or Sandbox.Timedout (past the Timeout), and
+// Step Functions names a function's errors by their errorType.
+const CRASHES = [
+  ['Lambda.Unknown', 'Runtime exited without providing a reason'],
+  ['Runtime.ExitError', 'RequestId: 1 Error: Runtime exited with error: signal: killed'],
+  ['Sandbox.Timedout', 'RequestId: 1 Error: Task timed out after 30.00 seconds'],
+  ['Lambda.ClientExecutionTimeoutException', 'Client execution did not complete before the specified timeout'],
+];
+
 test('throttling and a crashed function are retried; exhausted retries still produce a report', async () => {
   const throttled = lambdaError('Throttled', 'throttled');
-  const crashed = lambdaError('Lambda.Unknown', 'Runtime exited without providing a reason');
-  const ok = await run({
-    StartTask: [throttled, crashed, { task: TASK, next_poll_seconds: 15 }],
-    GetStatus: [crashed, status('failed', 'FAILED')],
-    Notify: [throttled, notified],
-  });
-  assert.equal(ok.error?.cause?.name, 'TransferFailed', 'the execution mirrors the failed transfer');
-  assert.equal(ok.calls.StartTask.length, 3);
-  assert.equal(ok.calls.Notify.length, 2, 'a throttled publish is retried');
+  for (const [name, message] of CRASHES) {
+    const crashed = lambdaError(name, message);
+    const ok = await run({
+      StartTask: [throttled, crashed, { task: TASK, next_poll_seconds: 15 }],
+      GetStatus: [crashed, status('running', 'EXECUTING', { timed_out: true }), status('failed', 'FAILED')],
+      CancelTask: [crashed, { cancel: 'already_ended', ...status('failed', 'FAILED') }],
+      Notify: [throttled, crashed, notified],
+    });
+    assert.equal(ok.error?.cause?.name, 'TransferFailed', `${name}: the execution mirrors the failed transfer`);
+    assert.equal(ok.calls.StartTask.length, 3, `${name}: StartTask retried`);
+    assert.equal(ok.calls.GetStatus.length, 2, `${name}: GetStatus retried`);
+    assert.equal(ok.calls.CancelTask.length, 2, `${name}: CancelTask retried`);
+    assert.equal(ok.calls.Notify.length, 3, `${name}: a throttled and a crashed publish are retried`);
+    assert.ok(ok.calls.StartTask.every((c) => c.execution === 'nightly-export-2026-11-21'), 'same identity: no second task');
+
+    const lost = await run({
+      StartTask: [{ task: TASK, next_poll_seconds: 15 }],
+      GetStatus: [lambdaError('NotFound', 'gone')],
+      NotifyLostTrack: [crashed, notified],
+    });
+    assert.equal(lost.error?.cause?.name, 'LostTrack');
+    assert.equal(lost.calls.NotifyLostTrack.length, 2, `${name}: NotifyLostTrack retried`);
+    const never = await run({ StartTask: [lambdaError('InvalidJob', 'bad')], NotifyCouldNotStart: [crashed, notified] });
+    assert.equal(never.error?.cause?.name, 'CouldNotStart');
+    assert.equal(never.calls.NotifyCouldNotStart.length, 2, `${name}: NotifyCouldNotStart retried`);
+  }
 
   const busy = lambdaError('LimitExceeded', 'ServiceLimitExceeded');
   const maxAttempts = definition.States.StartTask.Retry.find((r) => r.ErrorEquals.includes('LimitExceeded')).MaxAttempts;
@@ -255,6 +284,16 @@ test('a report that cannot be published fails the execution as such', async () =
     Notify: [denied],
   });
   assert.equal(error?.cause?.name, 'ReportFailed');
+});
+
+test('every Lambda state retries throttling, Lambda service errors, crashes and timeouts', () => {
+  const transient = ['Throttled', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException',
+    'Lambda.TooManyRequestsException', 'States.Timeout', ...CRASHES.map(([name]) => name)];
+  for (const name of LAMBDA_STATES) {
+    const retried = new Set(definition.States[name].Retry.flatMap((r) => r.ErrorEquals));
+    for (const error of transient) assert.ok(retried.has(error), `${name} retries ${error}`);
+    assert.ok(!retried.has('InvalidJob') && !retried.has('States.ALL'), `${name} never retries what cannot succeed`);
+  }
 });
 
 test('every Lambda state passes only small inputs', () => {
