@@ -1,0 +1,65 @@
+//! Job specs: any JSON as `start-task`'s input goes through the real handler (over in-memory
+//! FSx and DataSync). It starts exactly one task or answers `InvalidJob` naming a field; a job
+//! that validates survives the JSON round trip the state machine puts it through, unchanged and
+//! still valid. Seeds: `events/start-task/*.json`.
+#![no_main]
+
+use ferry::fakes::FakeTasks;
+use ferry::job::{JobSpec, Limits};
+use ferry::{Config, FerryError};
+use ferry_fuzz::block_on;
+use lambda_runtime::{Context, LambdaEvent};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(input) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let Ok(config) = Config::from_lookup(|_| None) else {
+        panic!("the default configuration is invalid");
+    };
+    let fake = FakeTasks::new();
+    let result = block_on(ferry::handlers::start_task(
+        &fake,
+        &config,
+        LambdaEvent::new(input.clone(), Context::default()),
+    ));
+    match result {
+        Ok(output) => {
+            assert_eq!(fake.tasks().len(), 1, "one start, one task");
+            let key = &output.idempotency_key;
+            assert!(
+                (1..=63).contains(&key.len())
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')),
+                "ClientRequestToken {key:?}"
+            );
+        }
+        Err(FerryError::InvalidJob(invalid)) => {
+            assert_eq!(
+                fake.start_calls(),
+                0,
+                "an invalid job reached the service: {invalid}"
+            );
+            assert!(!invalid.errors.is_empty());
+            for e in &invalid.errors {
+                assert!(!e.field.is_empty() && !e.problem.is_empty(), "{e:?}");
+            }
+        }
+        Err(e) => panic!("expected InvalidJob, got {} ({e})", e.error_type()),
+    }
+    let Some(job) = input.get("job") else { return };
+    let Ok(spec) = serde_json::from_value::<JobSpec>(job.clone()) else {
+        return;
+    };
+    for limits in [Limits::default(), Limits { max_paths: 100 }] {
+        if spec.clone().validate(&limits).is_ok() {
+            let text = serde_json::to_string(&spec).unwrap_or_default();
+            let again: JobSpec = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("a valid job does not parse back: {e}: {text}"));
+            assert_eq!(again, spec);
+            assert!(again.validate(&limits).is_ok());
+        }
+    }
+});

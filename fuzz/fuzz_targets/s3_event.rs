@@ -1,0 +1,32 @@
+//! Any bytes as an `s3-trigger` invocation: parsed as JSON and handed to the real handler over
+//! in-memory Step Functions and S3, then checked by the oracle (nothing lost, nothing outside
+//! its route). Seeds: `events/s3-trigger/*.json`.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use ferry::fakes::FakeTrigger;
+use ferry::trigger::{self, TriggerConfig};
+use ferry_fuzz::{block_on, oracle};
+use lambda_runtime::{Context, LambdaEvent};
+use libfuzzer_sys::fuzz_target;
+
+static CONFIG: OnceLock<TriggerConfig> = OnceLock::new();
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let config = CONFIG.get_or_init(oracle::trigger_config);
+    let fake = FakeTrigger::new();
+    let output = block_on(trigger::s3_trigger(
+        &fake,
+        config,
+        LambdaEvent::new(event.clone(), Context::default()),
+    ));
+    if let Err(violation) =
+        oracle::check_trigger(config, &event, &output, &fake.executions(), &fake.objects())
+    {
+        panic!("{violation}");
+    }
+});

@@ -1,0 +1,988 @@
+//! Security: what the functions log, what they may call, and how they write.
+//!
+//! - Every handler runs through its real AWS adapter, signed with credentials that carry a
+//!   session token, against an in-process HTTP endpoint. The logs, captured as
+//!   `lambda_runtime`'s JSON subscriber writes them, hold no secret key or session token even
+//!   at TRACE, and at INFO and DEBUG none of the payload (job specs, keys, report paths).
+//! - The DataSync manifest `PutObject` carries `x-amz-expected-bucket-owner` and no ACL,
+//!   encryption or storage-class header: the bucket owner's settings apply.
+//! - Each function's IAM policy in `template.yaml` grants exactly the AWS calls its code makes,
+//!   derived from the source (`shared/src/aws/*.rs`, the handlers' port bounds and each
+//!   `functions/<name>/src/main.rs`), plus a listed set of documented dependent actions.
+//! - Topics, queues and log groups are encrypted; the queues refuse plain HTTP; the state
+//!   machine logs no execution data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use ferry::Config;
+use ferry::aws::{AwsNotify, AwsTasks, AwsTrigger};
+use ferry::notify::NotifyConfig;
+use ferry::trigger::TriggerConfig;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use tracing::Level;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Logs
+// ---------------------------------------------------------------------------------------
+
+const ACCESS_KEY_ID: &str = "AKIAFERRYSECURITYTEST";
+const SECRET_ACCESS_KEY: &str = "sEcReT/FerrySecurityTest/K7MDENGbPxRfiCY";
+const SESSION_TOKEN: &str = "FwoGZXIvYXdzEFerrySessionTokenMustNeverBeLogged";
+/// Put in every payload the functions receive: job specs, keys, report contents.
+const PAYLOAD: &str = "PAYLOAD-MARKER";
+
+const FS: &str = "fs-0123456789abcdef0";
+const TASK_ID: &str = "task-0123456789abcdef0";
+const DS_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718";
+const DS_EXEC: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718/execution/exec-0123456789abcdef0";
+const STATE_MACHINE: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
+const TOPIC: &str = "arn:aws:sns:us-east-1:111122223333:ferry-reports";
+
+/// One request the functions sent.
+#[derive(Debug, Clone)]
+struct Sent {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Sent {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn response(status: u16, body: String) -> http::Response<String> {
+    http::Response::builder()
+        .status(status)
+        .body(body)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Answers each AWS call the five functions make with a minimal valid response.
+fn answer(request: &http::Request<aws_sdk_s3::primitives::SdkBody>) -> http::Response<String> {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("");
+    let body = request
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let fsx_task = |lifecycle: &str| {
+        json!({"TaskId": TASK_ID, "Lifecycle": lifecycle, "Type": "EXPORT_TO_REPOSITORY",
+               "CreationTime": 1_763_700_000, "FileSystemId": FS})
+    };
+    let json = match target {
+        "CreateDataRepositoryTask" => json!({"DataRepositoryTask": fsx_task("PENDING")}),
+        "DescribeDataRepositoryTasks" => json!({"DataRepositoryTasks": [fsx_task("EXECUTING")]}),
+        "CancelDataRepositoryTask" => json!({"TaskId": TASK_ID, "Lifecycle": "CANCELING"}),
+        "ListTaskExecutions" => json!({"TaskExecutions": []}),
+        "StartTaskExecution" => json!({"TaskExecutionArn": DS_EXEC}),
+        "DescribeTaskExecution" => json!({"TaskExecutionArn": DS_EXEC, "Status": "TRANSFERRING"}),
+        "CancelTaskExecution" => json!({}),
+        "StartExecution" => json!({"executionArn": format!("{STATE_MACHINE}:x"),
+                                   "startDate": 1_763_700_000}),
+        _ if body.contains("Action=Publish") => {
+            return response(
+                200,
+                "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>".into(),
+            );
+        }
+        // S3 (REST): PutObject of a manifest, GetObject of a failure report.
+        _ if request.method() == "PUT" => return response(200, String::new()),
+        _ if request.method() == "GET" => {
+            let report = format!("projects/{PAYLOAD}/failed.nc,failed,FileSizeTooLarge\n");
+            let mut r = response(206, report.clone());
+            r.headers_mut().insert(
+                "content-range",
+                format!("bytes 0-{}/{}", report.len() - 1, report.len())
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
+            return r;
+        }
+        other => panic!(
+            "unexpected AWS call {other:?} {} {}",
+            request.method(),
+            request.uri()
+        ),
+    };
+    response(200, json.to_string())
+}
+
+/// An SDK configuration like Lambda's (credentials with a session token) whose HTTP client
+/// records each request and answers it.
+fn aws(sent: Arc<Mutex<Vec<Sent>>>) -> SdkConfig {
+    let client = infallible_client_fn(move |request| {
+        sent.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Sent {
+                method: request.method().to_string(),
+                uri: request.uri().to_string(),
+                headers: request
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+            });
+        answer(&request)
+    });
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            Some(SESSION_TOKEN.to_owned()),
+            None,
+            "ferry-security-test",
+        )))
+        .http_client(client)
+        .build()
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// Runs all five handlers through their AWS adapters, each call expected to succeed.
+async fn run_every_function(aws: &SdkConfig) {
+    let config = Config::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let tasks = AwsTasks::new(aws);
+    let fsx_job = json!({"name": "nightly-export", "kind": "fsx_export", "file_system_id": FS,
+                         "paths": [format!("projects/{PAYLOAD}/output")],
+                         "tags": {"owner": format!("{PAYLOAD}-tag")}});
+    let ds_job = json!({"name": "results-to-archive", "kind": "datasync", "task_arn": DS_TASK,
+                        "includes": [format!("/results/{PAYLOAD}")],
+                        "tags": {"owner": format!("{PAYLOAD}-tag")}});
+    for job in [&fsx_job, &ds_job] {
+        let started = ferry::handlers::start_task(
+            &tasks,
+            &config,
+            event(json!({"job": job, "execution": "exec-1"})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("start-task: {e}"));
+        let input = json!({"job": job, "task": started.task});
+        ferry::handlers::task_status(&tasks, &config, event(input.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("task-status: {e}"));
+        ferry::handlers::cancel_task(&tasks, &config, event(input))
+            .await
+            .unwrap_or_else(|e| panic!("cancel-task: {e}"));
+    }
+
+    let routes = read("config/routes.example.json");
+    let trigger_config = TriggerConfig::from_lookup(|name| {
+        (name == ferry::trigger::ENV_ROUTES).then(|| routes.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let trigger = AwsTrigger::new(aws, STATE_MACHINE.to_owned());
+    let body = |key: &str| {
+        json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "ferry-data-repository"},
+                   "object": {"key": key, "size": 1, "sequencer": "00AB"}}}]})
+        .to_string()
+    };
+    let batch = json!({"Records": [
+        {"messageId": "m1", "eventSource": "aws:sqs", "body": body(&format!("incoming/{PAYLOAD}/a.nc"))},
+        // '|' cannot be in a filter: this one goes to a manifest (PutObject).
+        {"messageId": "m2", "eventSource": "aws:sqs", "body": body(&format!("outgoing/{PAYLOAD}%7Cb.csv"))},
+    ]});
+    let output = ferry::trigger::s3_trigger(&trigger, &trigger_config, event(batch))
+        .await
+        .unwrap_or_else(|e| panic!("s3-trigger: {e}"));
+    assert_eq!(
+        serde_json::to_value(&output).unwrap_or_default(),
+        json!({"batchItemFailures": []})
+    );
+
+    let notify_config =
+        NotifyConfig::from_lookup(|name| (name == "FERRY_TOPIC_ARN").then(|| TOPIC.to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let report: Value = serde_json::from_str(&read("events/notify/failed-with-report.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let published = ferry::notify::notify(&AwsNotify::new(aws), &notify_config, event(report))
+        .await
+        .unwrap_or_else(|e| panic!("notify: {e}"));
+    assert_eq!(published.message_ids.len(), 2);
+}
+
+/// The logs of one run of every function at `level`, and the requests it sent.
+fn logs_at(level: Level) -> (String, Vec<Sent>) {
+    let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = buffer.clone();
+    // As lambda_runtime::tracing::init_default_subscriber writes them with LogFormat JSON.
+    let subscriber = tracing_subscriber::fmt()
+        .with_target(false)
+        .json()
+        .with_max_level(level)
+        .with_writer(move || Sink(sink.clone()))
+        .finish();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let aws = aws(sent.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .block_on(run_every_function(&aws));
+    });
+    let logs =
+        String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let sent = sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (logs, sent)
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn logs_never_hold_credentials_even_at_trace() {
+    let (logs, sent) = logs_at(Level::TRACE);
+    // The run really used the credentials: every request is signed with them.
+    assert!(sent.len() >= 12, "{} requests", sent.len());
+    for request in &sent {
+        let auth = request.header("authorization").unwrap_or_default();
+        assert!(auth.contains(ACCESS_KEY_ID), "{} unsigned", request.uri);
+        assert_eq!(request.header("x-amz-security-token"), Some(SESSION_TOKEN));
+    }
+    // And TRACE is verbose: the SDK's own request tracing is in there.
+    assert!(logs.lines().count() > 100, "{} lines", logs.lines().count());
+    assert!(logs.contains("starting task") && logs.contains("report published"));
+    // The capture sees what is logged: at TRACE the SDK logs request bodies (job specs), and
+    // the headers it logs are redacted.
+    assert!(logs.contains(PAYLOAD));
+    assert!(logs.contains("redacted"));
+    for secret in [SECRET_ACCESS_KEY, SESSION_TOKEN] {
+        assert!(!logs.contains(secret), "a credential is in the logs");
+    }
+}
+
+#[test]
+fn logs_at_info_and_debug_hold_no_payload() {
+    for level in [Level::INFO, Level::DEBUG] {
+        let (logs, _) = logs_at(level);
+        assert!(logs.contains("\"execution started\""), "{level}: {logs}");
+        for secret in [SECRET_ACCESS_KEY, SESSION_TOKEN] {
+            assert!(
+                !logs.contains(secret),
+                "{level}: a credential is in the logs"
+            );
+        }
+        // Job specs, tags, paths, uploaded keys and report contents all carry the marker.
+        if let Some(line) = logs.lines().find(|l| l.contains(PAYLOAD)) {
+            panic!("{level}: payload in the logs: {line}");
+        }
+    }
+}
+
+#[test]
+fn manifests_are_written_with_the_bucket_owners_settings() {
+    let (_, sent) = logs_at(Level::ERROR);
+    let puts: Vec<&Sent> = sent.iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(puts.len(), 1, "one manifest");
+    let put = puts[0];
+    assert!(put.uri.contains("ferry-manifests/"), "{}", put.uri);
+    // Only a bucket of the state machine's account (S3 answers 403 otherwise).
+    assert_eq!(
+        put.header("x-amz-expected-bucket-owner"),
+        Some("111122223333")
+    );
+    // No ACL (Object Ownership decides), no encryption or storage class (bucket defaults).
+    for (name, _) in &put.headers {
+        for refused in [
+            "x-amz-acl",
+            "x-amz-grant-",
+            "x-amz-server-side-encryption",
+            "x-amz-storage-class",
+            "x-amz-object-lock",
+            "x-amz-website-redirect-location",
+        ] {
+            assert!(!name.starts_with(refused), "PutObject sends {name}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IAM: each function's policy against the AWS calls its code makes
+// ---------------------------------------------------------------------------------------
+
+/// Actions a policy grants that no code calls, each for a documented reason. Each must be
+/// granted (a stale entry fails the test too).
+const DEPENDENT_ACTIONS: &[(&str, &str, &str)] = &[
+    (
+        "start-task",
+        "fsx:TagResource",
+        "CreateDataRepositoryTask with Tags needs it (Service Authorization Reference: dependent action)",
+    ),
+    (
+        "start-task",
+        "datasync:TagResource",
+        "StartTaskExecution with Tags (Ferry's idempotency tag) needs it (dependent action)",
+    ),
+    (
+        "start-task",
+        "iam:PassRole",
+        "a manifest or task report passes its bucket access role to DataSync",
+    ),
+    (
+        "notify",
+        "kms:GenerateDataKey*",
+        "Publish to the KMS-encrypted report topic",
+    ),
+    (
+        "notify",
+        "kms:Decrypt",
+        "Publish to the KMS-encrypted report topic",
+    ),
+    (
+        "s3-trigger",
+        "sqs:ReceiveMessage",
+        "the SQS event source mapping polls with the function's role",
+    ),
+    (
+        "s3-trigger",
+        "sqs:DeleteMessage",
+        "the event source mapping deletes processed messages",
+    ),
+    (
+        "s3-trigger",
+        "sqs:GetQueueAttributes",
+        "the event source mapping reads the queue's attributes",
+    ),
+];
+
+/// SDK operations whose IAM action is not `service:Operation`.
+const ACTION_OF_OPERATION: &[(&str, &str)] = &[("s3:ListObjectsV2", "s3:ListBucket")];
+
+/// The IAM prefix of each SDK crate Ferry uses.
+const IAM_PREFIX: &[(&str, &str)] = &[
+    ("fsx", "fsx"),
+    ("datasync", "datasync"),
+    ("s3", "s3"),
+    ("sns", "sns"),
+    ("sfn", "states"),
+];
+
+fn parse_rust(path: &Path) -> syn::File {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A function of an adapter module, or a method of one of its trait impls.
+#[derive(Debug, Default)]
+struct FnFacts {
+    /// SDK operations called directly: (crate, snake_case operation).
+    operations: BTreeSet<(String, String)>,
+    /// Functions called: (module, name); module "" is the same module.
+    calls: BTreeSet<(String, String)>,
+}
+
+/// What `shared/src/aws` holds: free functions per module, and trait impls per (trait, type).
+#[derive(Debug, Default)]
+struct Adapters {
+    functions: BTreeMap<(String, String), FnFacts>,
+    impls: BTreeMap<(String, String), Vec<FnFacts>>,
+}
+
+struct BodyVisitor<'a> {
+    /// Variables that are SDK clients, and struct fields (`self.s3`) that are: name -> crate.
+    clients: &'a BTreeMap<String, String>,
+    facts: FnFacts,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for BodyVisitor<'_> {
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        let client = match &*call.receiver {
+            syn::Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+            syn::Expr::Field(f) => match (&*f.base, &f.member) {
+                (syn::Expr::Path(base), syn::Member::Named(name)) if base.path.is_ident("self") => {
+                    Some(name.to_string())
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(krate) = client.and_then(|c| self.clients.get(&c)) {
+            self.facts
+                .operations
+                .insert((krate.clone(), call.method.to_string()));
+        }
+        syn::visit::visit_expr_method_call(self, call);
+    }
+
+    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*call.func {
+            let segments: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            match segments.as_slice() {
+                [name] => {
+                    self.facts.calls.insert((String::new(), name.clone()));
+                }
+                [module, name] => {
+                    self.facts.calls.insert((module.clone(), name.clone()));
+                }
+                _ => {}
+            }
+        }
+        syn::visit::visit_expr_call(self, call);
+    }
+}
+
+/// The SDK crate a type names (`aws_sdk_fsx::Client`, or `Client` imported from one).
+fn sdk_crate_of(ty: &syn::Type, imported_client: Option<&str>) -> Option<String> {
+    let syn::Type::Path(path) = ty else {
+        return match ty {
+            syn::Type::Reference(r) => sdk_crate_of(&r.elem, imported_client),
+            _ => None,
+        };
+    };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    match segments.as_slice() {
+        [krate, client] if client == "Client" => krate.strip_prefix("aws_sdk_").map(str::to_owned),
+        [client] if client == "Client" => imported_client.map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn read_adapters() -> Adapters {
+    let dir = root().join("shared/src/aws");
+    let mut adapters = Adapters::default();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if path.extension().is_none_or(|e| e != "rs") || stem == "tests" {
+            continue;
+        }
+        let module = if stem == "mod" {
+            String::new()
+        } else {
+            stem.to_owned()
+        };
+        let file = parse_rust(&path);
+        // `use aws_sdk_fsx::Client;`
+        let imported = file.items.iter().find_map(|item| match item {
+            syn::Item::Use(u) => {
+                let text = quote_tokens(&u.tree);
+                text.strip_prefix("aws_sdk_")
+                    .and_then(|rest| rest.strip_suffix("::Client"))
+                    .map(str::to_owned)
+            }
+            _ => None,
+        });
+        // Struct fields holding clients (`sfn: aws_sdk_sfn::Client`).
+        let mut fields = BTreeMap::new();
+        for item in &file.items {
+            if let syn::Item::Struct(s) = item {
+                for field in &s.fields {
+                    if let (Some(name), Some(krate)) =
+                        (&field.ident, sdk_crate_of(&field.ty, imported.as_deref()))
+                    {
+                        fields.insert(name.to_string(), krate);
+                    }
+                }
+            }
+        }
+        let facts_of = |sig: &syn::Signature, block: &syn::Block| {
+            let mut clients = fields.clone();
+            for input in &sig.inputs {
+                if let syn::FnArg::Typed(arg) = input
+                    && let syn::Pat::Ident(name) = &*arg.pat
+                    && let Some(krate) = sdk_crate_of(&arg.ty, imported.as_deref())
+                {
+                    clients.insert(name.ident.to_string(), krate);
+                }
+            }
+            let mut visitor = BodyVisitor {
+                clients: &clients,
+                facts: FnFacts::default(),
+            };
+            syn::visit::Visit::visit_block(&mut visitor, block);
+            visitor.facts
+        };
+        for item in &file.items {
+            match item {
+                syn::Item::Fn(f) => {
+                    adapters.functions.insert(
+                        (module.clone(), f.sig.ident.to_string()),
+                        facts_of(&f.sig, &f.block),
+                    );
+                }
+                syn::Item::Impl(i) => {
+                    let (Some((_, trait_path, _)), syn::Type::Path(ty)) = (&i.trait_, &*i.self_ty)
+                    else {
+                        continue;
+                    };
+                    let name = |p: &syn::Path| p.segments.last().map(|s| s.ident.to_string());
+                    let (Some(trait_name), Some(type_name)) = (name(trait_path), name(&ty.path))
+                    else {
+                        continue;
+                    };
+                    let methods = i
+                        .items
+                        .iter()
+                        .filter_map(|item| match item {
+                            syn::ImplItem::Fn(m) => Some(facts_of(&m.sig, &m.block)),
+                            _ => None,
+                        })
+                        .collect();
+                    adapters.impls.insert((trait_name, type_name), methods);
+                }
+                _ => {}
+            }
+        }
+    }
+    adapters
+}
+
+/// A `use` tree as `a::b::C` (single paths only).
+fn quote_tokens(tree: &syn::UseTree) -> String {
+    match tree {
+        syn::UseTree::Path(p) => format!("{}::{}", p.ident, quote_tokens(&p.tree)),
+        syn::UseTree::Name(n) => n.ident.to_string(),
+        _ => String::new(),
+    }
+}
+
+impl Adapters {
+    /// Every SDK operation reachable from `facts` in `module`, following calls between the
+    /// adapter modules' functions.
+    fn operations(
+        &self,
+        module: &str,
+        facts: &FnFacts,
+        seen: &mut BTreeSet<(String, String)>,
+    ) -> BTreeSet<(String, String)> {
+        let mut out = facts.operations.clone();
+        for (m, name) in &facts.calls {
+            let key = (
+                if m.is_empty() {
+                    module.to_owned()
+                } else {
+                    m.clone()
+                },
+                name.clone(),
+            );
+            if seen.insert(key.clone())
+                && let Some(callee) = self.functions.get(&key)
+            {
+                out.extend(self.operations(&key.0, callee, seen));
+            }
+        }
+        out
+    }
+
+    /// The operations an adapter type can make through one port trait.
+    fn port_operations(&self, trait_name: &str, type_name: &str) -> BTreeSet<(String, String)> {
+        let methods = self
+            .impls
+            .get(&(trait_name.to_owned(), type_name.to_owned()))
+            .unwrap_or_else(|| panic!("no `impl {trait_name} for {type_name}` in shared/src/aws"));
+        let mut out = BTreeSet::new();
+        for method in methods {
+            out.extend(self.operations("", method, &mut BTreeSet::new()));
+        }
+        out
+    }
+}
+
+/// Handlers (`pub async fn name<P: TraitA + TraitB>`) and the port traits they may use.
+fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
+    let mut out = BTreeMap::new();
+    for file in [
+        "shared/src/handlers.rs",
+        "shared/src/trigger/mod.rs",
+        "shared/src/notify/mod.rs",
+    ] {
+        for item in parse_rust(&root().join(file)).items {
+            let syn::Item::Fn(f) = item else { continue };
+            if f.sig.asyncness.is_none() || !matches!(f.vis, syn::Visibility::Public(_)) {
+                continue;
+            }
+            let mut traits = BTreeSet::new();
+            for param in &f.sig.generics.params {
+                if let syn::GenericParam::Type(t) = param {
+                    for bound in &t.bounds {
+                        if let syn::TypeParamBound::Trait(b) = bound
+                            && let Some(last) = b.path.segments.last()
+                        {
+                            traits.insert(last.ident.to_string());
+                        }
+                    }
+                }
+            }
+            if !traits.is_empty() {
+                out.insert(f.sig.ident.to_string(), traits);
+            }
+        }
+    }
+    out
+}
+
+/// Finds the handler a `main.rs` calls and the adapter type it builds (`AwsTasks::new`).
+struct MainVisitor<'a> {
+    handlers: &'a BTreeMap<String, BTreeSet<String>>,
+    handler: Option<String>,
+    adapter: Option<String>,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for MainVisitor<'_> {
+    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*call.func {
+            let segments: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            if let Some(last) = segments.last() {
+                if segments.len() >= 2 && self.handlers.contains_key(last) {
+                    self.handler = Some(last.clone());
+                }
+                if last == "new"
+                    && segments.len() >= 2
+                    && segments[segments.len() - 2].starts_with("Aws")
+                {
+                    self.adapter = Some(segments[segments.len() - 2].clone());
+                }
+            }
+        }
+        syn::visit::visit_expr_call(self, call);
+    }
+}
+
+/// Each function (`functions/<name>`) and the IAM actions its code can call.
+fn actions_called() -> BTreeMap<String, BTreeSet<String>> {
+    let adapters = read_adapters();
+    let handlers = handler_bounds();
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("functions")).unwrap_or_else(|e| panic!("{e}")) {
+        let dir = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let mut visitor = MainVisitor {
+            handlers: &handlers,
+            handler: None,
+            adapter: None,
+        };
+        syn::visit::Visit::visit_file(&mut visitor, &parse_rust(&dir.join("src/main.rs")));
+        let (Some(handler), Some(adapter)) = (visitor.handler, visitor.adapter) else {
+            panic!("functions/{name}/src/main.rs: no handler call or Aws*::new adapter found");
+        };
+        let mut actions = BTreeSet::new();
+        for port in &handlers[&handler] {
+            for (krate, operation) in adapters.port_operations(port, &adapter) {
+                let prefix = IAM_PREFIX
+                    .iter()
+                    .find(|(k, _)| *k == krate)
+                    .map(|(_, p)| *p)
+                    .unwrap_or_else(|| panic!("no IAM prefix for aws_sdk_{krate}"));
+                let pascal: String = operation
+                    .split('_')
+                    .map(|w| {
+                        let mut c = w.chars();
+                        c.next()
+                            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let action = format!("{prefix}:{pascal}");
+                let action = ACTION_OF_OPERATION
+                    .iter()
+                    .find(|(op, _)| *op == action)
+                    .map_or(action, |(_, a)| (*a).to_owned());
+                actions.insert(action);
+            }
+        }
+        out.insert(name, actions);
+    }
+    out
+}
+
+fn template() -> serde_norway::Value {
+    serde_norway::from_str(&read("template.yaml")).unwrap_or_else(|e| panic!("template.yaml: {e}"))
+}
+
+/// Every Allow action of a policy list, through `!If` branches (both: either may deploy).
+fn allowed_actions(value: &serde_norway::Value, out: &mut BTreeSet<String>, function: &str) {
+    use serde_norway::Value as Y;
+    match value {
+        Y::Sequence(items) => items.iter().for_each(|v| allowed_actions(v, out, function)),
+        Y::Tagged(tagged) if tagged.tag == "If" => {
+            if let Y::Sequence(branches) = &tagged.value {
+                branches
+                    .iter()
+                    .skip(1)
+                    .for_each(|v| allowed_actions(v, out, function));
+            }
+        }
+        Y::Tagged(tagged) if tagged.tag == "Ref" => {
+            assert_eq!(
+                tagged.value.as_str(),
+                Some("AWS::NoValue"),
+                "{function}: policy {value:?}"
+            );
+        }
+        Y::Mapping(map) => {
+            if let Some(statements) = map.get("Statement") {
+                allowed_actions(statements, out, function);
+            } else if map.contains_key("Effect") {
+                if map.get("Effect").and_then(Y::as_str) != Some("Allow") {
+                    return;
+                }
+                match map.get("Action") {
+                    Some(Y::String(a)) => {
+                        out.insert(a.clone());
+                    }
+                    Some(Y::Sequence(list)) => {
+                        out.extend(list.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+                    }
+                    other => panic!("{function}: statement without a plain Action: {other:?}"),
+                }
+            } else {
+                // A SAM policy template (SQSPollerPolicy, ...) grants actions this test cannot see.
+                panic!("{function}: unsupported policy {map:?}: list the actions in a Statement");
+            }
+        }
+        // A managed policy name or ARN: its actions are not in the template.
+        other => {
+            panic!("{function}: unsupported policy {other:?}: list the actions in a Statement")
+        }
+    }
+}
+
+/// Each function's granted actions in template.yaml, by `functions/<name>`.
+fn actions_granted() -> BTreeMap<String, BTreeSet<String>> {
+    let template = template();
+    let mut out = BTreeMap::new();
+    let resources = template["Resources"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("no Resources"));
+    for (id, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id:?}: no Metadata.BuildProperties.Binary"));
+        let name = binary.strip_prefix("ferry-").unwrap_or(binary).to_owned();
+        let properties = &resource["Properties"];
+        assert!(
+            properties.get("Events").is_none(),
+            "{name}: SAM Events attach managed policies this test cannot see"
+        );
+        let mut actions = BTreeSet::new();
+        if let Some(policies) = properties.get("Policies") {
+            allowed_actions(policies, &mut actions, &name);
+        }
+        out.insert(name, actions);
+    }
+    out
+}
+
+/// `granted` (possibly with `*`) covers `action`.
+fn grants(granted: &str, action: &str) -> bool {
+    match granted.strip_suffix('*') {
+        Some(head) => action.starts_with(head),
+        None => granted == action,
+    }
+}
+
+/// Every mismatch between the actions each function calls and those its policy grants.
+fn iam_problems(
+    called: &BTreeMap<String, BTreeSet<String>>,
+    granted: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if called.keys().ne(granted.keys()) {
+        problems.push(format!(
+            "functions/ has {:?}, template.yaml {:?}",
+            called.keys().collect::<Vec<_>>(),
+            granted.keys().collect::<Vec<_>>()
+        ));
+        return problems;
+    }
+    for (function, actions) in called {
+        let policy = &granted[function];
+        for action in actions {
+            if !policy.iter().any(|g| grants(g, action)) {
+                problems.push(format!(
+                    "{function} calls {action}, which its policy does not grant"
+                ));
+            }
+        }
+        for grant in policy {
+            let used = actions.iter().any(|a| grants(grant, a));
+            let dependent = DEPENDENT_ACTIONS
+                .iter()
+                .any(|(f, a, _)| f == function && a == grant);
+            if !used && !dependent {
+                problems.push(format!(
+                    "{function} is granted {grant}, which its code never calls (remove it, or list it in DEPENDENT_ACTIONS with why)"
+                ));
+            }
+        }
+    }
+    for (function, action, why) in DEPENDENT_ACTIONS {
+        if !granted[*function].contains(*action) {
+            problems.push(format!(
+                "DEPENDENT_ACTIONS lists {action} for {function} ({why}), but it is not granted"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn each_function_is_granted_exactly_the_calls_its_code_makes() {
+    let called = actions_called();
+    let granted = actions_granted();
+    // The derivation itself must see the calls (a parser that finds nothing proves nothing).
+    assert_eq!(
+        called["start-task"],
+        BTreeSet::from(
+            [
+                "fsx:CreateDataRepositoryTask",
+                "datasync:StartTaskExecution",
+                "datasync:ListTaskExecutions",
+                "datasync:ListTagsForResource",
+            ]
+            .map(String::from)
+        )
+    );
+    assert!(
+        called["notify"].contains("s3:ListBucket"),
+        "{:?}",
+        called["notify"]
+    );
+    let problems = iam_problems(&called, &granted);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // And the comparison fails both ways: a call without a grant, a grant without a call.
+    let mut new_call = called.clone();
+    if let Some(actions) = new_call.get_mut("task-status") {
+        actions.insert("fsx:DescribeFileSystems".into());
+    }
+    assert_eq!(iam_problems(&new_call, &granted).len(), 1);
+    let mut extra_grant = granted.clone();
+    if let Some(actions) = extra_grant.get_mut("s3-trigger") {
+        actions.insert("s3:GetObject".into());
+    }
+    assert_eq!(iam_problems(&called, &extra_grant).len(), 1);
+    let mut stale = granted;
+    if let Some(actions) = stale.get_mut("start-task") {
+        actions.remove("iam:PassRole");
+    }
+    assert_eq!(iam_problems(&called, &stale).len(), 1);
+}
+
+#[test]
+fn topics_queues_and_logs_are_encrypted_and_executions_log_no_data() {
+    use serde_norway::Value as Y;
+    let template = template();
+    let resources = template["Resources"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("no Resources"));
+    let mut seen = BTreeMap::<&str, usize>::new();
+    for (id, resource) in resources {
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        let p = &resource["Properties"];
+        match kind {
+            "AWS::SNS::Topic" => assert!(
+                p.get("KmsMasterKeyId").is_some(),
+                "{id:?}: unencrypted topic"
+            ),
+            "AWS::SQS::Queue" => assert!(
+                p.get("SqsManagedSseEnabled") == Some(&Y::Bool(true))
+                    || p.get("KmsMasterKeyId").is_some(),
+                "{id:?}: unencrypted queue"
+            ),
+            "AWS::Logs::LogGroup" => {
+                assert!(p.get("KmsKeyId").is_some(), "{id:?}: unencrypted log group")
+            }
+            "AWS::SQS::QueuePolicy" => {
+                let text = format!("{:?}", p["PolicyDocument"]);
+                assert!(
+                    text.contains("aws:SecureTransport") && text.contains("Deny"),
+                    "{id:?}: the queue accepts plain HTTP"
+                );
+            }
+            "AWS::Serverless::StateMachine" => {
+                assert_eq!(
+                    p["Logging"]["IncludeExecutionData"],
+                    Y::Bool(false),
+                    "{id:?}: execution data (job specs, paths) would be logged"
+                );
+            }
+            _ => continue,
+        }
+        *seen.entry(kind).or_default() += 1;
+    }
+    // The test looked at something of each kind.
+    for kind in [
+        "AWS::SNS::Topic",
+        "AWS::SQS::Queue",
+        "AWS::Logs::LogGroup",
+        "AWS::SQS::QueuePolicy",
+        "AWS::Serverless::StateMachine",
+    ] {
+        assert!(
+            seen.get(kind).is_some_and(|n| *n > 0),
+            "no {kind} in template.yaml"
+        );
+    }
+}
