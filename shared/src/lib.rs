@@ -30,7 +30,15 @@ pub use status::{Phase, TaskHandle, TaskStatus};
 
 /// Loads the AWS configuration once, for a function's cold start. Endpoints follow the standard
 /// variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_FSX`, ...), which is how the local emulator
-/// is reached.
+/// is reached. Every call is retried in standard mode, up to [`aws::retry::MAX_ATTEMPTS`]
+/// attempts, unless `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE` say otherwise ([`aws::retry`] says
+/// why).
 pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match aws::retry::retry_config(|name| std::env::var(name).ok()) {
+        Some(retry) => loader.retry_config(retry),
+        None => loader,
+    }
+    .load()
+    .await
 }

@@ -3,6 +3,7 @@
 mod datasync;
 mod fsx;
 mod notify;
+pub mod retry;
 mod trigger;
 
 pub use notify::AwsNotify;

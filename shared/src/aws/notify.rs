@@ -19,9 +19,10 @@ pub struct AwsNotify {
 }
 
 impl AwsNotify {
+    /// The SNS client also retries SNS's own throttling error (see [`super::retry`]).
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         AwsNotify::from_clients(
-            aws_sdk_sns::Client::new(config),
+            super::retry::sns_client(config),
             aws_sdk_s3::Client::new(config),
         )
     }
@@ -69,7 +70,8 @@ impl Publish for AwsNotify {
                         | PublishError::ValidationException(_),
                     ) => Some(Class::Rejected),
                     Some(PublishError::KmsThrottlingException(_)) => Some(Class::Throttled),
-                    // SNS's throttling error (`Throttled`) is not modeled on Publish.
+                    // SNS's throttling error (`Throttled`) is not modeled on Publish; the
+                    // client retried it already (retry::SnsThrottled).
                     _ if e.code() == Some("Throttled") => Some(Class::Throttled),
                     _ => None,
                 };
