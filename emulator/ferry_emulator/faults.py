@@ -6,7 +6,9 @@ A rule matches requests by signing name (``service``: ``fsx``, ``datasync``, ``s
 (``{"FileSystemId": "fs-..."}``; JSON and query protocols only). A matching rule fires with
 probability ``probability`` (drawn from its own ``random.Random(seed)``, so a seeded run is
 reproducible) at most ``count`` times (unlimited when absent). Rules are checked in the order they
-were added; the first that fires answers the request instead of the service.
+were added; the first that fires answers the request instead of the service. ``after: n`` lets
+the rule's first ``n`` matching requests through untouched (fail the second of two calls that
+cannot otherwise be told apart, say).
 
 ``kind: "throttle"`` answers with the service's own throttling error unless ``code``/``status``
 say otherwise:
@@ -72,6 +74,7 @@ class Rule:
     status: int | None = None
     match: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    after: int = 0
     hits: int = 0
     seen: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -81,7 +84,7 @@ class Rule:
             "id": self.id, "service": self.service, "operations": self.operations,
             "kind": self.kind, "probability": self.probability, "count": self.count,
             "seed": self.seed, "code": self.code, "message": self.message, "status": self.status,
-            "match": self.match, "hits": self.hits, "seen": self.seen,
+            "match": self.match, "after": self.after, "hits": self.hits, "seen": self.seen,
         }
 
     def applies_to(self, req: AwsRequest) -> bool:
@@ -117,7 +120,7 @@ class Faults:
     def add(self, spec: dict[str, Any]) -> Rule:
         unknown = set(spec) - {
             "service", "operation", "operations", "kind", "probability", "count", "seed",
-            "code", "message", "status", "match", "extra",
+            "code", "message", "status", "match", "extra", "after",
         }
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
@@ -134,12 +137,15 @@ class Faults:
         count = spec.get("count")
         if count is not None and int(count) < 0:
             raise ValueError("count must be >= 0")
+        after = int(spec.get("after") or 0)
+        if after < 0:
+            raise ValueError("after must be >= 0")
         rule = Rule(
             id=next(self._ids), service=spec.get("service", "*"), operations=ops, kind=kind,
             probability=probability, count=None if count is None else int(count),
             seed=spec.get("seed"), code=spec.get("code"), message=spec.get("message"),
             status=spec.get("status"), match=dict(spec.get("match") or {}),
-            extra=dict(spec.get("extra") or {}),
+            extra=dict(spec.get("extra") or {}), after=after,
         )
         rule.rng = random.Random(rule.seed)
         self.rules.append(rule)
@@ -158,6 +164,8 @@ class Faults:
             if rule.count is not None and rule.hits >= rule.count:
                 continue
             rule.seen += 1
+            if rule.seen <= rule.after:
+                continue
             if rule.probability >= 1.0 or rule.rng.random() < rule.probability:
                 rule.hits += 1
                 return rule.error_for(req)

@@ -49,6 +49,19 @@ def test_sns_throttles_with_throttled_429(aws, ctl):
     assert sns.publish(TopicArn=topic, Message="hi")["MessageId"]
 
 
+def test_after_lets_the_first_matching_requests_through(aws, ctl):
+    sns = aws("sns")
+    topic = sns.create_topic(Name="ferry-reports")["TopicArn"]
+    ctl.add_fault(service="sns", operation="Publish", kind="error", code="InternalError",
+                  status=500, count=2, after=1)
+    assert sns.publish(TopicArn=topic, Message="first")["MessageId"]
+    fails_with(lambda: sns.publish(TopicArn=topic, Message="second"), "InternalError", 500)
+    fails_with(lambda: sns.publish(TopicArn=topic, Message="third"), "InternalError", 500)
+    assert sns.publish(TopicArn=topic, Message="fourth")["MessageId"]
+    [rule] = ctl.faults()
+    assert (rule["after"], rule["hits"], rule["seen"]) == (1, 2, 3)
+
+
 def test_s3_throttles_with_slow_down_503(aws, ctl):
     s3 = aws("s3")
     make_bucket(s3, "throttled", {"k": b"v"})
