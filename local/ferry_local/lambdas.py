@@ -12,7 +12,19 @@ run-local.mjs and the harness call) in front of the Lambda Runtime API (what
   answered `Runtime.ExitError` ("Runtime exited with error: signal: killed"); one that runs
   past the function's Timeout is killed and answered `Sandbox.Timedout` (Lambda developer
   guide, "Troubleshoot invocation issues"). Both come back as function errors (HTTP 200 with
-  `X-Amz-Function-Error: Unhandled`), as from Lambda's Invoke API.
+  `X-Amz-Function-Error: Unhandled`), as from Lambda's Invoke API. run-local.mjs names a
+  function error by its errorType, as Step Functions' lambda:invoke does for a function's own
+  errors; the Step Functions developer guide ("Handle Lambda service exceptions") says these two
+  reach a state machine as `Lambda.Unknown` instead. No document settles which, so the state
+  machine retries both, and tests choose: `Functions.crash_error_name = "Lambda.Unknown"`
+  answers crashes and timeouts under the guide's name.
+
+Fault injection for tests: `kill(name)` kills an instance now; `fail_responses(name, how,
+count)` lets the next invocations do their work (AWS calls included) and then loses their
+answer: the instance crashes as it answers (`how="crash"`: killed, `Runtime.ExitError`) or
+times out (`how="timeout"`: answered `Sandbox.Timedout` at once, as if the Timeout had passed,
+and killed). Either way the caller never learns what was done, and a new instance serves what
+comes next (`starts` counts them; `injected` lists what fired).
 
 Why not `cargo lambda watch` (cargo-lambda 1.9.2, which `make build` uses): it serves the same
 two APIs, but an invocation whose function process dies is never answered (the caller waits
@@ -144,6 +156,13 @@ class Functions:
         self._threads: list[threading.Thread] = []
         #: Instances started per function (1 each at start; more after a crash or a kill).
         self.starts: dict[str, int] = {name: 0 for name in names}
+        #: The errorType crashes and timeouts are answered with instead of Lambda's own
+        #: (`Runtime.ExitError`, `Sandbox.Timedout`); see the module docstring.
+        self.crash_error_name: str | None = None
+        #: Pending `fail_responses` faults per function: [how, remaining].
+        self._faults: dict[str, list[Any]] = {}
+        #: Faults that fired: (function, how, request id).
+        self.injected: list[tuple[str, str, str]] = []
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -251,7 +270,8 @@ class Functions:
                     for request in [r for r in self._running.values()
                                     if r.instance == instance.number]:
                         # Lambda's answer when the runtime process dies mid-invocation.
-                        self._answer_error(request, "Runtime.ExitError",
+                        self._answer_error(request, self.crash_error_name
+                                           or "Runtime.ExitError",
                                            f"RequestId: {request.id} Error: Runtime exited "
                                            f"with error: {how}")
                     with open(self.log_path(name), "a") as log:
@@ -262,7 +282,7 @@ class Functions:
     def _time_out(self, request: _Request) -> None:
         """Lambda stops a function at its Timeout: the instance is killed (and replaced)."""
         timeout = self.configs[request.function].timeout
-        self._answer_error(request, "Sandbox.Timedout",
+        self._answer_error(request, self.crash_error_name or "Sandbox.Timedout",
                            f"RequestId: {request.id} Error: Task timed out after "
                            f"{timeout:.2f} seconds")
         instance = self._instances.get(request.function)
@@ -305,6 +325,31 @@ class Functions:
             request = self._running.pop(request_id, None)
         return request is not None and request.finish(body, error)
 
+    def _intercept(self, request_id: str) -> bool:
+        """Applies a pending `fail_responses` fault to the answer of `request_id`; True when
+        the answer must not reach the caller."""
+        with self._lock:
+            request = self._running.get(request_id)
+            if request is None:
+                return False
+            fault = self._faults.get(request.function)
+            if not fault or fault[1] <= 0:
+                return False
+            fault[1] -= 1
+            how = fault[0]
+            self.injected.append((request.function, how, request_id))
+            if how == "timeout":
+                # As if the answer had come after the Timeout: answered Sandbox.Timedout, and
+                # the instance is killed before it can take another invocation.
+                self._time_out(request)
+                return True
+            instance = self._instances.get(request.function)
+            if instance is not None and instance.number == request.instance:
+                # Killed as it answers: the supervisor sees the exit and answers
+                # Runtime.ExitError for the request it was running.
+                instance.proc.kill()
+            return True
+
     def _invoke(self, name: str, body: bytes) -> _Request:
         request = _Request(name, body)
         self._queues[name].put(request)
@@ -333,6 +378,23 @@ class Functions:
             return Invocation(error_type=parsed.get("errorType", "Unhandled"),
                               error_message=parsed.get("errorMessage"))
         return Invocation(payload=parsed)
+
+    def fail_responses(self, name: str, how: str = "crash", count: int = 1) -> None:
+        """The next `count` invocations of `name` run, AWS calls and all, but their answer is
+        lost: the instance crashes as it answers (`how="crash"`) or times out
+        (`how="timeout"`). See the module docstring."""
+        if how not in ("crash", "timeout"):
+            raise ValueError("how must be 'crash' or 'timeout'")
+        if name not in self.configs:
+            raise ValueError(f"not a function of this service: {name}")
+        with self._lock:
+            self._faults[name] = [how, count]
+
+    def clear_faults(self) -> None:
+        """Drops pending `fail_responses` faults and restores Lambda's crash error names."""
+        with self._lock:
+            self._faults.clear()
+        self.crash_error_name = None
 
     def kill(self, name: str) -> int:
         """Kills the running instance of `name` (SIGKILL, as a crashed execution environment);
@@ -439,6 +501,11 @@ def _handler(service: Functions) -> type[http.server.BaseHTTPRequestHandler]:
             _, _, what = route
             if what.startswith("invocation/") and what.endswith(("/response", "/error")):
                 request_id = what.split("/")[1]
+                if what.endswith("/response") and service._intercept(request_id):
+                    try:
+                        return self._reply(202, b'{"status": "OK"}')
+                    except OSError:
+                        return None  # killed as it answered
                 if service._complete(request_id, body, error=what.endswith("/error")):
                     return self._reply(202, b'{"status": "OK"}')
                 return self._reply(400, b'{"message": "unknown or already answered request"}')

@@ -7,9 +7,11 @@ the functions were configured with): each test makes its own file system, bucket
 subscription, and `isolated` undoes what a test may leave behind (fault rules, held tasks,
 upload notifications).
 
-For the fault tests to come (issue 8): `ferry.ctl` adds emulator fault rules (`throttle`,
-`add_fault`, `conflict`, `hold`), `ferry.functions.kill(name)` kills a function instance
-mid-flow (the next invocation gets a new one), and `ferry.functions.starts` counts instances.
+Fault tests (test_faults.py, issue 8): `ferry.ctl` adds emulator fault rules (`throttle`,
+`add_fault`, `conflict`, `hold`), `ferry.functions.kill(name)` kills a function instance,
+`ferry.functions.fail_responses(name, how)` crashes or times out the next invocation once its
+work is done, `ferry.functions.crash_error_name` renames those errors, and
+`ferry.functions.starts` counts instances. `isolated` undoes all of them after each test.
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     before = set(w.ferry.ctl.state()["fsx"]["holds"])
     yield
     w.ferry.ctl.clear_faults()
+    if w.ferry.functions is not None:
+        w.ferry.functions.clear_faults()
+    w.ferry.client_attempts = 3
     for fs in set(w.ferry.ctl.state()["fsx"]["holds"]) - before:
         w.ferry.ctl.release(file_system_id=fs)
     w.ferry.drain(w.uploads_url)
