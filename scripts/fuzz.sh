@@ -4,6 +4,7 @@
 #
 #   FUZZ_SECONDS=300 make fuzz                       # longer runs
 #   FUZZ_TARGETS="key_decode routes" make fuzz       # some targets only
+#   FUZZ_JOBS=1 make fuzz                            # one target at a time (default: one per core)
 #
 # cargo-fuzz is installed, pinned, into .tools/cargo-fuzz. It passes nightly-only flags to
 # rustc (sanitizer coverage); RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. Rust is
@@ -37,30 +38,51 @@ build_seconds=$((SECONDS - start))
 
 logs=fuzz/target/logs
 mkdir -p "$logs"
-failed=()
-summary=()
-for target in "${targets[@]}"; do
-    scratch=fuzz/target/corpus/$target
+
+# One target: its run's log in $logs/<target>.log, its exit status in $logs/<target>.status.
+fuzz_one() {
+    local target=$1 scratch=fuzz/target/corpus/$1 status=0
     mkdir -p "$scratch" "fuzz/corpus/$target" "fuzz/artifacts/$target"
-    echo "== fuzz $target for ${FUZZ_SECONDS}s"
-    status=0
     cargo fuzz run "${fuzz_flags[@]}" "$target" "$scratch" "fuzz/corpus/$target" -- \
         -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 >"$logs/$target.log" 2>&1 || status=$?
+    echo "$status" >"$logs/$target.status"
+}
+
+# libFuzzer runs one process per target on one core: run FUZZ_JOBS targets at a time (default:
+# one per core), so CI spends ceil(7 / cores) x FUZZ_SECONDS, not 7 x FUZZ_SECONDS. Each target
+# still gets FUZZ_SECONDS of a whole core.
+jobs=${FUZZ_JOBS:-$(nproc)}
+running=0
+for target in "${targets[@]}"; do
+    rm -f "$logs/$target.status"
+    if ((running >= jobs)); then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    echo "== fuzz $target for ${FUZZ_SECONDS}s"
+    fuzz_one "$target" &
+    running=$((running + 1))
+done
+wait
+
+failed=()
+summary=()
+for target in "${targets[@]}"; do
+    status=$(cat "$logs/$target.status" 2>/dev/null || echo "no status")
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$target.log" | tail -1)
     rate=$(grep -o 'exec/s: [0-9]*' "$logs/$target.log" | tail -1 | cut -d' ' -f2)
     cov=$(grep -o 'cov: [0-9]*' "$logs/$target.log" | tail -1 | cut -d' ' -f2)
     corpus=$(grep -o 'corp: [0-9]*' "$logs/$target.log" | tail -1 | cut -d' ' -f2)
     line=$(printf '%-20s runs %10s  exec/s %7s  cov %6s  corpus %6s' \
         "$target" "${runs:-?}" "${rate:-?}" "${cov:-?}" "${corpus:-?}")
-    if [[ $status -ne 0 ]]; then
+    if [[ $status != 0 ]]; then
         failed+=("$target")
         line+="  CRASH (exit $status)"
         echo "--- $target failed; the end of $logs/$target.log:" >&2
         tail -40 "$logs/$target.log" >&2
         echo "--- reproduce: RUSTC_BOOTSTRAP=1 $tools/bin/cargo-fuzz run ${fuzz_flags[*]} $target fuzz/artifacts/$target/<file>" >&2
     fi
-    echo "$line"
     summary+=("$line")
 done
 
