@@ -388,9 +388,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--only", action="append", help="only these functions (binary names)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="one more environment variable for every function, e.g. "
+                             "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    for assignment in args.env:
+        if "=" not in assignment or assignment.startswith("="):
+            parser.error(f"--env {assignment!r}: expected NAME=VALUE")
     builds = [d.split("=", 1) if "=" in d else ("", d)
               for d in args.lambda_dir or [str(ROOT / "target/lambda")]]
 
@@ -415,6 +421,7 @@ def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
                 return 1
             env = lambda_env(case.function, case.memory_mb, workdir)
             env.update(case.env)
+            env.update(a.split("=", 1) for a in args.env)
             label = f"{build}:{case.function}" if build else case.function
             jobs.append((label, binary, env, (ROOT / case.fixture).read_bytes(), case))
     null_runtime = build_null_runtime(workdir)
@@ -457,6 +464,7 @@ def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
                    "interleaved; peak RSS = VmHWM from /proc/<pid>/status after the response; "
                    "CPU = user + system time of the process until it was killed"),
         "runs": args.runs,
+        "extra_env": args.env,
         "functions": results,
     }
     width = max(len(r["function"]) for r in results)
