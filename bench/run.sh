@@ -43,7 +43,7 @@ json.dump({
     "nproc": os.cpu_count(),
     "memory_gib": round(kib / 1048576, 1),
     "kernel": f"{platform.system()} {platform.release()}",
-    "load_average_1m_at_start": os.getloadavg()[0],
+    "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     "rustc": os.environ["BENCH_RUSTC"],
     "git_commit": os.environ["BENCH_COMMIT"],
 }, open(sys.argv[1], "w"), indent=2)
