@@ -30,6 +30,7 @@ figures are reported as the floor included in every other figure.
 Standard library only (and a C compiler for the floor). Usage:
     python3 bench/coldstart.py [--lambda-dir target/lambda] [--runs 30] [--json out.json]
     python3 bench/coldstart.py --lambda-dir before=DIR1 --lambda-dir after=DIR2   # A/B, interleaved
+    python3 bench/coldstart.py --only ferry-s3-trigger --env SSL_CERT_FILE=/path/to/bundle.pem
 """
 
 from __future__ import annotations
