@@ -40,6 +40,7 @@ fuzz:
 	bash scripts/fuzz.sh
 
 lint:
+	python3 scripts/check-docs.py && python3 scripts/check-docs.py --self-test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
