@@ -12,7 +12,7 @@
 # printed at the end. Needs what a fresh clone has (Rust, Python 3, a C compiler for the
 # harness floor); cargo-lambda is installed, pinned, by scripts/install-tools.sh.
 #
-# BENCH_RUNS=<n>       cold start runs per function (at least 20 for the README's figures)
+# BENCH_RUNS=<n>       cold start runs per function (at least 20 for docs/performance.md's figures)
 # BENCH_SKIP_BUILD=1   reuse target/lambda as the last `make build` left it
 set -euo pipefail
 

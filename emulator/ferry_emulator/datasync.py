@@ -70,7 +70,7 @@ Choices and simplifications (not verified against AWS)
   and, for ``OutputType`` ``STANDARD``, a detailed report of the transferred files (failures,
   plus successes with ``SUCCESSES_AND_ERRORS``) to
   ``{Subdirectory}/Detailed-Reports/{task-id}/{exec-id}/{exec-id}.files-transferred-v1-00001-<hex>.json``
-  (the layout Ferry's notify documents in ``shared/src/notify/datasync_report.rs``; entries in
+  (the layout Ferry's notify documents in ``shared/src/notify/datasync_report/mod.rs``; entries in
   Basic-mode shape). ``ReportResult.Status`` is ``SUCCESS`` once written.
 * Messages of ``InvalidRequestException`` are the emulator's own; "not found" errors say
   "not found", as Ferry's adapter expects.

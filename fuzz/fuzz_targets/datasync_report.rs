@@ -1,9 +1,11 @@
 //! DataSync detailed task reports (JSON, JSON Lines, truncated), report locations, execution
-//! ARNs and report keys: never a panic; a digest whose per-error counts add up.
+//! ARNs and report keys: never a panic; a digest whose per-error counts add up; what parses as
+//! a location and an execution gives a prefix inside the location.
 #![no_main]
 
+use ferry::ids::{DataSyncExecutionArn, S3Url};
 use ferry::notify::datasync_report::{
-    detailed_report_prefix, execution_ids, is_detailed_report_key, read_detailed_report,
+    detailed_report_prefix, is_detailed_report_key, read_detailed_report,
 };
 use ferry::notify::digest::DigestBuilder;
 use libfuzzer_sys::fuzz_target;
@@ -30,13 +32,18 @@ fuzz_target!(|data: &[u8]| {
 
     let text = String::from_utf8_lossy(body);
     let (location, arn) = text.split_once('\n').unwrap_or((&text, ""));
-    if let Some((task, execution)) = execution_ids(arn) {
-        assert!(task.starts_with("task-") && execution.starts_with("exec-"));
-        assert!(arn.contains(task) && arn.contains(execution));
+    let execution = DataSyncExecutionArn::parse(arn).ok();
+    if let Some(execution) = &execution {
+        let (task, exec) = execution.ids();
+        assert!(task.starts_with("task-") && exec.starts_with("exec-"));
+        assert!(arn.contains(task) && arn.contains(exec));
     }
-    if let Some((bucket, prefix)) = detailed_report_prefix(location, arn) {
-        assert!(!bucket.is_empty() && !bucket.contains('/'));
-        assert!(prefix.ends_with('/') && prefix.contains("Detailed-Reports/"));
+    if let (Ok(location), Some(execution)) = (S3Url::parse(location, 4096), &execution) {
+        let prefix = detailed_report_prefix(&location, execution);
+        assert_eq!(prefix.bucket(), location.bucket());
+        let key = prefix.key();
+        assert!(key.ends_with('/') && key.contains("Detailed-Reports/"));
+        assert!(key.starts_with(location.key().trim_matches('/')));
     }
     is_detailed_report_key(location);
     is_detailed_report_key(&text);

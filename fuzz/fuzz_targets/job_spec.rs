@@ -5,8 +5,10 @@
 #![no_main]
 
 use ferry::fakes::FakeTasks;
-use ferry::job::{JobSpec, Limits};
-use ferry::{Config, FerryError};
+use ferry::FerryError;
+use ferry::config::{FromEnvironment, TaskConfig};
+use ferry::domain::job::{JobSpec, Limits};
+use ferry::handlers::start_task;
 use ferry_fuzz::block_on;
 use lambda_runtime::{Context, LambdaEvent};
 use libfuzzer_sys::fuzz_target;
@@ -15,11 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(input) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    let Ok(config) = Config::from_lookup(|_| None) else {
+    let Ok(config) = TaskConfig::from_lookup(|_| None) else {
         panic!("the default configuration is invalid");
     };
     let fake = FakeTasks::new();
-    let result = block_on(ferry::handlers::start_task(
+    let result = block_on(start_task::handle(
         &fake,
         &config,
         LambdaEvent::new(input.clone(), Context::default()),

@@ -3,7 +3,7 @@
 //! suffixes) matches two of them.
 #![no_main]
 
-use ferry::job::Limits;
+use ferry::domain::job::Limits;
 use ferry::trigger::routes::Routes;
 use libfuzzer_sys::fuzz_target;
 

@@ -6,7 +6,8 @@
 use std::sync::OnceLock;
 
 use ferry::fakes::FakeTrigger;
-use ferry::trigger::{self, TriggerConfig};
+use ferry::config::TriggerConfig;
+use ferry::handlers::s3_trigger;
 use ferry_fuzz::{block_on, oracle};
 use lambda_runtime::{Context, LambdaEvent};
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let config = CONFIG.get_or_init(oracle::trigger_config);
     let fake = FakeTrigger::new();
-    let output = block_on(trigger::s3_trigger(
+    let output = block_on(s3_trigger::handle(
         &fake,
         config,
         LambdaEvent::new(event.clone(), Context::default()),

@@ -15,10 +15,13 @@
 use std::collections::{BTreeSet, HashSet};
 
 use ferry::FerryError;
-use ferry::job::{JobKind, JobSpec};
+use ferry::config::{
+    ENV_MAX_PATHS, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, TriggerConfig,
+};
+use ferry::domain::job::{JobKind, JobSpec};
+use ferry::handlers::s3_trigger::TriggerOutput;
 use ferry::trigger::events::{self, S3Object, Shape};
 use ferry::trigger::routes::Route;
-use ferry::trigger::{TriggerConfig, TriggerOutput};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
@@ -60,8 +63,11 @@ pub const ROUTE_KEYS: [(&str, &str); 7] = [
 /// `s3-trigger`'s configuration over [`ROUTES`].
 pub fn trigger_config() -> TriggerConfig {
     TriggerConfig::from_lookup(|name| match name {
-        ferry::trigger::ENV_ROUTES => Some(ROUTES.to_owned()),
-        ferry::config::ENV_MAX_PATHS => Some("4".to_owned()),
+        ENV_ROUTES => Some(ROUTES.to_owned()),
+        ENV_MAX_PATHS => Some("4".to_owned()),
+        ENV_STATE_MACHINE_ARN => {
+            Some("arn:aws:states:us-east-1:111122223333:stateMachine:ferry".to_owned())
+        }
         _ => None,
     })
     .unwrap_or_else(|e| panic!("the oracle's routes are invalid: {e}"))
@@ -93,7 +99,7 @@ pub fn check_trigger(
     executions: &[(String, Value)],
     written: &[(String, String, Vec<u8>)],
 ) -> Result<(), String> {
-    let batch = match events::parse(event) {
+    let batch = match events::parse(event.clone()) {
         Ok(batch) => batch,
         Err(_) => {
             return match output {

@@ -1,4 +1,4 @@
-"""The local AWS emulator (emulator/), as a child process of the harness.
+"""The local AWS emulator (emulator/ferry_emulator), run as a child process of the harness.
 
 TEST AND DEMO INFRASTRUCTURE. Each harness starts its own emulator on a port the OS picks,
 instead of sharing the one `scripts/emulator.sh start` manages (.tools/emulator.url): a demo or

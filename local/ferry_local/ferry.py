@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from . import paths, processes, template
-from .emulator import ACCOUNT, REGION, Emulator
+from .emulator_process import ACCOUNT, REGION, Emulator
 from .lambdas import Functions, Invocation
 from .statemachine import LocalStateMachine, Run
 
@@ -172,7 +172,7 @@ class LocalFerry:
         `timeouts` overrides some functions' Timeout (seconds)."""
         endpoint = self.emulator.url
         common = {
-            # Per service, as README "Configuration" documents: a service missing here would
+            # Per service, as docs/configuration.md documents: a service missing here would
             # be sent to AWS itself and fail, so the list is checked by every run.
             **{f"AWS_ENDPOINT_URL_{s}": endpoint for s in ("FSX", "DATASYNC", "SFN", "S3", "SNS")},
             "AWS_ACCESS_KEY_ID": "testing",
@@ -270,7 +270,7 @@ class LocalFerry:
 
     def subscribe(self, name: str, filter_policy: Mapping[str, list[str]]) -> Inbox:
         """A queue subscribed to the report topic with a filter policy on the message
-        attributes (`format`, `status`, `job`, `kind`), as README "SNS messages" suggests."""
+        attributes (`format`, `status`, `job`, `kind`), as docs/reports.md ("SNS messages") suggests."""
         url, arn = self.queue(name)
         self.client("sns").subscribe(
             TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn,

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import paths, processes, template
-from .emulator import ACCOUNT, REGION
+from .emulator_process import ACCOUNT, REGION
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 

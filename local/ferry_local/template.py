@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from . import paths
-from .emulator import ACCOUNT, REGION
+from .emulator_process import ACCOUNT, REGION
 
 
 class _Loader(yaml.SafeLoader):

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ferry::job::Limits;
+use ferry::domain::job::Limits;
 use ferry::trigger::coalesce;
 use ferry::trigger::events::S3Object;
 use ferry::trigger::routes::Routes;

@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use ferry::poll::{self, PollCost, PollSettings};
+use ferry::domain::poll::{self, PollCost, PollSettings};
 use serde::Serialize;
 use serde_json::{Value, json};
 

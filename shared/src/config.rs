@@ -1,11 +1,16 @@
-//! Configuration read once at cold start from the environment (names match `template.yaml`).
+//! Every function's configuration, read once at cold start from the environment, through one
+//! reader ([`read`]). Variable names match `template.yaml`; the reference is
+//! `docs/configuration.md`. A blank value counts as unset everywhere; a bad value stops the
+//! function with a [`ConfigError`] naming the variable.
 
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
-use crate::job::Limits;
-use crate::poll::{self, PollSettings};
-use crate::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS};
+use crate::domain::job::Limits;
+use crate::domain::poll::{self, PollSettings};
+use crate::domain::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS};
+use crate::ids::{IdError, StateMachineArn, TopicArn};
+use crate::trigger::routes::Routes;
 
 /// Cap on FSx `Paths` per task (default 32, at most the API's 100).
 pub const ENV_MAX_PATHS: &str = "FERRY_MAX_PATHS";
@@ -13,8 +18,20 @@ pub const ENV_MAX_PATHS: &str = "FERRY_MAX_PATHS";
 pub const ENV_POLL_MIN: &str = "FERRY_POLL_MIN_SECONDS";
 /// Default longest polling interval in seconds (default 600).
 pub const ENV_POLL_MAX: &str = "FERRY_POLL_MAX_SECONDS";
+/// The routes of `s3-trigger` (a JSON array; `docs/routes.md`).
+pub const ENV_ROUTES: &str = "FERRY_ROUTES";
+/// The state machine `s3-trigger` starts executions of.
+pub const ENV_STATE_MACHINE_ARN: &str = "FERRY_STATE_MACHINE_ARN";
+/// The default report topic; a job's `notify.topic_arn` overrides it.
+pub const ENV_TOPIC_ARN: &str = "FERRY_TOPIC_ARN";
+/// How many failed paths a report lists at most (default 50).
+pub const ENV_REPORT_MAX_PATHS: &str = "FERRY_REPORT_MAX_PATHS";
+/// Bytes of a failure report read at most (default 64 MiB).
+pub const ENV_REPORT_MAX_BYTES: &str = "FERRY_REPORT_MAX_BYTES";
+/// The region the function runs in (set by Lambda).
+pub const ENV_REGION: &str = "AWS_REGION";
 
-/// A variable is set but unusable.
+/// A variable is unset where it is required, or set to something unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {variable}: {problem}")]
 pub struct ConfigError {
@@ -22,51 +39,16 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-/// The task functions' configuration.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Config {
-    pub limits: Limits,
-    /// Polling bounds for jobs that set none.
-    pub poll: PollSettings,
+/// Reads one variable through `lookup` (the environment, or a map in tests): trimmed, with a
+/// blank value counted as unset.
+pub fn read(lookup: &impl Fn(&str) -> Option<String>, variable: &str) -> Option<String> {
+    lookup(variable)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
-impl Config {
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the configuration through `lookup` (tests pass a map instead of the environment).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let max_paths = read(&lookup, ENV_MAX_PATHS, 1..=API_MAX_PATHS, DEFAULT_MAX_PATHS)?;
-        let min_seconds = read(
-            &lookup,
-            ENV_POLL_MIN,
-            poll::ALLOWED_SECONDS,
-            poll::DEFAULT_MIN_SECONDS,
-        )?;
-        let max_seconds = read(
-            &lookup,
-            ENV_POLL_MAX,
-            poll::ALLOWED_SECONDS,
-            poll::DEFAULT_MAX_SECONDS,
-        )?;
-        if min_seconds > max_seconds {
-            return Err(ConfigError {
-                variable: ENV_POLL_MIN,
-                problem: format!("{min_seconds} exceeds {ENV_POLL_MAX} ({max_seconds})"),
-            });
-        }
-        Ok(Config {
-            limits: Limits { max_paths },
-            poll: PollSettings {
-                min_seconds,
-                max_seconds,
-            },
-        })
-    }
-}
-
-fn read<T>(
+/// A whole number within `range`, or `default` when unset.
+fn number<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
     range: RangeInclusive<T>,
@@ -75,10 +57,10 @@ fn read<T>(
 where
     T: FromStr + PartialOrd + std::fmt::Display + Copy,
 {
-    let Some(raw) = lookup(variable).filter(|v| !v.trim().is_empty()) else {
+    let Some(raw) = read(lookup, variable) else {
         return Ok(default);
     };
-    let value: T = raw.trim().parse().map_err(|_| ConfigError {
+    let value: T = raw.parse().map_err(|_| ConfigError {
         variable,
         problem: format!("expected a whole number, got {raw:?}"),
     })?;
@@ -95,53 +77,154 @@ where
     Ok(value)
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
+/// An identifier parsed by `parse`, or `None` when unset.
+fn id<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    parse: fn(&str) -> Result<T, IdError>,
+) -> Result<Option<T>, ConfigError> {
+    read(lookup, variable)
+        .map(|raw| {
+            parse(&raw).map_err(|e| ConfigError {
+                variable,
+                problem: e.to_string(),
+            })
+        })
+        .transpose()
+}
 
-    use super::*;
+fn required<T>(value: Option<T>, variable: &'static str, what: &str) -> Result<T, ConfigError> {
+    value.ok_or_else(|| ConfigError {
+        variable,
+        problem: format!("is required: {what}"),
+    })
+}
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|name| map.get(name).cloned())
-    }
+/// A function's configuration: read through a lookup (tests pass a map), or from the
+/// environment at cold start.
+pub trait FromEnvironment: Sized {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
 
-    #[test]
-    fn defaults_apply_when_unset_or_blank() {
-        assert_eq!(config(&[]).unwrap(), Config::default());
-        assert_eq!(config(&[(ENV_MAX_PATHS, " ")]).unwrap(), Config::default());
-        assert_eq!(Config::default().limits.max_paths, 32);
-    }
-
-    #[test]
-    fn reads_values_within_bounds() {
-        let c = config(&[
-            (ENV_MAX_PATHS, "100"),
-            (ENV_POLL_MIN, "30"),
-            (ENV_POLL_MAX, "900"),
-        ])
-        .unwrap();
-        assert_eq!(c.limits.max_paths, 100);
-        assert_eq!(
-            c.poll,
-            PollSettings {
-                min_seconds: 30,
-                max_seconds: 900
-            }
-        );
-    }
-
-    #[test]
-    fn names_the_variable_at_fault() {
-        let e = config(&[(ENV_MAX_PATHS, "101")]).unwrap_err();
-        assert_eq!(e.variable, ENV_MAX_PATHS);
-        assert!(e.to_string().contains("between 1 and 100"), "{e}");
-        let e = config(&[(ENV_POLL_MAX, "ten")]).unwrap_err();
-        assert_eq!(e.variable, ENV_POLL_MAX);
-        let e = config(&[(ENV_POLL_MIN, "700")]).unwrap_err();
-        assert_eq!(e.variable, ENV_POLL_MIN);
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 }
+
+/// `start-task`, `task-status` and `cancel-task`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskConfig {
+    pub limits: Limits,
+    /// Polling bounds for jobs that set none.
+    pub poll: PollSettings,
+}
+
+impl FromEnvironment for TaskConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TaskConfig, ConfigError> {
+        let min_seconds = number(
+            &lookup,
+            ENV_POLL_MIN,
+            poll::ALLOWED_SECONDS,
+            poll::DEFAULT_MIN_SECONDS,
+        )?;
+        let max_seconds = number(
+            &lookup,
+            ENV_POLL_MAX,
+            poll::ALLOWED_SECONDS,
+            poll::DEFAULT_MAX_SECONDS,
+        )?;
+        if min_seconds > max_seconds {
+            return Err(ConfigError {
+                variable: ENV_POLL_MIN,
+                problem: format!("{min_seconds} exceeds {ENV_POLL_MAX} ({max_seconds})"),
+            });
+        }
+        Ok(TaskConfig {
+            limits: limits(&lookup)?,
+            poll: PollSettings {
+                min_seconds,
+                max_seconds,
+            },
+        })
+    }
+}
+
+fn limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    Ok(Limits {
+        max_paths: number(lookup, ENV_MAX_PATHS, 1..=API_MAX_PATHS, DEFAULT_MAX_PATHS)?,
+    })
+}
+
+/// `s3-trigger`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerConfig {
+    pub routes: Routes,
+    pub limits: Limits,
+    pub state_machine_arn: StateMachineArn,
+}
+
+/// Invalid or overlapping routes stop the function at cold start with every problem listed.
+impl FromEnvironment for TriggerConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TriggerConfig, ConfigError> {
+        let limits = limits(&lookup)?;
+        let text = required(
+            read(&lookup, ENV_ROUTES),
+            ENV_ROUTES,
+            "a JSON array of routes",
+        )?;
+        let routes = Routes::from_json(&text, &limits).map_err(|e| ConfigError {
+            variable: ENV_ROUTES,
+            problem: e.to_string(),
+        })?;
+        let state_machine_arn = required(
+            id(&lookup, ENV_STATE_MACHINE_ARN, StateMachineArn::parse)?,
+            ENV_STATE_MACHINE_ARN,
+            "the ARN of Ferry's state machine (arn:aws:states:region:account:stateMachine:name)",
+        )?;
+        Ok(TriggerConfig {
+            routes,
+            limits,
+            state_machine_arn,
+        })
+    }
+}
+
+/// `notify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// The deployment's report topic; `None` when every job must name its own.
+    pub topic_arn: Option<TopicArn>,
+    pub region: Option<String>,
+    pub max_paths: usize,
+    pub max_report_bytes: usize,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            topic_arn: None,
+            region: None,
+            max_paths: 50,
+            max_report_bytes: 64 << 20,
+        }
+    }
+}
+
+impl FromEnvironment for NotifyConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<NotifyConfig, ConfigError> {
+        let defaults = NotifyConfig::default();
+        Ok(NotifyConfig {
+            topic_arn: id(&lookup, ENV_TOPIC_ARN, TopicArn::parse)?,
+            region: read(&lookup, ENV_REGION),
+            max_paths: number(&lookup, ENV_REPORT_MAX_PATHS, 0..=1000, defaults.max_paths)?,
+            max_report_bytes: number(
+                &lookup,
+                ENV_REPORT_MAX_BYTES,
+                1024..=(512 << 20),
+                defaults.max_report_bytes,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -10,12 +10,21 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 
+use crate::config::ConfigError;
+use crate::domain::text::truncate_bytes;
+
 /// The error type every handler returns.
 #[derive(Debug, thiserror::Error)]
 pub enum FerryError {
     /// The job spec or the function input is invalid. Never retried.
     #[error("invalid job: {0}")]
-    InvalidJob(#[from] InvalidJob),
+    InvalidJob(#[from] FieldErrors),
+
+    /// The deployment is missing something this invocation needs (a setting read at cold start
+    /// is checked there; this is what only a particular input reveals, such as a report with no
+    /// topic to go to). Never retried: an operator must change the deployment.
+    #[error("configuration: {0}")]
+    Configuration(#[from] ConfigError),
 
     /// The service rejected the request as invalid (FSx `BadRequest`, `UnsupportedOperation`,
     /// `IncompatibleParameterError`; DataSync `InvalidRequestException`). Reported as
@@ -77,6 +86,7 @@ impl FerryError {
         match self {
             FerryError::InvalidJob(_) | FerryError::Rejected { .. } => "InvalidJob",
             FerryError::InvalidEvent { .. } => "InvalidEvent",
+            FerryError::Configuration(_) => "Configuration",
             FerryError::TaskConflict { .. } => "TaskConflict",
             FerryError::LimitExceeded { .. } => "LimitExceeded",
             FerryError::Throttled { .. } => "Throttled",
@@ -87,7 +97,7 @@ impl FerryError {
 
     /// Shorthand for an invalid-job error about one field.
     pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        FerryError::InvalidJob(InvalidJob::one(field, problem))
+        FerryError::InvalidJob(FieldErrors::one(field, problem))
     }
 }
 
@@ -100,24 +110,9 @@ impl From<FerryError> for Diagnostic {
     fn from(error: FerryError) -> Diagnostic {
         Diagnostic {
             error_type: error.error_type().to_owned(),
-            error_message: bounded(error_chain(&error)),
+            error_message: truncate_bytes(error_chain(&error), MAX_ERROR_MESSAGE_BYTES),
         }
     }
-}
-
-/// `message`, cut at a character boundary to [`MAX_ERROR_MESSAGE_BYTES`] with a note of how
-/// much was left out.
-fn bounded(mut message: String) -> String {
-    if message.len() > MAX_ERROR_MESSAGE_BYTES {
-        let mut end = MAX_ERROR_MESSAGE_BYTES - 64;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        let cut = message.len() - end;
-        message.truncate(end);
-        message.push_str(&format!("… ({cut} more bytes)"));
-    }
-    message
 }
 
 /// `error` and its sources, joined with ": ", so the Lambda error message says what AWS said.
@@ -150,15 +145,16 @@ impl fmt::Display for FieldError {
     }
 }
 
-/// Every problem found in an input, so a user fixes them all in one round trip.
+/// Every problem found in an input (a job, a function's input, the routes), so a user fixes
+/// them all in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct InvalidJob {
+pub struct FieldErrors {
     pub errors: Vec<FieldError>,
 }
 
-impl InvalidJob {
+impl FieldErrors {
     pub fn one(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        InvalidJob {
+        FieldErrors {
             errors: vec![FieldError {
                 field: field.into(),
                 problem: problem.into(),
@@ -177,7 +173,7 @@ impl InvalidJob {
     }
 }
 
-impl fmt::Display for InvalidJob {
+impl fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, error) in self.errors.iter().enumerate() {
             if i > 0 {
@@ -226,7 +222,15 @@ impl AwsError {
 
     /// A response that lacks what the API reference promises (e.g. no task id).
     pub fn malformed(operation: &'static str, what: &str) -> Self {
-        let summary = format!("malformed response: {what}");
+        AwsError::local(operation, format!("malformed response: {what}"))
+    }
+
+    /// The SDK refused to build a request Ferry assembled (a field the API requires is missing).
+    pub fn request(operation: &'static str, error: impl fmt::Display) -> Self {
+        AwsError::local(operation, format!("could not build the request: {error}"))
+    }
+
+    fn local(operation: &'static str, summary: String) -> Self {
         AwsError {
             operation,
             code: None,
@@ -294,7 +298,7 @@ mod tests {
 
     #[test]
     fn invalid_job_lists_every_field() {
-        let error = InvalidJob {
+        let error = FieldErrors {
             errors: vec![
                 FieldError {
                     field: "job.paths[0]".into(),

@@ -1,17 +1,27 @@
-//! In-memory fakes of the ports, for tests (feature `test-util`; never in a deployed binary).
+//! In-memory fakes of every port in [`crate::ports`], for tests (feature `test-util`; never in a
+//! deployed binary).
 //!
-//! [`FakeTasks`] behaves like the services where Ferry depends on it: one task per idempotency
-//! key, lifecycles a test moves forward, cancellation that is a no-op on an ended task, and
-//! scripted failures.
+//! - [`FakeTasks`] (start, describe, cancel a task) behaves like the services where Ferry depends
+//!   on it: one task per idempotency key, ids in the services' formats, lifecycles a test moves
+//!   forward, cancellation that is a no-op on an ended task, and scripted failures.
+//! - [`FakeTrigger`] (start an execution, write an object): one execution per name, as Step
+//!   Functions' standard workflows; scripted start and write failures.
+//! - [`FakeNotify`] (publish, read reports): records what is published, serves the objects a
+//!   test puts; scripted publish failures and denied reads.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::job::{JobSpec, Service, ValidJob};
+use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Timestamp, Timings};
 use crate::error::{AwsError, FerryError};
-use crate::job::{JobSpec, ValidJob};
-use crate::ports::{CancelOutcome, CancelTask, DescribeTask, StartTask};
-use crate::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Timestamp, Timings};
-use crate::token::IdempotencyKey;
+use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
+use crate::notify::message::SnsMessage;
+use crate::ports::{
+    CancelOutcome, CancelTask, DescribeTask, Fetched, Publish, PutObject, ReadReports,
+    StartExecution, StartOutcome, StartTask,
+};
 
 /// A failure to script into the next start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,26 +166,26 @@ impl StartTask for FakeTasks {
             return Ok(state.tasks[index].handle.clone());
         }
         let n = state.tasks.len() + 1;
-        let (handle, lifecycle) = match (&job.file_system_id, &job.task_arn) {
-            (Some(fs), _) if job.kind.is_fsx() => (
+        // Ids in the services' own formats, so they parse like real ones.
+        let id_error = |e: crate::ids::IdError| FerryError::invalid("fake id", e.to_string());
+        let (handle, lifecycle) = match job.service() {
+            Service::Fsx(target) => (
                 TaskHandle::Fsx {
-                    file_system_id: fs.clone(),
-                    task_id: format!("task-{n:017x}"),
+                    file_system_id: target.file_system_id.clone(),
+                    task_id: FsxTaskId::parse(&format!("task-{n:017x}")).map_err(id_error)?,
                 },
                 "PENDING",
             ),
-            (_, Some(task_arn)) => (
+            Service::DataSync(target) => (
                 TaskHandle::Datasync {
-                    task_execution_arn: format!("{task_arn}/execution/exec-{n:017x}"),
+                    task_execution_arn: DataSyncExecutionArn::parse(&format!(
+                        "{}/execution/exec-{n:017x}",
+                        target.task_arn
+                    ))
+                    .map_err(id_error)?,
                 },
                 "QUEUED",
             ),
-            _ => {
-                return Err(FerryError::invalid(
-                    "job",
-                    "neither an FSx nor a DataSync job",
-                ));
-            }
         };
         let index = state.tasks.len();
         state.by_key.insert(key.clone(), index);
@@ -193,17 +203,24 @@ impl StartTask for FakeTasks {
     }
 }
 
+/// The task `handle` names, or the `NotFound` a service answers for an unknown one.
+fn find<'a>(
+    tasks: &'a mut [FakeTask],
+    handle: &TaskHandle,
+) -> Result<&'a mut FakeTask, FerryError> {
+    tasks
+        .iter_mut()
+        .find(|t| &t.handle == handle)
+        .ok_or_else(|| FerryError::NotFound {
+            message: format!("no task {handle}"),
+            source: None,
+        })
+}
+
 impl DescribeTask for FakeTasks {
     async fn describe_task(&self, task: &TaskHandle) -> Result<TaskSnapshot, FerryError> {
-        let state = self.lock();
-        let found = state
-            .tasks
-            .iter()
-            .find(|t| &t.handle == task)
-            .ok_or_else(|| FerryError::NotFound {
-                message: format!("no task {task}"),
-                source: None,
-            })?;
+        let mut state = self.lock();
+        let found = find(&mut state.tasks, task)?;
         Ok(TaskSnapshot {
             task: found.handle.clone(),
             lifecycle: found.lifecycle.clone(),
@@ -221,14 +238,7 @@ impl DescribeTask for FakeTasks {
 impl CancelTask for FakeTasks {
     async fn cancel_task(&self, task: &TaskHandle) -> Result<CancelOutcome, FerryError> {
         let mut state = self.lock();
-        let found = state
-            .tasks
-            .iter_mut()
-            .find(|t| &t.handle == task)
-            .ok_or_else(|| FerryError::NotFound {
-                message: format!("no task {task}"),
-                source: None,
-            })?;
+        let found = find(&mut state.tasks, task)?;
         found.cancel_requests += 1;
         if FakeTasks::is_terminal(found) {
             return Ok(CancelOutcome::AlreadyEnded);
@@ -292,32 +302,27 @@ impl FakeTrigger {
     }
 }
 
-impl crate::trigger::StartExecution for FakeTrigger {
-    async fn start_execution(
-        &self,
-        name: &str,
-        input: &str,
-    ) -> Result<crate::trigger::ExecutionStart, FerryError> {
-        use crate::trigger::ExecutionStart;
+impl StartExecution for FakeTrigger {
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, FerryError> {
         let mut state = self.lock();
         state.start_calls += 1;
         if let Some(failure) = state.fail_starts.pop_front() {
             return Err(failure.into_error());
         }
         if state.executions.iter().any(|(n, _)| n == name) {
-            return Ok(ExecutionStart::AlreadyStarted);
+            return Ok(StartOutcome::AlreadyStarted);
         }
         let parsed =
             serde_json::from_str(input).map_err(|e| FerryError::invalid("input", e.to_string()))?;
         state.executions.push((name.to_owned(), parsed));
-        Ok(ExecutionStart::Started {
+        Ok(StartOutcome::Started {
             execution_arn: format!("arn:aws:states:us-east-1:111122223333:execution:ferry:{name}"),
         })
     }
 }
 
-impl crate::trigger::PutObject for FakeTrigger {
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FerryError> {
+impl PutObject for FakeTrigger {
+    async fn put_object(&self, object: &S3Url, body: Vec<u8>) -> Result<(), FerryError> {
         let mut state = self.lock();
         if state.fail_puts > 0 {
             state.fail_puts -= 1;
@@ -325,7 +330,7 @@ impl crate::trigger::PutObject for FakeTrigger {
         }
         state
             .objects
-            .push((bucket.to_owned(), key.to_owned(), body));
+            .push((object.bucket().to_string(), object.key().to_owned(), body));
         Ok(())
     }
 }
@@ -339,7 +344,7 @@ pub struct FakeNotify {
 
 #[derive(Debug, Default)]
 struct NotifyState {
-    published: Vec<crate::notify::message::SnsMessage>,
+    published: Vec<SnsMessage>,
     objects: std::collections::BTreeMap<(String, String), Vec<u8>>,
     fail_publishes: VecDeque<FakeFailure>,
     denied: bool,
@@ -363,7 +368,7 @@ impl FakeNotify {
     }
 
     /// Messages published, in order.
-    pub fn published(&self) -> Vec<crate::notify::message::SnsMessage> {
+    pub fn published(&self) -> Vec<SnsMessage> {
         self.lock().published.clone()
     }
 
@@ -394,11 +399,8 @@ impl FakeNotify {
     }
 }
 
-impl crate::notify::Publish for FakeNotify {
-    async fn publish(
-        &self,
-        message: &crate::notify::message::SnsMessage,
-    ) -> Result<String, FerryError> {
+impl Publish for FakeNotify {
+    async fn publish(&self, message: &SnsMessage) -> Result<String, FerryError> {
         let mut state = self.lock();
         if let Some(failure) = state.fail_publishes.pop_front() {
             return Err(failure.into_error());
@@ -408,14 +410,14 @@ impl crate::notify::Publish for FakeNotify {
     }
 }
 
-impl crate::notify::ReadReports for FakeNotify {
+impl ReadReports for FakeNotify {
     async fn get_object(
         &self,
-        bucket: &str,
-        key: &str,
+        object: &S3Url,
         max_bytes: usize,
-    ) -> Result<Option<crate::notify::Fetched>, FerryError> {
+    ) -> Result<Option<Fetched>, FerryError> {
         let mut state = self.lock();
+        let (bucket, key) = (object.bucket().as_str(), object.key());
         state.reads.push((bucket.to_owned(), key.to_owned()));
         if state.denied {
             return Err(FakeNotify::access_denied("GetObject"));
@@ -423,19 +425,15 @@ impl crate::notify::ReadReports for FakeNotify {
         Ok(state
             .objects
             .get(&(bucket.to_owned(), key.to_owned()))
-            .map(|body| crate::notify::Fetched {
+            .map(|body| Fetched {
                 cut: body.len() > max_bytes,
                 body: body[..body.len().min(max_bytes)].to_vec(),
             }))
     }
 
-    async fn list_keys(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        max_keys: usize,
-    ) -> Result<Vec<String>, FerryError> {
+    async fn list_keys(&self, prefix: &S3Url, max_keys: usize) -> Result<Vec<String>, FerryError> {
         let state = self.lock();
+        let (bucket, prefix) = (prefix.bucket().as_str(), prefix.key());
         if state.denied {
             return Err(FakeNotify::access_denied("ListObjectsV2"));
         }

@@ -1,32 +1,43 @@
 //! Ferry: move data between Amazon S3 and file systems on AWS with event-driven Lambda functions.
 //!
-//! This crate holds everything the functions share: the job spec ([`job`]) and its validation
-//! ([`validate`]), task handles and the normalized status ([`status`]), adaptive polling
-//! ([`poll`]), idempotency keys ([`token`]), errors with stable Lambda `error_type`s
-//! ([`error`]), the ports ([`ports`]) with their AWS adapters ([`aws`]), and the handlers
-//! ([`handlers`]) the binaries under `functions/` run.
+//! This crate (the `shared/` folder) is everything the binaries under `functions/` run; each
+//! binary only reads its configuration, builds its AWS clients and hands every event to a
+//! handler here.
+//!
+//! # Layout
+//!
+//! One home for each concept; the folders say what is where.
+//!
+//! - [`domain`]: the job spec and its validation, task handles and the normalized status,
+//!   adaptive polling, idempotency keys, input parsing with field paths, bounded text. Pure:
+//!   no AWS calls.
+//! - [`ids`]: identifiers parsed once (file system ids, DataSync and SNS ARNs, `s3://` URLs):
+//!   every ARN and URL is split there and nowhere else.
+//! - [`error`]: [`FerryError`] and the stable `error_type`s the state machine matches on.
+//! - [`config`]: every function's configuration, read from the environment by one reader.
+//! - [`ports`]: every port trait (start, describe, cancel a task; start an execution, write an
+//!   object; publish, read reports), grouped by the function that uses it.
+//! - [`handlers`]: the Lambda entry points and their input/output types, one file per function.
+//! - [`trigger`]: `s3-trigger`'s logic: event envelopes, key decoding, routes, coalescing.
+//! - [`notify`]: `notify`'s logic: the completion report, SNS messages, failure-report digests.
+//! - [`aws`]: the adapters of the ports over the AWS SDK, each with its tests beside it, and
+//!   how SDK errors are classified and retried.
+//! - `fakes` (feature `test-util`): in-memory fakes of the ports, for tests.
 
 pub mod aws;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod handlers;
-pub mod input;
-pub mod job;
+pub mod ids;
 pub mod notify;
-pub mod poll;
 pub mod ports;
-pub mod status;
-pub mod token;
 pub mod trigger;
-pub mod validate;
 
 #[cfg(feature = "test-util")]
 pub mod fakes;
 
-pub use config::Config;
 pub use error::FerryError;
-pub use job::{JobKind, JobSpec, ValidJob};
-pub use status::{Phase, TaskHandle, TaskStatus};
 
 /// Loads the AWS configuration once, for a function's cold start. Endpoints follow the standard
 /// variables (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_FSX`, ...), which is how the local emulator

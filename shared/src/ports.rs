@@ -1,12 +1,18 @@
-//! Ports: the narrow capabilities the handlers need, so they can run against AWS
-//! ([`crate::aws::AwsTasks`]) or against in-memory fakes (`fakes`, behind `test-util`).
+//! Ports: every narrow capability a handler needs, grouped by the function that uses it. The
+//! AWS adapters in [`crate::aws`] implement them over the SDK; the fakes (`fakes`, feature
+//! `test-util`) in memory. A handler is generic over exactly the ports it calls, which is also
+//! how the security test derives each function's IAM policy from the code.
 
 use std::future::Future;
 
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::job::ValidJob;
+use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::error::FerryError;
-use crate::job::ValidJob;
-use crate::status::{TaskHandle, TaskSnapshot};
-use crate::token::IdempotencyKey;
+use crate::ids::S3Url;
+use crate::notify::message::SnsMessage;
+
+// --- start-task, task-status, cancel-task ---
 
 /// Starts the FSx data repository task or DataSync execution a job describes.
 pub trait StartTask {
@@ -44,4 +50,71 @@ pub trait CancelTask {
         &self,
         task: &TaskHandle,
     ) -> impl Future<Output = Result<CancelOutcome, FerryError>> + Send;
+}
+
+// --- s3-trigger ---
+
+/// What starting a state-machine execution did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started {
+        execution_arn: String,
+    },
+    /// An execution with this name exists already (running with the same input, or ended
+    /// within the last 90 days): this job was started before.
+    AlreadyStarted,
+}
+
+/// Starts an execution of Ferry's state machine.
+pub trait StartExecution {
+    fn start_execution(
+        &self,
+        name: &str,
+        input: &str,
+    ) -> impl Future<Output = Result<StartOutcome, FerryError>> + Send;
+}
+
+/// Writes an object to S3 (DataSync manifests).
+pub trait PutObject {
+    fn put_object(
+        &self,
+        object: &S3Url,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+}
+
+// --- notify ---
+
+/// Publishes a message to SNS; returns the message id.
+pub trait Publish {
+    fn publish(
+        &self,
+        message: &SnsMessage,
+    ) -> impl Future<Output = Result<String, FerryError>> + Send;
+}
+
+/// An object read from S3, up to a byte limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    /// The object is longer than what was read.
+    pub cut: bool,
+}
+
+/// Reads failure reports from S3.
+pub trait ReadReports {
+    /// The first `max_bytes` of an object; `None` when it does not exist.
+    fn get_object(
+        &self,
+        object: &S3Url,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<Option<Fetched>, FerryError>> + Send;
+
+    /// Up to `max_keys` keys under `prefix` (its bucket, and its key as a key prefix), in S3's
+    /// (lexicographic) order.
+    fn list_keys(
+        &self,
+        prefix: &S3Url,
+        max_keys: usize,
+    ) -> impl Future<Output = Result<Vec<String>, FerryError>> + Send;
 }

@@ -1,6 +1,6 @@
 // The deployed definition (statemachine/ferry.asl.json, exactly as template.yaml references
 // it) run with aws-local-stepfunctions. Every state runs; the four Lambda states are simulated
-// by scripted handlers that speak the functions' real contracts (README "Functions"), and
+// by scripted handlers that speak the functions' real contracts (docs/functions.md), and
 // failures use the functions' real error_types, so Retry and Catch are exercised as deployed.
 // Waits and retry pauses are shortened to 0 ms; nothing else is overridden.
 import { test } from 'node:test';

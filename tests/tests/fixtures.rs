@@ -7,15 +7,17 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use ferry::Config;
+use ferry::FerryError;
+use ferry::config::{NotifyConfig, TaskConfig as Config, TriggerConfig};
+use ferry::domain::idempotency::IdempotencyKey;
+use ferry::domain::job::{JobKind, JobSpec};
+use ferry::domain::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
 use ferry::fakes::{FakeFailure, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
-use ferry::handlers::{self, CancelTaskOutput, StartTaskOutput};
-use ferry::notify::{self, NotifyConfig};
+use ferry::handlers::cancel_task::{self, CancelTaskOutput};
+use ferry::handlers::start_task::{self, StartTaskOutput};
+use ferry::handlers::{notify, s3_trigger, task_status};
+use ferry::ids::TopicArn;
 use ferry::ports::CancelOutcome;
-use ferry::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
-use ferry::token::IdempotencyKey;
-use ferry::trigger::{self, TriggerConfig};
-use ferry::{FerryError, JobKind, JobSpec};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -87,11 +89,11 @@ const FUNCTIONS: [&str; 5] = [
     "notify",
 ];
 
-/// The routes every s3-trigger fixture is run with (also the README's example).
+/// The routes every s3-trigger fixture is run with (`config/routes.example.json`, the example
+/// `docs/routes.md` links to).
 fn trigger_config() -> TriggerConfig {
     let text = std::fs::read_to_string(events_dir().join("../config/routes.example.json")).unwrap();
-    TriggerConfig::from_lookup(|name| (name == trigger::ENV_ROUTES).then(|| text.clone()))
-        .expect("example routes")
+    ferry_tests::trigger_config(&text)
 }
 
 fn events_dir() -> PathBuf {
@@ -139,11 +141,14 @@ fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
-/// A fake holding the task a status/cancel fixture refers to, in `lifecycle`.
-fn fake_with_task(payload: &Value, lifecycle: &str) -> (FakeTasks, TaskHandle) {
+/// A fake holding the task a status/cancel fixture refers to, in `lifecycle`. An invalid
+/// fixture's handle may not parse: the fake then holds nothing (the handler refuses the input
+/// before it asks).
+fn fake_with_task(payload: &Value, lifecycle: &str) -> (FakeTasks, Option<TaskHandle>) {
     let fake = FakeTasks::new();
-    let handle: TaskHandle =
-        serde_json::from_value(payload["task"].clone()).expect("fixture handle");
+    let Ok(handle) = serde_json::from_value::<TaskHandle>(payload["task"].clone()) else {
+        return (fake, None);
+    };
     let job: JobSpec = serde_json::from_value(payload["job"].clone()).expect("fixture job");
     fake.insert(FakeTask {
         handle: handle.clone(),
@@ -155,7 +160,7 @@ fn fake_with_task(payload: &Value, lifecycle: &str) -> (FakeTasks, TaskHandle) {
         failure: None,
         cancel_requests: 0,
     });
-    (fake, handle)
+    (fake, Some(handle))
 }
 
 async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
@@ -163,7 +168,7 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
     match function {
         "start-task" => {
             let fake = FakeTasks::new();
-            handlers::start_task(&fake, &config, event(payload))
+            start_task::handle(&fake, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
@@ -174,7 +179,7 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 "TRANSFERRING"
             };
             let (fake, _) = fake_with_task(&payload, running);
-            handlers::task_status(&fake, &config, event(payload))
+            task_status::handle(&fake, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
@@ -185,24 +190,24 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 "TRANSFERRING"
             };
             let (fake, _) = fake_with_task(&payload, running);
-            handlers::cancel_task(&fake, &config, event(payload))
+            cancel_task::handle(&fake, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "s3-trigger" => {
             let fake = FakeTrigger::new();
-            trigger::s3_trigger(&fake, &trigger_config(), event(payload))
+            s3_trigger::handle(&fake, &trigger_config(), event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "notify" => {
             let fake = FakeNotify::new();
             let config = NotifyConfig {
-                topic_arn: Some("arn:aws:sns:us-east-1:111122223333:ferry-reports".into()),
+                topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
                 region: Some("us-east-1".into()),
                 ..NotifyConfig::default()
             };
-            notify::notify(&fake, &config, event(payload))
+            notify::handle(&fake, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
@@ -299,10 +304,10 @@ async fn start_is_idempotent_per_execution() {
     let fake = FakeTasks::new();
     let config = Config::default();
     let payload = load("start-task", "fsx-export");
-    let first: StartTaskOutput = handlers::start_task(&fake, &config, event(payload.clone()))
+    let first: StartTaskOutput = start_task::handle(&fake, &config, event(payload.clone()))
         .await
         .unwrap();
-    let second = handlers::start_task(&fake, &config, event(payload.clone()))
+    let second = start_task::handle(&fake, &config, event(payload.clone()))
         .await
         .unwrap();
     assert_eq!(first.task, second.task);
@@ -317,7 +322,7 @@ async fn start_is_idempotent_per_execution() {
 
     let mut other_execution = payload;
     other_execution["execution"] = "nightly-export-2026-11-22T02-00-00Z".into();
-    let third = handlers::start_task(&fake, &config, event(other_execution))
+    let third = start_task::handle(&fake, &config, event(other_execution))
         .await
         .unwrap();
     assert_ne!(third.task, first.task);
@@ -327,7 +332,7 @@ async fn start_is_idempotent_per_execution() {
 #[tokio::test]
 async fn start_task_reaches_the_port_with_the_fixture_job() {
     let fake = FakeTasks::new();
-    let output = handlers::start_task(
+    let output = start_task::handle(
         &fake,
         &Config::default(),
         event(load("start-task", "datasync")),
@@ -354,7 +359,7 @@ async fn start_failures_keep_their_error_type() {
     ] {
         let fake = FakeTasks::new();
         fake.fail_next_start(failure);
-        let error = handlers::start_task(
+        let error = start_task::handle(
             &fake,
             &Config::default(),
             event(load("start-task", "fsx-import")),
@@ -369,7 +374,7 @@ async fn start_failures_keep_their_error_type() {
 
 #[tokio::test]
 async fn a_non_object_event_is_a_clear_invalid_job() {
-    let error = handlers::start_task(
+    let error = start_task::handle(
         &FakeTasks::new(),
         &Config::default(),
         event(Value::String("hello".into())),
@@ -389,8 +394,9 @@ async fn a_non_object_event_is_a_clear_invalid_job() {
 async fn status_follows_the_lifecycle_to_the_end() {
     let payload = load("task-status", "fsx");
     let (fake, handle) = fake_with_task(&payload, "PENDING");
+    let handle = handle.expect("fixture handle");
     async fn status(fake: &FakeTasks, payload: &Value) -> TaskStatus {
-        handlers::task_status(fake, &Config::default(), event(payload.clone()))
+        task_status::handle(fake, &Config::default(), event(payload.clone()))
             .await
             .unwrap()
     }
@@ -432,8 +438,9 @@ async fn status_follows_the_lifecycle_to_the_end() {
 async fn cancel_is_idempotent_and_reports_the_state() {
     let payload = load("cancel-task", "fsx");
     let (fake, handle) = fake_with_task(&payload, "EXECUTING");
+    let handle = handle.expect("fixture handle");
     let config = Config::default();
-    let first: CancelTaskOutput = handlers::cancel_task(&fake, &config, event(payload.clone()))
+    let first: CancelTaskOutput = cancel_task::handle(&fake, &config, event(payload.clone()))
         .await
         .unwrap();
     assert_eq!(first.cancel, CancelOutcome::Requested);
@@ -442,7 +449,7 @@ async fn cancel_is_idempotent_and_reports_the_state() {
         ("CANCELING", false)
     );
     fake.set(&handle, "CANCELED", Counts::default(), None);
-    let again = handlers::cancel_task(&fake, &config, event(payload))
+    let again = cancel_task::handle(&fake, &config, event(payload))
         .await
         .unwrap();
     assert_eq!(again.cancel, CancelOutcome::AlreadyEnded);
@@ -459,12 +466,13 @@ async fn cancel_is_idempotent_and_reports_the_state() {
 async fn a_cancelled_datasync_execution_that_ends_in_error_is_canceled() {
     let mut payload = load("task-status", "datasync");
     let (fake, handle) = fake_with_task(&payload, "ERROR");
-    let failed = handlers::task_status(&fake, &Config::default(), event(payload.clone()))
+    let handle = handle.expect("fixture handle");
+    let failed = task_status::handle(&fake, &Config::default(), event(payload.clone()))
         .await
         .unwrap();
     assert_eq!(failed.phase, Phase::Failed);
     payload["cancel_requested"] = true.into();
-    let canceled = handlers::task_status(&fake, &Config::default(), event(payload))
+    let canceled = task_status::handle(&fake, &Config::default(), event(payload))
         .await
         .unwrap();
     assert_eq!(canceled.phase, Phase::Canceled);
@@ -474,7 +482,7 @@ async fn a_cancelled_datasync_execution_that_ends_in_error_is_canceled() {
 #[tokio::test]
 async fn status_of_an_unknown_task_is_not_found() {
     let payload = load("task-status", "fsx");
-    let error = handlers::task_status(&FakeTasks::new(), &Config::default(), event(payload))
+    let error = task_status::handle(&FakeTasks::new(), &Config::default(), event(payload))
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "NotFound");

@@ -12,10 +12,12 @@ mod oracle;
 
 use std::sync::OnceLock;
 
+use ferry::FerryError;
+use ferry::config::{FromEnvironment, TaskConfig, TriggerConfig};
 use ferry::fakes::{FakeTasks, FakeTrigger};
+use ferry::handlers::s3_trigger::{self, TriggerOutput, TriggerSummary};
+use ferry::handlers::start_task::{self, StartTaskOutput};
 use ferry::trigger::key::{KeyError, MAX_KEY_BYTES, decode_notification_key};
-use ferry::trigger::{self, SqsBatchResponse, TriggerConfig, TriggerOutput, TriggerSummary};
-use ferry::{Config, FerryError};
 use lambda_runtime::{Context, LambdaEvent};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -28,7 +30,7 @@ fn config() -> &'static TriggerConfig {
 /// Runs `s3-trigger` on `event` and holds the outcome to the oracle.
 async fn trigger(event: Value) -> (Result<TriggerOutput, FerryError>, FakeTrigger) {
     let fake = FakeTrigger::new();
-    let output = trigger::s3_trigger(
+    let output = s3_trigger::handle(
         &fake,
         config(),
         LambdaEvent::new(event.clone(), Context::default()),
@@ -62,9 +64,8 @@ fn sqs(keys: &[(&str, String)]) -> Value {
 
 fn failed_ids(output: &Result<TriggerOutput, FerryError>) -> Vec<String> {
     match output {
-        Ok(TriggerOutput::Sqs(SqsBatchResponse {
-            batch_item_failures,
-        })) => batch_item_failures
+        Ok(TriggerOutput::Sqs(response)) => response
+            .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.clone())
             .collect(),
@@ -166,7 +167,7 @@ async fn deeply_nested_json_is_a_clear_error_not_a_stack_overflow() {
     // A job spec nested as deep is refused naming the field.
     let input = json!({"job": {"name": "n", "kind": "fsx_export",
                                "file_system_id": "fs-0123456789abcdef0", "tags": nested}});
-    let e = start_task(input).await.unwrap_err();
+    let e = start(input).await.unwrap_err();
     assert_eq!(e.error_type(), "InvalidJob");
     assert!(e.to_string().contains("job.tags: invalid type"), "{e}");
 }
@@ -307,9 +308,9 @@ async fn dot_segments_and_double_slashes_never_reach_outside_the_route() {
     }
 }
 
-async fn start_task(input: Value) -> Result<ferry::handlers::StartTaskOutput, FerryError> {
-    let config = Config::from_lookup(|_| None).unwrap();
-    ferry::handlers::start_task(
+async fn start(input: Value) -> Result<StartTaskOutput, FerryError> {
+    let config = TaskConfig::from_lookup(|_| None).unwrap();
+    start_task::handle(
         &FakeTasks::new(),
         &config,
         LambdaEvent::new(input, Context::default()),
@@ -366,7 +367,7 @@ async fn hostile_job_specs_are_refused_naming_each_field() {
         ),
     ];
     for (input, field) in cases {
-        let e = start_task(input).await.unwrap_err();
+        let e = start(input).await.unwrap_err();
         assert_eq!(e.error_type(), "InvalidJob", "{field}: {e}");
         let message = e.to_string();
         assert!(

@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use ferry::FerryError;
+use ferry::config::NotifyConfig;
 use ferry::fakes::{FakeFailure, FakeNotify};
+use ferry::handlers::notify::{self, NotifyOutput};
+use ferry::ids::TopicArn;
 use ferry::notify::message::{MAX_SUBJECT_CHARS, SNS_MAX_BYTES, SnsMessage};
 use ferry::notify::report::Report;
-use ferry::notify::{self, NotifyConfig, NotifyOutput};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ fn fixture(case: &str) -> Value {
 
 fn config() -> NotifyConfig {
     NotifyConfig {
-        topic_arn: Some(TOPIC.into()),
+        topic_arn: Some(TopicArn::parse(TOPIC).unwrap()),
         region: Some("us-east-1".into()),
         ..NotifyConfig::default()
     }
@@ -33,7 +35,7 @@ async fn invoke(
     config: &NotifyConfig,
     payload: Value,
 ) -> Result<NotifyOutput, FerryError> {
-    notify::notify(fake, config, LambdaEvent::new(payload, Context::default())).await
+    notify::handle(fake, config, LambdaEvent::new(payload, Context::default())).await
 }
 
 /// The JSON and the text message of the one report published.
@@ -249,7 +251,7 @@ async fn a_job_that_could_not_start_is_reported_with_the_reason() {
     let out = invoke(&fake, &config(), fixture("could-not-start"))
         .await
         .unwrap();
-    assert_eq!(out.outcome, notify::report::Outcome::CouldNotStart);
+    assert_eq!(out.outcome, ferry::notify::report::Outcome::CouldNotStart);
     let (report, json, text) = published(&fake);
     assert_eq!(
         json.subject,
@@ -306,7 +308,8 @@ async fn the_job_can_choose_its_topic_and_a_missing_topic_is_a_clear_error() {
     let error = invoke(&FakeNotify::new(), &no_topic, fixture("canceled"))
         .await
         .unwrap_err();
-    assert_eq!(error.error_type(), "InvalidJob");
+    // A deployment without a topic is a configuration problem, not the job's.
+    assert_eq!(error.error_type(), "Configuration");
     assert!(error.to_string().contains("FERRY_TOPIC_ARN"), "{error}");
 }
 

@@ -2,11 +2,13 @@
 
 use std::path::Path;
 
+use aws_lambda_events::sqs::SqsBatchResponse;
+use ferry::FerryError;
+use ferry::config::{ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, TriggerConfig};
+use ferry::domain::job::{JobKind, JobSpec, Limits};
+use ferry::domain::validate::{MAX_FILTER_CHARS, filter_value_len};
 use ferry::fakes::{FakeFailure, FakeTrigger};
-use ferry::job::{JobSpec, Limits};
-use ferry::trigger::{self, BatchItemFailure, SqsBatchResponse, TriggerConfig, TriggerOutput};
-use ferry::validate::{MAX_FILTER_CHARS, filter_value_len};
-use ferry::{FerryError, JobKind};
+use ferry::handlers::s3_trigger::{self, TriggerOutput};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -16,7 +18,7 @@ fn root() -> &'static Path {
 
 fn config() -> TriggerConfig {
     let text = std::fs::read_to_string(root().join("config/routes.example.json")).unwrap();
-    TriggerConfig::from_lookup(|name| (name == trigger::ENV_ROUTES).then(|| text.clone())).unwrap()
+    ferry_tests::trigger_config(&text)
 }
 
 fn fixture(case: &str) -> Value {
@@ -29,14 +31,13 @@ async fn invoke(
     config: &TriggerConfig,
     payload: Value,
 ) -> Result<TriggerOutput, FerryError> {
-    trigger::s3_trigger(fake, config, LambdaEvent::new(payload, Context::default())).await
+    s3_trigger::handle(fake, config, LambdaEvent::new(payload, Context::default())).await
 }
 
 fn failures(output: TriggerOutput) -> Vec<String> {
     match output {
-        TriggerOutput::Sqs(SqsBatchResponse {
-            batch_item_failures,
-        }) => batch_item_failures
+        TriggerOutput::Sqs(response) => response
+            .batch_item_failures
             .into_iter()
             .map(|f| f.item_identifier)
             .collect(),
@@ -330,11 +331,9 @@ async fn an_sqs_record_without_a_message_id_fails_the_whole_batch() {
 
 #[test]
 fn a_batch_item_failure_serializes_as_lambda_expects() {
-    let response = TriggerOutput::Sqs(SqsBatchResponse {
-        batch_item_failures: vec![BatchItemFailure {
-            item_identifier: "m1".into(),
-        }],
-    });
+    let mut batch = SqsBatchResponse::default();
+    batch.add_failure("m1");
+    let response = TriggerOutput::Sqs(batch);
     assert_eq!(
         serde_json::to_value(response).unwrap(),
         json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
@@ -348,10 +347,13 @@ fn routes_that_overlap_stop_the_function_at_cold_start() {
         {"name": "b", "bucket": "b-bucket", "prefix": "in/deeper/", "job": {"name": "b", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}}
     ])
     .to_string();
-    let error =
-        TriggerConfig::from_lookup(|name| (name == trigger::ENV_ROUTES).then(|| routes.clone()))
-            .unwrap_err();
-    assert_eq!(error.variable, trigger::ENV_ROUTES);
+    let error = TriggerConfig::from_lookup(|name| match name {
+        n if n == ENV_ROUTES => Some(routes.clone()),
+        n if n == ENV_STATE_MACHINE_ARN => Some(ferry_tests::STATE_MACHINE.into()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert_eq!(error.variable, ENV_ROUTES);
     assert!(error.problem.contains("overlaps"), "{error}");
     let missing = TriggerConfig::from_lookup(|_| None).unwrap_err();
     assert!(missing.to_string().contains("FERRY_ROUTES"), "{missing}");

@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::infallible_client_fn;
-use ferry::Config;
 use ferry::aws::{AwsNotify, AwsTasks, AwsTrigger};
-use ferry::notify::NotifyConfig;
-use ferry::trigger::TriggerConfig;
+use ferry::config::{FromEnvironment, NotifyConfig, TaskConfig};
+use ferry::handlers::{cancel_task, notify, s3_trigger, start_task, task_status};
+use ferry::ids::StateMachineArn;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tracing::Level;
@@ -173,7 +173,7 @@ fn event(payload: Value) -> LambdaEvent<Value> {
 
 /// Runs all five handlers through their AWS adapters, each call expected to succeed.
 async fn run_every_function(aws: &SdkConfig) {
-    let config = Config::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let config = TaskConfig::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
     let tasks = AwsTasks::new(aws);
     let fsx_job = json!({"name": "nightly-export", "kind": "fsx_export", "file_system_id": FS,
                          "paths": [format!("projects/{PAYLOAD}/output")],
@@ -182,7 +182,7 @@ async fn run_every_function(aws: &SdkConfig) {
                         "includes": [format!("/results/{PAYLOAD}")],
                         "tags": {"owner": format!("{PAYLOAD}-tag")}});
     for job in [&fsx_job, &ds_job] {
-        let started = ferry::handlers::start_task(
+        let started = start_task::handle(
             &tasks,
             &config,
             event(json!({"job": job, "execution": "exec-1"})),
@@ -190,20 +190,18 @@ async fn run_every_function(aws: &SdkConfig) {
         .await
         .unwrap_or_else(|e| panic!("start-task: {e}"));
         let input = json!({"job": job, "task": started.task});
-        ferry::handlers::task_status(&tasks, &config, event(input.clone()))
+        task_status::handle(&tasks, &config, event(input.clone()))
             .await
             .unwrap_or_else(|e| panic!("task-status: {e}"));
-        ferry::handlers::cancel_task(&tasks, &config, event(input))
+        cancel_task::handle(&tasks, &config, event(input))
             .await
             .unwrap_or_else(|e| panic!("cancel-task: {e}"));
     }
 
     let routes = read("config/routes.example.json");
-    let trigger_config = TriggerConfig::from_lookup(|name| {
-        (name == ferry::trigger::ENV_ROUTES).then(|| routes.clone())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let trigger = AwsTrigger::new(aws, STATE_MACHINE.to_owned());
+    let trigger_config = ferry_tests::trigger_config(&routes);
+    let state_machine = StateMachineArn::parse(STATE_MACHINE).unwrap_or_else(|e| panic!("{e}"));
+    let trigger = AwsTrigger::new(aws, state_machine);
     let body = |key: &str| {
         json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "ferry-data-repository"},
@@ -215,7 +213,7 @@ async fn run_every_function(aws: &SdkConfig) {
         // '|' cannot be in a filter: this one goes to a manifest (PutObject).
         {"messageId": "m2", "eventSource": "aws:sqs", "body": body(&format!("outgoing/{PAYLOAD}%7Cb.csv"))},
     ]});
-    let output = ferry::trigger::s3_trigger(&trigger, &trigger_config, event(batch))
+    let output = s3_trigger::handle(&trigger, &trigger_config, event(batch))
         .await
         .unwrap_or_else(|e| panic!("s3-trigger: {e}"));
     assert_eq!(
@@ -228,7 +226,7 @@ async fn run_every_function(aws: &SdkConfig) {
             .unwrap_or_else(|e| panic!("{e}"));
     let report: Value = serde_json::from_str(&read("events/notify/failed-with-report.json"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let published = ferry::notify::notify(&AwsNotify::new(aws), &notify_config, event(report))
+    let published = notify::handle(&AwsNotify::new(aws), &notify_config, event(report))
         .await
         .unwrap_or_else(|e| panic!("notify: {e}"));
     assert_eq!(published.message_ids.len(), 2);
@@ -502,7 +500,7 @@ fn read_adapters() -> Adapters {
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        if path.extension().is_none_or(|e| e != "rs") || stem == "tests" {
+        if path.extension().is_none_or(|e| e != "rs") || stem == "test_support" {
             continue;
         }
         let module = if stem == "mod" {
@@ -637,17 +635,22 @@ impl Adapters {
     }
 }
 
-/// Handlers (`pub async fn name<P: TraitA + TraitB>`) and the port traits they may use.
+/// Handlers (`shared/src/handlers/<name>.rs`: `pub async fn handle<P: TraitA + TraitB>`), by
+/// file name, and the port traits they may use.
 fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
-    for file in [
-        "shared/src/handlers.rs",
-        "shared/src/trigger/mod.rs",
-        "shared/src/notify/mod.rs",
-    ] {
-        for item in parse_rust(&root().join(file)).items {
+    let dir = root().join("shared/src/handlers");
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        for item in parse_rust(&path).items {
             let syn::Item::Fn(f) = item else { continue };
-            if f.sig.asyncness.is_none() || !matches!(f.vis, syn::Visibility::Public(_)) {
+            if f.sig.asyncness.is_none()
+                || !matches!(f.vis, syn::Visibility::Public(_))
+                || f.sig.ident != "handle"
+            {
                 continue;
             }
             let mut traits = BTreeSet::new();
@@ -663,14 +666,15 @@ fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
                 }
             }
             if !traits.is_empty() {
-                out.insert(f.sig.ident.to_string(), traits);
+                out.insert(stem.to_owned(), traits);
             }
         }
     }
     out
 }
 
-/// Finds the handler a `main.rs` calls and the adapter type it builds (`AwsTasks::new`).
+/// Finds the handler a `main.rs` serves (`start_task::handle`) and the adapter type it builds
+/// (`AwsTasks::new`).
 struct MainVisitor<'a> {
     handlers: &'a BTreeMap<String, BTreeSet<String>>,
     handler: Option<String>,
@@ -686,19 +690,32 @@ impl<'ast> syn::visit::Visit<'ast> for MainVisitor<'_> {
                 .iter()
                 .map(|s| s.ident.to_string())
                 .collect();
-            if let Some(last) = segments.last() {
-                if segments.len() >= 2 && self.handlers.contains_key(last) {
-                    self.handler = Some(last.clone());
-                }
-                if last == "new"
-                    && segments.len() >= 2
-                    && segments[segments.len() - 2].starts_with("Aws")
-                {
-                    self.adapter = Some(segments[segments.len() - 2].clone());
-                }
+            if let Some(last) = segments.last()
+                && last == "new"
+                && segments.len() >= 2
+                && segments[segments.len() - 2].starts_with("Aws")
+            {
+                self.adapter = Some(segments[segments.len() - 2].clone());
             }
         }
         syn::visit::visit_expr_call(self, call);
+    }
+
+    fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+        // `serve(..., start_task::handle)`: the handler is its module's.
+        let segments: Vec<String> = path
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        if let [.., module, handle] = segments.as_slice()
+            && handle == "handle"
+            && self.handlers.contains_key(module)
+        {
+            self.handler = Some(module.clone());
+        }
+        syn::visit::visit_expr_path(self, path);
     }
 }
 

@@ -1,15 +1,9 @@
-//! `ferry-notify`: see `ferry::notify::notify`.
+//! `ferry-notify`: see `ferry::handlers::notify`; `ferry::handlers::serve` wires it.
 
 use ferry::aws::AwsNotify;
-use ferry::notify::{self, NotifyConfig};
-use lambda_runtime::{Error, service_fn};
+use ferry::handlers::{notify, serve};
 
-// One thread: Lambda hands an execution environment one invocation at a time, so worker
-// threads would only add start-up work (measured: ~1.3 ms of a ~13 ms cold start; bench/).
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = NotifyConfig::from_env()?;
-    let ports = AwsNotify::new(&ferry::load_aws_config().await);
-    lambda_runtime::run(service_fn(|event| notify::notify(&ports, &config, event))).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    serve(|aws, _| AwsNotify::new(aws), notify::handle).await
 }

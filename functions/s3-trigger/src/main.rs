@@ -1,21 +1,14 @@
-//! `ferry-s3-trigger`: see `ferry::trigger::s3_trigger`.
+//! `ferry-s3-trigger`: see `ferry::handlers::s3_trigger`; `ferry::handlers::serve` wires it.
 
 use ferry::aws::AwsTrigger;
-use ferry::trigger::{self, TriggerConfig};
-use lambda_runtime::{Error, service_fn};
+use ferry::config::TriggerConfig;
+use ferry::handlers::{s3_trigger, serve};
 
-// One thread: Lambda hands an execution environment one invocation at a time, so worker
-// threads would only add start-up work (measured: ~1.3 ms of a ~13 ms cold start; bench/).
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = TriggerConfig::from_env()?;
-    let ports = AwsTrigger::new(
-        &ferry::load_aws_config().await,
-        trigger::state_machine_arn_from_env()?,
-    );
-    lambda_runtime::run(service_fn(|event| {
-        trigger::s3_trigger(&ports, &config, event)
-    }))
+async fn main() -> Result<(), lambda_runtime::Error> {
+    serve(
+        |aws, config: &TriggerConfig| AwsTrigger::new(aws, config.state_machine_arn.clone()),
+        s3_trigger::handle,
+    )
     .await
 }

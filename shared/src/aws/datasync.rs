@@ -8,23 +8,23 @@ use aws_sdk_datasync::operation::describe_task_execution::{
 };
 use aws_sdk_datasync::operation::start_task_execution::StartTaskExecutionError as StartError;
 use aws_sdk_datasync::types::{
-    Atime, FilterRule, FilterType, Gid, LogLevel, ManifestAction, ManifestConfig, ManifestFormat,
-    Mtime, ObjectTags, ObjectVersionIds, Options, OverwriteMode, PosixPermissions,
-    PreserveDeletedFiles, PreserveDevices, ReportDestination, ReportDestinationS3, ReportLevel,
-    ReportOutputType, ReportOverride, ReportOverrides, S3ManifestConfig,
-    SmbSecurityDescriptorCopyFlags, SourceManifestConfig, TagListEntry, TaskExecutionStatus,
-    TaskQueueing, TaskReportConfig, TransferMode, Uid, VerifyMode,
+    FilterRule, FilterType, ManifestAction, ManifestConfig, ManifestFormat, Options,
+    ReportDestination, ReportDestinationS3, ReportLevel, ReportOverride, ReportOverrides,
+    S3ManifestConfig, SourceManifestConfig, TagListEntry, TaskExecutionStatus, TaskReportConfig,
 };
 use tracing::{info, instrument, warn};
 
-use super::{Class, build_error, classify};
-use crate::error::{AwsError, FerryError};
-use crate::job::{DataSyncOptions, ManifestSpec, TaskReportSpec, ValidJob};
-use crate::ports::CancelOutcome;
-use crate::status::{
+use super::{Class, build_error, classify, response_id, send, unmodeled};
+use crate::domain::idempotency::{IDEMPOTENCY_TAG, IdempotencyKey};
+use crate::domain::job::{
+    DataSyncJob, DataSyncOptions, ManifestSpec, S3Source, TaskReportSpec, ValidJob,
+};
+use crate::domain::status::{
     Counts, Failure, Phase, ReportLocation, TaskHandle, TaskSnapshot, Timestamp, Timings,
 };
-use crate::token::{IDEMPOTENCY_TAG, IdempotencyKey};
+use crate::error::FerryError;
+use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, S3BucketArn};
+use crate::ports::CancelOutcome;
 
 /// `ListTaskExecutions` pages of at most 100 (API model); Ferry looks at no more than this many
 /// pages for an execution it may already have started.
@@ -33,19 +33,16 @@ const MAX_LIST_PAGES: usize = 10;
 
 /// Starts an execution, unless one tagged with `key` is already active: DataSync has no
 /// idempotency token, so a retried start looks for the execution the first attempt started.
-#[instrument(skip(client, job), fields(job = %job.name))]
+#[instrument(skip(client, job, target), fields(job = %job.name))]
 pub(super) async fn start(
     client: &Client,
     job: &ValidJob,
+    target: &DataSyncJob,
     key: &IdempotencyKey,
 ) -> Result<TaskHandle, FerryError> {
     const OP: &str = "StartTaskExecution";
-    let task_arn = job
-        .task_arn
-        .clone()
-        .ok_or_else(|| FerryError::invalid("job.task_arn", "is required"))?;
-
-    if let Some(existing) = find_started(client, &task_arn, key).await? {
+    let task_arn = &target.task_arn;
+    if let Some(existing) = find_started(client, task_arn, key).await? {
         info!(task_execution_arn = %existing, "execution already started for this key");
         return Ok(TaskHandle::Datasync {
             task_execution_arn: existing,
@@ -68,38 +65,49 @@ pub(super) async fn start(
         );
     }
 
-    let output = client
+    let manifest = match (&job.manifest, &target.manifest) {
+        (Some(spec), Some(source)) => Some(manifest(spec, source)?),
+        _ => None,
+    };
+    let task_report = match (&job.task_report, &target.task_report) {
+        (Some(spec), Some(destination)) => Some(task_report(spec, destination)?),
+        _ => None,
+    };
+    let request = client
         .start_task_execution()
-        .task_arn(&task_arn)
+        .task_arn(task_arn.as_str())
         .set_override_options(job.options.as_ref().map(options))
         .set_includes(filter(&job.includes))
         .set_excludes(filter(&job.excludes))
-        .set_manifest_config(job.manifest.as_ref().map(manifest).transpose()?)
-        .set_task_report_config(job.task_report.as_ref().map(task_report).transpose()?)
+        .set_manifest_config(manifest)
+        .set_task_report_config(task_report)
         .set_tags(Some(tags))
-        .send()
-        .await
-        .map_err(|e| {
-            let class = match e.as_service_error() {
-                Some(StartError::InvalidRequestException(err)) => {
-                    if err.message().is_some_and(is_conflict_message) {
-                        Some(Class::Conflict)
-                    } else {
-                        Some(Class::Rejected)
-                    }
-                }
-                _ => None,
-            };
-            classify(OP, e, class)
-        })?;
-    let task_execution_arn = output
-        .task_execution_arn()
-        .ok_or_else(|| FerryError::AwsService {
-            source: AwsError::malformed(OP, "no TaskExecutionArn"),
-        })?
-        .to_owned();
+        .send();
+    let output = send(OP, request, |e| match e {
+        StartError::InvalidRequestException(err) => {
+            by_message(err.message(), is_conflict_message, Class::Conflict)
+        }
+        _ => None,
+    })
+    .await?;
+    let task_execution_arn = response_id(
+        OP,
+        "TaskExecutionArn",
+        output.task_execution_arn(),
+        DataSyncExecutionArn::parse,
+    )?;
     info!(task_execution_arn = %task_execution_arn, "DataSync execution started");
     Ok(TaskHandle::Datasync { task_execution_arn })
+}
+
+/// DataSync answers most faults with one error, `InvalidRequestException`; its message tells
+/// them apart: `class` when `is` recognizes it, otherwise a rejected request.
+fn by_message(message: Option<&str>, is: fn(&str) -> bool, class: Class) -> Option<Class> {
+    Some(if message.is_some_and(is) {
+        class
+    } else {
+        Class::Rejected
+    })
 }
 
 /// DataSync reports "this task already has an execution" as a plain `InvalidRequestException`;
@@ -124,24 +132,21 @@ fn is_conflict_message(message: &str) -> bool {
 /// The ARN of an active execution of `task_arn` tagged with `key`, if there is one.
 async fn find_started(
     client: &Client,
-    task_arn: &str,
+    task_arn: &DataSyncTaskArn,
     key: &IdempotencyKey,
-) -> Result<Option<String>, FerryError> {
+) -> Result<Option<DataSyncExecutionArn>, FerryError> {
     let mut next_token = None;
     for _ in 0..MAX_LIST_PAGES {
-        let page = client
+        let request = client
             .list_task_executions()
-            .task_arn(task_arn)
+            .task_arn(task_arn.as_str())
             .max_results(LIST_PAGE_SIZE)
             .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| {
-                let class = e
-                    .as_service_error()
-                    .and_then(|se| se.is_invalid_request_exception().then_some(Class::NotFound));
-                classify("ListTaskExecutions", e, class)
-            })?;
+            .send();
+        let page = send("ListTaskExecutions", request, |e| {
+            e.is_invalid_request_exception().then_some(Class::NotFound)
+        })
+        .await?;
         for entry in page.task_executions() {
             let active = entry.status().is_some_and(|s| {
                 !matches!(s, TaskExecutionStatus::Success | TaskExecutionStatus::Error)
@@ -149,7 +154,13 @@ async fn find_started(
             if let (true, Some(arn)) = (active, entry.task_execution_arn())
                 && has_key(client, arn, key).await?
             {
-                return Ok(Some(arn.to_owned()));
+                let arn = response_id(
+                    "ListTaskExecutions",
+                    "TaskExecutionArn",
+                    Some(arn),
+                    DataSyncExecutionArn::parse,
+                )?;
+                return Ok(Some(arn));
             }
         }
         match page.next_token() {
@@ -169,44 +180,40 @@ async fn has_key(
     execution_arn: &str,
     key: &IdempotencyKey,
 ) -> Result<bool, FerryError> {
-    let tags = client
+    let request = client
         .list_tags_for_resource()
         .resource_arn(execution_arn)
         .max_results(100)
-        .send()
-        .await
-        .map_err(|e| classify("ListTagsForResource", e, None))?;
+        .send();
+    let tags = send("ListTagsForResource", request, unmodeled).await?;
     Ok(tags
         .tags()
         .iter()
         .any(|t| t.key() == IDEMPOTENCY_TAG && t.value() == Some(key.as_str())))
 }
 
+/// An API enum from the job's string (validation checked it is one of the enum's values).
+fn api<'a, T: From<&'a str>>(value: &'a Option<String>) -> Option<T> {
+    value.as_deref().map(T::from)
+}
+
 fn options(o: &DataSyncOptions) -> Options {
     Options::builder()
-        .set_verify_mode(o.verify_mode.as_deref().map(VerifyMode::from))
-        .set_overwrite_mode(o.overwrite_mode.as_deref().map(OverwriteMode::from))
-        .set_atime(o.atime.as_deref().map(Atime::from))
-        .set_mtime(o.mtime.as_deref().map(Mtime::from))
-        .set_uid(o.uid.as_deref().map(Uid::from))
-        .set_gid(o.gid.as_deref().map(Gid::from))
-        .set_preserve_deleted_files(
-            o.preserve_deleted_files
-                .as_deref()
-                .map(PreserveDeletedFiles::from),
-        )
-        .set_preserve_devices(o.preserve_devices.as_deref().map(PreserveDevices::from))
-        .set_posix_permissions(o.posix_permissions.as_deref().map(PosixPermissions::from))
+        .set_verify_mode(api(&o.verify_mode))
+        .set_overwrite_mode(api(&o.overwrite_mode))
+        .set_atime(api(&o.atime))
+        .set_mtime(api(&o.mtime))
+        .set_uid(api(&o.uid))
+        .set_gid(api(&o.gid))
+        .set_preserve_deleted_files(api(&o.preserve_deleted_files))
+        .set_preserve_devices(api(&o.preserve_devices))
+        .set_posix_permissions(api(&o.posix_permissions))
         .set_bytes_per_second(o.bytes_per_second)
-        .set_task_queueing(o.task_queueing.as_deref().map(TaskQueueing::from))
-        .set_log_level(o.log_level.as_deref().map(LogLevel::from))
-        .set_transfer_mode(o.transfer_mode.as_deref().map(TransferMode::from))
-        .set_security_descriptor_copy_flags(
-            o.security_descriptor_copy_flags
-                .as_deref()
-                .map(SmbSecurityDescriptorCopyFlags::from),
-        )
-        .set_object_tags(o.object_tags.as_deref().map(ObjectTags::from))
+        .set_task_queueing(api(&o.task_queueing))
+        .set_log_level(api(&o.log_level))
+        .set_transfer_mode(api(&o.transfer_mode))
+        .set_security_descriptor_copy_flags(api(&o.security_descriptor_copy_flags))
+        .set_object_tags(api(&o.object_tags))
         .build()
 }
 
@@ -222,11 +229,11 @@ fn filter(patterns: &[String]) -> Option<Vec<FilterRule>> {
     })
 }
 
-fn manifest(m: &ManifestSpec) -> Result<ManifestConfig, FerryError> {
+fn manifest(m: &ManifestSpec, source: &S3Source) -> Result<ManifestConfig, FerryError> {
     let s3 = S3ManifestConfig::builder()
         .manifest_object_path(&m.object_path)
-        .bucket_access_role_arn(&m.bucket_access_role_arn)
-        .s3_bucket_arn(&m.bucket_arn)
+        .bucket_access_role_arn(source.bucket_access_role_arn.as_str())
+        .s3_bucket_arn(source.bucket_arn.as_str())
         .set_manifest_object_version_id(m.object_version_id.clone())
         .build()
         .map_err(|e| build_error("manifest", e))?;
@@ -237,25 +244,21 @@ fn manifest(m: &ManifestSpec) -> Result<ManifestConfig, FerryError> {
         .build())
 }
 
-fn task_report(r: &TaskReportSpec) -> Result<TaskReportConfig, FerryError> {
+fn task_report(r: &TaskReportSpec, destination: &S3Source) -> Result<TaskReportConfig, FerryError> {
     let s3 = ReportDestinationS3::builder()
         .set_subdirectory(r.subdirectory.clone())
-        .s3_bucket_arn(&r.bucket_arn)
-        .bucket_access_role_arn(&r.bucket_access_role_arn)
+        .s3_bucket_arn(destination.bucket_arn.as_str())
+        .bucket_access_role_arn(destination.bucket_access_role_arn.as_str())
         .build()
         .map_err(|e| build_error("task_report", e))?;
     let level = |value: &Option<String>| {
-        value.as_deref().map(|v| {
-            ReportOverride::builder()
-                .report_level(ReportLevel::from(v))
-                .build()
-        })
+        api(value).map(|level: ReportLevel| ReportOverride::builder().report_level(level).build())
     };
     Ok(TaskReportConfig::builder()
         .destination(ReportDestination::builder().s3(s3).build())
-        .set_output_type(r.output_type.as_deref().map(ReportOutputType::from))
-        .set_report_level(r.report_level.as_deref().map(ReportLevel::from))
-        .set_object_version_ids(r.object_version_ids.as_deref().map(ObjectVersionIds::from))
+        .set_output_type(api(&r.output_type))
+        .set_report_level(api(&r.report_level))
+        .set_object_version_ids(api(&r.object_version_ids))
         .set_overrides(r.overrides.as_ref().map(|o| {
             ReportOverrides::builder()
                 .set_transferred(level(&o.transferred))
@@ -270,26 +273,19 @@ fn task_report(r: &TaskReportSpec) -> Result<TaskReportConfig, FerryError> {
 #[instrument(skip(client))]
 pub(super) async fn describe(
     client: &Client,
-    execution_arn: &str,
+    execution_arn: &DataSyncExecutionArn,
 ) -> Result<TaskSnapshot, FerryError> {
-    let output = client
+    let request = client
         .describe_task_execution()
-        .task_execution_arn(execution_arn)
-        .send()
-        .await
-        .map_err(|e| {
-            let class = match e.as_service_error() {
-                Some(DescribeError::InvalidRequestException(err)) => {
-                    if err.message().is_some_and(is_not_found_message) {
-                        Some(Class::NotFound)
-                    } else {
-                        Some(Class::Rejected)
-                    }
-                }
-                _ => None,
-            };
-            classify("DescribeTaskExecution", e, class)
-        })?;
+        .task_execution_arn(execution_arn.as_str())
+        .send();
+    let output = send("DescribeTaskExecution", request, |e| match e {
+        DescribeError::InvalidRequestException(err) => {
+            by_message(err.message(), is_not_found_message, Class::NotFound)
+        }
+        _ => None,
+    })
+    .await?;
     Ok(snapshot(&output, execution_arn))
 }
 
@@ -298,7 +294,10 @@ fn is_not_found_message(message: &str) -> bool {
     m.contains("not found") || m.contains("does not exist") || m.contains("not exist")
 }
 
-fn snapshot(out: &DescribeTaskExecutionOutput, execution_arn: &str) -> TaskSnapshot {
+fn snapshot(
+    out: &DescribeTaskExecutionOutput,
+    execution_arn: &DataSyncExecutionArn,
+) -> TaskSnapshot {
     let files_failed = out
         .files_failed()
         .map(|f| f.prepare() + f.transfer() + f.verify() + f.delete());
@@ -356,7 +355,7 @@ fn snapshot(out: &DescribeTaskExecutionOutput, execution_arn: &str) -> TaskSnaps
         });
     TaskSnapshot {
         task: TaskHandle::Datasync {
-            task_execution_arn: execution_arn.to_owned(),
+            task_execution_arn: execution_arn.clone(),
         },
         lifecycle: out
             .status()
@@ -370,7 +369,10 @@ fn snapshot(out: &DescribeTaskExecutionOutput, execution_arn: &str) -> TaskSnaps
 
 /// `s3://bucket/subdirectory` from a bucket ARN (`arn:aws:s3:::bucket`).
 fn report_url(bucket_arn: &str, subdirectory: Option<&str>) -> String {
-    let bucket = bucket_arn.rsplit(':').next().unwrap_or(bucket_arn);
+    let bucket = S3BucketArn::parse(bucket_arn).map_or_else(
+        |_| bucket_arn.to_owned(),
+        |arn| arn.last_segment().to_owned(),
+    );
     let sub = subdirectory.unwrap_or("").trim_start_matches('/');
     format!("s3://{bucket}/{sub}")
 }
@@ -380,12 +382,12 @@ fn report_url(bucket_arn: &str, subdirectory: Option<&str>) -> String {
 #[instrument(skip(client))]
 pub(super) async fn cancel(
     client: &Client,
-    execution_arn: &str,
+    execution_arn: &DataSyncExecutionArn,
 ) -> Result<CancelOutcome, FerryError> {
     const OP: &str = "CancelTaskExecution";
     match client
         .cancel_task_execution()
-        .task_execution_arn(execution_arn)
+        .task_execution_arn(execution_arn.as_str())
         .send()
         .await
     {
@@ -413,3 +415,6 @@ pub(super) async fn cancel(
         Err(e) => Err(classify(OP, e, None)),
     }
 }
+
+#[cfg(test)]
+mod tests;

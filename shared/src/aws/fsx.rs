@@ -11,39 +11,32 @@ use aws_sdk_fsx::types::{
 };
 use tracing::{info, instrument};
 
-use super::{Class, classify};
-use crate::error::{AwsError, FerryError};
-use crate::job::ValidJob;
-use crate::ports::CancelOutcome;
-use crate::status::{
+use super::{Class, classify, response_id, send};
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::job::{FsxJob, ValidJob};
+use crate::domain::status::{
     Counts, Failure, ReportLocation, TaskHandle, TaskSnapshot, Timestamp, Timings,
 };
-use crate::token::IdempotencyKey;
+use crate::error::FerryError;
+use crate::ids::{FileSystemId, FsxTaskId};
+use crate::ports::CancelOutcome;
 
 /// Creates the task. `ClientRequestToken` is the idempotency key: FSx returns the task it already
 /// created for a token it has seen with the same parameters, so a retry creates nothing new.
-#[instrument(skip(client, job), fields(job = %job.name, kind = job.kind.as_str()))]
+#[instrument(skip(client, job, target), fields(job = %job.name, kind = job.kind.as_str()))]
 pub(super) async fn start(
     client: &Client,
     job: &ValidJob,
+    target: &FsxJob,
     key: &IdempotencyKey,
 ) -> Result<TaskHandle, FerryError> {
     const OP: &str = "CreateDataRepositoryTask";
-    let file_system_id = job
-        .file_system_id
-        .clone()
-        .ok_or_else(|| FerryError::invalid("job.file_system_id", "is required"))?;
-    let task_type = job
-        .kind
-        .fsx_task_type()
-        .ok_or_else(|| FerryError::invalid("job.kind", "is not an FSx kind"))?;
-
-    let output = client
+    let request = client
         .create_data_repository_task()
-        .r#type(DataRepositoryTaskType::from(task_type))
-        .file_system_id(&file_system_id)
+        .r#type(DataRepositoryTaskType::from(target.task_type.as_str()))
+        .file_system_id(target.file_system_id.as_str())
         .set_paths((!job.paths.is_empty()).then(|| job.paths.clone()))
-        .report(completion_report(job))
+        .report(completion_report(job, target))
         .client_request_token(key.as_str())
         .set_tags(fsx_tags(job))
         .set_capacity_to_release(job.capacity_to_release)
@@ -57,44 +50,40 @@ pub(super) async fn start(
                 )
                 .build()
         }))
-        .send()
-        .await
-        .map_err(|e| {
-            let class = match e.as_service_error() {
-                Some(CreateError::DataRepositoryTaskExecuting(_)) => Some(Class::Conflict),
-                Some(CreateError::ServiceLimitExceeded(_)) => Some(Class::LimitExceeded),
-                Some(CreateError::FileSystemNotFound(_)) => Some(Class::NotFound),
-                Some(
-                    CreateError::BadRequest(_)
-                    | CreateError::UnsupportedOperation(_)
-                    | CreateError::IncompatibleParameterError(_),
-                ) => Some(Class::Rejected),
-                _ => None,
-            };
-            classify(OP, e, class)
-        })?;
+        .send();
+    let output = send(OP, request, |e| match e {
+        CreateError::DataRepositoryTaskExecuting(_) => Some(Class::Conflict),
+        CreateError::ServiceLimitExceeded(_) => Some(Class::LimitExceeded),
+        CreateError::FileSystemNotFound(_) => Some(Class::NotFound),
+        CreateError::BadRequest(_)
+        | CreateError::UnsupportedOperation(_)
+        | CreateError::IncompatibleParameterError(_) => Some(Class::Rejected),
+        _ => None,
+    })
+    .await?;
 
-    let task_id = output
-        .data_repository_task()
-        .and_then(DataRepositoryTask::task_id)
-        .ok_or_else(|| FerryError::AwsService {
-            source: AwsError::malformed(OP, "no DataRepositoryTask.TaskId"),
-        })?
-        .to_owned();
-    info!(task_id = %task_id, file_system_id = %file_system_id, "FSx data repository task created");
+    let task_id = response_id(
+        OP,
+        "DataRepositoryTask.TaskId",
+        output
+            .data_repository_task()
+            .and_then(DataRepositoryTask::task_id),
+        FsxTaskId::parse,
+    )?;
+    info!(task_id = %task_id, file_system_id = %target.file_system_id, "FSx data repository task created");
     Ok(TaskHandle::Fsx {
-        file_system_id,
+        file_system_id: target.file_system_id.clone(),
         task_id,
     })
 }
 
 /// `Report` is required by the API: disabled unless the job enables it. When enabled, `Format`
 /// and `Scope` default to their only values (`REPORT_CSV_20191124`, `FAILED_FILES_ONLY`).
-fn completion_report(job: &ValidJob) -> CompletionReport {
-    match &job.report {
-        Some(report) if report.enabled => CompletionReport::builder()
+fn completion_report(job: &ValidJob, target: &FsxJob) -> CompletionReport {
+    match (&job.report, &target.report_path) {
+        (Some(report), Some(path)) if report.enabled => CompletionReport::builder()
             .enabled(true)
-            .set_path(report.path.clone())
+            .path(path.as_str())
             .format(ReportFormat::from(
                 report
                     .format
@@ -124,30 +113,25 @@ fn fsx_tags(job: &ValidJob) -> Option<Vec<Tag>> {
 #[instrument(skip(client))]
 pub(super) async fn describe(
     client: &Client,
-    file_system_id: &str,
-    task_id: &str,
+    file_system_id: &FileSystemId,
+    task_id: &FsxTaskId,
 ) -> Result<TaskSnapshot, FerryError> {
-    const OP: &str = "DescribeDataRepositoryTasks";
-    let output = client
+    let request = client
         .describe_data_repository_tasks()
-        .task_ids(task_id)
-        .send()
-        .await
-        .map_err(|e| {
-            let class = match e.as_service_error() {
-                Some(
-                    DescribeError::DataRepositoryTaskNotFound(_)
-                    | DescribeError::FileSystemNotFound(_),
-                ) => Some(Class::NotFound),
-                Some(DescribeError::BadRequest(_)) => Some(Class::Rejected),
-                _ => None,
-            };
-            classify(OP, e, class)
-        })?;
+        .task_ids(task_id.as_str())
+        .send();
+    let output = send("DescribeDataRepositoryTasks", request, |e| match e {
+        DescribeError::DataRepositoryTaskNotFound(_) | DescribeError::FileSystemNotFound(_) => {
+            Some(Class::NotFound)
+        }
+        DescribeError::BadRequest(_) => Some(Class::Rejected),
+        _ => None,
+    })
+    .await?;
     let task = output
         .data_repository_tasks()
         .iter()
-        .find(|t| t.task_id() == Some(task_id))
+        .find(|t| t.task_id() == Some(task_id.as_str()))
         .ok_or_else(|| FerryError::NotFound {
             message: format!("FSx returned no data repository task {task_id}"),
             source: None,
@@ -159,7 +143,11 @@ fn ts(t: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {
     t.copied().map(Timestamp)
 }
 
-fn snapshot(task: &DataRepositoryTask, file_system_id: &str, task_id: &str) -> TaskSnapshot {
+fn snapshot(
+    task: &DataRepositoryTask,
+    file_system_id: &FileSystemId,
+    task_id: &FsxTaskId,
+) -> TaskSnapshot {
     let status = task.status();
     let counts = Counts {
         total: status.and_then(|s| s.total_count()),
@@ -190,9 +178,10 @@ fn snapshot(task: &DataRepositoryTask, file_system_id: &str, task_id: &str) -> T
             ..ReportLocation::default()
         });
     TaskSnapshot {
+        // The handle the task was started with: FSx answered for exactly this task id.
         task: TaskHandle::Fsx {
-            file_system_id: task.file_system_id().unwrap_or(file_system_id).to_owned(),
-            task_id: task_id.to_owned(),
+            file_system_id: file_system_id.clone(),
+            task_id: task_id.clone(),
         },
         lifecycle: task
             .lifecycle()
@@ -207,30 +196,31 @@ fn snapshot(task: &DataRepositoryTask, file_system_id: &str, task_id: &str) -> T
 /// Cancels the task. FSx answers `DataRepositoryTaskEnded` for a task that already ended:
 /// cancelling is then a no-op, not an error.
 #[instrument(skip(client))]
-pub(super) async fn cancel(client: &Client, task_id: &str) -> Result<CancelOutcome, FerryError> {
-    const OP: &str = "CancelDataRepositoryTask";
-    match client
+pub(super) async fn cancel(client: &Client, task: &FsxTaskId) -> Result<CancelOutcome, FerryError> {
+    let answer = client
         .cancel_data_repository_task()
-        .task_id(task_id)
-        .send()
-        .await
-    {
+        .task_id(task.as_str())
+        .send();
+    let error = match answer.await {
         Ok(output) => {
             info!(lifecycle = ?output.lifecycle(), "FSx task cancellation requested");
-            Ok(CancelOutcome::Requested)
+            return Ok(CancelOutcome::Requested);
         }
-        Err(e) => match e.as_service_error() {
-            Some(CancelError::DataRepositoryTaskEnded(_)) => {
-                info!("FSx task had already ended");
-                Ok(CancelOutcome::AlreadyEnded)
-            }
-            Some(CancelError::DataRepositoryTaskNotFound(_)) => {
-                Err(classify(OP, e, Some(Class::NotFound)))
-            }
-            Some(CancelError::BadRequest(_) | CancelError::UnsupportedOperation(_)) => {
-                Err(classify(OP, e, Some(Class::Rejected)))
-            }
-            _ => Err(classify(OP, e, None)),
-        },
-    }
+        Err(error) => error,
+    };
+    let class = match error.as_service_error() {
+        Some(CancelError::DataRepositoryTaskEnded(_)) => {
+            info!("FSx task had already ended");
+            return Ok(CancelOutcome::AlreadyEnded);
+        }
+        Some(CancelError::DataRepositoryTaskNotFound(_)) => Some(Class::NotFound),
+        Some(CancelError::BadRequest(_) | CancelError::UnsupportedOperation(_)) => {
+            Some(Class::Rejected)
+        }
+        _ => None,
+    };
+    Err(classify("CancelDataRepositoryTask", error, class))
 }
+
+#[cfg(test)]
+mod tests;

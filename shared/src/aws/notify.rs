@@ -6,10 +6,11 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tracing::instrument;
 
-use super::{Class, classify, s3_error};
+use super::{Class, classify, response_id, s3_class, send};
 use crate::error::{AwsError, FerryError};
+use crate::ids::S3Url;
 use crate::notify::message::SnsMessage;
-use crate::notify::{Fetched, Publish, ReadReports};
+use crate::ports::{Fetched, Publish, ReadReports};
 
 /// Publishes reports and reads failure reports.
 #[derive(Debug, Clone)]
@@ -47,37 +48,24 @@ impl Publish for AwsNotify {
                 .data_type("String")
                 .string_value(value)
                 .build()
-                .map_err(|e| {
-                    FerryError::invalid(format!("message attribute {name}"), e.to_string())
+                .map_err(|e| FerryError::AwsService {
+                    source: AwsError::request(OP, format_args!("message attribute {name}: {e}")),
                 })?;
             request = request.message_attributes(name, attribute);
         }
-        match request.send().await {
-            Ok(output) => {
-                output
-                    .message_id()
-                    .map(str::to_owned)
-                    .ok_or_else(|| FerryError::AwsService {
-                        source: AwsError::malformed(OP, "no MessageId"),
-                    })
-            }
-            Err(e) => {
-                let class = match e.as_service_error() {
-                    Some(PublishError::NotFoundException(_)) => Some(Class::NotFound),
-                    Some(
-                        PublishError::InvalidParameterException(_)
-                        | PublishError::InvalidParameterValueException(_)
-                        | PublishError::ValidationException(_),
-                    ) => Some(Class::Rejected),
-                    Some(PublishError::KmsThrottlingException(_)) => Some(Class::Throttled),
-                    // SNS's throttling error (`Throttled`) is not modeled on Publish; the
-                    // client retried it already (retry::SnsThrottled).
-                    _ if e.code() == Some("Throttled") => Some(Class::Throttled),
-                    _ => None,
-                };
-                Err(classify(OP, e, class))
-            }
-        }
+        let output = send(OP, request.send(), |e| match e {
+            PublishError::NotFoundException(_) => Some(Class::NotFound),
+            PublishError::InvalidParameterException(_)
+            | PublishError::InvalidParameterValueException(_)
+            | PublishError::ValidationException(_) => Some(Class::Rejected),
+            PublishError::KmsThrottlingException(_) => Some(Class::Throttled),
+            // SNS's throttling error (`Throttled`) is not modeled on Publish; the client
+            // retried it already (retry::SnsThrottled).
+            _ if e.code() == Some("Throttled") => Some(Class::Throttled),
+            _ => None,
+        })
+        .await?;
+        response_id(OP, "MessageId", output.message_id(), |id| Ok(id.to_owned()))
     }
 }
 
@@ -85,8 +73,7 @@ impl ReadReports for AwsNotify {
     #[instrument(skip(self))]
     async fn get_object(
         &self,
-        bucket: &str,
-        key: &str,
+        object: &S3Url,
         max_bytes: usize,
     ) -> Result<Option<Fetched>, FerryError> {
         const OP: &str = "GetObject";
@@ -94,8 +81,8 @@ impl ReadReports for AwsNotify {
         let output = match self
             .s3
             .get_object()
-            .bucket(bucket)
-            .key(key)
+            .bucket(object.bucket().as_str())
+            .key(object.key())
             .range(format!("bytes=0-{last}"))
             .send()
             .await
@@ -135,25 +122,19 @@ impl ReadReports for AwsNotify {
     }
 
     #[instrument(skip(self))]
-    async fn list_keys(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        max_keys: usize,
-    ) -> Result<Vec<String>, FerryError> {
+    async fn list_keys(&self, prefix: &S3Url, max_keys: usize) -> Result<Vec<String>, FerryError> {
         const OP: &str = "ListObjectsV2";
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let output = self
+            let request = self
                 .s3
                 .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
+                .bucket(prefix.bucket().as_str())
+                .prefix(prefix.key())
                 .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| s3_error(OP, e))?;
+                .send();
+            let output = send(OP, request, s3_class).await?;
             keys.extend(
                 output
                     .contents()
@@ -168,3 +149,6 @@ impl ReadReports for AwsNotify {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -113,8 +113,8 @@ mod tests {
 
     use super::*;
     use crate::aws::AwsNotify;
-    use crate::notify::Publish;
     use crate::notify::message::SnsMessage;
+    use crate::ports::Publish;
 
     /// SNS's answer to a throttled call (awsQuery error document; code and status from the
     /// botocore model).

@@ -4,30 +4,23 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError as StartError;
 use tracing::instrument;
 
-use super::{Class, classify, s3_error};
+use super::{Class, classify, s3_class, send};
 use crate::error::FerryError;
-use crate::trigger::{ExecutionStart, PutObject, StartExecution};
+use crate::ids::{S3Url, StateMachineArn};
+use crate::ports::{PutObject, StartExecution, StartOutcome};
 
 /// Starts executions of one state machine and writes manifests.
 #[derive(Debug, Clone)]
 pub struct AwsTrigger {
     sfn: aws_sdk_sfn::Client,
     s3: aws_sdk_s3::Client,
-    state_machine_arn: String,
+    state_machine_arn: StateMachineArn,
     /// The account of the state machine: manifests are only written to buckets it owns.
     bucket_owner: Option<String>,
 }
 
-/// The account id of an ARN (`arn:partition:service:region:account:resource`), when it is one.
-fn account_of(arn: &str) -> Option<String> {
-    arn.split(':')
-        .nth(4)
-        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_owned)
-}
-
 impl AwsTrigger {
-    pub fn new(config: &aws_config::SdkConfig, state_machine_arn: String) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, state_machine_arn: StateMachineArn) -> Self {
         AwsTrigger::from_clients(
             aws_sdk_sfn::Client::new(config),
             aws_sdk_s3::Client::new(config),
@@ -38,12 +31,12 @@ impl AwsTrigger {
     pub fn from_clients(
         sfn: aws_sdk_sfn::Client,
         s3: aws_sdk_s3::Client,
-        state_machine_arn: String,
+        state_machine_arn: StateMachineArn,
     ) -> Self {
         AwsTrigger {
             sfn,
             s3,
-            bucket_owner: account_of(&state_machine_arn),
+            bucket_owner: state_machine_arn.account_id(),
             state_machine_arn,
         }
     }
@@ -54,24 +47,24 @@ impl StartExecution for AwsTrigger {
     /// returns that execution; a name used in the last 90 days otherwise fails with
     /// `ExecutionAlreadyExists` (API reference). Both mean this job was already started.
     #[instrument(skip(self, input))]
-    async fn start_execution(&self, name: &str, input: &str) -> Result<ExecutionStart, FerryError> {
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, FerryError> {
         const OP: &str = "StartExecution";
         match self
             .sfn
             .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
+            .state_machine_arn(self.state_machine_arn.as_str())
             .name(name)
             .input(input)
             .send()
             .await
         {
-            Ok(output) => Ok(ExecutionStart::Started {
+            Ok(output) => Ok(StartOutcome::Started {
                 execution_arn: output.execution_arn().to_owned(),
             }),
             Err(e) => {
                 let class = match e.as_service_error() {
                     Some(StartError::ExecutionAlreadyExists(_)) => {
-                        return Ok(ExecutionStart::AlreadyStarted);
+                        return Ok(StartOutcome::AlreadyStarted);
                     }
                     Some(StartError::ExecutionLimitExceeded(_)) => Some(Class::LimitExceeded),
                     Some(
@@ -101,18 +94,21 @@ impl PutObject for AwsTrigger {
     /// a bucket someone else re-created under the configured name; and as writer and owner are
     /// one account, the owner owns the object under every Object Ownership setting.
     #[instrument(skip(self, body), fields(bytes = body.len()))]
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), FerryError> {
+    async fn put_object(&self, object: &S3Url, body: Vec<u8>) -> Result<(), FerryError> {
         const OP: &str = "PutObject";
-        self.s3
+        let request = self
+            .s3
             .put_object()
-            .bucket(bucket)
-            .key(key)
+            .bucket(object.bucket().as_str())
+            .key(object.key())
             .set_expected_bucket_owner(self.bucket_owner.clone())
             .content_type("text/csv")
             .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| s3_error(OP, e))?;
+            .send();
+        send(OP, request, s3_class).await?;
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,7 +13,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::job::JobSpec;
+use crate::domain::job::JobSpec;
+use crate::domain::text::hex;
 
 /// Prefix of every key, so Ferry's tokens and tags are recognizable.
 const PREFIX: &str = "ferry-";
@@ -44,13 +45,7 @@ impl IdempotencyKey {
         // The struct serializes in declaration order and tags are a BTreeMap: deterministic.
         // Serializing plain data to a Vec cannot fail; an empty body would still hash the name.
         hasher.update(serde_json::to_vec(job).unwrap_or_default());
-        let digest = hasher.finalize();
-        let mut key = String::with_capacity(PREFIX.len() + HEX_DIGITS);
-        key.push_str(PREFIX);
-        for byte in digest.iter().take(HEX_DIGITS / 2) {
-            key.push_str(&format!("{byte:02x}"));
-        }
-        IdempotencyKey(key)
+        IdempotencyKey(format!("{PREFIX}{}", hex(&hasher.finalize(), HEX_DIGITS)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -67,7 +62,7 @@ impl std::fmt::Display for IdempotencyKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::JobKind;
+    use crate::domain::job::JobKind;
 
     fn job(name: &str) -> JobSpec {
         serde_json::from_value(serde_json::json!({

@@ -4,14 +4,18 @@
 //! execution), with every option the APIs take, plus Ferry's own control fields (timeout, polling,
 //! notification). It is versioned (`version: 1`) and rejects unknown fields, so a typo such as
 //! `pahts` is an error instead of a silently ignored option. [`JobSpec::validate`] checks every
-//! rule and returns a [`ValidJob`], the only thing the AWS adapters accept.
+//! rule and returns a [`ValidJob`]: the spec together with its parsed, per-service parts
+//! ([`Service`]), the only thing the AWS adapters accept. The field reference is
+//! `docs/job-spec.md`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
-use crate::error::{FerryError, InvalidJob};
-use crate::poll::PollSettings;
+use crate::domain::poll::PollSettings;
+use crate::error::FieldErrors;
+use crate::ids::{DataSyncTaskArn, FileSystemId, RoleArn, S3BucketArn, S3Url, TopicArn};
 
 /// The only job spec version this build understands.
 pub const JOB_SPEC_VERSION: u32 = 1;
@@ -48,18 +52,41 @@ impl JobKind {
     }
 
     /// The FSx `Type` of a data repository task, for FSx kinds.
-    pub fn fsx_task_type(self) -> Option<&'static str> {
+    pub fn fsx_task_type(self) -> Option<FsxTaskType> {
         match self {
-            JobKind::FsxExport => Some("EXPORT_TO_REPOSITORY"),
-            JobKind::FsxImport => Some("IMPORT_METADATA_FROM_REPOSITORY"),
-            JobKind::FsxRelease => Some("RELEASE_DATA_FROM_FILESYSTEM"),
-            JobKind::FsxAutoRelease => Some("AUTO_RELEASE_DATA"),
+            JobKind::FsxExport => Some(FsxTaskType::Export),
+            JobKind::FsxImport => Some(FsxTaskType::Import),
+            JobKind::FsxRelease => Some(FsxTaskType::Release),
+            JobKind::FsxAutoRelease => Some(FsxTaskType::AutoRelease),
             JobKind::Datasync => None,
         }
     }
 }
 
-/// One transfer job. Field names are the README's job spec reference.
+/// The FSx data repository task `Type` of an FSx job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FsxTaskType {
+    Export,
+    Import,
+    Release,
+    AutoRelease,
+}
+
+impl FsxTaskType {
+    /// The API's value (`CreateDataRepositoryTask` `Type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsxTaskType::Export => "EXPORT_TO_REPOSITORY",
+            FsxTaskType::Import => "IMPORT_METADATA_FROM_REPOSITORY",
+            FsxTaskType::Release => "RELEASE_DATA_FROM_FILESYSTEM",
+            FsxTaskType::AutoRelease => "AUTO_RELEASE_DATA",
+        }
+    }
+}
+
+/// One transfer job (`docs/job-spec.md`). Optional fields are left out when serialized, so
+/// a job round-trips to the JSON it came from.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
@@ -72,28 +99,22 @@ pub struct JobSpec {
 
     // --- FSx data repository tasks ---
     /// `FileSystemId`: `fs-` then at least 8 hex digits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_system_id: Option<String>,
     /// `Paths`: relative file system paths (export, release) or `s3://bucket/prefix` (import).
     /// Empty means the API default (the whole file system or every linked repository).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     /// `Report`: the completion report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportSpec>,
     /// `ReleaseConfiguration` (release only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ReleaseSpec>,
     /// `CapacityToRelease` in GiB (auto-release only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_to_release: Option<i64>,
 
     // --- DataSync task executions ---
     /// `TaskArn` of an existing DataSync task.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_arn: Option<String>,
     /// `OverrideOptions` for this execution only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<DataSyncOptions>,
     /// `Includes`: patterns joined with `|` into one `SIMPLE_PATTERN` rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -102,10 +123,8 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excludes: Vec<String>,
     /// `ManifestConfig`: transfer exactly the files a CSV manifest in S3 lists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<ManifestSpec>,
     /// `TaskReportConfig`: where and how DataSync writes its task report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_report: Option<TaskReportSpec>,
 
     // --- Both ---
@@ -115,13 +134,10 @@ pub struct JobSpec {
 
     // --- Ferry control ---
     /// Cancel the task when it runs longer than this (seconds, from its creation). Default 24 h.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
     /// Bounds of the adaptive polling interval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<PollSpec>,
     /// Where the completion report goes, when not the deployment's default topic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifySpec>,
 }
 
@@ -130,18 +146,16 @@ fn default_version() -> u32 {
 }
 
 /// FSx `CompletionReport`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     pub enabled: bool,
     /// `s3://bucket/prefix` inside the file system's linked repository. Required when enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Only `REPORT_CSV_20191124` exists; it is the default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// Only `FAILED_FILES_ONLY` exists; it is the default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
 
@@ -155,43 +169,30 @@ pub struct ReleaseSpec {
 }
 
 /// DataSync `Options`, as overrides for one execution. Values are the API's enum strings.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSyncOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overwrite_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub atime: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preserve_deleted_files: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preserve_devices: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub posix_permissions: Option<String>,
     /// -1 for unlimited, or at least 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_second: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_queueing: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_descriptor_copy_flags: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_tags: Option<String>,
 }
 
 /// DataSync `ManifestConfig` (Action `TRANSFER`, Format `CSV`, source in S3).
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestSpec {
@@ -202,65 +203,56 @@ pub struct ManifestSpec {
     /// `BucketAccessRoleArn`: the role DataSync assumes to read it (needs `iam:PassRole`).
     pub bucket_access_role_arn: String,
     /// `ManifestObjectVersionId`, to pin a version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_version_id: Option<String>,
 }
 
 /// DataSync `TaskReportConfig` with an S3 destination.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskReportSpec {
     /// `Destination.S3.S3BucketArn`.
     pub bucket_arn: String,
     /// `Destination.S3.Subdirectory`: the prefix reports go under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdirectory: Option<String>,
     /// `Destination.S3.BucketAccessRoleArn`.
     pub bucket_access_role_arn: String,
     /// `OutputType`: `SUMMARY_ONLY` or `STANDARD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_type: Option<String>,
     /// `ReportLevel`: `ERRORS_ONLY` or `SUCCESSES_AND_ERRORS`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_level: Option<String>,
     /// `ObjectVersionIds`: `INCLUDE` or `NONE`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_version_ids: Option<String>,
     /// `Overrides`: a report level per category.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<ReportOverridesSpec>,
 }
 
 /// DataSync `ReportOverrides`: a `ReportLevel` for each category of file.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportOverridesSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transferred: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
 
 /// Bounds of the adaptive polling interval, in seconds.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_seconds: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_seconds: Option<u32>,
 }
 
 /// Per-job notification settings.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySpec {
     /// SNS topic ARN that receives this job's completion report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_arn: Option<String>,
 }
 
@@ -268,11 +260,6 @@ pub struct NotifySpec {
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
 
 impl JobSpec {
-    /// Parses a job from JSON, naming the offending field on error (`job.report.enabled: ...`).
-    pub fn from_json(value: serde_json::Value) -> Result<JobSpec, FerryError> {
-        crate::input::parse(value, "job")
-    }
-
     /// The timeout in seconds, with the default applied.
     pub fn timeout_seconds(&self) -> u64 {
         self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)
@@ -290,10 +277,9 @@ impl JobSpec {
         }
     }
 
-    /// Checks every rule (see [`crate::validate`]) and returns every broken one at once.
-    pub fn validate(self, limits: &Limits) -> Result<ValidJob, InvalidJob> {
-        crate::validate::validate(&self, limits)?;
-        Ok(ValidJob(self))
+    /// Checks every rule (see [`crate::domain::validate`]) and returns every broken one at once.
+    pub fn validate(self, limits: &Limits) -> Result<ValidJob, FieldErrors> {
+        crate::domain::validate::validate(self, limits)
     }
 }
 
@@ -308,22 +294,77 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_paths: crate::validate::DEFAULT_MAX_PATHS,
+            max_paths: crate::domain::validate::DEFAULT_MAX_PATHS,
         }
     }
 }
 
-/// A job that passed validation. Only this type reaches the AWS adapters.
+/// A job that passed validation: the spec as given (what is serialized, hashed into
+/// idempotency keys and reported) and the parts each service needs, parsed. Only this type
+/// reaches the AWS adapters, which match on [`ValidJob::service`] instead of checking strings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ValidJob(JobSpec);
+pub struct ValidJob {
+    spec: JobSpec,
+    service: Service,
+    topic: Option<TopicArn>,
+}
+
+/// The parsed, service-specific part of a valid job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Service {
+    Fsx(FsxJob),
+    DataSync(DataSyncJob),
+}
+
+/// What `CreateDataRepositoryTask` needs beyond the spec's plain values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FsxJob {
+    pub file_system_id: FileSystemId,
+    pub task_type: FsxTaskType,
+    /// The completion report's path, when the report is enabled.
+    pub report_path: Option<S3Url>,
+}
+
+/// What `StartTaskExecution` needs beyond the spec's plain values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSyncJob {
+    pub task_arn: DataSyncTaskArn,
+    pub manifest: Option<S3Source>,
+    pub task_report: Option<S3Source>,
+}
+
+/// An S3 bucket DataSync reads (a manifest) or writes (a task report), and the role it uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Source {
+    pub bucket_arn: S3BucketArn,
+    pub bucket_access_role_arn: RoleArn,
+}
 
 impl ValidJob {
+    /// Assembled by validation once every rule holds.
+    pub(crate) fn new(spec: JobSpec, service: Service, topic: Option<TopicArn>) -> ValidJob {
+        ValidJob {
+            spec,
+            service,
+            topic,
+        }
+    }
+
     pub fn spec(&self) -> &JobSpec {
-        &self.0
+        &self.spec
     }
 
     pub fn into_spec(self) -> JobSpec {
-        self.0
+        self.spec
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The job's own report topic (`notify.topic_arn`), when it names one.
+    pub fn topic(&self) -> Option<&TopicArn> {
+        self.topic.as_ref()
     }
 }
 
@@ -331,6 +372,6 @@ impl std::ops::Deref for ValidJob {
     type Target = JobSpec;
 
     fn deref(&self) -> &JobSpec {
-        &self.0
+        &self.spec
     }
 }

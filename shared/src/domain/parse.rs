@@ -1,26 +1,45 @@
-//! Parsing function inputs so that a malformed one names the field at fault.
+//! Deserializing input so that a malformed one names the field at fault, in one place.
 //!
-//! Handlers receive a raw `serde_json::Value` instead of letting the runtime deserialize the
-//! event: the runtime's own deserialization error has no stable `error_type` and no field path,
-//! while this reports `InvalidJob` with e.g. `job.report.enabled: invalid type: string "yes",
-//! expected a boolean`.
+//! Handlers take the event as a raw `serde_json::Value` and parse it here rather than letting
+//! `lambda_runtime` deserialize it. The runtime does name the field (it also uses
+//! `serde_path_to_error`), but reports the failure with its own `error_type`, the Rust type name
+//! `lambda_runtime::deserializer::DeserializeError`, before the handler runs: the state machine
+//! could not match it, and `s3-trigger` could not fail one SQS message alone. Parsing here gives
+//! the stable `InvalidJob` with `job.report.enabled: invalid type: string "yes", expected a
+//! boolean`. Routes (`FERRY_ROUTES`) are parsed the same way.
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{FerryError, InvalidJob};
+use crate::error::FieldErrors;
 
 /// Deserializes `value` as `T`; on error, names the field as `root.path.to[3].field`.
-pub fn parse<T: DeserializeOwned>(value: serde_json::Value, root: &str) -> Result<T, FerryError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let field = match (root.is_empty(), path.as_str()) {
-            (true, ".") => "input".to_owned(),
-            (false, ".") => root.to_owned(),
-            (true, _) => path,
-            (false, _) => format!("{root}.{path}"),
-        };
-        FerryError::InvalidJob(InvalidJob::one(field, error.into_inner().to_string()))
-    })
+pub fn from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    root: &str,
+) -> Result<T, FieldErrors> {
+    serde_path_to_error::deserialize(value).map_err(|e| problem(root, e))
+}
+
+/// Deserializes the JSON text `text` as `T`, naming the field as [`from_value`] does.
+pub fn from_str<T: DeserializeOwned>(text: &str, root: &str) -> Result<T, FieldErrors> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+        .map_err(|e| problem(root, e))
+}
+
+fn problem(root: &str, error: serde_path_to_error::Error<serde_json::Error>) -> FieldErrors {
+    let path = error.path().to_string();
+    FieldErrors::one(field(root, &path), error.into_inner().to_string())
+}
+
+/// `root` joined with a `serde_path_to_error` path (`.` for the whole value, `[3]` or `a.b`).
+fn field(root: &str, path: &str) -> String {
+    match (root.is_empty(), path) {
+        (true, ".") => "input".to_owned(),
+        (false, ".") => root.to_owned(),
+        (true, _) => path.to_owned(),
+        (false, _) if path.starts_with('[') => format!("{root}{path}"),
+        (false, _) => format!("{root}.{path}"),
+    }
 }
 
 #[cfg(test)]
@@ -28,34 +47,35 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::job::JobSpec;
+    use crate::domain::job::JobSpec;
 
     fn problem(value: serde_json::Value) -> String {
-        match parse::<JobSpec>(value, "job") {
-            Err(FerryError::InvalidJob(e)) => e.to_string(),
-            other => panic!("expected InvalidJob, got {other:?}"),
+        match from_value::<JobSpec>(value, "job") {
+            Err(e) => e.to_string(),
+            Ok(job) => panic!("expected an error, got {job:?}"),
         }
+    }
+
+    /// The problem with `value`, which must start with `start`.
+    fn problem_starting(value: serde_json::Value, start: &str) -> String {
+        let message = problem(value);
+        assert!(message.starts_with(start), "{message}");
+        message
     }
 
     #[test]
     fn names_a_nested_field_with_the_wrong_type() {
-        let message = problem(json!({
+        let job = json!({
             "name": "n", "kind": "fsx_export", "file_system_id": "fs-0123456789abcdef0",
             "report": {"enabled": "yes"}
-        }));
-        assert!(
-            message.starts_with("job.report.enabled: invalid type"),
-            "{message}"
-        );
+        });
+        problem_starting(job, "job.report.enabled: invalid type");
     }
 
     #[test]
     fn rejects_an_unknown_kind_listing_the_known_ones() {
-        let message = problem(json!({"name": "n", "kind": "fsx_exprot"}));
-        assert!(
-            message.starts_with("job.kind: unknown variant `fsx_exprot`"),
-            "{message}"
-        );
+        let job = json!({"name": "n", "kind": "fsx_exprot"});
+        let message = problem_starting(job, "job.kind: unknown variant `fsx_exprot`");
         assert!(message.contains("fsx_export"), "{message}");
     }
 
@@ -73,10 +93,22 @@ mod tests {
 
     #[test]
     fn names_the_element_of_a_list() {
-        let message = problem(json!({"name": "n", "kind": "fsx_export", "paths": ["a", 7]}));
-        assert!(
-            message.starts_with("job.paths[1]: invalid type"),
-            "{message}"
-        );
+        let job = json!({"name": "n", "kind": "fsx_export", "paths": ["a", 7]});
+        problem_starting(job, "job.paths[1]: invalid type");
+    }
+
+    #[test]
+    fn joins_roots_and_paths() {
+        for (root, path, joined) in [
+            ("", ".", "input"),
+            ("routes", ".", "routes"),
+            ("routes", "[2].job", "routes[2].job"),
+            ("job", "paths[1]", "job.paths[1]"),
+            ("", "task.task_id", "task.task_id"),
+        ] {
+            assert_eq!(field(root, path), joined);
+        }
+        let e = from_str::<Vec<u32>>("[1, \"x\"]", "routes").unwrap_err();
+        assert!(e.mentions("routes[1]"), "{e}");
     }
 }

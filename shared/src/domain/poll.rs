@@ -7,7 +7,8 @@
 //! ([`AGE_FRACTION`]): short at first, when small tasks finish, and geometrically longer as the task
 //! proves long. When progress is observable it also estimates the time left and never waits past
 //! it, nor past the job's deadline. Each wait is clamped to the job's `[min, max]` bounds
-//! (defaults 15 s and 600 s). [`simulate`] counts the cost; the README quotes its figures.
+//! (defaults 15 s and 600 s). [`simulate`] counts the cost; `docs/state-machine.md` and
+//! `docs/performance.md` quote its figures.
 
 use std::ops::RangeInclusive;
 
@@ -138,19 +139,20 @@ mod tests {
         }
     }
 
+    /// The wait after `input` with the default settings.
+    fn wait(input: PollInput) -> u32 {
+        next_poll_seconds(PollSettings::default(), input)
+    }
+
     #[test]
     fn starts_at_the_minimum() {
-        assert_eq!(next_poll_seconds(PollSettings::default(), input(0)), 15);
-        assert_eq!(next_poll_seconds(PollSettings::default(), input(60)), 15);
+        assert_eq!([0, 60].map(|age| wait(input(age))), [15, 15]);
     }
 
     #[test]
     fn grows_with_age_then_caps() {
-        let s = PollSettings::default();
-        assert_eq!(next_poll_seconds(s, input(500)), 100);
-        assert_eq!(next_poll_seconds(s, input(2_000)), 400);
-        assert_eq!(next_poll_seconds(s, input(10_000)), 600);
-        assert_eq!(next_poll_seconds(s, input(u64::MAX)), 600);
+        let ages = [500, 2_000, 10_000, u64::MAX];
+        assert_eq!(ages.map(|age| wait(input(age))), [100, 400, 600, 600]);
     }
 
     #[test]
@@ -171,30 +173,31 @@ mod tests {
 
     #[test]
     fn observed_progress_shortens_the_wait_near_the_end() {
-        let s = PollSettings::default();
-        let mut near_end = input(2_000);
-        near_end.progress = Some(0.95);
-        // 2000 s for 95 %: about 105 s left, shorter than 20 % of the age (400 s).
-        assert_eq!(next_poll_seconds(s, near_end), 106);
-        let mut early = input(2_000);
-        early.progress = Some(0.1);
-        assert_eq!(next_poll_seconds(s, early), 400);
-        let mut nonsense = input(2_000);
-        nonsense.progress = Some(f64::NAN);
-        assert_eq!(next_poll_seconds(s, nonsense), 400);
+        // 2000 s for 95 %: about 105 s left, shorter than 20 % of the age (400 s). Less progress,
+        // or progress that means nothing, leaves 20 % of the age.
+        for (progress, expected) in [(0.95, 106), (0.1, 400), (f64::NAN, 400)] {
+            let observed = PollInput {
+                progress: Some(progress),
+                ..input(2_000)
+            };
+            assert_eq!(wait(observed), expected, "progress {progress}");
+        }
     }
 
     #[test]
     fn never_waits_past_the_deadline_nor_while_canceling() {
-        let s = PollSettings::default();
-        let mut deadline = input(10_000);
-        deadline.seconds_to_deadline = Some(42);
-        assert_eq!(next_poll_seconds(s, deadline), 42);
-        deadline.seconds_to_deadline = Some(0);
-        assert_eq!(next_poll_seconds(s, deadline), 15);
-        let mut canceling = input(10_000);
-        canceling.canceling = true;
-        assert_eq!(next_poll_seconds(s, canceling), 15);
+        for (seconds_to_deadline, expected) in [(42, 42), (0, 15)] {
+            let deadline = PollInput {
+                seconds_to_deadline: Some(seconds_to_deadline),
+                ..input(10_000)
+            };
+            assert_eq!(wait(deadline), expected, "{seconds_to_deadline} s left");
+        }
+        let canceling = PollInput {
+            canceling: true,
+            ..input(10_000)
+        };
+        assert_eq!(wait(canceling), 15);
     }
 
     #[test]

@@ -11,28 +11,100 @@ use std::time::SystemTime;
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_with::skip_serializing_none;
 
-use crate::poll::{self, PollInput, PollSettings};
+use crate::domain::poll::{self, PollInput, PollSettings};
+use crate::ids::{DataSyncExecutionArn, FileSystemId, FsxTaskId};
 
-/// Which task a job started: the state machine passes it back to every later function.
+/// Which task a job started: the state machine passes it back to every later function. Its
+/// ids are parsed when it is deserialized, so a malformed handle is refused naming its field
+/// (`task.task_id: must be an FSx task id ...`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "service", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "service", rename_all = "snake_case", try_from = "HandleFields")]
 pub enum TaskHandle {
     /// An FSx data repository task.
     Fsx {
-        file_system_id: String,
-        task_id: String,
+        file_system_id: FileSystemId,
+        task_id: FsxTaskId,
     },
     /// A DataSync task execution.
-    Datasync { task_execution_arn: String },
+    Datasync {
+        task_execution_arn: DataSyncExecutionArn,
+    },
 }
 
 impl TaskHandle {
     /// The task id or execution ARN, for logs and reports.
     pub fn id(&self) -> &str {
         match self {
-            TaskHandle::Fsx { task_id, .. } => task_id,
-            TaskHandle::Datasync { task_execution_arn } => task_execution_arn,
+            TaskHandle::Fsx { task_id, .. } => task_id.as_str(),
+            TaskHandle::Datasync { task_execution_arn } => task_execution_arn.as_str(),
+        }
+    }
+
+    /// True for an FSx task, false for a DataSync execution.
+    pub fn is_fsx(&self) -> bool {
+        matches!(self, TaskHandle::Fsx { .. })
+    }
+}
+
+/// A handle as it arrives: read as one flat object, because serde cannot say which field of
+/// an internally tagged enum failed to parse; the service then says which fields it needs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandleFields {
+    service: HandleService,
+    file_system_id: Option<FileSystemId>,
+    task_id: Option<FsxTaskId>,
+    task_execution_arn: Option<DataSyncExecutionArn>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum HandleService {
+    Fsx,
+    Datasync,
+}
+
+/// A handle whose fields do not fit its service.
+#[derive(Debug, thiserror::Error)]
+#[error("a {service} handle needs {needs} and nothing else")]
+pub struct HandleError {
+    service: &'static str,
+    needs: &'static str,
+}
+
+impl TryFrom<HandleFields> for TaskHandle {
+    type Error = HandleError;
+
+    fn try_from(fields: HandleFields) -> Result<TaskHandle, HandleError> {
+        match fields {
+            HandleFields {
+                service: HandleService::Fsx,
+                file_system_id: Some(file_system_id),
+                task_id: Some(task_id),
+                task_execution_arn: None,
+            } => Ok(TaskHandle::Fsx {
+                file_system_id,
+                task_id,
+            }),
+            HandleFields {
+                service: HandleService::Datasync,
+                file_system_id: None,
+                task_id: None,
+                task_execution_arn: Some(task_execution_arn),
+            } => Ok(TaskHandle::Datasync { task_execution_arn }),
+            HandleFields {
+                service: HandleService::Fsx,
+                ..
+            } => Err(HandleError {
+                service: "fsx",
+                needs: "file_system_id and task_id",
+            }),
+            HandleFields { .. } => Err(HandleError {
+                service: "datasync",
+                needs: "task_execution_arn",
+            }),
         }
     }
 }
@@ -44,7 +116,7 @@ impl fmt::Display for TaskHandle {
                 file_system_id,
                 task_id,
             } => write!(f, "{task_id} on {file_system_id}"),
-            TaskHandle::Datasync { task_execution_arn } => f.write_str(task_execution_arn),
+            TaskHandle::Datasync { task_execution_arn } => f.write_str(task_execution_arn.as_str()),
         }
     }
 }
@@ -150,41 +222,26 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 /// Progress counters. FSx fills the first four; DataSync the rest. Absent when not reported.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub succeeded: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<i64>,
     /// FSx `Status.ReleasedCapacity` (auto-release tasks).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_capacity: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_prepared: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_transferred: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_skipped: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_verified: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_deleted: Option<i64>,
     /// DataSync `FilesFailed`, summed over prepare, transfer, verify and delete.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_failed: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_written: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_transferred: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_compressed: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_files_to_transfer: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_bytes_to_transfer: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_files_to_delete: Option<i64>,
 }
 
@@ -214,55 +271,43 @@ impl Counts {
 }
 
 /// When things happened. DataSync phase durations are in milliseconds, as the API reports them.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
     /// FSx `CreationTime`; DataSync `StartTime` (when the start was requested).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     /// FSx `StartTime`; DataSync `LaunchTime` (later than the request for a queued execution).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
     /// FSx `Status.LastUpdatedTime`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepare_duration_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_duration_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_duration_ms: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_duration_ms: Option<i64>,
 }
 
 /// Why a task failed, as the service said it.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// FSx `FailureDetails.Message` (at most 256 characters).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// DataSync `Result.ErrorCode`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     /// DataSync `Result.ErrorDetail`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<String>,
 }
 
 /// Where the task's own report is.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportLocation {
     /// The configured destination: FSx `Report.Path`, or `s3://bucket/subdirectory` for DataSync.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// DataSync `ReportResult.Status` (PENDING, SUCCESS, ERROR).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<String>,
 }
 
@@ -279,6 +324,7 @@ pub struct TaskSnapshot {
 }
 
 /// The normalized status returned by `task-status` and `cancel-task`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {
     pub task: TaskHandle,
@@ -295,9 +341,7 @@ pub struct TaskStatus {
     pub next_poll_seconds: u32,
     pub counts: Counts,
     pub timings: Timings,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportLocation>,
 }
 
@@ -420,10 +464,9 @@ mod tests {
     }
 
     fn fsx() -> TaskHandle {
-        TaskHandle::Fsx {
-            file_system_id: "fs-0123456789abcdef0".into(),
-            task_id: "task-0123456789abcdef0".into(),
-        }
+        serde_json::from_value(serde_json::json!({"service": "fsx",
+            "file_system_id": "fs-0123456789abcdef0", "task_id": "task-0123456789abcdef0"}))
+        .unwrap()
     }
 
     fn ctx(now: i64) -> StatusContext {

@@ -1,16 +1,22 @@
 //! Validation of a job spec against the API references' limits, before any AWS call.
 //!
 //! Every rule cites the API fact it enforces. All broken rules are reported together, each
-//! naming its field (`job.paths[3]`) and what was expected.
+//! naming its field (`job.paths[3]`) and what was expected. What passes comes out as a
+//! [`ValidJob`] with its identifiers parsed ([`crate::ids`]).
 
 use aws_sdk_datasync::types as ds;
 use aws_sdk_fsx::types as fsx;
 
-use crate::error::{FieldError, InvalidJob};
-use crate::job::{
-    DataSyncOptions, JOB_SPEC_VERSION, JobKind, JobSpec, Limits, ManifestSpec, TaskReportSpec,
+use crate::domain::job::{
+    DataSyncJob, DataSyncOptions, FsxJob, JOB_SPEC_VERSION, JobKind, JobSpec, Limits, ManifestSpec,
+    S3Source, Service, TaskReportSpec, ValidJob,
 };
-use crate::poll;
+use crate::domain::poll;
+use crate::error::{FieldError, FieldErrors};
+use crate::ids::{
+    DataSyncTaskArn, FileSystemId, IdError, RoleArn, S3BucketArn, S3Url, TopicArn,
+    has_parent_segment, is_forbidden_char,
+};
 
 /// Default cap on FSx `Paths` (the FSx user guide's console steps say "up to 32").
 pub const DEFAULT_MAX_PATHS: usize = 32;
@@ -27,21 +33,23 @@ pub const MAX_TAGS: usize = 50;
 /// Timeout bounds: at least a minute, at most 30 days.
 pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 60..=30 * 24 * 60 * 60;
 
-const JOB: &str = "job";
-
 /// Checks every rule for `job`; `Err` lists each broken one.
-pub fn validate(job: &JobSpec, limits: &Limits) -> Result<(), InvalidJob> {
+pub fn validate(job: JobSpec, limits: &Limits) -> Result<ValidJob, FieldErrors> {
     let mut c = Checker::default();
-    c.common(job);
-    if job.kind.is_fsx() {
-        c.fsx(job, limits);
+    let topic = c.common(&job);
+    let service = if job.kind.is_fsx() {
+        c.fsx(&job, limits).map(Service::Fsx)
     } else {
-        c.datasync(job);
-    }
-    if c.errors.is_empty() {
-        Ok(())
-    } else {
-        Err(InvalidJob { errors: c.errors })
+        c.datasync(&job).map(Service::DataSync)
+    };
+    match (c.errors.is_empty(), service) {
+        (true, Some(service)) => Ok(ValidJob::new(job, service, topic)),
+        (_, _) if !c.errors.is_empty() => Err(FieldErrors { errors: c.errors }),
+        // Every part parses when no rule is broken; this is only reachable by a bug here.
+        _ => Err(FieldErrors::one(
+            "job",
+            "could not be assembled after validation",
+        )),
     }
 }
 
@@ -51,7 +59,7 @@ struct Checker {
 }
 
 fn field(name: &str) -> String {
-    format!("{JOB}.{name}")
+    format!("job.{name}")
 }
 
 impl Checker {
@@ -62,7 +70,15 @@ impl Checker {
         });
     }
 
-    fn common(&mut self, job: &JobSpec) {
+    /// The parsed value, or `None` with the problem recorded against `name`.
+    fn parsed<T>(&mut self, name: &str, result: Result<T, IdError>) -> Option<T> {
+        result
+            .map_err(|e| self.fail(field(name), e.to_string()))
+            .ok()
+    }
+
+    /// Checks the fields every kind has; returns the job's report topic.
+    fn common(&mut self, job: &JobSpec) -> Option<TopicArn> {
         if job.version != JOB_SPEC_VERSION {
             self.fail(
                 field("version"),
@@ -82,63 +98,58 @@ impl Checker {
                 field("name"),
                 format!(
                     "must be 1-64 characters of [A-Za-z0-9._-]; got {:?}",
-                    job.name
+                    crate::domain::text::truncate_chars(&job.name, 200)
                 ),
             );
         }
         self.tags(job);
+        self.control(job);
+        let topic = job.notify.as_ref().and_then(|n| n.topic_arn.as_deref())?;
+        self.parsed("notify.topic_arn", TopicArn::parse(topic))
+    }
+
+    /// Ferry's own fields: `timeout_seconds` and `poll`.
+    fn control(&mut self, job: &JobSpec) {
         if let Some(timeout) = job.timeout_seconds
             && !TIMEOUT_RANGE.contains(&timeout)
         {
-            self.fail(
-                field("timeout_seconds"),
-                format!(
-                    "must be between {} and {} seconds; got {timeout}",
-                    TIMEOUT_RANGE.start(),
-                    TIMEOUT_RANGE.end()
-                ),
-            );
+            self.out_of_range("timeout_seconds", timeout, &TIMEOUT_RANGE);
         }
-        if let Some(spec) = job.poll {
-            let range = poll::ALLOWED_SECONDS;
-            for (name, value) in [
-                ("min_seconds", spec.min_seconds),
-                ("max_seconds", spec.max_seconds),
-            ] {
-                if let Some(v) = value
-                    && !range.contains(&v)
-                {
-                    self.fail(
-                        field(&format!("poll.{name}")),
-                        format!(
-                            "must be between {} and {} seconds; got {v}",
-                            range.start(),
-                            range.end()
-                        ),
-                    );
-                }
-            }
-            if let (Some(min), Some(max)) = (spec.min_seconds, spec.max_seconds)
-                && min > max
+        let Some(spec) = job.poll else { return };
+        for (name, value) in [
+            ("poll.min_seconds", spec.min_seconds),
+            ("poll.max_seconds", spec.max_seconds),
+        ] {
+            if let Some(v) = value
+                && !poll::ALLOWED_SECONDS.contains(&v)
             {
-                self.fail(
-                    field("poll"),
-                    format!("min_seconds ({min}) must not exceed max_seconds ({max})"),
-                );
+                self.out_of_range(name, v, &poll::ALLOWED_SECONDS);
             }
         }
-        if let Some(topic) = job.notify.as_ref().and_then(|n| n.topic_arn.as_deref())
-            && !is_arn_of(topic, "sns", |resource| {
-                !resource.is_empty() && !resource.contains('/')
-            })
+        if let (Some(min), Some(max)) = (spec.min_seconds, spec.max_seconds)
+            && min > max
         {
             self.fail(
-                field("notify.topic_arn"),
-                format!(
-                    "must be an SNS topic ARN (arn:aws:sns:region:account:topic); got {topic:?}"
-                ),
+                field("poll"),
+                format!("min_seconds ({min}) must not exceed max_seconds ({max})"),
             );
         }
+    }
+
+    fn out_of_range<T: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        value: T,
+        range: &std::ops::RangeInclusive<T>,
+    ) {
+        self.fail(
+            field(name),
+            format!(
+                "must be between {} and {} seconds; got {value}",
+                range.start(),
+                range.end()
+            ),
+        );
     }
 
     /// FSx `Tag`: key 1-128, value 0-256 (API model); DataSync allows longer keys, so FSx's bound
@@ -184,43 +195,60 @@ impl Checker {
         }
     }
 
-    fn not_for_kind(&mut self, kind: JobKind, name: &str, present: bool) {
-        if present {
-            self.fail(
-                field(name),
-                format!("is not used by kind {}; remove it", kind.as_str()),
-            );
+    /// Refuses each field of `fields` that is set although `kind` does not use it.
+    fn not_for_kind(&mut self, kind: JobKind, fields: &[(&str, bool)]) {
+        for (name, present) in fields {
+            if *present {
+                self.fail(
+                    field(name),
+                    format!("is not used by kind {}; remove it", kind.as_str()),
+                );
+            }
         }
     }
 
-    fn fsx(&mut self, job: &JobSpec, limits: &Limits) {
+    fn fsx(&mut self, job: &JobSpec, limits: &Limits) -> Option<FsxJob> {
         let kind = job.kind;
-        self.not_for_kind(kind, "task_arn", job.task_arn.is_some());
-        self.not_for_kind(kind, "options", job.options.is_some());
-        self.not_for_kind(kind, "includes", !job.includes.is_empty());
-        self.not_for_kind(kind, "excludes", !job.excludes.is_empty());
-        self.not_for_kind(kind, "manifest", job.manifest.is_some());
-        self.not_for_kind(kind, "task_report", job.task_report.is_some());
         self.not_for_kind(
             kind,
-            "release",
-            job.release.is_some() && kind != JobKind::FsxRelease,
+            &[
+                ("task_arn", job.task_arn.is_some()),
+                ("options", job.options.is_some()),
+                ("includes", !job.includes.is_empty()),
+                ("excludes", !job.excludes.is_empty()),
+                ("manifest", job.manifest.is_some()),
+                ("task_report", job.task_report.is_some()),
+                (
+                    "release",
+                    job.release.is_some() && kind != JobKind::FsxRelease,
+                ),
+                (
+                    "capacity_to_release",
+                    job.capacity_to_release.is_some() && kind != JobKind::FsxAutoRelease,
+                ),
+            ],
         );
-        self.not_for_kind(
-            kind,
-            "capacity_to_release",
-            job.capacity_to_release.is_some() && kind != JobKind::FsxAutoRelease,
-        );
+        let file_system_id = match job.file_system_id.as_deref() {
+            None => {
+                self.fail(
+                    field("file_system_id"),
+                    format!("is required for kind {}", kind.as_str()),
+                );
+                None
+            }
+            Some(id) => self.parsed("file_system_id", FileSystemId::parse(id)),
+        };
+        self.fsx_paths(job, limits);
+        let report_path = self.fsx_report(job);
+        self.fsx_release(job);
+        Some(FsxJob {
+            file_system_id: file_system_id?,
+            task_type: kind.fsx_task_type()?,
+            report_path: report_path?,
+        })
+    }
 
-        match job.file_system_id.as_deref() {
-            None => self.fail(field("file_system_id"), format!("is required for kind {}", kind.as_str())),
-            Some(id) if !is_file_system_id(id) => self.fail(
-                field("file_system_id"),
-                format!("must be \"fs-\" followed by 8-17 lowercase hex digits (API pattern ^(fs-[0-9a-f]{{8,}})$, length 11-21); got {id:?}"),
-            ),
-            Some(_) => {}
-        }
-
+    fn fsx_paths(&mut self, job: &JobSpec, limits: &Limits) {
         let cap = limits.max_paths.min(API_MAX_PATHS);
         if job.paths.len() > cap {
             self.fail(
@@ -233,38 +261,51 @@ impl Checker {
         }
         for (i, path) in job.paths.iter().enumerate() {
             let f = field(&format!("paths[{i}]"));
-            if let Some(problem) = fsx_path_problem(kind, path) {
+            if let Some(problem) = fsx_path_problem(job.kind, path) {
                 self.fail(&f, problem);
             } else if job.paths[..i].contains(path) {
                 self.fail(&f, format!("duplicates an earlier path {path:?}"));
             }
         }
+    }
 
-        if let Some(report) = &job.report {
-            if report.enabled {
-                match report.path.as_deref() {
-                    None => self.fail(
-                        field("report.path"),
-                        "is required when the report is enabled",
-                    ),
-                    Some(path) => {
-                        if let Some(problem) = s3_url_problem(path, MAX_REPORT_PATH_CHARS) {
-                            self.fail(field("report.path"), problem);
-                        }
-                    }
-                }
-            }
-            self.one_of(
-                field("report.format"),
-                report.format.as_deref(),
-                fsx::ReportFormat::values(),
-            );
-            self.one_of(
-                field("report.scope"),
-                report.scope.as_deref(),
-                fsx::ReportScope::values(),
-            );
+    /// `Report`: the path is required when enabled; format and scope have one value each.
+    /// `Some(path)` is the parsed report path (`Some(None)` when there is none to parse).
+    fn fsx_report(&mut self, job: &JobSpec) -> Option<Option<S3Url>> {
+        let Some(report) = &job.report else {
+            return Some(None);
+        };
+        self.one_of(
+            field("report.format"),
+            report.format.as_deref(),
+            fsx::ReportFormat::values(),
+        );
+        self.one_of(
+            field("report.scope"),
+            report.scope.as_deref(),
+            fsx::ReportScope::values(),
+        );
+        if !report.enabled {
+            return Some(None);
         }
+        let Some(path) = report.path.as_deref() else {
+            self.fail(
+                field("report.path"),
+                "is required when the report is enabled",
+            );
+            return None;
+        };
+        match S3Url::parse(path, MAX_REPORT_PATH_CHARS) {
+            Ok(url) => Some(Some(url)),
+            Err(e) => {
+                self.fail(field("report.path"), e.to_string());
+                None
+            }
+        }
+    }
+
+    /// `ReleaseConfiguration` and `CapacityToRelease`.
+    fn fsx_release(&mut self, job: &JobSpec) {
         // ReleaseConfiguration.DurationSinceLastAccess.Value: "Value" minimum 0 (API model).
         if let Some(release) = job.release
             && release.days_since_last_access < 0
@@ -278,7 +319,7 @@ impl Checker {
             );
         }
         // CapacityToRelease: minimum 1 GiB (API model), and an AUTO_RELEASE_DATA task needs it.
-        match (kind, job.capacity_to_release) {
+        match (job.kind, job.capacity_to_release) {
             (JobKind::FsxAutoRelease, None) => self.fail(
                 field("capacity_to_release"),
                 "is required for kind fsx_auto_release (GiB to release)",
@@ -291,37 +332,36 @@ impl Checker {
         }
     }
 
-    fn datasync(&mut self, job: &JobSpec) {
-        let kind = job.kind;
-        self.not_for_kind(kind, "file_system_id", job.file_system_id.is_some());
-        self.not_for_kind(kind, "paths", !job.paths.is_empty());
-        self.not_for_kind(kind, "report", job.report.is_some());
-        self.not_for_kind(kind, "release", job.release.is_some());
+    fn datasync(&mut self, job: &JobSpec) -> Option<DataSyncJob> {
         self.not_for_kind(
-            kind,
-            "capacity_to_release",
-            job.capacity_to_release.is_some(),
+            job.kind,
+            &[
+                ("file_system_id", job.file_system_id.is_some()),
+                ("paths", !job.paths.is_empty()),
+                ("report", job.report.is_some()),
+                ("release", job.release.is_some()),
+                ("capacity_to_release", job.capacity_to_release.is_some()),
+            ],
         );
-
-        match job.task_arn.as_deref() {
-            None => self.fail(field("task_arn"), "is required for kind datasync"),
-            Some(arn) if !is_datasync_task_arn(arn) => self.fail(
-                field("task_arn"),
-                format!("must be a DataSync task ARN (arn:aws:datasync:region:account:task/task-id); got {arn:?}"),
-            ),
-            Some(_) => {}
-        }
+        let task_arn = match job.task_arn.as_deref() {
+            None => {
+                self.fail(field("task_arn"), "is required for kind datasync");
+                None
+            }
+            Some(arn) => self.parsed("task_arn", DataSyncTaskArn::parse(arn)),
+        };
         if let Some(options) = &job.options {
             self.options(options);
         }
         self.filter("includes", &job.includes);
         self.filter("excludes", &job.excludes);
-        if let Some(manifest) = &job.manifest {
-            self.manifest(manifest);
-        }
-        if let Some(report) = &job.task_report {
-            self.task_report(report);
-        }
+        let manifest = job.manifest.as_ref().map(|m| self.manifest(m));
+        let task_report = job.task_report.as_ref().map(|r| self.task_report(r));
+        Some(DataSyncJob {
+            task_arn: task_arn?,
+            manifest: manifest.map_or(Some(None), |m| m.map(Some))?,
+            task_report: task_report.map_or(Some(None), |r| r.map(Some))?,
+        })
     }
 
     fn one_of(&mut self, field: String, value: Option<&str>, allowed: &[&str]) {
@@ -336,68 +376,30 @@ impl Checker {
     }
 
     fn options(&mut self, o: &DataSyncOptions) {
-        let f = |name: &str| field(&format!("options.{name}"));
-        self.one_of(
-            f("verify_mode"),
-            o.verify_mode.as_deref(),
-            ds::VerifyMode::values(),
-        );
-        self.one_of(
-            f("overwrite_mode"),
-            o.overwrite_mode.as_deref(),
-            ds::OverwriteMode::values(),
-        );
-        self.one_of(f("atime"), o.atime.as_deref(), ds::Atime::values());
-        self.one_of(f("mtime"), o.mtime.as_deref(), ds::Mtime::values());
-        self.one_of(f("uid"), o.uid.as_deref(), ds::Uid::values());
-        self.one_of(f("gid"), o.gid.as_deref(), ds::Gid::values());
-        self.one_of(
-            f("preserve_deleted_files"),
-            o.preserve_deleted_files.as_deref(),
-            ds::PreserveDeletedFiles::values(),
-        );
-        self.one_of(
-            f("preserve_devices"),
-            o.preserve_devices.as_deref(),
-            ds::PreserveDevices::values(),
-        );
-        self.one_of(
-            f("posix_permissions"),
-            o.posix_permissions.as_deref(),
-            ds::PosixPermissions::values(),
-        );
-        self.one_of(
-            f("task_queueing"),
-            o.task_queueing.as_deref(),
-            ds::TaskQueueing::values(),
-        );
-        self.one_of(
-            f("log_level"),
-            o.log_level.as_deref(),
-            ds::LogLevel::values(),
-        );
-        self.one_of(
-            f("transfer_mode"),
-            o.transfer_mode.as_deref(),
-            ds::TransferMode::values(),
-        );
-        self.one_of(
-            f("security_descriptor_copy_flags"),
-            o.security_descriptor_copy_flags.as_deref(),
-            ds::SmbSecurityDescriptorCopyFlags::values(),
-        );
-        self.one_of(
-            f("object_tags"),
-            o.object_tags.as_deref(),
-            ds::ObjectTags::values(),
-        );
+        /// `(field, value, the SDK's values of its enum)` for each option named `field: Enum`.
+        macro_rules! options {
+            ($($field:ident: $enum:ident),* $(,)?) => {
+                [$((stringify!($field), &o.$field, ds::$enum::values())),*]
+            };
+        }
+        #[rustfmt::skip]
+        let enums = options![
+            verify_mode: VerifyMode, overwrite_mode: OverwriteMode, atime: Atime, mtime: Mtime,
+            uid: Uid, gid: Gid, preserve_deleted_files: PreserveDeletedFiles,
+            preserve_devices: PreserveDevices, posix_permissions: PosixPermissions,
+            task_queueing: TaskQueueing, log_level: LogLevel, transfer_mode: TransferMode,
+            security_descriptor_copy_flags: SmbSecurityDescriptorCopyFlags, object_tags: ObjectTags,
+        ];
+        for (name, value, allowed) in enums {
+            self.one_of(field(&format!("options.{name}")), value.as_deref(), allowed);
+        }
         // Options.BytesPerSecond: "-1" means unlimited, otherwise at least 1 (API reference).
         if let Some(bps) = o.bytes_per_second
             && bps != -1
             && bps < 1
         {
             self.fail(
-                f("bytes_per_second"),
+                field("options.bytes_per_second"),
                 format!("must be -1 (unlimited) or at least 1; got {bps}"),
             );
         }
@@ -425,16 +427,20 @@ impl Checker {
         }
     }
 
-    fn manifest(&mut self, m: &ManifestSpec) {
-        if !is_s3_bucket_arn(&m.bucket_arn) {
-            self.fail(
-                field("manifest.bucket_arn"),
-                format!(
-                    "must be an S3 bucket or access point ARN (arn:aws:s3:::bucket); got {:?}",
-                    m.bucket_arn
-                ),
-            );
-        }
+    /// The bucket and role DataSync uses for a manifest or a report (`prefix` names the block).
+    fn s3_source(&mut self, prefix: &str, bucket: &str, role: &str) -> Option<S3Source> {
+        let bucket_arn = self.parsed(&format!("{prefix}.bucket_arn"), S3BucketArn::parse(bucket));
+        let role = self.parsed(
+            &format!("{prefix}.bucket_access_role_arn"),
+            RoleArn::parse(role),
+        );
+        Some(S3Source {
+            bucket_arn: bucket_arn?,
+            bucket_access_role_arn: role?,
+        })
+    }
+
+    fn manifest(&mut self, m: &ManifestSpec) -> Option<S3Source> {
         // S3ManifestConfig.ManifestObjectPath: at most 4096 characters (AWS-FACTS).
         if m.object_path.is_empty() || m.object_path.chars().count() > MAX_PATH_CHARS {
             self.fail(
@@ -447,15 +453,6 @@ impl Checker {
                 "must not contain NUL, CR or LF",
             );
         }
-        if !is_role_arn(&m.bucket_access_role_arn) {
-            self.fail(
-                field("manifest.bucket_access_role_arn"),
-                format!(
-                    "must be an IAM role ARN (arn:aws:iam::account:role/name); got {:?}",
-                    m.bucket_access_role_arn
-                ),
-            );
-        }
         if let Some(version) = &m.object_version_id
             && (version.is_empty() || version.len() > 100)
         {
@@ -464,27 +461,10 @@ impl Checker {
                 "must be 1-100 characters",
             );
         }
+        self.s3_source("manifest", &m.bucket_arn, &m.bucket_access_role_arn)
     }
 
-    fn task_report(&mut self, r: &TaskReportSpec) {
-        if !is_s3_bucket_arn(&r.bucket_arn) {
-            self.fail(
-                field("task_report.bucket_arn"),
-                format!(
-                    "must be an S3 bucket ARN (arn:aws:s3:::bucket); got {:?}",
-                    r.bucket_arn
-                ),
-            );
-        }
-        if !is_role_arn(&r.bucket_access_role_arn) {
-            self.fail(
-                field("task_report.bucket_access_role_arn"),
-                format!(
-                    "must be an IAM role ARN (arn:aws:iam::account:role/name); got {:?}",
-                    r.bucket_access_role_arn
-                ),
-            );
-        }
+    fn task_report(&mut self, r: &TaskReportSpec) -> Option<S3Source> {
         if let Some(sub) = &r.subdirectory
             && (sub.chars().count() > MAX_PATH_CHARS || sub.chars().any(is_forbidden_char))
         {
@@ -493,47 +473,38 @@ impl Checker {
                 format!("must be at most {MAX_PATH_CHARS} characters without NUL, CR or LF"),
             );
         }
-        self.one_of(
-            field("task_report.output_type"),
-            r.output_type.as_deref(),
-            ds::ReportOutputType::values(),
-        );
-        self.one_of(
-            field("task_report.report_level"),
-            r.report_level.as_deref(),
-            ds::ReportLevel::values(),
-        );
-        self.one_of(
-            field("task_report.object_version_ids"),
-            r.object_version_ids.as_deref(),
-            ds::ObjectVersionIds::values(),
-        );
-        if let Some(o) = &r.overrides {
-            for (name, value) in [
-                ("transferred", &o.transferred),
-                ("verified", &o.verified),
-                ("deleted", &o.deleted),
-                ("skipped", &o.skipped),
-            ] {
-                self.one_of(
-                    field(&format!("task_report.overrides.{name}")),
-                    value.as_deref(),
-                    ds::ReportLevel::values(),
-                );
-            }
+        let levels = ds::ReportLevel::values();
+        let overrides = r.overrides.clone().unwrap_or_default();
+        for (name, value, allowed) in [
+            (
+                "output_type",
+                &r.output_type,
+                ds::ReportOutputType::values(),
+            ),
+            ("report_level", &r.report_level, levels),
+            (
+                "object_version_ids",
+                &r.object_version_ids,
+                ds::ObjectVersionIds::values(),
+            ),
+            ("overrides.transferred", &overrides.transferred, levels),
+            ("overrides.verified", &overrides.verified, levels),
+            ("overrides.deleted", &overrides.deleted, levels),
+            ("overrides.skipped", &overrides.skipped, levels),
+        ] {
+            self.one_of(
+                field(&format!("task_report.{name}")),
+                value.as_deref(),
+                allowed,
+            );
         }
+        self.s3_source("task_report", &r.bucket_arn, &r.bucket_access_role_arn)
     }
 }
 
 /// Length of the DataSync filter value the patterns become (`a|b|c`).
 pub fn filter_value_len(patterns: &[String]) -> usize {
     patterns.iter().map(|p| p.chars().count()).sum::<usize>() + patterns.len().saturating_sub(1)
-}
-
-/// Characters the FSx path pattern excludes: NUL, CR, LF, U+0085, U+2028, U+2029 (API model
-/// `DataRepositoryTaskPath` pattern `^[^\u0000\u0085\u2028\u2029\r\n]{0,4096}$`).
-pub fn is_forbidden_char(ch: char) -> bool {
-    matches!(ch, '\0' | '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 /// Why `path` is not a valid FSx `Paths` entry for `kind`, if it is not.
@@ -555,8 +526,8 @@ pub fn fsx_path_problem(kind: JobKind, path: &str) -> Option<String> {
         return Some(format!("must not contain the control character {ch:?}"));
     }
     if kind == JobKind::FsxImport {
-        return s3_url_problem(path, MAX_PATH_CHARS).map(|p| {
-            format!("{p} (import paths name the linked S3 repository: s3://bucket/prefix)")
+        return S3Url::parse(path, MAX_PATH_CHARS).err().map(|e| {
+            format!("{e} (import paths name the linked S3 repository: s3://bucket/prefix)")
         });
     }
     if path.starts_with("s3://") {
@@ -579,116 +550,6 @@ pub fn fsx_path_problem(kind: JobKind, path: &str) -> Option<String> {
         return Some(format!("must not contain a '..' segment; got {path:?}"));
     }
     None
-}
-
-fn has_parent_segment(path: &str) -> bool {
-    path.split('/').any(|segment| segment == "..")
-}
-
-/// Why `url` is not an `s3://bucket[/prefix]` URL, if it is not.
-pub fn s3_url_problem(url: &str, max_chars: usize) -> Option<String> {
-    let Some(rest) = url.strip_prefix("s3://") else {
-        return Some(format!("must be an s3://bucket/prefix URL; got {url:?}"));
-    };
-    if url.chars().count() > max_chars {
-        return Some(format!("must be at most {max_chars} characters"));
-    }
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    if !is_bucket_name(bucket) {
-        return Some(format!(
-            "must name a valid bucket (3-63 of a-z 0-9 . -) after s3://; got {bucket:?}"
-        ));
-    }
-    if has_parent_segment(key) {
-        return Some(format!("must not contain a '..' segment; got {url:?}"));
-    }
-    if let Some(ch) = url.chars().find(|ch| is_forbidden_char(*ch)) {
-        return Some(format!("must not contain the control character {ch:?}"));
-    }
-    None
-}
-
-/// S3 bucket naming rules: 3-63 characters of lowercase letters, digits, `.` and `-`, starting
-/// and ending with a letter or digit.
-pub fn is_bucket_name(bucket: &str) -> bool {
-    let bytes = bucket.as_bytes();
-    (3..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-}
-
-/// FSx `FileSystemId`: pattern `^(fs-[0-9a-f]{8,})$`, length 11-21 (API model).
-pub fn is_file_system_id(id: &str) -> bool {
-    (11..=21).contains(&id.len())
-        && id.strip_prefix("fs-").is_some_and(|hex| {
-            hex.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-}
-
-/// FSx `TaskId`: pattern `^(task-[0-9a-f]{17,})$`, length 12-128 (API model).
-pub fn is_fsx_task_id(id: &str) -> bool {
-    (12..=128).contains(&id.len())
-        && id
-            .strip_prefix("task-")
-            .is_some_and(|hex| hex.len() >= 7 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// `arn:partition:service:region:account:resource` whose service is `service` and whose resource
-/// satisfies `resource_ok`.
-fn is_arn_of(arn: &str, service: &str, resource_ok: impl Fn(&str) -> bool) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    arn.len() <= 2048
-        && parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == service
-        && resource_ok(parts[5])
-}
-
-/// DataSync `TaskArn`: `arn:partition:datasync:region:account:task/task-<17 hex>`, max 128.
-pub fn is_datasync_task_arn(arn: &str) -> bool {
-    arn.len() <= 128
-        && is_arn_of(arn, "datasync", |r| {
-            r.strip_prefix("task/task-")
-                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        })
-}
-
-/// DataSync `TaskExecutionArn`: `...:task/task-<id>/execution/exec-<id>`, max 128.
-pub fn is_datasync_execution_arn(arn: &str) -> bool {
-    arn.len() <= 128
-        && is_arn_of(arn, "datasync", |r| {
-            r.strip_prefix("task/task-")
-                .and_then(|rest| rest.split_once("/execution/exec-"))
-                .is_some_and(|(task, exec)| {
-                    [task, exec]
-                        .iter()
-                        .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
-                })
-        })
-}
-
-/// The task ARN an execution ARN belongs to.
-pub fn datasync_task_of_execution(execution_arn: &str) -> Option<&str> {
-    execution_arn
-        .find("/execution/")
-        .map(|at| &execution_arn[..at])
-}
-
-fn is_s3_bucket_arn(arn: &str) -> bool {
-    arn.len() <= 156
-        && (is_arn_of(arn, "s3", |r| !r.is_empty())
-            || is_arn_of(arn, "s3-outposts", |r| !r.is_empty()))
-}
-
-fn is_role_arn(arn: &str) -> bool {
-    is_arn_of(arn, "iam", |r| {
-        r.len() > "role/".len() && r.starts_with("role/")
-    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::job::JobKind;
+
 /// A failed file and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedPath {
@@ -109,12 +111,14 @@ impl DigestBuilder {
     }
 }
 
-/// The FSx report file name for a task type: `report.csv` for imports, `failures.csv` otherwise.
-pub fn fsx_report_file(kind: crate::JobKind) -> &'static str {
-    if kind == crate::JobKind::FsxImport {
-        "report.csv"
+/// The FSx report file names for a job, the one the user guide gives for its kind first:
+/// `report.csv` for imports and `failures.csv` otherwise. Older guides name `failures.csv` for
+/// every task type, so the other is tried too. An unknown kind tries `failures.csv` first.
+pub fn fsx_report_files(kind: Option<JobKind>) -> [&'static str; 2] {
+    if kind == Some(JobKind::FsxImport) {
+        ["report.csv", "failures.csv"]
     } else {
-        "failures.csv"
+        ["failures.csv", "report.csv"]
     }
 }
 
@@ -225,10 +229,8 @@ mod tests {
 
     #[test]
     fn bad_lines_are_counted_not_fatal_and_successes_are_not_failures() {
-        let d = digest(
-            "a,failed,E\nonly-one-field\nb,succeeded,\n\"unterminated,failed,E\n",
-            10,
-        );
+        let body = "a,failed,E\nonly-one-field\nb,succeeded,\n\"unterminated,failed,E\n";
+        let d = digest(body, 10);
         assert_eq!(d.failed, 1);
         assert!(d.unreadable_lines >= 1);
         let d = digest("a,failed,\n", 10);

@@ -15,7 +15,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::report::{Outcome, Report, truncate_chars};
+use super::digest::Digest;
+use super::report::{Outcome, Report};
+use crate::domain::status::{Counts, Timestamp};
+use crate::domain::text::{truncate_ascii, truncate_chars};
 
 /// SNS `Publish`: message plus attributes at most 262,144 bytes.
 pub const SNS_MAX_BYTES: usize = 262_144;
@@ -80,13 +83,6 @@ pub fn subject(report: &Report) -> String {
     truncate_ascii(&clean, MAX_SUBJECT_CHARS)
 }
 
-fn truncate_ascii(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    format!("{}...", &text[..max - 3])
-}
-
 /// The attributes subscription filter policies match.
 pub fn attributes(report: &Report, format: &str) -> BTreeMap<String, String> {
     let value = |s: &str| {
@@ -104,7 +100,8 @@ pub fn attributes(report: &Report, format: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// The readable text for email subscribers.
+/// The readable text for email subscribers: a headline, the facts as aligned lines, then what
+/// the failure report says.
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
     let headline = match report.outcome {
@@ -123,68 +120,39 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out, "Reason: {reason}");
     }
     out.push('\n');
-    // Values start in column 15; the space keeps the longest label ("DataSync task:", 14
-    // characters) apart from its value.
-    let mut line = |label: &str, value: String| {
+    for (label, value) in facts(report) {
+        // Values start in column 15; the space keeps the longest label ("DataSync task:", 14
+        // characters) apart from its value.
         let _ = writeln!(out, "{label:<13} {value}");
-    };
-    if let Some(fs) = &report.file_system_id {
-        line("File system:", fs.clone());
     }
-    if let Some(arn) = &report.datasync_task_arn {
-        line("DataSync task:", arn.clone());
+    if let Some(note) = &report.digest_note {
+        let _ = writeln!(out, "\nFailure report: {note}");
     }
-    if let Some(id) = &report.task_id {
-        line("Task:", id.clone());
+    if let Some(digest) = &report.digest {
+        digest_text(digest, &mut out);
     }
-    if let Some(l) = &report.lifecycle {
-        line("Lifecycle:", l.clone());
-    }
-    if let Some(e) = &report.execution {
-        line("Execution:", e.clone());
-    }
-    if let Some(t) = report.started_at {
-        line("Started:", rfc3339(t));
-    }
-    if let Some(t) = report.ended_at {
-        line("Ended:", rfc3339(t));
-    }
-    if let Some(d) = report.duration_seconds {
-        line("Duration:", duration(d));
-    }
-    let c = &report.counts;
-    let files: Vec<String> = [
-        ("total", c.total),
-        ("succeeded", c.succeeded),
-        ("failed", c.failed.or(c.files_failed)),
-        ("transferred", c.files_transferred),
-        ("skipped", c.files_skipped),
-        ("verified", c.files_verified),
-        ("deleted", c.files_deleted),
+    out
+}
+
+/// The report's facts as `(label, value)` lines, in reading order, leaving out what is unknown.
+fn facts(report: &Report) -> Vec<(&'static str, String)> {
+    let mut lines: Vec<(&'static str, String)> = [
+        ("File system:", report.file_system_id.clone()),
+        ("DataSync task:", report.datasync_task_arn.clone()),
+        ("Task:", report.task_id.clone()),
+        ("Lifecycle:", report.lifecycle.clone()),
+        ("Execution:", report.execution.clone()),
+        ("Started:", report.started_at.map(rfc3339)),
+        ("Ended:", report.ended_at.map(rfc3339)),
+        ("Duration:", report.duration_seconds.map(duration)),
     ]
     .into_iter()
-    .filter_map(|(label, n)| n.map(|n| format!("{label} {}", thousands(n))))
+    .filter_map(|(label, value)| value.map(|v| (label, v)))
     .collect();
-    if !files.is_empty() {
-        line("Files:", files.join(", "));
-    }
-    let bytes: Vec<String> = [
-        ("transferred", c.bytes_transferred),
-        ("written", c.bytes_written),
-        ("compressed", c.bytes_compressed),
-    ]
-    .into_iter()
-    .filter_map(|(label, n)| n.map(|n| format!("{label} {}", bytes_text(n))))
-    .collect();
-    if !bytes.is_empty() {
-        line("Bytes:", bytes.join(", "));
-    }
-    if let Some(rate) = report.throughput_bytes_per_second {
-        line("Throughput:", format!("{}/s", bytes_text(rate as i64)));
-    }
-    if let Some(capacity) = c.released_capacity {
-        line("Released:", format!("{} GiB", thousands(capacity)));
-    }
+    lines.extend(count_lines(
+        &report.counts,
+        report.throughput_bytes_per_second,
+    ));
     if let Some(f) = &report.failure {
         let detail = [&f.message, &f.error_code, &f.error_detail]
             .into_iter()
@@ -194,58 +162,106 @@ pub fn text(report: &Report) -> String {
             .join(": ");
         // Often the reason already is the failure message.
         if report.reason.as_deref() != Some(detail.as_str()) {
-            line("Failure:", detail);
+            lines.push(("Failure:", detail));
         }
     }
-    if let Some(r) = &report.report_location {
-        line("Task report:", r.clone());
+    for (label, value) in [
+        ("Task report:", &report.report_location),
+        ("Console:", &report.console_url),
+    ] {
+        if let Some(v) = value {
+            lines.push((label, v.clone()));
+        }
     }
-    if let Some(url) = &report.console_url {
-        line("Console:", url.clone());
+    lines
+}
+
+/// Files, bytes, throughput and released capacity, each line only when something is known.
+fn count_lines(c: &Counts, throughput: Option<u64>) -> Vec<(&'static str, String)> {
+    let join = |parts: &[(&str, Option<i64>)], show: fn(i64) -> String| {
+        let shown: Vec<String> = parts
+            .iter()
+            .filter_map(|(label, n)| n.map(|n| format!("{label} {}", show(n))))
+            .collect();
+        (!shown.is_empty()).then(|| shown.join(", "))
+    };
+    let files = join(
+        &[
+            ("total", c.total),
+            ("succeeded", c.succeeded),
+            ("failed", c.failed.or(c.files_failed)),
+            ("transferred", c.files_transferred),
+            ("skipped", c.files_skipped),
+            ("verified", c.files_verified),
+            ("deleted", c.files_deleted),
+        ],
+        thousands,
+    );
+    let bytes = join(
+        &[
+            ("transferred", c.bytes_transferred),
+            ("written", c.bytes_written),
+            ("compressed", c.bytes_compressed),
+        ],
+        bytes_text,
+    );
+    [
+        ("Files:", files),
+        ("Bytes:", bytes),
+        (
+            "Throughput:",
+            throughput.map(|rate| format!("{}/s", bytes_text(rate as i64))),
+        ),
+        (
+            "Released:",
+            c.released_capacity
+                .map(|gib| format!("{} GiB", thousands(gib))),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.map(|v| (label, v)))
+    .collect()
+}
+
+/// What the failure report says: counts per error code, then the first failed paths.
+fn digest_text(d: &Digest, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "\nFailure report: {} failed file{}{}",
+        thousands(d.failed as i64),
+        if d.failed == 1 { "" } else { "s" },
+        if d.sources.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", d.sources.join(", "))
+        }
+    );
+    for (code, n) in &d.by_error {
+        let _ = writeln!(out, "  {code:<28} {}", thousands(*n as i64));
     }
-    if let Some(note) = &report.digest_note {
-        let _ = writeln!(out, "\nFailure report: {note}");
+    if !d.paths.is_empty() {
+        let _ = writeln!(out, "First failed paths:");
+        for p in &d.paths {
+            let _ = writeln!(out, "  {} ({})", p.path, p.error);
+        }
     }
-    if let Some(d) = &report.digest {
+    if d.paths_truncated {
         let _ = writeln!(
             out,
-            "\nFailure report: {} failed file{}{}",
-            thousands(d.failed as i64),
-            if d.failed == 1 { "" } else { "s" },
-            if d.sources.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", d.sources.join(", "))
-            }
+            "  ... {} of {} paths shown; the full list is in the task report.",
+            d.paths.len(),
+            thousands(d.failed as i64)
         );
-        for (code, n) in &d.by_error {
-            let _ = writeln!(out, "  {code:<28} {}", thousands(*n as i64));
-        }
-        if !d.paths.is_empty() {
-            let _ = writeln!(out, "First failed paths:");
-            for p in &d.paths {
-                let _ = writeln!(out, "  {} ({})", p.path, p.error);
-            }
-        }
-        if d.paths_truncated {
-            let _ = writeln!(
-                out,
-                "  ... {} of {} paths shown; the full list is in the task report.",
-                d.paths.len(),
-                thousands(d.failed as i64)
-            );
-        }
-        if d.report_truncated {
-            let _ = writeln!(
-                out,
-                "  (the report is very large; only its beginning was read)"
-            );
-        }
-        if d.unreadable_lines > 0 {
-            let _ = writeln!(out, "  ({} unreadable lines skipped)", d.unreadable_lines);
-        }
     }
-    out
+    if d.report_truncated {
+        let _ = writeln!(
+            out,
+            "  (the report is very large; only its beginning was read)"
+        );
+    }
+    if d.unreadable_lines > 0 {
+        let _ = writeln!(out, "  ({} unreadable lines skipped)", d.unreadable_lines);
+    }
 }
 
 /// Both messages for one report, each within SNS's size limit. The failed-path list is halved
@@ -282,7 +298,7 @@ pub fn render(mut report: Report, topic_arn: &str) -> (Report, Vec<SnsMessage>) 
     }
 }
 
-fn rfc3339(t: crate::status::Timestamp) -> String {
+fn rfc3339(t: Timestamp) -> String {
     serde_json::to_value(t)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -335,7 +351,6 @@ pub fn bytes_text(n: i64) -> String {
 mod tests {
     use super::*;
     use crate::notify::report::SCHEMA;
-    use crate::status::Counts;
 
     fn report(job: &str, outcome: Outcome) -> Report {
         Report {
@@ -394,16 +409,24 @@ mod tests {
 
     #[test]
     fn numbers_read_well() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(-1_234_567), "-1,234,567");
-        assert_eq!(duration(12), "12s");
-        assert_eq!(duration(245), "4m 05s");
-        assert_eq!(duration(3723), "1h 02m 03s");
-        assert_eq!(bytes_text(512), "512 B");
-        assert_eq!(bytes_text(1536), "1.5 KiB");
-        assert_eq!(bytes_text(96_636_764_160), "90.0 GiB");
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (-1_234_567, "-1,234,567"),
+        ] {
+            assert_eq!(thousands(n), text);
+        }
+        for (seconds, text) in [(12, "12s"), (245, "4m 05s"), (3723, "1h 02m 03s")] {
+            assert_eq!(duration(seconds), text);
+        }
+        for (n, text) in [
+            (512, "512 B"),
+            (1536, "1.5 KiB"),
+            (96_636_764_160, "90.0 GiB"),
+        ] {
+            assert_eq!(bytes_text(n), text);
+        }
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The completion report: what happened to a job, built from what the state machine hands over.
 //!
-//! The report is the JSON body subscribers parse (schema [`SCHEMA`], documented in README), and
-//! the source of the subject and the email text ([`super::message`]).
+//! The report is the JSON body subscribers parse (schema [`SCHEMA`], documented in
+//! `docs/reports.md`), and the source of the subject and the email text ([`super::message`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_with::skip_serializing_none;
 
 use super::digest::Digest;
-use crate::job::JobSpec;
-use crate::status::{Counts, Failure, Phase, TaskHandle, TaskStatus, Timestamp};
+use crate::domain::job::{JobKind, JobSpec};
+use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskStatus, Timestamp};
+use crate::domain::text::truncate_chars;
+use crate::ids::{DataSyncTaskArn, FileSystemId};
 
 /// The report's schema identifier; bumped on any incompatible change.
 pub const SCHEMA: &str = "ferry.completion-report/1";
@@ -73,13 +76,16 @@ impl StepError {
 }
 
 /// What the report needs from the job. Read leniently: a job that could not start may be the
-/// very thing that is wrong, and it must still be reported.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// very thing that is wrong, and it must still be reported, so a job that is not a valid spec
+/// is read field by field and whatever is missing stays unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobInfo {
     pub name: String,
-    pub kind: String,
+    pub kind: ReportedKind,
+    /// As given (shown in the report even when malformed).
     pub file_system_id: Option<String>,
     pub task_arn: Option<String>,
+    /// As given; `notify` parses it into a topic ARN, falling back to the deployment's topic.
     pub topic_arn: Option<String>,
     pub timeout_seconds: Option<u64>,
     /// FSx `Report.Path` when the report is enabled.
@@ -89,19 +95,7 @@ pub struct JobInfo {
 impl JobInfo {
     pub fn from_value(job: &Value) -> JobInfo {
         if let Ok(spec) = serde_json::from_value::<JobSpec>(job.clone()) {
-            return JobInfo {
-                name: spec.name.clone(),
-                kind: spec.kind.as_str().to_owned(),
-                file_system_id: spec.file_system_id.clone(),
-                task_arn: spec.task_arn.clone(),
-                topic_arn: spec.notify.as_ref().and_then(|n| n.topic_arn.clone()),
-                timeout_seconds: spec.timeout_seconds,
-                fsx_report_path: spec
-                    .report
-                    .as_ref()
-                    .filter(|r| r.enabled)
-                    .and_then(|r| r.path.clone()),
-            };
+            return JobInfo::from_spec(spec);
         }
         let text = |pointer: &str| {
             job.pointer(pointer)
@@ -110,7 +104,7 @@ impl JobInfo {
         };
         JobInfo {
             name: text("/name").unwrap_or_else(|| "(unnamed job)".into()),
-            kind: text("/kind").unwrap_or_else(|| "(unknown kind)".into()),
+            kind: ReportedKind::of(job.get("kind")),
             file_system_id: text("/file_system_id"),
             task_arn: text("/task_arn"),
             topic_arn: text("/notify/topic_arn"),
@@ -118,54 +112,93 @@ impl JobInfo {
             fsx_report_path: None,
         }
     }
+
+    fn from_spec(spec: JobSpec) -> JobInfo {
+        JobInfo {
+            fsx_report_path: spec
+                .report
+                .as_ref()
+                .filter(|r| r.enabled)
+                .and_then(|r| r.path.clone()),
+            topic_arn: spec.notify.and_then(|n| n.topic_arn),
+            name: spec.name,
+            kind: ReportedKind::Known(spec.kind),
+            file_system_id: spec.file_system_id,
+            task_arn: spec.task_arn,
+            timeout_seconds: spec.timeout_seconds,
+        }
+    }
+
+    /// The kind as the report names it.
+    pub fn kind_name(&self) -> &str {
+        match &self.kind {
+            ReportedKind::Known(kind) => kind.as_str(),
+            ReportedKind::Unknown(given) => given,
+        }
+    }
+}
+
+/// A job's kind as the report says it: one Ferry knows, or, when it is missing or unknown,
+/// what was given (cut to 64 characters), so the report still shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportedKind {
+    Known(JobKind),
+    Unknown(String),
+}
+
+impl ReportedKind {
+    fn of(value: Option<&Value>) -> ReportedKind {
+        let Some(value) = value else {
+            return ReportedKind::Unknown("(no kind)".into());
+        };
+        match serde_json::from_value(value.clone()) {
+            Ok(kind) => ReportedKind::Known(kind),
+            Err(_) => ReportedKind::Unknown(truncate_chars(
+                value.as_str().unwrap_or("(not a string)"),
+                64,
+            )),
+        }
+    }
+
+    pub fn known(&self) -> Option<JobKind> {
+        match self {
+            ReportedKind::Known(kind) => Some(*kind),
+            ReportedKind::Unknown(_) => None,
+        }
+    }
 }
 
 /// The completion report.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: String,
     pub job: String,
     pub kind: String,
     pub outcome: Outcome,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The Step Functions execution that ran the job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_system_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasync_task_arn: Option<String>,
     /// FSx task id or DataSync execution ARN.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
     /// The service's final lifecycle (`SUCCEEDED`, `ERROR`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<u64>,
     pub counts: Counts,
     /// Bytes transferred per second of transfer (DataSync).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throughput_bytes_per_second: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// Where the task's own report is (`s3://...`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_location: Option<String>,
     /// What the task's failure report says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
     /// Why there is no digest when one was expected (missing or unreadable report).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest_note: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_url: Option<String>,
 }
 
@@ -226,9 +259,9 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
         Some(TaskHandle::Fsx {
             file_system_id,
             task_id,
-        }) => (Some(file_system_id.clone()), Some(task_id.clone())),
+        }) => (Some(file_system_id.to_string()), Some(task_id.to_string())),
         Some(TaskHandle::Datasync { task_execution_arn }) => {
-            (None, Some(task_execution_arn.clone()))
+            (None, Some(task_execution_arn.to_string()))
         }
         None => (f.job.file_system_id.clone(), None),
     };
@@ -243,7 +276,7 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
     Ok(Report {
         schema: SCHEMA.into(),
         job: f.job.name.clone(),
-        kind: f.job.kind.clone(),
+        kind: f.job.kind_name().to_owned(),
         outcome,
         reason: reason.map(|r| truncate_chars(&r, MAX_REASON_CHARS)),
         execution: f.execution.map(str::to_owned),
@@ -314,21 +347,20 @@ fn failure_reason(status: &TaskStatus) -> String {
 /// The region in a DataSync execution ARN (`arn:aws:datasync:REGION:...`).
 fn region_of(task: &TaskHandle) -> Option<String> {
     match task {
-        TaskHandle::Datasync { task_execution_arn } => task_execution_arn
-            .split(':')
-            .nth(3)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned),
+        TaskHandle::Datasync { task_execution_arn } => Some(task_execution_arn.region()),
         TaskHandle::Fsx { .. } => None,
     }
 }
 
 /// The console page of the task: the FSx file system (its data repository tasks are listed
 /// there) or the DataSync execution's history page. Console URL formats are not an API
-/// contract; these are the ones the consoles use today.
+/// contract; these are the ones the consoles use today. Ids go into the URL only once parsed,
+/// so nothing but their own characters reaches it.
 pub fn console_url(region: &str, task: Option<&TaskHandle>, job: &JobInfo) -> Option<String> {
-    let safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !safe(region) {
+    if !region
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return None;
     }
     let host = if region.starts_with("cn-") {
@@ -338,44 +370,28 @@ pub fn console_url(region: &str, task: Option<&TaskHandle>, job: &JobInfo) -> Op
     } else {
         format!("https://{region}.console.aws.amazon.com")
     };
+    let file_system =
+        |fs: &str| format!("{host}/fsx/home?region={region}#file-system-details/{fs}");
     match task {
-        Some(TaskHandle::Fsx { file_system_id, .. }) if safe(file_system_id) => Some(format!(
-            "{host}/fsx/home?region={region}#file-system-details/{file_system_id}"
-        )),
+        Some(TaskHandle::Fsx { file_system_id, .. }) => Some(file_system(file_system_id.as_str())),
         Some(TaskHandle::Datasync { task_execution_arn }) => {
-            // arn:aws:datasync:region:account:task/task-x/execution/exec-y
-            let resource = task_execution_arn.split(':').nth(5)?;
-            let mut parts = resource.split('/');
-            let (Some("task"), Some(task_id), Some("execution"), Some(exec_id)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return None;
-            };
-            (safe(task_id) && safe(exec_id)).then(|| {
-                format!("{host}/datasync/home?region={region}#/history/{task_id}/{exec_id}")
-            })
+            let (task_id, exec_id) = task_execution_arn.ids();
+            Some(format!(
+                "{host}/datasync/home?region={region}#/history/{task_id}/{exec_id}"
+            ))
         }
-        None => match (&job.file_system_id, &job.task_arn) {
-            (Some(fs), _) if safe(fs) => Some(format!(
-                "{host}/fsx/home?region={region}#file-system-details/{fs}"
-            )),
-            (_, Some(arn)) => {
-                let task_id = arn.rsplit('/').next().filter(|t| safe(t))?;
-                Some(format!(
-                    "{host}/datasync/home?region={region}#/tasks/{task_id}"
-                ))
+        None => {
+            let fs = job.file_system_id.as_deref().map(FileSystemId::parse);
+            let arn = job.task_arn.as_deref().map(DataSyncTaskArn::parse);
+            match (fs, arn) {
+                (Some(Ok(fs)), _) => Some(file_system(fs.as_str())),
+                (_, Some(Ok(arn))) => Some(format!(
+                    "{host}/datasync/home?region={region}#/tasks/{}",
+                    arn.task_id()
+                )),
+                _ => None,
             }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// The first `max` characters of `text`, marked with an ellipsis when cut.
-pub fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((end, _)) => format!("{}…", &text[..end]),
+        }
     }
 }
 
@@ -402,11 +418,10 @@ mod tests {
 
     #[test]
     fn console_urls_follow_the_partition() {
-        let job = JobInfo::default();
-        let fsx = TaskHandle::Fsx {
-            file_system_id: "fs-0123456789abcdef0".into(),
-            task_id: "task-0123456789abcdef0".into(),
-        };
+        let job = JobInfo::from_value(&serde_json::json!({}));
+        let fsx: TaskHandle = serde_json::from_value(serde_json::json!({"service": "fsx",
+            "file_system_id": "fs-0123456789abcdef0", "task_id": "task-0123456789abcdef0"}))
+        .unwrap();
         assert_eq!(
             console_url("cn-north-1", Some(&fsx), &job).as_deref(),
             Some(
@@ -419,15 +434,8 @@ mod tests {
                 .starts_with("https://us-gov-west-1.console.amazonaws-us-gov.com/")
         );
         assert_eq!(console_url("bad region", Some(&fsx), &job), None);
-        let broken = TaskHandle::Datasync {
-            task_execution_arn: "not-an-arn".into(),
-        };
-        assert_eq!(console_url("us-east-1", Some(&broken), &job), None);
-    }
-
-    #[test]
-    fn long_reasons_are_cut_at_a_character_boundary() {
-        assert_eq!(truncate_chars("héllo", 2), "hé…");
-        assert_eq!(truncate_chars("hé", 2), "hé");
+        let broken = JobInfo::from_value(&serde_json::json!({
+            "file_system_id": "fs-x\"><script>", "task_arn": "not-an-arn"}));
+        assert_eq!(console_url("us-east-1", None, &broken), None);
     }
 }

@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 
 use super::events::S3Object;
 use super::routes::{Route, Routes};
-use crate::job::{JobKind, JobSpec, Limits};
-use crate::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, fsx_path_problem, is_forbidden_char};
+use crate::domain::job::{JobKind, JobSpec, Limits};
+use crate::domain::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, fsx_path_problem};
+use crate::ids::is_forbidden_char;
 
 /// A job to start, with what it needs written first and the messages it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,11 +43,10 @@ pub struct PlannedJob {
     pub uploads: [u8; 32],
 }
 
-/// A CSV manifest: one path per line (and a version id when the event had one). Its key is
-/// chosen from the job's content when the job is named, under the route's manifest prefix.
+/// A CSV manifest: one path per line (and a version id when the event had one). It goes to the
+/// route's manifest bucket, under a key chosen from the job's content when the job is named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestFile {
-    pub bucket: String,
     pub body: Vec<u8>,
 }
 
@@ -234,8 +234,31 @@ impl Covered {
 
 /// Fails every record of one distinct key.
 fn reject(plan: &mut Plan, same: &[Routed], reason: &str) {
-    for r in same {
-        plan.rejected.push((r.message, reason.to_owned()));
+    reject_messages(plan, same.iter().map(|r| r.message), reason);
+}
+
+/// Fails each message of `messages` for `reason`.
+fn reject_messages(plan: &mut Plan, messages: impl IntoIterator<Item = usize>, reason: &str) {
+    plan.rejected
+        .extend(messages.into_iter().map(|m| (m, reason.to_owned())));
+}
+
+/// Adds `job` when it is valid; otherwise fails every message it covers. Checked here, as
+/// `start-task` would refuse it: the messages fail now instead of the execution later.
+fn push_valid(
+    plan: &mut Plan,
+    index: usize,
+    route: &Route,
+    limits: &Limits,
+    job: JobSpec,
+    covered: Covered,
+) {
+    match job.clone().validate(limits) {
+        Ok(_) => plan.jobs.push(covered.job(index, job, None)),
+        Err(invalid) => {
+            let reason = format!("route {}: {invalid}", route.name);
+            reject_messages(plan, covered.messages, &reason);
+        }
     }
 }
 
@@ -253,7 +276,8 @@ fn plainly_valid(route: &Route, rel: &str) -> bool {
     };
     // Byte length bounds character length, so the length test is conservative too.
     (route.prefix.is_empty() || route.prefix.ends_with('/'))
-        && route.prefix.len() + route.bucket.len() + bytes.len() + "s3:///".len() <= MAX_PATH_CHARS
+        && route.prefix.len() + route.bucket.as_str().len() + bytes.len() + "s3:///".len()
+            <= MAX_PATH_CHARS
         && !bytes.is_empty()
         && bytes[0] != b'/'
         && !rel.starts_with("s3:")
@@ -297,15 +321,7 @@ fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan
             _ => {}
         }
     }
-    match job.clone().validate(limits) {
-        Ok(_) => plan.jobs.push(covered.job(index, job, None)),
-        Err(invalid) => {
-            let reason = format!("route {}: {invalid}", route.name);
-            for m in covered.messages {
-                plan.rejected.push((m, reason.clone()));
-            }
-        }
-    }
+    push_valid(plan, index, route, limits, job, covered);
 }
 
 /// The FSx path for a relative key (or collapsed prefix) of a route: `s3://bucket/prefix/rel`
@@ -369,49 +385,55 @@ fn plan_datasync(index: usize, route: &Route, limits: &Limits, group: &[Routed],
         + entries.len().saturating_sub(1);
     let needs_manifest =
         filter_len > MAX_FILTER_CHARS || entries.iter().any(|(rel, _)| inexpressible(rel));
-
-    if needs_manifest && let Some(target) = &route.manifest {
-        // Flexible: a row has a version id only when its event had one, so rows of one
-        // manifest can have one field or two (a strict writer refuses the second kind).
-        let mut writer = csv::WriterBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_writer(Vec::new());
-        let mut covered = Covered::default();
-        for (rel, same) in &entries {
-            let row: Vec<&str> = std::iter::once(*rel)
-                .chain(same[0].object.version_id.as_deref())
-                .collect();
-            match writer.write_record(&row) {
-                Ok(()) => covered.add(same),
-                // Not expected writing to memory; if it happens, the object fails, never
-                // silently missing from the manifest.
-                Err(e) => reject(plan, same, &format!("{rel:?}: manifest row: {e}")),
-            }
-        }
-        let body = match writer.into_inner() {
-            Ok(body) => body,
-            Err(e) => {
-                let reason = format!("route {}: manifest: {e}", route.name);
-                for m in covered.messages {
-                    plan.rejected.push((m, reason.clone()));
-                }
-                return;
-            }
-        };
-        if covered.objects == 0 {
-            return;
-        }
-        let manifest = ManifestFile {
-            bucket: target.bucket.clone(),
-            body,
-        };
-        plan.jobs
-            .push(covered.job(index, route.job.clone(), Some(manifest)));
-        return;
+    if needs_manifest && route.manifest.is_some() {
+        plan_manifest(index, route, &entries, plan);
+    } else {
+        plan_filters(index, route, limits, entries, plan);
     }
+}
 
-    // Filters only: split into chunks that each fit in one rule.
+/// One job whose manifest lists every entry.
+fn plan_manifest(index: usize, route: &Route, entries: &[(&str, &[Routed])], plan: &mut Plan) {
+    // Flexible: a row has a version id only when its event had one, so rows of one
+    // manifest can have one field or two (a strict writer refuses the second kind).
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_writer(Vec::new());
+    let mut covered = Covered::default();
+    for (rel, same) in entries {
+        let row: Vec<&str> = std::iter::once(*rel)
+            .chain(same[0].object.version_id.as_deref())
+            .collect();
+        match writer.write_record(&row) {
+            Ok(()) => covered.add(same),
+            // Not expected writing to memory; if it happens, the object fails, never
+            // silently missing from the manifest.
+            Err(e) => reject(plan, same, &format!("{rel:?}: manifest row: {e}")),
+        }
+    }
+    match writer.into_inner() {
+        Ok(body) if covered.objects > 0 => {
+            let manifest = ManifestFile { body };
+            plan.jobs
+                .push(covered.job(index, route.job.clone(), Some(manifest)));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let reason = format!("route {}: manifest: {e}", route.name);
+            reject_messages(plan, covered.messages, &reason);
+        }
+    }
+}
+
+/// Include filters only: as many jobs as it takes for each filter to fit in one rule.
+fn plan_filters(
+    index: usize,
+    route: &Route,
+    limits: &Limits,
+    entries: Vec<(&str, &[Routed])>,
+    plan: &mut Plan,
+) {
     let mut chunk: Vec<String> = Vec::new();
     let mut chunk_len = 0usize;
     let mut covered = Covered::default();
@@ -421,17 +443,7 @@ fn plan_datasync(index: usize, route: &Route, limits: &Limits, group: &[Routed],
         }
         let mut job = route.job.clone();
         job.includes = std::mem::take(chunk);
-        let covered = std::mem::take(covered);
-        // Checked here as FSx jobs are: a job start-task would refuse fails its messages now.
-        match job.clone().validate(limits) {
-            Ok(_) => plan.jobs.push(covered.job(index, job, None)),
-            Err(invalid) => {
-                let reason = format!("route {}: {invalid}", route.name);
-                for m in covered.messages {
-                    plan.rejected.push((m, reason.clone()));
-                }
-            }
-        }
+        push_valid(plan, index, route, limits, job, std::mem::take(covered));
     };
     for (rel, same) in entries {
         if inexpressible(rel) {

@@ -56,49 +56,50 @@ pub fn check_key(key: String) -> Result<String, KeyError> {
 mod tests {
     use super::*;
 
+    /// Asserts each `(key as S3 notifies it, key)`.
+    fn decodes(cases: &[(&str, &str)]) {
+        for &(notified, key) in cases {
+            assert_eq!(
+                decode_notification_key(notified).unwrap(),
+                key,
+                "{notified:?}"
+            );
+        }
+    }
+
     #[test]
     fn plus_is_a_space_and_percent_2b_is_a_plus() {
-        assert_eq!(
-            decode_notification_key("red+flower.jpg").unwrap(),
-            "red flower.jpg"
-        );
-        assert_eq!(
-            decode_notification_key("c%2B%2B/a+b%2Bc").unwrap(),
-            "c++/a b+c"
-        );
+        decodes(&[
+            ("red+flower.jpg", "red flower.jpg"),
+            ("c%2B%2B/a+b%2Bc", "c++/a b+c"),
+        ]);
     }
 
     #[test]
     fn percent_sequences_decode_to_utf8() {
-        assert_eq!(decode_notification_key("100%25+done").unwrap(), "100% done");
-        assert_eq!(
-            decode_notification_key("caf%C3%A9/%E6%97%A5%E6%9C%AC.txt").unwrap(),
-            "café/日本.txt"
-        );
-        assert_eq!(
-            decode_notification_key("dt%3D2026-11-21/_SUCCESS").unwrap(),
-            "dt=2026-11-21/_SUCCESS"
-        );
-        assert_eq!(decode_notification_key("a%2Fb").unwrap(), "a/b");
+        decodes(&[
+            ("100%25+done", "100% done"),
+            ("caf%C3%A9/%E6%97%A5%E6%9C%AC.txt", "café/日本.txt"),
+            ("dt%3D2026-11-21/_SUCCESS", "dt=2026-11-21/_SUCCESS"),
+            ("a%2Fb", "a/b"),
+        ]);
     }
 
     #[test]
     fn malformed_percent_sequences_are_kept_literally() {
         // A '%' not followed by two hex digits is not an escape (WHATWG percent-decode).
-        assert_eq!(decode_notification_key("50%off").unwrap(), "50%off");
-        assert_eq!(decode_notification_key("end%").unwrap(), "end%");
+        decodes(&[("50%off", "50%off"), ("end%", "end%")]);
     }
 
     #[test]
     fn invalid_utf8_is_an_error_not_a_panic() {
-        assert!(matches!(
-            decode_notification_key("bad%FF%FE"),
-            Err(KeyError::NotUtf8 { .. })
-        ));
-        assert!(matches!(
-            decode_notification_key("%C3"),
-            Err(KeyError::NotUtf8 { .. })
-        ));
+        for bad in ["bad%FF%FE", "%C3"] {
+            let decoded = decode_notification_key(bad);
+            assert!(
+                matches!(decoded, Err(KeyError::NotUtf8 { .. })),
+                "{bad}: {decoded:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Routing rules: which uploads start which job.
 //!
-//! `FERRY_ROUTES` holds a JSON array of routes. Each names a bucket, a key prefix and optional
-//! suffixes, and a job template (a job spec without the per-upload fields: `paths`, `includes`,
-//! `manifest`). An object matches at most one route: overlapping routes are rejected when the
-//! function starts, so the same upload can never start two jobs.
+//! `FERRY_ROUTES` holds a JSON array of routes (`docs/routes.md`). Each names a bucket, a key
+//! prefix and optional suffixes, and a job template (a job spec without the per-upload fields:
+//! `paths`, `includes`, `manifest`). An object matches at most one route: overlapping routes
+//! are rejected when the function starts, so the same upload can never start two jobs.
 
 use serde::Deserialize;
 
-use crate::error::{FieldError, InvalidJob};
-use crate::job::{JobKind, JobSpec, Limits, ManifestSpec};
-use crate::validate::is_bucket_name;
+use crate::domain::job::{JobKind, JobSpec, Limits, ManifestSpec};
+use crate::domain::parse;
+use crate::error::{FieldError, FieldErrors};
+use crate::ids::{BucketName, RoleArn};
 
 /// One routing rule, as configured.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -17,7 +18,7 @@ use crate::validate::is_bucket_name;
 pub struct Route {
     /// 1-40 of `[A-Za-z0-9_-]`: used in execution names.
     pub name: String,
-    pub bucket: String,
+    pub bucket: BucketName,
     /// Key prefix (string prefix, as in S3). For FSx export and release, empty or ending in `/`.
     #[serde(default)]
     pub prefix: String,
@@ -29,15 +30,12 @@ pub struct Route {
     /// FSx export/release: the file system directory (relative to its root) that holds the
     /// objects under `prefix`, i.e. the data repository association's file system path.
     /// Default: the prefix itself (repository linked at the file system root).
-    #[serde(default)]
     pub file_system_path: Option<String>,
     /// DataSync: the key prefix the task's S3 source location points at (its subdirectory);
     /// filters and manifests are relative to it. Default: the bucket root.
-    #[serde(default)]
     pub source_prefix: Option<String>,
     /// DataSync: where to write a manifest when a batch does not fit in an include filter
     /// (or has keys a filter cannot express).
-    #[serde(default)]
     pub manifest: Option<ManifestTarget>,
 }
 
@@ -45,16 +43,16 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestTarget {
-    pub bucket: String,
+    pub bucket: BucketName,
     #[serde(default)]
     pub prefix: String,
-    pub bucket_access_role_arn: String,
+    pub bucket_access_role_arn: RoleArn,
 }
 
 impl Route {
     /// True when `key` in `bucket` belongs to this route.
     pub fn matches(&self, bucket: &str, key: &str) -> bool {
-        self.bucket == bucket
+        self.bucket.as_str() == bucket
             && key.starts_with(&self.prefix)
             && (self.suffixes.is_empty() || self.suffixes.iter().any(|s| key.ends_with(s.as_str())))
     }
@@ -72,13 +70,17 @@ impl Route {
             .trim_matches('/')
     }
 
-    /// The manifest spec DataSync gets for a manifest written at `key`.
+    /// The manifest spec DataSync gets for a manifest written at `key`. The bucket's ARN is in
+    /// the partition of the role that reads it (a bucket and its reader share one).
     pub fn manifest_spec(&self, key: &str) -> Option<ManifestSpec> {
-        self.manifest.as_ref().map(|m| ManifestSpec {
-            bucket_arn: format!("arn:aws:s3:::{}", m.bucket),
-            object_path: key.to_owned(),
-            bucket_access_role_arn: m.bucket_access_role_arn.clone(),
-            object_version_id: None,
+        self.manifest.as_ref().map(|m| {
+            let partition = m.bucket_access_role_arn.partition();
+            ManifestSpec {
+                bucket_arn: format!("arn:{partition}:s3:::{}", m.bucket),
+                object_path: key.to_owned(),
+                bucket_access_role_arn: m.bucket_access_role_arn.to_string(),
+                object_version_id: None,
+            }
         })
     }
 }
@@ -89,19 +91,11 @@ pub struct Routes(Vec<Route>);
 
 impl Routes {
     /// Parses and checks `FERRY_ROUTES`: every route valid, no two overlapping.
-    pub fn from_json(text: &str, limits: &Limits) -> Result<Routes, InvalidJob> {
-        let routes: Vec<Route> =
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
-                .map_err(|e| {
-                    InvalidJob::one(
-                        format!("routes{}", path_suffix(&e.path().to_string())),
-                        e.into_inner().to_string(),
-                    )
-                })?;
-        Routes::new(routes, limits)
+    pub fn from_json(text: &str, limits: &Limits) -> Result<Routes, FieldErrors> {
+        Routes::new(parse::from_str(text, "routes")?, limits)
     }
 
-    pub fn new(routes: Vec<Route>, limits: &Limits) -> Result<Routes, InvalidJob> {
+    pub fn new(routes: Vec<Route>, limits: &Limits) -> Result<Routes, FieldErrors> {
         let mut errors = Vec::new();
         if routes.is_empty() {
             errors.push(FieldError {
@@ -110,23 +104,27 @@ impl Routes {
             });
         }
         for (i, route) in routes.iter().enumerate() {
-            check_route(i, route, limits, &mut errors);
+            let mut check = RouteCheck {
+                index: i,
+                errors: &mut errors,
+            };
+            check.route(route, limits);
             for (j, earlier) in routes[..i].iter().enumerate() {
                 if overlaps(earlier, route) {
-                    errors.push(FieldError {
-                        field: format!("routes[{i}]"),
-                        problem: format!(
+                    check.fail(
+                        "",
+                        format!(
                             "route {:?} overlaps route {:?} (routes[{j}]): an object could match both",
                             route.name, earlier.name
                         ),
-                    });
+                    );
                 }
             }
         }
         if errors.is_empty() {
             Ok(Routes(routes))
         } else {
-            Err(InvalidJob { errors })
+            Err(FieldErrors { errors })
         }
     }
 
@@ -148,16 +146,6 @@ impl Routes {
     }
 }
 
-fn path_suffix(path: &str) -> String {
-    if path == "." {
-        String::new()
-    } else if path.starts_with('[') {
-        path.to_owned()
-    } else {
-        format!(".{path}")
-    }
-}
-
 /// Two routes overlap when an object could match both: same bucket, one prefix a prefix of
 /// the other, and suffix sets that can both match a key (either empty, or one suffix ending
 /// with another).
@@ -173,103 +161,117 @@ fn overlaps(a: &Route, b: &Route) -> bool {
     a.bucket == b.bucket && prefixes && suffixes
 }
 
-fn check_route(i: usize, route: &Route, limits: &Limits, errors: &mut Vec<FieldError>) {
-    let mut fail = |field: &str, problem: String| {
-        errors.push(FieldError {
-            field: format!("routes[{i}].{field}"),
-            problem,
-        })
-    };
-    let name_ok = (1..=40).contains(&route.name.len())
-        && route
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !name_ok {
-        fail(
-            "name",
-            format!("must be 1-40 of [A-Za-z0-9_-]; got {:?}", route.name),
-        );
+/// The checks of one route, recording each problem under `routes[i]`.
+struct RouteCheck<'a> {
+    index: usize,
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl RouteCheck<'_> {
+    fn fail(&mut self, field: &str, problem: impl Into<String>) {
+        let i = self.index;
+        self.errors.push(FieldError {
+            field: if field.is_empty() {
+                format!("routes[{i}]")
+            } else {
+                format!("routes[{i}].{field}")
+            },
+            problem: problem.into(),
+        });
     }
-    if !is_bucket_name(&route.bucket) {
-        fail(
-            "bucket",
-            format!("must be an S3 bucket name; got {:?}", route.bucket),
-        );
-    }
-    if route.suffixes.iter().any(String::is_empty) {
-        fail("suffixes", "must not contain an empty suffix".into());
-    }
-    let job = &route.job;
-    for (field, filled) in [
-        ("job.paths", !job.paths.is_empty()),
-        ("job.includes", !job.includes.is_empty()),
-        ("job.manifest", job.manifest.is_some()),
-    ] {
-        if filled {
-            fail(
-                field,
-                "is filled from the uploaded objects; leave it out of the template".into(),
+
+    fn route(&mut self, route: &Route, limits: &Limits) {
+        let name_ok = (1..=40).contains(&route.name.len())
+            && route
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            self.fail(
+                "name",
+                format!("must be 1-40 of [A-Za-z0-9_-]; got {:?}", route.name),
             );
         }
+        if route.suffixes.iter().any(String::is_empty) {
+            self.fail("suffixes", "must not contain an empty suffix");
+        }
+        self.template_fields(&route.job);
+        self.kind_fields(route);
+        self.template(route, limits);
     }
-    match job.kind {
-        JobKind::FsxExport | JobKind::FsxRelease if !(route.prefix.is_empty() || route.prefix.ends_with('/')) => fail(
-            "prefix",
-            "must be empty or end with '/' for FSx export and release routes (paths are directories)".into(),
-        ),
-        JobKind::FsxAutoRelease => fail(
-            "job.kind",
-            "fsx_auto_release tasks are not started by uploads; use a schedule".into(),
-        ),
-        _ => {}
+
+    /// The per-upload fields are Ferry's to fill.
+    fn template_fields(&mut self, job: &JobSpec) {
+        for (field, filled) in [
+            ("job.paths", !job.paths.is_empty()),
+            ("job.includes", !job.includes.is_empty()),
+            ("job.manifest", job.manifest.is_some()),
+        ] {
+            if filled {
+                self.fail(
+                    field,
+                    "is filled from the uploaded objects; leave it out of the template",
+                );
+            }
+        }
     }
-    if job.kind != JobKind::Datasync {
+
+    /// The route fields each kind uses, and the prefixes it needs.
+    fn kind_fields(&mut self, route: &Route) {
+        let kind = route.job.kind;
+        match kind {
+            JobKind::FsxExport | JobKind::FsxRelease if !(route.prefix.is_empty() || route.prefix.ends_with('/')) => self.fail(
+                "prefix",
+                "must be empty or end with '/' for FSx export and release routes (paths are directories)",
+            ),
+            JobKind::FsxAutoRelease => self.fail(
+                "job.kind",
+                "fsx_auto_release tasks are not started by uploads; use a schedule",
+            ),
+            _ => {}
+        }
+        let datasync = kind == JobKind::Datasync;
         for (field, set) in [
             ("source_prefix", route.source_prefix.is_some()),
             ("manifest", route.manifest.is_some()),
         ] {
-            if set {
-                fail(field, "is only used by datasync routes".into());
+            if set && !datasync {
+                self.fail(field, "is only used by datasync routes");
             }
         }
-    }
-    if job.kind == JobKind::Datasync && !route.prefix.starts_with(route.source_prefix()) {
-        fail(
-            "source_prefix",
-            format!(
-                "the route prefix {:?} must lie under the source location's prefix",
-                route.prefix
-            ),
-        );
-    }
-    if route.file_system_path.is_some()
-        && !matches!(job.kind, JobKind::FsxExport | JobKind::FsxRelease)
-    {
-        fail(
-            "file_system_path",
-            "is only used by fsx_export and fsx_release routes".into(),
-        );
-    }
-    // The template itself must be a valid job; for DataSync with a manifest target, validate it
-    // with a manifest so the bucket and role are checked now rather than on the first upload.
-    let mut probe = job.clone();
-    if let Some(target) = &route.manifest {
-        if !is_bucket_name(&target.bucket) {
-            fail(
-                "manifest.bucket",
-                format!("must be an S3 bucket name; got {:?}", target.bucket),
+        if datasync && !route.prefix.starts_with(route.source_prefix()) {
+            self.fail(
+                "source_prefix",
+                format!(
+                    "the route prefix {:?} must lie under the source location's prefix",
+                    route.prefix
+                ),
             );
         }
-        probe.manifest = route.manifest_spec("probe.csv");
-    }
-    if let Err(invalid) = probe.validate(limits) {
-        for e in invalid.errors {
-            // The probe's manifest is the route's `manifest` target, not a template field.
-            fail(
-                &e.field.replacen("job.manifest.", "manifest.", 1),
-                e.problem,
+        if route.file_system_path.is_some()
+            && !matches!(kind, JobKind::FsxExport | JobKind::FsxRelease)
+        {
+            self.fail(
+                "file_system_path",
+                "is only used by fsx_export and fsx_release routes",
             );
+        }
+    }
+
+    /// The template itself must be a valid job; for DataSync with a manifest target, it is
+    /// validated with a manifest so the bucket and role are checked now rather than on the
+    /// first upload.
+    fn template(&mut self, route: &Route, limits: &Limits) {
+        let mut probe = route.job.clone();
+        if route.manifest.is_some() {
+            probe.manifest = route.manifest_spec("probe.csv");
+        }
+        if let Err(invalid) = probe.validate(limits) {
+            for e in invalid.errors {
+                // The probe's manifest is the route's `manifest` target, not a template field.
+                let field = e.field.replacen("job.manifest.", "manifest.", 1);
+                self.fail(&field, e.problem);
+            }
         }
     }
 }
@@ -280,7 +282,7 @@ mod tests {
 
     use super::*;
 
-    fn routes(value: serde_json::Value) -> Result<Routes, InvalidJob> {
+    fn routes(value: serde_json::Value) -> Result<Routes, FieldErrors> {
         Routes::from_json(&value.to_string(), &Limits::default())
     }
 

@@ -1,14 +1,16 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::job::JobSpec;
+use crate::domain::job::JobSpec;
 
 fn job(value: Value) -> JobSpec {
     serde_json::from_value(value).expect("test job parses")
 }
 
+const FS: &str = "fs-0123456789abcdef0";
+
 fn export() -> Value {
-    json!({"name": "nightly-export", "kind": "fsx_export", "file_system_id": "fs-0123456789abcdef0"})
+    json!({"name": "nightly-export", "kind": "fsx_export", "file_system_id": FS})
 }
 
 fn datasync() -> Value {
@@ -21,8 +23,8 @@ fn with(mut base: Value, key: &str, value: Value) -> Value {
     base
 }
 
-fn errors(value: Value) -> InvalidJob {
-    validate(&job(value), &Limits::default()).expect_err("job should be invalid")
+fn errors(value: Value) -> FieldErrors {
+    validate(job(value), &Limits::default()).expect_err("job should be invalid")
 }
 
 /// Asserts the job is rejected with an error on `field` whose text contains `needle`.
@@ -36,8 +38,21 @@ fn rejects(value: Value, field: &str, needle: &str) {
     );
 }
 
+/// Asserts, for each `(key, value, field, needle)`, that `base` with `key` set to `value` is
+/// rejected with an error on `field` whose text contains `needle`.
+fn rejects_each(base: &Value, cases: &[(&str, Value, &str, &str)]) {
+    for (key, value, field, needle) in cases {
+        rejects(with(base.clone(), key, value.clone()), field, needle);
+    }
+}
+
+/// The minimal FSx job, of another kind.
+fn of_kind(kind: &str) -> Value {
+    with(export(), "kind", json!(kind))
+}
+
 fn accepts(value: Value) {
-    if let Err(e) = validate(&job(value), &Limits::default()) {
+    if let Err(e) = validate(job(value), &Limits::default()) {
         panic!("expected valid, got: {e}");
     }
 }
@@ -45,21 +60,13 @@ fn accepts(value: Value) {
 #[test]
 fn minimal_jobs_of_every_kind_are_valid() {
     accepts(export());
-    accepts(with(
-        with(export(), "kind", json!("fsx_import")),
-        "paths",
-        json!(["s3://bucket/prefix"]),
-    ));
-    accepts(with(
-        with(export(), "kind", json!("fsx_release")),
-        "paths",
-        json!(["/"]),
-    ));
-    accepts(with(
-        with(export(), "kind", json!("fsx_auto_release")),
-        "capacity_to_release",
-        json!(100),
-    ));
+    for (kind, key, value) in [
+        ("fsx_import", "paths", json!(["s3://bucket/prefix"])),
+        ("fsx_release", "paths", json!(["/"])),
+        ("fsx_auto_release", "capacity_to_release", json!(100)),
+    ] {
+        accepts(with(of_kind(kind), key, value));
+    }
     accepts(datasync());
 }
 
@@ -107,75 +114,59 @@ fn rejects_a_malformed_file_system_id() {
         "file-0123456789abcdef0",
         "fs-0123456789abcdef0123",
     ] {
-        rejects(
-            with(export(), "file_system_id", json!(bad)),
-            "job.file_system_id",
-            "fs-",
-        );
+        let value = with(export(), "file_system_id", json!(bad));
+        rejects(value, "job.file_system_id", "fs-");
     }
+}
+
+/// The minimal export job with one path.
+fn export_path(path: &str) -> Value {
+    with(export(), "paths", json!([path]))
 }
 
 #[test]
 fn rejects_an_absolute_export_path() {
     rejects(
-        with(export(), "paths", json!(["/mnt/fsx/data"])),
+        export_path("/mnt/fsx/data"),
         "job.paths[0]",
         "relative to the file system root",
     );
-    rejects(
-        with(export(), "paths", json!(["/"])),
-        "job.paths[0]",
-        "only accepted by release",
-    );
+    rejects(export_path("/"), "job.paths[0]", "only accepted by release");
 }
 
 #[test]
 fn rejects_parent_segments_anywhere() {
     for bad in ["..", "a/../b", "a/..", "../a"] {
-        rejects(
-            with(export(), "paths", json!([bad])),
-            "job.paths[0]",
-            "'..'",
-        );
+        rejects(export_path(bad), "job.paths[0]", "'..'");
     }
     // A name that merely contains two dots is fine.
-    accepts(with(export(), "paths", json!(["a..b/c.."])));
-    let import = with(export(), "kind", json!("fsx_import"));
-    rejects(
-        with(import, "paths", json!(["s3://bucket/a/../b"])),
-        "job.paths[0]",
-        "'..'",
+    accepts(export_path("a..b/c.."));
+    let import = with(
+        of_kind("fsx_import"),
+        "paths",
+        json!(["s3://bucket/a/../b"]),
     );
+    rejects(import, "job.paths[0]", "'..'");
 }
 
 #[test]
 fn rejects_control_characters() {
-    for bad in [
-        "a\0b",
-        "a\rb",
-        "a\nb",
-        "a\u{85}b",
-        "a\u{2028}b",
-        "a\u{2029}b",
-    ] {
-        rejects(
-            with(export(), "paths", json!([bad])),
-            "job.paths[0]",
-            "control character",
-        );
+    for control in ['\0', '\r', '\n', '\u{85}', '\u{2028}', '\u{2029}'] {
+        let path = format!("a{control}b");
+        rejects(export_path(&path), "job.paths[0]", "control character");
     }
 }
 
 #[test]
 fn enforces_the_path_length_limit() {
-    accepts(with(export(), "paths", json!(["a".repeat(4096)])));
+    accepts(export_path(&"a".repeat(4096)));
     rejects(
-        with(export(), "paths", json!(["a".repeat(4097)])),
+        export_path(&"a".repeat(4097)),
         "job.paths[0]",
         "at most 4096",
     );
     // Characters, not bytes: 4096 two-byte characters are allowed.
-    accepts(with(export(), "paths", json!(["é".repeat(4096)])));
+    accepts(export_path(&"é".repeat(4096)));
 }
 
 #[test]
@@ -188,148 +179,130 @@ fn enforces_the_path_count_cap_and_its_configuration() {
         "at most 32",
     );
     let raised = Limits { max_paths: 100 };
-    assert!(validate(&job(with(export(), "paths", paths(100))), &raised).is_ok());
-    let e = validate(&job(with(export(), "paths", paths(101))), &raised).unwrap_err();
+    assert!(validate(job(with(export(), "paths", paths(100))), &raised).is_ok());
+    let e = validate(job(with(export(), "paths", paths(101))), &raised).unwrap_err();
     assert!(e.mentions("job.paths"), "{e}");
     // A configured cap above the API's 100 is held to 100.
     let too_high = Limits { max_paths: 500 };
-    assert!(validate(&job(with(export(), "paths", paths(101))), &too_high).is_err());
+    assert!(validate(job(with(export(), "paths", paths(101))), &too_high).is_err());
 }
 
 #[test]
 fn rejects_duplicate_paths() {
-    rejects(
-        with(export(), "paths", json!(["a", "b", "a"])),
-        "job.paths[2]",
-        "duplicates",
-    );
+    let value = with(export(), "paths", json!(["a", "b", "a"]));
+    rejects(value, "job.paths[2]", "duplicates");
 }
 
 #[test]
 fn import_paths_must_be_s3_urls() {
-    let import = with(export(), "kind", json!("fsx_import"));
-    rejects(
-        with(import.clone(), "paths", json!(["data/raw"])),
-        "job.paths[0]",
-        "s3://",
+    let import = of_kind("fsx_import");
+    rejects_each(
+        &import,
+        &[
+            ("paths", json!(["data/raw"]), "job.paths[0]", "s3://"),
+            (
+                "paths",
+                json!(["s3://Bad_Bucket/x"]),
+                "job.paths[0]",
+                "valid bucket",
+            ),
+        ],
     );
-    rejects(
-        with(import.clone(), "paths", json!(["s3://Bad_Bucket/x"])),
-        "job.paths[0]",
-        "valid bucket",
-    );
-    accepts(with(import.clone(), "paths", json!(["s3://bucket"])));
-    accepts(with(
-        import,
-        "paths",
-        json!(["s3://my.bucket-1/deep/prefix/"]),
-    ));
-    rejects(
-        with(export(), "paths", json!(["s3://bucket/x"])),
-        "job.paths[0]",
-        "not S3 URLs",
-    );
+    for ok in ["s3://bucket", "s3://my.bucket-1/deep/prefix/"] {
+        accepts(with(import.clone(), "paths", json!([ok])));
+    }
+    rejects(export_path("s3://bucket/x"), "job.paths[0]", "not S3 URLs");
 }
 
 #[test]
 fn report_path_must_be_an_s3_url_when_enabled() {
-    rejects(
-        with(export(), "report", json!({"enabled": true})),
-        "job.report.path",
-        "required",
-    );
-    rejects(
-        with(
-            export(),
-            "report",
-            json!({"enabled": true, "path": "/reports"}),
-        ),
-        "job.report.path",
-        "s3://",
-    );
-    rejects(
-        with(
-            export(),
-            "report",
-            json!({"enabled": true, "path": "s3://b/r", "format": "CSV"}),
-        ),
-        "job.report.format",
-        "REPORT_CSV_20191124",
-    );
-    rejects(
-        with(
-            export(),
-            "report",
-            json!({"enabled": true, "path": "s3://bkt/r", "scope": "ALL"}),
-        ),
-        "job.report.scope",
-        "FAILED_FILES_ONLY",
+    rejects_each(
+        &export(),
+        &[
+            (
+                "report",
+                json!({"enabled": true}),
+                "job.report.path",
+                "required",
+            ),
+            (
+                "report",
+                json!({"enabled": true, "path": "/reports"}),
+                "job.report.path",
+                "s3://",
+            ),
+            (
+                "report",
+                json!({"enabled": true, "path": "s3://b/r", "format": "CSV"}),
+                "job.report.format",
+                "REPORT_CSV_20191124",
+            ),
+            (
+                "report",
+                json!({"enabled": true, "path": "s3://bkt/r", "scope": "ALL"}),
+                "job.report.scope",
+                "FAILED_FILES_ONLY",
+            ),
+        ],
     );
     accepts(with(export(), "report", json!({"enabled": false})));
 }
 
 #[test]
 fn release_days_must_not_be_negative() {
-    let release = with(export(), "kind", json!("fsx_release"));
+    let release = |days: i64| {
+        let value = json!({"days_since_last_access": days});
+        with(of_kind("fsx_release"), "release", value)
+    };
     rejects(
-        with(
-            release.clone(),
-            "release",
-            json!({"days_since_last_access": -1}),
-        ),
+        release(-1),
         "job.release.days_since_last_access",
         "0 or more",
     );
-    accepts(with(
-        release,
-        "release",
-        json!({"days_since_last_access": 0}),
-    ));
+    accepts(release(0));
 }
 
 #[test]
 fn kind_specific_fields_are_rejected_elsewhere() {
-    rejects(
-        with(export(), "release", json!({"days_since_last_access": 1})),
-        "job.release",
-        "not used by kind fsx_export",
+    rejects_each(
+        &export(),
+        &[
+            (
+                "release",
+                json!({"days_since_last_access": 1}),
+                "job.release",
+                "not used by kind fsx_export",
+            ),
+            (
+                "capacity_to_release",
+                json!(5),
+                "job.capacity_to_release",
+                "not used",
+            ),
+            ("task_arn", json!("arn"), "job.task_arn", "not used"),
+            ("includes", json!(["/a"]), "job.includes", "not used"),
+        ],
     );
-    rejects(
-        with(export(), "capacity_to_release", json!(5)),
-        "job.capacity_to_release",
-        "not used",
-    );
-    rejects(
-        with(export(), "task_arn", json!("arn")),
-        "job.task_arn",
-        "not used",
-    );
-    rejects(
-        with(export(), "includes", json!(["/a"])),
-        "job.includes",
-        "not used",
-    );
-    rejects(
-        with(datasync(), "file_system_id", json!("fs-0123456789abcdef0")),
-        "job.file_system_id",
-        "not used",
-    );
-    rejects(
-        with(datasync(), "paths", json!(["a"])),
-        "job.paths",
-        "not used",
+    rejects_each(
+        &datasync(),
+        &[
+            (
+                "file_system_id",
+                json!(FS),
+                "job.file_system_id",
+                "not used",
+            ),
+            ("paths", json!(["a"]), "job.paths", "not used"),
+        ],
     );
 }
 
 #[test]
 fn auto_release_needs_a_capacity() {
-    let auto = with(export(), "kind", json!("fsx_auto_release"));
+    let auto = of_kind("fsx_auto_release");
     rejects(auto.clone(), "job.capacity_to_release", "required");
-    rejects(
-        with(auto, "capacity_to_release", json!(0)),
-        "job.capacity_to_release",
-        "at least 1",
-    );
+    let none = with(auto, "capacity_to_release", json!(0));
+    rejects(none, "job.capacity_to_release", "at least 1");
 }
 
 #[test]
@@ -337,21 +310,19 @@ fn datasync_needs_a_task_arn() {
     let mut value = datasync();
     value.as_object_mut().unwrap().remove("task_arn");
     rejects(value, "job.task_arn", "required");
-    rejects(
-        with(datasync(), "task_arn", json!("arn:aws:s3:::bucket")),
-        "job.task_arn",
-        "DataSync task ARN",
-    );
+    let bucket = with(datasync(), "task_arn", json!("arn:aws:s3:::bucket"));
+    rejects(bucket, "job.task_arn", "DataSync task ARN");
 }
 
 #[test]
 fn bytes_per_second_is_minus_one_or_positive() {
+    let rate = |n: i64| with(datasync(), "options", json!({"bytes_per_second": n}));
     for ok in [-1, 1, 1_000_000] {
-        accepts(with(datasync(), "options", json!({"bytes_per_second": ok})));
+        accepts(rate(ok));
     }
     for bad in [0, -2] {
         rejects(
-            with(datasync(), "options", json!({"bytes_per_second": bad})),
+            rate(bad),
             "job.options.bytes_per_second",
             "-1 (unlimited) or at least 1",
         );
@@ -360,16 +331,13 @@ fn bytes_per_second_is_minus_one_or_positive() {
 
 #[test]
 fn option_values_must_be_the_apis() {
-    rejects(
-        with(datasync(), "options", json!({"verify_mode": "SOMETIMES"})),
-        "job.options.verify_mode",
-        "POINT_IN_TIME_CONSISTENT",
-    );
-    rejects(
-        with(datasync(), "options", json!({"transfer_mode": "changed"})),
-        "job.options.transfer_mode",
-        "must be one of",
-    );
+    for (option, value, needle) in [
+        ("verify_mode", "SOMETIMES", "POINT_IN_TIME_CONSISTENT"),
+        ("transfer_mode", "changed", "must be one of"),
+    ] {
+        let options = with(datasync(), "options", json!({ option: value }));
+        rejects(options, &format!("job.options.{option}"), needle);
+    }
 }
 
 #[test]
@@ -380,94 +348,77 @@ fn filters_respect_the_102400_character_limit() {
     accepts(with(datasync(), "includes", json!(fits)));
     let mut over = fits.clone();
     over.push("/x".into());
-    rejects(
-        with(datasync(), "includes", json!(over)),
-        "job.includes",
-        "102400",
-    );
-    rejects(
-        with(datasync(), "excludes", json!(["/a|/b"])),
-        "job.excludes[0]",
-        "'|'",
-    );
-    rejects(
-        with(datasync(), "excludes", json!([""])),
-        "job.excludes[0]",
-        "empty",
+    rejects_each(
+        &datasync(),
+        &[
+            ("includes", json!(over), "job.includes", "102400"),
+            ("excludes", json!(["/a|/b"]), "job.excludes[0]", "'|'"),
+            ("excludes", json!([""]), "job.excludes[0]", "empty"),
+        ],
     );
 }
 
 #[test]
 fn manifest_and_task_report_arns_are_checked() {
-    rejects(
-        with(
-            datasync(),
-            "manifest",
-            json!({"bucket_arn": "bucket", "object_path": "m.csv", "bucket_access_role_arn": "arn:aws:iam::111122223333:role/r"}),
-        ),
-        "job.manifest.bucket_arn",
-        "S3 bucket",
-    );
-    rejects(
-        with(
-            datasync(),
-            "manifest",
-            json!({"bucket_arn": "arn:aws:s3:::b", "object_path": "", "bucket_access_role_arn": "arn:aws:iam::111122223333:user/u"}),
-        ),
-        "job.manifest.bucket_access_role_arn",
-        "IAM role",
-    );
-    rejects(
-        with(
-            datasync(),
-            "task_report",
-            json!({"bucket_arn": "arn:aws:s3:::b", "bucket_access_role_arn": "arn:aws:iam::111122223333:role/r", "report_level": "ALL"}),
-        ),
-        "job.task_report.report_level",
-        "ERRORS_ONLY",
+    const ROLE: &str = "arn:aws:iam::111122223333:role/r";
+    rejects_each(
+        &datasync(),
+        &[
+            (
+                "manifest",
+                json!({"bucket_arn": "bucket", "object_path": "m.csv", "bucket_access_role_arn": ROLE}),
+                "job.manifest.bucket_arn",
+                "S3 bucket",
+            ),
+            (
+                "manifest",
+                json!({"bucket_arn": "arn:aws:s3:::b", "object_path": "", "bucket_access_role_arn": "arn:aws:iam::111122223333:user/u"}),
+                "job.manifest.bucket_access_role_arn",
+                "IAM role",
+            ),
+            (
+                "task_report",
+                json!({"bucket_arn": "arn:aws:s3:::b", "bucket_access_role_arn": ROLE, "report_level": "ALL"}),
+                "job.task_report.report_level",
+                "ERRORS_ONLY",
+            ),
+        ],
     );
 }
 
 #[test]
 fn common_fields_are_checked() {
-    rejects(
-        with(export(), "version", json!(2)),
-        "job.version",
-        "unsupported version 2",
-    );
-    rejects(
-        with(export(), "name", json!("has space")),
-        "job.name",
-        "[A-Za-z0-9._-]",
-    );
-    rejects(with(export(), "name", json!("")), "job.name", "1-64");
-    rejects(
-        with(export(), "timeout_seconds", json!(10)),
-        "job.timeout_seconds",
-        "between 60",
-    );
-    rejects(
-        with(export(), "poll", json!({"min_seconds": 1})),
-        "job.poll.min_seconds",
-        "between 5",
-    );
-    rejects(
-        with(
-            export(),
-            "poll",
-            json!({"min_seconds": 600, "max_seconds": 60}),
-        ),
-        "job.poll",
-        "must not exceed",
-    );
-    rejects(
-        with(
-            export(),
-            "notify",
-            json!({"topic_arn": "arn:aws:sqs:us-east-1:111122223333:q"}),
-        ),
-        "job.notify.topic_arn",
-        "SNS topic ARN",
+    rejects_each(
+        &export(),
+        &[
+            ("version", json!(2), "job.version", "unsupported version 2"),
+            ("name", json!("has space"), "job.name", "[A-Za-z0-9._-]"),
+            ("name", json!(""), "job.name", "1-64"),
+            (
+                "timeout_seconds",
+                json!(10),
+                "job.timeout_seconds",
+                "between 60",
+            ),
+            (
+                "poll",
+                json!({"min_seconds": 1}),
+                "job.poll.min_seconds",
+                "between 5",
+            ),
+            (
+                "poll",
+                json!({"min_seconds": 600, "max_seconds": 60}),
+                "job.poll",
+                "must not exceed",
+            ),
+            (
+                "notify",
+                json!({"topic_arn": "arn:aws:sqs:us-east-1:111122223333:q"}),
+                "job.notify.topic_arn",
+                "SNS topic ARN",
+            ),
+        ],
     );
 }
 
@@ -485,15 +436,22 @@ fn tags_are_limited() {
     // DataSync executions also carry Ferry's idempotency tag.
     accepts(with(datasync(), "tags", many(49)));
     rejects(with(datasync(), "tags", many(50)), "job.tags", "at most 49");
-    rejects(
-        with(export(), "tags", json!({"aws:reserved": "x"})),
-        "job.tags.aws:reserved",
-        "reserved",
-    );
-    rejects(
-        with(export(), "tags", json!({"k": "bad\nvalue"})),
-        "job.tags.k",
-        "tag values",
+    rejects_each(
+        &export(),
+        &[
+            (
+                "tags",
+                json!({"aws:reserved": "x"}),
+                "job.tags.aws:reserved",
+                "reserved",
+            ),
+            (
+                "tags",
+                json!({"k": "bad\nvalue"}),
+                "job.tags.k",
+                "tag values",
+            ),
+        ],
     );
 }
 
@@ -508,23 +466,4 @@ fn every_problem_is_reported_at_once() {
     ] {
         assert!(e.mentions(field), "{field} missing from {e}");
     }
-}
-
-#[test]
-fn handle_patterns() {
-    assert!(is_fsx_task_id("task-0123456789abcdef0"));
-    assert!(!is_fsx_task_id("task-"));
-    assert!(!is_fsx_task_id("0123456789abcdef0"));
-    let exec = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0123456789abcdef0";
-    assert!(is_datasync_execution_arn(exec));
-    assert!(!is_datasync_execution_arn(
-        "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0"
-    ));
-    assert!(!is_datasync_execution_arn(
-        "arn:aws:datasync:us-east-1:111122223333:task/task-01/execution/exec-"
-    ));
-    assert_eq!(
-        datasync_task_of_execution(exec),
-        Some("arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0")
-    );
 }

@@ -1,0 +1,69 @@
+//! [`AwsTasks`]: the task ports over FSx and DataSync.
+
+use super::{datasync, fsx};
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::job::{Service, ValidJob};
+use crate::domain::status::{TaskHandle, TaskSnapshot};
+use crate::error::FerryError;
+use crate::ports::{CancelOutcome, CancelTask, DescribeTask, StartTask};
+
+/// Both services behind the three ports; each call goes to the service the job or handle names.
+#[derive(Debug, Clone)]
+pub struct AwsTasks {
+    fsx: aws_sdk_fsx::Client,
+    datasync: aws_sdk_datasync::Client,
+}
+
+impl AwsTasks {
+    /// Builds both clients from one loaded configuration. Building a client does no I/O, so a
+    /// function that only ever sees FSx jobs pays nothing for the DataSync one.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        AwsTasks {
+            fsx: aws_sdk_fsx::Client::new(config),
+            datasync: aws_sdk_datasync::Client::new(config),
+        }
+    }
+
+    /// Adapters over given clients (tests use mocked ones).
+    pub fn from_clients(fsx: aws_sdk_fsx::Client, datasync: aws_sdk_datasync::Client) -> Self {
+        AwsTasks { fsx, datasync }
+    }
+}
+
+impl StartTask for AwsTasks {
+    async fn start_task(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+    ) -> Result<TaskHandle, FerryError> {
+        match job.service() {
+            Service::Fsx(target) => fsx::start(&self.fsx, job, target, key).await,
+            Service::DataSync(target) => datasync::start(&self.datasync, job, target, key).await,
+        }
+    }
+}
+
+impl DescribeTask for AwsTasks {
+    async fn describe_task(&self, task: &TaskHandle) -> Result<TaskSnapshot, FerryError> {
+        match task {
+            TaskHandle::Fsx {
+                file_system_id,
+                task_id,
+            } => fsx::describe(&self.fsx, file_system_id, task_id).await,
+            TaskHandle::Datasync { task_execution_arn } => {
+                datasync::describe(&self.datasync, task_execution_arn).await
+            }
+        }
+    }
+}
+
+impl CancelTask for AwsTasks {
+    async fn cancel_task(&self, task: &TaskHandle) -> Result<CancelOutcome, FerryError> {
+        match task {
+            TaskHandle::Fsx { task_id, .. } => fsx::cancel(&self.fsx, task_id).await,
+            TaskHandle::Datasync { task_execution_arn } => {
+                datasync::cancel(&self.datasync, task_execution_arn).await
+            }
+        }
+    }
+}

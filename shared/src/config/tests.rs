@@ -1,0 +1,127 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+const ROUTES: &str = r#"[{"name": "incoming", "bucket": "ferry-data", "prefix": "incoming/",
+    "job": {"name": "import", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}}]"#;
+const STATE_MACHINE: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
+
+#[test]
+fn task_defaults_apply_when_unset_or_blank() {
+    assert_eq!(
+        TaskConfig::from_lookup(lookup(&[])).unwrap(),
+        TaskConfig::default()
+    );
+    assert_eq!(
+        TaskConfig::from_lookup(lookup(&[(ENV_MAX_PATHS, " ")])).unwrap(),
+        TaskConfig::default()
+    );
+    assert_eq!(TaskConfig::default().limits.max_paths, 32);
+}
+
+#[test]
+fn task_values_within_bounds_are_read() {
+    let c = TaskConfig::from_lookup(lookup(&[
+        (ENV_MAX_PATHS, "100"),
+        (ENV_POLL_MIN, "30"),
+        (ENV_POLL_MAX, " 900 "),
+    ]))
+    .unwrap();
+    assert_eq!(c.limits.max_paths, 100);
+    assert_eq!(
+        c.poll,
+        PollSettings {
+            min_seconds: 30,
+            max_seconds: 900
+        }
+    );
+}
+
+#[test]
+fn every_error_names_its_variable() {
+    let variable = |vars: &[(&str, &str)]| TaskConfig::from_lookup(lookup(vars)).unwrap_err();
+    let e = variable(&[(ENV_MAX_PATHS, "101")]);
+    assert_eq!(e.variable, ENV_MAX_PATHS);
+    assert!(e.to_string().contains("between 1 and 100"), "{e}");
+    assert_eq!(variable(&[(ENV_POLL_MAX, "ten")]).variable, ENV_POLL_MAX);
+    assert_eq!(variable(&[(ENV_POLL_MIN, "700")]).variable, ENV_POLL_MIN);
+    let e = NotifyConfig::from_lookup(lookup(&[(ENV_REPORT_MAX_PATHS, "1001")])).unwrap_err();
+    assert_eq!(e.variable, ENV_REPORT_MAX_PATHS);
+    let e = NotifyConfig::from_lookup(lookup(&[(ENV_TOPIC_ARN, "arn:aws:sns:us-east-1:1:t")]))
+        .unwrap_err();
+    assert_eq!(e.variable, ENV_TOPIC_ARN);
+    assert!(e.problem.starts_with("must be an SNS topic ARN"), "{e}");
+}
+
+#[test]
+fn notify_reads_blank_values_as_unset_like_every_function() {
+    let c = NotifyConfig::from_lookup(lookup(&[
+        (ENV_TOPIC_ARN, ""),
+        (ENV_REPORT_MAX_PATHS, "  "),
+        (ENV_REPORT_MAX_BYTES, ""),
+        (ENV_REGION, "eu-west-1"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c,
+        NotifyConfig {
+            region: Some("eu-west-1".into()),
+            ..NotifyConfig::default()
+        }
+    );
+    let c = NotifyConfig::from_lookup(lookup(&[
+        (
+            ENV_TOPIC_ARN,
+            "arn:aws:sns:us-east-1:111122223333:ferry-reports",
+        ),
+        (ENV_REPORT_MAX_PATHS, "0"),
+        (ENV_REPORT_MAX_BYTES, "1024"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        c.topic_arn.map(String::from).as_deref(),
+        Some("arn:aws:sns:us-east-1:111122223333:ferry-reports")
+    );
+    assert_eq!((c.max_paths, c.max_report_bytes), (0, 1024));
+}
+
+#[test]
+fn the_trigger_needs_routes_and_a_state_machine() {
+    let c = TriggerConfig::from_lookup(lookup(&[
+        (ENV_ROUTES, ROUTES),
+        (ENV_STATE_MACHINE_ARN, STATE_MACHINE),
+    ]))
+    .unwrap();
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.state_machine_arn.as_str(), STATE_MACHINE);
+    let e =
+        TriggerConfig::from_lookup(lookup(&[(ENV_STATE_MACHINE_ARN, STATE_MACHINE)])).unwrap_err();
+    assert_eq!(e.variable, ENV_ROUTES);
+    let e = TriggerConfig::from_lookup(lookup(&[(ENV_ROUTES, ROUTES)])).unwrap_err();
+    assert_eq!(e.variable, ENV_STATE_MACHINE_ARN);
+    assert!(e.problem.starts_with("is required"), "{e}");
+    let e = TriggerConfig::from_lookup(lookup(&[
+        (ENV_ROUTES, ROUTES),
+        (
+            ENV_STATE_MACHINE_ARN,
+            "arn:aws:states:us-east-1:111122223333:activity:x",
+        ),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.variable, ENV_STATE_MACHINE_ARN);
+    let e = TriggerConfig::from_lookup(lookup(&[
+        (ENV_ROUTES, "[]"),
+        (ENV_STATE_MACHINE_ARN, STATE_MACHINE),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.variable, ENV_ROUTES);
+    assert!(e.problem.contains("at least one route"), "{e}");
+}

@@ -1,0 +1,19 @@
+//! Ferry's domain: what a job is, when it is valid, how a task's status reads and how often to
+//! ask for it. Pure: nothing here calls AWS (the SDK's enums are used only for their lists of
+//! valid values).
+//!
+//! - [`job`]: the job spec, [`job::ValidJob`] and its per-service parts.
+//! - [`validate`]: every rule a job must satisfy, each citing the API fact it enforces.
+//! - [`status`]: task handles and the normalized status every function after a start speaks.
+//! - [`poll`]: the adaptive polling schedule and its cost.
+//! - [`idempotency`]: the keys that make a retried start return the task it already started.
+//! - [`parse`]: serde with field paths, for every input Ferry reads.
+//! - [`text`]: bounded text and hex digests.
+
+pub mod idempotency;
+pub mod job;
+pub mod parse;
+pub mod poll;
+pub mod status;
+pub mod text;
+pub mod validate;

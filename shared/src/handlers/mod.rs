@@ -1,0 +1,88 @@
+//! The Lambda entry points, one file per function, each with its input and output types. A
+//! handler reads its event, calls the pure logic ([`crate::domain`], [`crate::trigger`],
+//! [`crate::notify`]) and the ports it is generic over ([`crate::ports`]), and returns what the
+//! state machine or the event source reads. The binaries under `functions/` only wire
+//! configuration and AWS clients to these.
+//!
+//! Shared by every handler:
+//!
+//! - **Raw input.** Each takes the event as a `serde_json::Value` and parses it with
+//!   [`crate::domain::parse`], which says why (a stable `InvalidJob`/`InvalidEvent` instead of
+//!   the runtime's own deserialization error, and per-message failures for SQS).
+//! - **One way to start.** Every binary's `main` is [`serve`]: tracing, configuration read once,
+//!   the AWS configuration loaded once, the function's adapter built, then the handler for each
+//!   event.
+//! - **One thread.** Every binary runs on a current-thread tokio runtime
+//!   (`#[tokio::main(flavor = "current_thread")]`): Lambda hands an execution environment one
+//!   invocation at a time, so worker threads would only add start-up work (measured: about
+//!   1.3 ms of a 13 ms cold start; `bench/README.md`).
+
+pub mod cancel_task;
+pub mod notify;
+pub mod s3_trigger;
+pub mod start_task;
+pub mod task_status;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{FromEnvironment, TaskConfig};
+use crate::domain::job::JobSpec;
+use crate::domain::status::{StatusContext, TaskHandle, Timestamp};
+use crate::error::FerryError;
+
+/// Runs a function: sets up JSON-capable tracing (`lambda_runtime`'s subscriber), reads the
+/// configuration `C` from the environment, loads the AWS configuration, builds the function's
+/// ports with `ports`, then hands every event to `handler`. A configuration error stops the
+/// function at cold start, naming the variable.
+pub async fn serve<C, P, O>(
+    ports: impl FnOnce(&aws_config::SdkConfig, &C) -> P,
+    handler: impl AsyncFn(&P, &C, LambdaEvent<Value>) -> Result<O, FerryError>,
+) -> Result<(), lambda_runtime::Error>
+where
+    C: FromEnvironment,
+    O: Serialize,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = C::from_env()?;
+    let ports = ports(&crate::load_aws_config().await, &config);
+    lambda_runtime::run(service_fn(|event| handler(&ports, &config, event))).await
+}
+
+/// `task-status` and `cancel-task` input: the job and the task it started.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskInput {
+    pub job: JobSpec,
+    pub task: TaskHandle,
+    /// Set by the state machine after it asked to cancel (a cancelled DataSync run ends ERROR).
+    #[serde(default)]
+    pub cancel_requested: bool,
+}
+
+impl TaskInput {
+    /// Parses the input. The job was validated when its task started and is not checked again
+    /// on every poll: only its polling bounds and timeout are read, and the handle (whose ids
+    /// are parsed with it) must belong to the job's service.
+    pub fn parse(payload: serde_json::Value) -> Result<TaskInput, FerryError> {
+        let input: TaskInput = crate::domain::parse::from_value(payload, "")?;
+        if input.task.is_fsx() != input.job.kind.is_fsx() {
+            return Err(FerryError::invalid(
+                "task.service",
+                format!("does not match the job's kind {}", input.job.kind.as_str()),
+            ));
+        }
+        Ok(input)
+    }
+
+    /// What the status computation needs, now.
+    pub fn context(&self, config: &TaskConfig, cancel_requested: bool) -> StatusContext {
+        StatusContext {
+            poll: self.job.poll_settings(config.poll),
+            timeout_seconds: self.job.timeout_seconds(),
+            cancel_requested,
+            now: Timestamp::now(),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+use super::*;
+
+const EXEC: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0a12a34ab112233ab";
+const TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0";
+
+/// Asserts that `parse` accepts every value of `good` and refuses every value of `bad`.
+fn sorts<T: fmt::Debug>(parse: impl Fn(&str) -> Result<T, IdError>, good: &[&str], bad: &[&str]) {
+    for value in good {
+        assert!(parse(value).is_ok(), "{value:?} is refused");
+    }
+    for value in bad {
+        assert!(parse(value).is_err(), "{value:?} is accepted");
+    }
+}
+
+#[test]
+fn an_arn_is_split_into_its_six_parts() {
+    let arn = Arn::parse("arn:aws:states:us-east-1:111122223333:stateMachine:ferry").unwrap();
+    assert_eq!(
+        (arn.partition(), arn.service(), arn.region(), arn.account()),
+        ("aws", "states", "us-east-1", "111122223333")
+    );
+    assert_eq!(arn.account_id(), Some("111122223333"));
+    assert_eq!(arn.resource(), "stateMachine:ferry");
+    let bucket = Arn::parse("arn:aws-cn:s3:::my-bucket").unwrap();
+    assert_eq!(
+        (bucket.partition(), bucket.region(), bucket.account()),
+        ("aws-cn", "", "")
+    );
+    assert_eq!(bucket.account_id(), None);
+    let long = format!("arn:aws:s3:::{}", "b".repeat(3000));
+    sorts(
+        Arn::parse,
+        &[],
+        &[
+            "",
+            "arn",
+            "arn:aws:s3",
+            "arn:aws:s3:::",
+            "nra:aws:s3:::b",
+            "arn:gcp:s3:::b",
+            "arn::s3:::b",
+            "arn:aws::::b",
+            "arn:aws:s3::: b",
+            &long,
+        ],
+    );
+}
+
+#[test]
+fn file_system_and_task_ids_follow_the_api_patterns() {
+    sorts(
+        FileSystemId::parse,
+        &["fs-0123456789abcdef0", "fs-01234567"],
+        &[
+            "fs-1",
+            "fs-0123456789ABCDEF0",
+            "fsx-0123456789",
+            "fs-0123456789abcdef0123",
+        ],
+    );
+    // The model's minimum length (12) admits 7 digits though its pattern says 17: accepted.
+    sorts(
+        FsxTaskId::parse,
+        &["task-0123456789abcdef0", "task-0123456"],
+        &[
+            "task-",
+            "task-012345",
+            "0123456789abcdef0",
+            "task-0123456789abcdefg",
+        ],
+    );
+}
+
+#[test]
+fn datasync_arns_are_told_apart_and_split() {
+    let exec = DataSyncExecutionArn::parse(EXEC).unwrap();
+    assert_eq!(exec.task_arn().as_str(), TASK);
+    assert_eq!(
+        exec.ids(),
+        ("task-0123456789abcdef0", "exec-0a12a34ab112233ab")
+    );
+    assert_eq!(exec.region(), "us-east-1");
+    let task = DataSyncTaskArn::parse(TASK).unwrap();
+    assert_eq!(task.task_id(), "task-0123456789abcdef0");
+    assert!(DataSyncTaskArn::parse(EXEC).is_err());
+    let gov = "arn:aws-us-gov:datasync:us-gov-west-1:111122223333:task/task-0123456789abcdef0/execution/exec-0a12a34ab112233ab";
+    sorts(
+        DataSyncExecutionArn::parse,
+        &[gov],
+        &[
+            TASK,
+            "",
+            "not an arn",
+            "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/",
+            "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-",
+            "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-1/extra",
+            "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-../x",
+            "arn:aws:datasync:us-east-1:111122223333:location/loc-0123456789abcdef0",
+            "arn:aws:fsx:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0a12a34ab112233ab",
+            "arn::datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0a12a34ab112233ab",
+            "arn:aws:datasync:us-east-1:1111:task/task-0123456789abcdef0/execution/exec-0a12a34ab112233ab",
+            "arn:aws:datasync:US-EAST-1:111122223333:task/task-0123456789abcdef0/execution/exec-0a12a34ab112233ab",
+            "arn:aws:datasync:us-east-1:111122223333:task/exec-0a12a34ab112233ab/execution/task-0123456789abcdef0",
+            "arn:aws:datasync:us-east-1:111122223333:task/task-01/execution/exec-",
+        ],
+    );
+}
+
+#[test]
+fn one_topic_rule_for_every_topic() {
+    let bad = [
+        "arn:aws:sns:us-east-1:111122223333:",
+        "arn:aws:sns::111122223333:t",
+        "arn:aws:sns:us-east-1:1111:t",
+        "arn:aws:sns:us-east-1:111122223333:a/b",
+        "arn:aws:sqs:us-east-1:111122223333:t",
+        "arn:aws:sns:us-east-1:111122223333:.fifo",
+    ];
+    sorts(
+        TopicArn::parse,
+        &[
+            "arn:aws:sns:us-east-1:111122223333:ferry-reports",
+            "arn:aws:sns:us-east-1:111122223333:orders_v2.fifo",
+            "arn:aws-cn:sns:cn-north-1:111122223333:t",
+        ],
+        &bad,
+    );
+    for value in bad {
+        let e = TopicArn::parse(value).unwrap_err();
+        assert!(e.to_string().starts_with("must be an SNS topic ARN"), "{e}");
+    }
+}
+
+#[test]
+fn state_machine_role_and_bucket_arns() {
+    let sm =
+        StateMachineArn::parse("arn:aws:states:us-east-1:111122223333:stateMachine:ferry").unwrap();
+    assert_eq!(sm.account_id().as_deref(), Some("111122223333"));
+    sorts(
+        StateMachineArn::parse,
+        &[],
+        &["arn:aws:states:us-east-1:111122223333:execution:ferry:x"],
+    );
+    sorts(
+        RoleArn::parse,
+        &["arn:aws:iam::111122223333:role/ferry"],
+        &["arn:aws:iam::111122223333:user/ferry", "not-a-role"],
+    );
+    let bucket = S3BucketArn::parse("arn:aws:s3:::ferry-data").unwrap();
+    assert_eq!(bucket.last_segment(), "ferry-data");
+    sorts(
+        S3BucketArn::parse,
+        &["arn:aws:s3:us-east-1:111122223333:accesspoint/ap"],
+        &["arn:aws:sqs:us-east-1:111122223333:q"],
+    );
+}
+
+#[test]
+fn bucket_names_follow_s3_rules() {
+    let long = "a".repeat(64);
+    sorts(
+        BucketName::parse,
+        &["ferry-data.2026"],
+        &["ab", "Ferry", "-ferry", "ferry-", "fe rry", &long],
+    );
+}
+
+#[test]
+fn s3_urls_are_split_once() {
+    let url = S3Url::parse("s3://ferry-data/incoming/a b", 100).unwrap();
+    assert_eq!(url.bucket().as_str(), "ferry-data");
+    assert_eq!(url.key(), "incoming/a b");
+    assert_eq!(url.to_string(), "s3://ferry-data/incoming/a b");
+    assert_eq!(S3Url::parse("s3://ferry-data", 100).unwrap().key(), "");
+    let problem = |text: &str| S3Url::parse(text, 30).unwrap_err().to_string();
+    assert!(problem("https://ferry-data/x").starts_with("must be an s3://bucket/prefix URL"));
+    assert_eq!(
+        problem("s3://ferry-data/a/b/c/d/e/f/g/h/i/j"),
+        "must be at most 30 characters"
+    );
+    assert!(problem("s3://Ferry/x").starts_with("must name a valid bucket"));
+    assert!(problem("s3://ferry-data/a/../b").contains("'..' segment"));
+    assert!(problem("s3://ferry-data/a\nb").contains("control character"));
+}
+
+#[test]
+fn ids_round_trip_through_serde_and_refuse_malformed_values() {
+    let id: FileSystemId = serde_json::from_str("\"fs-0123456789abcdef0\"").unwrap();
+    assert_eq!(
+        serde_json::to_string(&id).unwrap(),
+        "\"fs-0123456789abcdef0\""
+    );
+    let e = serde_json::from_str::<FileSystemId>("\"fs-1\"").unwrap_err();
+    assert!(e.to_string().contains("must be \"fs-\" followed by"), "{e}");
+    // A huge value is echoed bounded.
+    let e = FileSystemId::parse(&"x".repeat(1_000_000)).unwrap_err();
+    assert!(e.to_string().len() < 1_000, "{}", e.to_string().len());
+}

@@ -1,0 +1,156 @@
+use serde_json::json;
+
+use super::*;
+
+fn s3_event(records: Vec<(&str, &str)>) -> Value {
+    json!({"Records": records.into_iter().map(|(name, key)| json!({
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
+        "eventTime": "2026-11-21T10:00:00.000Z",
+        "s3": {"bucket": {"name": "ferry-data"}, "object": {"key": key, "size": 5, "sequencer": "00"}}
+    })).collect::<Vec<_>>()})
+}
+
+/// An SNS notification as SNS delivers it to an SQS queue (raw delivery off).
+fn sns_envelope(message: String) -> String {
+    json!({"Type": "Notification", "MessageId": "1", "Message": message,
+           "TopicArn": "arn:aws:sns:us-east-1:111122223333:uploads",
+           "Timestamp": "2026-11-21T10:00:00.000Z", "SignatureVersion": "1", "Signature": "c2ln",
+           "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
+           "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"})
+    .to_string()
+}
+
+fn objects(message: &Message) -> &[S3Object] {
+    message.objects.as_deref().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn error(message: &Message) -> String {
+    match &message.objects {
+        Err(e) => e.to_string(),
+        Ok(found) => panic!("expected an error, got {found:?}"),
+    }
+}
+
+#[test]
+fn a_direct_notification_decodes_every_key() {
+    let batch = parse(s3_event(vec![
+        ("ObjectCreated:Put", "incoming/red+flower.jpg"),
+        (
+            "ObjectCreated:CompleteMultipartUpload",
+            "incoming/c%2B%2B.tar",
+        ),
+        ("ObjectRemoved:Delete", "incoming/old"),
+    ]))
+    .unwrap();
+    assert_eq!(batch.shape, Shape::S3);
+    let message = &batch.messages[0];
+    let keys: Vec<&str> = objects(message).iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["incoming/red flower.jpg", "incoming/c++.tar"]);
+    assert_eq!(message.ignored, 1);
+    assert_eq!(objects(message)[0].sequencer.as_deref(), Some("00"));
+}
+
+#[test]
+fn sqs_messages_fail_alone() {
+    let good = s3_event(vec![("ObjectCreated:Put", "a/b")]).to_string();
+    let event = json!({"Records": [
+        {"messageId": "m1", "eventSource": "aws:sqs", "body": good},
+        {"messageId": "m2", "eventSource": "aws:sqs", "body": "{not json"},
+        {"messageId": "m3", "eventSource": "aws:sqs", "body": "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\",\"Bucket\":\"ferry-data\"}"},
+        {"messageId": "m4", "eventSource": "aws:sqs", "body": s3_event(vec![("ObjectCreated:Put", "bad%FF")]).to_string()},
+        {"messageId": "m5", "eventSource": "aws:sqs", "body": 42},
+        {"eventSource": "aws:sqs", "body": good},
+    ]});
+    let batch = parse(event).unwrap();
+    assert_eq!(batch.shape, Shape::Sqs);
+    assert_eq!(objects(&batch.messages[0]).len(), 1);
+    let e = error(&batch.messages[1]);
+    assert!(e.starts_with("Records[1].body: not JSON"), "{e}");
+    assert_eq!(batch.messages[2].objects, Ok(vec![]));
+    assert_eq!(batch.messages[2].ignored, 1);
+    let e = error(&batch.messages[3]);
+    assert!(
+        e.contains("Records[3].body.Records[0].s3.object.key"),
+        "{e}"
+    );
+    assert!(e.contains("not UTF-8"), "{e}");
+    // An envelope that cannot be read still has its id, so it fails by id.
+    assert_eq!(batch.messages[4].id.as_deref(), Some("m5"));
+    assert!(error(&batch.messages[4]).starts_with("Records[4].body"));
+    assert_eq!(batch.messages[5].id, None);
+    assert_eq!(error(&batch.messages[5]), "Records[5].messageId: missing");
+}
+
+#[test]
+fn sns_envelopes_and_eventbridge_bodies_are_unwrapped() {
+    let notification = s3_event(vec![("ObjectCreated:Copy", "x/y+z")]).to_string();
+    let eb = json!({"source": "aws.s3", "detail-type": "Object Created",
+                    "detail": {"bucket": {"name": "b"}, "object": {"key": "raw key+plus", "size": 1}}})
+    .to_string();
+    let event = json!({"Records": [
+        {"messageId": "m1", "eventSource": "aws:sqs", "body": sns_envelope(notification)},
+        {"messageId": "m2", "eventSource": "aws:sqs", "body": eb},
+        {"messageId": "m3", "eventSource": "aws:sqs", "body": json!({"Type": "Notification", "Message": "{}"}).to_string()},
+    ]});
+    let batch = parse(event).unwrap();
+    assert_eq!(objects(&batch.messages[0])[0].key, "x/y z");
+    assert_eq!(objects(&batch.messages[1])[0].key, "raw key+plus");
+    // An SNS envelope missing what SNS always sends names the field.
+    let e = error(&batch.messages[2]);
+    assert!(e.starts_with("Records[2].body"), "{e}");
+    assert!(e.contains("missing field"), "{e}");
+}
+
+#[test]
+fn an_eventbridge_event_keeps_its_key_verbatim() {
+    let event = json!({"version": "0", "source": "aws.s3", "detail-type": "Object Created",
+        "detail": {"bucket": {"name": "ferry-data"}, "object": {"key": "incoming/a b+c%20d", "size": 10, "version-id": "v1",
+                                                        "etag": "e1", "sequencer": "00AB"}}});
+    let batch = parse(event).unwrap();
+    assert_eq!(batch.shape, Shape::EventBridge);
+    let object = &objects(&batch.messages[0])[0];
+    assert_eq!(object.key, "incoming/a b+c%20d");
+    assert_eq!(object.version_id.as_deref(), Some("v1"));
+    assert_eq!(object.etag.as_deref(), Some("e1"));
+    assert_eq!(object.sequencer.as_deref(), Some("00AB"));
+    let deleted = json!({"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}});
+    assert_eq!(parse(deleted).unwrap().messages[0].ignored, 1);
+    let other = json!({"source": "aws.ec2", "detail-type": "Object Created", "detail": {}});
+    assert!(parse(other).unwrap().messages[0].objects.is_err());
+    let no_key = json!({"source": "aws.s3", "detail-type": "Object Created",
+                        "detail": {"bucket": {"name": "b"}, "object": {"size": 1}}});
+    let e = error(&parse(no_key).unwrap().messages[0]);
+    assert!(e.starts_with("detail.object: missing field `key`"), "{e}");
+}
+
+#[test]
+fn unknown_shapes_are_a_clear_error() {
+    for (bad, expected) in [
+        (json!({"hello": 1}), "top-level keys: [\"hello\"]"),
+        (json!([1, 2]), "top-level keys: []"),
+        (json!("x"), "top-level keys: []"),
+        (json!({"Records": 3}), "Records: expected an array"),
+        (json!({"Records": []}), "Records: empty"),
+        (
+            json!({"Records": [{"eventSource": "aws:kinesis"}]}),
+            "got \"aws:kinesis\"",
+        ),
+        (json!({"Records": [{}]}), "Records[0].eventSource: missing"),
+    ] {
+        let e = parse(bad).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+}
+
+#[test]
+fn a_record_missing_its_key_or_event_name_names_the_field() {
+    let event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                     "s3": {"bucket": {"name": "b"}, "object": {"size": 1}}}]});
+    let e = error(&parse(event).unwrap().messages[0]);
+    assert!(e.contains("Records[0].s3.object"), "{e}");
+    assert!(e.contains("missing field `key`"), "{e}");
+    let event = json!({"Records": [{"eventSource": "aws:s3",
+                                     "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]});
+    let e = error(&parse(event).unwrap().messages[0]);
+    assert!(e.contains("missing field `eventName`"), "{e}");
+}
