@@ -19,6 +19,7 @@ use super::digest::Digest;
 use super::report::{Outcome, Report};
 use crate::domain::status::{Counts, Timestamp};
 use crate::domain::text::{truncate_ascii, truncate_chars};
+use crate::ids::DataSyncTaskArn;
 
 /// SNS `Publish`: message plus attributes at most 262,144 bytes.
 pub const SNS_MAX_BYTES: usize = 262_144;
@@ -56,11 +57,10 @@ pub fn subject(report: &Report) -> String {
         .file_system_id
         .clone()
         .or_else(|| {
-            report
-                .datasync_task_arn
-                .as_deref()
-                .and_then(|arn| arn.rsplit('/').next())
-                .map(str::to_owned)
+            let arn = report.datasync_task_arn.as_deref()?;
+            DataSyncTaskArn::parse(arn)
+                .ok()
+                .map(|arn| arn.task_id().to_owned())
         })
         .map_or_else(String::new, |r| format!(" on {r}"));
     let text = format!(
