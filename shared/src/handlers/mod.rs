@@ -23,6 +23,9 @@ pub mod s3_trigger;
 pub mod start_task;
 pub mod task_status;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
@@ -47,7 +50,12 @@ where
     lambda_runtime::tracing::init_default_subscriber();
     let config = C::from_env()?;
     let ports = ports(&crate::load_aws_config().await, &config);
-    lambda_runtime::run(service_fn(|event| handler(&ports, &config, event))).await
+    // Boxed: the handler's future type stays out of the runtime's (whose layout the optimizer
+    // otherwise computes past rustc's query depth limit); one allocation per invocation.
+    let handle = |event| -> Pin<Box<dyn Future<Output = Result<O, FerryError>> + '_>> {
+        Box::pin(handler(&ports, &config, event))
+    };
+    lambda_runtime::run(service_fn(handle)).await
 }
 
 /// `task-status` and `cancel-task` input: the job and the task it started.
