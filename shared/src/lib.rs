@@ -18,6 +18,8 @@
 //! - [`ports`]: every port trait (start, describe, cancel a task; start an execution, write an
 //!   object; publish, read reports), grouped by the function that uses it.
 //! - [`handlers`]: the Lambda entry points and their input/output types, one file per function.
+//! - [`lanes`]: where tasks run one at a time (a file system, a DataSync task), job ids, and
+//!   the merging of pending jobs into one run.
 //! - [`trigger`]: `s3-trigger`'s logic: event envelopes, key decoding, routes, coalescing.
 //! - [`notify`]: `notify`'s logic: the completion report, SNS messages, failure-report digests.
 //! - [`aws`]: the adapters of the ports over the AWS SDK, each with its tests beside it, and
@@ -30,6 +32,7 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod ids;
+pub mod lanes;
 pub mod notify;
 pub mod ports;
 pub mod trigger;
