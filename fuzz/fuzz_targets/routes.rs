@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
                 let key = format!("{}{middle}{suffix}", route.prefix);
                 let matching: Vec<&str> = all
                     .iter()
-                    .filter(|r| r.matches(&route.bucket, &key))
+                    .filter(|r| r.matches(route.bucket.as_str(), &key))
                     .map(|r| r.name.as_str())
                     .collect();
                 assert!(matching.len() <= 1, "{key:?} matches {matching:?}");
