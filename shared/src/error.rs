@@ -64,6 +64,11 @@ pub enum FerryError {
         source: AwsError,
     },
 
+    /// The runner no longer holds its lane's lease (it expired and another runner took the
+    /// lane, or it was handed over). The runner stops; the lane's new owner carries on.
+    #[error("lease lost: {lane} is no longer held by {owner}")]
+    LeaseLost { lane: String, owner: String },
+
     /// The file system, DataSync task or execution does not exist. Never retried.
     #[error("not found: {message}")]
     NotFound {
@@ -91,6 +96,7 @@ impl FerryError {
             FerryError::LimitExceeded { .. } => "LimitExceeded",
             FerryError::Throttled { .. } => "Throttled",
             FerryError::NotFound { .. } => "NotFound",
+            FerryError::LeaseLost { .. } => "LeaseLost",
             FerryError::AwsService { .. } => "AwsService",
         }
     }

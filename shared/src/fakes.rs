@@ -8,8 +8,9 @@
 //!   Functions' standard workflows; scripted start and write failures.
 //! - [`FakeNotify`] (publish, read reports): records what is published, serves the objects a
 //!   test puts; scripted publish failures and denied reads.
+//! - [`FakeLanes`] (the lane table): the adapter's conditions, in memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::domain::idempotency::IdempotencyKey;
@@ -17,11 +18,27 @@ use crate::domain::job::{JobSpec, Service, ValidJob};
 use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Timestamp, Timings};
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
+use crate::lanes::record::{
+    Enqueued, JobEnd, JobState, LaneState, Lease, LeaseRequest, Leased, Millis, QueuedJob, RunId,
+    RunRecord, RunState,
+};
+use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 use crate::ports::{
-    CancelOutcome, CancelTask, DescribeTask, Fetched, Publish, PutObject, ReadReports,
-    StartExecution, StartOutcome, StartTask,
+    CancelOutcome, CancelTask, DescribeTask, Fetched, LaneLease, LaneQueue, LaneRuns, Publish,
+    PutObject, ReadReports, StartExecution, StartOutcome, StartTask,
 };
+
+/// A fake's state behind a lock. A test that panicked while holding it already failed; the
+/// data stays usable.
+#[derive(Debug, Default)]
+struct Shared<T>(Mutex<T>);
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// A failure to script into the next start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +104,7 @@ struct State {
 /// In-memory FSx and DataSync.
 #[derive(Debug, Default)]
 pub struct FakeTasks {
-    state: Mutex<State>,
+    state: Shared<State>,
 }
 
 impl FakeTasks {
@@ -95,29 +112,24 @@ impl FakeTasks {
         FakeTasks::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A test that panicked while holding the lock already failed; keep the data usable.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Makes the next start fail with `failure` (queued; one failure per call).
     pub fn fail_next_start(&self, failure: FakeFailure) {
-        self.lock().start_failures.push_back(failure);
+        self.state.lock().start_failures.push_back(failure);
     }
 
     /// Every task started so far, in order.
     pub fn tasks(&self) -> Vec<FakeTask> {
-        self.lock().tasks.clone()
+        self.state.lock().tasks.clone()
     }
 
     /// How many times `start_task` was called (including ones that returned an existing task).
     pub fn start_calls(&self) -> u32 {
-        self.lock().start_calls
+        self.state.lock().start_calls
     }
 
     /// Adds a task directly (as if started earlier), returning its handle.
     pub fn insert(&self, task: FakeTask) -> TaskHandle {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let handle = task.handle.clone();
         let index = state.tasks.len();
         state.by_key.insert(task.key.clone(), index);
@@ -133,7 +145,7 @@ impl FakeTasks {
         counts: Counts,
         failure: Option<Failure>,
     ) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if let Some(task) = state.tasks.iter_mut().find(|t| &t.handle == handle) {
             task.lifecycle = lifecycle.to_owned();
             task.counts = counts;
@@ -157,7 +169,7 @@ impl StartTask for FakeTasks {
         job: &ValidJob,
         key: &IdempotencyKey,
     ) -> Result<TaskHandle, FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.start_calls += 1;
         if let Some(failure) = state.start_failures.pop_front() {
             return Err(failure.into_error());
@@ -219,7 +231,7 @@ fn find<'a>(
 
 impl DescribeTask for FakeTasks {
     async fn describe_task(&self, task: &TaskHandle) -> Result<TaskSnapshot, FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let found = find(&mut state.tasks, task)?;
         Ok(TaskSnapshot {
             task: found.handle.clone(),
@@ -237,7 +249,7 @@ impl DescribeTask for FakeTasks {
 
 impl CancelTask for FakeTasks {
     async fn cancel_task(&self, task: &TaskHandle) -> Result<CancelOutcome, FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let found = find(&mut state.tasks, task)?;
         found.cancel_requests += 1;
         if FakeTasks::is_terminal(found) {
@@ -256,7 +268,7 @@ impl CancelTask for FakeTasks {
 /// workflow's execution names; scripted start failures.
 #[derive(Debug, Default)]
 pub struct FakeTrigger {
-    state: Mutex<TriggerState>,
+    state: Shared<TriggerState>,
 }
 
 #[derive(Debug, Default)]
@@ -273,38 +285,34 @@ impl FakeTrigger {
         FakeTrigger::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, TriggerState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Executions started, in order, with their parsed input.
     pub fn executions(&self) -> Vec<(String, serde_json::Value)> {
-        self.lock().executions.clone()
+        self.state.lock().executions.clone()
     }
 
     /// Objects written, as `(bucket, key, body)`.
     pub fn objects(&self) -> Vec<(String, String, Vec<u8>)> {
-        self.lock().objects.clone()
+        self.state.lock().objects.clone()
     }
 
     pub fn start_calls(&self) -> u32 {
-        self.lock().start_calls
+        self.state.lock().start_calls
     }
 
     /// Makes the next start fail with `failure`.
     pub fn fail_next_start(&self, failure: FakeFailure) {
-        self.lock().fail_starts.push_back(failure);
+        self.state.lock().fail_starts.push_back(failure);
     }
 
     /// Makes the next `count` writes fail.
     pub fn fail_next_puts(&self, count: u32) {
-        self.lock().fail_puts += count;
+        self.state.lock().fail_puts += count;
     }
 }
 
 impl StartExecution for FakeTrigger {
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.start_calls += 1;
         if let Some(failure) = state.fail_starts.pop_front() {
             return Err(failure.into_error());
@@ -323,7 +331,7 @@ impl StartExecution for FakeTrigger {
 
 impl PutObject for FakeTrigger {
     async fn put_object(&self, object: &S3Url, body: Vec<u8>) -> Result<(), FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if state.fail_puts > 0 {
             state.fail_puts -= 1;
             return Err(FakeFailure::Internal.into_error());
@@ -339,7 +347,7 @@ impl PutObject for FakeTrigger {
 /// test puts in; publishes and reads can be made to fail.
 #[derive(Debug, Default)]
 pub struct FakeNotify {
-    state: Mutex<NotifyState>,
+    state: Shared<NotifyState>,
 }
 
 #[derive(Debug, Default)]
@@ -356,35 +364,32 @@ impl FakeNotify {
         FakeNotify::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, NotifyState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Puts an object into the fake bucket.
     pub fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
-        self.lock()
+        self.state
+            .lock()
             .objects
             .insert((bucket.to_owned(), key.to_owned()), body.into());
     }
 
     /// Messages published, in order.
     pub fn published(&self) -> Vec<SnsMessage> {
-        self.lock().published.clone()
+        self.state.lock().published.clone()
     }
 
     /// `(bucket, key)` of every object read or looked for.
     pub fn reads(&self) -> Vec<(String, String)> {
-        self.lock().reads.clone()
+        self.state.lock().reads.clone()
     }
 
     /// Makes the next publish fail with `failure`.
     pub fn fail_next_publish(&self, failure: FakeFailure) {
-        self.lock().fail_publishes.push_back(failure);
+        self.state.lock().fail_publishes.push_back(failure);
     }
 
     /// Every S3 read fails with AccessDenied.
     pub fn deny_reads(&self) {
-        self.lock().denied = true;
+        self.state.lock().denied = true;
     }
 
     fn access_denied(operation: &'static str) -> FerryError {
@@ -401,7 +406,7 @@ impl FakeNotify {
 
 impl Publish for FakeNotify {
     async fn publish(&self, message: &SnsMessage) -> Result<String, FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if let Some(failure) = state.fail_publishes.pop_front() {
             return Err(failure.into_error());
         }
@@ -416,7 +421,7 @@ impl ReadReports for FakeNotify {
         object: &S3Url,
         max_bytes: usize,
     ) -> Result<Option<Fetched>, FerryError> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let (bucket, key) = (object.bucket().as_str(), object.key());
         state.reads.push((bucket.to_owned(), key.to_owned()));
         if state.denied {
@@ -432,7 +437,7 @@ impl ReadReports for FakeNotify {
     }
 
     async fn list_keys(&self, prefix: &S3Url, max_keys: usize) -> Result<Vec<String>, FerryError> {
-        let state = self.lock();
+        let state = self.state.lock();
         let (bucket, prefix) = (prefix.bucket().as_str(), prefix.key());
         if state.denied {
             return Err(FakeNotify::access_denied("ListObjectsV2"));
@@ -444,5 +449,257 @@ impl ReadReports for FakeNotify {
             .map(|(_, k)| k.clone())
             .take(max_keys)
             .collect())
+    }
+}
+
+/// In-memory lane table: the same conditions as the DynamoDB adapter (a job enqueued once, one
+/// lease holder, one run in flight claimed only by the lease holder, jobs taken only while
+/// pending), and a clock-free lease (the caller says what time it is).
+#[derive(Debug, Default)]
+pub struct FakeLanes {
+    state: Shared<LanesState>,
+}
+
+#[derive(Debug, Default)]
+struct LanesState {
+    /// Job id → (job, state, run).
+    jobs: BTreeMap<JobId, (QueuedJob, JobState, Option<RunId>)>,
+    leases: BTreeMap<LaneId, Lease>,
+    runs: BTreeMap<(LaneId, RunId), RunRecord>,
+    in_flight: BTreeMap<LaneId, RunId>,
+    fail_enqueues: u32,
+}
+
+impl LanesState {
+    fn holds(&self, lane: &LaneId, owner: &str) -> bool {
+        self.leases
+            .get(lane)
+            .is_some_and(|held| held.owner == owner)
+    }
+}
+
+impl FakeLanes {
+    pub fn new() -> Self {
+        FakeLanes::default()
+    }
+
+    /// Makes the next `count` enqueues fail (a DynamoDB outage).
+    pub fn fail_next_enqueues(&self, count: u32) {
+        self.state.lock().fail_enqueues += count;
+    }
+
+    /// Every job with its state, in enqueue order.
+    pub fn jobs(&self) -> Vec<(QueuedJob, JobState)> {
+        let state = self.state.lock();
+        let mut jobs: Vec<(QueuedJob, JobState)> = state
+            .jobs
+            .values()
+            .map(|(job, s, _)| (job.clone(), *s))
+            .collect();
+        jobs.sort_by(|a, b| (a.0.enqueued_at, &a.0.id).cmp(&(b.0.enqueued_at, &b.0.id)));
+        jobs
+    }
+
+    /// Every run ever claimed.
+    pub fn runs(&self) -> Vec<RunRecord> {
+        self.state.lock().runs.values().cloned().collect()
+    }
+
+    /// The lease of `lane`, if any.
+    pub fn lease(&self, lane: &LaneId) -> Option<Lease> {
+        self.state.lock().leases.get(lane).cloned()
+    }
+
+    fn lost(lane: &LaneId, owner: &str) -> FerryError {
+        FerryError::LeaseLost {
+            lane: lane.to_string(),
+            owner: owner.to_owned(),
+        }
+    }
+}
+
+impl LaneQueue for FakeLanes {
+    async fn enqueue(&self, job: &QueuedJob) -> Result<Enqueued, FerryError> {
+        let mut state = self.state.lock();
+        if state.fail_enqueues > 0 {
+            state.fail_enqueues -= 1;
+            return Err(FakeFailure::Internal.into_error());
+        }
+        if state.jobs.contains_key(&job.id) {
+            return Ok(Enqueued::AlreadyQueued);
+        }
+        state
+            .jobs
+            .insert(job.id.clone(), (job.clone(), JobState::Pending, None));
+        Ok(Enqueued::Added)
+    }
+
+    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
+        Ok(self
+            .jobs()
+            .into_iter()
+            .filter(|(job, state)| &job.lane == lane && *state == JobState::Pending)
+            .map(|(job, _)| job)
+            .take(limit)
+            .collect())
+    }
+
+    async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
+        let mut state = self.state.lock();
+        let mut ended = Vec::new();
+        for job in jobs {
+            if let Some(entry) = state.jobs.get_mut(&job.id)
+                && entry.1 == JobState::Pending
+            {
+                entry.1 = end.state;
+                ended.push(job.id.clone());
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
+        let state = self.state.lock();
+        let lanes: std::collections::BTreeSet<LaneId> = state
+            .jobs
+            .values()
+            .map(|(job, _, _)| job.lane.clone())
+            .collect();
+        Ok(lanes.into_iter().collect())
+    }
+}
+
+impl LaneLease for FakeLanes {
+    async fn acquire(&self, request: &LeaseRequest) -> Result<Leased, FerryError> {
+        let mut state = self.state.lock();
+        let lane = &request.lane;
+        match state.leases.get(lane) {
+            Some(held) if held.owner != request.owner && held.until >= request.now => {
+                Ok(Leased::HeldBy(held.clone()))
+            }
+            _ => {
+                let lease = Lease {
+                    owner: request.owner.clone(),
+                    until: request.until,
+                };
+                state.leases.insert(lane.clone(), lease);
+                Ok(Leased::Acquired)
+            }
+        }
+    }
+
+    async fn renew(&self, lane: &LaneId, owner: &str, until: Millis) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        match state.leases.get_mut(lane) {
+            Some(held) if held.owner == owner => {
+                held.until = until;
+                Ok(())
+            }
+            _ => Err(FakeLanes::lost(lane, owner)),
+        }
+    }
+
+    async fn release(&self, lane: &LaneId, owner: &str) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        let mine = state.holds(lane, owner);
+        if !mine || state.in_flight.contains_key(lane) {
+            return Err(FakeLanes::lost(lane, owner));
+        }
+        state.leases.remove(lane);
+        Ok(())
+    }
+
+    async fn hand_over(&self, from: &str, to: &LeaseRequest) -> Result<(), FerryError> {
+        let lane = &to.lane;
+        let mut state = self.state.lock();
+        match state.leases.get_mut(lane) {
+            Some(held) if held.owner == from => {
+                held.owner.clone_from(&to.owner);
+                held.until = to.until;
+                Ok(())
+            }
+            _ => Err(FakeLanes::lost(lane, from)),
+        }
+    }
+}
+
+impl LaneRuns for FakeLanes {
+    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
+        let state = self.state.lock();
+        Ok(LaneState {
+            lease: state.leases.get(lane).cloned(),
+            run: state.in_flight.get(lane).cloned(),
+        })
+    }
+
+    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
+        Ok(self
+            .state
+            .lock()
+            .runs
+            .get(&(lane.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn claim(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        let mine = state.holds(&run.lane, owner);
+        let key = (run.lane.clone(), run.id.clone());
+        if !mine || state.in_flight.contains_key(&run.lane) || state.runs.contains_key(&key) {
+            return Err(FakeLanes::lost(&run.lane, owner));
+        }
+        state.in_flight.insert(run.lane.clone(), run.id.clone());
+        state.runs.insert(key, run.clone());
+        Ok(())
+    }
+
+    async fn take_jobs(&self, run: &RunRecord) -> Result<Vec<JobId>, FerryError> {
+        let mut state = self.state.lock();
+        let mut gone = Vec::new();
+        for job in &run.jobs {
+            match state.jobs.get_mut(&job.id) {
+                Some(entry)
+                    if entry.1 == JobState::Pending || entry.2.as_ref() == Some(&run.id) =>
+                {
+                    entry.1 = JobState::Running;
+                    entry.2 = Some(run.id.clone());
+                }
+                _ => gone.push(job.id.clone()),
+            }
+        }
+        Ok(gone)
+    }
+
+    async fn update(&self, run: &RunRecord) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        match state.runs.get_mut(&(run.lane.clone(), run.id.clone())) {
+            Some(stored) if stored.state != RunState::Done => {
+                *stored = run.clone();
+                Ok(())
+            }
+            _ => Err(FerryError::NotFound {
+                message: format!("run {} of {} is not in flight", run.id, run.lane),
+                source: None,
+            }),
+        }
+    }
+
+    async fn finish(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        if !state.holds(&run.lane, owner) || state.in_flight.get(&run.lane) != Some(&run.id) {
+            return Err(FakeLanes::lost(&run.lane, owner));
+        }
+        for job in &run.jobs {
+            if let Some(entry) = state.jobs.get_mut(&job.id)
+                && entry.2.as_ref() == Some(&run.id)
+            {
+                entry.1 = job.state;
+            }
+        }
+        let mut done = run.clone();
+        done.state = RunState::Done;
+        state.runs.insert((run.lane.clone(), run.id.clone()), done);
+        state.in_flight.remove(&run.lane);
+        Ok(())
     }
 }

@@ -10,6 +10,10 @@ use crate::domain::job::ValidJob;
 use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::error::FerryError;
 use crate::ids::S3Url;
+use crate::lanes::record::{
+    Enqueued, JobEnd, LaneState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord,
+};
+use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 
 // --- start-task, task-status, cancel-task ---
@@ -117,4 +121,103 @@ pub trait ReadReports {
         prefix: &S3Url,
         max_keys: usize,
     ) -> impl Future<Output = Result<Vec<String>, FerryError>> + Send;
+}
+
+// --- lanes: s3-trigger and submit enqueue and kick; the runner takes, runs and finishes ---
+
+/// The jobs waiting in each lane.
+pub trait LaneQueue {
+    /// Enqueues `job` in its lane, at most once per job id.
+    fn enqueue(&self, job: &QueuedJob)
+    -> impl Future<Output = Result<Enqueued, FerryError>> + Send;
+
+    /// Up to `limit` pending jobs of `lane`, oldest first, read consistently.
+    fn pending(
+        &self,
+        lane: &LaneId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<QueuedJob>, FerryError>> + Send;
+
+    /// Ends pending jobs without a run. Returns the jobs it ended: one taken or ended
+    /// meanwhile is left as it is.
+    fn end_pending(
+        &self,
+        jobs: &[QueuedJob],
+        end: JobEnd,
+    ) -> impl Future<Output = Result<Vec<JobId>, FerryError>> + Send;
+
+    /// Every lane that ever had a job (for the sweep).
+    fn lanes(&self) -> impl Future<Output = Result<Vec<LaneId>, FerryError>> + Send;
+}
+
+/// Each lane's lease: at most one runner at a time.
+pub trait LaneLease {
+    /// Takes the lease for the request's owner, when it is free or expired (or already the
+    /// owner's).
+    fn acquire(
+        &self,
+        request: &LeaseRequest,
+    ) -> impl Future<Output = Result<Leased, FerryError>> + Send;
+
+    /// Extends `owner`'s lease; [`FerryError::LeaseLost`] when it is no longer `owner`'s.
+    fn renew(
+        &self,
+        lane: &LaneId,
+        owner: &str,
+        until: Millis,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Gives the lease up, when it is still `owner`'s and no run is in flight.
+    fn release(
+        &self,
+        lane: &LaneId,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Passes `from`'s lease on `to.lane` to `to.owner` (a runner continuing as a new
+    /// execution).
+    fn hand_over(
+        &self,
+        from: &str,
+        to: &LeaseRequest,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+}
+
+/// The run in flight in each lane.
+pub trait LaneRuns {
+    /// The lane's lease and run in flight, read consistently.
+    fn lane(&self, lane: &LaneId) -> impl Future<Output = Result<LaneState, FerryError>> + Send;
+
+    fn run(
+        &self,
+        lane: &LaneId,
+        id: &RunId,
+    ) -> impl Future<Output = Result<Option<RunRecord>, FerryError>> + Send;
+
+    /// Writes `run` as its lane's run in flight: only for the lease's `owner`, only when no
+    /// run is in flight ([`FerryError::LeaseLost`] otherwise).
+    fn claim(
+        &self,
+        owner: &str,
+        run: &RunRecord,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Moves the run's jobs from pending to running; again on an adopted run, it changes
+    /// nothing that is done. Returns the jobs that were no longer pending (cancelled
+    /// meanwhile): the caller drops them from the run before starting it.
+    fn take_jobs(
+        &self,
+        run: &RunRecord,
+    ) -> impl Future<Output = Result<Vec<JobId>, FerryError>> + Send;
+
+    /// Replaces the record of a run in flight (jobs dropped, its task started, a cancel asked).
+    fn update(&self, run: &RunRecord) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Ends the run as its record says (each job's end state, `ended_at`): the jobs, the run
+    /// done, the lane free of it, while the lease is `owner`'s.
+    fn finish(
+        &self,
+        owner: &str,
+        run: &RunRecord,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
 }

@@ -13,6 +13,7 @@
 
 mod datasync;
 mod fsx;
+mod lanes;
 mod notify;
 pub mod retry;
 mod tasks;
@@ -21,6 +22,7 @@ mod trigger;
 #[cfg(test)]
 mod test_support;
 
+pub use lanes::AwsLanes;
 pub use notify::AwsNotify;
 pub use tasks::AwsTasks;
 pub use trigger::AwsTrigger;

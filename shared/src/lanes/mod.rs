@@ -12,17 +12,24 @@
 //! - [`merge`]: which pending jobs one run covers, and the task spec that does it.
 
 pub mod merge;
+pub mod record;
+
+/// Most jobs one run covers: a run's record (its job list) must stay within DynamoDB's 400 KB
+/// item limit, about 130 bytes a job.
+pub const MAX_JOBS_PER_RUN: usize = 2_000;
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::job::{JobSpec, Service, ValidJob};
 use crate::domain::text::hex;
 use crate::ids::{DataSyncTaskArn, FileSystemId, IdError};
 
-/// Where tasks run one at a time.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Where tasks run one at a time. Serialized as its key (`fsx:fs-…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum LaneId {
     /// An FSx for Lustre file system: one data repository task at a time.
     Fsx(FileSystemId),
@@ -63,6 +70,20 @@ impl fmt::Display for LaneId {
     }
 }
 
+impl From<LaneId> for String {
+    fn from(lane: LaneId) -> String {
+        lane.to_string()
+    }
+}
+
+impl TryFrom<String> for LaneId {
+    type Error = IdError;
+
+    fn try_from(key: String) -> Result<LaneId, IdError> {
+        LaneId::parse(&key)
+    }
+}
+
 /// Where a job came from: what makes two deliveries of it the same job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobSource {
@@ -77,8 +98,23 @@ pub enum JobSource {
 }
 
 /// A job's identity: `job-` and 56 hex digits of SHA-256 over its source and content.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct JobId(String);
+
+impl From<JobId> for String {
+    fn from(id: JobId) -> String {
+        id.0
+    }
+}
+
+impl TryFrom<String> for JobId {
+    type Error = IdError;
+
+    fn try_from(text: String) -> Result<JobId, IdError> {
+        JobId::parse(&text)
+    }
+}
 
 /// Hex digits kept, as for idempotency keys: 224 bits.
 const JOB_ID_HEX_DIGITS: usize = 56;

@@ -1,0 +1,730 @@
+//! The lane table in DynamoDB: [`AwsLanes`] behind [`LaneQueue`], [`LaneLease`] and
+//! [`LaneRuns`].
+//!
+//! One table, keys `pk` and `sk` (strings), TTL attribute `expires_at` (epoch seconds, set on
+//! finished jobs and runs only; DynamoDB deletes expired items within days, so nothing reads
+//! them as current). Items:
+//!
+//! | `pk` | `sk` | what |
+//! |---|---|---|
+//! | `lane#{lane}` | `lane` | the lease (`lease_owner`, `lease_until`) and the run in flight (`run_id`) |
+//! | `lane#{lane}` | `pending#{enqueued_at:020}#{job}` | a pending job, oldest first (`doc_json`) |
+//! | `lane#{lane}` | `job#{job}` | a job's state (`job_state`, `run_id`, `doc_json`) |
+//! | `lane#{lane}` | `run#{run}` | a run (`run_state`, `doc_json`) |
+//! | `job#{job}` | `job` | which lane a job is in (`lane_key`) |
+//! | `lanes` | `{lane}` | every lane that had a job (the sweep's list) |
+//!
+//! Records are the lane module's types as JSON in `doc_json`; the attributes conditions test are
+//! top-level, named so that none is a DynamoDB reserved word (`state` and `status` are: Developer
+//! Guide, "Reserved words in DynamoDB"). Every change that must hold together is one conditional write or one transaction
+//! (`TransactWriteItems`, at most 100 items; DynamoDB developer guide, "Amazon DynamoDB
+//! Transactions"). Items are at most 400 KB, which bounds a run's job list
+//! ([`crate::lanes::MAX_JOBS_PER_RUN`]).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use aws_smithy_runtime_api::client::result::SdkError;
+use tracing::instrument;
+
+use super::{Class, classify, send};
+use crate::error::{AwsError, FerryError};
+use crate::lanes::record::{
+    Enqueued, JobEnd, JobState, LaneState, Lease, LeaseRequest, Leased, Millis, QueuedJob, RunId,
+    RunRecord, RunState,
+};
+use crate::lanes::{JobId, LaneId};
+use crate::ports::{LaneLease, LaneQueue, LaneRuns};
+
+/// How long finished jobs and runs are kept (TTL): 30 days.
+const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
+/// Jobs per transaction when marking a run's jobs: two items each, within 100.
+const JOBS_PER_TRANSACTION: usize = 50;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The lane table.
+#[derive(Debug, Clone)]
+pub struct AwsLanes {
+    client: Client,
+    table: String,
+}
+
+impl AwsLanes {
+    pub fn new(config: &aws_config::SdkConfig, table: &str) -> Self {
+        AwsLanes::from_client(Client::new(config), table)
+    }
+
+    pub fn from_client(client: Client, table: &str) -> Self {
+        AwsLanes {
+            client,
+            table: table.to_owned(),
+        }
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn lane_pk(lane: &LaneId) -> String {
+    format!("lane#{lane}")
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn pending_sk(enqueued_at: Millis, job: &JobId) -> String {
+    format!("pending#{enqueued_at:020}#{job}")
+}
+
+/// A record as the `doc_json` attribute holds it.
+fn json<T: serde::Serialize>(record: &T) -> AttributeValue {
+    // Records are plain data (strings, numbers, lists): serializing them cannot fail.
+    s(serde_json::to_string(record).unwrap_or_default())
+}
+
+/// The `doc_json` of an item, read back.
+fn record<T: serde::de::DeserializeOwned>(
+    operation: &'static str,
+    item: &Item,
+) -> Result<T, FerryError> {
+    let text = item
+        .get("doc_json")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| malformed(operation, "an item without its record"))?;
+    serde_json::from_str(text)
+        .map_err(|e| malformed(operation, &format!("a record that does not parse: {e}")))
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+fn malformed(operation: &'static str, what: &str) -> FerryError {
+    FerryError::AwsService {
+        source: AwsError::malformed(operation, what),
+    }
+}
+
+fn request_error(operation: &'static str, error: impl std::fmt::Display) -> FerryError {
+    FerryError::AwsService {
+        source: AwsError::request(operation, error),
+    }
+}
+
+/// DynamoDB's own classes: a missing table is the deployment's, not the job's.
+fn table_class<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(
+    error: &E,
+) -> Option<Class> {
+    (error.code() == Some("ResourceNotFoundException")).then_some(Class::NotFound)
+}
+
+/// True when a transaction was cancelled because its first item's condition failed; the
+/// reasons list one code per item, in order (API reference, `TransactionCanceledException`).
+fn first_condition_failed<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .first()
+            .and_then(|r| r.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
+/// True when any item's condition failed.
+fn a_condition_failed<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+/// A transaction another one raced with is worth retrying soon.
+fn transaction_class(error: &TransactWriteItemsError) -> Option<Class> {
+    match error {
+        TransactWriteItemsError::TransactionCanceledException(e)
+            if e.cancellation_reasons()
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict")) =>
+        {
+            Some(Class::Throttled)
+        }
+        TransactWriteItemsError::TransactionInProgressException(_) => Some(Class::Throttled),
+        TransactWriteItemsError::ResourceNotFoundException(_) => Some(Class::NotFound),
+        other => table_class(other),
+    }
+}
+
+fn lease_lost(lane: &LaneId, owner: &str) -> FerryError {
+    FerryError::LeaseLost {
+        lane: lane.to_string(),
+        owner: owner.to_owned(),
+    }
+}
+
+impl AwsLanes {
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, FerryError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(|e| request_error("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, key: Item) -> Result<TransactWriteItem, FerryError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map_err(|e| request_error("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    fn update(
+        &self,
+        key: Item,
+        expression: &str,
+        condition: Option<&str>,
+        values: Item,
+    ) -> Result<TransactWriteItem, FerryError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(|e| request_error("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs `items` as one transaction; `Ok(false)` when a condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, FerryError> {
+        Ok(self.transaction(items).await? == Transacted::Done)
+    }
+
+    /// Runs `items` as one transaction and says which condition failed, if one did.
+    async fn transaction(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, FerryError> {
+        const OP: &str = "TransactWriteItems";
+        let answer = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(Transacted::Done),
+            Err(e) if first_condition_failed(&e) => Ok(Transacted::FirstConditionFailed),
+            Err(e) if a_condition_failed(&e) => Ok(Transacted::ConditionFailed),
+            Err(e) => {
+                let class = e.as_service_error().and_then(transaction_class);
+                Err(classify(OP, e, class))
+            }
+        }
+    }
+
+    /// A conditional update of the lane item: `Failed` with the item as it was when the
+    /// condition did not hold.
+    async fn update_lane(
+        &self,
+        lane: &LaneId,
+        expression: &str,
+        condition: &str,
+        values: Item,
+    ) -> Result<Conditional, FerryError> {
+        const OP: &str = "UpdateItem";
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(lane_pk(lane), "lane")))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(Conditional::Done),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(
+                    Conditional::Failed(failed.item().cloned().unwrap_or_default()),
+                ),
+                _ => {
+                    let class = e.as_service_error().and_then(table_class);
+                    Err(classify(OP, e, class))
+                }
+            },
+        }
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, FerryError> {
+        let request = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send();
+        let output = send("GetItem", request, table_class).await?;
+        Ok(output.item)
+    }
+
+    /// Every item of `pk` whose sort key starts with `prefix`, in order, up to `limit`.
+    async fn query(&self, pk: String, prefix: &str, limit: usize) -> Result<Vec<Item>, FerryError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page_size = i32::try_from(limit - items.len())
+                .unwrap_or(i32::MAX)
+                .max(1);
+            let request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .limit(page_size)
+                .set_exclusive_start_key(start.take())
+                .send();
+            let page = send("Query", request, table_class).await?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(last) if items.len() < limit => start = Some(last),
+                _ => {
+                    items.truncate(limit);
+                    return Ok(items);
+                }
+            }
+        }
+    }
+}
+
+/// What a conditional write did.
+enum Conditional {
+    Done,
+    Failed(Item),
+}
+
+/// What a transaction did: the conditions of a transaction are checked together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transacted {
+    Done,
+    FirstConditionFailed,
+    ConditionFailed,
+}
+
+impl LaneQueue for AwsLanes {
+    /// One transaction: the job (only if new), its place in the queue, its locator and the
+    /// lane's registration. A job seen before fails the first condition: already queued.
+    #[instrument(skip(self, job), fields(lane = %job.lane, job = %job.id))]
+    async fn enqueue(&self, job: &QueuedJob) -> Result<Enqueued, FerryError> {
+        let pk = lane_pk(&job.lane);
+        let mut item = key(pk.clone(), format!("job#{}", job.id));
+        item.insert("job_state".into(), s(JobState::Pending.as_str()));
+        item.insert("doc_json".into(), json(job));
+        let mut pending = key(pk, pending_sk(job.enqueued_at, &job.id));
+        pending.insert("doc_json".into(), json(job));
+        let mut locator = key(format!("job#{}", job.id), "job");
+        locator.insert("lane_key".into(), s(job.lane.to_string()));
+        let registered = key("lanes".into(), job.lane.to_string());
+        let items = vec![
+            self.put(item, Some("attribute_not_exists(pk)"))?,
+            self.put(pending, None)?,
+            self.put(locator, None)?,
+            self.put(registered, None)?,
+        ];
+        match self.transaction(items).await? {
+            Transacted::Done => Ok(Enqueued::Added),
+            // Only the job's put has a condition: a job enqueued before.
+            Transacted::FirstConditionFailed | Transacted::ConditionFailed => {
+                Ok(Enqueued::AlreadyQueued)
+            }
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
+        let items = self.query(lane_pk(lane), "pending#", limit).await?;
+        items.iter().map(|item| record("Query", item)).collect()
+    }
+
+    #[instrument(skip(self, jobs), fields(jobs = jobs.len()))]
+    async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
+        let mut ended = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let items = self.out_of_queue(
+                (&job.lane, job.enqueued_at, &job.id),
+                "SET job_state = :state, expires_at = :expires",
+                "job_state = :pending",
+                HashMap::from([
+                    (":state".into(), s(end.state.as_str())),
+                    (":pending".into(), s(JobState::Pending.as_str())),
+                    (":expires".into(), n(end.at / 1000 + RETENTION_SECONDS)),
+                ]),
+            )?;
+            if self.transact(items.to_vec()).await? {
+                ended.push(job.id.clone());
+            }
+        }
+        Ok(ended)
+    }
+
+    #[instrument(skip(self))]
+    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
+        let items = self.query("lanes".into(), "", usize::MAX).await?;
+        items
+            .iter()
+            .map(|item| {
+                let lane = text(item, "sk").unwrap_or_default();
+                LaneId::parse(&lane).map_err(|e| malformed("Query", &format!("lane {e}")))
+            })
+            .collect()
+    }
+}
+
+impl LaneLease for AwsLanes {
+    #[instrument(skip(self))]
+    async fn acquire(&self, request: &LeaseRequest) -> Result<Leased, FerryError> {
+        let answer = self
+            .update_lane(
+                &request.lane,
+                "SET lease_owner = :owner, lease_until = :until",
+                "attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner",
+                HashMap::from([
+                    (":owner".into(), s(&request.owner)),
+                    (":until".into(), n(request.until)),
+                    (":now".into(), n(request.now)),
+                ]),
+            )
+            .await?;
+        Ok(match answer {
+            Conditional::Done => Leased::Acquired,
+            Conditional::Failed(old) => Leased::HeldBy(Lease {
+                owner: text(&old, "lease_owner").unwrap_or_default(),
+                until: number(&old, "lease_until").unwrap_or_default(),
+            }),
+        })
+    }
+
+    #[instrument(skip(self))]
+    async fn renew(&self, lane: &LaneId, owner: &str, until: Millis) -> Result<(), FerryError> {
+        self.change_lease(lane, owner, LeaseChange::Renew { until })
+            .await
+    }
+
+    #[instrument(skip(self))]
+    async fn release(&self, lane: &LaneId, owner: &str) -> Result<(), FerryError> {
+        self.change_lease(lane, owner, LeaseChange::Release).await
+    }
+
+    #[instrument(skip(self))]
+    async fn hand_over(&self, from: &str, to: &LeaseRequest) -> Result<(), FerryError> {
+        let change = LeaseChange::HandOver {
+            to: &to.owner,
+            until: to.until,
+        };
+        self.change_lease(&to.lane, from, change).await
+    }
+}
+
+/// A change to a lane's lease that only its holder may make.
+enum LeaseChange<'a> {
+    Renew {
+        until: Millis,
+    },
+    /// Only with no run in flight: a runner with a run cannot give the lane up.
+    Release,
+    HandOver {
+        to: &'a str,
+        until: Millis,
+    },
+}
+
+impl AwsLanes {
+    /// Makes `change` while the lease is `owner`'s; [`FerryError::LeaseLost`] otherwise.
+    async fn change_lease(
+        &self,
+        lane: &LaneId,
+        owner: &str,
+        change: LeaseChange<'_>,
+    ) -> Result<(), FerryError> {
+        let mut values = HashMap::from([(":owner".to_owned(), s(owner))]);
+        let (expression, condition) = match change {
+            LeaseChange::Renew { until } => {
+                values.insert(":until".into(), n(until));
+                ("SET lease_until = :until", "lease_owner = :owner")
+            }
+            LeaseChange::Release => (
+                "REMOVE lease_owner, lease_until",
+                "lease_owner = :owner AND attribute_not_exists(run_id)",
+            ),
+            LeaseChange::HandOver { to, until } => {
+                values.insert(":to".into(), s(to));
+                values.insert(":until".into(), n(until));
+                (
+                    "SET lease_owner = :to, lease_until = :until",
+                    "lease_owner = :owner",
+                )
+            }
+        };
+        let answer = self
+            .update_lane(lane, expression, condition, values)
+            .await?;
+        kept(answer, lane, owner)
+    }
+}
+
+impl LaneRuns for AwsLanes {
+    #[instrument(skip(self))]
+    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
+        let Some(item) = self.get(key(lane_pk(lane), "lane")).await? else {
+            return Ok(LaneState::default());
+        };
+        let lease = text(&item, "lease_owner").map(|owner| Lease {
+            owner,
+            until: number(&item, "lease_until").unwrap_or_default(),
+        });
+        Ok(LaneState {
+            lease,
+            run: text(&item, "run_id").map(RunId),
+        })
+    }
+
+    #[instrument(skip(self))]
+    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
+        let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
+        item.map(|item| record("GetItem", &item)).transpose()
+    }
+
+    /// The run and the lane's pointer to it in one transaction: the lease must be `owner`'s
+    /// and the lane free.
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id, jobs = run.jobs.len()))]
+    async fn claim(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
+        let mut item = key(lane_pk(&run.lane), format!("run#{}", run.id));
+        item.insert("run_state".into(), s(state_name(run.state)));
+        item.insert("doc_json".into(), json(run));
+        let pointer = self.lane_pointer(
+            run,
+            owner,
+            "SET run_id = :run",
+            "lease_owner = :owner AND attribute_not_exists(run_id)",
+        )?;
+        let claimed = self
+            .transact(vec![
+                self.put(item, Some("attribute_not_exists(pk)"))?,
+                pointer,
+            ])
+            .await?;
+        held(claimed, &run.lane, owner)
+    }
+
+    /// 50 jobs to a transaction. A transaction that fails because a job is no longer pending
+    /// (cancelled) is redone job by job, so the others are taken and the cancelled ones named.
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id, jobs = run.jobs.len()))]
+    async fn take_jobs(&self, run: &RunRecord) -> Result<Vec<JobId>, FerryError> {
+        let mut gone = Vec::new();
+        for chunk in run.jobs.chunks(JOBS_PER_TRANSACTION) {
+            let mut items = Vec::with_capacity(chunk.len() * 2);
+            for job in chunk {
+                items.extend(self.take_job(run, job)?);
+            }
+            if !self.transact(items).await? {
+                for job in chunk {
+                    if !self.transact(self.take_job(run, job)?.to_vec()).await? {
+                        gone.push(job.id.clone());
+                    }
+                }
+            }
+        }
+        Ok(gone)
+    }
+
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
+    async fn update(&self, run: &RunRecord) -> Result<(), FerryError> {
+        let item = self.update(
+            key(lane_pk(&run.lane), format!("run#{}", run.id)),
+            "SET run_state = :state, doc_json = :doc",
+            Some("attribute_exists(pk) AND run_state <> :done"),
+            HashMap::from([
+                (":state".into(), s(state_name(run.state))),
+                (":doc".into(), json(run)),
+                (":done".into(), s(state_name(RunState::Done))),
+            ]),
+        )?;
+        if self.transact(vec![item]).await? {
+            Ok(())
+        } else {
+            Err(FerryError::NotFound {
+                message: format!("run {} of {} is not in flight", run.id, run.lane),
+                source: None,
+            })
+        }
+    }
+
+    /// Each job to its end state (100 to a transaction; a job already ended stays as it is),
+    /// then the run done and the lane's pointer to it removed, together, while the lease is
+    /// `owner`'s.
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
+    async fn finish(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
+        let pk = lane_pk(&run.lane);
+        let at = run.ended_at.unwrap_or(run.claimed_at);
+        let expires = n(at / 1000 + RETENTION_SECONDS);
+        for chunk in run.jobs.chunks(JOBS_PER_TRANSACTION * 2) {
+            let mut items = Vec::with_capacity(chunk.len());
+            for job in chunk {
+                items.push(self.update(
+                    key(pk.clone(), format!("job#{}", job.id)),
+                    "SET job_state = :state, expires_at = :expires",
+                    Some("run_id = :run"),
+                    HashMap::from([
+                        (":state".into(), s(job.state.as_str())),
+                        (":expires".into(), expires.clone()),
+                        (":run".into(), s(run.id.0.clone())),
+                    ]),
+                )?);
+            }
+            // A job this run does not hold any more (it cannot happen but by hand) keeps its
+            // state; redo the chunk job by job so the others still end.
+            if !self.transact(items.clone()).await? {
+                for item in items {
+                    self.transact(vec![item]).await?;
+                }
+            }
+        }
+        let mut done = run.clone();
+        done.state = RunState::Done;
+        let run_done = self.update(
+            key(pk, format!("run#{}", run.id)),
+            "SET run_state = :done, doc_json = :doc, expires_at = :expires",
+            None,
+            HashMap::from([
+                (":done".into(), s(state_name(RunState::Done))),
+                (":doc".into(), json(&done)),
+                (":expires".into(), expires),
+            ]),
+        )?;
+        let pointer = self.lane_pointer(
+            run,
+            owner,
+            "REMOVE run_id",
+            "run_id = :run AND lease_owner = :owner",
+        )?;
+        let finished = self.transact(vec![run_done, pointer]).await?;
+        held(finished, &run.lane, owner)
+    }
+}
+
+/// `Ok` when an update of the lane item conditional on `owner`'s lease happened; the lease
+/// lost otherwise.
+fn kept(answer: Conditional, lane: &LaneId, owner: &str) -> Result<(), FerryError> {
+    match answer {
+        Conditional::Done => Ok(()),
+        Conditional::Failed(_) => Err(lease_lost(lane, owner)),
+    }
+}
+
+/// `Ok` when a write conditional on `owner`'s lease happened; the lease lost otherwise.
+fn held(written: bool, lane: &LaneId, owner: &str) -> Result<(), FerryError> {
+    if written {
+        Ok(())
+    } else {
+        Err(lease_lost(lane, owner))
+    }
+}
+
+fn state_name(state: RunState) -> &'static str {
+    match state {
+        RunState::Claimed => "claimed",
+        RunState::Started => "started",
+        RunState::Done => "done",
+    }
+}
+
+impl AwsLanes {
+    /// A write to the lane item's run pointer, conditional on `condition` (which may name
+    /// `:run` and `:owner`).
+    fn lane_pointer(
+        &self,
+        run: &RunRecord,
+        owner: &str,
+        expression: &str,
+        condition: &str,
+    ) -> Result<TransactWriteItem, FerryError> {
+        self.update(
+            key(lane_pk(&run.lane), "lane"),
+            expression,
+            Some(condition),
+            HashMap::from([
+                (":run".into(), s(run.id.0.clone())),
+                (":owner".into(), s(owner)),
+            ]),
+        )
+    }
+
+    /// The two writes that move one job of `run` from pending to running, only while it is
+    /// pending (or already this run's).
+    fn take_job(
+        &self,
+        run: &RunRecord,
+        job: &crate::lanes::record::RunJob,
+    ) -> Result<[TransactWriteItem; 2], FerryError> {
+        self.out_of_queue(
+            (&run.lane, job.enqueued_at, &job.id),
+            "SET job_state = :running, run_id = :run",
+            "job_state = :pending OR run_id = :run",
+            HashMap::from([
+                (":running".into(), s(JobState::Running.as_str())),
+                (":pending".into(), s(JobState::Pending.as_str())),
+                (":run".into(), s(run.id.0.clone())),
+            ]),
+        )
+    }
+
+    /// The two writes that take a job (its lane, enqueue time and id) out of the queue: its
+    /// pending entry removed, its job item updated by `expression` on `condition`.
+    fn out_of_queue(
+        &self,
+        (lane, enqueued_at, job): (&LaneId, Millis, &JobId),
+        expression: &str,
+        condition: &str,
+        values: Item,
+    ) -> Result<[TransactWriteItem; 2], FerryError> {
+        let pk = lane_pk(lane);
+        Ok([
+            self.delete(key(pk.clone(), pending_sk(enqueued_at, job)))?,
+            self.update(
+                key(pk, format!("job#{job}")),
+                expression,
+                Some(condition),
+                values,
+            )?,
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests;

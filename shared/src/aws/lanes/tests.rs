@@ -1,0 +1,366 @@
+//! The lane table adapter: the exact items, keys and conditions each operation writes, and how
+//! DynamoDB's condition failures become lane outcomes.
+
+use aws_sdk_dynamodb as ddb;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsInput, TransactWriteItemsOutput,
+};
+use aws_sdk_dynamodb::operation::update_item::{
+    UpdateItemError, UpdateItemInput, UpdateItemOutput,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
+use aws_smithy_mocks::{Rule, mock};
+use serde_json::json;
+
+use super::*;
+use crate::aws::test_support::*;
+use crate::domain::job::JobSpec;
+use crate::lanes::JobSource;
+use crate::lanes::record::RunJob;
+
+const TABLE: &str = "ferry-lanes";
+
+fn lanes(rules: &[&Rule]) -> AwsLanes {
+    AwsLanes::from_client(mock_client_of!(ddb, rules), TABLE)
+}
+
+fn lane() -> LaneId {
+    LaneId::parse(&format!("fsx:{FS}")).unwrap()
+}
+
+fn queued(n: u8) -> QueuedJob {
+    let spec: JobSpec =
+        serde_json::from_value(json!({"name": format!("j{n}"), "kind": "fsx_import",
+        "file_system_id": FS, "paths": [format!("s3://ferry-data/incoming/{n}")]}))
+        .unwrap();
+    QueuedJob {
+        id: JobId::derive(&JobSource::Uploads([n; 32]), &spec),
+        lane: lane(),
+        spec,
+        collapse_root: Some("s3://ferry-data/incoming/".into()),
+        source: "s3-trigger".into(),
+        enqueued_at: 1_700_000_000_000 + u64::from(n),
+        deadline: 1_700_086_400_000,
+    }
+}
+
+fn run_of(jobs: &[QueuedJob]) -> RunRecord {
+    RunRecord {
+        id: RunId("run-1".into()),
+        lane: lane(),
+        state: RunState::Claimed,
+        spec: jobs[0].spec.clone(),
+        jobs: jobs
+            .iter()
+            .map(|j| RunJob {
+                id: j.id.clone(),
+                name: j.spec.name.clone(),
+                source: j.source.clone(),
+                enqueued_at: j.enqueued_at,
+                state: JobState::Running,
+            })
+            .collect(),
+        token: "ferry-token".into(),
+        task: None,
+        claimed_at: 1_700_000_001_000,
+        started_at: None,
+        ended_at: None,
+        cancel: None,
+    }
+}
+
+fn st(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} in {item:?}"))
+}
+
+fn transacted() -> TransactWriteItemsOutput {
+    TransactWriteItemsOutput::builder().build()
+}
+
+/// A transaction cancelled with one reason code per item.
+fn cancelled(codes: &[&str]) -> TransactWriteItemsError {
+    let reasons = codes
+        .iter()
+        .map(|c| CancellationReason::builder().code(*c).build())
+        .collect();
+    TransactWriteItemsError::TransactionCanceledException(
+        ddb::types::error::TransactionCanceledException::builder()
+            .set_cancellation_reasons(Some(reasons))
+            .build(),
+    )
+}
+
+fn items(req: &TransactWriteItemsInput) -> &[TransactWriteItem] {
+    req.transact_items()
+}
+
+#[tokio::test]
+async fn enqueue_writes_the_job_its_queue_entry_its_locator_and_the_lane_once() {
+    let job = queued(1);
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    assert_eq!(
+        lanes(&[&rule]).enqueue(&job).await.unwrap(),
+        Enqueued::Added
+    );
+    let req = last(&seen);
+    let writes = items(&req);
+    assert_eq!(writes.len(), 4);
+    let put = |i: usize| writes[i].put().expect("a put");
+    assert!(
+        writes
+            .iter()
+            .all(|w| w.put().is_some_and(|p| p.table_name() == TABLE))
+    );
+    assert_eq!(st(put(0).item(), "pk"), format!("lane#fsx:{FS}"));
+    assert_eq!(st(put(0).item(), "sk"), format!("job#{}", job.id));
+    assert_eq!(st(put(0).item(), "job_state"), "pending");
+    assert_eq!(
+        put(0).condition_expression(),
+        Some("attribute_not_exists(pk)")
+    );
+    assert_eq!(
+        st(put(1).item(), "sk"),
+        format!("pending#{:020}#{}", 1_700_000_000_001u64, job.id),
+        "pending entries sort by enqueue time"
+    );
+    let stored: QueuedJob = serde_json::from_str(&st(put(1).item(), "doc_json")).unwrap();
+    assert_eq!(stored, job);
+    assert_eq!(st(put(2).item(), "pk"), format!("job#{}", job.id));
+    assert_eq!(st(put(2).item(), "lane_key"), format!("fsx:{FS}"));
+    assert_eq!(
+        (st(put(3).item(), "pk"), st(put(3).item(), "sk")),
+        ("lanes".into(), format!("fsx:{FS}"))
+    );
+}
+
+#[tokio::test]
+async fn a_job_enqueued_before_is_already_queued_and_a_conflict_is_retried() {
+    let job = queued(1);
+    let seen_before = mock!(ddb::Client::transact_write_items)
+        .then_error(|| cancelled(&["ConditionalCheckFailed", "None", "None", "None"]));
+    assert_eq!(
+        lanes(&[&seen_before]).enqueue(&job).await.unwrap(),
+        Enqueued::AlreadyQueued
+    );
+    assert_error_types(
+        mock!(ddb::Client::transact_write_items),
+        async |rule| lanes(&[rule]).enqueue(&job).await,
+        vec![
+            (
+                cancelled(&["None", "TransactionConflict", "None", "None"]),
+                "Throttled",
+            ),
+            (
+                TransactWriteItemsError::ResourceNotFoundException(
+                    ddb::types::error::ResourceNotFoundException::builder().build(),
+                ),
+                "NotFound",
+            ),
+            (
+                TransactWriteItemsError::generic(code("ProvisionedThroughputExceededException")),
+                "Throttled",
+            ),
+        ],
+    )
+    .await;
+}
+
+fn updated() -> UpdateItemOutput {
+    UpdateItemOutput::builder().build()
+}
+
+fn condition_failed(old: &[(&str, AttributeValue)]) -> UpdateItemError {
+    UpdateItemError::ConditionalCheckFailedException(
+        ddb::types::error::ConditionalCheckFailedException::builder()
+            .set_item(Some(
+                old.iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+            ))
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn the_lease_is_taken_only_when_free_expired_or_already_ours() {
+    let (rule, seen) = capturing(mock!(ddb::Client::update_item), updated);
+    let request = LeaseRequest {
+        lane: lane(),
+        owner: "runner-a".into(),
+        now: 1_000,
+        until: 61_000,
+    };
+    let leased = lanes(&[&rule]).acquire(&request).await.unwrap();
+    assert_eq!(leased, Leased::Acquired);
+    let req: UpdateItemInput = last(&seen);
+    assert_eq!(req.table_name(), Some(TABLE));
+    let item_key = req.key().unwrap();
+    assert_eq!(
+        (st(item_key, "pk"), st(item_key, "sk")),
+        (format!("lane#fsx:{FS}"), "lane".into())
+    );
+    assert_eq!(
+        req.condition_expression(),
+        Some("attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner")
+    );
+    assert_eq!(
+        req.update_expression(),
+        Some("SET lease_owner = :owner, lease_until = :until")
+    );
+    let values = req.expression_attribute_values().unwrap();
+    assert_eq!(values[":now"], AttributeValue::N("1000".into()));
+    assert_eq!(values[":until"], AttributeValue::N("61000".into()));
+    let held = mock!(ddb::Client::update_item).then_error(|| {
+        condition_failed(&[
+            ("lease_owner", AttributeValue::S("runner-b".into())),
+            ("lease_until", AttributeValue::N("99000".into())),
+        ])
+    });
+    assert_eq!(
+        lanes(&[&held]).acquire(&request).await.unwrap(),
+        Leased::HeldBy(Lease {
+            owner: "runner-b".into(),
+            until: 99_000
+        })
+    );
+}
+
+#[tokio::test]
+async fn renewing_releasing_or_handing_over_a_lease_not_ours_is_lease_lost() {
+    let lost = mock!(ddb::Client::update_item).then_error(|| condition_failed(&[]));
+    let ports = lanes(&[&lost]);
+    assert_eq!(error_type(ports.renew(&lane(), "a", 5).await), "LeaseLost");
+    assert_eq!(error_type(ports.release(&lane(), "a").await), "LeaseLost");
+    let to = LeaseRequest {
+        lane: lane(),
+        owner: "b".into(),
+        now: 1,
+        until: 5,
+    };
+    assert_eq!(error_type(ports.hand_over("a", &to).await), "LeaseLost");
+    let (rule, seen) = capturing(mock!(ddb::Client::update_item), updated);
+    lanes(&[&rule]).release(&lane(), "a").await.unwrap();
+    assert_eq!(
+        last(&seen).condition_expression(),
+        Some("lease_owner = :owner AND attribute_not_exists(run_id)"),
+        "a runner with a run in flight cannot give the lane up"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_writes_the_run_and_points_the_lane_at_it_for_the_lease_holder_only() {
+    let run = run_of(&[queued(1)]);
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    lanes(&[&rule]).claim("runner-a", &run).await.unwrap();
+    let req = last(&seen);
+    let writes = items(&req);
+    let put = writes[0].put().unwrap();
+    assert_eq!(st(put.item(), "sk"), "run#run-1");
+    assert_eq!(st(put.item(), "run_state"), "claimed");
+    assert_eq!(put.condition_expression(), Some("attribute_not_exists(pk)"));
+    let update = writes[1].update().unwrap();
+    assert_eq!(st(update.key(), "sk"), "lane");
+    assert_eq!(
+        update.condition_expression(),
+        Some("lease_owner = :owner AND attribute_not_exists(run_id)")
+    );
+    let refused = mock!(ddb::Client::transact_write_items)
+        .then_error(|| cancelled(&["None", "ConditionalCheckFailed"]));
+    assert_eq!(
+        error_type(lanes(&[&refused]).claim("runner-a", &run).await),
+        "LeaseLost"
+    );
+}
+
+#[tokio::test]
+async fn jobs_are_taken_fifty_to_a_transaction_and_a_cancelled_one_is_named() {
+    let jobs: Vec<QueuedJob> = (0..60).map(queued).collect();
+    let run = run_of(&jobs);
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    let gone = lanes(&[&rule]).take_jobs(&run).await.unwrap();
+    assert!(gone.is_empty());
+    assert_eq!(rule.num_calls(), 2, "60 jobs: 50 then 10");
+    let req = last(&seen);
+    assert_eq!(items(&req).len(), 20);
+    let delete = items(&req)[0].delete().unwrap();
+    assert_eq!(
+        st(delete.key(), "sk"),
+        format!("pending#{:020}#{}", jobs[50].enqueued_at, jobs[50].id)
+    );
+    let update = items(&req)[1].update().unwrap();
+    assert_eq!(
+        update.condition_expression(),
+        Some("job_state = :pending OR run_id = :run")
+    );
+
+    // The first transaction fails: job by job, the cancelled one (the second) is named.
+    let two = run_of(&jobs[..2]);
+    let rule = mock!(ddb::Client::transact_write_items)
+        .sequence()
+        .error(|| cancelled(&["None", "None", "None", "ConditionalCheckFailed"]))
+        .output(transacted)
+        .error(|| cancelled(&["None", "ConditionalCheckFailed"]))
+        .build();
+    let gone = lanes(&[&rule]).take_jobs(&two).await.unwrap();
+    assert_eq!(gone, [jobs[1].id.clone()]);
+}
+
+#[tokio::test]
+async fn finishing_ends_the_jobs_then_the_run_and_frees_the_lane() {
+    let mut run = run_of(&[queued(1), queued(2)]);
+    run.jobs[0].state = JobState::Succeeded;
+    run.jobs[1].state = JobState::Failed;
+    run.ended_at = Some(1_700_000_100_000);
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    lanes(&[&rule]).finish("runner-a", &run).await.unwrap();
+    assert_eq!(rule.num_calls(), 2, "the jobs, then the run and the lane");
+    let req = last(&seen);
+    let run_update = items(&req)[0].update().unwrap();
+    assert_eq!(st(run_update.key(), "sk"), "run#run-1");
+    let values = run_update.expression_attribute_values().unwrap();
+    assert_eq!(
+        values[":expires"],
+        AttributeValue::N((1_700_000_100 + 30 * 86_400).to_string())
+    );
+    let lane_update = items(&req)[1].update().unwrap();
+    assert_eq!(lane_update.update_expression(), "REMOVE run_id");
+    assert_eq!(
+        lane_update.condition_expression(),
+        Some("run_id = :run AND lease_owner = :owner")
+    );
+}
+
+#[tokio::test]
+async fn pending_jobs_are_read_oldest_first_consistently() {
+    let job = queued(3);
+    let (rule, seen) = capturing(mock!(ddb::Client::query), move || {
+        let mut item = HashMap::new();
+        item.insert(
+            "doc_json".to_owned(),
+            AttributeValue::S(serde_json::to_string(&queued(3)).unwrap()),
+        );
+        ddb::operation::query::QueryOutput::builder()
+            .items(item)
+            .build()
+    });
+    let pending = lanes(&[&rule]).pending(&lane(), 10).await.unwrap();
+    assert_eq!(pending, [job]);
+    let req = last(&seen);
+    assert_eq!(
+        req.key_condition_expression(),
+        Some("pk = :pk AND begins_with(sk, :prefix)")
+    );
+    assert_eq!(req.consistent_read(), Some(true));
+    assert_eq!(
+        req.expression_attribute_values().unwrap()[":prefix"],
+        AttributeValue::S("pending#".into())
+    );
+    assert_eq!(
+        req.scan_index_forward(),
+        None,
+        "ascending: DynamoDB's default"
+    );
+}

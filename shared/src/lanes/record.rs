@@ -1,0 +1,170 @@
+//! What the lane table keeps: queued jobs, the run in flight, and the lease.
+//!
+//! These are the records the runner and the entries read and write through the lane ports
+//! ([`crate::ports::LaneQueue`], [`crate::ports::LaneLease`], [`crate::ports::LaneRuns`]); how
+//! they are laid out in DynamoDB is the adapter's business (`aws/lanes.rs`).
+
+use serde::{Deserialize, Serialize};
+
+use super::{JobId, LaneId};
+use crate::domain::job::JobSpec;
+use crate::domain::status::TaskHandle;
+
+/// Milliseconds since the Unix epoch: the lane table's clock (enqueue order, leases,
+/// deadlines).
+pub type Millis = u64;
+
+/// A job waiting in its lane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedJob {
+    pub id: JobId,
+    pub lane: LaneId,
+    /// Validated when it was enqueued.
+    pub spec: JobSpec,
+    /// The prefix its paths may collapse within when merged (an upload job's route prefix).
+    pub collapse_root: Option<String>,
+    /// Where it came from, for people: `s3-trigger`, `schedule <occurrence>`, `submit`.
+    pub source: String,
+    pub enqueued_at: Millis,
+    /// When it stops being wanted: a job still pending then is reported timed out.
+    pub deadline: Millis,
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Added,
+    /// The job was enqueued before (a redelivery): nothing changed.
+    AlreadyQueued,
+}
+
+/// A job's state in its lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+    /// Its deadline passed: while pending (it never ran), or while its run went on.
+    TimedOut,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Canceled => "canceled",
+            JobState::TimedOut => "timed_out",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JobState::Pending | JobState::Running)
+    }
+}
+
+/// A run's identity: `run-` and the id of the invocation that claimed it (unique).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A job a run covers, as its report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunJob {
+    pub id: JobId,
+    pub name: String,
+    pub source: String,
+    pub enqueued_at: Millis,
+    /// `Running` while the run goes on; its end state once the run is finished.
+    pub state: JobState,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Written, jobs taken; the task may or may not have been started (the token says which).
+    Claimed,
+    /// The task is running; `task` names it.
+    Started,
+    /// Reported and finished.
+    Done,
+}
+
+/// Who asked to cancel, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    pub by: String,
+    pub reason: String,
+    pub at: Millis,
+}
+
+/// The run in flight in a lane: written before the task starts, so a runner that dies at any
+/// step is finished by the one that adopts the lane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub lane: LaneId,
+    pub state: RunState,
+    /// The merged task spec.
+    pub spec: JobSpec,
+    pub jobs: Vec<RunJob>,
+    /// The idempotency key the task is started with (FSx `ClientRequestToken`, DataSync tag).
+    pub token: String,
+    pub task: Option<TaskHandle>,
+    pub claimed_at: Millis,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub cancel: Option<CancelRequest>,
+}
+
+/// How pending jobs end without a run: `TimedOut` at their deadline, or `Canceled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobEnd {
+    pub state: JobState,
+    pub at: Millis,
+}
+
+/// A lease asked for on `lane`: `owner`'s until `until`, taken at `now` (a lease whose `until`
+/// is before `now` has expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRequest {
+    pub lane: LaneId,
+    pub owner: String,
+    pub now: Millis,
+    pub until: Millis,
+}
+
+/// The lane's lease: at most one runner at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The runner execution's name.
+    pub owner: String,
+    pub until: Millis,
+}
+
+/// What taking a lease did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leased {
+    Acquired,
+    /// Another runner holds it, until `until` unless renewed.
+    HeldBy(Lease),
+}
+
+/// A lane's own record: its lease and the run in flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaneState {
+    pub lease: Option<Lease>,
+    pub run: Option<RunId>,
+}
