@@ -468,6 +468,9 @@ struct LanesState {
     runs: BTreeMap<(LaneId, RunId), RunRecord>,
     in_flight: BTreeMap<LaneId, RunId>,
     fail_enqueues: u32,
+    /// Runner executions started: (name, input).
+    runners: Vec<(String, String)>,
+    fail_runner_starts: u32,
 }
 
 impl LanesState {
@@ -498,6 +501,16 @@ impl FakeLanes {
             .collect();
         jobs.sort_by(|a, b| (a.0.enqueued_at, &a.0.id).cmp(&(b.0.enqueued_at, &b.0.id)));
         jobs
+    }
+
+    /// Runner executions started, in order: (name, input).
+    pub fn runners(&self) -> Vec<(String, String)> {
+        self.state.lock().runners.clone()
+    }
+
+    /// Makes the next `count` runner starts fail (Step Functions unavailable).
+    pub fn fail_next_runner_starts(&self, count: u32) {
+        self.state.lock().fail_runner_starts += count;
     }
 
     /// Every run ever claimed.
@@ -701,5 +714,25 @@ impl LaneRuns for FakeLanes {
         state.runs.insert((run.lane.clone(), run.id.clone()), done);
         state.in_flight.remove(&run.lane);
         Ok(())
+    }
+}
+
+/// Runner executions, as Step Functions would start them: one per name.
+impl StartExecution for FakeLanes {
+    async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, FerryError> {
+        let mut state = self.state.lock();
+        if state.fail_runner_starts > 0 {
+            state.fail_runner_starts -= 1;
+            return Err(FakeFailure::Internal.into_error());
+        }
+        if state.runners.iter().any(|(n, _)| n == name) {
+            return Ok(StartOutcome::AlreadyStarted);
+        }
+        state.runners.push((name.to_owned(), input.to_owned()));
+        Ok(StartOutcome::Started {
+            execution_arn: format!(
+                "arn:aws:states:us-east-1:111122223333:execution:ferry-lane:{name}"
+            ),
+        })
     }
 }

@@ -1,0 +1,396 @@
+//! The runner's steps between tasks, and the kick that starts a runner: what the lane function
+//! does for the state machine, over the lane ports.
+//!
+//! - [`kick`]: take a free (or expired) lease and start a runner execution that holds it. Every
+//!   entry kicks after enqueueing; the sweep kicks lanes whose runner died.
+//! - [`take`]: adopt the run in flight (a runner that died left it), or end the pending jobs
+//!   past their deadline and claim a new run of everything that merges with the oldest job.
+//! - [`finish`]: end the run's jobs as its task ended and free the lane for the next run.
+//! - [`release`]: give the lane up when nothing is pending, then look again, so a job enqueued
+//!   while it was released is never stranded.
+//! - [`hand_over`]: pass the lease to a new execution before this one's history grows too long.
+//!
+//! Every step renews the lease first: a runner that no longer holds it stops
+//! ([`FerryError::LeaseLost`]).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::merge::{Candidate, merge};
+use super::record::{
+    JobEnd, JobState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunJob, RunRecord, RunState,
+};
+use super::{LaneId, MAX_JOBS_PER_RUN};
+use crate::domain::idempotency::IdempotencyKey;
+use crate::domain::job::Limits;
+use crate::domain::text::hex;
+use crate::error::FerryError;
+use crate::ports::{LaneLease, LaneQueue, LaneRuns, StartExecution, StartOutcome};
+
+/// Most pending jobs one take reads (and so may merge): a run covers at most
+/// [`MAX_JOBS_PER_RUN`] anyway; the rest wait for the next run.
+pub const MAX_PENDING_READ: usize = MAX_JOBS_PER_RUN;
+
+/// The timing a runner works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub now: Millis,
+    /// How long a lease lasts unless renewed: longer than the longest wait between two steps.
+    pub lease_ms: Millis,
+}
+
+impl Timing {
+    fn until(self) -> Millis {
+        self.now.saturating_add(self.lease_ms)
+    }
+}
+
+/// What starting a runner did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kick", rename_all = "snake_case")]
+pub enum Kicked {
+    /// A runner was started (or had been, under this name).
+    Started { owner: String },
+    /// A runner holds the lane already.
+    Running { owner: String },
+}
+
+/// The runner execution's input: its lane and its name, which is the lease's owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerInput {
+    pub lane: LaneId,
+    pub owner: String,
+}
+
+/// A runner execution's name: the lane's digest, the time and `salt` (an invocation id), within
+/// Step Functions' 80 characters of `[A-Za-z0-9_-]`.
+pub fn runner_name(lane: &LaneId, now: Millis, salt: &str) -> String {
+    let lane_digest = Sha256::digest(lane.to_string().as_bytes());
+    let salt_digest = Sha256::digest(salt.as_bytes());
+    format!(
+        "lane-{}-{now}-{}",
+        hex(&lane_digest, 16),
+        hex(&salt_digest, 12)
+    )
+}
+
+/// Takes `lane`'s lease for a new runner named after `salt` and starts it. A failed start
+/// gives the lease back so the next kick can try; if even that fails, the lease expires.
+pub async fn kick<P: LaneLease + StartExecution>(
+    ports: &P,
+    lane: &LaneId,
+    timing: Timing,
+    salt: &str,
+) -> Result<Kicked, FerryError> {
+    let owner = runner_name(lane, timing.now, salt);
+    let request = LeaseRequest {
+        lane: lane.clone(),
+        owner: owner.clone(),
+        now: timing.now,
+        until: timing.until(),
+    };
+    if let Leased::HeldBy(held) = ports.acquire(&request).await? {
+        return Ok(Kicked::Running { owner: held.owner });
+    }
+    start_runner(ports, lane, &owner).await?;
+    Ok(Kicked::Started { owner })
+}
+
+/// Starts the runner execution `owner` for `lane`; gives the lease back when it cannot.
+async fn start_runner<P: LaneLease + StartExecution>(
+    ports: &P,
+    lane: &LaneId,
+    owner: &str,
+) -> Result<(), FerryError> {
+    let input = RunnerInput {
+        lane: lane.clone(),
+        owner: owner.to_owned(),
+    };
+    // Plain data: serializing cannot fail.
+    let text = serde_json::to_string(&input).unwrap_or_default();
+    match ports.start_execution(owner, &text).await {
+        Ok(StartOutcome::Started { .. } | StartOutcome::AlreadyStarted) => Ok(()),
+        Err(e) => {
+            // Best effort: a lease not given back expires.
+            let _ = ports.release(lane, owner).await;
+            Err(e)
+        }
+    }
+}
+
+/// What a take found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Taken {
+    /// The run to start or follow; `None`: nothing is pending.
+    pub run: Option<RunRecord>,
+    /// The run was in flight already (its runner died or handed over).
+    pub adopted: bool,
+    /// Jobs whose deadline passed while they were pending: ended as timed out, to report.
+    pub expired: Vec<QueuedJob>,
+    /// Pending jobs left for later runs (as far as this take read).
+    pub backlog: usize,
+}
+
+/// One take for the runner `owner` of `lane`; `run_id` names a new run (the invocation's id).
+pub async fn take<P: LaneQueue + LaneLease + LaneRuns>(
+    ports: &P,
+    limits: &Limits,
+    (lane, owner): (&LaneId, &str),
+    timing: Timing,
+    run_id: &str,
+) -> Result<Taken, FerryError> {
+    ports.renew(lane, owner, timing.until()).await?;
+    if let Some(id) = ports.lane(lane).await?.run {
+        let run = adopt(ports, lane, &id).await?;
+        return Ok(Taken {
+            run: Some(run),
+            adopted: true,
+            expired: Vec::new(),
+            backlog: 0,
+        });
+    }
+    let pending = ports.pending(lane, MAX_PENDING_READ).await?;
+    let (expired, live): (Vec<QueuedJob>, Vec<QueuedJob>) = pending
+        .into_iter()
+        .partition(|job| job.deadline <= timing.now);
+    let expired = end_expired(ports, expired, timing.now).await?;
+    let Some(mut run) = plan(
+        &live,
+        limits,
+        lane,
+        RunId(format!("run-{run_id}")),
+        timing.now,
+    ) else {
+        return Ok(Taken {
+            run: None,
+            adopted: false,
+            expired,
+            backlog: 0,
+        });
+    };
+    ports.claim(owner, &run).await?;
+    let gone = ports.take_jobs(&run).await?;
+    if !gone.is_empty() {
+        drop_jobs(ports, &mut run, &live, limits, &gone).await?;
+    }
+    let backlog = live.len().saturating_sub(run.jobs.len() + gone.len());
+    Ok(Taken {
+        run: Some(run),
+        adopted: false,
+        expired,
+        backlog,
+    })
+}
+
+/// The run in flight, its jobs taken again (a claim can die between writing the run and
+/// taking its jobs: taking them again changes nothing that was done).
+async fn adopt<P: LaneRuns>(ports: &P, lane: &LaneId, id: &RunId) -> Result<RunRecord, FerryError> {
+    let run = stored_run(ports, lane, id).await?;
+    if run.state == RunState::Claimed {
+        // A job cancelled in between is reported with the run: it never started.
+        ports.take_jobs(&run).await?;
+    }
+    Ok(run)
+}
+
+/// The run `id` of `lane`, which the lane table must hold.
+async fn stored_run<P: LaneRuns>(
+    ports: &P,
+    lane: &LaneId,
+    id: &RunId,
+) -> Result<RunRecord, FerryError> {
+    ports
+        .run(lane, id)
+        .await?
+        .ok_or_else(|| FerryError::NotFound {
+            message: format!("run {id} of {lane} is not in the lane table"),
+            source: None,
+        })
+}
+
+/// Ends the expired jobs; returns the ones this take ended (to report once).
+async fn end_expired<P: LaneQueue>(
+    ports: &P,
+    expired: Vec<QueuedJob>,
+    now: Millis,
+) -> Result<Vec<QueuedJob>, FerryError> {
+    if expired.is_empty() {
+        return Ok(expired);
+    }
+    let end = JobEnd {
+        state: JobState::TimedOut,
+        at: now,
+    };
+    let ended = ports.end_pending(&expired, end).await?;
+    Ok(expired
+        .into_iter()
+        .filter(|job| ended.contains(&job.id))
+        .collect())
+}
+
+/// The run that merges the oldest of `live` with every compatible job that fits, at most
+/// [`MAX_JOBS_PER_RUN`] of them.
+fn plan(
+    live: &[QueuedJob],
+    limits: &Limits,
+    lane: &LaneId,
+    id: RunId,
+    now: Millis,
+) -> Option<RunRecord> {
+    let candidates: Vec<Candidate> = live
+        .iter()
+        .take(MAX_JOBS_PER_RUN)
+        .map(|job| Candidate {
+            spec: &job.spec,
+            collapse_root: job.collapse_root.as_deref(),
+        })
+        .collect();
+    let merged = merge(&candidates, limits)?;
+    let jobs = merged.taken.iter().map(|&i| run_job(&live[i])).collect();
+    let token = IdempotencyKey::derive(Some(&id.0), &merged.spec).to_string();
+    Some(RunRecord {
+        id,
+        lane: lane.clone(),
+        state: RunState::Claimed,
+        spec: merged.spec,
+        jobs,
+        token,
+        task: None,
+        claimed_at: now,
+        started_at: None,
+        ended_at: None,
+        cancel: None,
+    })
+}
+
+fn run_job(job: &QueuedJob) -> RunJob {
+    RunJob {
+        id: job.id.clone(),
+        name: job.spec.name.clone(),
+        source: job.source.clone(),
+        enqueued_at: job.enqueued_at,
+        state: JobState::Running,
+    }
+}
+
+/// Drops the jobs `gone` (cancelled while the run was claimed) and merges again what is left;
+/// a run left with no job is finished at once.
+async fn drop_jobs<P: LaneRuns>(
+    ports: &P,
+    run: &mut RunRecord,
+    live: &[QueuedJob],
+    limits: &Limits,
+    gone: &[super::JobId],
+) -> Result<(), FerryError> {
+    let kept: Vec<QueuedJob> = live
+        .iter()
+        .filter(|job| run.jobs.iter().any(|j| j.id == job.id) && !gone.contains(&job.id))
+        .cloned()
+        .collect();
+    match plan(&kept, limits, &run.lane, run.id.clone(), run.claimed_at) {
+        Some(again) => {
+            run.jobs = again.jobs;
+            run.spec = again.spec;
+            run.token = again.token;
+        }
+        None => run.jobs.clear(),
+    }
+    ports.update(run).await
+}
+
+/// Ends the run in flight: every job to `state` (the run's outcome), then the lane free. A run
+/// already done (a retried finish) is returned as it is.
+pub async fn finish<P: LaneLease + LaneRuns>(
+    ports: &P,
+    (lane, owner): (&LaneId, &str),
+    run_id: &RunId,
+    state: JobState,
+    timing: Timing,
+) -> Result<RunRecord, FerryError> {
+    ports.renew(lane, owner, timing.until()).await?;
+    let mut run = stored_run(ports, lane, run_id).await?;
+    if run.state == RunState::Done {
+        return Ok(run);
+    }
+    for job in &mut run.jobs {
+        job.state = state;
+    }
+    run.ended_at = Some(timing.now);
+    ports.finish(owner, &run).await?;
+    run.state = RunState::Done;
+    Ok(run)
+}
+
+/// Gives the lane up, then looks again: a job enqueued meanwhile (its entry's kick found the
+/// lane still held) is taken by this runner, which takes the lease back. `true`: go on.
+pub async fn release<P: LaneQueue + LaneLease>(
+    ports: &P,
+    (lane, owner): (&LaneId, &str),
+    timing: Timing,
+) -> Result<bool, FerryError> {
+    ports.release(lane, owner).await?;
+    if ports.pending(lane, 1).await?.is_empty() {
+        return Ok(false);
+    }
+    let request = LeaseRequest {
+        lane: lane.clone(),
+        owner: owner.to_owned(),
+        now: timing.now,
+        until: timing.until(),
+    };
+    // Someone else's kick may have taken it in between: then that runner carries on.
+    Ok(ports.acquire(&request).await? == Leased::Acquired)
+}
+
+/// Continues the runner as a new execution: the lease passes to it, then it starts. The new
+/// name derives from the old one and `generation`, so a retried hand-over starts the same
+/// execution (Step Functions answers a name in use with that execution).
+pub async fn hand_over<P: LaneLease + StartExecution>(
+    ports: &P,
+    (lane, owner): (&LaneId, &str),
+    generation: u64,
+    timing: Timing,
+) -> Result<String, FerryError> {
+    let next = runner_name(lane, timing.now, &format!("{owner}/{generation}"));
+    let to = LeaseRequest {
+        lane: lane.clone(),
+        owner: next.clone(),
+        now: timing.now,
+        until: timing.until(),
+    };
+    ports.hand_over(owner, &to).await?;
+    let input = serde_json::to_string(&RunnerInput {
+        lane: lane.clone(),
+        owner: next.clone(),
+    })
+    .unwrap_or_default();
+    ports.start_execution(&next, &input).await?;
+    Ok(next)
+}
+
+/// Kicks every lane whose runner is gone (its lease expired) while work is left: a run in
+/// flight to finish or jobs pending. Returns what each kick did.
+pub async fn sweep<P: LaneQueue + LaneLease + LaneRuns + StartExecution>(
+    ports: &P,
+    timing: Timing,
+    salt: &str,
+) -> Result<Vec<(LaneId, Kicked)>, FerryError> {
+    let mut kicked = Vec::new();
+    for lane in ports.lanes().await? {
+        let state = ports.lane(&lane).await?;
+        if state.lease.as_ref().is_some_and(|l| l.until >= timing.now) {
+            continue;
+        }
+        if state.run.is_none() && ports.pending(&lane, 1).await?.is_empty() {
+            continue;
+        }
+        let outcome = kick(ports, &lane, timing, salt).await?;
+        kicked.push((lane, outcome));
+    }
+    Ok(kicked)
+}
+
+// Over the in-memory lane table, which the `test-util` feature builds (`cargo test --workspace`
+// enables it through the tests package).
+#[cfg(all(test, feature = "test-util"))]
+mod tests;
