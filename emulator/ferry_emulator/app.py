@@ -50,7 +50,7 @@ class Emulator:
         self.config: dict[str, Any] = {"invalid_paths": "reject"}
         self.faults = Faults()
         self.fsx = Fsx(self.config)
-        self.datasync = DataSync()
+        self.datasync = DataSync(self.config)
         self.started_at = self.clock.now()
 
     def reset(self) -> None:

@@ -6,6 +6,7 @@
     ctl.clock(mode="manual", step_seconds=60)
     ctl.fsx_fail("fs-0123abcd", files=[{"path": "@odd.nc", "error_code": "FileSizeTooLarge"}])
     ctl.advance(steps=2)
+    ctl.durations(fsx_task_seconds=(60, 0.01))   # EXECUTING: 60 s + 10 ms per file
 
 Command line (used by ``scripts/emulator.sh``)::
 
@@ -27,6 +28,9 @@ from typing import Any
 
 class ControlError(RuntimeError):
     pass
+
+
+KEEP: Any = object()  # EmulatorControl.durations: leave this setting as it is
 
 
 def aws_env(url: str, region: str = "us-east-1") -> dict[str, str]:
@@ -83,6 +87,22 @@ class EmulatorControl:
 
     def config(self, **values: Any) -> dict[str, Any]:
         return self._call("POST", "/_ferry/config", values)
+
+    def durations(self, fsx_task_seconds: Any = KEEP,
+                  datasync_transfer_seconds: Any = KEEP) -> dict[str, Any]:
+        """File-count-dependent phase durations (a benchmark knob, not an AWS fact): FSx
+        EXECUTING / DataSync TRANSFERRING last ``base + per_file × files`` emulated seconds.
+        Each is ``{"base": s, "per_file": s}`` or a ``(base, per_file)`` pair; ``None`` unsets
+        it (one step again); left out, it is unchanged. Returns the emulator's config."""
+        body: dict[str, Any] = {}
+        for key, value in (("fsx_task_seconds", fsx_task_seconds),
+                           ("datasync_transfer_seconds", datasync_transfer_seconds)):
+            if value is KEEP:
+                continue
+            if isinstance(value, (tuple, list)) and len(value) == 2:
+                value = {"base": value[0], "per_file": value[1]}
+            body[key] = value
+        return self.config(**body)
 
     # faults
     def add_fault(self, **rule: Any) -> int:

@@ -12,7 +12,13 @@ route                       method  body → answer
 /_ferry/clock               GET     → {"mode", "step_seconds", "now"}
 /_ferry/clock               POST    {"mode": "fast"|"manual", "step_seconds": s}
 /_ferry/clock/advance       POST    {"seconds": s} and/or {"steps": n} (n × step_seconds)
-/_ferry/config              GET/POST {"invalid_paths": "reject"|"fail_task"}
+/_ferry/config              GET/POST {"invalid_paths": "reject"|"fail_task",
+                                    "fsx_task_seconds": {"base": s, "per_file": s} | null,
+                                    "datasync_transfer_seconds": {"base": s, "per_file": s} |
+                                    null} → the config; keys left out are unchanged, null
+                                    unsets a duration (back to one step). The durations make
+                                    FSx EXECUTING / DataSync TRANSFERRING last base + per_file ×
+                                    files emulated seconds (a benchmark knob, not an AWS fact)
 /_ferry/faults              GET     → {"rules": [...]} with hit counts
 /_ferry/faults              POST    a rule (see ferry_emulator.faults) → {"id": n}
 /_ferry/faults              DELETE  removes every rule
@@ -39,6 +45,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .clock import DURATION_KEYS, check_phase_seconds
 from .faults import conflict_rule
 from .wire import Response
 
@@ -104,10 +111,19 @@ class Control:
         if path == "/_ferry/config":
             if method == "POST":
                 value = body.get("invalid_paths")
+                if value is not None and value not in ("reject", "fail_task"):
+                    raise ValueError("invalid_paths must be 'reject' or 'fail_task'")
+                # Check everything before changing anything: a refused body changes nothing.
+                durations = {key: None if body[key] is None else
+                             check_phase_seconds(key, body[key])
+                             for key in DURATION_KEYS if key in body}
                 if value is not None:
-                    if value not in ("reject", "fail_task"):
-                        raise ValueError("invalid_paths must be 'reject' or 'fail_task'")
                     em.config["invalid_paths"] = value
+                for key, spec in durations.items():
+                    if spec is None:
+                        em.config.pop(key, None)
+                    else:
+                        em.config[key] = spec
             return _ok(dict(em.config))
         if path == "/_ferry/faults":
             if method == "GET":

@@ -63,6 +63,18 @@ Choices and simplifications (not verified against AWS)
   (``ONLY_FILES_TRANSFERRED``, the default) or all source files (``POINT_IN_TIME_CONSISTENT``).
   When both locations are S3, a successful transfer copies the objects. Other location types
   count zero files.
+* Duration (a benchmark knob, not an AWS fact): by default every phase lasts one
+  ``step_seconds`` of the clock. The emulator's config ``datasync_transfer_seconds``
+  (``{"base": s, "per_file": s}``, emulated seconds, set through ``/_ferry/config``) models an
+  execution whose duration grows with its file count, e.g. 60 s + 10 ms per file: TRANSFERRING
+  then lasts ``base + per_file × files``, where files is what PREPARING listed to transfer
+  (``EstimatedFilesToTransfer``, after filters, manifest and ``TransferMode``; injected failed
+  files included). ``FilesTransferred``/``BytesTransferred`` grow linearly over that time and
+  ``Result.TransferDuration`` reports it. LAUNCHING, PREPARING, VERIFYING and CANCELLING still
+  last one step each; a held execution still stops at half progress, and a released one runs a
+  whole TRANSFERRING phase again from its release. The duration is fixed when TRANSFERRING
+  starts. DataSync publishes no such figures: pick them to match what you measured or want to
+  stress.
 * Injected failures (control API ``/_ferry/datasync/fail``) end the execution in ``ERROR`` after
   the chosen phase with ``Result.ErrorCode``/``ErrorDetail`` and ``FilesFailed``.
 * Task reports: when the execution has a ``TaskReportConfig`` with an S3 destination, a summary
@@ -88,6 +100,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import s3store
+from .clock import phase_seconds
 from .wire import ApiError, AwsRequest
 
 TARGET_PREFIX = "FmrsService"
@@ -144,6 +157,7 @@ class Execution:
     launch_time: float | None = None
     end_time: float | None = None
     held: bool = False
+    transfer_seconds: float | None = None  # TRANSFERRING's length; None: one step (config unset)
     plan: DsFailurePlan | None = None
     files: list[tuple[str, int]] = field(default_factory=list)  # (relative path, size)
     source_total: int = 0
@@ -164,6 +178,12 @@ class Execution:
     def verify_mode(self) -> str:
         return self.options.get("VerifyMode", "ONLY_FILES_TRANSFERRED")
 
+    def phase_length(self, step: float) -> float:
+        """Emulated seconds the current phase lasts."""
+        if self.status == "TRANSFERRING" and self.transfer_seconds is not None:
+            return self.transfer_seconds
+        return step
+
     def filter_key(self) -> str:
         return json.dumps([self.includes or [], self.excludes or [], self.manifest or {}],
                           sort_keys=True)
@@ -176,7 +196,9 @@ class Execution:
             transferred_files = files
             transferred_bytes = sum(s for _, s in self.files[:files]) if files > 0 else 0
         elif self.status == "TRANSFERRING":
-            fraction = min(1.0, max(0.0, (now - self.phase_since) / step))
+            length = self.phase_length(step)
+            fraction = (min(1.0, max(0.0, (now - self.phase_since) / length)) if length > 0
+                        else 1.0)
             if self.held:
                 fraction = min(fraction, 0.5)
             transferred_files = math.floor(max(files, 0) * fraction)
@@ -231,7 +253,8 @@ class Execution:
 
 
 class DataSync:
-    def __init__(self) -> None:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config if config is not None else {}
         self._enums: dict[str, list[str]] | None = None
         self.reset()
 
@@ -533,7 +556,7 @@ class DataSync:
     def _advance(self, e: Execution, now: float, step: float) -> bool:
         changed = False
         while e.status not in ENDED and e.status != "QUEUED":
-            due = e.phase_since + step
+            due = e.phase_since + e.phase_length(step)
             if now < due:
                 break
             if e.status == "CANCELLING":
@@ -572,6 +595,8 @@ class DataSync:
                 return
             e.phase_status["Prepare"] = "SUCCESS"
             e.status = "TRANSFERRING"
+            e.transfer_seconds = phase_seconds(self.config.get("datasync_transfer_seconds"),
+                                               len(e.files))
         elif phase == "TRANSFERRING":
             e.phase_status["Transfer"] = "SUCCESS"
             e.transferred_done = True

@@ -87,8 +87,19 @@ Choices and simplifications (not verified against AWS)
   - export and release: the file system's files under each path (default / "/": all of them);
   - auto-release: ``ReleasedCapacity`` = ``CapacityToRelease``.
   A successful export writes the control-API files it covered to the export path in S3.
-* Progress: while EXECUTING, SucceededCount grows linearly over the step; a held task stops at
+* Progress: while EXECUTING, SucceededCount grows linearly over the phase; a held task stops at
   half.
+* Duration (a benchmark knob, not an AWS fact): by default every lifecycle step lasts one
+  ``step_seconds`` of the clock. The emulator's config ``fsx_task_seconds``
+  (``{"base": s, "per_file": s}``, emulated seconds, set through ``/_ferry/config``) models a
+  task whose duration grows with its file count, e.g. an import taking 60 s + 10 ms per file:
+  EXECUTING then lasts ``base + per_file × TotalCount`` (the files counted when the task starts
+  EXECUTING, planned failures included; an invalid-path task counts 0 files), and
+  SucceededCount grows linearly over that time. PENDING and CANCELING still last one step; a
+  held task still stops at half progress, and a released one runs a whole EXECUTING phase again
+  from its release. The duration is fixed when the task starts EXECUTING; changing the config
+  later affects only tasks that start later. FSx publishes no such figures: pick them to match
+  what you measured or want to stress.
 * ``FailureDetails.Message`` wording is the emulator's own.
 """
 
@@ -106,6 +117,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import s3store
+from .clock import phase_seconds
 from .s3store import S3Url
 from .wire import ApiError, AwsRequest
 
@@ -176,6 +188,7 @@ class Task:
     plan: FailurePlan | None = None
     invalid_path: str | None = None
     held: bool = False
+    exec_seconds: float | None = None  # EXECUTING's length; None: one step (config unset)
     total: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -183,11 +196,18 @@ class Task:
     failure_message: str | None = None
     report_key: str | None = None
 
+    def phase_length(self, step: float) -> float:
+        """Emulated seconds the current lifecycle phase lasts."""
+        if self.lifecycle == "EXECUTING" and self.exec_seconds is not None:
+            return self.exec_seconds
+        return step
+
     def progress(self, now: float, step: float) -> tuple[int, int]:
         """(succeeded, failed) so far."""
         if self.lifecycle != "EXECUTING":
             return self.succeeded, self.failed
-        fraction = min(1.0, max(0.0, (now - self.phase_since) / step))
+        length = self.phase_length(step)
+        fraction = min(1.0, max(0.0, (now - self.phase_since) / length)) if length > 0 else 1.0
         if self.held:
             fraction = min(fraction, 0.5)
         ok = self.total - len(self.failures)
@@ -614,7 +634,7 @@ class Fsx:
     def settle(self, now: float, step: float) -> None:
         for task in self.tasks.values():
             while True:
-                due = task.phase_since + step
+                due = task.phase_since + task.phase_length(step)
                 if task.lifecycle == "PENDING" and now >= due:
                     self._start(task, due)
                 elif task.lifecycle == "EXECUTING" and not task.held and now >= due:
@@ -629,6 +649,7 @@ class Fsx:
         task.lifecycle = "EXECUTING"
         task.start_time = task.phase_since = task.last_updated = at
         if task.invalid_path:
+            task.exec_seconds = phase_seconds(self.config.get("fsx_task_seconds"), 0)
             return
         fs = self._file_system(task.account, task.region, task.fs_id)
         repos = self.repositories(task.account, task.region, fs, at) if fs else []
@@ -661,6 +682,7 @@ class Fsx:
             failures += [(f, plan.error_code) for f in spare[:plan.count]]
             task.failures = failures
         task.total = len(set(task.files) | {path for path, _ in task.failures})
+        task.exec_seconds = phase_seconds(self.config.get("fsx_task_seconds"), task.total)
 
     def _finish(self, task: Task, at: float) -> None:
         task.end_time = task.last_updated = at
