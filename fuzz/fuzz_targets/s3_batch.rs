@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use ferry::fakes::FakeTrigger;
+use ferry::fakes::{FakeLanes, FakeTrigger};
 use ferry::config::TriggerConfig;
 use ferry::handlers::s3_trigger;
 use ferry_fuzz::{block_on, oracle};
@@ -127,14 +127,14 @@ fuzz_target!(|input: Input| {
         },
     };
     let config = CONFIG.get_or_init(oracle::trigger_config);
-    let fake = FakeTrigger::new();
+    let ports = (FakeTrigger::new(), FakeLanes::new());
     let output = block_on(s3_trigger::handle(
-        &fake,
+        &ports,
         config,
         LambdaEvent::new(event.clone(), Context::default()),
     ));
     if let Err(violation) =
-        oracle::check_trigger(config, &event, &output, &fake.executions(), &fake.objects())
+        oracle::check_trigger(config, &event, &output, &oracle::queued(&ports.1), &ports.0.objects())
     {
         panic!("{violation}");
     }

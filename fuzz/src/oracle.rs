@@ -6,19 +6,21 @@
 //! hold the handler to the same promise:
 //!
 //! - every object an `ObjectCreated` record names is counted `unmatched` (no route), or is
-//!   covered by a started execution of its route (an FSx path equal to or above it, a DataSync
+//!   covered by a job of its route queued in its lane (an FSx path equal to or above it, a DataSync
 //!   include pattern naming it, or a line of the manifest written for it), or its message is
 //!   reported failed (SQS `batchItemFailures`) or the whole invocation failed (so it is retried);
-//! - every started job is valid, and reaches nothing outside its route's prefix;
+//! - every queued job is valid, and reaches nothing outside its route's prefix;
 //! - a direct invocation's summary counts what the event holds.
 
 use std::collections::{BTreeSet, HashSet};
 
 use ferry::FerryError;
 use ferry::config::{
-    ENV_MAX_PATHS, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, TriggerConfig,
+    ENV_LANE_TABLE, ENV_MAX_PATHS, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment,
+    TriggerConfig,
 };
 use ferry::domain::job::{JobKind, JobSpec};
+use ferry::fakes::FakeLanes;
 use ferry::handlers::s3_trigger::TriggerOutput;
 use ferry::trigger::events::{self, S3Object, Shape};
 use ferry::trigger::routes::Route;
@@ -68,6 +70,7 @@ pub fn trigger_config() -> TriggerConfig {
         ENV_STATE_MACHINE_ARN => {
             Some("arn:aws:states:us-east-1:111122223333:stateMachine:ferry".to_owned())
         }
+        ENV_LANE_TABLE => Some("ferry-lanes".to_owned()),
         _ => None,
     })
     .unwrap_or_else(|e| panic!("the oracle's routes are invalid: {e}"))
@@ -89,9 +92,18 @@ pub fn form_encode(key: &str) -> String {
         .replace(' ', "+")
 }
 
-/// Checks the handler's answer to `event`. `executions` are the executions the fake started
-/// (name, parsed input) and `written` the objects it stored (bucket, key, body), both for this
-/// invocation alone.
+/// The jobs queued in the in-memory lane table, as (job id, `{"job": spec}`).
+pub fn queued(lanes: &FakeLanes) -> Vec<(String, Value)> {
+    lanes
+        .jobs()
+        .into_iter()
+        .map(|(job, _)| (job.id.to_string(), serde_json::json!({ "job": job.spec })))
+        .collect()
+}
+
+/// Checks the handler's answer to `event`. `executions` are the jobs it queued (id, `{"job":
+/// spec}`, see [`queued`]) and `written` the objects it stored (bucket, key, body), both for
+/// this invocation alone.
 pub fn check_trigger(
     config: &TriggerConfig,
     event: &Value,
@@ -108,7 +120,7 @@ pub fn check_trigger(
             };
         }
     };
-    // Each started job, with the rows of its manifest (read once: a batch may list thousands).
+    // Each queued job, with the rows of its manifest (read once: a batch may list thousands).
     let mut jobs = Vec::with_capacity(executions.len());
     for (name, input) in executions {
         let job = check_execution(config, name, input, written)?;
@@ -176,7 +188,7 @@ pub fn check_trigger(
                 .any(|(job, rows)| covers(route, job, rows, object));
             if !covered {
                 return Err(format!(
-                    "s3://{}/{:?} (message {i}) is in no started job of route {} and its message did not fail",
+                    "s3://{}/{:?} (message {i}) is in no queued job of route {} and its message did not fail",
                     object.bucket, object.key, route.name
                 ));
             }
@@ -193,8 +205,8 @@ pub fn check_trigger(
     Ok(())
 }
 
-/// One started execution: a name Step Functions accepts, input `{"job": valid job}`, a job
-/// that stays inside its route, and a manifest that was written.
+/// One queued job: an id of `[A-Za-z0-9_-]` within 80 characters, a valid job that stays
+/// inside its route, and a manifest that was written.
 fn check_execution(
     config: &TriggerConfig,
     name: &str,
@@ -206,9 +218,7 @@ fn check_execution(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !name_ok {
-        return Err(format!(
-            "execution name {name:?} breaks Step Functions' rules"
-        ));
+        return Err(format!("job id {name:?} is not an id"));
     }
     let job: JobSpec = serde_json::from_value(input["job"].clone())
         .map_err(|e| format!("execution {name}: input is not {{\"job\": ...}}: {e}"))?;

@@ -30,6 +30,12 @@ pub const ENV_REPORT_MAX_PATHS: &str = "FERRY_REPORT_MAX_PATHS";
 pub const ENV_REPORT_MAX_BYTES: &str = "FERRY_REPORT_MAX_BYTES";
 /// The region the function runs in (set by Lambda).
 pub const ENV_REGION: &str = "AWS_REGION";
+/// The lane table (DynamoDB): the jobs per lane, the runs, the leases.
+pub const ENV_LANE_TABLE: &str = "FERRY_LANE_TABLE";
+/// How long a runner's lease lasts unless renewed, in seconds (default 900).
+pub const ENV_LEASE_SECONDS: &str = "FERRY_LEASE_SECONDS";
+/// The longest wait between status checks while jobs wait in the lane (default 60).
+pub const ENV_BUSY_POLL_MAX: &str = "FERRY_BUSY_POLL_MAX_SECONDS";
 
 /// A variable is unset where it is required, or set to something unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,12 +160,112 @@ fn limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigErro
     })
 }
 
+/// The lane table: what every function that enqueues, runs or follows a lane reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneConfig {
+    /// `FERRY_LANE_TABLE`: 3-255 of `[A-Za-z0-9_.-]` (DynamoDB table names).
+    pub table: String,
+    /// `FERRY_LEASE_SECONDS`: longer than the longest wait between two runner steps (the
+    /// longest poll, `FERRY_POLL_MAX_SECONDS`), so a live runner never loses its lane.
+    pub lease_seconds: u32,
+    /// `FERRY_BUSY_POLL_MAX_SECONDS`: the longest wait between status checks while jobs wait in
+    /// the lane, so the lane idles at most that long between runs.
+    pub busy_poll_max_seconds: u32,
+}
+
+impl FromEnvironment for LaneConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<LaneConfig, ConfigError> {
+        let table = required(
+            read(&lookup, ENV_LANE_TABLE),
+            ENV_LANE_TABLE,
+            "the name of Ferry's lane table",
+        )?;
+        let table_ok = (3..=255).contains(&table.len())
+            && table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !table_ok {
+            return Err(ConfigError {
+                variable: ENV_LANE_TABLE,
+                problem: format!(
+                    "must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -), got {table:?}"
+                ),
+            });
+        }
+        let poll_max = number(
+            &lookup,
+            ENV_POLL_MAX,
+            poll::ALLOWED_SECONDS,
+            poll::DEFAULT_MAX_SECONDS,
+        )?;
+        let lease_seconds = number(&lookup, ENV_LEASE_SECONDS, 10..=86_400, 900)?;
+        if lease_seconds <= poll_max {
+            return Err(ConfigError {
+                variable: ENV_LEASE_SECONDS,
+                problem: format!(
+                    "{lease_seconds} must exceed {ENV_POLL_MAX} ({poll_max}): a runner renews its lease at each status check"
+                ),
+            });
+        }
+        Ok(LaneConfig {
+            table,
+            lease_seconds,
+            busy_poll_max_seconds: number(&lookup, ENV_BUSY_POLL_MAX, poll::ALLOWED_SECONDS, 60)?,
+        })
+    }
+}
+
+/// A function's own configuration and the lane table's: `start-task`, `task-status`,
+/// `cancel-task` and `lane` read `Laned<TaskConfig>`, `notify` reads `Laned<NotifyConfig>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Laned<C> {
+    pub config: C,
+    pub lanes: LaneConfig,
+}
+
+impl<C: FromEnvironment> FromEnvironment for Laned<C> {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Laned<C>, ConfigError> {
+        Ok(Laned {
+            config: C::from_lookup(&lookup)?,
+            lanes: LaneConfig::from_lookup(&lookup)?,
+        })
+    }
+}
+
+/// `FERRY_STATE_MACHINE_ARN`: the runner state machine, whose executions the entries start.
+fn runner(lookup: &impl Fn(&str) -> Option<String>) -> Result<StateMachineArn, ConfigError> {
+    required(
+        id(lookup, ENV_STATE_MACHINE_ARN, StateMachineArn::parse)?,
+        ENV_STATE_MACHINE_ARN,
+        "the ARN of Ferry's runner state machine (arn:aws:states:region:account:stateMachine:name)",
+    )
+}
+
+/// `submit`: validates jobs as the task functions do, enqueues them, starts runners.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmitConfig {
+    pub tasks: TaskConfig,
+    pub lanes: LaneConfig,
+    pub runner: StateMachineArn,
+}
+
+impl FromEnvironment for SubmitConfig {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<SubmitConfig, ConfigError> {
+        Ok(SubmitConfig {
+            tasks: TaskConfig::from_lookup(&lookup)?,
+            lanes: LaneConfig::from_lookup(&lookup)?,
+            runner: runner(&lookup)?,
+        })
+    }
+}
+
 /// `s3-trigger`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerConfig {
     pub routes: Routes,
     pub limits: Limits,
-    pub state_machine_arn: StateMachineArn,
+    pub lanes: LaneConfig,
+    pub runner: StateMachineArn,
 }
 
 /// Invalid or overlapping routes stop the function at cold start with every problem listed.
@@ -175,15 +281,11 @@ impl FromEnvironment for TriggerConfig {
             variable: ENV_ROUTES,
             problem: e.to_string(),
         })?;
-        let state_machine_arn = required(
-            id(&lookup, ENV_STATE_MACHINE_ARN, StateMachineArn::parse)?,
-            ENV_STATE_MACHINE_ARN,
-            "the ARN of Ferry's state machine (arn:aws:states:region:account:stateMachine:name)",
-        )?;
         Ok(TriggerConfig {
             routes,
             limits,
-            state_machine_arn,
+            lanes: LaneConfig::from_lookup(&lookup)?,
+            runner: runner(&lookup)?,
         })
     }
 }

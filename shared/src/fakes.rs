@@ -19,14 +19,15 @@ use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Ti
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobState, LaneState, Lease, LeaseRequest, Leased, Millis, QueuedJob, RunId,
-    RunRecord, RunState,
+    Enqueued, JobEnd, JobRecord, JobState, LaneState, Lease, LeaseRequest, Leased, Millis,
+    QueuedJob, RunId, RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 use crate::ports::{
-    CancelOutcome, CancelTask, DescribeTask, Fetched, LaneLease, LaneQueue, LaneRuns, Publish,
-    PutObject, ReadReports, StartExecution, StartOutcome, StartTask,
+    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, Fetched, LaneLease,
+    LaneQueue, LaneRuns, LaneView, Publish, PutObject, ReadReports, StartExecution, StartOutcome,
+    StartTask,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
@@ -227,6 +228,32 @@ fn find<'a>(
             message: format!("no task {handle}"),
             source: None,
         })
+}
+
+/// The fake's tasks on the job's FSx file system that have not ended (DataSync: none).
+impl ActiveTasks for FakeTasks {
+    async fn active_tasks(&self, job: &ValidJob) -> Result<Vec<ActiveTask>, FerryError> {
+        let Service::Fsx(target) = job.service() else {
+            return Ok(Vec::new());
+        };
+        let state = self.state.lock();
+        Ok(state
+            .tasks
+            .iter()
+            .filter(|t| !FakeTasks::is_terminal(t))
+            .filter_map(|t| match &t.handle {
+                TaskHandle::Fsx {
+                    file_system_id,
+                    task_id,
+                } if *file_system_id == target.file_system_id => Some(ActiveTask {
+                    id: task_id.to_string(),
+                    lifecycle: t.lifecycle.clone(),
+                    created_at: Some(t.created_at),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
 }
 
 impl DescribeTask for FakeTasks {
@@ -531,6 +558,54 @@ impl FakeLanes {
     }
 }
 
+impl LaneView for FakeLanes {
+    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
+        Ok(self
+            .jobs()
+            .into_iter()
+            .filter(|(job, state)| &job.lane == lane && *state == JobState::Pending)
+            .map(|(job, _)| job)
+            .take(limit)
+            .collect())
+    }
+
+    async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, FerryError> {
+        let state = self.state.lock();
+        Ok(state.jobs.get(id).map(|(job, s, run)| JobRecord {
+            job: job.clone(),
+            state: *s,
+            run: run.clone(),
+        }))
+    }
+
+    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
+        let state = self.state.lock();
+        let lanes: std::collections::BTreeSet<LaneId> = state
+            .jobs
+            .values()
+            .map(|(job, _, _)| job.lane.clone())
+            .collect();
+        Ok(lanes.into_iter().collect())
+    }
+
+    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
+        let state = self.state.lock();
+        Ok(LaneState {
+            lease: state.leases.get(lane).cloned(),
+            run: state.in_flight.get(lane).cloned(),
+        })
+    }
+
+    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
+        Ok(self
+            .state
+            .lock()
+            .runs
+            .get(&(lane.clone(), id.clone()))
+            .cloned())
+    }
+}
+
 impl LaneQueue for FakeLanes {
     async fn enqueue(&self, job: &QueuedJob) -> Result<Enqueued, FerryError> {
         let mut state = self.state.lock();
@@ -545,40 +620,6 @@ impl LaneQueue for FakeLanes {
             .jobs
             .insert(job.id.clone(), (job.clone(), JobState::Pending, None));
         Ok(Enqueued::Added)
-    }
-
-    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
-        Ok(self
-            .jobs()
-            .into_iter()
-            .filter(|(job, state)| &job.lane == lane && *state == JobState::Pending)
-            .map(|(job, _)| job)
-            .take(limit)
-            .collect())
-    }
-
-    async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
-        let mut state = self.state.lock();
-        let mut ended = Vec::new();
-        for job in jobs {
-            if let Some(entry) = state.jobs.get_mut(&job.id)
-                && entry.1 == JobState::Pending
-            {
-                entry.1 = end.state;
-                ended.push(job.id.clone());
-            }
-        }
-        Ok(ended)
-    }
-
-    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
-        let state = self.state.lock();
-        let lanes: std::collections::BTreeSet<LaneId> = state
-            .jobs
-            .values()
-            .map(|(job, _, _)| job.lane.clone())
-            .collect();
-        Ok(lanes.into_iter().collect())
     }
 }
 
@@ -637,21 +678,18 @@ impl LaneLease for FakeLanes {
 }
 
 impl LaneRuns for FakeLanes {
-    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
-        let state = self.state.lock();
-        Ok(LaneState {
-            lease: state.leases.get(lane).cloned(),
-            run: state.in_flight.get(lane).cloned(),
-        })
-    }
-
-    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
-        Ok(self
-            .state
-            .lock()
-            .runs
-            .get(&(lane.clone(), id.clone()))
-            .cloned())
+    async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
+        let mut state = self.state.lock();
+        let mut ended = Vec::new();
+        for job in jobs {
+            if let Some(entry) = state.jobs.get_mut(&job.id)
+                && entry.1 == JobState::Pending
+            {
+                entry.1 = end.state;
+                ended.push(job.id.clone());
+            }
+        }
+        Ok(ended)
     }
 
     async fn claim(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {

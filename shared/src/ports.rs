@@ -7,11 +7,12 @@ use std::future::Future;
 
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::ValidJob;
-use crate::domain::status::{TaskHandle, TaskSnapshot};
+use crate::domain::status::{TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
 use crate::ids::S3Url;
 use crate::lanes::record::{
-    Enqueued, JobEnd, LaneState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord,
+    Enqueued, JobEnd, JobRecord, LaneState, LeaseRequest, Leased, Millis, QueuedJob, RunId,
+    RunRecord,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
@@ -35,6 +36,25 @@ pub trait DescribeTask {
         &self,
         task: &TaskHandle,
     ) -> impl Future<Output = Result<TaskSnapshot, FerryError>> + Send;
+}
+
+/// A task that holds a job's target (FSx runs one data repository task per file system).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActiveTask {
+    /// FSx task id.
+    pub id: String,
+    pub lifecycle: String,
+    pub created_at: Option<Timestamp>,
+}
+
+/// The tasks that hold a job's target now, to wait for them instead of failing.
+pub trait ActiveTasks {
+    /// FSx: the file system's `PENDING`, `EXECUTING` and `CANCELING` tasks. DataSync: none
+    /// (DataSync queues the executions of a task itself; a refused start names no holder).
+    fn active_tasks(
+        &self,
+        job: &ValidJob,
+    ) -> impl Future<Output = Result<Vec<ActiveTask>, FerryError>> + Send;
 }
 
 /// What a cancellation request did.
@@ -125,12 +145,9 @@ pub trait ReadReports {
 
 // --- lanes: s3-trigger and submit enqueue and kick; the runner takes, runs and finishes ---
 
-/// The jobs waiting in each lane.
-pub trait LaneQueue {
-    /// Enqueues `job` in its lane, at most once per job id.
-    fn enqueue(&self, job: &QueuedJob)
-    -> impl Future<Output = Result<Enqueued, FerryError>> + Send;
-
+/// What the lane table holds, read consistently: the lanes, each lane's lease and run in
+/// flight, its pending jobs, a job by its id.
+pub trait LaneView {
     /// Up to `limit` pending jobs of `lane`, oldest first, read consistently.
     fn pending(
         &self,
@@ -138,16 +155,29 @@ pub trait LaneQueue {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<QueuedJob>, FerryError>> + Send;
 
-    /// Ends pending jobs without a run. Returns the jobs it ended: one taken or ended
-    /// meanwhile is left as it is.
-    fn end_pending(
-        &self,
-        jobs: &[QueuedJob],
-        end: JobEnd,
-    ) -> impl Future<Output = Result<Vec<JobId>, FerryError>> + Send;
+    /// The job `id`, wherever it is (pending, in a run, ended); `None` when it was never
+    /// enqueued (or its record expired).
+    fn job(&self, id: &JobId)
+    -> impl Future<Output = Result<Option<JobRecord>, FerryError>> + Send;
 
     /// Every lane that ever had a job (for the sweep).
     fn lanes(&self) -> impl Future<Output = Result<Vec<LaneId>, FerryError>> + Send;
+
+    /// The lane's lease and run in flight, read consistently.
+    fn lane(&self, lane: &LaneId) -> impl Future<Output = Result<LaneState, FerryError>> + Send;
+
+    fn run(
+        &self,
+        lane: &LaneId,
+        id: &RunId,
+    ) -> impl Future<Output = Result<Option<RunRecord>, FerryError>> + Send;
+}
+
+/// Adding jobs to their lanes.
+pub trait LaneQueue {
+    /// Enqueues `job` in its lane, at most once per job id.
+    fn enqueue(&self, job: &QueuedJob)
+    -> impl Future<Output = Result<Enqueued, FerryError>> + Send;
 }
 
 /// Each lane's lease: at most one runner at a time.
@@ -183,16 +213,15 @@ pub trait LaneLease {
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 }
 
-/// The run in flight in each lane.
+/// The runner's writes: the run in flight in each lane, and jobs that end without one.
 pub trait LaneRuns {
-    /// The lane's lease and run in flight, read consistently.
-    fn lane(&self, lane: &LaneId) -> impl Future<Output = Result<LaneState, FerryError>> + Send;
-
-    fn run(
+    /// Ends pending jobs without a run. Returns the jobs it ended: one taken or ended
+    /// meanwhile is left as it is.
+    fn end_pending(
         &self,
-        lane: &LaneId,
-        id: &RunId,
-    ) -> impl Future<Output = Result<Option<RunRecord>, FerryError>> + Send;
+        jobs: &[QueuedJob],
+        end: JobEnd,
+    ) -> impl Future<Output = Result<Vec<JobId>, FerryError>> + Send;
 
     /// Writes `run` as its lane's run in flight: only for the lease's `owner`, only when no
     /// run is in flight ([`FerryError::LeaseLost`] otherwise).

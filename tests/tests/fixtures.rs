@@ -8,16 +8,19 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use ferry::FerryError;
-use ferry::config::{NotifyConfig, TaskConfig as Config, TriggerConfig};
+use ferry::config::{Laned, NotifyConfig, SubmitConfig, TaskConfig, TriggerConfig};
 use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::{JobKind, JobSpec};
 use ferry::domain::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
-use ferry::fakes::{FakeFailure, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
+use ferry::fakes::{FakeFailure, FakeLanes, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
 use ferry::handlers::cancel_task::{self, CancelTaskOutput};
 use ferry::handlers::start_task::{self, StartTaskOutput};
-use ferry::handlers::{notify, s3_trigger, task_status};
-use ferry::ids::TopicArn;
-use ferry::ports::CancelOutcome;
+use ferry::handlers::{lane, notify, now_millis, s3_trigger, submit, task_status};
+use ferry::ids::{StateMachineArn, TopicArn};
+use ferry::lanes::record::LeaseRequest;
+use ferry::lanes::{JobId, JobSource, LaneId};
+use ferry::ports::{CancelOutcome, LaneLease, LaneQueue};
+use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -79,15 +82,61 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
         "InvalidEvent",
         "status.phase",
     ),
+    ("lane", "invalid-unknown-action", "InvalidJob", "action"),
+    ("submit", "invalid-id-and-occurrence", "InvalidJob", "id"),
 ];
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 7] = [
     "start-task",
     "task-status",
     "cancel-task",
     "s3-trigger",
     "notify",
+    "lane",
+    "submit",
 ];
+
+/// The task functions' configuration: defaults and the lane table.
+fn config() -> Laned<TaskConfig> {
+    laned(TaskConfig::default())
+}
+
+/// The runner the lane fixtures name, holding the lease of the lane they name, with one job
+/// pending there (the one `events/lane/cancel.json` cancels).
+const FIXTURE_OWNER: &str = "lane-fixture-runner";
+const FIXTURE_JOB: &str = "fixture-pending-job";
+
+async fn lane_with_a_pending_job(payload: &Value) -> FakeLanes {
+    let lanes = FakeLanes::new();
+    // `cancel` names no lane: the job's own (its file system's).
+    let lane = payload
+        .get("lane")
+        .cloned()
+        .unwrap_or("fsx:fs-0123456789abcdef0".into());
+    let Ok(lane) = serde_json::from_value::<LaneId>(lane) else {
+        return lanes;
+    };
+    let now = now_millis();
+    let request = LeaseRequest {
+        lane: lane.clone(),
+        owner: FIXTURE_OWNER.into(),
+        now,
+        until: now + 900_000,
+    };
+    lanes.acquire(&request).await.unwrap();
+    let spec: JobSpec =
+        serde_json::from_value(load("start-task", "fsx-import")["job"].clone()).unwrap();
+    // `events/lane/cancel.json` names the job it cancels.
+    let mut job = submitted_job(spec, |valid| {
+        match payload["job"].as_str().map(JobId::parse) {
+            Some(Ok(id)) => id,
+            _ => JobId::derive(&JobSource::Caller(FIXTURE_JOB.into()), valid),
+        }
+    });
+    job.lane = lane;
+    lanes.enqueue(&job).await.unwrap();
+    lanes
+}
 
 /// The routes every s3-trigger fixture is run with (`config/routes.example.json`, the example
 /// `docs/routes.md` links to).
@@ -144,10 +193,13 @@ fn event(payload: Value) -> LambdaEvent<Value> {
 /// A fake holding the task a status/cancel fixture refers to, in `lifecycle`. An invalid
 /// fixture's handle may not parse: the fake then holds nothing (the handler refuses the input
 /// before it asks).
-fn fake_with_task(payload: &Value, lifecycle: &str) -> (FakeTasks, Option<TaskHandle>) {
+fn fake_with_task(
+    payload: &Value,
+    lifecycle: &str,
+) -> ((FakeTasks, FakeLanes), Option<TaskHandle>) {
     let fake = FakeTasks::new();
     let Ok(handle) = serde_json::from_value::<TaskHandle>(payload["task"].clone()) else {
-        return (fake, None);
+        return ((fake, FakeLanes::new()), None);
     };
     let job: JobSpec = serde_json::from_value(payload["job"].clone()).expect("fixture job");
     fake.insert(FakeTask {
@@ -160,58 +212,76 @@ fn fake_with_task(payload: &Value, lifecycle: &str) -> (FakeTasks, Option<TaskHa
         failure: None,
         cancel_requests: 0,
     });
-    (fake, Some(handle))
+    ((fake, FakeLanes::new()), Some(handle))
 }
 
 async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
-    let config = Config::default();
+    let config = config();
     match function {
         "start-task" => {
-            let fake = FakeTasks::new();
-            start_task::handle(&fake, &config, event(payload))
+            let ports = (FakeTasks::new(), FakeLanes::new());
+            start_task::handle(&ports, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "task-status" => {
-            let running = if payload["task"]["service"] == "fsx" {
-                "EXECUTING"
-            } else {
-                "TRANSFERRING"
-            };
-            let (fake, _) = fake_with_task(&payload, running);
-            task_status::handle(&fake, &config, event(payload))
+            let (ports, _) = fake_with_task(&payload, running(&payload));
+            task_status::handle(&ports, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "cancel-task" => {
-            let running = if payload["task"]["service"] == "fsx" {
-                "EXECUTING"
-            } else {
-                "TRANSFERRING"
-            };
-            let (fake, _) = fake_with_task(&payload, running);
-            cancel_task::handle(&fake, &config, event(payload))
+            let (ports, _) = fake_with_task(&payload, running(&payload));
+            cancel_task::handle(&ports, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "s3-trigger" => {
-            let fake = FakeTrigger::new();
-            s3_trigger::handle(&fake, &trigger_config(), event(payload))
+            let ports = (FakeTrigger::new(), FakeLanes::new());
+            s3_trigger::handle(&ports, &trigger_config(), event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "notify" => {
-            let fake = FakeNotify::new();
-            let config = NotifyConfig {
+            let ports = (FakeNotify::new(), FakeLanes::new());
+            let config = laned(NotifyConfig {
                 topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
                 region: Some("us-east-1".into()),
                 ..NotifyConfig::default()
-            };
-            notify::handle(&fake, &config, event(payload))
+            });
+            notify::handle(&ports, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
+        "lane" => {
+            let lanes = lane_with_a_pending_job(&payload).await;
+            lane::handle(&lanes, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
+        "submit" => {
+            let ports = (FakeTrigger::new(), FakeLanes::new());
+            submit::handle(&ports, &submit_config(), event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         other => panic!("events/{other}/ has no handler: add it to this test"),
+    }
+}
+
+fn running(payload: &Value) -> &'static str {
+    if payload["task"]["service"] == "fsx" {
+        "EXECUTING"
+    } else {
+        "TRANSFERRING"
+    }
+}
+
+fn submit_config() -> SubmitConfig {
+    SubmitConfig {
+        tasks: TaskConfig::default(),
+        lanes: lane_config(),
+        runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
     }
 }
 
@@ -257,8 +327,16 @@ async fn every_fixture_runs_through_its_real_handler() {
                     "s3-trigger" if fixture.payload["Records"][0]["eventSource"] == "aws:sqs" => {
                         "batchItemFailures"
                     }
-                    "s3-trigger" => "started",
+                    "s3-trigger" => "enqueued",
                     "notify" => "message_ids",
+                    "lane" => match fixture.payload["action"].as_str() {
+                        Some("take") => "run",
+                        Some("release") => "again",
+                        Some("hand_over") => "generation",
+                        _ => "cancel",
+                    },
+                    "submit" if fixture.payload.get("sweep").is_some() => "kicked",
+                    "submit" => "job_id",
                     _ => "task",
                 };
                 assert!(
@@ -301,13 +379,14 @@ async fn there_is_a_start_fixture_for_every_job_kind() {
 
 #[tokio::test]
 async fn start_is_idempotent_per_execution() {
-    let fake = FakeTasks::new();
-    let config = Config::default();
+    let ports = (FakeTasks::new(), FakeLanes::new());
+    let fake = &ports.0;
+    let config = config();
     let payload = load("start-task", "fsx-export");
-    let first: StartTaskOutput = start_task::handle(&fake, &config, event(payload.clone()))
+    let first: StartTaskOutput = start_task::handle(&ports, &config, event(payload.clone()))
         .await
         .unwrap();
-    let second = start_task::handle(&fake, &config, event(payload.clone()))
+    let second = start_task::handle(&ports, &config, event(payload.clone()))
         .await
         .unwrap();
     assert_eq!(first.task, second.task);
@@ -322,7 +401,7 @@ async fn start_is_idempotent_per_execution() {
 
     let mut other_execution = payload;
     other_execution["execution"] = "nightly-export-2026-11-22T02-00-00Z".into();
-    let third = start_task::handle(&fake, &config, event(other_execution))
+    let third = start_task::handle(&ports, &config, event(other_execution))
         .await
         .unwrap();
     assert_ne!(third.task, first.task);
@@ -331,15 +410,12 @@ async fn start_is_idempotent_per_execution() {
 
 #[tokio::test]
 async fn start_task_reaches_the_port_with_the_fixture_job() {
-    let fake = FakeTasks::new();
-    let output = start_task::handle(
-        &fake,
-        &Config::default(),
-        event(load("start-task", "datasync")),
-    )
-    .await
-    .unwrap();
-    assert!(matches!(output.task, TaskHandle::Datasync { .. }));
+    let ports = (FakeTasks::new(), FakeLanes::new());
+    let fake = &ports.0;
+    let output = start_task::handle(&ports, &config(), event(load("start-task", "datasync")))
+        .await
+        .unwrap();
+    assert!(matches!(output.task, Some(TaskHandle::Datasync { .. })));
     let tasks = fake.tasks();
     assert_eq!(
         tasks[0].job.includes,
@@ -351,21 +427,17 @@ async fn start_task_reaches_the_port_with_the_fixture_job() {
 #[tokio::test]
 async fn start_failures_keep_their_error_type() {
     for (failure, expected) in [
-        (FakeFailure::Conflict, "TaskConflict"),
         (FakeFailure::Throttled, "Throttled"),
         (FakeFailure::NotFound, "NotFound"),
         (FakeFailure::LimitExceeded, "LimitExceeded"),
         (FakeFailure::Internal, "AwsService"),
     ] {
-        let fake = FakeTasks::new();
+        let ports = (FakeTasks::new(), FakeLanes::new());
+        let fake = &ports.0;
         fake.fail_next_start(failure);
-        let error = start_task::handle(
-            &fake,
-            &Config::default(),
-            event(load("start-task", "fsx-import")),
-        )
-        .await
-        .unwrap_err();
+        let error = start_task::handle(&ports, &config(), event(load("start-task", "fsx-import")))
+            .await
+            .unwrap_err();
         let diagnostic: Diagnostic = error.into();
         assert_eq!(diagnostic.error_type, expected);
         assert!(fake.tasks().is_empty());
@@ -375,8 +447,8 @@ async fn start_failures_keep_their_error_type() {
 #[tokio::test]
 async fn a_non_object_event_is_a_clear_invalid_job() {
     let error = start_task::handle(
-        &FakeTasks::new(),
-        &Config::default(),
+        &(FakeTasks::new(), FakeLanes::new()),
+        &config(),
         event(Value::String("hello".into())),
     )
     .await
@@ -393,14 +465,16 @@ async fn a_non_object_event_is_a_clear_invalid_job() {
 #[tokio::test]
 async fn status_follows_the_lifecycle_to_the_end() {
     let payload = load("task-status", "fsx");
-    let (fake, handle) = fake_with_task(&payload, "PENDING");
+    let (ports, handle) = fake_with_task(&payload, "PENDING");
+    let fake = &ports.0;
     let handle = handle.expect("fixture handle");
-    async fn status(fake: &FakeTasks, payload: &Value) -> TaskStatus {
-        task_status::handle(fake, &Config::default(), event(payload.clone()))
+    async fn status(ports: &(FakeTasks, FakeLanes), payload: &Value) -> TaskStatus {
+        task_status::handle(ports, &config(), event(payload.clone()))
             .await
             .unwrap()
+            .status
     }
-    let pending = status(&fake, &payload).await;
+    let pending = status(&ports, &payload).await;
     assert_eq!(
         (pending.phase, pending.done, pending.lifecycle.as_str()),
         (Phase::Pending, false, "PENDING")
@@ -413,7 +487,7 @@ async fn status_follows_the_lifecycle_to_the_end() {
         ..Counts::default()
     };
     fake.set(&handle, "EXECUTING", counts.clone(), None);
-    let running = status(&fake, &payload).await;
+    let running = status(&ports, &payload).await;
     assert_eq!((running.phase, running.done), (Phase::Running, false));
     assert_eq!(running.counts, counts);
 
@@ -427,7 +501,7 @@ async fn status_follows_the_lifecycle_to_the_end() {
         },
         None,
     );
-    let done = status(&fake, &payload).await;
+    let done = status(&ports, &payload).await;
     assert_eq!(
         (done.phase, done.done, done.timed_out),
         (Phase::Succeeded, true, false)
@@ -437,10 +511,11 @@ async fn status_follows_the_lifecycle_to_the_end() {
 #[tokio::test]
 async fn cancel_is_idempotent_and_reports_the_state() {
     let payload = load("cancel-task", "fsx");
-    let (fake, handle) = fake_with_task(&payload, "EXECUTING");
+    let (ports, handle) = fake_with_task(&payload, "EXECUTING");
+    let fake = &ports.0;
     let handle = handle.expect("fixture handle");
-    let config = Config::default();
-    let first: CancelTaskOutput = cancel_task::handle(&fake, &config, event(payload.clone()))
+    let config = config();
+    let first: CancelTaskOutput = cancel_task::handle(&ports, &config, event(payload.clone()))
         .await
         .unwrap();
     assert_eq!(first.cancel, CancelOutcome::Requested);
@@ -449,7 +524,7 @@ async fn cancel_is_idempotent_and_reports_the_state() {
         ("CANCELING", false)
     );
     fake.set(&handle, "CANCELED", Counts::default(), None);
-    let again = cancel_task::handle(&fake, &config, event(payload))
+    let again = cancel_task::handle(&ports, &config, event(payload))
         .await
         .unwrap();
     assert_eq!(again.cancel, CancelOutcome::AlreadyEnded);
@@ -465,16 +540,18 @@ async fn cancel_is_idempotent_and_reports_the_state() {
 #[tokio::test]
 async fn a_cancelled_datasync_execution_that_ends_in_error_is_canceled() {
     let mut payload = load("task-status", "datasync");
-    let (fake, handle) = fake_with_task(&payload, "ERROR");
+    let (ports, handle) = fake_with_task(&payload, "ERROR");
     let handle = handle.expect("fixture handle");
-    let failed = task_status::handle(&fake, &Config::default(), event(payload.clone()))
+    let failed = task_status::handle(&ports, &config(), event(payload.clone()))
         .await
-        .unwrap();
+        .unwrap()
+        .status;
     assert_eq!(failed.phase, Phase::Failed);
     payload["cancel_requested"] = true.into();
-    let canceled = task_status::handle(&fake, &Config::default(), event(payload))
+    let canceled = task_status::handle(&ports, &config(), event(payload))
         .await
-        .unwrap();
+        .unwrap()
+        .status;
     assert_eq!(canceled.phase, Phase::Canceled);
     assert_eq!(canceled.task, handle);
 }
@@ -482,8 +559,12 @@ async fn a_cancelled_datasync_execution_that_ends_in_error_is_canceled() {
 #[tokio::test]
 async fn status_of_an_unknown_task_is_not_found() {
     let payload = load("task-status", "fsx");
-    let error = task_status::handle(&FakeTasks::new(), &Config::default(), event(payload))
-        .await
-        .unwrap_err();
+    let error = task_status::handle(
+        &(FakeTasks::new(), FakeLanes::new()),
+        &config(),
+        event(payload),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(error.error_type(), "NotFound");
 }

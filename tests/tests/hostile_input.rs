@@ -4,7 +4,7 @@
 //! is silently dropped, no job reaches outside its route.
 //!
 //! `s3-trigger` outcomes are judged by the same oracle the fuzz targets use
-//! (`fuzz/src/oracle.rs`): every object is in a started job of its route, counted unmatched,
+//! (`fuzz/src/oracle.rs`): every object is in a queued job of its route, counted unmatched,
 //! or behind a failed message.
 
 #[path = "../../fuzz/src/oracle.rs"]
@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use ferry::FerryError;
 use ferry::config::{FromEnvironment, TaskConfig, TriggerConfig};
-use ferry::fakes::{FakeTasks, FakeTrigger};
+use ferry::fakes::{FakeLanes, FakeTasks, FakeTrigger};
 use ferry::handlers::s3_trigger::{self, TriggerOutput, TriggerSummary};
 use ferry::handlers::start_task::{self, StartTaskOutput};
 use ferry::trigger::key::{KeyError, MAX_KEY_BYTES, decode_notification_key};
@@ -28,24 +28,24 @@ fn config() -> &'static TriggerConfig {
 }
 
 /// Runs `s3-trigger` on `event` and holds the outcome to the oracle.
-async fn trigger(event: Value) -> (Result<TriggerOutput, FerryError>, FakeTrigger) {
-    let fake = FakeTrigger::new();
+/// The in-memory S3 and Step Functions, and the lane table.
+type Ports = (FakeTrigger, FakeLanes);
+
+async fn trigger(event: Value) -> (Result<TriggerOutput, FerryError>, Ports) {
+    let ports = (FakeTrigger::new(), FakeLanes::new());
     let output = s3_trigger::handle(
-        &fake,
+        &ports,
         config(),
         LambdaEvent::new(event.clone(), Context::default()),
     )
     .await;
-    if let Err(violation) = oracle::check_trigger(
-        config(),
-        &event,
-        &output,
-        &fake.executions(),
-        &fake.objects(),
-    ) {
+    let queued = oracle::queued(&ports.1);
+    if let Err(violation) =
+        oracle::check_trigger(config(), &event, &output, &queued, &ports.0.objects())
+    {
         panic!("{violation}");
     }
-    (output, fake)
+    (output, ports)
 }
 
 fn record(bucket: &str, encoded_key: &str) -> Value {
@@ -102,9 +102,9 @@ async fn a_six_megabyte_event_of_ten_thousand_records_is_handled_in_full() {
     assert_eq!(s.objects, 10_000);
     assert_eq!(s.unmatched, 2_000);
     // One job per FSx route (paths collapsed to the cap) and one DataSync manifest job.
-    assert_eq!(s.started.len(), 4, "{s:?}");
+    assert_eq!(s.enqueued.len(), 4, "{s:?}");
     assert_eq!(
-        fake.objects().len(),
+        fake.0.objects().len(),
         1,
         "the DataSync batch needs a manifest"
     );
@@ -137,7 +137,7 @@ async fn ten_thousand_messages_are_each_started_unmatched_ignored_or_failed() {
         let i: usize = id[1..].parse().unwrap();
         i % 8 == 6 || i % 8 == 7
     }));
-    assert!(!fake.executions().is_empty());
+    assert!(!fake.1.jobs().is_empty());
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn deeply_nested_json_is_a_clear_error_not_a_stack_overflow() {
     ]});
     let (output, fake) = trigger(event).await;
     assert_eq!(failed_ids(&output), ["deep"]);
-    assert_eq!(fake.executions().len(), 1);
+    assert_eq!(fake.1.jobs().len(), 1);
     // Nesting within the limit, in a field Ferry does not read, is ignored.
     let mut nested = json!("leaf");
     for _ in 0..120 {
@@ -163,7 +163,7 @@ async fn deeply_nested_json_is_a_clear_error_not_a_stack_overflow() {
     let mut event = json!({"Records": [record(DATA, "incoming/b")]});
     event["Records"][0]["s3"]["object"]["extra"] = nested.clone();
     let s = summary(trigger(event).await.0);
-    assert_eq!(s.started.len(), 1);
+    assert_eq!(s.enqueued.len(), 1);
     // A job spec nested as deep is refused naming the field.
     let input = json!({"job": {"name": "n", "kind": "fsx_export",
                                "file_system_id": "fs-0123456789abcdef0", "tags": nested}});
@@ -188,7 +188,7 @@ async fn non_utf8_percent_encodings_fail_their_message_alone() {
         ];
         let (output, fake) = trigger(sqs(&keys)).await;
         assert_eq!(failed_ids(&output), ["m0"], "{bad}");
-        assert_eq!(fake.executions().len(), 1);
+        assert_eq!(fake.1.jobs().len(), 1);
         // A direct event cannot fail one record: the whole invocation errs (Lambda retries it)
         // with a message naming the field and the key.
         let direct = json!({"Records": [record(DATA, &format!("incoming/{bad}")),
@@ -219,7 +219,10 @@ async fn keys_of_1024_bytes_pass_and_longer_keys_fail_alone() {
     ];
     let (output, fake) = trigger(sqs(&keys)).await;
     assert_eq!(failed_ids(&output), ["m2"]);
-    let jobs: Vec<Value> = fake.executions().into_iter().map(|(_, i)| i).collect();
+    let jobs: Vec<Value> = oracle::queued(&fake.1)
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
     let import = jobs
         .iter()
         .find(|j| j["job"]["kind"] == "fsx_import")
@@ -248,7 +251,7 @@ async fn control_characters_in_keys_fail_alone_or_go_to_a_manifest() {
         ];
         let (output, fake) = trigger(sqs(&keys)).await;
         assert_eq!(failed_ids(&output), ["m0", "m2"], "{name}");
-        let written = fake.objects();
+        let written = fake.0.objects();
         assert_eq!(written.len(), 1, "{name}: the manifest");
         let decoded = decode_notification_key(&format!("a{encoded}b")).unwrap();
         let mut manifest = csv::ReaderBuilder::new()
@@ -291,14 +294,14 @@ async fn dot_segments_and_double_slashes_never_reach_outside_the_route() {
                 assert!(failed.contains(&format!("m{i}")), "{decoded:?}: {failed:?}");
             }
         }
-        for (_, input) in fake.executions() {
+        for (_, input) in oracle::queued(&fake.1) {
             let text = input.to_string();
             assert!(
                 !text.contains("/../") && !text.contains("\"../"),
                 "{rest}: {text}"
             );
         }
-        for (_, key, body) in fake.objects() {
+        for (_, key, body) in fake.0.objects() {
             let body = String::from_utf8(body).unwrap();
             assert!(
                 !body.split('/').any(|s| s.trim() == ".."),
@@ -309,9 +312,9 @@ async fn dot_segments_and_double_slashes_never_reach_outside_the_route() {
 }
 
 async fn start(input: Value) -> Result<StartTaskOutput, FerryError> {
-    let config = TaskConfig::from_lookup(|_| None).unwrap();
+    let config = ferry_tests::laned(TaskConfig::from_lookup(|_| None).unwrap());
     start_task::handle(
-        &FakeTasks::new(),
+        &(FakeTasks::new(), FakeLanes::new()),
         &config,
         LambdaEvent::new(input, Context::default()),
     )

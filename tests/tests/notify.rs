@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ferry::FerryError;
 use ferry::config::NotifyConfig;
-use ferry::fakes::{FakeFailure, FakeNotify};
+use ferry::fakes::{FakeFailure, FakeLanes, FakeNotify};
 use ferry::handlers::notify::{self, NotifyOutput};
 use ferry::ids::TopicArn;
 use ferry::notify::message::{MAX_SUBJECT_CHARS, SNS_MAX_BYTES, SnsMessage};
@@ -30,12 +30,23 @@ fn config() -> NotifyConfig {
     }
 }
 
+/// In-memory SNS and S3, and the lane table.
+fn new_ports() -> (FakeNotify, FakeLanes) {
+    (FakeNotify::new(), FakeLanes::new())
+}
+
 async fn invoke(
-    fake: &FakeNotify,
+    ports: &(FakeNotify, FakeLanes),
     config: &NotifyConfig,
     payload: Value,
 ) -> Result<NotifyOutput, FerryError> {
-    notify::handle(fake, config, LambdaEvent::new(payload, Context::default())).await
+    let config = ferry_tests::laned(config.clone());
+    notify::handle(
+        ports,
+        &config,
+        LambdaEvent::new(payload, Context::default()),
+    )
+    .await
 }
 
 /// The JSON and the text message of the one report published.
@@ -64,12 +75,13 @@ fn published(fake: &FakeNotify) -> (Report, SnsMessage, SnsMessage) {
 
 #[tokio::test]
 async fn a_successful_datasync_run_reports_counts_bytes_and_throughput() {
-    let fake = FakeNotify::new();
-    let out = invoke(&fake, &config(), fixture("succeeded-datasync"))
+    let ports = new_ports();
+    let fake = &ports.0;
+    let out = invoke(&ports, &config(), fixture("succeeded-datasync"))
         .await
         .unwrap();
     assert_eq!(out.message_ids.len(), 2);
-    let (report, json, text) = published(&fake);
+    let (report, json, text) = published(fake);
     assert_eq!(
         json.subject,
         "[Ferry] results-to-archive SUCCEEDED on task-0a1b2c3d4e5f60718"
@@ -106,16 +118,17 @@ async fn a_successful_datasync_run_reports_counts_bytes_and_throughput() {
 
 #[tokio::test]
 async fn a_failed_export_includes_a_digest_of_its_failure_report() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     fake.put(
         BUCKET,
         "ferry-reports/task-0123456789abcdef0/failures.csv",
         "projects/climate/output/a.nc,failed,FileSizeTooLarge\n\"\"\"@odd,name.nc\"\"\",failed,S3AccessDenied\nprojects/climate/output/b.nc,failed,FileSizeTooLarge\n",
     );
-    invoke(&fake, &config(), fixture("failed-with-report"))
+    invoke(&ports, &config(), fixture("failed-with-report"))
         .await
         .unwrap();
-    let (report, json, text) = published(&fake);
+    let (report, json, text) = published(fake);
     assert_eq!(
         json.subject,
         "[Ferry] nightly-export FAILED on fs-0123456789abcdef0"
@@ -155,22 +168,24 @@ async fn a_failed_export_includes_a_digest_of_its_failure_report() {
 
 #[tokio::test]
 async fn the_other_documented_report_folder_is_found_too() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     fake.put(
         BUCKET,
         "ferry-reports/task-task-0123456789abcdef0/failures.csv",
         "x,failed,E\n",
     );
-    invoke(&fake, &config(), fixture("failed-with-report"))
+    invoke(&ports, &config(), fixture("failed-with-report"))
         .await
         .unwrap();
-    let (report, _, _) = published(&fake);
+    let (report, _, _) = published(fake);
     assert_eq!(report.digest.expect("digest").failed, 1);
 }
 
 #[tokio::test]
 async fn an_import_reads_report_csv() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     let mut payload = fixture("failed-with-report");
     payload["job"] = json!({"name": "incoming-import", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0",
         "report": {"enabled": true, "path": "s3://ferry-data-repository/ferry-reports"}});
@@ -179,8 +194,8 @@ async fn an_import_reads_report_csv() {
         "ferry-reports/task-0123456789abcdef0/report.csv",
         "in/a,failed,S3ObjectNotFound\n",
     );
-    invoke(&fake, &config(), payload).await.unwrap();
-    let (report, _, _) = published(&fake);
+    invoke(&ports, &config(), payload).await.unwrap();
+    let (report, _, _) = published(fake);
     assert_eq!(
         report.digest.expect("digest").by_error["S3ObjectNotFound"],
         1
@@ -194,42 +209,48 @@ async fn an_import_reads_report_csv() {
 
 #[tokio::test]
 async fn a_missing_or_unreadable_report_is_said_not_fatal() {
-    let fake = FakeNotify::new();
-    invoke(&fake, &config(), fixture("failed-with-report"))
+    let ports = new_ports();
+    let fake = &ports.0;
+    invoke(&ports, &config(), fixture("failed-with-report"))
         .await
         .unwrap();
-    let (report, _, text) = published(&fake);
+    let (report, _, text) = published(fake);
     assert!(report.digest.is_none());
     let note = report.digest_note.expect("note");
     assert!(note.starts_with("no failure report found"), "{note}");
     assert!(text.body.contains(&note));
 
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     fake.deny_reads();
-    invoke(&fake, &config(), fixture("failed-with-report"))
+    invoke(&ports, &config(), fixture("failed-with-report"))
         .await
         .unwrap();
-    let (report, _, _) = published(&fake);
+    let (report, _, _) = published(fake);
     let note = report.digest_note.expect("note");
     assert!(note.contains("AccessDenied"), "{note}");
 }
 
 #[tokio::test]
 async fn canceled_and_timed_out_are_told_apart() {
-    let fake = FakeNotify::new();
-    invoke(&fake, &config(), fixture("canceled")).await.unwrap();
-    let (report, json, _) = published(&fake);
+    let ports = new_ports();
+    let fake = &ports.0;
+    invoke(&ports, &config(), fixture("canceled"))
+        .await
+        .unwrap();
+    let (report, json, _) = published(fake);
     assert_eq!(json.attributes["status"], "CANCELED");
     assert_eq!(
         report.reason.as_deref(),
         Some("the task was cancelled before it finished")
     );
 
-    let fake = FakeNotify::new();
-    invoke(&fake, &config(), fixture("timed-out"))
+    let ports = new_ports();
+    let fake = &ports.0;
+    invoke(&ports, &config(), fixture("timed-out"))
         .await
         .unwrap();
-    let (report, json, text) = published(&fake);
+    let (report, json, text) = published(fake);
     assert_eq!(
         json.subject,
         "[Ferry] incoming-import TIMED_OUT on fs-0123456789abcdef0"
@@ -247,12 +268,13 @@ async fn canceled_and_timed_out_are_told_apart() {
 
 #[tokio::test]
 async fn a_job_that_could_not_start_is_reported_with_the_reason() {
-    let fake = FakeNotify::new();
-    let out = invoke(&fake, &config(), fixture("could-not-start"))
+    let ports = new_ports();
+    let fake = &ports.0;
+    let out = invoke(&ports, &config(), fixture("could-not-start"))
         .await
         .unwrap();
     assert_eq!(out.outcome, ferry::notify::report::Outcome::CouldNotStart);
-    let (report, json, text) = published(&fake);
+    let (report, json, text) = published(fake);
     assert_eq!(
         json.subject,
         "[Ferry] nightly-export COULD_NOT_START on fs-0123456789abcdef0"
@@ -266,11 +288,12 @@ async fn a_job_that_could_not_start_is_reported_with_the_reason() {
     assert!(text.body.contains("COULD NOT START"));
 
     // Even a job too broken to parse is reported, with what could be read from it.
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     let payload = json!({"job": {"name": "weird", "kind": "fsx_teleport"},
         "error": {"Error": "States.TaskFailed", "Cause": "not json"}});
-    invoke(&fake, &config(), payload).await.unwrap();
-    let (report, _, _) = published(&fake);
+    invoke(&ports, &config(), payload).await.unwrap();
+    let (report, _, _) = published(fake);
     assert_eq!(report.kind, "fsx_teleport");
     assert_eq!(
         report.reason.as_deref(),
@@ -280,24 +303,28 @@ async fn a_job_that_could_not_start_is_reported_with_the_reason() {
 
 #[tokio::test]
 async fn a_failed_publish_is_an_error_never_ok() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     fake.fail_next_publish(FakeFailure::Throttled);
-    let error = invoke(&fake, &config(), fixture("canceled"))
+    let error = invoke(&ports, &config(), fixture("canceled"))
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "Throttled");
     // The retry publishes the report.
-    invoke(&fake, &config(), fixture("canceled")).await.unwrap();
+    invoke(&ports, &config(), fixture("canceled"))
+        .await
+        .unwrap();
     assert_eq!(fake.published().len(), 2);
 }
 
 #[tokio::test]
 async fn the_job_can_choose_its_topic_and_a_missing_topic_is_a_clear_error() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     let mut payload = fixture("canceled");
     let other = "arn:aws:sns:us-east-1:111122223333:team-b";
     payload["job"]["notify"] = json!({"topic_arn": other});
-    let out = invoke(&fake, &config(), payload.clone()).await.unwrap();
+    let out = invoke(&ports, &config(), payload.clone()).await.unwrap();
     assert_eq!(out.topic_arn, other);
     assert!(fake.published().iter().all(|m| m.topic_arn == other));
 
@@ -305,7 +332,7 @@ async fn the_job_can_choose_its_topic_and_a_missing_topic_is_a_clear_error() {
         topic_arn: None,
         ..config()
     };
-    let error = invoke(&FakeNotify::new(), &no_topic, fixture("canceled"))
+    let error = invoke(&new_ports(), &no_topic, fixture("canceled"))
         .await
         .unwrap_err();
     // A deployment without a topic is a configuration problem, not the job's.
@@ -315,7 +342,8 @@ async fn the_job_can_choose_its_topic_and_a_missing_topic_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_100000_line_failure_report_still_fits_in_one_message() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     // Long paths, so that even the default 50 listed paths would not be the limit; the
     // configured 1,000 paths of ~520 bytes each would be, and must be cut to fit.
     let long = "deep/".repeat(100);
@@ -338,11 +366,11 @@ async fn a_100000_line_failure_report_still_fits_in_one_message() {
         max_paths: 1000,
         ..config()
     };
-    let out = invoke(&fake, &config, fixture("failed-with-report"))
+    let out = invoke(&ports, &config, fixture("failed-with-report"))
         .await
         .unwrap();
     assert!(out.paths_truncated);
-    let (report, json, text) = published(&fake);
+    let (report, json, text) = published(fake);
     let digest = report.digest.expect("digest");
     assert_eq!(digest.failed, 100_000);
     assert_eq!(digest.by_error.values().sum::<u64>(), 100_000);
@@ -363,7 +391,8 @@ async fn a_100000_line_failure_report_still_fits_in_one_message() {
 
 #[tokio::test]
 async fn a_report_larger_than_the_read_limit_is_digested_in_part() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     let body: String = (0..10_000).map(|i| format!("f{i},failed,E\n")).collect();
     fake.put(
         BUCKET,
@@ -374,10 +403,10 @@ async fn a_report_larger_than_the_read_limit_is_digested_in_part() {
         max_report_bytes: 4096,
         ..config()
     };
-    invoke(&fake, &config, fixture("failed-with-report"))
+    invoke(&ports, &config, fixture("failed-with-report"))
         .await
         .unwrap();
-    let (report, _, text) = published(&fake);
+    let (report, _, text) = published(fake);
     let digest = report.digest.expect("digest");
     assert!(digest.report_truncated);
     assert!(digest.failed > 0 && digest.failed < 10_000);
@@ -386,16 +415,12 @@ async fn a_report_larger_than_the_read_limit_is_digested_in_part() {
 
 #[tokio::test]
 async fn a_status_that_has_not_ended_is_rejected() {
-    let error = invoke(
-        &FakeNotify::new(),
-        &config(),
-        fixture("invalid-still-running"),
-    )
-    .await
-    .unwrap_err();
+    let error = invoke(&new_ports(), &config(), fixture("invalid-still-running"))
+        .await
+        .unwrap_err();
     assert_eq!(error.error_type(), "InvalidEvent");
     assert!(error.to_string().contains("status.phase"), "{error}");
-    let error = invoke(&FakeNotify::new(), &config(), json!({"job": {}}))
+    let error = invoke(&new_ports(), &config(), json!({"job": {}}))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("\"status\""), "{error}");
@@ -403,7 +428,8 @@ async fn a_status_that_has_not_ended_is_rejected() {
 
 #[tokio::test]
 async fn a_failed_datasync_run_digests_its_detailed_task_reports() {
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     let mut payload = fixture("succeeded-datasync");
     let status = &mut payload["status"];
     status["phase"] = json!("failed");
@@ -430,8 +456,8 @@ async fn a_failed_datasync_run_digests_its_detailed_task_reports() {
         ]})
         .to_string(),
     );
-    invoke(&fake, &config(), payload).await.unwrap();
-    let (report, json, text) = published(&fake);
+    invoke(&ports, &config(), payload).await.unwrap();
+    let (report, json, text) = published(fake);
     assert_eq!(json.attributes["status"], "FAILED");
     assert_eq!(
         report.reason.as_deref(),
@@ -449,13 +475,14 @@ async fn a_failed_datasync_run_digests_its_detailed_task_reports() {
     );
 
     // A SUMMARY_ONLY report has no detailed files: said, not fatal.
-    let fake = FakeNotify::new();
+    let ports = new_ports();
+    let fake = &ports.0;
     let mut payload = fixture("succeeded-datasync");
     payload["status"]["phase"] = json!("failed");
     payload["status"]["lifecycle"] = json!("ERROR");
     payload["status"]["report"] = json!({"path": "s3://ferry-data-repository/datasync-reports"});
-    invoke(&fake, &config(), payload).await.unwrap();
-    let (report, _, _) = published(&fake);
+    invoke(&ports, &config(), payload).await.unwrap();
+    let (report, _, _) = published(fake);
     assert!(
         report
             .digest_note

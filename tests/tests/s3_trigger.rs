@@ -1,4 +1,5 @@
-//! `s3-trigger` end to end through its real handler, with in-memory Step Functions and S3.
+//! `s3-trigger` end to end through its real handler, with in-memory Step Functions, S3 and
+//! lane table.
 
 use std::path::Path;
 
@@ -7,8 +8,9 @@ use ferry::FerryError;
 use ferry::config::{ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, TriggerConfig};
 use ferry::domain::job::{JobKind, JobSpec, Limits};
 use ferry::domain::validate::{MAX_FILTER_CHARS, filter_value_len};
-use ferry::fakes::{FakeFailure, FakeTrigger};
+use ferry::fakes::{FakeFailure, FakeLanes, FakeTrigger};
 use ferry::handlers::s3_trigger::{self, TriggerOutput};
+use ferry::lanes::record::JobState;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -26,8 +28,15 @@ fn fixture(case: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// In-memory S3 and Step Functions (manifests, runner starts), and the lane table.
+type Fakes = (FakeTrigger, FakeLanes);
+
+fn fakes() -> Fakes {
+    (FakeTrigger::new(), FakeLanes::new())
+}
+
 async fn invoke(
-    fake: &FakeTrigger,
+    fake: &Fakes,
     config: &TriggerConfig,
     payload: Value,
 ) -> Result<TriggerOutput, FerryError> {
@@ -45,18 +54,14 @@ fn failures(output: TriggerOutput) -> Vec<String> {
     }
 }
 
-fn started_jobs(fake: &FakeTrigger) -> Vec<JobSpec> {
-    fake.executions()
-        .into_iter()
-        .map(|(_, input)| {
-            serde_json::from_value(input["job"].clone()).expect("execution input holds a job")
-        })
-        .collect()
+/// The specs of the jobs queued, oldest first.
+fn started_jobs(fake: &Fakes) -> Vec<JobSpec> {
+    fake.1.jobs().into_iter().map(|(job, _)| job.spec).collect()
 }
 
 #[tokio::test]
-async fn a_direct_notification_starts_one_execution_per_route_with_decoded_keys() {
-    let fake = FakeTrigger::new();
+async fn a_direct_notification_queues_one_job_per_route_with_decoded_keys_and_kicks_each_lane() {
+    let fake = fakes();
     let output = invoke(&fake, &config(), fixture("s3-direct"))
         .await
         .unwrap();
@@ -64,10 +69,15 @@ async fn a_direct_notification_starts_one_execution_per_route_with_decoded_keys(
         panic!("expected a summary")
     };
     assert_eq!(
-        (summary.objects, summary.unmatched, summary.started.len()),
+        (summary.objects, summary.unmatched, summary.enqueued.len()),
         (6, 1, 2)
     );
     let jobs = started_jobs(&fake);
+    assert_eq!(
+        fake.0.executions().len(),
+        2,
+        "one runner per lane (the file system, the DataSync task)"
+    );
     let import = jobs.iter().find(|j| j.kind == JobKind::FsxImport).unwrap();
     assert_eq!(
         import.paths,
@@ -88,7 +98,7 @@ async fn a_direct_notification_starts_one_execution_per_route_with_decoded_keys(
 
 #[tokio::test]
 async fn the_sqs_test_event_is_ignored_and_a_pipe_key_goes_to_a_manifest() {
-    let fake = FakeTrigger::new();
+    let fake = fakes();
     let output = invoke(&fake, &config(), fixture("sqs-batch"))
         .await
         .unwrap();
@@ -107,7 +117,7 @@ async fn the_sqs_test_event_is_ignored_and_a_pipe_key_goes_to_a_manifest() {
             .object_path
             .starts_with("ferry-manifests/outgoing-sync-")
     );
-    let objects = fake.objects();
+    let objects = fake.0.objects();
     assert_eq!(objects.len(), 1);
     assert_eq!(objects[0].1, manifest.object_path);
     assert_eq!(
@@ -117,8 +127,8 @@ async fn the_sqs_test_event_is_ignored_and_a_pipe_key_goes_to_a_manifest() {
 }
 
 #[tokio::test]
-async fn redelivering_the_same_batch_starts_nothing_new() {
-    let fake = FakeTrigger::new();
+async fn redelivering_the_same_batch_queues_nothing_new() {
+    let fake = fakes();
     let config = config();
     for _ in 0..5 {
         let output = invoke(&fake, &config, fixture("sqs-many-records"))
@@ -127,21 +137,25 @@ async fn redelivering_the_same_batch_starts_nothing_new() {
         assert!(failures(output).is_empty());
     }
     assert_eq!(
-        fake.executions().len(),
+        fake.1.jobs().len(),
         1,
-        "one execution for the batch, however often it arrives"
+        "one job for the batch, however often it arrives"
     );
-    assert_eq!(fake.start_calls(), 5);
-    // Records in another order coalesce into the same job, hence the same execution name.
+    assert_eq!(
+        fake.0.executions().len(),
+        1,
+        "one runner: later kicks find the lane held"
+    );
+    // Records in another order coalesce into the same job, hence the same job id.
     let mut shuffled = fixture("sqs-many-records");
     shuffled["Records"].as_array_mut().unwrap().reverse();
     invoke(&fake, &config, shuffled).await.unwrap();
-    assert_eq!(fake.executions().len(), 1);
+    assert_eq!(fake.1.jobs().len(), 1);
 }
 
 #[tokio::test]
 async fn a_poison_message_fails_alone() {
-    let fake = FakeTrigger::new();
+    let fake = fakes();
     let payload = fixture("sqs-with-poison");
     let poison_id = payload["Records"][1]["messageId"]
         .as_str()
@@ -161,10 +175,10 @@ async fn a_poison_message_fails_alone() {
 }
 
 #[tokio::test]
-async fn a_failed_start_fails_exactly_the_messages_behind_it() {
-    let fake = FakeTrigger::new();
-    // Routes are planned in order: the import job starts first and fails.
-    fake.fail_next_start(FakeFailure::Throttled);
+async fn a_failed_enqueue_fails_exactly_the_messages_behind_it() {
+    let fake = fakes();
+    // Routes are planned in order: the import job is enqueued first and fails.
+    fake.1.fail_next_enqueues(1);
     let payload = fixture("sqs-batch");
     let output = invoke(&fake, &config(), payload.clone()).await.unwrap();
     let ids = |indices: &[usize]| -> Vec<String> {
@@ -183,19 +197,45 @@ async fn a_failed_start_fails_exactly_the_messages_behind_it() {
         ids(&[1, 2]),
         "the two messages with incoming/ objects"
     );
-    assert_eq!(fake.executions().len(), 1, "the DataSync job still started");
-    // The redelivered messages start the import; the DataSync job is not started twice.
+    assert_eq!(fake.1.jobs().len(), 1, "the DataSync job is still queued");
+    // The redelivered messages queue the import; the DataSync job is not queued twice.
     let mut redelivered = payload.clone();
     redelivered["Records"] = json!([payload["Records"][1], payload["Records"][2]]);
     let output = invoke(&fake, &config(), redelivered).await.unwrap();
     assert!(failures(output).is_empty());
-    assert_eq!(fake.executions().len(), 2);
+    assert_eq!(fake.1.jobs().len(), 2);
+    assert!(
+        fake.1
+            .jobs()
+            .iter()
+            .all(|(_, state)| *state == JobState::Pending)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_kick_fails_nothing_the_jobs_wait_for_the_sweep() {
+    let fake = fakes();
+    fake.0.fail_next_start(FakeFailure::Throttled);
+    fake.0.fail_next_start(FakeFailure::Throttled);
+    let output = invoke(&fake, &config(), fixture("sqs-batch"))
+        .await
+        .unwrap();
+    assert!(
+        failures(output).is_empty(),
+        "the jobs are queued: acknowledge"
+    );
+    assert_eq!(fake.1.jobs().len(), 2);
+    assert!(fake.0.executions().is_empty(), "no runner started");
+    // The failed kicks gave their leases back: the next entry (or the sweep) starts runners.
+    for (job, _) in fake.1.jobs() {
+        assert_eq!(fake.1.lease(&job.lane), None, "{}", job.lane);
+    }
 }
 
 #[tokio::test]
 async fn a_manifest_that_cannot_be_written_fails_its_messages() {
-    let fake = FakeTrigger::new();
-    fake.fail_next_puts(1);
+    let fake = fakes();
+    fake.0.fail_next_puts(1);
     let payload = fixture("sqs-batch");
     let output = invoke(&fake, &config(), payload.clone()).await.unwrap();
     assert_eq!(
@@ -213,21 +253,21 @@ async fn a_manifest_that_cannot_be_written_fails_its_messages() {
 }
 
 #[tokio::test]
-async fn a_direct_event_that_cannot_start_is_an_error_not_ok() {
-    let fake = FakeTrigger::new();
-    fake.fail_next_start(FakeFailure::Internal);
+async fn a_direct_event_that_cannot_be_queued_is_an_error_not_ok() {
+    let fake = fakes();
+    fake.1.fail_next_enqueues(1);
     let error = invoke(&fake, &config(), fixture("eventbridge-object-created"))
         .await
         .unwrap_err();
     assert_eq!(error.error_type(), "AwsService");
-    // Retried by Lambda: now it starts.
+    // Retried by Lambda: now it is queued.
     let output = invoke(&fake, &config(), fixture("eventbridge-object-created"))
         .await
         .unwrap();
     let TriggerOutput::Summary(summary) = output else {
         panic!()
     };
-    assert_eq!(summary.started.len(), 1);
+    assert_eq!(summary.enqueued.len(), 1);
     assert_eq!(
         started_jobs(&fake)[0].paths,
         ["s3://ferry-data-repository/incoming/2026-11-21/eventbridge upload.h5"]
@@ -264,7 +304,7 @@ async fn ten_thousand_records_become_few_jobs_that_obey_every_limit() {
         }),
     ];
     for (label, key) in distributions {
-        let fake = FakeTrigger::new();
+        let fake = fakes();
         let output = invoke(&fake, &config, sqs_batch(10_000, key))
             .await
             .unwrap();
@@ -289,7 +329,7 @@ async fn ten_thousand_records_become_few_jobs_that_obey_every_limit() {
 
 #[tokio::test]
 async fn keys_with_every_kind_of_character_survive_the_round_trip() {
-    let fake = FakeTrigger::new();
+    let fake = fakes();
     let keys = [
         "incoming/space and+plus.h5",
         "incoming/percent%41literal",
@@ -323,7 +363,7 @@ async fn keys_with_every_kind_of_character_survive_the_round_trip() {
 
 #[tokio::test]
 async fn an_sqs_record_without_a_message_id_fails_the_whole_batch() {
-    let fake = FakeTrigger::new();
+    let fake = fakes();
     let payload = json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]});
     let error = invoke(&fake, &config(), payload).await.unwrap_err();
     assert_eq!(error.error_type(), "InvalidEvent");
@@ -368,10 +408,10 @@ fn upload(message_id: &str, key: &str, sequencer: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_later_upload_that_coalesces_to_the_same_job_still_starts_an_execution() {
+async fn a_later_upload_that_coalesces_to_the_same_job_is_still_queued() {
     // Both batches collapse to the same import path once there are more files than the cap;
     // the second batch must not be mistaken for a redelivery of the first.
-    let fake = FakeTrigger::new();
+    let fake = fakes();
     let config = config();
     let batch = |first: usize, tag: &str| {
         let records: Vec<Value> = (first..first + 40)
@@ -385,7 +425,7 @@ async fn a_later_upload_that_coalesces_to_the_same_job_still_starts_an_execution
     invoke(&fake, &config, batch(0, "a")).await.unwrap();
     invoke(&fake, &config, batch(40, "b")).await.unwrap();
     let jobs = started_jobs(&fake);
-    assert_eq!(jobs.len(), 2, "the second batch started its own execution");
+    assert_eq!(jobs.len(), 2, "the second batch is its own job");
     assert_eq!(
         jobs[0].paths, jobs[1].paths,
         "both jobs collapsed to the same paths"
@@ -393,20 +433,16 @@ async fn a_later_upload_that_coalesces_to_the_same_job_still_starts_an_execution
     assert_eq!(jobs[0].paths, ["s3://ferry-data-repository/incoming/run/"]);
 
     // The same key uploaded again (a new sequencer) is a new upload, not a redelivery.
-    let fake = FakeTrigger::new();
+    let fake = fakes();
     invoke(&fake, &config, upload("m1", "incoming/a.h5", "00AA"))
         .await
         .unwrap();
     invoke(&fake, &config, upload("m1", "incoming/a.h5", "00AA"))
         .await
         .unwrap();
-    assert_eq!(fake.executions().len(), 1, "a redelivery starts nothing");
+    assert_eq!(fake.1.jobs().len(), 1, "a redelivery queues nothing");
     invoke(&fake, &config, upload("m2", "incoming/a.h5", "00BB"))
         .await
         .unwrap();
-    assert_eq!(
-        fake.executions().len(),
-        2,
-        "an overwrite starts a new import"
-    );
+    assert_eq!(fake.1.jobs().len(), 2, "an overwrite queues a new import");
 }

@@ -9,8 +9,8 @@
 //! - Each function's IAM policy in `template.yaml` grants exactly the AWS calls its code makes,
 //!   derived from the source (`shared/src/aws/*.rs`, the handlers' port bounds and each
 //!   `functions/<name>/src/main.rs`), plus a listed set of documented dependent actions.
-//! - Topics, queues and log groups are encrypted; the queues refuse plain HTTP; the state
-//!   machine logs no execution data.
+//! - Topics, queues, log groups and the lane table are encrypted (the table with point-in-time
+//!   recovery); the queues refuse plain HTTP; the state machine logs no execution data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::infallible_client_fn;
-use ferry::aws::{AwsNotify, AwsTasks, AwsTrigger};
-use ferry::config::{FromEnvironment, NotifyConfig, TaskConfig};
-use ferry::handlers::{cancel_task, notify, s3_trigger, start_task, task_status};
+use ferry::aws::{AwsLanes, AwsNotify, AwsTasks, AwsTrigger};
+use ferry::config::{FromEnvironment, NotifyConfig, SubmitConfig, TaskConfig};
+use ferry::handlers::{cancel_task, lane, notify, s3_trigger, start_task, submit, task_status};
 use ferry::ids::StateMachineArn;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -103,6 +103,9 @@ fn answer(request: &http::Request<aws_sdk_s3::primitives::SdkBody>) -> http::Res
         "CancelTaskExecution" => json!({}),
         "StartExecution" => json!({"executionArn": format!("{STATE_MACHINE}:x"),
                                    "startDate": 1_763_700_000}),
+        // The lane table: every write succeeds, every read finds an empty lane.
+        "TransactWriteItems" | "UpdateItem" | "GetItem" => json!({}),
+        "Query" => json!({"Items": [], "Count": 0, "ScannedCount": 0}),
         _ if body.contains("Action=Publish") => {
             return response(
                 200,
@@ -171,10 +174,12 @@ fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
-/// Runs all five handlers through their AWS adapters, each call expected to succeed.
+/// Runs every handler through its AWS adapters, each call expected to succeed.
 async fn run_every_function(aws: &SdkConfig) {
-    let config = TaskConfig::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let tasks = AwsTasks::new(aws);
+    let config =
+        ferry_tests::laned(TaskConfig::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}")));
+    let lanes = AwsLanes::new(aws, ferry_tests::LANE_TABLE);
+    let tasks = (AwsTasks::new(aws), lanes.clone());
     let fsx_job = json!({"name": "nightly-export", "kind": "fsx_export", "file_system_id": FS,
                          "paths": [format!("projects/{PAYLOAD}/output")],
                          "tags": {"owner": format!("{PAYLOAD}-tag")}});
@@ -189,7 +194,7 @@ async fn run_every_function(aws: &SdkConfig) {
         )
         .await
         .unwrap_or_else(|e| panic!("start-task: {e}"));
-        let input = json!({"job": job, "task": started.task});
+        let input = json!({"job": job, "task": started.task.expect("started")});
         task_status::handle(&tasks, &config, event(input.clone()))
             .await
             .unwrap_or_else(|e| panic!("task-status: {e}"));
@@ -201,7 +206,7 @@ async fn run_every_function(aws: &SdkConfig) {
     let routes = read("config/routes.example.json");
     let trigger_config = ferry_tests::trigger_config(&routes);
     let state_machine = StateMachineArn::parse(STATE_MACHINE).unwrap_or_else(|e| panic!("{e}"));
-    let trigger = AwsTrigger::new(aws, state_machine);
+    let trigger = (AwsTrigger::new(aws, state_machine.clone()), lanes.clone());
     let body = |key: &str| {
         json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "ferry-data-repository"},
@@ -226,10 +231,31 @@ async fn run_every_function(aws: &SdkConfig) {
             .unwrap_or_else(|e| panic!("{e}"));
     let report: Value = serde_json::from_str(&read("events/notify/failed-with-report.json"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let published = notify::handle(&AwsNotify::new(aws), &notify_config, event(report))
+    let notify_ports = (AwsNotify::new(aws), lanes.clone());
+    let notify_config = ferry_tests::laned(notify_config);
+    let published = notify::handle(&notify_ports, &notify_config, event(report))
         .await
         .unwrap_or_else(|e| panic!("notify: {e}"));
     assert_eq!(published.message_ids.len(), 2);
+
+    let lane_step =
+        json!({"action": "take", "lane": format!("fsx:{FS}"), "owner": "lane-runner-1"});
+    lane::handle(&lanes, &config, event(lane_step))
+        .await
+        .unwrap_or_else(|e| panic!("lane: {e}"));
+    let submit_config = SubmitConfig {
+        tasks: config.config,
+        lanes: config.lanes.clone(),
+        runner: state_machine,
+    };
+    for input in [
+        json!({"job": fsx_job, "id": format!("{PAYLOAD}-id")}),
+        json!({"sweep": {}}),
+    ] {
+        submit::handle(&trigger, &submit_config, event(input))
+            .await
+            .unwrap_or_else(|e| panic!("submit: {e}"));
+    }
 }
 
 /// The logs of one run of every function at `level`, and the requests it sent.
@@ -300,7 +326,7 @@ fn logs_never_hold_credentials_even_at_trace() {
 fn logs_at_info_and_debug_hold_no_payload() {
     for level in [Level::INFO, Level::DEBUG] {
         let (logs, _) = logs_at(level);
-        assert!(logs.contains("\"execution started\""), "{level}: {logs}");
+        assert!(logs.contains("\"runner started\""), "{level}: {logs}");
         for secret in [SECRET_ACCESS_KEY, SESSION_TOKEN] {
             assert!(
                 !logs.contains(secret),
@@ -391,7 +417,22 @@ const DEPENDENT_ACTIONS: &[(&str, &str, &str)] = &[
 ];
 
 /// SDK operations whose IAM action is not `service:Operation`.
-const ACTION_OF_OPERATION: &[(&str, &str)] = &[("s3:ListObjectsV2", "s3:ListBucket")];
+const ACTION_OF_OPERATION: &[(&str, &str)] = &[
+    ("s3:ListObjectsV2", "s3:ListBucket"),
+    // "Permissions for Put, Update, Delete, and Get actions are governed by the permissions
+    // used for the underlying PutItem, UpdateItem, DeleteItem, and GetItem operations" (DynamoDB
+    // developer guide, "Using IAM with DynamoDB transactions"): the transaction itself needs
+    // nothing; each item's builder (below) names its action.
+    ("dynamodb:TransactWriteItems", ""),
+];
+
+/// A transaction item built with `Put::builder()` (...) is that action (see above).
+const TRANSACTION_ITEMS: &[(&str, &str)] = &[
+    ("Put", "put_item"),
+    ("Update", "update_item"),
+    ("Delete", "delete_item"),
+    ("ConditionCheck", "condition_check_item"),
+];
 
 /// The IAM prefix of each SDK crate Ferry uses.
 const IAM_PREFIX: &[(&str, &str)] = &[
@@ -400,6 +441,7 @@ const IAM_PREFIX: &[(&str, &str)] = &[
     ("s3", "s3"),
     ("sns", "sns"),
     ("sfn", "states"),
+    ("dynamodb", "dynamodb"),
 ];
 
 fn parse_rust(path: &Path) -> syn::File {
@@ -420,7 +462,8 @@ struct FnFacts {
 #[derive(Debug, Default)]
 struct Adapters {
     functions: BTreeMap<(String, String), FnFacts>,
-    impls: BTreeMap<(String, String), Vec<FnFacts>>,
+    /// (trait, type) -> the module of the impl, and its methods.
+    impls: BTreeMap<(String, String), (String, Vec<FnFacts>)>,
 }
 
 struct BodyVisitor<'a> {
@@ -441,12 +484,31 @@ impl<'ast> syn::visit::Visit<'ast> for BodyVisitor<'_> {
             },
             _ => None,
         };
-        if let Some(krate) = client.and_then(|c| self.clients.get(&c)) {
+        if let Some(krate) = client.as_ref().and_then(|c| self.clients.get(c)) {
             self.facts
                 .operations
                 .insert((krate.clone(), call.method.to_string()));
         }
+        // `self.transact(...)`: a method of the adapter's own (inherent) impl.
+        if let syn::Expr::Path(p) = &*call.receiver
+            && p.path.is_ident("self")
+        {
+            self.facts
+                .calls
+                .insert((String::new(), call.method.to_string()));
+        }
         syn::visit::visit_expr_method_call(self, call);
+    }
+
+    /// `vec![self.put(..)?, ..]`: syn leaves macro bodies as tokens; read the ones that are
+    /// lists of expressions.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(exprs) = mac.parse_body_with(parser) {
+            for expr in &exprs {
+                syn::visit::Visit::visit_expr(self, expr);
+            }
+        }
     }
 
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
@@ -458,6 +520,14 @@ impl<'ast> syn::visit::Visit<'ast> for BodyVisitor<'_> {
                 .map(|s| s.ident.to_string())
                 .collect();
             match segments.as_slice() {
+                [item, builder] if builder == "builder" => {
+                    if let Some((_, operation)) = TRANSACTION_ITEMS.iter().find(|(t, _)| t == item)
+                    {
+                        self.facts
+                            .operations
+                            .insert(("dynamodb".into(), (*operation).to_owned()));
+                    }
+                }
                 [name] => {
                     self.facts.calls.insert((String::new(), name.clone()));
                 }
@@ -557,6 +627,17 @@ fn read_adapters() -> Adapters {
                         facts_of(&f.sig, &f.block),
                     );
                 }
+                // An inherent impl's methods are the module's helpers, like its functions.
+                syn::Item::Impl(i) if i.trait_.is_none() => {
+                    for item in &i.items {
+                        if let syn::ImplItem::Fn(m) = item {
+                            adapters.functions.insert(
+                                (module.clone(), m.sig.ident.to_string()),
+                                facts_of(&m.sig, &m.block),
+                            );
+                        }
+                    }
+                }
                 syn::Item::Impl(i) => {
                     let (Some((_, trait_path, _)), syn::Type::Path(ty)) = (&i.trait_, &*i.self_ty)
                     else {
@@ -575,7 +656,9 @@ fn read_adapters() -> Adapters {
                             _ => None,
                         })
                         .collect();
-                    adapters.impls.insert((trait_name, type_name), methods);
+                    adapters
+                        .impls
+                        .insert((trait_name, type_name), (module.clone(), methods));
                 }
                 _ => {}
             }
@@ -621,16 +704,30 @@ impl Adapters {
         out
     }
 
-    /// The operations an adapter type can make through one port trait.
-    fn port_operations(&self, trait_name: &str, type_name: &str) -> BTreeSet<(String, String)> {
-        let methods = self
-            .impls
-            .get(&(trait_name.to_owned(), type_name.to_owned()))
-            .unwrap_or_else(|| panic!("no `impl {trait_name} for {type_name}` in shared/src/aws"));
+    /// The operations the adapter types a function builds can make through one port trait
+    /// (every one of them that implements it).
+    fn port_operations(
+        &self,
+        trait_name: &str,
+        type_names: &BTreeSet<String>,
+    ) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
-        for method in methods {
-            out.extend(self.operations("", method, &mut BTreeSet::new()));
+        let mut implemented = false;
+        for type_name in type_names {
+            let Some((module, methods)) =
+                self.impls.get(&(trait_name.to_owned(), type_name.clone()))
+            else {
+                continue;
+            };
+            implemented = true;
+            for method in methods {
+                out.extend(self.operations(module, method, &mut BTreeSet::new()));
+            }
         }
+        assert!(
+            implemented,
+            "no `impl {trait_name}` for any of {type_names:?} in shared/src/aws"
+        );
         out
     }
 }
@@ -673,12 +770,13 @@ fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// Finds the handler a `main.rs` serves (`start_task::handle`) and the adapter type it builds
-/// (`AwsTasks::new`).
+/// Finds the handler a `main.rs` serves (`start_task::handle`) and the adapter types it builds
+/// (`AwsTasks::new`, `AwsLanes::new`).
 struct MainVisitor<'a> {
     handlers: &'a BTreeMap<String, BTreeSet<String>>,
     handler: Option<String>,
-    adapter: Option<String>,
+    /// Every `Aws*::new` the binary builds (its ports may be a tuple of adapters).
+    adapters: BTreeSet<String>,
 }
 
 impl<'ast> syn::visit::Visit<'ast> for MainVisitor<'_> {
@@ -695,7 +793,7 @@ impl<'ast> syn::visit::Visit<'ast> for MainVisitor<'_> {
                 && segments.len() >= 2
                 && segments[segments.len() - 2].starts_with("Aws")
             {
-                self.adapter = Some(segments[segments.len() - 2].clone());
+                self.adapters.insert(segments[segments.len() - 2].clone());
             }
         }
         syn::visit::visit_expr_call(self, call);
@@ -734,15 +832,16 @@ fn actions_called() -> BTreeMap<String, BTreeSet<String>> {
         let mut visitor = MainVisitor {
             handlers: &handlers,
             handler: None,
-            adapter: None,
+            adapters: BTreeSet::new(),
         };
         syn::visit::Visit::visit_file(&mut visitor, &parse_rust(&dir.join("src/main.rs")));
-        let (Some(handler), Some(adapter)) = (visitor.handler, visitor.adapter) else {
+        let Some(handler) = visitor.handler.filter(|_| !visitor.adapters.is_empty()) else {
             panic!("functions/{name}/src/main.rs: no handler call or Aws*::new adapter found");
         };
         let mut actions = BTreeSet::new();
         for port in &handlers[&handler] {
-            for (krate, operation) in adapters.port_operations(port, &adapter) {
+            let operations = adapters.port_operations(port, &visitor.adapters);
+            for (krate, operation) in operations {
                 let prefix = IAM_PREFIX
                     .iter()
                     .find(|(k, _)| *k == krate)
@@ -762,7 +861,9 @@ fn actions_called() -> BTreeMap<String, BTreeSet<String>> {
                     .iter()
                     .find(|(op, _)| *op == action)
                     .map_or(action, |(_, a)| (*a).to_owned());
-                actions.insert(action);
+                if !action.is_empty() {
+                    actions.insert(action);
+                }
             }
         }
         out.insert(name, actions);
@@ -914,9 +1015,11 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
         BTreeSet::from(
             [
                 "fsx:CreateDataRepositoryTask",
+                "fsx:DescribeDataRepositoryTasks",
                 "datasync:StartTaskExecution",
                 "datasync:ListTaskExecutions",
                 "datasync:ListTagsForResource",
+                "dynamodb:UpdateItem",
             ]
             .map(String::from)
         )
@@ -948,7 +1051,7 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
 }
 
 #[test]
-fn topics_queues_and_logs_are_encrypted_and_executions_log_no_data() {
+fn topics_queues_logs_and_the_lane_table_are_encrypted_and_executions_log_no_data() {
     use serde_norway::Value as Y;
     let template = template();
     let resources = template["Resources"]
@@ -978,6 +1081,22 @@ fn topics_queues_and_logs_are_encrypted_and_executions_log_no_data() {
                     "{id:?}: the queue accepts plain HTTP"
                 );
             }
+            "AWS::DynamoDB::Table" => {
+                assert_eq!(
+                    p["SSESpecification"]["SSEEnabled"],
+                    Y::Bool(true),
+                    "{id:?}: not encrypted with a KMS key"
+                );
+                assert!(
+                    p["SSESpecification"].get("KMSMasterKeyId").is_some(),
+                    "{id:?}: not the stack's key"
+                );
+                assert_eq!(
+                    p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+                    Y::Bool(true),
+                    "{id:?}: no point-in-time recovery"
+                );
+            }
             "AWS::Serverless::StateMachine" => {
                 assert_eq!(
                     p["Logging"]["IncludeExecutionData"],
@@ -996,6 +1115,7 @@ fn topics_queues_and_logs_are_encrypted_and_executions_log_no_data() {
         "AWS::Logs::LogGroup",
         "AWS::SQS::QueuePolicy",
         "AWS::Serverless::StateMachine",
+        "AWS::DynamoDB::Table",
     ] {
         assert!(
             seen.get(kind).is_some_and(|n| *n > 0),

@@ -1,9 +1,16 @@
 //! `ferry-cancel-task`: see `ferry::handlers::cancel_task`; `ferry::handlers::serve` wires it.
 
-use ferry::aws::AwsTasks;
+use ferry::aws::{AwsLanes, AwsTasks};
+use ferry::config::{Laned, TaskConfig};
 use ferry::handlers::{cancel_task, serve};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(|aws, _| AwsTasks::new(aws), cancel_task::handle).await
+    serve(
+        |aws, config: &Laned<TaskConfig>| {
+            (AwsTasks::new(aws), AwsLanes::new(aws, &config.lanes.table))
+        },
+        cancel_task::handle,
+    )
+    .await
 }

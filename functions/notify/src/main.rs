@@ -1,9 +1,16 @@
 //! `ferry-notify`: see `ferry::handlers::notify`; `ferry::handlers::serve` wires it.
 
-use ferry::aws::AwsNotify;
+use ferry::aws::{AwsLanes, AwsNotify};
+use ferry::config::{Laned, NotifyConfig};
 use ferry::handlers::{notify, serve};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(|aws, _| AwsNotify::new(aws), notify::handle).await
+    serve(
+        |aws, config: &Laned<NotifyConfig>| {
+            (AwsNotify::new(aws), AwsLanes::new(aws, &config.lanes.table))
+        },
+        notify::handle,
+    )
+    .await
 }

@@ -1,9 +1,16 @@
 //! `ferry-start-task`: see `ferry::handlers::start_task`; `ferry::handlers::serve` wires it.
 
-use ferry::aws::AwsTasks;
+use ferry::aws::{AwsLanes, AwsTasks};
+use ferry::config::{Laned, TaskConfig};
 use ferry::handlers::{serve, start_task};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(|aws, _| AwsTasks::new(aws), start_task::handle).await
+    serve(
+        |aws, config: &Laned<TaskConfig>| {
+            (AwsTasks::new(aws), AwsLanes::new(aws, &config.lanes.table))
+        },
+        start_task::handle,
+    )
+    .await
 }

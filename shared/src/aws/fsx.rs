@@ -6,8 +6,9 @@ use aws_sdk_fsx::operation::cancel_data_repository_task::CancelDataRepositoryTas
 use aws_sdk_fsx::operation::create_data_repository_task::CreateDataRepositoryTaskError as CreateError;
 use aws_sdk_fsx::operation::describe_data_repository_tasks::DescribeDataRepositoryTasksError as DescribeError;
 use aws_sdk_fsx::types::{
-    CompletionReport, DataRepositoryTask, DataRepositoryTaskType, DurationSinceLastAccess,
-    ReleaseConfiguration, ReportFormat, ReportScope, Tag, Unit,
+    CompletionReport, DataRepositoryTask, DataRepositoryTaskFilter, DataRepositoryTaskFilterName,
+    DataRepositoryTaskType, DurationSinceLastAccess, ReleaseConfiguration, ReportFormat,
+    ReportScope, Tag, Unit,
 };
 use tracing::{info, instrument};
 
@@ -19,7 +20,7 @@ use crate::domain::status::{
 };
 use crate::error::FerryError;
 use crate::ids::{FileSystemId, FsxTaskId};
-use crate::ports::CancelOutcome;
+use crate::ports::{ActiveTask, CancelOutcome};
 
 /// Creates the task. `ClientRequestToken` is the idempotency key: FSx returns the task it already
 /// created for a token it has seen with the same parameters, so a retry creates nothing new.
@@ -137,6 +138,47 @@ pub(super) async fn describe(
             source: None,
         })?;
     Ok(snapshot(task, file_system_id, task_id))
+}
+
+/// The file system's tasks that hold it: `DescribeDataRepositoryTasks` filtered by
+/// `file-system-id` and `task-lifecycle` (API reference, DataRepositoryTaskFilter: "You can use
+/// filters to narrow the response ... by file system ID ... and by task lifecycle"). FSx runs
+/// one task at a time, so the first page (up to 50) holds them all.
+#[instrument(skip(client))]
+pub(super) async fn active(
+    client: &Client,
+    file_system_id: &FileSystemId,
+) -> Result<Vec<ActiveTask>, FerryError> {
+    let by_file_system = DataRepositoryTaskFilter::builder()
+        .name(DataRepositoryTaskFilterName::FileSystemId)
+        .values(file_system_id.as_str())
+        .build();
+    let holding = DataRepositoryTaskFilter::builder()
+        .name(DataRepositoryTaskFilterName::TaskLifecycle)
+        .values("PENDING")
+        .values("EXECUTING")
+        .values("CANCELING")
+        .build();
+    let request = client
+        .describe_data_repository_tasks()
+        .filters(by_file_system)
+        .filters(holding)
+        .send();
+    let output = send("DescribeDataRepositoryTasks", request, |e| match e {
+        DescribeError::FileSystemNotFound(_) => Some(Class::NotFound),
+        DescribeError::BadRequest(_) => Some(Class::Rejected),
+        _ => None,
+    })
+    .await?;
+    Ok(output
+        .data_repository_tasks()
+        .iter()
+        .map(|t| ActiveTask {
+            id: t.task_id().unwrap_or_default().to_owned(),
+            lifecycle: t.lifecycle().map_or("UNKNOWN", |l| l.as_str()).to_owned(),
+            created_at: ts(t.creation_time()),
+        })
+        .collect())
 }
 
 fn ts(t: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {

@@ -35,11 +35,11 @@ use tracing::instrument;
 use super::{Class, classify, send};
 use crate::error::{AwsError, FerryError};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobState, LaneState, Lease, LeaseRequest, Leased, Millis, QueuedJob, RunId,
-    RunRecord, RunState,
+    Enqueued, JobEnd, JobRecord, JobState, LaneState, Lease, LeaseRequest, Leased, Millis,
+    QueuedJob, RunId, RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
-use crate::ports::{LaneLease, LaneQueue, LaneRuns};
+use crate::ports::{LaneLease, LaneQueue, LaneRuns, LaneView};
 
 /// How long finished jobs and runs are kept (TTL): 30 days.
 const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
@@ -299,13 +299,21 @@ impl AwsLanes {
             let page_size = i32::try_from(limit - items.len())
                 .unwrap_or(i32::MAX)
                 .max(1);
+            // DynamoDB refuses an empty string as a key value, `begins_with`'s included: the
+            // whole partition is `pk` alone.
+            let mut values = HashMap::from([(":pk".to_owned(), s(pk.clone()))]);
+            let condition = if prefix.is_empty() {
+                "pk = :pk"
+            } else {
+                values.insert(":prefix".to_owned(), s(prefix));
+                "pk = :pk AND begins_with(sk, :prefix)"
+            };
             let request = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values))
                 .consistent_read(true)
                 .limit(page_size)
                 .set_exclusive_start_key(start.take())
@@ -337,6 +345,67 @@ enum Transacted {
     ConditionFailed,
 }
 
+impl LaneView for AwsLanes {
+    #[instrument(skip(self))]
+    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
+        let items = self.query(lane_pk(lane), "pending#", limit).await?;
+        items.iter().map(|item| record("Query", item)).collect()
+    }
+
+    /// The locator names the lane; the job's item there holds its state and run.
+    #[instrument(skip(self))]
+    async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, FerryError> {
+        let Some(locator) = self.get(key(format!("job#{id}"), "job")).await? else {
+            return Ok(None);
+        };
+        let lane = text(&locator, "lane_key").unwrap_or_default();
+        let lane = LaneId::parse(&lane).map_err(|e| malformed("GetItem", &format!("lane {e}")))?;
+        let Some(item) = self.get(key(lane_pk(&lane), format!("job#{id}"))).await? else {
+            return Ok(None);
+        };
+        let state = text(&item, "job_state").unwrap_or_default();
+        Ok(Some(JobRecord {
+            job: record("GetItem", &item)?,
+            state: JobState::parse(&state)
+                .ok_or_else(|| malformed("GetItem", &format!("a job in state {state:?}")))?,
+            run: text(&item, "run_id").map(RunId),
+        }))
+    }
+
+    #[instrument(skip(self))]
+    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
+        let items = self.query("lanes".into(), "", usize::MAX).await?;
+        items
+            .iter()
+            .map(|item| {
+                let lane = text(item, "sk").unwrap_or_default();
+                LaneId::parse(&lane).map_err(|e| malformed("Query", &format!("lane {e}")))
+            })
+            .collect()
+    }
+
+    #[instrument(skip(self))]
+    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
+        let Some(item) = self.get(key(lane_pk(lane), "lane")).await? else {
+            return Ok(LaneState::default());
+        };
+        let lease = text(&item, "lease_owner").map(|owner| Lease {
+            owner,
+            until: number(&item, "lease_until").unwrap_or_default(),
+        });
+        Ok(LaneState {
+            lease,
+            run: text(&item, "run_id").map(RunId),
+        })
+    }
+
+    #[instrument(skip(self))]
+    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
+        let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
+        item.map(|item| record("GetItem", &item)).transpose()
+    }
+}
+
 impl LaneQueue for AwsLanes {
     /// One transaction: the job (only if new), its place in the queue, its locator and the
     /// lane's registration. A job seen before fails the first condition: already queued.
@@ -364,45 +433,6 @@ impl LaneQueue for AwsLanes {
                 Ok(Enqueued::AlreadyQueued)
             }
         }
-    }
-
-    #[instrument(skip(self))]
-    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
-        let items = self.query(lane_pk(lane), "pending#", limit).await?;
-        items.iter().map(|item| record("Query", item)).collect()
-    }
-
-    #[instrument(skip(self, jobs), fields(jobs = jobs.len()))]
-    async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
-        let mut ended = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let items = self.out_of_queue(
-                (&job.lane, job.enqueued_at, &job.id),
-                "SET job_state = :state, expires_at = :expires",
-                "job_state = :pending",
-                HashMap::from([
-                    (":state".into(), s(end.state.as_str())),
-                    (":pending".into(), s(JobState::Pending.as_str())),
-                    (":expires".into(), n(end.at / 1000 + RETENTION_SECONDS)),
-                ]),
-            )?;
-            if self.transact(items.to_vec()).await? {
-                ended.push(job.id.clone());
-            }
-        }
-        Ok(ended)
-    }
-
-    #[instrument(skip(self))]
-    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
-        let items = self.query("lanes".into(), "", usize::MAX).await?;
-        items
-            .iter()
-            .map(|item| {
-                let lane = text(item, "sk").unwrap_or_default();
-                LaneId::parse(&lane).map_err(|e| malformed("Query", &format!("lane {e}")))
-            })
-            .collect()
     }
 }
 
@@ -499,25 +529,25 @@ impl AwsLanes {
 }
 
 impl LaneRuns for AwsLanes {
-    #[instrument(skip(self))]
-    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
-        let Some(item) = self.get(key(lane_pk(lane), "lane")).await? else {
-            return Ok(LaneState::default());
-        };
-        let lease = text(&item, "lease_owner").map(|owner| Lease {
-            owner,
-            until: number(&item, "lease_until").unwrap_or_default(),
-        });
-        Ok(LaneState {
-            lease,
-            run: text(&item, "run_id").map(RunId),
-        })
-    }
-
-    #[instrument(skip(self))]
-    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
-        let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
-        item.map(|item| record("GetItem", &item)).transpose()
+    #[instrument(skip(self, jobs), fields(jobs = jobs.len()))]
+    async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
+        let mut ended = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let items = self.out_of_queue(
+                (&job.lane, job.enqueued_at, &job.id),
+                "SET job_state = :state, expires_at = :expires",
+                "job_state = :pending",
+                HashMap::from([
+                    (":state".into(), s(end.state.as_str())),
+                    (":pending".into(), s(JobState::Pending.as_str())),
+                    (":expires".into(), n(end.at / 1000 + RETENTION_SECONDS)),
+                ]),
+            )?;
+            if self.transact(items.to_vec()).await? {
+                ended.push(job.id.clone());
+            }
+        }
+        Ok(ended)
     }
 
     /// The run and the lane's pointer to it in one transaction: the lease must be `owner`'s

@@ -3,9 +3,11 @@
 //!
 //! - [`AwsTasks`] (`tasks.rs`): `start-task`, `task-status`, `cancel-task`; it sends each call
 //!   to FSx (`fsx.rs`: data repository tasks) or DataSync (`datasync.rs`: task executions).
-//! - [`AwsTrigger`] (`trigger.rs`): `s3-trigger`'s Step Functions `StartExecution` and S3
-//!   `PutObject`.
+//! - [`AwsTrigger`] (`trigger.rs`): the entries' (`s3-trigger`, `submit`) runner starts (Step
+//!   Functions `StartExecution`, `sfn.rs`) and S3 `PutObject` (manifests).
 //! - [`AwsNotify`] (`notify.rs`): `notify`'s SNS `Publish` and S3 reads.
+//! - [`AwsLanes`] (`lanes.rs`): the lane table in DynamoDB, which every function but
+//!   `s3-trigger`'s manifests touches.
 //! - [`retry`]: how many attempts the SDK makes before an error reaches the state machine.
 //!
 //! Each adapter names the operations it calls in full (`client.create_data_repository_task()`),
@@ -16,6 +18,7 @@ mod fsx;
 mod lanes;
 mod notify;
 pub mod retry;
+mod sfn;
 mod tasks;
 mod trigger;
 

@@ -5,7 +5,7 @@ use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{Service, ValidJob};
 use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::error::FerryError;
-use crate::ports::{CancelOutcome, CancelTask, DescribeTask, StartTask};
+use crate::ports::{ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, StartTask};
 
 /// Both services behind the three ports; each call goes to the service the job or handle names.
 #[derive(Debug, Clone)]
@@ -39,6 +39,15 @@ impl StartTask for AwsTasks {
         match job.service() {
             Service::Fsx(target) => fsx::start(&self.fsx, job, target, key).await,
             Service::DataSync(target) => datasync::start(&self.datasync, job, target, key).await,
+        }
+    }
+}
+
+impl ActiveTasks for AwsTasks {
+    async fn active_tasks(&self, job: &ValidJob) -> Result<Vec<ActiveTask>, FerryError> {
+        match job.service() {
+            Service::Fsx(target) => fsx::active(&self.fsx, &target.file_system_id).await,
+            Service::DataSync(_) => Ok(Vec::new()),
         }
     }
 }

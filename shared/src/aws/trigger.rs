@@ -1,15 +1,15 @@
-//! `s3-trigger`'s adapters: Step Functions `StartExecution` and S3 `PutObject` (manifests).
+//! The entries' adapter (`s3-trigger`, `submit`): Step Functions `StartExecution` of runner
+//! executions, and S3 `PutObject` (`s3-trigger`'s DataSync manifests).
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_sfn::operation::start_execution::StartExecutionError as StartError;
 use tracing::instrument;
 
-use super::{Class, classify, s3_class, send};
+use super::{s3_class, send, sfn};
 use crate::error::FerryError;
 use crate::ids::{S3Url, StateMachineArn};
 use crate::ports::{PutObject, StartExecution, StartOutcome};
 
-/// Starts executions of one state machine and writes manifests.
+/// Starts executions of the runner state machine and writes manifests.
 #[derive(Debug, Clone)]
 pub struct AwsTrigger {
     sfn: aws_sdk_sfn::Client,
@@ -43,45 +43,9 @@ impl AwsTrigger {
 }
 
 impl StartExecution for AwsTrigger {
-    /// For a standard workflow, StartExecution with the name and input of a running execution
-    /// returns that execution; a name used in the last 90 days otherwise fails with
-    /// `ExecutionAlreadyExists` (API reference). Both mean this job was already started.
     #[instrument(skip(self, input))]
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, FerryError> {
-        const OP: &str = "StartExecution";
-        match self
-            .sfn
-            .start_execution()
-            .state_machine_arn(self.state_machine_arn.as_str())
-            .name(name)
-            .input(input)
-            .send()
-            .await
-        {
-            Ok(output) => Ok(StartOutcome::Started {
-                execution_arn: output.execution_arn().to_owned(),
-            }),
-            Err(e) => {
-                let class = match e.as_service_error() {
-                    Some(StartError::ExecutionAlreadyExists(_)) => {
-                        return Ok(StartOutcome::AlreadyStarted);
-                    }
-                    Some(StartError::ExecutionLimitExceeded(_)) => Some(Class::LimitExceeded),
-                    Some(
-                        StartError::StateMachineDoesNotExist(_)
-                        | StartError::StateMachineDeleting(_),
-                    ) => Some(Class::NotFound),
-                    Some(
-                        StartError::InvalidArn(_)
-                        | StartError::InvalidName(_)
-                        | StartError::InvalidExecutionInput(_)
-                        | StartError::ValidationException(_),
-                    ) => Some(Class::Rejected),
-                    _ => None,
-                };
-                Err(classify(OP, e, class))
-            }
-        }
+        sfn::start_execution(&self.sfn, &self.state_machine_arn, name, input).await
     }
 }
 

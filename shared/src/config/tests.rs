@@ -93,23 +93,28 @@ fn notify_reads_blank_values_as_unset_like_every_function() {
     assert_eq!((c.max_paths, c.max_report_bytes), (0, 1024));
 }
 
+const TABLE: &str = "ferry-lanes";
+
 #[test]
-fn the_trigger_needs_routes_and_a_state_machine() {
-    let c = TriggerConfig::from_lookup(lookup(&[
+fn the_trigger_needs_routes_a_lane_table_and_a_state_machine() {
+    let all = [
         (ENV_ROUTES, ROUTES),
         (ENV_STATE_MACHINE_ARN, STATE_MACHINE),
-    ]))
-    .unwrap();
+        (ENV_LANE_TABLE, TABLE),
+    ];
+    let c = TriggerConfig::from_lookup(lookup(&all)).unwrap();
     assert_eq!(c.routes.len(), 1);
-    assert_eq!(c.state_machine_arn.as_str(), STATE_MACHINE);
-    let e =
-        TriggerConfig::from_lookup(lookup(&[(ENV_STATE_MACHINE_ARN, STATE_MACHINE)])).unwrap_err();
-    assert_eq!(e.variable, ENV_ROUTES);
-    let e = TriggerConfig::from_lookup(lookup(&[(ENV_ROUTES, ROUTES)])).unwrap_err();
-    assert_eq!(e.variable, ENV_STATE_MACHINE_ARN);
-    assert!(e.problem.starts_with("is required"), "{e}");
+    assert_eq!(c.runner.as_str(), STATE_MACHINE);
+    assert_eq!(c.lanes.table, TABLE);
+    for missing in [ENV_ROUTES, ENV_STATE_MACHINE_ARN, ENV_LANE_TABLE] {
+        let some: Vec<(&str, &str)> = all.iter().copied().filter(|(k, _)| *k != missing).collect();
+        let e = TriggerConfig::from_lookup(lookup(&some)).unwrap_err();
+        assert_eq!(e.variable, missing);
+        assert!(e.problem.starts_with("is required"), "{e}");
+    }
     let e = TriggerConfig::from_lookup(lookup(&[
         (ENV_ROUTES, ROUTES),
+        (ENV_LANE_TABLE, TABLE),
         (
             ENV_STATE_MACHINE_ARN,
             "arn:aws:states:us-east-1:111122223333:activity:x",
@@ -119,9 +124,56 @@ fn the_trigger_needs_routes_and_a_state_machine() {
     assert_eq!(e.variable, ENV_STATE_MACHINE_ARN);
     let e = TriggerConfig::from_lookup(lookup(&[
         (ENV_ROUTES, "[]"),
+        (ENV_LANE_TABLE, TABLE),
         (ENV_STATE_MACHINE_ARN, STATE_MACHINE),
     ]))
     .unwrap_err();
     assert_eq!(e.variable, ENV_ROUTES);
     assert!(e.problem.contains("at least one route"), "{e}");
+}
+
+#[test]
+fn the_lane_table_is_checked_and_the_lease_outlasts_the_longest_poll() {
+    let c = LaneConfig::from_lookup(lookup(&[(ENV_LANE_TABLE, TABLE)])).unwrap();
+    assert_eq!((c.lease_seconds, c.busy_poll_max_seconds), (900, 60));
+    let e = LaneConfig::from_lookup(lookup(&[(ENV_LANE_TABLE, "no spaces")])).unwrap_err();
+    assert_eq!(e.variable, ENV_LANE_TABLE);
+    assert!(e.problem.contains("DynamoDB table name"), "{e}");
+    let e = LaneConfig::from_lookup(lookup(&[
+        (ENV_LANE_TABLE, TABLE),
+        (ENV_LEASE_SECONDS, "600"),
+    ]))
+    .unwrap_err();
+    assert_eq!(e.variable, ENV_LEASE_SECONDS);
+    assert!(e.problem.contains(ENV_POLL_MAX), "{e}");
+    let c = LaneConfig::from_lookup(lookup(&[
+        (ENV_LANE_TABLE, TABLE),
+        (ENV_LEASE_SECONDS, "120"),
+        (ENV_POLL_MAX, "60"),
+        (ENV_BUSY_POLL_MAX, "5"),
+    ]))
+    .unwrap();
+    assert_eq!((c.lease_seconds, c.busy_poll_max_seconds), (120, 5));
+    let e = LaneConfig::from_lookup(lookup(&[(ENV_LANE_TABLE, TABLE), (ENV_BUSY_POLL_MAX, "1")]))
+        .unwrap_err();
+    assert_eq!(e.variable, ENV_BUSY_POLL_MAX);
+}
+
+#[test]
+fn task_functions_and_submit_read_the_lane_table_too() {
+    let c = Laned::<TaskConfig>::from_lookup(lookup(&[(ENV_LANE_TABLE, TABLE)])).unwrap();
+    assert_eq!(
+        (c.config, c.lanes.table.as_str()),
+        (TaskConfig::default(), TABLE)
+    );
+    let e = Laned::<TaskConfig>::from_lookup(lookup(&[])).unwrap_err();
+    assert_eq!(e.variable, ENV_LANE_TABLE);
+    let c = SubmitConfig::from_lookup(lookup(&[
+        (ENV_LANE_TABLE, TABLE),
+        (ENV_STATE_MACHINE_ARN, STATE_MACHINE),
+    ]))
+    .unwrap();
+    assert_eq!(c.runner.as_str(), STATE_MACHINE);
+    let e = SubmitConfig::from_lookup(lookup(&[(ENV_LANE_TABLE, TABLE)])).unwrap_err();
+    assert_eq!(e.variable, ENV_STATE_MACHINE_ARN);
 }

@@ -18,22 +18,29 @@
 //!   1.3 ms of a 13 ms cold start; `bench/README.md`).
 
 pub mod cancel_task;
+pub mod lane;
 pub mod notify;
 pub mod s3_trigger;
 pub mod start_task;
+pub mod submit;
 pub mod task_status;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{FromEnvironment, TaskConfig};
+use crate::config::{FromEnvironment, LaneConfig, TaskConfig};
 use crate::domain::job::JobSpec;
 use crate::domain::status::{StatusContext, TaskHandle, Timestamp};
 use crate::error::FerryError;
+use crate::lanes::LaneId;
+use crate::lanes::record::{Millis, RunId};
+use crate::lanes::runner::Timing;
+use crate::ports::LaneLease;
 
 /// Runs a function: sets up JSON-capable tracing (`lambda_runtime`'s subscriber), reads the
 /// configuration `C` from the environment, loads the AWS configuration, builds the function's
@@ -58,6 +65,46 @@ where
     lambda_runtime::run(service_fn(handle)).await
 }
 
+/// Milliseconds since the Unix epoch, now: the lane table's clock.
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Now, and how long a lease taken or renewed now lasts.
+pub fn timing(lanes: &LaneConfig) -> Timing {
+    Timing {
+        now: now_millis(),
+        lease_ms: u64::from(lanes.lease_seconds) * 1000,
+    }
+}
+
+/// Who calls a task function when the lane runner does: the lane, the runner execution that
+/// holds its lease, and the run. The function renews the lease before anything else, so a
+/// runner that lost its lane (stopped, then replaced by the sweep) stops at its next step with
+/// `LeaseLost` instead of acting twice.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerContext {
+    pub lane: LaneId,
+    pub owner: String,
+    pub run: RunId,
+}
+
+impl RunnerContext {
+    /// Renews the runner's lease for another `FERRY_LEASE_SECONDS`.
+    pub async fn renew<L: LaneLease>(
+        &self,
+        lanes: &L,
+        config: &LaneConfig,
+    ) -> Result<Timing, FerryError> {
+        let timing = timing(config);
+        lanes.renew(&self.lane, &self.owner, timing.until()).await?;
+        Ok(timing)
+    }
+}
+
 /// `task-status` and `cancel-task` input: the job and the task it started.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +114,9 @@ pub struct TaskInput {
     /// Set by the state machine after it asked to cancel (a cancelled DataSync run ends ERROR).
     #[serde(default)]
     pub cancel_requested: bool,
+    /// The lane runner making the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerContext>,
 }
 
 impl TaskInput {

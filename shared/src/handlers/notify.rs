@@ -1,32 +1,42 @@
 //! `notify`: the completion report, published to SNS.
 //!
-//! The state machine calls it once per job, at the end: with the final task status, or with the
-//! error that stopped the job from starting (Step Functions' `Catch` output). It builds the
-//! report ([`crate::notify::report`]), reads the task's failure report from S3 when there is
-//! one ([`crate::notify::attach_digest`]), and publishes it ([`crate::notify::message`]). A
-//! missing or unreadable failure report is said in the message; a failed publish is an error
-//! (the state machine retries it).
+//! The lane runner calls it once per run, at the end: with the final task status, or with the
+//! error that stopped the run from starting (Step Functions' `Catch` output). It builds the
+//! report ([`crate::notify::report`]), lists the jobs the run covered (read from the lane
+//! table), reads the task's failure report from S3 when there is one
+//! ([`crate::notify::attach_digest`]), and publishes it ([`crate::notify::message`]). A missing
+//! or unreadable failure report is said in the message; a failed publish is an error (the state
+//! machine retries it).
+//!
+//! With `expired` instead, it reports each job whose deadline passed while it waited in its
+//! lane: one report per job, `timed_out`, no task.
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::config::{ConfigError, ENV_TOPIC_ARN, NotifyConfig};
+use super::RunnerContext;
+use crate::config::{ConfigError, ENV_TOPIC_ARN, Laned, NotifyConfig};
 use crate::domain::parse;
-use crate::domain::status::{TaskHandle, TaskStatus};
+use crate::domain::status::{TaskHandle, TaskStatus, Timestamp};
 use crate::error::FerryError;
 use crate::ids::TopicArn;
-use crate::notify::report::{self, Facts, JobInfo, Outcome, StepError};
+use crate::lanes::record::{Millis, RunRecord};
+use crate::lanes::runner::{ExpiredJob, stored_run};
+use crate::notify::report::{
+    self, CoveredJob, CoveredJobs, Facts, JobInfo, Outcome, Report, StepError,
+};
 use crate::notify::{attach_digest, message};
-use crate::ports::{Publish, ReadReports};
+use crate::ports::{LaneView, Publish, ReadReports};
 
 /// The input, as the state machine passes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyInput {
     /// The job spec, kept as JSON: a job that could not start may be invalid, and is reported
-    /// all the same ([`JobInfo`] reads what it can).
+    /// all the same ([`JobInfo`] reads what it can). Absent with `expired`.
+    #[serde(default)]
     pub job: Value,
     /// The Step Functions execution name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +52,12 @@ pub struct NotifyInput {
     /// The state machine cancelled the task because the job's timeout passed.
     #[serde(default)]
     pub timed_out: bool,
+    /// The lane runner reporting a run: the report lists the run's jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerContext>,
+    /// Jobs that ended pending, their deadline passed: one report each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<Vec<ExpiredJob>>,
 }
 
 /// What `notify` returns: the outcome it reported and the published message ids.
@@ -54,12 +70,22 @@ pub struct NotifyOutput {
     pub paths_truncated: bool,
 }
 
-pub async fn handle<P: Publish + ReadReports>(
-    ports: &P,
-    config: &NotifyConfig,
+pub async fn handle<P: Publish + ReadReports, L: LaneView>(
+    (reports, lanes): &(P, L),
+    config: &Laned<NotifyConfig>,
     event: LambdaEvent<Value>,
 ) -> Result<NotifyOutput, FerryError> {
     let input: NotifyInput = parse::from_value(event.payload, "")?;
+    let config = &config.config;
+    if let Some(expired) = &input.expired {
+        return report_expired(reports, config, expired).await;
+    }
+    if input.job.is_null() {
+        return Err(FerryError::invalid(
+            "job",
+            "expected the job spec (or \"expired\")",
+        ));
+    }
     let job = JobInfo::from_value(&input.job);
     let topic_arn = topic_for(&job, config)?;
     let facts = Facts {
@@ -74,11 +100,102 @@ pub async fn handle<P: Publish + ReadReports>(
     let mut report = report::build(&facts).map_err(|e| FerryError::InvalidEvent {
         message: e.to_string(),
     })?;
-    attach_digest(ports, config, &job, input.status.as_ref(), &mut report).await;
+    if let Some(runner) = &input.runner {
+        let run = stored_run(lanes, &runner.lane, &runner.run).await?;
+        describe_run(&mut report, &run);
+    }
+    attach_digest(reports, config, &job, input.status.as_ref(), &mut report).await;
+    publish(reports, report, &topic_arn).await
+}
+
+/// The run and its jobs in the report; a cancel someone asked for is the reason.
+fn describe_run(report: &mut Report, run: &RunRecord) {
+    report.run = Some(run.id.to_string());
+    report.jobs = Some(CoveredJobs::of(run.jobs.iter().map(|j| CoveredJob {
+        id: j.id.to_string(),
+        name: j.name.clone(),
+        source: j.source.clone(),
+        enqueued_at: at(j.enqueued_at),
+        deadline: None,
+    })));
+    if let (Outcome::Canceled, Some(cancel)) = (report.outcome, &run.cancel) {
+        let why = if cancel.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", cancel.reason)
+        };
+        report.reason = Some(format!("cancelled at the request of {}{why}", cancel.by));
+    }
+}
+
+fn at(millis: Millis) -> Timestamp {
+    Timestamp::from_secs(i64::try_from(millis / 1000).unwrap_or(i64::MAX))
+}
+
+/// One report per job that ended pending.
+async fn report_expired<P: Publish + ReadReports>(
+    reports: &P,
+    config: &NotifyConfig,
+    expired: &[ExpiredJob],
+) -> Result<NotifyOutput, FerryError> {
+    let mut message_ids = Vec::new();
+    let mut outcome = Outcome::TimedOut;
+    for ended in expired {
+        let job = JobInfo::from_value(&ended.job);
+        let topic_arn = topic_for(&job, config)?;
+        let error = StepError {
+            error: "TimedOut".into(),
+            cause: format!(
+                "the job waited in its lane from {} until its deadline {} passed and never ran (the lane was busy: runs ahead of it, or a task Ferry did not start)",
+                message::rfc3339(at(ended.enqueued_at)),
+                message::rfc3339(at(ended.deadline))
+            ),
+        };
+        let facts = Facts {
+            job: &job,
+            execution: None,
+            task: None,
+            status: None,
+            error: Some(&error),
+            timed_out: true,
+            region: config.region.as_deref(),
+        };
+        let mut report = report::build(&facts).map_err(|e| FerryError::InvalidEvent {
+            message: e.to_string(),
+        })?;
+        report.jobs = Some(CoveredJobs::of(std::iter::once(CoveredJob {
+            id: ended.id.to_string(),
+            name: job.name.clone(),
+            source: ended.source.clone(),
+            enqueued_at: at(ended.enqueued_at),
+            deadline: Some(at(ended.deadline)),
+        })));
+        let published = publish(reports, report, &topic_arn).await?;
+        outcome = published.outcome;
+        message_ids.extend(published.message_ids);
+    }
+    Ok(NotifyOutput {
+        outcome,
+        topic_arn: config
+            .topic_arn
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        message_ids,
+        paths_truncated: false,
+    })
+}
+
+/// Renders and publishes both messages of `report`.
+async fn publish<P: Publish>(
+    reports: &P,
+    report: Report,
+    topic_arn: &TopicArn,
+) -> Result<NotifyOutput, FerryError> {
     let (report, messages) = message::render(report, topic_arn.as_str());
     let mut message_ids = Vec::with_capacity(messages.len());
     for message in &messages {
-        message_ids.push(ports.publish(message).await?);
+        message_ids.push(reports.publish(message).await?);
     }
     info!(job = %report.job, outcome = report.outcome.as_upper(), topic = %topic_arn, "report published");
     Ok(NotifyOutput {

@@ -1,11 +1,13 @@
-//! `s3-trigger`: uploads in, state-machine executions out, nothing lost.
+//! `s3-trigger`: uploads in, jobs queued on their lanes, nothing lost.
 //!
 //! Reads the invocation ([`crate::trigger::events`]), routes and coalesces the created objects
-//! ([`crate::trigger::coalesce`]), writes a DataSync manifest where one is needed, and starts
-//! one Step Functions execution per job, named after its content
-//! ([`crate::trigger::execution_name`]), so a redelivered batch starts nothing new. For SQS it
-//! reports per-message failures (`batchItemFailures`): only the messages behind a failed start,
-//! or a message that cannot be read, are redelivered; a poison message fails alone.
+//! ([`crate::trigger::coalesce`]), writes a DataSync manifest where one is needed, enqueues each
+//! job on its lane (its id derives from the uploads it covers, so a redelivered batch adds
+//! nothing), then kicks each lane's runner. A message is acknowledged only once its jobs are
+//! enqueued: for SQS it reports per-message failures (`batchItemFailures`), so only the messages
+//! behind a failed enqueue, or a message that cannot be read, are redelivered; a poison message
+//! fails alone. A failed kick fails nothing: the jobs are queued, and the sweep starts the
+//! runner.
 
 use std::collections::BTreeSet;
 
@@ -15,14 +17,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
+use super::timing;
 use crate::config::TriggerConfig;
 use crate::domain::job::JobSpec;
 use crate::error::FerryError;
 use crate::ids::S3Url;
-use crate::ports::{PutObject, StartExecution, StartOutcome};
+use crate::lanes::record::{Enqueued, Millis, QueuedJob};
+use crate::lanes::runner::{self, Kicked, Timing};
+use crate::lanes::{JobId, JobSource, LaneId};
+use crate::ports::{LaneLease, LaneQueue, PutObject, StartExecution};
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob};
 use crate::trigger::events::{self, Batch, Shape};
-use crate::trigger::execution_name;
+use crate::trigger::job_name;
 use crate::trigger::routes::Route;
 
 /// What a direct (S3 or EventBridge) invocation did.
@@ -31,8 +37,10 @@ pub struct TriggerSummary {
     pub objects: usize,
     pub unmatched: usize,
     pub ignored: usize,
-    pub started: Vec<String>,
-    pub already_started: Vec<String>,
+    /// Jobs added to their lanes, by id.
+    pub enqueued: Vec<String>,
+    /// Jobs that were queued before (a redelivery), by id.
+    pub already_queued: Vec<String>,
 }
 
 /// The handler's answer: SQS gets its batch response; other shapes a summary.
@@ -63,8 +71,9 @@ impl Failures {
     }
 }
 
-pub async fn handle<P: StartExecution + PutObject>(
-    ports: &P,
+/// `ports`: S3 for manifests and the runner state machine, and the lane table.
+pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease>(
+    ports: &(P, L),
     config: &TriggerConfig,
     event: LambdaEvent<Value>,
 ) -> Result<TriggerOutput, FerryError> {
@@ -88,9 +97,15 @@ pub async fn handle<P: StartExecution + PutObject>(
             message: reason.clone(),
         });
     }
+    let timing = timing(&config.lanes);
+    let mut lanes = BTreeSet::new();
     for planned in plan.jobs {
-        act(ports, config, planned, &mut summary, &mut failures).await;
+        let found = (&mut summary, &mut failures);
+        if let Some(lane) = act(ports, config, planned, timing.now, found).await {
+            lanes.insert(lane);
+        }
     }
+    kick_all(ports, lanes, timing, &event.context.request_id).await;
     respond(&batch, summary, failures)
 }
 
@@ -112,28 +127,77 @@ fn read(batch: &Batch, failures: &mut Failures) -> TriggerSummary {
     summary
 }
 
-/// Starts one planned job; a failure fails every message the job covers.
-async fn act<P: StartExecution + PutObject>(
-    ports: &P,
+/// Enqueues one planned job; a failure fails every message the job covers. Returns the lane
+/// to kick when the job is queued.
+async fn act<P: PutObject, L: LaneQueue>(
+    (objects, lanes): &(P, L),
     config: &TriggerConfig,
     planned: PlannedJob,
-    summary: &mut TriggerSummary,
-    failures: &mut Failures,
-) {
+    now: Millis,
+    (summary, failures): (&mut TriggerSummary, &mut Failures),
+) -> Option<LaneId> {
     let route = config.routes.get(planned.route);
-    let name = execution_name(route, &planned.job, &planned.uploads);
-    match start(ports, route, &name, planned.job, planned.manifest).await {
-        Ok(StartOutcome::Started { execution_arn }) => {
-            info!(execution = %name, execution_arn = %execution_arn, objects = planned.objects, "execution started");
-            summary.started.push(name);
-        }
-        Ok(StartOutcome::AlreadyStarted) => {
-            info!(execution = %name, objects = planned.objects, "execution already started");
-            summary.already_started.push(name);
+    let name = job_name(route, &planned.job, &planned.uploads);
+    let enqueue = async {
+        let job = with_manifest(objects, route, &name, planned.job, planned.manifest).await?;
+        let queued = queued_job(config, route, job, &planned.uploads, now)?;
+        let outcome = lanes.enqueue(&queued).await?;
+        Ok::<_, FerryError>((queued, outcome))
+    };
+    match enqueue.await {
+        Ok((queued, outcome)) => {
+            info!(job = %queued.id, lane = %queued.lane, objects = planned.objects, outcome = ?outcome, "job queued");
+            let ids = match outcome {
+                Enqueued::Added => &mut summary.enqueued,
+                Enqueued::AlreadyQueued => &mut summary.already_queued,
+            };
+            ids.push(queued.id.to_string());
+            Some(queued.lane)
         }
         Err(e) => {
-            error!(execution = %name, error_type = e.error_type(), error = %e, "could not start execution");
+            error!(job = %name, error_type = e.error_type(), error = %e, "could not enqueue");
             failures.add(planned.messages, || e);
+            None
+        }
+    }
+}
+
+/// The queue entry of a planned job: its id from the uploads it covers, its lane, and the
+/// route prefix its paths may collapse within when runs merge.
+fn queued_job(
+    config: &TriggerConfig,
+    route: &Route,
+    job: JobSpec,
+    uploads: &[u8; 32],
+    now: Millis,
+) -> Result<QueuedJob, FerryError> {
+    let valid = job.validate(&config.limits)?;
+    let timeout_ms = valid.timeout_seconds().saturating_mul(1000);
+    Ok(QueuedJob {
+        id: JobId::derive(&JobSource::Uploads(*uploads), &valid),
+        lane: LaneId::of(&valid),
+        collapse_root: Some(route.collapse_root()),
+        source: format!("s3-trigger route {}", route.name),
+        enqueued_at: now,
+        deadline: now.saturating_add(timeout_ms),
+        spec: valid.into_spec(),
+    })
+}
+
+/// Kicks each lane that got a job. A kick that fails is logged, not failed: the jobs are
+/// queued, and the sweep starts their runner.
+async fn kick_all<P: StartExecution, L: LaneLease>(
+    (runners, lanes): &(P, L),
+    to_kick: BTreeSet<LaneId>,
+    timing: Timing,
+    salt: &str,
+) {
+    for lane in to_kick {
+        match runner::kick((lanes, runners), &lane, timing, salt).await {
+            Ok(Kicked::Started { owner }) => info!(lane = %lane, runner = %owner, "runner started"),
+            Ok(Kicked::Running { owner }) => info!(lane = %lane, runner = %owner, "runner running"),
+            Err(e) => warn!(lane = %lane, error_type = e.error_type(), error = %e,
+                            "could not kick the lane; the sweep will"),
         }
     }
 }
@@ -167,18 +231,19 @@ fn respond(
     Ok(TriggerOutput::Sqs(response))
 }
 
-async fn start<P: StartExecution + PutObject>(
-    ports: &P,
+/// The job, with the manifest it needs written first (DataSync batches that do not fit a
+/// filter), named after the job.
+async fn with_manifest<P: PutObject>(
+    objects: &P,
     route: &Route,
     name: &str,
     mut job: JobSpec,
     manifest: Option<ManifestFile>,
-) -> Result<StartOutcome, FerryError> {
+) -> Result<JobSpec, FerryError> {
     if let (Some(file), Some(target)) = (manifest, &route.manifest) {
         let object = S3Url::new(&target.bucket, &format!("{}{name}.csv", target.prefix));
-        ports.put_object(&object, file.body).await?;
+        objects.put_object(&object, file.body).await?;
         job.manifest = route.manifest_spec(object.key());
     }
-    let input = serde_json::json!({ "job": job }).to_string();
-    ports.start_execution(name, &input).await
+    Ok(job)
 }

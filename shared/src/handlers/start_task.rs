@@ -1,53 +1,121 @@
-//! `start-task`: validates the job and starts its task, at most once per execution.
+//! `start-task`: validates the job and starts its task, at most once per identity.
+//!
+//! A target busy with a task Ferry did not start (FSx runs one data repository task per file
+//! system) is not an error: the answer says `busy`, names the task that holds it, and says how
+//! long to wait before asking again (at most `FERRY_BUSY_POLL_MAX_SECONDS`), so the runner
+//! starts within one wait of that task ending. Past the run's `deadline` it says `timed_out`.
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use crate::config::TaskConfig;
+use super::{RunnerContext, now_millis};
+use crate::config::{Laned, TaskConfig};
 use crate::domain::idempotency::IdempotencyKey;
-use crate::domain::job::JobSpec;
+use crate::domain::job::{JobSpec, ValidJob};
 use crate::domain::parse;
+use crate::domain::poll::{PollInput, PollSettings, next_poll_seconds};
 use crate::domain::status::{TaskHandle, Timestamp};
 use crate::error::FerryError;
-use crate::ports::StartTask;
+use crate::lanes::record::Millis;
+use crate::ports::{ActiveTask, ActiveTasks, LaneLease, StartTask};
 
 /// The input: the job, and the identity of the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartTaskInput {
     pub job: JobSpec,
-    /// The Step Functions execution name (`$$.Execution.Name`): the idempotency identity.
+    /// The idempotency identity: the run's id (or a Step Functions execution name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// The lane runner making the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerContext>,
+    /// Epoch milliseconds after which a run still waiting for its target is not wanted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Millis>,
 }
 
 /// The output the state machine reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartTaskOutput {
-    pub task: TaskHandle,
+    /// The task started (or started before under this identity); `None` while `busy`.
+    pub task: Option<TaskHandle>,
+    /// The target is held by another task: wait `next_poll_seconds` and call again.
+    pub busy: bool,
+    /// The tasks that hold the target, when `busy` (FSx).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_by: Vec<ActiveTask>,
+    /// `busy` past the `deadline`: the run ends without starting.
+    pub timed_out: bool,
     /// The FSx `ClientRequestToken` / DataSync tag value used for this start.
     pub idempotency_key: String,
-    /// Seconds to wait before the first status check.
+    /// Seconds to wait before the next status check (or, `busy`, the next start).
     pub next_poll_seconds: u32,
     pub started_at: Timestamp,
 }
 
-pub async fn handle<P: StartTask>(
-    port: &P,
-    config: &TaskConfig,
+pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease>(
+    (tasks, lanes): &(P, L),
+    config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
 ) -> Result<StartTaskOutput, FerryError> {
     let input: StartTaskInput = parse::from_value(event.payload, "")?;
-    let job = input.job.validate(&config.limits)?;
+    let job = input.job.validate(&config.config.limits)?;
+    if let Some(runner) = &input.runner {
+        runner.renew(lanes, &config.lanes).await?;
+    }
     let key = IdempotencyKey::derive(input.execution.as_deref(), &job);
     info!(job = %job.name, kind = job.kind.as_str(), key = %key, "starting task");
-    let task = port.start_task(&job, &key).await?;
-    Ok(StartTaskOutput {
-        task,
+    let poll = job.poll_settings(config.config.poll);
+    let mut output = StartTaskOutput {
+        task: None,
+        busy: false,
+        held_by: Vec::new(),
+        timed_out: false,
         idempotency_key: key.to_string(),
-        next_poll_seconds: job.poll_settings(config.poll).min_seconds,
+        next_poll_seconds: poll.min_seconds,
         started_at: Timestamp::now(),
-    })
+    };
+    match tasks.start_task(&job, &key).await {
+        Ok(task) => output.task = Some(task),
+        Err(FerryError::TaskConflict { message, .. }) => {
+            output.held_by = tasks.active_tasks(&job).await?;
+            output.busy = true;
+            output.timed_out = input.deadline.is_some_and(|d| now_millis() >= d);
+            output.next_poll_seconds = busy_wait(&job, config, &output.held_by);
+            info!(job = %job.name, reason = %message, held_by = ?output.held_by,
+                  wait = output.next_poll_seconds, timed_out = output.timed_out, "target busy");
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(output)
+}
+
+/// How long to wait for the tasks that hold the target: a fifth of the oldest one's age, as
+/// for Ferry's own tasks, between the job's shortest poll and `FERRY_BUSY_POLL_MAX_SECONDS`.
+fn busy_wait(job: &ValidJob, config: &Laned<TaskConfig>, held_by: &[ActiveTask]) -> u32 {
+    let poll = job.poll_settings(config.config.poll);
+    let max_seconds = config.lanes.busy_poll_max_seconds.max(poll.min_seconds);
+    let now = Timestamp::now();
+    let age_seconds = held_by
+        .iter()
+        .filter_map(|t| t.created_at)
+        .map(|created| created.seconds_until(now))
+        .max()
+        .unwrap_or(0);
+    let settings = PollSettings {
+        min_seconds: poll.min_seconds,
+        max_seconds,
+    };
+    next_poll_seconds(
+        settings,
+        PollInput {
+            age_seconds,
+            progress: None,
+            canceling: held_by.iter().any(|t| t.lifecycle == "CANCELING"),
+            seconds_to_deadline: None,
+        },
+    )
 }

@@ -63,9 +63,32 @@ impl JobState {
         }
     }
 
+    /// The state named `text` ([`JobState::as_str`]).
+    pub fn parse(text: &str) -> Option<JobState> {
+        [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Canceled,
+            JobState::TimedOut,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
     pub fn is_finished(self) -> bool {
         !matches!(self, JobState::Pending | JobState::Running)
     }
+}
+
+/// A job found by its id: where it is and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub job: QueuedJob,
+    pub state: JobState,
+    /// The run that took it, once one did.
+    pub run: Option<RunId>,
 }
 
 /// A run's identity: `run-` and the id of the invocation that claimed it (unique).
@@ -124,9 +147,17 @@ pub struct RunRecord {
     pub token: String,
     pub task: Option<TaskHandle>,
     pub claimed_at: Millis,
+    /// The latest of its jobs' deadlines: a run that cannot start before then (its target
+    /// busy with a task Ferry did not start) ends timed out without running.
+    #[serde(default = "no_deadline")]
+    pub deadline: Millis,
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
     pub cancel: Option<CancelRequest>,
+}
+
+fn no_deadline() -> Millis {
+    Millis::MAX
 }
 
 /// How pending jobs end without a run: `TimedOut` at their deadline, or `Canceled`.

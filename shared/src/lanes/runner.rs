@@ -18,14 +18,15 @@ use sha2::{Digest, Sha256};
 
 use super::merge::{Candidate, merge};
 use super::record::{
-    JobEnd, JobState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunJob, RunRecord, RunState,
+    CancelRequest, JobEnd, JobState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunJob,
+    RunRecord, RunState,
 };
-use super::{LaneId, MAX_JOBS_PER_RUN};
+use super::{JobId, LaneId, MAX_JOBS_PER_RUN};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::Limits;
 use crate::domain::text::hex;
 use crate::error::FerryError;
-use crate::ports::{LaneLease, LaneQueue, LaneRuns, StartExecution, StartOutcome};
+use crate::ports::{LaneLease, LaneRuns, LaneView, StartExecution, StartOutcome};
 
 /// Most pending jobs one take reads (and so may merge): a run covers at most
 /// [`MAX_JOBS_PER_RUN`] anyway; the rest wait for the next run.
@@ -40,7 +41,8 @@ pub struct Timing {
 }
 
 impl Timing {
-    fn until(self) -> Millis {
+    /// When a lease taken or renewed now expires.
+    pub fn until(self) -> Millis {
         self.now.saturating_add(self.lease_ms)
     }
 }
@@ -55,11 +57,14 @@ pub enum Kicked {
     Running { owner: String },
 }
 
-/// The runner execution's input: its lane and its name, which is the lease's owner.
+/// The runner execution's input: its lane, its name (the lease's owner), and how many
+/// executions ran the lane before it without a break (hand-overs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerInput {
     pub lane: LaneId,
     pub owner: String,
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// A runner execution's name: the lane's digest, the time and `salt` (an invocation id), within
@@ -74,10 +79,11 @@ pub fn runner_name(lane: &LaneId, now: Millis, salt: &str) -> String {
     )
 }
 
-/// Takes `lane`'s lease for a new runner named after `salt` and starts it. A failed start
-/// gives the lease back so the next kick can try; if even that fails, the lease expires.
-pub async fn kick<P: LaneLease + StartExecution>(
-    ports: &P,
+/// Takes `lane`'s lease for a new runner named after `salt` and starts it with `runners`. A
+/// failed start gives the lease back so the next kick can try; if even that fails, the lease
+/// expires.
+pub async fn kick<L: LaneLease, S: StartExecution>(
+    (lanes, runners): (&L, &S),
     lane: &LaneId,
     timing: Timing,
     salt: &str,
@@ -89,31 +95,58 @@ pub async fn kick<P: LaneLease + StartExecution>(
         now: timing.now,
         until: timing.until(),
     };
-    if let Leased::HeldBy(held) = ports.acquire(&request).await? {
+    if let Leased::HeldBy(held) = lanes.acquire(&request).await? {
         return Ok(Kicked::Running { owner: held.owner });
     }
-    start_runner(ports, lane, &owner).await?;
-    Ok(Kicked::Started { owner })
-}
-
-/// Starts the runner execution `owner` for `lane`; gives the lease back when it cannot.
-async fn start_runner<P: LaneLease + StartExecution>(
-    ports: &P,
-    lane: &LaneId,
-    owner: &str,
-) -> Result<(), FerryError> {
     let input = RunnerInput {
         lane: lane.clone(),
-        owner: owner.to_owned(),
+        owner: owner.clone(),
+        generation: 0,
     };
     // Plain data: serializing cannot fail.
     let text = serde_json::to_string(&input).unwrap_or_default();
-    match ports.start_execution(owner, &text).await {
-        Ok(StartOutcome::Started { .. } | StartOutcome::AlreadyStarted) => Ok(()),
+    match runners.start_execution(&owner, &text).await {
+        Ok(StartOutcome::Started { .. } | StartOutcome::AlreadyStarted) => {
+            Ok(Kicked::Started { owner })
+        }
         Err(e) => {
             // Best effort: a lease not given back expires.
-            let _ = ports.release(lane, owner).await;
+            let _ = lanes.release(lane, &owner).await;
             Err(e)
+        }
+    }
+}
+
+/// Most expired jobs one take ends: their summaries travel in the runner's state, which
+/// Step Functions caps at 256 KiB.
+pub const MAX_EXPIRED_PER_TAKE: usize = 50;
+
+/// A job that ended pending, as its report needs it: the spec without its path lists (which
+/// can be 100 KB), and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredJob {
+    pub id: JobId,
+    pub source: String,
+    pub enqueued_at: Millis,
+    pub deadline: Millis,
+    /// The job spec with `paths`, `includes` and `excludes` left out.
+    pub job: serde_json::Value,
+}
+
+impl ExpiredJob {
+    fn of(job: QueuedJob) -> ExpiredJob {
+        let mut spec = serde_json::to_value(&job.spec).unwrap_or_default();
+        if let Some(fields) = spec.as_object_mut() {
+            for long in ["paths", "includes", "excludes"] {
+                fields.remove(long);
+            }
+        }
+        ExpiredJob {
+            id: job.id,
+            source: job.source,
+            enqueued_at: job.enqueued_at,
+            deadline: job.deadline,
+            job: spec,
         }
     }
 }
@@ -125,14 +158,15 @@ pub struct Taken {
     pub run: Option<RunRecord>,
     /// The run was in flight already (its runner died or handed over).
     pub adopted: bool,
-    /// Jobs whose deadline passed while they were pending: ended as timed out, to report.
-    pub expired: Vec<QueuedJob>,
+    /// Jobs whose deadline passed while they were pending: ended as timed out, to report (at
+    /// most [`MAX_EXPIRED_PER_TAKE`]; the next take ends the rest).
+    pub expired: Vec<ExpiredJob>,
     /// Pending jobs left for later runs (as far as this take read).
     pub backlog: usize,
 }
 
 /// One take for the runner `owner` of `lane`; `run_id` names a new run (the invocation's id).
-pub async fn take<P: LaneQueue + LaneLease + LaneRuns>(
+pub async fn take<P: LaneView + LaneLease + LaneRuns>(
     ports: &P,
     limits: &Limits,
     (lane, owner): (&LaneId, &str),
@@ -150,9 +184,10 @@ pub async fn take<P: LaneQueue + LaneLease + LaneRuns>(
         });
     }
     let pending = ports.pending(lane, MAX_PENDING_READ).await?;
-    let (expired, live): (Vec<QueuedJob>, Vec<QueuedJob>) = pending
+    let (mut expired, live): (Vec<QueuedJob>, Vec<QueuedJob>) = pending
         .into_iter()
         .partition(|job| job.deadline <= timing.now);
+    expired.truncate(MAX_EXPIRED_PER_TAKE);
     let expired = end_expired(ports, expired, timing.now).await?;
     let Some(mut run) = plan(
         &live,
@@ -174,6 +209,17 @@ pub async fn take<P: LaneQueue + LaneLease + LaneRuns>(
         drop_jobs(ports, &mut run, &live, limits, &gone).await?;
     }
     let backlog = live.len().saturating_sub(run.jobs.len() + gone.len());
+    if run.jobs.is_empty() {
+        // Every job of it was cancelled meanwhile: nothing to run; free the lane.
+        run.ended_at = Some(timing.now);
+        ports.finish(owner, &run).await?;
+        return Ok(Taken {
+            run: None,
+            adopted: false,
+            expired,
+            backlog,
+        });
+    }
     Ok(Taken {
         run: Some(run),
         adopted: false,
@@ -184,7 +230,11 @@ pub async fn take<P: LaneQueue + LaneLease + LaneRuns>(
 
 /// The run in flight, its jobs taken again (a claim can die between writing the run and
 /// taking its jobs: taking them again changes nothing that was done).
-async fn adopt<P: LaneRuns>(ports: &P, lane: &LaneId, id: &RunId) -> Result<RunRecord, FerryError> {
+async fn adopt<P: LaneView + LaneRuns>(
+    ports: &P,
+    lane: &LaneId,
+    id: &RunId,
+) -> Result<RunRecord, FerryError> {
     let run = stored_run(ports, lane, id).await?;
     if run.state == RunState::Claimed {
         // A job cancelled in between is reported with the run: it never started.
@@ -194,7 +244,7 @@ async fn adopt<P: LaneRuns>(ports: &P, lane: &LaneId, id: &RunId) -> Result<RunR
 }
 
 /// The run `id` of `lane`, which the lane table must hold.
-async fn stored_run<P: LaneRuns>(
+pub(crate) async fn stored_run<P: LaneView>(
     ports: &P,
     lane: &LaneId,
     id: &RunId,
@@ -209,13 +259,13 @@ async fn stored_run<P: LaneRuns>(
 }
 
 /// Ends the expired jobs; returns the ones this take ended (to report once).
-async fn end_expired<P: LaneQueue>(
+async fn end_expired<P: LaneRuns>(
     ports: &P,
     expired: Vec<QueuedJob>,
     now: Millis,
-) -> Result<Vec<QueuedJob>, FerryError> {
+) -> Result<Vec<ExpiredJob>, FerryError> {
     if expired.is_empty() {
-        return Ok(expired);
+        return Ok(Vec::new());
     }
     let end = JobEnd {
         state: JobState::TimedOut,
@@ -225,6 +275,7 @@ async fn end_expired<P: LaneQueue>(
     Ok(expired
         .into_iter()
         .filter(|job| ended.contains(&job.id))
+        .map(ExpiredJob::of)
         .collect())
 }
 
@@ -247,6 +298,7 @@ fn plan(
         .collect();
     let merged = merge(&candidates, limits)?;
     let jobs = merged.taken.iter().map(|&i| run_job(&live[i])).collect();
+    let deadline = merged.taken.iter().map(|&i| live[i].deadline).max()?;
     let token = IdempotencyKey::derive(Some(&id.0), &merged.spec).to_string();
     Some(RunRecord {
         id,
@@ -257,6 +309,7 @@ fn plan(
         token,
         task: None,
         claimed_at: now,
+        deadline,
         started_at: None,
         ended_at: None,
         cancel: None,
@@ -292,6 +345,7 @@ async fn drop_jobs<P: LaneRuns>(
             run.jobs = again.jobs;
             run.spec = again.spec;
             run.token = again.token;
+            run.deadline = again.deadline;
         }
         None => run.jobs.clear(),
     }
@@ -300,7 +354,7 @@ async fn drop_jobs<P: LaneRuns>(
 
 /// Ends the run in flight: every job to `state` (the run's outcome), then the lane free. A run
 /// already done (a retried finish) is returned as it is.
-pub async fn finish<P: LaneLease + LaneRuns>(
+pub async fn finish<P: LaneView + LaneLease + LaneRuns>(
     ports: &P,
     (lane, owner): (&LaneId, &str),
     run_id: &RunId,
@@ -323,7 +377,7 @@ pub async fn finish<P: LaneLease + LaneRuns>(
 
 /// Gives the lane up, then looks again: a job enqueued meanwhile (its entry's kick found the
 /// lane still held) is taken by this runner, which takes the lease back. `true`: go on.
-pub async fn release<P: LaneQueue + LaneLease>(
+pub async fn release<P: LaneView + LaneLease>(
     ports: &P,
     (lane, owner): (&LaneId, &str),
     timing: Timing,
@@ -342,15 +396,16 @@ pub async fn release<P: LaneQueue + LaneLease>(
     Ok(ports.acquire(&request).await? == Leased::Acquired)
 }
 
-/// Continues the runner as a new execution: the lease passes to it, then it starts. The new
-/// name derives from the old one and `generation`, so a retried hand-over starts the same
-/// execution (Step Functions answers a name in use with that execution).
-pub async fn hand_over<P: LaneLease + StartExecution>(
+/// Passes the lease to the runner's next execution, which the state machine then starts
+/// itself (with the answer as its input). The new name derives from the old one and
+/// `generation`, so a retried hand-over names the same execution (Step Functions answers a
+/// name in use with that execution).
+pub async fn hand_over<P: LaneLease>(
     ports: &P,
     (lane, owner): (&LaneId, &str),
     generation: u64,
     timing: Timing,
-) -> Result<String, FerryError> {
+) -> Result<RunnerInput, FerryError> {
     let next = runner_name(lane, timing.now, &format!("{owner}/{generation}"));
     let to = LeaseRequest {
         lane: lane.clone(),
@@ -359,35 +414,95 @@ pub async fn hand_over<P: LaneLease + StartExecution>(
         until: timing.until(),
     };
     ports.hand_over(owner, &to).await?;
-    let input = serde_json::to_string(&RunnerInput {
+    Ok(RunnerInput {
         lane: lane.clone(),
-        owner: next.clone(),
+        owner: next,
+        generation: generation.saturating_add(1),
     })
-    .unwrap_or_default();
-    ports.start_execution(&next, &input).await?;
-    Ok(next)
 }
 
 /// Kicks every lane whose runner is gone (its lease expired) while work is left: a run in
 /// flight to finish or jobs pending. Returns what each kick did.
-pub async fn sweep<P: LaneQueue + LaneLease + LaneRuns + StartExecution>(
-    ports: &P,
+pub async fn sweep<L: LaneView + LaneLease, S: StartExecution>(
+    (lanes, runners): (&L, &S),
     timing: Timing,
     salt: &str,
 ) -> Result<Vec<(LaneId, Kicked)>, FerryError> {
     let mut kicked = Vec::new();
-    for lane in ports.lanes().await? {
-        let state = ports.lane(&lane).await?;
+    for lane in lanes.lanes().await? {
+        let state = lanes.lane(&lane).await?;
         if state.lease.as_ref().is_some_and(|l| l.until >= timing.now) {
             continue;
         }
-        if state.run.is_none() && ports.pending(&lane, 1).await?.is_empty() {
+        if state.run.is_none() && lanes.pending(&lane, 1).await?.is_empty() {
             continue;
         }
-        let outcome = kick(ports, &lane, timing, salt).await?;
+        let outcome = kick((lanes, runners), &lane, timing, salt).await?;
         kicked.push((lane, outcome));
     }
     Ok(kicked)
+}
+
+/// What cancelling a job did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cancel", rename_all = "snake_case")]
+pub enum Cancelled {
+    /// It was pending: it ended canceled and will never run.
+    WhilePending,
+    /// It is running in `run`: the run's task is cancelled at its next status check, and every
+    /// job of the run (`jobs`) ends canceled with it.
+    RunCancelRequested { run: RunId, jobs: Vec<JobId> },
+    /// It had ended already, in `state`.
+    AlreadyEnded { state: JobState },
+}
+
+/// Cancels the job `id` for `by` (who asked) because of `reason`.
+pub async fn cancel<P: LaneView + LaneRuns>(
+    ports: &P,
+    id: &JobId,
+    (by, reason): (&str, &str),
+    now: Millis,
+) -> Result<Cancelled, FerryError> {
+    let not_found = || FerryError::NotFound {
+        message: format!(
+            "job {id} is not in the lane table (never enqueued, or ended more than 30 days ago)"
+        ),
+        source: None,
+    };
+    let mut found = ports.job(id).await?.ok_or_else(not_found)?;
+    if found.state == JobState::Pending {
+        let end = JobEnd {
+            state: JobState::Canceled,
+            at: now,
+        };
+        if ports
+            .end_pending(std::slice::from_ref(&found.job), end)
+            .await?
+            .contains(id)
+        {
+            return Ok(Cancelled::WhilePending);
+        }
+        // A runner took it meanwhile: cancel its run.
+        found = ports.job(id).await?.ok_or_else(not_found)?;
+    }
+    match (found.state, found.run) {
+        (JobState::Running, Some(run_id)) => {
+            let mut run = stored_run(ports, &found.job.lane, &run_id).await?;
+            if run.cancel.is_none() {
+                run.cancel = Some(CancelRequest {
+                    by: by.to_owned(),
+                    reason: reason.to_owned(),
+                    at: now,
+                });
+                ports.update(&run).await?;
+            }
+            Ok(Cancelled::RunCancelRequested {
+                run: run_id,
+                jobs: run.jobs.into_iter().map(|j| j.id).collect(),
+            })
+        }
+        (state, _) => Ok(Cancelled::AlreadyEnded { state }),
+    }
 }
 
 // Over the in-memory lane table, which the `test-util` feature builds (`cargo test --workspace`

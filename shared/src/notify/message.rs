@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::digest::Digest;
-use super::report::{Outcome, Report};
+use super::report::{CoveredJobs, Outcome, Report};
 use crate::domain::status::{Counts, Timestamp};
 use crate::domain::text::{truncate_ascii, truncate_chars};
 use crate::ids::DataSyncTaskArn;
@@ -142,6 +142,8 @@ fn facts(report: &Report) -> Vec<(&'static str, String)> {
         ("Task:", report.task_id.clone()),
         ("Lifecycle:", report.lifecycle.clone()),
         ("Execution:", report.execution.clone()),
+        ("Run:", report.run.clone()),
+        ("Jobs:", report.jobs.as_ref().map(jobs_line)),
         ("Started:", report.started_at.map(rfc3339)),
         ("Ended:", report.ended_at.map(rfc3339)),
         ("Duration:", report.duration_seconds.map(duration)),
@@ -174,6 +176,33 @@ fn facts(report: &Report) -> Vec<(&'static str, String)> {
         }
     }
     lines
+}
+
+/// How many jobs a run covered, and their names, each with how many jobs bore it (upload jobs
+/// carry their route's job name): `3 (incoming-import x3)`, `2 (nightly-export, backfill)`.
+fn jobs_line(jobs: &CoveredJobs) -> String {
+    const NAMED: usize = 5;
+    let mut names: Vec<(&str, usize)> = Vec::new();
+    for job in &jobs.listed {
+        match names.iter_mut().find(|(name, _)| *name == job.name) {
+            Some((_, count)) => *count += 1,
+            None => names.push((&job.name, 1)),
+        }
+    }
+    let shown: Vec<String> = names
+        .iter()
+        .take(NAMED)
+        .map(|(name, count)| match count {
+            1 => (*name).to_owned(),
+            n => format!("{name} x{n}"),
+        })
+        .collect();
+    let tail = if names.len() > NAMED || jobs.total > jobs.listed.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    format!("{} ({}{tail})", jobs.total, shown.join(", "))
 }
 
 /// Files, bytes, throughput and released capacity, each line only when something is known.
@@ -298,7 +327,7 @@ pub fn render(mut report: Report, topic_arn: &str) -> (Report, Vec<SnsMessage>) 
     }
 }
 
-fn rfc3339(t: Timestamp) -> String {
+pub fn rfc3339(t: Timestamp) -> String {
     serde_json::to_value(t)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -375,6 +404,8 @@ mod tests {
             digest: None,
             digest_note: None,
             console_url: None,
+            run: None,
+            jobs: None,
         }
     }
 
@@ -405,6 +436,41 @@ mod tests {
             "label and value run together:\n{t}"
         );
         assert!(t.contains("\nTask:         exec-"), "values line up:\n{t}");
+    }
+
+    #[test]
+    fn a_runs_jobs_are_counted_and_named_once_each() {
+        use crate::notify::report::CoveredJob;
+        let job = |name: &str| CoveredJob {
+            id: format!("job-{name}"),
+            name: name.into(),
+            source: "s3-trigger route r".into(),
+            enqueued_at: Timestamp::from_secs(0),
+            deadline: None,
+        };
+        let jobs = CoveredJobs::of(
+            [
+                job("incoming-import"),
+                job("nightly"),
+                job("incoming-import"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(jobs_line(&jobs), "3 (incoming-import x2, nightly)");
+        let many = CoveredJobs {
+            total: 250,
+            listed: (0..7).map(|i| job(&format!("j{i}"))).collect(),
+        };
+        assert_eq!(jobs_line(&many), "250 (j0, j1, j2, j3, j4, ...)");
+        let mut report = report("run-job", Outcome::Succeeded);
+        report.run = Some("run-1".into());
+        report.jobs = Some(jobs);
+        let text = text(&report);
+        assert!(text.contains("Run:          run-1\n"), "{text}");
+        assert!(
+            text.contains("Jobs:         3 (incoming-import x2, nightly)\n"),
+            "{text}"
+        );
     }
 
     #[test]

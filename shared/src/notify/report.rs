@@ -200,6 +200,45 @@ pub struct Report {
     /// Why there is no digest when one was expected (missing or unreadable report).
     pub digest_note: Option<String>,
     pub console_url: Option<String>,
+    /// The lane run that ran the task (`run-...`).
+    pub run: Option<String>,
+    /// The jobs the run covered (a run merges every compatible job waiting in its lane).
+    pub jobs: Option<CoveredJobs>,
+}
+
+/// Most jobs a report lists by name: the rest are counted.
+pub const MAX_LISTED_JOBS: usize = 100;
+
+/// The jobs a run covered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoveredJobs {
+    pub total: usize,
+    /// The first [`MAX_LISTED_JOBS`], oldest first.
+    pub listed: Vec<CoveredJob>,
+}
+
+/// One job of a run.
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoveredJob {
+    pub id: String,
+    pub name: String,
+    /// Where it came from (`s3-trigger route <name>`, `schedule <occurrence>`, `submit`).
+    pub source: String,
+    pub enqueued_at: Timestamp,
+    /// When it stopped being wanted (jobs that ended pending).
+    pub deadline: Option<Timestamp>,
+}
+
+impl CoveredJobs {
+    /// `jobs` (all of them), listing the first [`MAX_LISTED_JOBS`].
+    pub fn of(jobs: impl ExactSizeIterator<Item = CoveredJob>) -> CoveredJobs {
+        let total = jobs.len();
+        CoveredJobs {
+            total,
+            listed: jobs.take(MAX_LISTED_JOBS).collect(),
+        }
+    }
 }
 
 /// Everything the report is built from.
@@ -224,19 +263,7 @@ pub struct NotEnded(pub String);
 /// Builds the report (without the digest, which needs S3).
 pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
     let task = f.task.or(f.status.map(|s| &s.task));
-    let (outcome, reason) = match (f.status, f.error) {
-        (Some(status), _) => outcome_of(status, f)?,
-        (None, Some(error)) if task.is_none() => (Outcome::CouldNotStart, Some(error.reason())),
-        (None, Some(error)) => (
-            Outcome::Failed,
-            Some(format!("Ferry lost track of the task: {}", error.reason())),
-        ),
-        (None, None) => {
-            return Err(NotEnded(
-                "input: expected \"status\" (the final task status) or \"error\" (what stopped the job), got neither".into(),
-            ));
-        }
-    };
+    let (outcome, reason) = ending(f, task)?;
     let status = f.status;
     let timings = status.map(|s| &s.timings);
     let started_at = timings.and_then(|t| t.started_at.or(t.created_at));
@@ -295,6 +322,29 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
         report_location,
         digest: None,
         digest_note: None,
+        run: None,
+        jobs: None,
+    })
+}
+
+/// How the run ended, and why: from its final status, or from the error that stopped it.
+fn ending(f: &Facts<'_>, task: Option<&TaskHandle>) -> Result<(Outcome, Option<String>), NotEnded> {
+    Ok(match (f.status, f.error) {
+        (Some(status), _) => outcome_of(status, f)?,
+        // A job whose deadline passed before its lane could start it.
+        (None, Some(error)) if task.is_none() && f.timed_out => {
+            (Outcome::TimedOut, Some(error.reason()))
+        }
+        (None, Some(error)) if task.is_none() => (Outcome::CouldNotStart, Some(error.reason())),
+        (None, Some(error)) => (
+            Outcome::Failed,
+            Some(format!("Ferry lost track of the task: {}", error.reason())),
+        ),
+        (None, None) => {
+            return Err(NotEnded(
+                "input: expected \"status\" (the final task status) or \"error\" (what stopped the job), got neither".into(),
+            ));
+        }
     })
 }
 

@@ -70,6 +70,20 @@ impl Route {
             .trim_matches('/')
     }
 
+    /// The prefix an upload job's paths may collapse within when runs merge, in the form of
+    /// its paths: `s3://bucket/prefix` for imports, the file system directory (with its `/`)
+    /// for export and release; for DataSync (includes are never collapsed) the source prefix.
+    pub fn collapse_root(&self) -> String {
+        match self.job.kind {
+            JobKind::FsxImport => format!("s3://{}/{}", self.bucket, self.prefix),
+            JobKind::Datasync => self.source_prefix().to_owned(),
+            _ => match self.file_system_root() {
+                "" => String::new(),
+                root => format!("{root}/"),
+            },
+        }
+    }
+
     /// The manifest spec DataSync gets for a manifest written at `key`. The bucket's ARN is in
     /// the partition of the role that reads it (a bucket and its reader share one).
     pub fn manifest_spec(&self, key: &str) -> Option<ManifestSpec> {

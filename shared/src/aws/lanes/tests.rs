@@ -63,6 +63,7 @@ fn run_of(jobs: &[QueuedJob]) -> RunRecord {
         token: "ferry-token".into(),
         task: None,
         claimed_at: 1_700_000_001_000,
+        deadline: 1_700_003_601_000,
         started_at: None,
         ended_at: None,
         cancel: None,
@@ -363,4 +364,80 @@ async fn pending_jobs_are_read_oldest_first_consistently() {
         None,
         "ascending: DynamoDB's default"
     );
+}
+
+#[tokio::test]
+async fn every_lane_is_listed_by_its_partition_alone() {
+    let (rule, seen) = capturing(mock!(ddb::Client::query), move || {
+        let mut item = HashMap::new();
+        item.insert("pk".to_owned(), AttributeValue::S("lanes".into()));
+        item.insert("sk".to_owned(), AttributeValue::S(format!("fsx:{FS}")));
+        ddb::operation::query::QueryOutput::builder()
+            .items(item)
+            .build()
+    });
+    assert_eq!(lanes(&[&rule]).lanes().await.unwrap(), [lane()]);
+    let req = last(&seen);
+    // DynamoDB refuses an empty key value, begins_with's prefix included.
+    assert_eq!(req.key_condition_expression(), Some("pk = :pk"));
+    assert_eq!(
+        req.expression_attribute_values()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        [":pk"]
+    );
+}
+
+#[tokio::test]
+async fn a_job_is_found_through_its_locator() {
+    let job = queued(4);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let answer = |item: Vec<(&str, AttributeValue)>| {
+        let seen = seen.clone();
+        let item: HashMap<String, AttributeValue> =
+            item.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        move |req: &ddb::operation::get_item::GetItemInput| {
+            seen.lock().unwrap().push(req.clone());
+            ddb::operation::get_item::GetItemOutput::builder()
+                .set_item(Some(item.clone()))
+                .build()
+        }
+    };
+    let locator = mock!(ddb::Client::get_item)
+        .match_requests(|r| r.key().unwrap()["sk"] == AttributeValue::S("job".into()))
+        .then_compute_output(answer(vec![(
+            "lane_key",
+            AttributeValue::S(format!("fsx:{FS}")),
+        )]));
+    let record = mock!(ddb::Client::get_item)
+        .match_requests(|r| r.key().unwrap()["sk"] != AttributeValue::S("job".into()))
+        .then_compute_output(answer(vec![
+            ("job_state", AttributeValue::S("running".into())),
+            ("run_id", AttributeValue::S("run-7".into())),
+            (
+                "doc_json",
+                AttributeValue::S(serde_json::to_string(&job).unwrap()),
+            ),
+        ]));
+    let found = lanes(&[&locator, &record])
+        .job(&job.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.job, found.state, found.run),
+        (job.clone(), JobState::Running, Some(RunId("run-7".into())))
+    );
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].key().unwrap()["pk"],
+        AttributeValue::S(format!("job#{}", job.id))
+    );
+    assert_eq!(
+        requests[1].key().unwrap()["pk"],
+        AttributeValue::S(format!("lane#fsx:{FS}"))
+    );
+    assert!(requests.iter().all(|r| r.consistent_read() == Some(true)));
 }

@@ -7,6 +7,7 @@ use crate::domain::job::JobSpec;
 use crate::fakes::FakeLanes;
 use crate::lanes::record::Lease;
 use crate::lanes::{JobId, JobSource};
+use crate::ports::LaneQueue;
 
 const FS: &str = "fs-0123456789abcdef0";
 const MINUTE: Millis = 60_000;
@@ -65,7 +66,7 @@ async fn running(fake: &FakeLanes, jobs: &[QueuedJob], timing: Timing) -> (Strin
 
 /// Kicks a runner at `timing` and returns its name.
 async fn runner(fake: &FakeLanes, timing: Timing) -> String {
-    match kick(fake, &lane(), timing, "req-1").await.unwrap() {
+    match kick((fake, fake), &lane(), timing, "req-1").await.unwrap() {
         Kicked::Started { owner } => owner,
         other => panic!("expected a start, got {other:?}"),
     }
@@ -82,10 +83,11 @@ async fn a_kick_starts_one_runner_holding_the_lease() {
         input,
         RunnerInput {
             lane: lane(),
-            owner: owner.clone()
+            owner: owner.clone(),
+            generation: 0,
         }
     );
-    let again = kick(&fake, &lane(), at(1), "req-2").await.unwrap();
+    let again = kick((&fake, &fake), &lane(), at(1), "req-2").await.unwrap();
     assert_eq!(
         again,
         Kicked::Running {
@@ -98,7 +100,9 @@ async fn a_kick_starts_one_runner_holding_the_lease() {
         "a held lane starts no second runner"
     );
     // Once the lease expires (its runner died), a kick starts a new one.
-    let later = kick(&fake, &lane(), at(20), "req-3").await.unwrap();
+    let later = kick((&fake, &fake), &lane(), at(20), "req-3")
+        .await
+        .unwrap();
     assert!(matches!(later, Kicked::Started { .. }), "{later:?}");
 }
 
@@ -106,7 +110,7 @@ async fn a_kick_starts_one_runner_holding_the_lease() {
 async fn a_runner_that_cannot_start_gives_the_lease_back() {
     let fake = FakeLanes::new();
     fake.fail_next_runner_starts(1);
-    assert!(kick(&fake, &lane(), at(0), "req-1").await.is_err());
+    assert!(kick((&fake, &fake), &lane(), at(0), "req-1").await.is_err());
     assert_eq!(fake.lease(&lane()), None);
     runner(&fake, at(0)).await;
 }
@@ -204,7 +208,7 @@ async fn a_job_enqueued_while_the_lane_is_released_is_never_stranded() {
     // The entry enqueues, its kick finds the lane held (before the release) ...
     enqueued(&fake, &[upload("late", 1)]).await;
     assert!(matches!(
-        kick(&fake, &lane(), at(1), "req-9").await.unwrap(),
+        kick((&fake, &fake), &lane(), at(1), "req-9").await.unwrap(),
         Kicked::Running { .. }
     ));
     // ... so the release must see the job and keep the lane.
@@ -228,7 +232,7 @@ async fn a_run_in_flight_keeps_the_lane_and_a_new_runner_adopts_it() {
         "a runner with a run in flight cannot give the lane up"
     );
     // The first runner is stopped; its lease expires; the sweep starts a second.
-    let kicked = sweep(&fake, at(30), "sweep-1").await.unwrap();
+    let kicked = sweep((&fake, &fake), at(30), "sweep-1").await.unwrap();
     let [(kicked_lane, Kicked::Started { owner: second })] = kicked.as_slice() else {
         panic!("expected one start, got {kicked:?}");
     };
@@ -246,32 +250,40 @@ async fn the_sweep_leaves_held_and_idle_lanes_alone() {
     let fake = FakeLanes::new();
     enqueued(&fake, &[upload("a", 0)]).await;
     runner(&fake, at(0)).await;
-    assert!(sweep(&fake, at(5), "s").await.unwrap().is_empty(), "held");
+    assert!(
+        sweep((&fake, &fake), at(5), "s").await.unwrap().is_empty(),
+        "held"
+    );
     let fake = FakeLanes::new();
     assert!(
-        sweep(&fake, at(5), "s").await.unwrap().is_empty(),
+        sweep((&fake, &fake), at(5), "s").await.unwrap().is_empty(),
         "no lane"
     );
 }
 
 #[tokio::test]
-async fn a_hand_over_passes_the_lease_to_a_new_execution_once() {
+async fn a_hand_over_passes_the_lease_to_the_next_execution_once() {
     let fake = FakeLanes::new();
     let owner = runner(&fake, at(0)).await;
     let next = hand_over(&fake, (&lane(), &owner), 1, at(10))
         .await
         .unwrap();
-    assert_ne!(next, owner);
+    assert_ne!(next.owner, owner);
+    assert_eq!((next.lane.clone(), next.generation), (lane(), 2));
     assert_eq!(
         fake.lease(&lane()),
         Some(Lease {
-            owner: next.clone(),
+            owner: next.owner.clone(),
             until: at(10).now + 15 * MINUTE
         })
     );
     assert_eq!(
-        fake.runners().last().map(|r| r.0.clone()),
-        Some(next.clone())
+        hand_over(&fake, (&lane(), &next.owner), 2, at(10))
+            .await
+            .unwrap()
+            .generation,
+        3,
+        "the next execution can hand over in turn"
     );
     assert_eq!(
         error_type(hand_over(&fake, (&lane(), &owner), 1, at(10)).await),
@@ -282,4 +294,55 @@ async fn a_hand_over_passes_the_lease_to_a_new_execution_once() {
 
 fn error_type<T: std::fmt::Debug>(result: Result<T, FerryError>) -> &'static str {
     result.expect_err("expected an error").error_type()
+}
+
+#[tokio::test]
+async fn a_full_lane_of_ten_thousand_pending_uploads_drains_in_runs_of_at_most_two_thousand() {
+    let fake = FakeLanes::new();
+    let jobs: Vec<QueuedJob> = (0..10_000u64)
+        .map(|i| {
+            let mut job = upload(&format!("d{:03}/f-{i:05}.h5", i % 300), 0);
+            job.id = JobId::derive(&JobSource::Caller(format!("upload {i}")), &job.spec);
+            job.enqueued_at += i;
+            job
+        })
+        .collect();
+    enqueued(&fake, &jobs).await;
+    let owner = runner(&fake, at(1)).await;
+    let limits = Limits::default();
+    let mut sizes = Vec::new();
+    for n in 0..10 {
+        let timing = at(2 + n);
+        let taken = take_as(&fake, &owner, timing, &format!("r{n}"))
+            .await
+            .unwrap();
+        let Some(run) = taken.run else { break };
+        assert!(run.jobs.len() <= MAX_JOBS_PER_RUN);
+        assert!(!run.spec.paths.is_empty() && run.spec.paths.len() <= limits.max_paths);
+        assert!(
+            run.spec
+                .paths
+                .iter()
+                .all(|p| p.starts_with("s3://ferry-data/incoming/")),
+            "never above the route's prefix: {:?}",
+            run.spec.paths
+        );
+        sizes.push(run.jobs.len());
+        finish(
+            &fake,
+            (&lane(), &owner),
+            &run.id,
+            JobState::Succeeded,
+            timing,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(sizes, [2_000; 5], "oldest first, 2,000 to a run");
+    assert!(
+        fake.jobs()
+            .iter()
+            .all(|(_, state)| *state == JobState::Succeeded)
+    );
+    assert!(!release(&fake, (&lane(), &owner), at(20)).await.unwrap());
 }

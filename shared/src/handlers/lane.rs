@@ -1,0 +1,214 @@
+//! `lane`: the runner's steps between tasks ([`crate::lanes::runner`]), one action per call,
+//! and cancelling a job.
+//!
+//! | action | does | answers |
+//! |---|---|---|
+//! | `take` | adopt the run in flight, or end expired pending jobs and claim a new run | the run (or none), the expired jobs, the backlog |
+//! | `started` | record the task a run started, so an adopting runner follows it | the run |
+//! | `finish` | end the run's jobs as its report said, free the lane | the run, done |
+//! | `release` | give the lane up, then look again | `again`: take once more |
+//! | `hand_over` | pass the lease to the runner's next execution | that execution's input |
+//! | `cancel` | cancel a job: pending, it ends; running, its run's task is cancelled | what it did |
+//!
+//! The answers are shaped for the state machine, whose state Step Functions caps at 256 KiB: a
+//! run travels as a [`RunSummary`] (its spec, without its job list, which can hold 2,000 jobs;
+//! `notify` reads that list from the table).
+
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::info;
+
+use super::timing;
+use crate::config::{Laned, TaskConfig};
+use crate::domain::job::JobSpec;
+use crate::domain::parse;
+use crate::domain::status::TaskHandle;
+use crate::error::FerryError;
+use crate::lanes::record::{JobState, Millis, RunId, RunRecord, RunState};
+use crate::lanes::runner::{self, Cancelled, ExpiredJob, RunnerInput, Taken, Timing};
+use crate::lanes::{JobId, LaneId};
+use crate::notify::report::Outcome;
+use crate::ports::{LaneLease, LaneRuns, LaneView};
+
+/// One step, as the runner state machine sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LaneInput {
+    Take {
+        lane: LaneId,
+        owner: String,
+    },
+    Started {
+        lane: LaneId,
+        owner: String,
+        run: RunId,
+        task: TaskHandle,
+    },
+    Finish {
+        lane: LaneId,
+        owner: String,
+        run: RunId,
+        /// The outcome the run's report gave.
+        outcome: Outcome,
+    },
+    Release {
+        lane: LaneId,
+        owner: String,
+    },
+    HandOver {
+        lane: LaneId,
+        owner: String,
+        /// How many executions ran the lane before this one without a break.
+        generation: u64,
+    },
+    Cancel {
+        job: JobId,
+        /// Who asks (a person, a tool), for the run's report.
+        by: String,
+        #[serde(default)]
+        reason: String,
+    },
+}
+
+/// A run as the state machine carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub state: RunState,
+    /// The merged spec the task runs.
+    pub spec: JobSpec,
+    /// The task, once started (an adopted run may have one).
+    pub task: Option<TaskHandle>,
+    pub deadline: Millis,
+    /// How many jobs it covers.
+    pub jobs: usize,
+    /// Someone asked to cancel one of its jobs.
+    pub cancel_requested: bool,
+}
+
+impl RunSummary {
+    pub fn of(run: &RunRecord) -> RunSummary {
+        RunSummary {
+            id: run.id.clone(),
+            state: run.state,
+            spec: run.spec.clone(),
+            task: run.task.clone(),
+            deadline: run.deadline,
+            jobs: run.jobs.len(),
+            cancel_requested: run.cancel.is_some(),
+        }
+    }
+}
+
+/// What a take answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakeAnswer {
+    pub run: Option<RunSummary>,
+    pub adopted: bool,
+    pub expired: Vec<ExpiredJob>,
+    pub backlog: usize,
+}
+
+/// What a step answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LaneOutput {
+    Taken(TakeAnswer),
+    Run(RunSummary),
+    Release { again: bool },
+    HandedOver(RunnerInput),
+    Cancelled(Cancelled),
+}
+
+/// The job state a run's report outcome gives each of its jobs.
+pub fn job_state(outcome: Outcome) -> JobState {
+    match outcome {
+        Outcome::Succeeded => JobState::Succeeded,
+        Outcome::Failed | Outcome::CouldNotStart => JobState::Failed,
+        Outcome::Canceled => JobState::Canceled,
+        Outcome::TimedOut => JobState::TimedOut,
+    }
+}
+
+pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
+    ports: &P,
+    config: &Laned<TaskConfig>,
+    event: LambdaEvent<Value>,
+) -> Result<LaneOutput, FerryError> {
+    let input: LaneInput = parse::from_value(event.payload, "")?;
+    let timing = timing(&config.lanes);
+    let output = match input {
+        LaneInput::Take { lane, owner } => {
+            let limits = &config.config.limits;
+            let salt = &event.context.request_id;
+            let taken = runner::take(ports, limits, (&lane, &owner), timing, salt).await?;
+            LaneOutput::Taken(answer(&lane, taken))
+        }
+        LaneInput::Started {
+            lane,
+            owner,
+            run,
+            task,
+        } => LaneOutput::Run(started(ports, (&lane, &owner), &run, task, timing).await?),
+        LaneInput::Finish {
+            lane,
+            owner,
+            run,
+            outcome,
+        } => {
+            let state = job_state(outcome);
+            let done = runner::finish(ports, (&lane, &owner), &run, state, timing).await?;
+            info!(lane = %lane, run = %run, jobs = done.jobs.len(), state = state.as_str(), "run finished");
+            LaneOutput::Run(RunSummary::of(&done))
+        }
+        LaneInput::Release { lane, owner } => LaneOutput::Release {
+            again: runner::release(ports, (&lane, &owner), timing).await?,
+        },
+        LaneInput::HandOver {
+            lane,
+            owner,
+            generation,
+        } => {
+            let next = runner::hand_over(ports, (&lane, &owner), generation, timing).await?;
+            info!(lane = %lane, from = %owner, to = %next.owner, generation = next.generation, "lease handed over");
+            LaneOutput::HandedOver(next)
+        }
+        LaneInput::Cancel { job, by, reason } => {
+            let done = runner::cancel(ports, &job, (&by, &reason), timing.now).await?;
+            info!(job = %job, outcome = ?done, "cancel");
+            LaneOutput::Cancelled(done)
+        }
+    };
+    Ok(output)
+}
+
+fn answer(lane: &LaneId, taken: Taken) -> TakeAnswer {
+    info!(lane = %lane, run = ?taken.run.as_ref().map(|r| &r.id), adopted = taken.adopted,
+          expired = taken.expired.len(), backlog = taken.backlog, "take");
+    TakeAnswer {
+        run: taken.run.as_ref().map(RunSummary::of),
+        adopted: taken.adopted,
+        expired: taken.expired,
+        backlog: taken.backlog,
+    }
+}
+
+/// Records the task the run started (once; a retry that finds it recorded changes nothing).
+async fn started<P: LaneView + LaneLease + LaneRuns>(
+    ports: &P,
+    (lane, owner): (&LaneId, &str),
+    run_id: &RunId,
+    task: TaskHandle,
+    timing: Timing,
+) -> Result<RunSummary, FerryError> {
+    ports.renew(lane, owner, timing.until()).await?;
+    let mut run = runner::stored_run(ports, lane, run_id).await?;
+    if run.state == RunState::Claimed {
+        run.state = RunState::Started;
+        run.task = Some(task);
+        run.started_at = Some(timing.now);
+        ports.update(&run).await?;
+    }
+    Ok(RunSummary::of(&run))
+}

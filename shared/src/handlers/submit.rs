@@ -1,0 +1,138 @@
+//! `submit`: the one entry for schedules and people. It validates a job, enqueues it on its
+//! lane (once per job id) and kicks the lane's runner; the runner merges it with whatever else
+//! waits and runs it when the lane frees.
+//!
+//! `{"sweep": {}}` (the sweep schedule's input) instead starts a runner for every lane whose
+//! runner is gone (its lease expired) while work is left: a runner execution that was stopped,
+//! failed or timed out is replaced, and the new one adopts its run.
+//!
+//! The job's id derives from where it came from: a schedule's `occurrence` (EventBridge
+//! Scheduler's schedule ARN and scheduled time, the same in every delivery of one occurrence,
+//! so a duplicate delivery adds nothing), a caller's `id` (`ferry submit --id`: submitting it
+//! again is the same job), or, with neither, this invocation (every submission a new job).
+
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::info;
+
+use super::timing;
+use crate::config::SubmitConfig;
+use crate::domain::job::JobSpec;
+use crate::domain::parse;
+use crate::error::FerryError;
+use crate::lanes::record::{Enqueued, QueuedJob};
+use crate::lanes::runner::{self, Kicked};
+use crate::lanes::{JobId, JobSource, LaneId};
+use crate::ports::{LaneLease, LaneQueue, LaneView, StartExecution};
+
+/// What a schedule or a person submits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitInput {
+    pub job: JobSpec,
+    /// The caller's id for the job (1-128 printable characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A schedule occurrence (`<schedule ARN>@<scheduled time>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<String>,
+}
+
+/// What `submit` answers: the job queued, or what the sweep did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SubmitOutput {
+    Submitted(Submitted),
+    Swept { kicked: Vec<(LaneId, Kicked)> },
+}
+
+/// A job submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    pub job_id: JobId,
+    pub lane: LaneId,
+    /// `false`: the job was submitted before (a duplicate delivery or the same `id`).
+    pub enqueued: bool,
+    pub runner: Kicked,
+}
+
+/// The source a submission's job id derives from.
+fn source(input: &SubmitInput, request_id: &str) -> Result<JobSource, FerryError> {
+    match (&input.id, &input.occurrence) {
+        (Some(_), Some(_)) => Err(FerryError::invalid(
+            "id",
+            "give either id (a caller's job id) or occurrence (a schedule's), not both",
+        )),
+        (Some(id), None) => {
+            let ok = (1..=128).contains(&id.chars().count()) && !id.chars().any(char::is_control);
+            if ok {
+                Ok(JobSource::Caller(id.clone()))
+            } else {
+                Err(FerryError::invalid(
+                    "id",
+                    "must be 1-128 characters without control characters",
+                ))
+            }
+        }
+        (None, Some(occurrence)) => Ok(JobSource::Schedule(occurrence.clone())),
+        (None, None) => Ok(JobSource::Caller(format!("request {request_id}"))),
+    }
+}
+
+/// `ports`: the runner state machine (to start runners) and the lane table.
+pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
+    ports: &(S, L),
+    config: &SubmitConfig,
+    event: LambdaEvent<Value>,
+) -> Result<SubmitOutput, FerryError> {
+    let (runners, lanes) = ports;
+    let request_id = event.context.request_id;
+    let timing = timing(&config.lanes);
+    if event.payload.get("sweep").is_some() {
+        let _: Sweep = parse::from_value(event.payload, "")?;
+        let kicked = runner::sweep((lanes, runners), timing, &request_id).await?;
+        info!(kicked = kicked.len(), "swept");
+        return Ok(SubmitOutput::Swept { kicked });
+    }
+    let input: SubmitInput = parse::from_value(event.payload, "")?;
+    let source = source(&input, &request_id)?;
+    let job = input.job.clone().validate(&config.tasks.limits)?;
+    let lane = LaneId::of(&job);
+    let queued = QueuedJob {
+        id: JobId::derive(&source, &job),
+        lane: lane.clone(),
+        collapse_root: None,
+        source: match &input.occurrence {
+            Some(occurrence) => format!("schedule {occurrence}"),
+            None => "submit".into(),
+        },
+        enqueued_at: timing.now,
+        deadline: timing
+            .now
+            .saturating_add(job.timeout_seconds().saturating_mul(1000)),
+        spec: job.into_spec(),
+    };
+    let enqueued = lanes.enqueue(&queued).await? == Enqueued::Added;
+    let runner = runner::kick((lanes, runners), &lane, timing, &request_id).await?;
+    info!(job = %queued.id, lane = %lane, enqueued, runner = ?runner, "submitted");
+    Ok(SubmitOutput::Submitted(Submitted {
+        job_id: queued.id,
+        lane,
+        enqueued,
+        runner,
+    }))
+}
+
+/// The sweep schedule's input: `{"sweep": {}}`, nothing else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sweep {
+    #[serde(rename = "sweep")]
+    _options: NoOptions,
+}
+
+/// The sweep takes no options (yet).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoOptions {}

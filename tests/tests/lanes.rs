@@ -1,0 +1,343 @@
+//! The lane-aware handlers through their real code, over the in-memory lane table and services:
+//! what the runner's calls do to the lease, the lane and the answers the state machine reads.
+
+use ferry::config::{NotifyConfig, SubmitConfig, TaskConfig};
+use ferry::domain::idempotency::IdempotencyKey;
+use ferry::domain::job::JobSpec;
+use ferry::domain::status::{Counts, TaskHandle, Timestamp};
+use ferry::fakes::{FakeFailure, FakeLanes, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
+use ferry::handlers::{lane, notify, now_millis, start_task, submit, task_status};
+use ferry::ids::{StateMachineArn, TopicArn};
+use ferry::lanes::record::{JobState, LeaseRequest};
+use ferry::lanes::{JobId, JobSource, LaneId};
+use ferry::ports::{LaneLease, LaneQueue};
+use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+const FS: &str = "fs-0123456789abcdef0";
+const OWNER: &str = "lane-test-runner";
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// An invocation with its own request id (what names runners and runs).
+fn invocation(payload: Value, request_id: &str) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = request_id.into();
+    LambdaEvent::new(payload, context)
+}
+
+fn lane_id() -> LaneId {
+    LaneId::parse(&format!("fsx:{FS}")).unwrap()
+}
+
+fn import(name: &str) -> JobSpec {
+    serde_json::from_value(
+        json!({"name": name, "kind": "fsx_import", "file_system_id": FS,
+        "paths": [format!("s3://ferry-data/incoming/{name}/")]}),
+    )
+    .unwrap()
+}
+
+/// `spec` queued now as a person's job `id`.
+async fn queue(lanes: &FakeLanes, spec: JobSpec, id: &str) -> JobId {
+    let job = submitted_job(spec, |valid| {
+        JobId::derive(&JobSource::Caller(id.into()), valid)
+    });
+    lanes.enqueue(&job).await.unwrap();
+    job.id
+}
+
+/// A runner holding the lane, with one job taken into a run: (lanes, run id, job id).
+async fn a_run_in_flight() -> (FakeLanes, String, JobId) {
+    let lanes = FakeLanes::new();
+    let job = queue(&lanes, import("first"), "first").await;
+    let now = now_millis();
+    let request = LeaseRequest {
+        lane: lane_id(),
+        owner: OWNER.into(),
+        now,
+        until: now + 900_000,
+    };
+    lanes.acquire(&request).await.unwrap();
+    let taken = lane::handle(
+        &lanes,
+        &laned(TaskConfig::default()),
+        event(json!({"action": "take", "lane": lane_id(), "owner": OWNER})),
+    )
+    .await
+    .unwrap();
+    let taken = serde_json::to_value(taken).unwrap();
+    let run = taken["run"]["id"].as_str().expect("a run").to_owned();
+    (lanes, run, job)
+}
+
+fn runner(run: &str) -> Value {
+    json!({"lane": lane_id(), "owner": OWNER, "run": run})
+}
+
+fn fsx_task(id: &str, lifecycle: &str, age_seconds: i64) -> FakeTask {
+    let handle: TaskHandle =
+        serde_json::from_value(json!({"service": "fsx", "file_system_id": FS, "task_id": id}))
+            .unwrap();
+    let job = import("held");
+    FakeTask {
+        handle,
+        key: IdempotencyKey::derive(Some(id), &job),
+        job,
+        lifecycle: lifecycle.into(),
+        counts: Counts::default(),
+        created_at: Timestamp::from_secs(Timestamp::now().0.secs() - age_seconds),
+        failure: None,
+        cancel_requests: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_file_system_held_by_another_task_is_answered_busy_not_as_an_error() {
+    let tasks = FakeTasks::new();
+    tasks.insert(fsx_task("task-0000000000000000a", "EXECUTING", 600));
+    tasks.fail_next_start(FakeFailure::Conflict);
+    let ports = (tasks, FakeLanes::new());
+    let config = laned(TaskConfig::default());
+    let input = json!({"job": import("next"), "execution": "run-1"});
+    let answer = start_task::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    assert!(answer.busy && answer.task.is_none() && !answer.timed_out);
+    assert_eq!(answer.held_by.len(), 1);
+    assert_eq!(answer.held_by[0].id, "task-0000000000000000a");
+    // A fifth of the holder's 10 minutes is 120 s: capped at FERRY_BUSY_POLL_MAX_SECONDS.
+    assert_eq!(answer.next_poll_seconds, 60);
+
+    // Past the run's deadline, still busy: the run ends without starting.
+    ports.0.fail_next_start(FakeFailure::Conflict);
+    let mut late = input;
+    late["deadline"] = json!(now_millis() - 1);
+    let answer = start_task::handle(&ports, &config, event(late))
+        .await
+        .unwrap();
+    assert!(answer.busy && answer.timed_out);
+    // Free again: it starts.
+    let answer = start_task::handle(
+        &ports,
+        &config,
+        event(json!({"job": import("next"), "execution": "run-1"})),
+    )
+    .await
+    .unwrap();
+    assert!(!answer.busy && answer.task.is_some());
+}
+
+#[tokio::test]
+async fn a_status_check_renews_the_lease_caps_the_wait_while_jobs_wait_and_passes_a_cancel_on() {
+    let (lanes, run, job) = a_run_in_flight().await;
+    let tasks = FakeTasks::new();
+    let handle = tasks.insert(fsx_task("task-0000000000000000b", "EXECUTING", 3_000));
+    let ports = (tasks, lanes);
+    let config = laned(TaskConfig::default());
+    let before = ports.1.lease(&lane_id()).unwrap().until;
+    let input = json!({"job": import("first"), "task": handle, "runner": runner(&run)});
+    let status = task_status::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    assert!(
+        ports.1.lease(&lane_id()).unwrap().until >= before,
+        "renewed"
+    );
+    assert!(!status.waiting && !status.cancel_asked);
+    // A fifth of 50 minutes is 600 s, the job's bound; a third of the 900 s lease is less.
+    assert_eq!(status.status.next_poll_seconds, 300);
+
+    queue(&ports.1, import("second"), "second").await;
+    let status = task_status::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    assert!(status.waiting);
+    assert_eq!(
+        status.status.next_poll_seconds, 60,
+        "FERRY_BUSY_POLL_MAX_SECONDS"
+    );
+
+    let cancelled = lane::handle(
+        &ports.1,
+        &config,
+        event(json!({"action": "cancel", "job": job, "by": "alice", "reason": "wrong folder"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(cancelled).unwrap()["cancel"],
+        "run_cancel_requested"
+    );
+    let status = task_status::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    assert!(status.cancel_asked);
+
+    // Another runner took the lane: this one's checks fail with LeaseLost.
+    let mut other = input;
+    other["runner"]["owner"] = json!("lane-someone-else");
+    let error = task_status::handle(&ports, &config, event(other))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "LeaseLost");
+}
+
+#[tokio::test]
+async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
+    let (lanes, run, job) = a_run_in_flight().await;
+    let config = laned(TaskConfig::default());
+    lane::handle(
+        &lanes,
+        &config,
+        event(json!({"action": "cancel", "job": job, "by": "bob", "reason": "not needed"})),
+    )
+    .await
+    .unwrap();
+    let ports = (FakeNotify::new(), lanes);
+    let notify_config = laned(NotifyConfig {
+        topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
+        ..NotifyConfig::default()
+    });
+    let status = json!({"task": {"service": "fsx", "file_system_id": FS,
+                                 "task_id": "task-0000000000000000c"},
+                        "phase": "canceled", "lifecycle": "CANCELED", "done": true,
+                        "timed_out": false, "age_seconds": 60, "next_poll_seconds": 15,
+                        "counts": {}, "timings": {}});
+    let input = json!({"job": import("first"), "execution": "lane-runner-1", "status": status,
+                       "runner": runner(&run)});
+    let out = notify::handle(&ports, &notify_config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(out.message_ids.len(), 2);
+    let published = ports.0.published();
+    let report: Value = serde_json::from_str(&published[0].body).unwrap();
+    assert_eq!(report["run"], run.as_str());
+    assert_eq!(report["execution"], "lane-runner-1");
+    assert_eq!(report["jobs"]["total"], 1);
+    assert_eq!(report["jobs"]["listed"][0]["id"], json!(job));
+    assert_eq!(
+        report["reason"],
+        "cancelled at the request of bob: not needed"
+    );
+    assert!(published[1].body.contains("Jobs:         1 (first)\n"));
+}
+
+#[tokio::test]
+async fn jobs_that_ended_pending_get_a_timed_out_report_each() {
+    let ports = (FakeNotify::new(), FakeLanes::new());
+    let config = laned(NotifyConfig {
+        topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
+        ..NotifyConfig::default()
+    });
+    let expired = |id: &str| {
+        json!({"id": format!("job-{}", id.repeat(56)), "source": "submit",
+               "enqueued_at": 1_764_460_800_000u64, "deadline": 1_764_464_400_000u64,
+               "job": {"name": format!("waited-{id}"), "kind": "fsx_export", "file_system_id": FS}})
+    };
+    let out = notify::handle(
+        &ports,
+        &config,
+        event(json!({"expired": [expired("a"), expired("b")]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.message_ids.len(), 4, "two messages per job");
+    let reports: Vec<Value> = ports
+        .0
+        .published()
+        .iter()
+        .filter(|m| m.attributes["format"] == "json")
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2);
+    for report in &reports {
+        assert_eq!(report["outcome"], "timed_out");
+        assert!(report["reason"].as_str().unwrap().contains("never ran"));
+        assert!(report.get("task_id").is_none() && report.get("run").is_none());
+        assert_eq!(report["jobs"]["total"], 1);
+    }
+    assert_eq!(reports[1]["job"], "waited-b");
+}
+
+#[tokio::test]
+async fn a_run_is_recorded_when_started_and_its_jobs_end_as_its_report_said() {
+    let (lanes, run, job) = a_run_in_flight().await;
+    let config = laned(TaskConfig::default());
+    let task = json!({"service": "fsx", "file_system_id": FS, "task_id": "task-0000000000000000d"});
+    let step = |payload: Value| lane::handle(&lanes, &config, event(payload));
+    let started = step(
+        json!({"action": "started", "lane": lane_id(), "owner": OWNER,
+                              "run": run, "task": task}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(serde_json::to_value(&started).unwrap()["state"], "started");
+    let finished = step(
+        json!({"action": "finish", "lane": lane_id(), "owner": OWNER,
+                               "run": run, "outcome": "succeeded"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(serde_json::to_value(&finished).unwrap()["state"], "done");
+    assert_eq!(
+        lanes.jobs().iter().find(|(j, _)| j.id == job).unwrap().1,
+        JobState::Succeeded
+    );
+    // Nothing pending: the lane is released, and a second look finds nothing.
+    let released = step(json!({"action": "release", "lane": lane_id(), "owner": OWNER}))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(released).unwrap(),
+        json!({"again": false})
+    );
+    assert_eq!(lanes.lease(&lane_id()), None);
+    let unknown = step(json!({"action": "start", "lane": lane_id()}))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.error_type(), "InvalidJob");
+}
+
+#[tokio::test]
+async fn a_schedule_occurrence_submitted_twice_is_one_job_and_one_runner() {
+    let ports = (FakeTrigger::new(), FakeLanes::new());
+    let config = SubmitConfig {
+        tasks: TaskConfig::default(),
+        lanes: lane_config(),
+        runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+    };
+    let occurrence =
+        "arn:aws:scheduler:us-east-1:111122223333:schedule/default/x@2026-11-30T01:00:00Z";
+    let input = json!({"job": import("nightly"), "occurrence": occurrence});
+    let first = submit::handle(&ports, &config, invocation(input.clone(), "delivery-1"))
+        .await
+        .unwrap();
+    let second = submit::handle(&ports, &config, invocation(input, "delivery-2"))
+        .await
+        .unwrap();
+    let (first, second) = (
+        serde_json::to_value(first).unwrap(),
+        serde_json::to_value(second).unwrap(),
+    );
+    assert_eq!(first["job_id"], second["job_id"]);
+    assert_eq!(
+        (first["enqueued"].clone(), second["enqueued"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(first["runner"]["kick"], "started");
+    assert_eq!(second["runner"]["kick"], "running");
+    assert_eq!(ports.0.executions().len(), 1, "one runner for the lane");
+    // The sweep leaves a lane whose runner holds a live lease alone.
+    let swept = submit::handle(&ports, &config, event(json!({"sweep": {}})))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(swept).unwrap(), json!({"kicked": []}));
+    let bad = submit::handle(&ports, &config, event(json!({"sweep": {"now": true}})))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.error_type(), "InvalidJob");
+}
