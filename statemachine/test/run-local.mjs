@@ -1,11 +1,17 @@
-// Runs statemachine/ferry.asl.json locally with aws-local-stepfunctions, its Lambda states
-// served by the real function binaries through a Lambda Invoke API endpoint (e.g.
-// `cargo lambda watch`). Test and demo infrastructure: every state runs; only Wait states and
-// Retry pauses can be shortened.
+// Runs statemachine/ferry.asl.json (the lane runner) locally with aws-local-stepfunctions,
+// its Lambda states served by the real function binaries through a Lambda Invoke API endpoint,
+// its StartNext state (states:startExecution, a runner's hand-over) sent to a Step Functions
+// API endpoint (the emulator's). Test and demo infrastructure: every state runs; only Wait
+// states and Retry pauses can be shortened or scaled.
 //
 //   node --import ./polyfill.mjs run-local.mjs --lambda http://127.0.0.1:9000 \
-//        --input '{"job": {...}}' [--name execution-name] [--wait-ms 200] [--retry-ms 100]
-//        [--quiet | --jsonl]
+//        --input '{"lane": ..., "owner": ..., "generation": 0}' [--name execution-name]
+//        [--state-machine-arn ARN] [--sfn-endpoint URL]
+//        [--wait-ms 200 | --time-scale 0.05] [--retry-ms 100] [--quiet | --jsonl]
+//
+// --time-scale F makes each Wait last F times the seconds the state machine asked for (the
+// `next_poll_seconds` the function before it answered), in real time: the whole runner runs
+// F times faster, its waits in proportion. --wait-ms instead makes every Wait that long.
 //
 // --input-file PATH (`-`: standard input) instead of --input takes inputs longer than one
 // command-line argument may be (128 KiB on Linux; a DataSync filter alone can be 100 KB).
@@ -13,9 +19,12 @@
 // Prints each state as it is entered (stderr) and the execution's result or error as JSON
 // (stdout). With --jsonl, stdout is instead one JSON object per line: every event of the
 // execution (`{"type": "StateExited", "state": "GetStatus", "output": {...}, ...}`) as it
-// happens, then `{"type": "Result", "status": ..., ...}` (for programs that follow a run, such
-// as the demo and the end-to-end tests in local/). Exit status: 0 when the execution succeeds,
-// 1 when it fails, 2 on bad usage.
+// happens, then `{"type": "Result", "status": ..., "history_events": n, ...}` (for programs that
+// follow a run, such as the demo and the end-to-end tests in local/). `history_events` counts
+// the events Step Functions would keep in the execution's history (ExecutionStarted and its
+// end; each state's Entered and Exited; each Task attempt's Scheduled, Started and
+// Succeeded/Failed), which it caps at 25,000. Exit status: 0 when the execution succeeds, 1
+// when it fails, 2 on bad usage.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -28,6 +37,7 @@ export function loadDefinition() {
     TaskStatusFunctionArn: 'ferry-task-status',
     CancelTaskFunctionArn: 'ferry-cancel-task',
     NotifyFunctionArn: 'ferry-notify',
+    LaneFunctionArn: 'ferry-lane',
   };
   const substituted = Object.entries(binaries).reduce(
     (t, [name, bin]) => t.replaceAll('${' + name + '}', `arn:aws:lambda:us-east-1:000000000000:function:${bin}`),
@@ -61,37 +71,88 @@ async function invoke(lambdaUrl, functionArn, payload) {
   return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: body };
 }
 
-/** Runs one execution; `onEvent(event)` sees every event log entry. */
-export async function runLocal({ lambdaUrl, input, name, waitMs = 0, retryMs = 0, onEvent = () => {} }) {
+/** StartExecution on a Step Functions API endpoint (AWS JSON 1.0; the emulator takes any
+ * signature). An execution name in use answers `StepFunctions.ExecutionAlreadyExistsException`,
+ * as the states:startExecution integration names the API's error. */
+async function startExecution(sfnUrl, params) {
+  if (!sfnUrl) throw Object.assign(new Error('no --sfn-endpoint to start executions on'), { name: 'States.TaskFailed' });
+  const response = await fetch(sfnUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': 'AWSStepFunctions.StartExecution',
+      authorization: 'AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body: JSON.stringify({ stateMachineArn: params.StateMachineArn, name: params.Name, input: JSON.stringify(params.Input) }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const type = String(body.__type ?? 'TaskFailed').split('#').pop();
+    throw Object.assign(new Error(body.message ?? JSON.stringify(body)), { name: `StepFunctions.${type}` });
+  }
+  return { ExecutionArn: body.executionArn, StartDate: body.startDate };
+}
+
+/** Runs one execution; `onEvent(event)` sees every event log entry. `timeScale` (when set)
+ * makes each Wait last that fraction of the seconds asked for, else `waitMs`. */
+export async function runLocal({ lambdaUrl, sfnUrl, stateMachineArn, input, name, waitMs = 0, timeScale, retryMs = 0, onEvent = () => {} }) {
   const definition = loadDefinition();
   const states = Object.entries(definition.States);
   const lambdaStates = states.filter(([, s]) => s.Type === 'Task' && s.Resource === 'arn:aws:states:::lambda:invoke').map(([n]) => n);
+  const startStates = states.filter(([, s]) => s.Type === 'Task' && s.Resource === 'arn:aws:states:::states:startExecution').map(([n]) => n);
+  const taskStates = new Set([...lambdaStates, ...startStates]);
   const waitStates = states.filter(([, s]) => s.Type === 'Wait').map(([n]) => n);
+  // Scaled waits: every Wait follows the function whose answer set its seconds
+  // (`next_poll_seconds`), so the last such answer is the wait asked for.
+  let askedSeconds = 0;
+  const waits = {};
+  for (const state of waitStates) {
+    Object.defineProperty(waits, state, {
+      enumerable: true,
+      get: () => (timeScale === undefined ? waitMs : Math.round(askedSeconds * timeScale * 1000)),
+    });
+  }
+  const call = async (params) => {
+    const answer = await invoke(lambdaUrl, params.FunctionName, params.Payload);
+    const seconds = answer.Payload?.next_poll_seconds;
+    if (typeof seconds === 'number') askedSeconds = seconds;
+    return answer;
+  };
+  const machineArn = stateMachineArn ?? 'arn:aws:states:us-east-1:000000000000:stateMachine:ferry';
   const machine = new StateMachine(definition);
   const execution = machine.run(input, {
     overrides: {
-      taskResourceLocalHandlers: Object.fromEntries(
-        lambdaStates.map((state) => [state, (params) => invoke(lambdaUrl, params.FunctionName, params.Payload)]),
-      ),
-      waitTimeOverrides: Object.fromEntries(waitStates.map((s) => [s, waitMs])),
+      taskResourceLocalHandlers: Object.fromEntries([
+        ...lambdaStates.map((state) => [state, call]),
+        ...startStates.map((state) => [state, (params) => startExecution(sfnUrl, params)]),
+      ]),
+      waitTimeOverrides: waits,
       retryIntervalOverrides: Object.fromEntries(lambdaStates.map((s) => [s, retryMs])),
     },
     context: {
-      Execution: { Id: `arn:aws:states:us-east-1:000000000000:execution:ferry:${name}`, Name: name, Input: input, StartTime: new Date().toISOString() },
-      StateMachine: { Id: 'arn:aws:states:us-east-1:000000000000:stateMachine:ferry', Name: 'ferry' },
+      Execution: { Id: `${machineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name, Input: input, StartTime: new Date().toISOString() },
+      StateMachine: { Id: machineArn, Name: machineArn.split(':').pop() },
     },
   });
+  // ExecutionStarted and the execution's end.
+  let historyEvents = 2;
   const events = (async () => {
-    for await (const event of execution.eventLogs) onEvent(event);
+    for await (const event of execution.eventLogs) {
+      if (event.type === 'StateEntered' || event.type === 'StateExited') historyEvents += 1;
+      // Each attempt of a Task: Scheduled, Started, Succeeded or Failed.
+      if (event.type === 'StateEntered' && taskStates.has(event.state.name)) historyEvents += 3;
+      if (event.type === 'StateRetried') historyEvents += 3;
+      onEvent(event);
+    }
   })();
   try {
     const output = await execution.result;
     await events;
-    return { status: 'SUCCEEDED', output };
+    return { status: 'SUCCEEDED', output, history_events: historyEvents };
   } catch (e) {
     await events.catch(() => {});
     const cause = e.cause ?? e;
-    return { status: 'FAILED', error: cause.name, cause: cause.message };
+    return { status: 'FAILED', error: cause.name, cause: cause.message, history_events: historyEvents };
   }
 }
 
@@ -132,6 +193,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       input: { type: 'string' },
       'input-file': { type: 'string' },
       name: { type: 'string' },
+      'state-machine-arn': { type: 'string' },
+      'sfn-endpoint': { type: 'string' },
+      'time-scale': { type: 'string' },
       'wait-ms': { type: 'string', default: '0' },
       'retry-ms': { type: 'string', default: '0' },
       quiet: { type: 'boolean', default: false },
@@ -139,7 +203,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
   if (!values.lambda || (values.input === undefined) === (values['input-file'] === undefined)) {
-    console.error('usage: run-local.mjs --lambda URL (--input JSON | --input-file PATH|-) [--name NAME] [--wait-ms N] [--retry-ms N] [--quiet | --jsonl]');
+    console.error('usage: run-local.mjs --lambda URL (--input JSON | --input-file PATH|-) [--name NAME] [--state-machine-arn ARN] [--sfn-endpoint URL] [--wait-ms N | --time-scale F] [--retry-ms N] [--quiet | --jsonl]');
     process.exit(2);
   }
   let input;
@@ -153,9 +217,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const result = await runLocal({
     lambdaUrl: values.lambda.replace(/\/$/, ''),
+    sfnUrl: values['sfn-endpoint'],
+    stateMachineArn: values['state-machine-arn'],
     input,
     name: values.name ?? `local-${Date.now()}`,
     waitMs: Number(values['wait-ms']),
+    timeScale: values['time-scale'] === undefined ? undefined : Number(values['time-scale']),
     retryMs: Number(values['retry-ms']),
     onEvent: (event) => {
       if (values.jsonl) {

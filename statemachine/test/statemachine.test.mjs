@@ -1,72 +1,168 @@
-// The deployed definition (statemachine/ferry.asl.json, exactly as template.yaml references
-// it) run with aws-local-stepfunctions. Every state runs; the four Lambda states are simulated
-// by scripted handlers that speak the functions' real contracts (docs/functions.md), and
-// failures use the functions' real error_types, so Retry and Catch are exercised as deployed.
-// Waits and retry pauses are shortened to 0 ms; nothing else is overridden.
+// The deployed lane-runner definition (statemachine/ferry.asl.json, exactly as template.yaml
+// references it) run with aws-local-stepfunctions. Every state runs; the Lambda states are
+// simulated by scripted handlers that speak the functions' real contracts (lane, start-task,
+// task-status, cancel-task, notify: docs/functions.md), and failures use the functions' real
+// error_types, so Retry and Catch are exercised as deployed. The one other Task state,
+// StartNext (states:startExecution), gets a scripted handler too. Waits and retry pauses are
+// shortened to 0 ms; nothing else is overridden.
+//
+// Each execution's Step Functions history is counted from the event log the way Step Functions
+// counts it (see historyEvents), so the tests can check that a runner following a 30-day task
+// hands over to its next execution well before the 25,000-event history limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
 
 const definitionText = readFileSync(new URL('../ferry.asl.json', import.meta.url), 'utf8');
-const SUBSTITUTIONS = ['StartTaskFunctionArn', 'TaskStatusFunctionArn', 'CancelTaskFunctionArn', 'NotifyFunctionArn'];
+const SUBSTITUTIONS = ['StartTaskFunctionArn', 'TaskStatusFunctionArn', 'CancelTaskFunctionArn', 'NotifyFunctionArn', 'LaneFunctionArn'];
+const functionArn = (name) => `arn:aws:lambda:us-east-1:111122223333:function:${name}`;
 const definition = JSON.parse(
-  SUBSTITUTIONS.reduce(
-    (text, name) => text.replaceAll('${' + name + '}', `arn:aws:lambda:us-east-1:111122223333:function:${name}`),
-    definitionText,
-  ),
+  SUBSTITUTIONS.reduce((text, name) => text.replaceAll('${' + name + '}', functionArn(name)), definitionText),
 );
-const LAMBDA_STATES = ['StartTask', 'GetStatus', 'CancelTask', 'Notify', 'NotifyCouldNotStart', 'NotifyLostTrack'];
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:111122223333:stateMachine:ferry';
+const executionArn = (name) => `arn:aws:states:us-east-1:111122223333:execution:ferry:${name}`;
+
+const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const FUNCTION_OF = {
+  Take: 'LaneFunctionArn',
+  Started: 'LaneFunctionArn',
+  Finish: 'LaneFunctionArn',
+  Release: 'LaneFunctionArn',
+  HandOver: 'LaneFunctionArn',
   StartTask: 'StartTaskFunctionArn',
   GetStatus: 'TaskStatusFunctionArn',
   CancelTask: 'CancelTaskFunctionArn',
   Notify: 'NotifyFunctionArn',
+  NotifyExpired: 'NotifyFunctionArn',
   NotifyCouldNotStart: 'NotifyFunctionArn',
+  NotifyNeverStarted: 'NotifyFunctionArn',
   NotifyLostTrack: 'NotifyFunctionArn',
 };
+const LANE_ACTION = { Take: 'take', Started: 'started', Finish: 'finish', Release: 'release', HandOver: 'hand_over' };
+const TASK_STATES = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task').map(([n]) => n);
+const LAMBDA_STATES = TASK_STATES.filter((n) => definition.States[n].Resource === LAMBDA_INVOKE);
 const WAIT_STATES = Object.entries(definition.States).filter(([, s]) => s.Type === 'Wait').map(([n]) => n);
 
-const JOB = { name: 'nightly-export', kind: 'fsx_export', file_system_id: 'fs-0123456789abcdef0', timeout_seconds: 3600 };
+const LANE = 'fsx:fs-0123456789abcdef0';
+const OWNER = 'lane-abc-1';
+const INPUT = { lane: LANE, owner: OWNER, generation: 0 };
+const SPEC = {
+  name: 'nightly-export', kind: 'fsx_export', file_system_id: 'fs-0123456789abcdef0',
+  paths: ['exports/a', 'exports/b'], timeout_seconds: 3600,
+};
 const TASK = { service: 'fsx', file_system_id: 'fs-0123456789abcdef0', task_id: 'task-0123456789abcdef0' };
+const TASK2 = { service: 'fsx', file_system_id: 'fs-0123456789abcdef0', task_id: 'task-0fedcba9876543210' };
+const DEADLINE = Date.UTC(2026, 10, 21, 2, 0, 0);
+const RUN = 'run-01J0000000000000000000001';
+const RUNNER = { lane: LANE, owner: OWNER, run: RUN };
+const FINAL_PHASES = ['succeeded', 'failed', 'canceled'];
 
 /** A Lambda error as the lambda:invoke integration reports it: Error = errorType, Cause = the
  * function's error document. */
-function lambdaError(errorType, errorMessage) {
+function lambdaError(errorType, errorMessage = errorType) {
   const e = new Error(JSON.stringify({ errorType, errorMessage }));
   e.name = errorType;
   return e;
 }
+const leaseLost = () => lambdaError('LeaseLost', `lease lost: ${LANE} is held by lane-xyz-9`);
 
+/** A RunSummary as the lane function answers it: the merged spec and a count of jobs, never the jobs. */
+function claimed(id = RUN, extra = {}) {
+  return { id, state: 'claimed', spec: SPEC, task: null, deadline: DEADLINE, jobs: 3, cancel_requested: false, ...extra };
+}
+const startedRun = (id = RUN, task = TASK) => claimed(id, { state: 'started', task });
+/** The lane function's answer to take. */
+const taken = (run, extra = {}) => ({ run, adopted: false, expired: [], backlog: 0, ...extra });
+const NOTHING = taken(null);
+/** start-task's answers. */
+const started = (extra = {}) => ({
+  task: TASK, busy: false, timed_out: false, idempotency_key: 'ferry-run-01J0000000000000000000001',
+  next_poll_seconds: 15, started_at: '2026-11-21T01:00:00Z', ...extra,
+});
+const busy = (extra = {}) => started({ task: null, busy: true, next_poll_seconds: 30, started_at: null, ...extra });
+/** task-status's answer. */
 function status(phase, lifecycle, extra = {}) {
-  const done = ['succeeded', 'failed', 'canceled'].includes(phase);
+  const done = FINAL_PHASES.includes(phase);
   return {
     task: TASK, phase, lifecycle, done, timed_out: false, age_seconds: 60, next_poll_seconds: 15,
     counts: { total: 10, succeeded: done ? 10 : 3, failed: 0 }, timings: { created_at: '2026-11-21T01:00:00Z' },
-    ...extra,
+    waiting: false, cancel_asked: false, ...extra,
   };
+}
+/** cancel-task's answer: the task's status, without the lane's fields. */
+function cancelAnswer(cancel, phase, lifecycle, extra = {}) {
+  const { waiting, cancel_asked, ...fields } = status(phase, lifecycle, extra);
+  return { cancel, ...fields };
+}
+const reported = (outcome) => ({
+  outcome, topic_arn: 'arn:aws:sns:us-east-1:111122223333:ferry-reports', message_ids: ['m1', 'm2'], paths_truncated: false,
+});
+const finished = (p) => startedRun(p.run);
+const released = (again) => ({ again });
+const handedOver = (p) => ({ lane: p.lane, owner: `lane-abc-${p.generation + 2}`, generation: p.generation + 1 });
+const executionStarted = (p) => ({ ExecutionArn: executionArn(p.Name), StartDate: '2026-11-21T01:00:00Z' });
+const always = (step) => () => step;
+
+/**
+ * The Step Functions history events an execution's event log stands for: ExecutionStarted and
+ * the execution's end (2), each state's Entered and Exited events (a Fail state has Entered
+ * only), and for every attempt of a Task state TaskScheduled, TaskStarted and
+ * TaskSucceeded/TaskFailed (3).
+ */
+function historyEvents(events) {
+  let count = 2;
+  for (const e of events) {
+    if (e.type === 'StateEntered') count += 1 + (e.state.type === 'Task' ? 3 : 0);
+    else if (e.type === 'StateExited') count += 1;
+    else if (e.type === 'StateRetried') count += 3;
+  }
+  return count;
 }
 
 /**
- * Runs the definition with `script`: for each Lambda state, a list of results (or errors) it
- * returns on successive calls. Returns the calls made, the result or error, and the state path.
+ * Runs the definition with `script`: for each Task state, either a list of answers (or errors)
+ * for its successive calls, or a function (payload, n) => answer. An answer may itself be a
+ * function of the payload. A call the script does not answer is a test failure. Returns the
+ * calls made (payloads per state, and the order of states called), the result or error, the
+ * states entered, the events and the history-event count.
  */
-async function run(script, input = { job: JOB, extra: 'dropped by Init' }, name = 'nightly-export-2026-11-21') {
-  const calls = Object.fromEntries(LAMBDA_STATES.map((s) => [s, []]));
+const MAX_CALLS = 5000; // per execution; the longest here makes about 1,450
+async function run(script, { input = INPUT, name = input.owner } = {}) {
+  const calls = Object.fromEntries(TASK_STATES.map((s) => [s, []]));
+  const log = [];
+  const problems = [];
   const handlers = Object.fromEntries(
-    LAMBDA_STATES.map((state) => [
+    TASK_STATES.map((state) => [
       state,
-      async (input) => {
-        // The lambda:invoke integration's parameters: the function (from the template's
-        // DefinitionSubstitutions) and the payload the function receives.
-        assert.equal(input.FunctionName, `arn:aws:lambda:us-east-1:111122223333:function:${FUNCTION_OF[state]}`);
-        const payload = input.Payload;
+      async (params) => {
+        let payload = params;
+        if (state !== 'StartNext') {
+          // The lambda:invoke integration's parameters: the function (from the template's
+          // DefinitionSubstitutions) and the payload the function receives.
+          if (params.FunctionName !== functionArn(FUNCTION_OF[state])) problems.push(`${state} called ${params.FunctionName}`);
+          if (Object.keys(params).join() !== 'FunctionName,Payload') problems.push(`${state} sent ${Object.keys(params)}`);
+          payload = params.Payload;
+          if (LANE_ACTION[state] && payload.action !== LANE_ACTION[state]) problems.push(`${state} sent action ${payload.action}`);
+        }
         calls[state].push(payload);
-        const steps = script[state] ?? [];
-        const step = steps[Math.min(calls[state].length, steps.length) - 1];
-        if (step === undefined) throw new Error(`${state} was not expected (call ${calls[state].length})`);
+        log.push(state);
+        if (log.length > MAX_CALLS) {
+          // A loop that never ends (a hand-over that never comes): stop it, and fail the test.
+          problems.push(`more than ${MAX_CALLS} calls`);
+          execution.abort();
+          throw lambdaError('TooManyCalls', `${state} call ${calls[state].length}`);
+        }
+        const n = calls[state].length;
+        const steps = script[state];
+        let step = typeof steps === 'function' ? steps(payload, n) : steps?.[n - 1];
+        if (typeof step === 'function') step = step(payload, n);
+        if (step === undefined) {
+          problems.push(`${state} was not expected (call ${n})`);
+          throw lambdaError('UnexpectedCall', `${state} call ${n}`);
+        }
         if (step instanceof Error) throw step;
-        return { StatusCode: 200, Payload: typeof step === 'function' ? step(payload) : step };
+        return state === 'StartNext' ? structuredClone(step) : { StatusCode: 200, Payload: structuredClone(step) };
       },
     ]),
   );
@@ -75,15 +171,16 @@ async function run(script, input = { job: JOB, extra: 'dropped by Init' }, name 
     overrides: {
       taskResourceLocalHandlers: handlers,
       waitTimeOverrides: Object.fromEntries(WAIT_STATES.map((s) => [s, 0])),
-      retryIntervalOverrides: Object.fromEntries(LAMBDA_STATES.map((s) => [s, 0])),
+      retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((s) => [s, 0])),
     },
-    context: { Execution: { Name: name, Id: `arn:exec:${name}`, Input: input, StartTime: '2026-11-21T01:00:00Z' } },
+    context: {
+      Execution: { Id: executionArn(name), Name: name },
+      StateMachine: { Id: STATE_MACHINE_ARN, Name: 'ferry' },
+    },
   });
-  const visited = [];
+  const events = [];
   const collect = (async () => {
-    for await (const event of execution.eventLogs) {
-      if (event.type === 'StateEntered') visited.push(event.state.name);
-    }
+    for await (const event of execution.eventLogs) events.push(event);
   })();
   let result;
   let error;
@@ -93,214 +190,822 @@ async function run(script, input = { job: JOB, extra: 'dropped by Init' }, name 
     error = e;
   }
   await collect;
-  return { calls, result, error, visited };
+  assert.deepEqual(problems, [], 'every call was expected and well formed');
+  const visited = events.filter((e) => e.type === 'StateEntered').map((e) => e.state.name);
+  const retried = events.filter((e) => e.type === 'StateRetried').map((e) => e.state.name);
+  return {
+    calls, log, result, error, visited, retried, events,
+    status: error ? 'FAILED' : 'SUCCEEDED',
+    failure: error?.cause?.name,
+    history: historyEvents(events),
+    polls: calls.GetStatus.length,
+  };
 }
 
-const notified = { outcome: 'succeeded', topic_arn: 'arn:aws:sns:us-east-1:111122223333:t', message_ids: ['m1', 'm2'], paths_truncated: false };
+/** The states entered from the first `from` on (inclusive), up to `count` states. */
+function after(visited, from, count = Infinity) {
+  const i = visited.indexOf(from);
+  assert.ok(i >= 0, `${from} was entered`);
+  return visited.slice(i, i + count);
+}
 
-test('a task that succeeds is polled until done, reported, and the execution succeeds', async () => {
-  const { calls, result, error, visited } = await run({
-    StartTask: [{ task: TASK, idempotency_key: 'ferry-x', next_poll_seconds: 15, started_at: '2026-11-21T01:00:00Z' }],
-    GetStatus: [status('pending', 'PENDING'), status('running', 'EXECUTING'), status('succeeded', 'SUCCEEDED')],
-    Notify: [notified],
-  });
-  assert.equal(error, undefined);
-  assert.deepEqual(calls.StartTask, [{ job: JOB, execution: 'nightly-export-2026-11-21' }], 'only the job and the execution name');
-  assert.equal(calls.GetStatus.length, 3);
-  assert.deepEqual(calls.GetStatus[0], { job: JOB, task: TASK, cancel_requested: false });
-  assert.equal(calls.CancelTask.length, 0);
-  const report = calls.Notify[0];
-  assert.equal(report.status.phase, 'succeeded');
-  assert.equal(report.timed_out, false);
-  assert.deepEqual(report.task, TASK);
-  assert.equal(report.execution, 'nightly-export-2026-11-21');
-  assert.equal(result.extra, undefined, 'Init drops what the job does not need');
-  assert.deepEqual(visited.slice(0, 5), ['Init', 'KeepJob', 'StartTask', 'WaitFirst', 'GetStatus']);
-  assert.equal(visited.at(-1), 'Succeeded');
-});
-
-test('a busy file system is retried until it is free, with the same execution name', async () => {
-  const conflict = lambdaError('TaskConflict', 'task conflict: An existing data repository task is currently executing');
-  const { calls, error } = await run({
-    StartTask: [conflict, conflict, conflict, { task: TASK, next_poll_seconds: 15 }],
-    GetStatus: [status('succeeded', 'SUCCEEDED')],
-    Notify: [notified],
-  });
-  assert.equal(error, undefined);
-  assert.equal(calls.StartTask.length, 4);
-  assert.ok(calls.StartTask.every((c) => c.execution === 'nightly-export-2026-11-21'), 'same idempotency identity on every attempt');
-});
-
-test('two executions of one schedule occurrence start with the same identity', async () => {
-  // EventBridge Scheduler delivers at least once: a duplicate delivery is a second execution
-  // with another name, and the same <aws.scheduler.schedule-arn>@<aws.scheduler.scheduled-time>.
-  const occurrence = 'arn:aws:scheduler:us-east-1:111122223333:schedule/default/ferry-export@2026-11-22T01:00:00Z';
-  const script = () => ({
-    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
-    GetStatus: [status('succeeded', 'SUCCEEDED')],
-    Notify: [notified],
-  });
-  const first = await run(script(), { job: JOB, occurrence }, '4f1c1c2e-first-delivery');
-  const second = await run(script(), { job: JOB, occurrence }, '9a7d0b13-second-delivery');
-  assert.equal(first.error, undefined);
-  assert.equal(second.error, undefined);
-  assert.deepEqual(first.calls.StartTask, [{ job: JOB, execution: occurrence }]);
-  assert.deepEqual(second.calls.StartTask, first.calls.StartTask, 'same identity, so the same FSx token / DataSync tag');
-  assert.equal(first.visited[1], 'KeepJobForOccurrence');
-  assert.equal(second.calls.Notify[0].execution, '9a7d0b13-second-delivery', 'reports still name their own execution');
-  assert.equal(first.result.occurrence, undefined, 'the occurrence does not travel past StartTask');
-});
-
-test('the conflict retrier waits for hours, not minutes', () => {
-  const retrier = definition.States.StartTask.Retry.find((r) => r.ErrorEquals.includes('TaskConflict'));
-  let total = 0;
-  for (let attempt = 0; attempt < retrier.MaxAttempts; attempt++) {
-    total += Math.min(retrier.IntervalSeconds * retrier.BackoffRate ** attempt, retrier.MaxDelaySeconds);
+/** The state stays small whatever the lane holds: every state's input is under `maxBytes`, and
+ * `jobs` (in a RunSummary) is a count wherever it appears, never a list of jobs. */
+function assertSmall(events, maxBytes = 4096) {
+  for (const e of events) {
+    if (e.type !== 'StateEntered') continue;
+    const text = JSON.stringify(e.state.input);
+    assert.ok(text.length < maxBytes, `${e.state.name}'s input is ${text.length} bytes`);
+    JSON.parse(text, (key, value) => {
+      if (key === 'jobs') assert.equal(typeof value, 'number', `${e.state.name}: jobs travels as a count only`);
+      return value;
+    });
   }
-  assert.ok(total > 6 * 3600, `conflict retries span ${(total / 3600).toFixed(1)} h`);
+}
+
+const POLL = ['GetStatus', 'CountPoll', 'IsDone'];
+const TAKE = ['Take', 'CountTake', 'AnyExpired', 'AnyRun'];
+const NOTHING_LEFT = [...TAKE, 'Release', 'Again', 'Idle'];
+
+/** A script for one run that succeeds after three polls, then nothing pending. */
+function oneRun(over = {}) {
+  return {
+    Take: [taken(claimed()), NOTHING],
+    StartTask: [started()],
+    Started: [startedRun()],
+    GetStatus: [status('pending', 'PENDING'), status('running', 'EXECUTING'), status('succeeded', 'SUCCEEDED')],
+    Notify: [reported('succeeded')],
+    Finish: [finished],
+    Release: [released(false)],
+    ...over,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------
+
+test('one run end to end: take, start, record, poll, report, finish, then release and idle', async () => {
+  const r = await run(oneRun());
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(r.visited, [
+    'Init', ...TAKE, 'Prepare', 'Adopted', 'StartTask', 'IsBusy', 'Started', 'WaitFirst',
+    ...POLL, 'WaitPoll', ...POLL, 'WaitPoll', ...POLL,
+    'Notify', 'Finish', 'CountRun', 'Continue', ...NOTHING_LEFT,
+  ]);
+  assert.deepEqual(r.log, ['Take', 'StartTask', 'Started', 'GetStatus', 'GetStatus', 'GetStatus', 'Notify', 'Finish', 'Take', 'Release']);
+  assert.deepEqual(r.calls.Take, [{ action: 'take', lane: LANE, owner: OWNER }, { action: 'take', lane: LANE, owner: OWNER }]);
+  assert.deepEqual(r.calls.StartTask, [{ job: SPEC, execution: RUN, runner: RUNNER, deadline: DEADLINE }]);
+  assert.deepEqual(r.calls.Started, [{ action: 'started', lane: LANE, owner: OWNER, run: RUN, task: TASK }]);
+  for (const call of r.calls.GetStatus) assert.deepEqual(call, { job: SPEC, task: TASK, cancel_requested: false, runner: RUNNER });
+  assert.deepEqual(r.calls.Notify, [{
+    job: SPEC, execution: OWNER, task: TASK, status: status('succeeded', 'SUCCEEDED'), timed_out: false, runner: RUNNER,
+  }], 'the report gets the whole last status');
+  assert.deepEqual(r.calls.Finish, [{ action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'succeeded' }]);
+  assert.deepEqual(r.calls.Release, [{ action: 'release', lane: LANE, owner: OWNER }]);
+  for (const s of ['CancelTask', 'NotifyExpired', 'NotifyCouldNotStart', 'NotifyNeverStarted', 'NotifyLostTrack', 'HandOver', 'StartNext']) {
+    assert.equal(r.calls[s].length, 0, `${s} not called`);
+  }
+  assertSmall(r.events);
+  const adopted = r.events.find((e) => e.type === 'StateEntered' && e.state.name === 'Adopted').state.input;
+  assert.deepEqual(Object.keys(adopted).sort(), ['flags', 'generation', 'history', 'lane', 'owner', 'run', 'runner']);
+  assert.deepEqual(adopted.flags, { cancel_requested: false, timed_out: false });
+  assert.ok(r.result.history.events > 0, 'the history budget counts this execution\'s events');
 });
 
-test('a job past its deadline is cancelled, polled until it ends, and reported as timed out', async () => {
-  const { calls, error, visited } = await run({
-    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
+test('Finish reports the outcome notify answered, not the task phase', async () => {
+  // notify decides the outcome (a cancelled task whose deadline passed is timed_out): the
+  // state machine passes it through.
+  const r = await run(oneRun({
+    GetStatus: [status('failed', 'FAILED')],
+    Notify: [reported('failed')],
+  }));
+  assert.equal(r.calls.Finish[0].outcome, 'failed');
+  const odd = await run(oneRun({ GetStatus: [status('succeeded', 'SUCCEEDED')], Notify: [reported('timed_out')] }));
+  assert.equal(odd.calls.Finish[0].outcome, 'timed_out');
+});
+
+test('the runner loops while runs are pending, and takes again when release says so', async () => {
+  const RUN2 = 'run-01J0000000000000000000002';
+  const RUN3 = 'run-01J0000000000000000000003';
+  const r = await run({
+    Take: [taken(claimed(RUN), { backlog: 1 }), taken(claimed(RUN2)), NOTHING, taken(claimed(RUN3)), NOTHING],
+    StartTask: [started(), started({ task: TASK2 }), started()],
+    Started: [finished, finished, finished],
+    GetStatus: [
+      status('succeeded', 'SUCCEEDED'),
+      status('running', 'EXECUTING', { task: TASK2 }), status('failed', 'FAILED', { task: TASK2 }),
+      status('succeeded', 'SUCCEEDED'),
+    ],
+    Notify: [reported('succeeded'), reported('failed'), reported('succeeded')],
+    Finish: [finished, finished, finished],
+    Release: [released(true), released(false)],
+  }, { input: { ...INPUT, generation: 4 } });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.visited.at(-1), 'Idle');
+  assert.deepEqual(r.log, [
+    'Take', 'StartTask', 'Started', 'GetStatus', 'Notify', 'Finish',
+    'Take', 'StartTask', 'Started', 'GetStatus', 'GetStatus', 'Notify', 'Finish',
+    'Take', 'Release',
+    'Take', 'StartTask', 'Started', 'GetStatus', 'Notify', 'Finish',
+    'Take', 'Release',
+  ]);
+  assert.deepEqual(after(r.visited, 'Release', 3), ['Release', 'Again', 'Take'], 'again: take once more');
+  assert.deepEqual(r.calls.StartTask.map((c) => c.execution), [RUN, RUN2, RUN3]);
+  assert.deepEqual(r.calls.StartTask.map((c) => c.runner.run), [RUN, RUN2, RUN3]);
+  assert.deepEqual(r.calls.GetStatus.map((c) => [c.runner.run, c.task.task_id]), [
+    [RUN, TASK.task_id], [RUN2, TASK2.task_id], [RUN2, TASK2.task_id], [RUN3, TASK.task_id],
+  ]);
+  assert.deepEqual(r.calls.Finish.map((c) => [c.run, c.outcome]), [[RUN, 'succeeded'], [RUN2, 'failed'], [RUN3, 'succeeded']]);
+  assert.deepEqual(r.calls.Notify.map((c) => c.runner.run), [RUN, RUN2, RUN3]);
+  assert.deepEqual(r.calls.Notify.map((c) => c.execution), [OWNER, OWNER, OWNER], 'the runner execution');
+  // Each run starts from a fresh state: nothing of the last run travels on.
+  for (const e of r.events.filter((e) => e.type === 'StateEntered' && e.state.name === 'Adopted')) {
+    assert.deepEqual(Object.keys(e.state.input).sort(), ['flags', 'generation', 'history', 'lane', 'owner', 'run', 'runner']);
+    assert.equal(e.state.input.generation, 4);
+  }
+  assertSmall(r.events);
+  const counted = r.events.filter((e) => e.type === 'StateExited' && e.state.name === 'CountRun').map((e) => e.state.output.history.events);
+  assert.equal(counted.length, 3);
+  assert.ok(counted[0] < counted[1] && counted[1] < counted[2], 'the history budget grows run after run');
+});
+
+test('a busy file system: start-task is asked again after next_poll_seconds with the same run', async () => {
+  const r = await run(oneRun({
+    StartTask: [busy({ next_poll_seconds: 120 }), busy({ next_poll_seconds: 240 }), started()],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'StartTask', 10), [
+    'StartTask', 'IsBusy', 'WaitBusy', 'CountBusy', 'StartTask', 'IsBusy', 'WaitBusy', 'CountBusy', 'StartTask', 'IsBusy',
+  ]);
+  assert.equal(r.visited[r.visited.lastIndexOf('IsBusy') + 1], 'Started');
+  assert.equal(r.calls.StartTask.length, 3);
+  for (const call of r.calls.StartTask) {
+    assert.deepEqual(call, { job: SPEC, execution: RUN, runner: RUNNER, deadline: DEADLINE }, 'same run, same idempotency key');
+  }
+  assert.deepEqual(r.retried, [], 'busy is an answer, not an error: no retries');
+  assert.deepEqual(r.calls.Started, [{ action: 'started', lane: LANE, owner: OWNER, run: RUN, task: TASK }]);
+  assert.equal(r.calls.Notify.length, 1);
+  assert.equal(r.calls.Finish.length, 1);
+  const waits = r.events.filter((e) => e.type === 'StateEntered' && e.state.name === 'WaitBusy').map((e) => e.state.input.started.next_poll_seconds);
+  assert.deepEqual(waits, [120, 240], 'each wait is what start-task said');
+});
+
+test('busy until every deadline passed: the run is reported timed out without starting, and the runner goes on', async () => {
+  const RUN2 = 'run-01J0000000000000000000002';
+  const r = await run({
+    Take: [taken(claimed()), taken(claimed(RUN2)), NOTHING],
+    StartTask: [busy(), busy({ timed_out: true }), started()],
+    NotifyNeverStarted: [reported('timed_out')],
+    Started: [finished],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+    Notify: [reported('succeeded')],
+    Finish: [finished, finished],
+    Release: [released(false)],
+  });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.visited.at(-1), 'Idle');
+  assert.deepEqual(after(r.visited, 'WaitBusy', 10), [
+    'WaitBusy', 'CountBusy', 'StartTask', 'IsBusy', 'NeverStarted', 'NotifyNeverStarted', 'Finish', 'CountRun', 'Continue', 'Take',
+  ]);
+  const [never] = r.calls.NotifyNeverStarted;
+  assert.deepEqual(Object.keys(never).sort(), ['error', 'execution', 'job', 'runner', 'timed_out']);
+  assert.deepEqual(never.job, SPEC);
+  assert.equal(never.execution, OWNER, 'reports name the runner execution');
+  assert.equal(never.timed_out, true);
+  assert.deepEqual(never.runner, RUNNER);
+  assert.equal(never.error.Error, 'TimedOut');
+  assert.ok(never.error.Cause.length > 0);
+  assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'timed_out' });
+  assert.deepEqual(r.calls.Started.map((c) => c.run), [RUN2], 'the first run never started');
+  assert.deepEqual(r.calls.StartTask.map((c) => c.execution), [RUN, RUN, RUN2]);
+  assert.deepEqual(r.calls.Finish.map((c) => [c.run, c.outcome]), [[RUN, 'timed_out'], [RUN2, 'succeeded']]);
+});
+
+test('an adopted run whose task started is followed: no second start, no second record', async () => {
+  const r = await run(oneRun({
+    Take: [taken(startedRun(RUN, TASK2), { adopted: true }), NOTHING],
+    StartTask: [],
+    Started: [],
+    GetStatus: [status('running', 'EXECUTING', { task: TASK2 }), status('succeeded', 'SUCCEEDED', { task: TASK2 })],
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'Prepare', 5), ['Prepare', 'Adopted', 'Follow', 'GetStatus', 'CountPoll']);
+  assert.equal(r.calls.StartTask.length, 0);
+  assert.equal(r.calls.Started.length, 0);
+  assert.deepEqual(r.calls.GetStatus[0], { job: SPEC, task: TASK2, cancel_requested: false, runner: RUNNER });
+  assert.deepEqual(r.calls.Notify[0].task, TASK2);
+  assert.deepEqual(r.calls.Finish, [{ action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'succeeded' }]);
+
+  // Adopted before its task started: started again under the same run id (same token).
+  const claimedAgain = await run(oneRun({
+    Take: [taken(claimed(), { adopted: true }), NOTHING],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+  }));
+  assert.deepEqual(claimedAgain.calls.StartTask, [{ job: SPEC, execution: RUN, runner: RUNNER, deadline: DEADLINE }]);
+  assert.equal(claimedAgain.calls.Started.length, 1);
+  assert.ok(!claimedAgain.visited.includes('Follow'));
+});
+
+test('jobs that expired in the lane are reported once, and the run proceeds; a failed report does not stop the runner', async () => {
+  const expired = [
+    { id: 'job-01', source: 's3-trigger', enqueued_at: DEADLINE - 7_200_000, deadline: DEADLINE - 3_600_000, job: { name: 'a', kind: 'fsx_export' } },
+    { id: 'job-02', source: 'submit', enqueued_at: DEADLINE - 7_000_000, deadline: DEADLINE - 3_500_000, job: { name: 'b', kind: 'fsx_export' } },
+  ];
+  const script = (notifyExpired) => oneRun({
+    Take: [taken(claimed(), { expired, backlog: 4 }), NOTHING],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+    NotifyExpired: notifyExpired,
+  });
+  const r = await run(script([reported('timed_out')]));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(r.calls.NotifyExpired, [{ expired }], 'only the expired jobs');
+  assert.deepEqual(after(r.visited, 'AnyExpired', 4), ['AnyExpired', 'NotifyExpired', 'AnyRun', 'Prepare']);
+  assert.deepEqual(r.log, ['Take', 'NotifyExpired', 'StartTask', 'Started', 'GetStatus', 'Notify', 'Finish', 'Take', 'Release']);
+  assert.equal(r.calls.NotifyExpired.length, 1, 'the second take had none');
+  const adopted = r.events.find((e) => e.type === 'StateEntered' && e.state.name === 'Adopted').state.input;
+  assert.equal(adopted.taken, undefined, 'the expired list does not travel with the run');
+
+  const throttled = await run(script(always(lambdaError('Throttled', 'Rate exceeded'))));
+  assert.equal(throttled.status, 'SUCCEEDED');
+  const attempts = definition.States.NotifyExpired.Retry.find((x) => x.ErrorEquals.includes('Throttled')).MaxAttempts + 1;
+  assert.equal(throttled.calls.NotifyExpired.length, attempts, 'retried until its retries ran out');
+  assert.equal(throttled.calls.StartTask.length, 1, 'then the run goes on');
+  assert.equal(throttled.calls.Finish.length, 1);
+  assert.equal(throttled.visited.at(-1), 'Idle');
+
+  const denied = await run(script([lambdaError('NotFound', 'topic does not exist')]));
+  assert.equal(denied.status, 'SUCCEEDED');
+  assert.equal(denied.calls.NotifyExpired.length, 1, 'NotFound is not retried');
+  assert.equal(denied.calls.Finish.length, 1);
+
+  // Expired jobs and nothing to run: reported, then the lane is released.
+  const only = await run({ Take: [taken(null, { expired })], NotifyExpired: [reported('timed_out')], Release: [released(false)] });
+  assert.deepEqual(only.log, ['Take', 'NotifyExpired', 'Release']);
+  assert.equal(only.visited.at(-1), 'Idle');
+});
+
+test('a run past its deadline is cancelled once, polled until it ends, and reported timed out', async () => {
+  const r = await run(oneRun({
     GetStatus: [
       status('running', 'EXECUTING'),
       status('running', 'EXECUTING', { timed_out: true }),
-      status('running', 'CANCELING'),
-      status('canceled', 'CANCELED'),
+      status('running', 'CANCELING', { timed_out: true, next_poll_seconds: 5 }),
+      status('canceled', 'CANCELED', { timed_out: true }),
     ],
-    CancelTask: [{ cancel: 'requested', ...status('running', 'CANCELING') }],
-    Notify: [{ ...notified, outcome: 'timed_out' }],
-  });
-  assert.equal(error?.cause?.name, 'TimedOut');
-  assert.equal(calls.CancelTask.length, 1);
-  assert.deepEqual(calls.CancelTask[0], { job: JOB, task: TASK, cancel_requested: true });
-  assert.equal(calls.GetStatus[2].cancel_requested, true, 'polling after the cancel says so (DataSync ends ERROR)');
-  assert.equal(calls.Notify[0].timed_out, true);
-  assert.equal(calls.Notify[0].status.phase, 'canceled');
-  assert.ok(visited.includes('MarkTimedOut'));
-});
+    CancelTask: [cancelAnswer('requested', 'running', 'CANCELING', { timed_out: true })],
+    Notify: [reported('timed_out')],
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'MarkTimedOut', 6), ['MarkTimedOut', 'CancelTask', 'IsDone', 'WaitPoll', 'GetStatus', 'CountPoll']);
+  assert.equal(r.visited.filter((s) => s === 'MarkTimedOut').length, 1);
+  assert.deepEqual(r.calls.CancelTask, [{ job: SPEC, task: TASK, cancel_requested: true, runner: RUNNER }]);
+  assert.deepEqual(r.calls.GetStatus.map((c) => c.cancel_requested), [false, false, true, true], 'polls after the cancel say so');
+  assert.equal(r.calls.Notify[0].timed_out, true);
+  assert.equal(r.calls.Notify[0].status.phase, 'canceled');
+  assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'timed_out' });
 
-test('a task that ends before the cancel lands is reported as it ended', async () => {
-  const { calls, error } = await run({
-    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
+  // The task ended before the cancel landed: no more polling, reported as it ended.
+  const ended = await run(oneRun({
     GetStatus: [status('running', 'EXECUTING', { timed_out: true })],
-    CancelTask: [{ cancel: 'already_ended', ...status('succeeded', 'SUCCEEDED') }],
-    Notify: [notified],
+    CancelTask: [cancelAnswer('already_ended', 'succeeded', 'SUCCEEDED')],
+  }));
+  assert.equal(ended.polls, 1);
+  assert.equal(ended.calls.Notify[0].status.cancel, 'already_ended');
+  assert.equal(ended.calls.Notify[0].status.phase, 'succeeded');
+  assert.equal(ended.calls.Notify[0].timed_out, true);
+
+  // A cancel that fails does not stop tracking or reporting, and is not asked again.
+  const failed = await run(oneRun({
+    GetStatus: [status('running', 'EXECUTING', { timed_out: true }), status('running', 'EXECUTING', { timed_out: true }), status('failed', 'FAILED')],
+    CancelTask: [lambdaError('NotFound', 'gone')],
+    Notify: [reported('failed')],
+  }));
+  assert.equal(failed.status, 'SUCCEEDED');
+  assert.equal(failed.calls.CancelTask.length, 1);
+  assert.equal(failed.polls, 3);
+  assert.equal(failed.calls.Notify.length, 1);
+  assert.equal(failed.calls.Finish[0].outcome, 'failed');
+});
+
+test('a cancel asked by a person cancels the task once and reports it cancelled', async () => {
+  const asked = { cancel_asked: true };
+  const r = await run(oneRun({
+    GetStatus: [
+      status('running', 'EXECUTING'),
+      status('running', 'EXECUTING', asked),
+      status('running', 'CANCELING', asked),
+      status('running', 'CANCELING', asked),
+      status('canceled', 'CANCELED', asked),
+    ],
+    CancelTask: [cancelAnswer('requested', 'running', 'CANCELING')],
+    Notify: [reported('canceled')],
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'MarkCanceled', 3), ['MarkCanceled', 'CancelTask', 'IsDone']);
+  assert.equal(r.calls.CancelTask.length, 1, 'once, although later statuses still say cancel_asked');
+  assert.deepEqual(r.calls.CancelTask[0], { job: SPEC, task: TASK, cancel_requested: true, runner: RUNNER });
+  assert.deepEqual(r.calls.GetStatus.map((c) => c.cancel_requested), [false, false, true, true, true]);
+  assert.equal(r.calls.Notify[0].timed_out, false, 'cancelled, not timed out');
+  assert.equal(r.calls.Notify[0].status.phase, 'canceled');
+  assert.equal(r.calls.Finish[0].outcome, 'canceled');
+  assert.ok(!r.visited.includes('MarkTimedOut'));
+});
+
+test('a lost lease ends the execution quietly, wherever it is noticed', async () => {
+  // A script that visits every state that renews the lease: a run cancelled at its deadline.
+  const full = () => oneRun({
+    GetStatus: [status('running', 'EXECUTING', { timed_out: true }), status('canceled', 'CANCELED')],
+    CancelTask: [cancelAnswer('requested', 'running', 'CANCELING')],
+    Notify: [reported('timed_out')],
   });
-  assert.equal(error, undefined, 'the transfer succeeded, so the execution does');
-  assert.equal(calls.GetStatus.length, 1, 'no more polling: the cancel reported the end');
-  assert.equal(calls.Notify[0].status.cancel, 'already_ended');
+  const baseline = await run(full());
+  assert.deepEqual(baseline.log, ['Take', 'StartTask', 'Started', 'GetStatus', 'CancelTask', 'GetStatus', 'Notify', 'Finish', 'Take', 'Release']);
+  assert.equal(baseline.visited.at(-1), 'Idle');
+  for (const state of ['Take', 'StartTask', 'Started', 'GetStatus', 'CancelTask', 'Notify', 'Finish', 'Release']) {
+    const script = full();
+    script[state] = [leaseLost()];
+    const r = await run(script);
+    assert.equal(r.status, 'SUCCEEDED', `${state}: the execution succeeds`);
+    assert.equal(r.visited.at(-1), 'LaneLost', `${state}: ends in LaneLost`);
+    assert.equal(r.calls[state].length, 1, `${state}: LeaseLost is not retried`);
+    assert.equal(r.log.at(-1), state, `${state}: nothing is called after it`);
+    assert.equal(r.log.length, baseline.log.indexOf(state) + 1, `${state}: nothing else happened`);
+  }
 });
 
-test('a job that cannot start is reported with the error and the execution fails', async () => {
-  const invalid = lambdaError('InvalidJob', 'invalid job: job.paths[0]: must be relative to the file system root');
-  const { calls, error } = await run({ StartTask: [invalid], NotifyCouldNotStart: [notified] });
-  assert.equal(error?.cause?.name, 'CouldNotStart');
-  assert.equal(calls.StartTask.length, 1, 'InvalidJob is never retried');
-  const payload = calls.NotifyCouldNotStart[0];
+test('LeaseLost from Take, GetStatus and Finish each end in LaneLost with no further calls', async () => {
+  const fromTake = await run({ Take: [leaseLost()] });
+  assert.equal(fromTake.status, 'SUCCEEDED');
+  assert.deepEqual(fromTake.visited, ['Init', 'Take', 'LaneLost']);
+  assert.deepEqual(fromTake.log, ['Take']);
+
+  const fromStatus = await run(oneRun({ GetStatus: [status('running', 'EXECUTING'), leaseLost()] }));
+  assert.equal(fromStatus.status, 'SUCCEEDED');
+  assert.deepEqual(fromStatus.log, ['Take', 'StartTask', 'Started', 'GetStatus', 'GetStatus']);
+  assert.deepEqual(fromStatus.visited.slice(-2), ['GetStatus', 'LaneLost']);
+
+  const fromFinish = await run(oneRun({ GetStatus: [status('succeeded', 'SUCCEEDED')], Finish: [leaseLost()] }));
+  assert.equal(fromFinish.status, 'SUCCEEDED');
+  assert.deepEqual(fromFinish.log, ['Take', 'StartTask', 'Started', 'GetStatus', 'Notify', 'Finish']);
+  assert.deepEqual(fromFinish.visited.slice(-2), ['Finish', 'LaneLost']);
+});
+
+test('a run that cannot start is reported, finished as notify said, and the runner goes on', async () => {
+  const RUN2 = 'run-01J0000000000000000000002';
+  const message = 'invalid job: job.paths[0]: must be relative to the file system root';
+  const r = await run({
+    Take: [taken(claimed()), taken(claimed(RUN2)), NOTHING],
+    StartTask: [lambdaError('InvalidJob', message), started()],
+    NotifyCouldNotStart: [reported('could_not_start')],
+    Started: [finished],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+    Notify: [reported('succeeded')],
+    Finish: [finished, finished],
+    Release: [released(false)],
+  });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.visited.at(-1), 'Idle');
+  assert.deepEqual(after(r.visited, 'StartTask', 6), ['StartTask', 'NotifyCouldNotStart', 'Finish', 'CountRun', 'Continue', 'Take']);
+  assert.deepEqual(r.calls.StartTask.map((c) => c.execution), [RUN, RUN2], 'InvalidJob is never retried');
+  const [payload] = r.calls.NotifyCouldNotStart;
+  assert.deepEqual(Object.keys(payload).sort(), ['error', 'execution', 'job', 'runner']);
+  assert.deepEqual(payload.job, SPEC);
+  assert.equal(payload.execution, OWNER, 'reports name the runner execution');
+  assert.deepEqual(payload.runner, RUNNER);
   assert.equal(payload.error.Error, 'InvalidJob');
-  assert.equal(JSON.parse(payload.error.Cause).errorMessage, 'invalid job: job.paths[0]: must be relative to the file system root');
-  assert.equal(payload.task, undefined);
+  assert.equal(JSON.parse(payload.error.Cause).errorMessage, message);
+  assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'could_not_start' });
+  assert.deepEqual(r.calls.Started.map((c) => c.run), [RUN2]);
+
+  // FSx ServiceLimitExceeded: retried slowly, then the run could not start.
+  const limit = definition.States.StartTask.Retry.find((x) => x.ErrorEquals.includes('LimitExceeded')).MaxAttempts;
+  const exhausted = await run({
+    Take: [taken(claimed()), NOTHING],
+    StartTask: always(lambdaError('LimitExceeded', 'ServiceLimitExceeded')),
+    NotifyCouldNotStart: [reported('could_not_start')],
+    Finish: [finished],
+    Release: [released(false)],
+  });
+  assert.equal(exhausted.calls.StartTask.length, limit + 1);
+  assert.equal(exhausted.calls.NotifyCouldNotStart[0].error.Error, 'LimitExceeded');
+  assert.equal(exhausted.calls.Finish[0].outcome, 'could_not_start');
+  assert.equal(exhausted.visited.at(-1), 'Idle');
 });
 
-// A crashed or timed-out function instance, under each name it may reach Step Functions by:
-// the Step Functions developer guide ("Handle Lambda service exceptions") says unhandled
-// errors, timeouts included, are Lambda.Unknown; Lambda's Invoke API answers the errorType
-// Runtime.ExitError (the runtime process exited) or Sandbox.Timedout (past the Timeout), and
-// Step Functions names a function's errors by their errorType.
-const CRASHES = [
-  ['Lambda.Unknown', 'Runtime exited without providing a reason'],
-  ['Runtime.ExitError', 'RequestId: 1 Error: Runtime exited with error: signal: killed'],
-  ['Sandbox.Timedout', 'RequestId: 1 Error: Task timed out after 30.00 seconds'],
-  ['Lambda.ClientExecutionTimeoutException', 'Client execution did not complete before the specified timeout'],
+test('a report that cannot be published does not stop the run from finishing', async () => {
+  const throttled = always(lambdaError('Throttled', 'Rate exceeded'));
+  const attempts = (state) => definition.States[state].Retry.find((x) => x.ErrorEquals.includes('Throttled')).MaxAttempts + 1;
+
+  const r = await run(oneRun({ GetStatus: [status('failed', 'FAILED')], Notify: throttled }));
+  assert.equal(r.status, 'SUCCEEDED', 'the execution does not fail');
+  assert.equal(r.calls.Notify.length, attempts('Notify'));
+  assert.ok(r.calls.Notify.every((c) => JSON.stringify(c) === JSON.stringify(r.calls.Notify[0])), 'each retry publishes the same report');
+  const unreported = after(r.visited, 'Notify');
+  assert.ok(unreported.indexOf('OutcomeUnreported') < unreported.indexOf('Finish'), 'OutcomeUnreported, then Finish');
+  assert.ok(unreported.indexOf('OutcomeUnreported') > 0);
+  assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'failed' }, 'the phase');
+  assert.equal(r.visited.at(-1), 'Idle');
+
+  const couldNotStart = await run(oneRun({
+    StartTask: [lambdaError('InvalidJob', 'bad')], NotifyCouldNotStart: throttled, Started: [], GetStatus: [], Notify: [],
+  }));
+  assert.equal(couldNotStart.calls.NotifyCouldNotStart.length, attempts('NotifyCouldNotStart'));
+  assert.equal(couldNotStart.calls.Finish[0].outcome, 'could_not_start');
+  assert.equal(couldNotStart.visited.at(-1), 'Idle');
+
+  const neverStarted = await run(oneRun({
+    StartTask: [busy({ timed_out: true })], NotifyNeverStarted: throttled, Started: [], GetStatus: [], Notify: [],
+  }));
+  assert.equal(neverStarted.calls.NotifyNeverStarted.length, attempts('NotifyNeverStarted'));
+  assert.equal(neverStarted.calls.Finish[0].outcome, 'timed_out');
+
+  const lostTrack = await run(oneRun({ GetStatus: [lambdaError('NotFound', 'gone')], NotifyLostTrack: throttled, Notify: [] }));
+  assert.equal(lostTrack.calls.NotifyLostTrack.length, attempts('NotifyLostTrack'));
+  assert.equal(lostTrack.calls.Finish[0].outcome, 'failed');
+});
+
+test('a timed-out run whose report cannot be published is finished timed_out', async () => {
+  const r = await run(oneRun({
+    GetStatus: [status('running', 'EXECUTING', { timed_out: true }), status('canceled', 'CANCELED', { timed_out: true })],
+    CancelTask: [cancelAnswer('requested', 'running', 'CANCELING', { timed_out: true })],
+    Notify: always(lambdaError('Throttled', 'Rate exceeded')),
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.calls.Finish[0].outcome, 'timed_out', 'what notify would have answered (canceled + timed_out)');
+});
+
+test('a task that can no longer be described is reported as lost track, then finished', async () => {
+  const r = await run(oneRun({
+    GetStatus: [status('running', 'EXECUTING'), lambdaError('NotFound', 'data repository task not found')],
+    NotifyLostTrack: [reported('failed')],
+    Notify: [],
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.polls, 2, 'NotFound is not retried');
+  assert.deepEqual(after(r.visited, 'NotifyLostTrack', 3), ['NotifyLostTrack', 'Finish', 'CountRun']);
+  const [payload] = r.calls.NotifyLostTrack;
+  assert.deepEqual(Object.keys(payload).sort(), ['error', 'execution', 'job', 'runner', 'task']);
+  assert.deepEqual(payload.task, TASK);
+  assert.equal(payload.execution, OWNER, 'reports name the runner execution');
+  assert.deepEqual(payload.runner, RUNNER);
+  assert.equal(payload.error.Error, 'NotFound');
+  assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'failed' });
+  assert.equal(r.visited.at(-1), 'Idle');
+});
+
+test('a lane table that stays unreachable fails the runner', async () => {
+  const attempts = definition.States.Take.Retry.find((x) => x.ErrorEquals.includes('AwsService')).MaxAttempts + 1;
+  const r = await run({ Take: always(lambdaError('AwsService', 'dynamodb: service error')) });
+  assert.equal(r.status, 'FAILED');
+  assert.equal(r.failure, 'RunnerFailed');
+  assert.equal(r.calls.Take.length, attempts);
+  assert.deepEqual(r.log, Array(attempts).fill('Take'), 'nothing else is called');
+  assert.deepEqual(r.visited, ['Init', 'Take', 'RunnerFailed']);
+
+  // Finish: the run stays in flight for the runner the sweep starts.
+  const finish = await run(oneRun({ GetStatus: [status('succeeded', 'SUCCEEDED')], Finish: always(lambdaError('AwsService', '5xx')) }));
+  assert.equal(finish.failure, 'RunnerFailed');
+  assert.equal(finish.calls.Finish.length, definition.States.Finish.Retry.find((x) => x.ErrorEquals.includes('AwsService')).MaxAttempts + 1);
+  assert.equal(finish.calls.Release.length, 0);
+});
+
+// A crashed or timed-out function instance, under each name it may reach Step Functions by,
+// and the other transient errors every Lambda state retries.
+const TRANSIENT = [
+  'Throttled', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException', 'Lambda.Unknown', 'Lambda.ClientExecutionTimeoutException',
+  'Runtime.ExitError', 'Sandbox.Timedout', 'States.Timeout',
 ];
 
-test('throttling and a crashed function are retried; exhausted retries still produce a report', async () => {
-  const throttled = lambdaError('Throttled', 'throttled');
-  for (const [name, message] of CRASHES) {
-    const crashed = lambdaError(name, message);
-    const ok = await run({
-      StartTask: [throttled, crashed, { task: TASK, next_poll_seconds: 15 }],
-      GetStatus: [crashed, status('running', 'EXECUTING', { timed_out: true }), status('failed', 'FAILED')],
-      CancelTask: [crashed, { cancel: 'already_ended', ...status('failed', 'FAILED') }],
-      Notify: [throttled, crashed, notified],
+test('throttling, Lambda errors and crashed functions are retried with the same payload', async () => {
+  const flaky = (error, answers) => [error, ...answers];
+  for (const name of TRANSIENT) {
+    const e = lambdaError(name, `${name} happened`);
+    const r = await run({
+      Take: flaky(e, [taken(claimed()), NOTHING]),
+      StartTask: flaky(e, [started()]),
+      Started: flaky(e, [finished]),
+      GetStatus: flaky(e, [status('running', 'EXECUTING', { timed_out: true }), status('canceled', 'CANCELED')]),
+      CancelTask: flaky(e, [cancelAnswer('requested', 'running', 'CANCELING')]),
+      Notify: flaky(e, [reported('timed_out')]),
+      Finish: flaky(e, [finished]),
+      Release: flaky(e, [released(false)]),
     });
-    assert.equal(ok.error?.cause?.name, 'TransferFailed', `${name}: the execution mirrors the failed transfer`);
-    assert.equal(ok.calls.StartTask.length, 3, `${name}: StartTask retried`);
-    assert.equal(ok.calls.GetStatus.length, 2, `${name}: GetStatus retried`);
-    assert.equal(ok.calls.CancelTask.length, 2, `${name}: CancelTask retried`);
-    assert.equal(ok.calls.Notify.length, 3, `${name}: a throttled and a crashed publish are retried`);
-    assert.ok(ok.calls.StartTask.every((c) => c.execution === 'nightly-export-2026-11-21'), 'same identity: no second task');
-
-    const lost = await run({
-      StartTask: [{ task: TASK, next_poll_seconds: 15 }],
-      GetStatus: [lambdaError('NotFound', 'gone')],
-      NotifyLostTrack: [crashed, notified],
-    });
-    assert.equal(lost.error?.cause?.name, 'LostTrack');
-    assert.equal(lost.calls.NotifyLostTrack.length, 2, `${name}: NotifyLostTrack retried`);
-    const never = await run({ StartTask: [lambdaError('InvalidJob', 'bad')], NotifyCouldNotStart: [crashed, notified] });
-    assert.equal(never.error?.cause?.name, 'CouldNotStart');
-    assert.equal(never.calls.NotifyCouldNotStart.length, 2, `${name}: NotifyCouldNotStart retried`);
+    assert.equal(r.status, 'SUCCEEDED', name);
+    assert.equal(r.visited.at(-1), 'Idle', name);
+    for (const state of ['Take', 'StartTask', 'Started', 'GetStatus', 'CancelTask', 'Notify', 'Finish', 'Release']) {
+      assert.deepEqual(r.calls[state][1], r.calls[state][0], `${name}: ${state} retried with the same payload`);
+    }
+    assert.deepEqual(r.calls.Take.length, 3, `${name}: Take retried once`);
+    assert.equal(r.calls.StartTask.length, 2);
+    assert.equal(r.calls.CancelTask.length, 2);
+    assert.equal(r.calls.Finish[1].outcome, 'timed_out');
+    assert.equal(r.retried.length, 8, `${name}: one retry per state`);
   }
-
-  const busy = lambdaError('LimitExceeded', 'ServiceLimitExceeded');
-  const maxAttempts = definition.States.StartTask.Retry.find((r) => r.ErrorEquals.includes('LimitExceeded')).MaxAttempts;
-  const exhausted = await run({ StartTask: [busy], NotifyCouldNotStart: [notified] });
-  assert.equal(exhausted.calls.StartTask.length, maxAttempts + 1);
-  assert.equal(exhausted.error?.cause?.name, 'CouldNotStart');
-  assert.equal(exhausted.calls.NotifyCouldNotStart[0].error.Error, 'LimitExceeded');
+  // Lambda.Unknown, then success: the lane step is repeated.
+  const lane = await run(oneRun({ Take: [lambdaError('Lambda.Unknown'), taken(claimed()), NOTHING], GetStatus: [status('succeeded', 'SUCCEEDED')] }));
+  assert.deepEqual(lane.log.slice(0, 3), ['Take', 'Take', 'StartTask']);
+  assert.deepEqual(lane.retried, ['Take']);
 });
 
-test('a task that disappears is reported as lost', async () => {
-  const { calls, error } = await run({
-    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
-    GetStatus: [lambdaError('NotFound', 'data repository task not found')],
-    NotifyLostTrack: [notified],
+// ---------------------------------------------------------------------------------------------
+// The 25,000-event history limit
+// ---------------------------------------------------------------------------------------------
+
+const HISTORY_LIMIT = 25_000;
+
+test('a run polled for 30 days hands over to the next execution well before the history limit', async () => {
+  const RUN30 = 'run-01J000000000000000000030D';
+  const r = await run({
+    Take: [taken(claimed(RUN30))],
+    StartTask: [started()],
+    Started: [finished],
+    GetStatus: (p, n) => status('running', 'EXECUTING', { next_poll_seconds: 600, age_seconds: 600 * n }),
+    HandOver: [handedOver],
+    StartNext: [executionStarted],
   });
-  assert.equal(error?.cause?.name, 'LostTrack');
-  assert.equal(calls.GetStatus.length, 1, 'NotFound is not retried');
-  assert.deepEqual(calls.NotifyLostTrack[0].task, TASK);
-  assert.equal(calls.NotifyLostTrack[0].error.Error, 'NotFound');
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.visited.at(-1), 'HandedOver');
+  assert.deepEqual(r.visited.slice(-5), ['CountPoll', 'IsDone', 'HandOver', 'StartNext', 'HandedOver']);
+  assert.deepEqual(r.calls.HandOver, [{ action: 'hand_over', lane: LANE, owner: OWNER, generation: 0 }]);
+  const next = { lane: LANE, owner: 'lane-abc-2', generation: 1 };
+  assert.deepEqual(r.calls.StartNext, [{
+    StateMachineArn: STATE_MACHINE_ARN,
+    Name: 'lane-abc-2',
+    Input: { ...next, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: executionArn(OWNER) },
+  }]);
+  for (const s of ['Notify', 'Finish', 'Release', 'CancelTask']) assert.equal(r.calls[s].length, 0, `${s} not called`);
+  assert.ok(r.polls > 1000, `${r.polls} polls before hand-over`);
+  assert.ok(r.history < HISTORY_LIMIT, `${r.history} history events`);
+  assertSmall(r.events);
+  const counted = r.events.findLast((e) => e.type === 'StateEntered' && e.state.name === 'HandOver').state.input.history.events;
+  console.log(`hand-over while polling: ${r.polls} polls, ${r.history} history events (the definition counted ${counted})`);
+
+  // The successor adopts the run and follows the same task.
+  const { AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID, ...input } = r.calls.StartNext[0].Input;
+  const s = await run({
+    Take: [taken(startedRun(RUN30), { adopted: true }), NOTHING],
+    StartTask: [],
+    Started: [],
+    GetStatus: [status('running', 'EXECUTING'), status('running', 'EXECUTING'), status('succeeded', 'SUCCEEDED')],
+    Notify: [reported('succeeded')],
+    Finish: [finished],
+    Release: [released(false)],
+  }, { input });
+  assert.equal(s.status, 'SUCCEEDED');
+  assert.equal(s.visited.at(-1), 'Idle');
+  const successor = { lane: LANE, owner: 'lane-abc-2', run: RUN30 };
+  assert.deepEqual(s.calls.Take[0], { action: 'take', lane: LANE, owner: 'lane-abc-2' });
+  assert.equal(s.calls.StartTask.length, 0, 'the task is followed, not started again');
+  assert.ok(s.calls.GetStatus.every((c) => c.task.task_id === TASK.task_id && JSON.stringify(c.runner) === JSON.stringify(successor)));
+  assert.equal(s.polls, 3);
+  assert.equal(s.calls.Notify.length, 1, 'reported once');
+  assert.deepEqual(s.calls.Finish, [{ action: 'finish', lane: LANE, owner: 'lane-abc-2', run: RUN30, outcome: 'succeeded' }]);
+  assert.equal(s.calls.HandOver.length, 0);
 });
 
-test('a failed cancel does not stop tracking or reporting', async () => {
-  const { calls, error } = await run({
-    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
-    GetStatus: [status('running', 'EXECUTING', { timed_out: true }), status('canceled', 'CANCELED')],
-    CancelTask: [lambdaError('NotFound', 'gone')],
-    Notify: [notified],
+test('a whole 30-day task (4,320 polls 600 s apart) runs across executions, each under the history limit', async () => {
+  const RUN30 = 'run-01J000000000000000000030D';
+  const TOTAL_POLLS = (30 * 24 * 3600) / 600;
+  let polls = 0;
+  let input = INPUT;
+  const executions = [];
+  for (let generation = 0; generation < 10; generation++) {
+    const r = await run({
+      Take: [generation === 0 ? taken(claimed(RUN30)) : taken(startedRun(RUN30), { adopted: true }), NOTHING],
+      StartTask: generation === 0 ? [started()] : [],
+      Started: generation === 0 ? [finished] : [],
+      GetStatus: () => (++polls >= TOTAL_POLLS
+        ? status('succeeded', 'SUCCEEDED', { age_seconds: 600 * polls })
+        : status('running', 'EXECUTING', { next_poll_seconds: 600, age_seconds: 600 * polls })),
+      Notify: [reported('succeeded')],
+      Finish: [finished],
+      Release: [released(false)],
+      HandOver: [handedOver],
+      StartNext: [executionStarted],
+    }, { input });
+    executions.push(r);
+    assert.equal(r.status, 'SUCCEEDED');
+    assert.ok(r.history < HISTORY_LIMIT, `execution ${generation}: ${r.history} history events`);
+    if (r.visited.at(-1) !== 'HandedOver') break;
+    assert.deepEqual(r.calls.HandOver[0], { action: 'hand_over', lane: LANE, owner: input.owner, generation });
+    input = r.calls.StartNext[0].Input; // as Step Functions passes it, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID included
+    assert.equal(input.generation, generation + 1);
+    assert.equal(r.calls.StartNext[0].Name, input.owner);
+  }
+  const last = executions.at(-1);
+  assert.equal(last.visited.at(-1), 'Idle');
+  assert.equal(polls, TOTAL_POLLS);
+  assert.ok(executions.length >= 3, `${executions.length} executions`);
+  assert.deepEqual(executions.map((e) => e.calls.StartTask.length), [1, ...Array(executions.length - 1).fill(0)], 'started once');
+  assert.deepEqual(executions.map((e) => e.calls.Notify.length), [...Array(executions.length - 1).fill(0), 1], 'reported once');
+  assert.deepEqual(last.calls.Finish, [{ action: 'finish', lane: LANE, owner: input.owner, run: RUN30, outcome: 'succeeded' }]);
+  console.log(`30 days: ${executions.length} executions, polls ${executions.map((e) => e.polls).join(' + ')}, history events ${executions.map((e) => e.history).join(', ')}`);
+});
+
+test('a run cancelled at its deadline is reported timed out even when a hand-over comes while it is cancelling', async () => {
+  // Past its deadline at poll 1,000, the task takes a while to cancel. It ends while the
+  // lane passes to the next execution, or, if the runner does not hand over mid-cancel, 600
+  // polls later.
+  const RUN30 = 'run-01J000000000000000000030D';
+  let polls = 0;
+  let cancelledAt;
+  const getStatus = (p) => {
+    polls += 1;
+    if (p.runner.owner !== OWNER || (cancelledAt && polls >= cancelledAt + 600)) return status('canceled', 'CANCELED');
+    if (p.cancel_requested) return status('running', 'CANCELING', { timed_out: true, next_poll_seconds: 15 });
+    return status('running', 'EXECUTING', { timed_out: polls >= 1000, next_poll_seconds: 600 });
+  };
+  const notify = (p) => reported(p.status.phase === 'canceled' && p.timed_out ? 'timed_out' : p.status.phase); // as notify decides
+  const cancel = (p) => { cancelledAt ??= polls; return cancelAnswer('requested', 'running', 'CANCELING', { timed_out: true }); };
+  const first = await run({
+    Take: [taken(claimed(RUN30)), NOTHING],
+    StartTask: [started()],
+    Started: [finished],
+    GetStatus: getStatus,
+    CancelTask: cancel,
+    Notify: [notify],
+    Finish: [finished],
+    Release: [released(false)],
+    HandOver: [handedOver],
+    StartNext: [executionStarted],
   });
-  assert.equal(error?.cause?.name, 'TimedOut');
-  assert.equal(calls.Notify.length, 1);
+  assert.ok(first.history < HISTORY_LIMIT, `${first.history} history events`);
+  const finishes = [...first.calls.Finish];
+  if (first.visited.at(-1) === 'HandedOver') {
+    const inFlight = finishes.length === 0;
+    const second = await run({
+      Take: inFlight ? [taken(startedRun(RUN30), { adopted: true }), NOTHING] : [NOTHING],
+      GetStatus: getStatus,
+      CancelTask: cancel,
+      Notify: [notify],
+      Finish: [finished],
+      Release: [released(false)],
+    }, { input: first.calls.StartNext[0].Input });
+    finishes.push(...second.calls.Finish);
+  }
+  assert.deepEqual(finishes.map((f) => [f.run, f.outcome]), [[RUN30, 'timed_out']]);
 });
 
-test('a report that cannot be published fails the execution as such', async () => {
-  const denied = lambdaError('NotFound', 'topic does not exist');
-  const { error } = await run({
-    StartTask: [{ task: TASK, next_poll_seconds: 15 }],
+test('a file system busy for weeks: the runner hands over from the busy loop, and the successor starts the same run', async () => {
+  const r = await run({
+    Take: [taken(claimed())],
+    StartTask: always(busy({ next_poll_seconds: 600 })),
+    HandOver: [handedOver],
+    StartNext: [executionStarted],
+  });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(r.visited.slice(-4), ['IsBusy', 'HandOver', 'StartNext', 'HandedOver']);
+  assert.ok(r.calls.StartTask.length > 1000, `${r.calls.StartTask.length} busy rounds`);
+  assert.ok(r.history < HISTORY_LIMIT, `${r.history} history events`);
+  assert.equal(r.calls.Started.length, 0);
+  console.log(`hand-over while busy: ${r.calls.StartTask.length} start attempts, ${r.history} history events`);
+
+  const s = await run(oneRun({
+    Take: [taken(claimed(), { adopted: true }), NOTHING],
     GetStatus: [status('succeeded', 'SUCCEEDED')],
-    Notify: [denied],
-  });
-  assert.equal(error?.cause?.name, 'ReportFailed');
+  }), { input: r.calls.StartNext[0].Input });
+  assert.deepEqual(s.calls.StartTask, [{ job: SPEC, execution: RUN, runner: { ...RUNNER, owner: 'lane-abc-2' }, deadline: DEADLINE }]);
+  assert.equal(s.visited.at(-1), 'Idle');
 });
 
-test('every Lambda state retries throttling, Lambda service errors, crashes and timeouts', () => {
-  const transient = ['Throttled', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException',
-    'Lambda.TooManyRequestsException', 'States.Timeout', ...CRASHES.map(([name]) => name)];
+test('a lane with runs queued for days hands over between runs', async () => {
+  let n = 0;
+  const r = await run({
+    Take: () => taken(claimed(`run-${String(++n).padStart(26, '0')}`), { backlog: 1 }),
+    StartTask: always(started()),
+    Started: always(finished),
+    GetStatus: always(status('succeeded', 'SUCCEEDED')),
+    Notify: always(reported('succeeded')),
+    Finish: always(finished),
+    HandOver: [handedOver],
+    StartNext: [executionStarted],
+  });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(r.visited.slice(-5), ['CountRun', 'Continue', 'HandOver', 'StartNext', 'HandedOver']);
+  assert.equal(r.calls.Finish.length, r.calls.Take.length, 'hands over between runs, none in flight');
+  assert.ok(r.calls.Take.length > 100, `${r.calls.Take.length} runs`);
+  assert.ok(r.history < HISTORY_LIMIT, `${r.history} history events`);
+  console.log(`hand-over between runs: ${r.calls.Take.length} runs, ${r.history} history events`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The definition itself
+// ---------------------------------------------------------------------------------------------
+
+test('the definition uses exactly the five function placeholders and the expected Task states', () => {
+  const placeholders = new Set([...definitionText.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]));
+  assert.deepEqual([...placeholders].sort(), [...SUBSTITUTIONS].sort());
+  assert.deepEqual(LAMBDA_STATES.sort(), Object.keys(FUNCTION_OF).sort(), 'each Lambda state calls its function');
+  for (const name of LAMBDA_STATES) {
+    assert.equal(definition.States[name].Parameters.FunctionName, functionArn(FUNCTION_OF[name]), name);
+  }
+  assert.deepEqual(TASK_STATES.filter((n) => !LAMBDA_STATES.includes(n)), ['StartNext']);
+  assert.equal(definition.States.StartNext.Resource, 'arn:aws:states:::states:startExecution');
+  assert.equal(definition.States.LaneLost.Type, 'Succeed');
+  assert.equal(definition.States.HandedOver.Type, 'Succeed');
+  assert.equal(definition.States.RunnerFailed.Type, 'Fail');
+});
+
+test('every Lambda state retries throttling, Lambda service errors, crashes and timeouts, and nothing that cannot succeed', () => {
   for (const name of LAMBDA_STATES) {
     const retried = new Set(definition.States[name].Retry.flatMap((r) => r.ErrorEquals));
-    for (const error of transient) assert.ok(retried.has(error), `${name} retries ${error}`);
-    assert.ok(!retried.has('InvalidJob') && !retried.has('States.ALL'), `${name} never retries what cannot succeed`);
+    for (const error of TRANSIENT) assert.ok(retried.has(error), `${name} retries ${error}`);
+    for (const never of ['States.ALL', 'States.TaskFailed', 'LeaseLost', 'InvalidJob', 'NotFound']) {
+      assert.ok(!retried.has(never), `${name} never retries ${never}`);
+    }
   }
 });
 
-test('every Lambda state passes only small inputs', () => {
-  for (const name of LAMBDA_STATES) {
-    const state = definition.States[name];
-    assert.ok(state.ResultSelector, `${name} reduces its result with ResultSelector`);
-    assert.ok(state.ResultPath, `${name} keeps the rest of the state with ResultPath`);
-    assert.deepEqual(Object.keys(state.Parameters), ['FunctionName', 'Payload'], `${name} sends only FunctionName and Payload`);
+test('every state that renews the lease stops at LaneLost when it is lost, before any other catcher', () => {
+  const renewing = LAMBDA_STATES.filter((name) => {
+    const payload = definition.States[name].Parameters.Payload;
+    return FUNCTION_OF[name] === 'LaneFunctionArn' || 'runner.$' in payload;
+  });
+  assert.ok(renewing.length >= 12, renewing.join());
+  for (const name of renewing) {
+    const [first] = definition.States[name].Catch;
+    assert.deepEqual(first.ErrorEquals, ['LeaseLost'], `${name}: LeaseLost is caught first`);
+    assert.equal(first.Next, 'LaneLost', `${name}: LeaseLost ends in LaneLost`);
   }
+  for (const name of ['StartTask', 'GetStatus', 'CancelTask', 'Notify', 'NotifyCouldNotStart', 'NotifyNeverStarted', 'NotifyLostTrack']) {
+    assert.deepEqual(definition.States[name].Parameters.Payload['runner.$'], '$.runner', `${name} passes the runner`);
+  }
+});
+
+test('every Lambda state passes only what its function needs and keeps only what later states read', () => {
+  const paths = (value) => (typeof value === 'string' ? [value] : value && typeof value === 'object' ? Object.values(value).flatMap(paths) : []);
+  for (const name of TASK_STATES) {
+    const state = definition.States[name];
+    for (const path of paths(state.Parameters)) {
+      assert.notEqual(path, '$', `${name} does not pass the whole state`);
+      assert.notEqual(path, '$.taken', `${name} does not pass the take answer`);
+      if (path.startsWith('$.taken')) assert.deepEqual([name, path], ['NotifyExpired', '$.taken.expired']);
+    }
+    if (LAMBDA_STATES.includes(name)) {
+      assert.deepEqual(Object.keys(state.Parameters), ['FunctionName', 'Payload'], `${name} sends only FunctionName and Payload`);
+      assert.ok(state.ResultPath === null || state.ResultSelector, `${name} drops its result or reduces it`);
+    }
+  }
+  // Prepare starts each run from a fresh state: the take answer (and its expired list) stays behind.
+  assert.ok(!('taken.$' in definition.States.Prepare.Parameters));
+});
+
+test('every choice that may hand over does so past one shared threshold, with room to spare', () => {
+  const thresholdOf = (name) => {
+    const rules = definition.States[name].Choices.filter((c) => c.Next === 'HandOver');
+    assert.equal(rules.length, 1, `${name} has one hand-over rule`);
+    const conditions = rules[0].And ?? [rules[0]];
+    const count = conditions.find((c) => c.Variable === '$.history.events');
+    assert.ok(count && 'NumericGreaterThanEquals' in count, `${name} hands over on $.history.events >= N`);
+    return count.NumericGreaterThanEquals;
+  };
+  const thresholds = ['IsBusy', 'IsDone', 'Continue'].map(thresholdOf);
+  assert.deepEqual(thresholds, [15000, 15000, 15000]);
+  // Ending, timing out and cancelling come before handing over.
+  const order = (name) => definition.States[name].Choices.map((c) => c.Next);
+  assert.ok(order('IsBusy').indexOf('NeverStarted') < order('IsBusy').indexOf('HandOver'));
+  for (const next of ['Notify', 'MarkTimedOut', 'MarkCanceled']) {
+    assert.ok(order('IsDone').indexOf(next) < order('IsDone').indexOf('HandOver'), `IsDone: ${next} first`);
+  }
+  assert.deepEqual(definition.States.Init.Parameters.history, { events: 0 }, 'each execution counts from zero');
+});
+
+test('every Count state adds a positive number to the budget, and every loop passes one', () => {
+  const counts = Object.keys(definition.States).filter((n) => n.startsWith('Count'));
+  assert.deepEqual(counts.sort(), ['CountBusy', 'CountPoll', 'CountRun', 'CountTake']);
+  for (const name of counts) {
+    const state = definition.States[name];
+    assert.equal(state.Type, 'Pass');
+    assert.equal(state.ResultPath, '$.history');
+    const m = /^States\.MathAdd\(\$\.history\.events, (\d+)\)$/.exec(state.Parameters['events.$']);
+    assert.ok(m && Number(m[1]) > 0, `${name} adds a positive number`);
+  }
+  // Without the Count states the graph has no cycle: no loop can grow the history uncounted.
+  // A choice taken once per run is no loop: its rule requires $.flags.cancel_requested false
+  // and the state it leads to sets it true (only Prepare, after a counted Take, resets it).
+  const oncePerRun = (rule) => {
+    const guard = (rule.And ?? [rule]).some((c) => c.Variable === '$.flags.cancel_requested' && c.BooleanEquals === false);
+    const target = definition.States[rule.Next];
+    return guard && target.ResultPath === '$.flags' && target.Result?.cancel_requested === true;
+  };
+  const next = (s) => [
+    s.Next, s.Default,
+    ...(s.Choices ?? []).filter((c) => !oncePerRun(c)).map((c) => c.Next),
+    ...(s.Catch ?? []).map((c) => c.Next),
+  ].filter(Boolean);
+  const resets = Object.keys(definition.States).filter((n) => JSON.stringify(definition.States[n]).includes('"cancel_requested":false'));
+  assert.deepEqual(resets, ['Prepare'], 'only Prepare clears the cancel flag');
+  const seen = new Map();
+  const visit = (name, path) => {
+    if (counts.includes(name)) return;
+    if (seen.get(name) === 'open') assert.fail(`uncounted loop: ${[...path, name].join(' -> ')}`);
+    if (seen.get(name) === 'done') return;
+    seen.set(name, 'open');
+    for (const n of next(definition.States[name])) visit(n, [...path, name]);
+    seen.set(name, 'done');
+  };
+  for (const name of Object.keys(definition.States)) visit(name, []);
 });
