@@ -6,14 +6,16 @@
    data bucket (its ObjectCreated notifications to an SQS queue), an archive bucket, an FSx for
    Lustre file system linked to the data bucket, a DataSync task from the data bucket to the
    archive, the report topic with a subscriber queue (filter policy `format=text`, what an
-   email subscription gets), and the state machine.
-2. Starts the five function binaries, configured as the template configures them.
-3. Uploads a few hundred files, feeds the notifications through the real `s3-trigger` (as the
-   SQS event source mapping would), and runs the executions it started — an FSx import and a
-   DataSync transfer — with the real state machine definition.
-4. Runs two schedules of template.yaml as EventBridge Scheduler would: the export (told by the
-   emulator to fail three files, to show the failure digest) and then the release.
-5. Prints each completion report as the subscriber receives it, and stops everything.
+   email subscription gets), the lane table and the runner state machine.
+2. Starts the seven function binaries, configured as the template configures them.
+3. Runs the scheduled export of template.yaml as EventBridge Scheduler would (submit); the
+   file system's lane runner starts it (the emulator fails three files, to show the digest).
+4. While the export runs, uploads arrive in three waves; the real `s3-trigger` queues each
+   wave's import in the file system's lane (and the DataSync files in the DataSync task's
+   lane, whose runner transfers them at once).
+5. When the export ends, the runner takes everything pending: the three waves become one FSx
+   import, with one report listing the three jobs. Then the scheduled release.
+6. Prints each completion report as the subscriber receives it, and stops everything.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ import threading
 import time
 from typing import Any
 
-from . import template
+from . import processes
 from .ferry import LocalFerry, Report
 from .statemachine import Run
 
 DATA_BUCKET = "ferry-data-repository"
 ARCHIVE_BUCKET = "ferry-archive"
 REPORT_PREFIX = "ferry-reports"
-#: The report each job sends: the export is made to fail three files.
+#: The report each run sends: the export is made to fail three files; the three waves of
+#: uploads are one import.
 EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
             "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED"}
 
@@ -66,47 +69,60 @@ class Console:
 
 
 class Follow:
-    """Turns runs' events into progress lines: states, the task, lifecycle and counts."""
+    """Turns lane runners' events into progress lines: runs taken, tasks, lifecycle, counts."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, names: dict[str, str]) -> None:
         self.console = console
+        #: Lane key → what to call it.
+        self.names = names
         self._last: dict[str, tuple[Any, ...]] = {}
 
     def __call__(self, run: Run, event: dict[str, Any]) -> None:
         kind, state = event["type"], event.get("state", "")
-        job = run.input.get("job", {})
+        lane = run.input.get("lane", "") if isinstance(run.input, dict) else ""
+        output = event.get("output") or {}
 
         def say(text: str) -> None:
-            self.console.progress(job.get("name", run.name), text)
+            self.console.progress(self.names.get(lane, lane), text)
 
         if kind == "ExecutionStarted":
-            say(f"execution {run.name} ({job.get('kind')}{_scope(job)})")
+            say(f"runner {run.name[:32]}… holds the lane")
+        elif kind == "StateExited" and state == "Take":
+            taken = output.get("taken", {})
+            if taken.get("run"):
+                run_ = taken["run"]
+                spec = run_["spec"]
+                say(f"took run {run_['id'][:12]}…: {run_['jobs']} job(s) merged → "
+                    f"{spec['kind']}{_scope(spec)}")
         elif kind == "StateRetried":
             say(f"{state} retried (attempt {event.get('attempt')})")
         elif kind == "StateFailed" and state in TASK_STATES:
             say(f"{state} failed: {event.get('error')}")
-        elif kind == "StateEntered" and state in ("MarkTimedOut", "CancelTask", "Notify",
-                                                   "NotifyCouldNotStart", "NotifyLostTrack"):
-            say(f"→ {state}")
         elif kind == "StateExited" and state == "StartTask":
-            task = (event.get("output") or {}).get("started", {}).get("task", {})
-            started = task.get("task_id") or task.get("task_execution_arn", "?").rsplit("/", 1)[-1]
-            say(f"→ StartTask: {started}")
+            started = output.get("started", {})
+            task = started.get("task") or {}
+            if started.get("busy"):
+                say("file system busy: waiting")
+            else:
+                label = task.get("task_id") or task.get("task_execution_arn", "?").rsplit("/", 1)[-1]
+                say(f"→ StartTask: {label}")
         elif kind == "StateExited" and state in ("GetStatus", "CancelTask"):
-            status = (event.get("output") or {}).get("status", {}).get("full", {})
+            status = output.get("status", {}).get("full", {})
             counts = _counts(status.get("counts", {}))
-            key = (status.get("lifecycle"), counts)
+            waiting = "  (jobs waiting: next check within 60 s)" if status.get("waiting") else ""
+            key = (status.get("lifecycle"), counts, bool(waiting))
             if key != self._last.get(run.name):
                 self._last[run.name] = key
-                say(f"  {status.get('lifecycle', '?'):<13} {counts}")
-        elif kind == "ExecutionSucceeded":
-            say("execution SUCCEEDED")
-        elif kind == "ExecutionFailed":
-            say(f"execution FAILED ({event.get('error')})")
+                say(f"  {status.get('lifecycle', '?'):<13} {counts}{waiting}")
+        elif kind == "StateEntered" and state in ("Notify", "NotifyCouldNotStart",
+                                                   "NotifyLostTrack", "NotifyExpired"):
+            say(f"→ {state}: one report for the run")
+        elif kind == "StateEntered" and state == "Idle":
+            say("nothing pending: lane released")
 
 
-TASK_STATES = ("StartTask", "GetStatus", "CancelTask", "Notify", "NotifyCouldNotStart",
-               "NotifyLostTrack")
+TASK_STATES = ("Take", "StartTask", "GetStatus", "CancelTask", "Notify", "Finish",
+               "NotifyCouldNotStart", "NotifyLostTrack")
 
 
 def _scope(job: dict[str, Any]) -> str:
@@ -155,11 +171,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def demo(console: Console, files: int, step_seconds: float) -> int:
-    print("Ferry demo: uploads → s3-trigger → state machine → FSx / DataSync → SNS report.\n"
+    print("Ferry demo: schedules and uploads → s3-trigger / submit → a lane per file system\n"
+          "and DataSync task → one runner per lane → FSx / DataSync → SNS reports.\n"
           "AWS is played by the local emulator (test infrastructure: moto + Ferry's FSx and\n"
-          "DataSync extension), Lambda by a small local Lambda service running the real\n"
-          "function binaries, Step Functions by aws-local-stepfunctions running\n"
-          "statemachine/ferry.asl.json.\n",
+          "DataSync extension; DynamoDB is moto's), Lambda by a small local Lambda service\n"
+          "running the real function binaries, Step Functions by aws-local-stepfunctions\n"
+          "running statemachine/ferry.asl.json for every runner execution started.\n",
           flush=True)
     # Waits are shortened (every state still runs): half an emulated lifecycle step per poll.
     with LocalFerry("demo", step_seconds=step_seconds, wait_ms=int(step_seconds * 500),
@@ -180,7 +197,7 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
                          f"→ s3://{ARCHIVE_BUCKET}/archive")
         console.line("", "SNS ferry-reports → SQS ferry-reports-inbox "
                          "(filter policy {\"format\": [\"text\"]})")
-        console.line("", "Step Functions state machine ferry (statemachine/ferry.asl.json)")
+        console.line("", "DynamoDB lane table, Step Functions runner (statemachine/ferry.asl.json)")
 
         report_path = f"s3://{DATA_BUCKET}/{REPORT_PREFIX}"
         routes = [
@@ -194,6 +211,8 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
                      "options": {"transfer_mode": "CHANGED",
                                  "verify_mode": "ONLY_FILES_TRANSFERRED"}}},
         ]
+        ferry.on_runner_event = Follow(console, {f"fsx:{fs}": f"lane {fs}",
+                                                 f"datasync:{task_arn}": "lane DataSync"})
         functions = ferry.start_functions(routes=routes)
         console.line("functions", f"{len(functions.names)} binaries (target/debug/ferry-*) behind "
                                   f"the Lambda Invoke and Runtime APIs at {functions.url}")
@@ -201,9 +220,10 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
         printer = _ReportPrinter(inbox, console)
         printer.start()
         try:
-            runs = _uploads(ferry, console, s3, files, uploads_url, uploads_arn)
-            _schedules(ferry, console, fs, report_path)
-            received = printer.wait(len(runs) + 2, timeout=30)
+            _export_then_waves(ferry, console, s3, files, (uploads_url, uploads_arn),
+                               (fs, task_arn), report_path)
+            _release(ferry, console, fs, report_path)
+            received = printer.wait(len(EXPECTED), timeout=60)
         finally:
             printer.stop()
         outcomes = {r.attributes.get("job"): r.attributes.get("status") for r in received}
@@ -211,50 +231,19 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
             console.line("unexpected", f"reports {outcomes}, expected {EXPECTED} (logs in "
                                        f"{ferry.log_dir})")
             return 1
+        imports = [r for r in received if r.attributes.get("job") == "incoming-import"]
+        if len(imports) != 1 or "Jobs:         3 (incoming-import x3)" not in imports[0].message:
+            console.line("unexpected", "the three waves did not become one import")
+            return 1
         console.line("done", f"{len(received)} reports received, as expected; stopping the "
                              "functions and the emulator")
     return 0
 
 
-def _uploads(ferry: LocalFerry, console: Console, s3: Any, files: int, queue_url: str,
-             queue_arn: str) -> list[Run]:
-    day = time.strftime("%Y-%m-%d")
-    to_import = files * 2 // 3
-    keys = [f"incoming/run-{i % 4:02d}/sample-{i:04d}.h5" for i in range(to_import)]
-    keys += [f"outgoing/{day}/result-{i:04d}.csv" for i in range(files - to_import)]
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda k: s3.put_object(Bucket=DATA_BUCKET, Key=k,
-                                              Body=f"{k}\n".encode() * 64), keys))
-    console.line("uploaded", f"{to_import} objects to incoming/ (→ FSx import), "
-                             f"{files - to_import} to outgoing/ (→ DataSync)")
-
-    batch_size = 1000  # template.yaml TriggerBatchSize's maximum: one batch, fewest jobs
-    # moto's SQS checks every queued message for each one it hands out: receiving a few
-    # hundred takes a few seconds. Say how far it got.
-    shown = [0]
-
-    def received(records: int) -> None:
-        if records >= shown[0] + 100 or records == len(keys):
-            shown[0] = records
-            console.progress("SQS", f"{records}/{len(keys)} notifications received "
-                                    "(as the event source mapping batches them)")
-
-    messages = ferry.receive_uploads(queue_url, objects=len(keys), progress=received)
-    deliveries = ferry.deliver(messages, queue_url, queue_arn, batch_size=batch_size)
-    for d in deliveries:
-        if not d.invocation.ok:
-            raise RuntimeError(f"s3-trigger failed: {d.invocation.error_type}: "
-                               f"{d.invocation.error_message}")
-    console.line("s3-trigger", f"{len(messages)} SQS messages ({sum(d.objects for d in deliveries)}"
-                               f" S3 records) in {len(deliveries)} invocation(s), "
-                               f"{sum(len(d.failed) for d in deliveries)} returned to the queue")
-    runs = ferry.run_started(on_event=Follow(console))
-    for run in runs:
-        run.wait(120)
-    return runs
-
-
-def _schedules(ferry: LocalFerry, console: Console, fs: str, report_path: str) -> None:
+def _export_then_waves(ferry: LocalFerry, console: Console, s3: Any, files: int,
+                       queue: tuple[str, str], lanes: tuple[str, str],
+                       report_path: str) -> None:
+    fs, task_arn = lanes
     parameters = {"ScheduleFileSystemId": fs, "ScheduleReportPath": report_path}
     results = {f"results/2026/run-{i:02d}/output-{j}.nc": f"result {i}.{j}\n"
                for i in range(5) for j in range(8)}
@@ -267,10 +256,62 @@ def _schedules(ferry: LocalFerry, console: Console, fs: str, report_path: str) -
     console.line("file system", f"{len(results)} result files written on {fs}; the emulator "
                                 f"will fail {len(failing)} of the next task's files (fault "
                                 "injection, to show the failure digest)")
-    for logical_id in ("FsxExportSchedule", "FsxReleaseSchedule"):
-        schedule_input = template.schedule_input(logical_id, parameters)
-        console.line("Scheduler", f"EventBridge Scheduler: {logical_id} (template.yaml)")
-        ferry.run(schedule_input, on_event=Follow(console)).wait(120)
+    # The export runs until the waves are in (the emulator holds it EXECUTING).
+    ferry.ctl.hold(file_system_id=fs)
+    console.line("Scheduler", "EventBridge Scheduler: FsxExportSchedule (template.yaml) → submit")
+    answer = ferry.run_schedule("FsxExportSchedule", parameters)
+    if not answer.ok:
+        raise RuntimeError(f"submit refused the export: {answer.error_message}")
+    lane = f"fsx:{fs}"
+    processes.wait_for(lambda: any(j["state"] == "running" for j in ferry.lane_jobs(lane).values()),
+                       60, interval=0.2, what="the export running")
+
+    day = time.strftime("%Y-%m-%d")
+    per_wave = max(1, files * 2 // 9)
+    for wave in range(3):
+        keys = [f"incoming/wave-{wave}/run-{i % 4:02d}/sample-{i:04d}.h5" for i in range(per_wave)]
+        if wave == 1:
+            keys += [f"outgoing/{day}/result-{i:04d}.csv" for i in range(files - 3 * per_wave)]
+        _upload(ferry, console, s3, keys, queue, f"wave {wave + 1}")
+        pending = [j for j in ferry.lane_jobs(lane).values() if j["state"] == "pending"]
+        console.line("lane table", f"{len(pending)} import job(s) pending in lane {fs}, "
+                                   "behind the export")
+        time.sleep(1.0)
+    console.line("file system", "the export finishes (the emulator lets it go)")
+    ferry.ctl.release(file_system_id=fs)
+    ferry.settle(lane, timeout=180)
+    ferry.settle(f"datasync:{task_arn}", timeout=120)
+
+
+def _upload(ferry: LocalFerry, console: Console, s3: Any, keys: list[str],
+            queue: tuple[str, str], wave: str) -> None:
+    queue_url, queue_arn = queue
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket=DATA_BUCKET, Key=k,
+                                              Body=f"{k}\n".encode() * 64), keys))
+    imports = sum(k.startswith("incoming/") for k in keys)
+    console.line("uploaded", f"{wave}: {imports} objects to incoming/ (→ FSx import)"
+                 + (f", {len(keys) - imports} to outgoing/ (→ DataSync)"
+                    if len(keys) > imports else ""))
+    messages = ferry.receive_uploads(queue_url, objects=len(keys))
+    # template.yaml TriggerBatchSize's maximum: one batch per wave, fewest jobs.
+    deliveries = ferry.deliver(messages, queue_url, queue_arn, batch_size=1000)
+    for d in deliveries:
+        if not d.invocation.ok:
+            raise RuntimeError(f"s3-trigger failed: {d.invocation.error_type}: "
+                               f"{d.invocation.error_message}")
+    console.line("s3-trigger", f"{len(messages)} SQS messages ({sum(d.objects for d in deliveries)}"
+                               f" S3 records) → queued in their lanes, "
+                               f"{sum(len(d.failed) for d in deliveries)} returned to the queue")
+
+
+def _release(ferry: LocalFerry, console: Console, fs: str, report_path: str) -> None:
+    parameters = {"ScheduleFileSystemId": fs, "ScheduleReportPath": report_path}
+    console.line("Scheduler", "EventBridge Scheduler: FsxReleaseSchedule (template.yaml) → submit")
+    answer = ferry.run_schedule("FsxReleaseSchedule", parameters)
+    if not answer.ok:
+        raise RuntimeError(f"submit refused the release: {answer.error_message}")
+    ferry.settle(f"fsx:{fs}", timeout=120)
 
 
 class _ReportPrinter:

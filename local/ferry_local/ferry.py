@@ -5,11 +5,12 @@ TEST AND DEMO INFRASTRUCTURE. What stands in for what:
 | AWS                          | here                                                        |
 |------------------------------|-------------------------------------------------------------|
 | S3, SQS, SNS, FSx, DataSync  | the emulator (emulator/: moto + Ferry's FSx/DataSync extension) |
+| DynamoDB (the lane table)    | moto's DynamoDB in the emulator                              |
 | Lambda                       | a local Invoke + Runtime API running the real binaries (lambdas.py) |
-| Step Functions (running)     | aws-local-stepfunctions on statemachine/ferry.asl.json (statemachine.py) |
-| Step Functions (API)         | moto: `s3-trigger` calls StartExecution there, so execution names deduplicate as in AWS |
-| SQS → Lambda event source    | `deliver_uploads()`: receive, build Lambda's SQS event, invoke, delete what succeeded |
-| EventBridge Scheduler        | `run_schedule()`: template.yaml's schedule input, StartExecution, run |
+| Step Functions (API)         | moto: the entries (s3-trigger, submit) and a runner's hand-over call StartExecution there |
+| Step Functions (running)     | the launcher: every execution started in moto is run with aws-local-stepfunctions on statemachine/ferry.asl.json (statemachine.py) |
+| SQS → Lambda event source    | `deliver()`: receive, build Lambda's SQS event, invoke, delete what succeeded |
+| EventBridge Scheduler        | `run_schedule()`: template.yaml's schedule input to submit; `sweep()`: the sweep's |
 
 Usage::
 
@@ -18,6 +19,7 @@ Usage::
         fs = ferry.file_system(bucket)
         ferry.start_functions(routes=[...])
         ...
+        ferry.settle(lane_of_fs(fs))   # every job of the lane ended, its runner gone
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -44,7 +47,20 @@ FUNCTION_ARNS = {
     "TaskStatusFunctionArn": "ferry-task-status",
     "CancelTaskFunctionArn": "ferry-cancel-task",
     "NotifyFunctionArn": "ferry-notify",
+    "LaneFunctionArn": "ferry-lane",
 }
+#: The lane table's name in the emulator.
+LANE_TABLE = "ferry-lanes"
+#: Job states that are not over yet.
+OPEN_STATES = ("pending", "running")
+
+
+def lane_of_fs(file_system_id: str) -> str:
+    return f"fsx:{file_system_id}"
+
+
+def lane_of_task(task_arn: str) -> str:
+    return f"datasync:{task_arn}"
 
 
 @dataclass
@@ -133,11 +149,22 @@ class LocalFerry:
     """The emulator, Ferry's functions and the state machine, started and stopped together."""
 
     def __init__(self, run: str, *, step_seconds: float = 0.3, wait_ms: int = 300,
-                 retry_ms: int = 200) -> None:
+                 retry_ms: int = 200, time_scale: float | None = None,
+                 lease_seconds: int = 900, busy_poll_max_seconds: int = 60) -> None:
         self.log_dir = paths.log_dir(run)
         self.step_seconds = step_seconds
         self.wait_ms = wait_ms
         self.retry_ms = retry_ms
+        #: Runner waits last this fraction of what was asked (instead of `wait_ms`).
+        self.time_scale = time_scale
+        self.lease_seconds = lease_seconds
+        self.busy_poll_max_seconds = busy_poll_max_seconds
+        #: False: the launcher leaves new runner executions alone (for a while).
+        self.launch = True
+        #: Called with every event of every runner the launcher runs (the demo's progress).
+        self.on_runner_event: Callable[[Run, dict[str, Any]], None] | None = None
+        self._launcher: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.emulator = Emulator(self.log_dir)
         #: Attempts of the harness's own AWS calls (tests that throttle every call raise it, so
         #: that the harness's bookkeeping does not fail where Ferry is under test).
@@ -161,6 +188,12 @@ class LocalFerry:
             name="ferry", definition=definition, roleArn=ROLE, type="STANDARD",
         )["stateMachineArn"]
         self.topic_arn = self.client("sns").create_topic(Name="ferry-reports")["TopicArn"]
+        ddb = self.client("dynamodb")
+        ddb.create_table(TableName=LANE_TABLE, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
         return self
 
     def start_functions(self, routes: list[dict[str, Any]] | None = None,
@@ -174,11 +207,15 @@ class LocalFerry:
         common = {
             # Per service, as docs/configuration.md documents: a service missing here would
             # be sent to AWS itself and fail, so the list is checked by every run.
-            **{f"AWS_ENDPOINT_URL_{s}": endpoint for s in ("FSX", "DATASYNC", "SFN", "S3", "SNS")},
+            **{f"AWS_ENDPOINT_URL_{s}": endpoint
+               for s in ("FSX", "DATASYNC", "SFN", "S3", "SNS", "DYNAMODB")},
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": REGION,
             "FERRY_MAX_PATHS": "32",
+            "FERRY_LANE_TABLE": LANE_TABLE,
+            "FERRY_LEASE_SECONDS": str(self.lease_seconds),
+            "FERRY_BUSY_POLL_MAX_SECONDS": str(self.busy_poll_max_seconds),
             **(env or {}),
         }
         per_function = {
@@ -187,14 +224,22 @@ class LocalFerry:
                 "FERRY_ROUTES": json.dumps(routes or []),
                 "FERRY_STATE_MACHINE_ARN": self.state_machine_arn,
             },
+            "ferry-submit": {"FERRY_STATE_MACHINE_ARN": self.state_machine_arn},
         }
         names = paths.FUNCTIONS if routes else tuple(
             n for n in paths.FUNCTIONS if n != "ferry-s3-trigger")
         self.functions = Functions(self.log_dir, common, per_function, names=names,
                                    timeouts=timeouts)
         self._stack.enter_context(self.functions)
-        self.machine = LocalStateMachine(self.functions.url, self.wait_ms, self.retry_ms)
+        self.machine = LocalStateMachine(self.functions.url, self.wait_ms, self.retry_ms,
+                                         sfn_url=self.emulator.url,
+                                         state_machine_arn=self.state_machine_arn,
+                                         time_scale=self.time_scale)
         self._stack.callback(self.machine.abort_all)
+        self._launcher = threading.Thread(target=self._launch_runners, name="runner launcher",
+                                          daemon=True)
+        self._launcher.start()
+        self._stack.callback(self._stopping.set)
         return self.functions
 
     def stop(self) -> None:
@@ -400,6 +445,90 @@ class LocalFerry:
             kwargs["name"] = name
         return self.client("stepfunctions").start_execution(**kwargs)["executionArn"]
 
+    # ------------------------------------------------------------------ runners
+
+    def _launch_runners(self) -> None:
+        """What Step Functions does with a started execution: run it. Every execution started
+        in the emulator (by s3-trigger, submit, the sweep or a runner's hand-over) is run
+        locally, once."""
+        sfn = self.client("stepfunctions", attempts=10)
+        while not self._stopping.wait(0.1):
+            if not self.launch:
+                continue
+            try:
+                pages = sfn.get_paginator("list_executions").paginate(
+                    stateMachineArn=self.state_machine_arn, statusFilter="RUNNING")
+                started = [e for page in pages for e in page["executions"]]
+            except Exception:  # noqa: BLE001 - the emulator is stopping, or throttled by a test
+                continue
+            for execution in sorted(started, key=lambda e: e["startDate"]):
+                if execution["executionArn"] not in self._runs and not self._stopping.is_set():
+                    self._run_execution(execution["executionArn"], self.on_runner_event)
+
+    def runners(self, lane: str | None = None) -> list[Run]:
+        """The runner executions run so far (of `lane`), in the order they started."""
+        return [r for r in list(self._runs.values())
+                if lane is None or (isinstance(r.input, dict) and r.input.get("lane") == lane)]
+
+    def stop_runner(self, run: Run) -> None:
+        """StopExecution by hand: the execution ends (ABORTED) wherever it is."""
+        run.abort()
+        arn = next(a for a, r in self._runs.items() if r is run)
+        self.client("stepfunctions").stop_execution(executionArn=arn, cause="stopped by hand")
+
+    def lane_jobs(self, lane: str) -> dict[str, dict[str, Any]]:
+        """Every job of `lane` in the lane table: id → {state, run, job (the queued record)}."""
+        ddb = self.client("dynamodb")
+        jobs: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": LANE_TABLE, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :job)",
+            "ExpressionAttributeValues": {":pk": {"S": f"lane#{lane}"}, ":job": {"S": "job#"}}}
+        while True:
+            page = ddb.query(**kwargs)
+            for item in page["Items"]:
+                record = json.loads(item["doc_json"]["S"])
+                jobs[record["id"]] = {"state": item["job_state"]["S"],
+                                      "run": item.get("run_id", {}).get("S"), "job": record}
+            if "LastEvaluatedKey" not in page:
+                return jobs
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def lane_record(self, lane: str) -> dict[str, Any]:
+        """The lane's own item: its lease (`lease_owner`, `lease_until`) and run in flight."""
+        item = self.client("dynamodb").get_item(
+            TableName=LANE_TABLE, ConsistentRead=True,
+            Key={"pk": {"S": f"lane#{lane}"}, "sk": {"S": "lane"}}).get("Item", {})
+        return {k: next(iter(v.values())) for k, v in item.items()}
+
+    def settle(self, lane: str, timeout: float = 120.0, jobs: int | None = None) -> dict[str, dict[str, Any]]:
+        """Waits until `lane` has work no more: at least `jobs` jobs (when given), none pending
+        or running, no run in flight, and every runner of it ended. Returns its jobs."""
+        def settled() -> bool:
+            found = self.lane_jobs(lane)
+            if jobs is not None and len(found) < jobs:
+                return False
+            if any(j["state"] in OPEN_STATES for j in found.values()):
+                return False
+            if self.lane_record(lane).get("run_id"):
+                return False
+            return all(r.done for r in self.runners(lane))
+
+        processes.wait_for(settled, timeout, interval=0.2,
+                           what=f"lane {lane} to finish its jobs "
+                                f"({[(k[:12], v['state']) for k, v in self.lane_jobs(lane).items()]})")
+        return self.lane_jobs(lane)
+
+    def submit(self, payload: Mapping[str, Any]) -> Invocation:
+        """Invokes submit (as a person, or the CLI, would)."""
+        if self.functions is None:
+            raise RuntimeError("start_functions() first")
+        return self.functions.invoke("ferry-submit", dict(payload))
+
+    def sweep(self) -> Invocation:
+        """One run of the sweep schedule."""
+        return self.submit(template.sweep_input())
+
     def run_started(self, on_event: Callable[[Run, dict[str, Any]], None] | None = None,
                     **kwargs: Any) -> list[Run]:
         """Starts a local run of each execution started in the emulator and not run yet (same
@@ -424,15 +553,14 @@ class LocalFerry:
         return run
 
     def run_schedule(self, logical_id: str, parameters: Mapping[str, Any],
-                     scheduled_time: dt.datetime | None = None, attempt: int = 1,
-                     on_event: Callable[[Run, dict[str, Any]], None] | None = None,
-                     **kwargs: Any) -> Run:
+                     scheduled_time: dt.datetime | None = None,
+                     attempt: int = 1) -> Invocation:
         """One delivery of a schedule of template.yaml, as EventBridge Scheduler makes it: the
         target input with its context attributes (`attempt` > 1: a retried delivery of the
-        same occurrence), on an execution whose name Step Functions chooses."""
+        same occurrence), to submit."""
         schedule_input = template.schedule_input(logical_id, parameters, scheduled_time,
                                                  attempt)
-        return self.run(schedule_input, on_event=on_event, **kwargs)
+        return self.submit(schedule_input)
 
     # ------------------------------------------------------------------ emulator state
 

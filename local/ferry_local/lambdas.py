@@ -335,6 +335,8 @@ class Functions:
             fault = self._faults.get(request.function)
             if not fault or fault[1] <= 0:
                 return False
+            if fault[2] is not None and not fault[2](_payload(request.body)):
+                return False
             fault[1] -= 1
             how = fault[0]
             self.injected.append((request.function, how, request_id))
@@ -379,16 +381,17 @@ class Functions:
                               error_message=parsed.get("errorMessage"))
         return Invocation(payload=parsed)
 
-    def fail_responses(self, name: str, how: str = "crash", count: int = 1) -> None:
-        """The next `count` invocations of `name` run, AWS calls and all, but their answer is
-        lost: the instance crashes as it answers (`how="crash"`) or times out
-        (`how="timeout"`). See the module docstring."""
+    def fail_responses(self, name: str, how: str = "crash", count: int = 1,
+                       when: Any = None) -> None:
+        """The next `count` invocations of `name` (those whose payload `when(payload)` accepts,
+        when given) run, AWS calls and all, but their answer is lost: the instance crashes as
+        it answers (`how="crash"`) or times out (`how="timeout"`). See the module docstring."""
         if how not in ("crash", "timeout"):
             raise ValueError("how must be 'crash' or 'timeout'")
         if name not in self.configs:
             raise ValueError(f"not a function of this service: {name}")
         with self._lock:
-            self._faults[name] = [how, count]
+            self._faults[name] = [how, count, when]
 
     def clear_faults(self) -> None:
         """Drops pending `fail_responses` faults and restores Lambda's crash error names."""
@@ -525,3 +528,10 @@ def _runtime_route(path: str) -> tuple[str, int, str] | None:
     if not rest.startswith(RUNTIME_PREFIX + "/"):
         return None
     return parts[1], int(parts[2]), rest[len(RUNTIME_PREFIX) + 1:]
+
+
+def _payload(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return None

@@ -14,7 +14,7 @@ TOOLS = ROOT / ".tools"
 #: The workspace's binaries (`cargo build --workspace --bins`, debug unless FERRY_PROFILE).
 TARGET_DIR = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 FUNCTIONS = ("ferry-start-task", "ferry-task-status", "ferry-cancel-task", "ferry-notify",
-             "ferry-s3-trigger")
+             "ferry-s3-trigger", "ferry-lane", "ferry-submit")
 
 
 def binary(name: str) -> pathlib.Path:

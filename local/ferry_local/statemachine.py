@@ -2,10 +2,11 @@
 
 Each run is `statemachine/test/run-local.mjs --jsonl`: aws-local-stepfunctions (pinned) runs
 `statemachine/ferry.asl.json` — the file template.yaml deploys — with its Lambda states invoked
-through the Invoke API of `Functions`. Only Wait states and Retry pauses are shortened
-(`wait_ms`, `retry_ms`); every state runs. Events stream back as they happen, so callers can
-show progress or act at a given point of an execution (release a held task once StartTask has
-been retried, say).
+through the Invoke API of `Functions` and its hand-over (StartNext) sent to the emulator's Step
+Functions. Only Wait states and Retry pauses are shortened (`wait_ms`, or `time_scale`: each
+wait that fraction of what was asked; `retry_ms`); every state runs. Events stream back as they
+happen, so callers can show progress or act at a given point of an execution (release a held
+task once StartTask has been answered busy, say).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Run:
     error: str | None = None
     cause: str | None = None
     stderr: str = ""
+    #: Events Step Functions would keep in this execution's history (capped at 25,000).
+    history_events: int = 0
     #: What an `on_event` callback raised (it is not called again; `wait` raises it).
     callback_error: Exception | None = None
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -97,7 +100,9 @@ class Run:
 class LocalStateMachine:
     """``sm.start(name, input, on_event=...)`` → `Run`; ``sm.run(...)`` waits for the end."""
 
-    def __init__(self, lambda_url: str, wait_ms: int = 300, retry_ms: int = 200) -> None:
+    def __init__(self, lambda_url: str, wait_ms: int = 300, retry_ms: int = 200,
+                 sfn_url: str | None = None, state_machine_arn: str | None = None,
+                 time_scale: float | None = None) -> None:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not on PATH (Node 20+ runs the state machine)")
@@ -106,6 +111,9 @@ class LocalStateMachine:
                                "`npm ci --prefix statemachine/test`")
         self._node = node
         self.lambda_url = lambda_url
+        self.sfn_url = sfn_url
+        self.state_machine_arn = state_machine_arn
+        self.time_scale = time_scale
         self.wait_ms = wait_ms
         self.retry_ms = retry_ms
         self._runs: list[Run] = []
@@ -138,11 +146,18 @@ class LocalStateMachine:
                 wait_ms: int, retry_ms: int, ready: "queue.Queue[BaseException | None]") -> None:
         # The node process is started from this thread, which waits for it (processes.py).
         try:
+            args = [self._node, "--import", "./polyfill.mjs", str(RUN_LOCAL),
+                    "--lambda", self.lambda_url, "--input-file", "-",
+                    "--name", run.name, "--wait-ms", str(wait_ms), "--retry-ms", str(retry_ms),
+                    "--jsonl"]
+            if self.sfn_url:
+                args += ["--sfn-endpoint", self.sfn_url]
+            if self.state_machine_arn:
+                args += ["--state-machine-arn", self.state_machine_arn]
+            if self.time_scale is not None:
+                args += ["--time-scale", str(self.time_scale)]
             run._proc = processes.spawn(
-                [self._node, "--import", "./polyfill.mjs", str(RUN_LOCAL),
-                 "--lambda", self.lambda_url, "--input-file", "-",
-                 "--name", run.name, "--wait-ms", str(wait_ms), "--retry-ms", str(retry_ms),
-                 "--jsonl"],
+                args,
                 env=dict(os.environ), cwd=paths.STATEMACHINE_TEST, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             # On standard input: an input can be longer than a command-line argument may be.
@@ -166,6 +181,7 @@ class LocalStateMachine:
                     stderr.append(line)
                     continue
                 if event.get("type") == "Result":
+                    run.history_events = int(event.get("history_events") or 0)
                     run.output = event.get("output")
                     run.error = event.get("error")
                     run.cause = event.get("cause")

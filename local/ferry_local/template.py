@@ -154,3 +154,8 @@ def schedule_input(logical_id: str, parameters: Mapping[str, Any],
     if leftover:
         raise ValueError(f"{logical_id}: unknown context attribute {leftover.group(0)}")
     return json.loads(text)
+
+
+def sweep_input() -> dict[str, Any]:
+    """What the sweep schedule of template.yaml sends to submit."""
+    return schedule_input("SweepSchedule", {})

@@ -1,7 +1,8 @@
 """Fixtures of the end-to-end tests (`make e2e`, part of `make test`).
 
-One `LocalFerry` per session — the emulator, the five real function binaries behind the Lambda
-APIs, the state machine — with the resources template.yaml's routes and schedules point at.
+One `LocalFerry` per session — the emulator (with the lane table), the seven real function
+binaries behind the Lambda APIs, the runner state machine and the launcher that runs every
+runner execution started — with the resources template.yaml's routes and schedules point at.
 Tests do not reset the emulator (that would drop the state machine, topic and routes' bucket
 the functions were configured with): each test makes its own file system, bucket and report
 subscription, and `isolated` undoes what a test may leave behind (fault rules, held tasks,
@@ -26,6 +27,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from ferry_local import processes  # noqa: E402
 from ferry_local.ferry import ROLE, Inbox, LocalFerry, Report, unique  # noqa: E402
 from ferry_local.statemachine import Run  # noqa: E402
 
@@ -33,6 +35,10 @@ from ferry_local.statemachine import Run  # noqa: E402
 STEP_SECONDS = 0.3
 WAIT_MS = 300
 RETRY_MS = 200
+#: A runner that stopped is replaced this long after its last step (the sweep's condition);
+#: the longest poll must be shorter (FERRY_POLL_MAX_SECONDS).
+LEASE_SECONDS = 12
+POLL_MAX_SECONDS = 10
 
 
 @dataclass
@@ -54,7 +60,7 @@ class World:
 @pytest.fixture(scope="session")
 def world() -> Iterator[World]:
     with LocalFerry("e2e", step_seconds=STEP_SECONDS, wait_ms=WAIT_MS,
-                    retry_ms=RETRY_MS) as ferry:
+                    retry_ms=RETRY_MS, lease_seconds=LEASE_SECONDS) as ferry:
         data = ferry.bucket("ferry-e2e-data")
         archive = ferry.bucket("ferry-e2e-archive")
         uploads_url, uploads_arn = ferry.notify_uploads(data, "ferry-e2e-uploads")
@@ -71,7 +77,7 @@ def world() -> Iterator[World]:
                           "bucket_access_role_arn": ROLE},
              "job": {"name": "e2e-sync", "kind": "datasync", "task_arn": task_arn,
                      "options": {"verify_mode": "ONLY_FILES_TRANSFERRED"}}},
-        ])
+        ], env={"FERRY_POLL_MIN_SECONDS": "5", "FERRY_POLL_MAX_SECONDS": str(POLL_MAX_SECONDS)})
         yield w
 
 
@@ -99,6 +105,7 @@ def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     w.ferry.drain(w.uploads_url)
     for run in getattr(request.node, "ferry_runs", []):
         run.abort()
+    w.ferry.launch = True
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,7 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-TIMEOUT_TEST = "test_a_task_past_its_timeout_is_cancelled"
+TIMEOUT_TEST = "test_a_task_past_its_timeout_is_cancelled_and_the_job_behind_it_expires"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -126,7 +133,10 @@ _TIMEOUT_SELECTED = pytest.StashKey[bool]()
 
 @dataclass
 class TimeoutRun:
-    run: Run
+    """A job held past its timeout, and a job queued behind it past its own deadline."""
+
+    job: str
+    waiting: str
     fs: str
     inbox: Inbox
 
@@ -138,8 +148,9 @@ def timeout_run(request: pytest.FixtureRequest) -> Iterator[TimeoutRun | None]:
     A job's timeout is at least 60 s (job spec), and Ferry measures a task's age with the real
     clock against the task's creation time, so that test needs a minute of wall-clock time
     whatever the emulator's clock does. Started first, that minute overlaps the other tests
-    (the execution only polls a held task on a file system of its own); the test itself, run
-    last, checks the outcome.
+    (its runner only polls a held task on a file system of its own); the test itself, run
+    last, checks the outcome. A second job, queued behind the first with the same timeout,
+    waits in the lane past its own deadline: it ends timed out without running.
     """
     if not request.config.stash.get(_TIMEOUT_SELECTED, False):
         yield None
@@ -151,14 +162,18 @@ def timeout_run(request: pytest.FixtureRequest) -> Iterator[TimeoutRun | None]:
     ferry.ctl.fsx_files(fs, {"results/slow.nc": "slow\n"})
     ferry.ctl.hold(file_system_id=fs)  # EXECUTING until released: it can only time out
     inbox = ferry.subscribe(unique("e2e-timeout-reports"), {"format": ["json", "text"]})
-    run = ferry.run({"job": {"name": unique("e2e-timeout"), "kind": "fsx_export",
-                             "file_system_id": fs, "timeout_seconds": 60,
-                             "poll": {"min_seconds": 5, "max_seconds": 10}}},
-                    wait_ms=1000)
+    # The export times out at 90 s; the job behind it, enqueued just after with 60 s, is past
+    # its deadline long before the lane frees.
+    job = submitted(ferry, {"name": unique("e2e-timeout"), "kind": "fsx_export",
+                            "file_system_id": fs, "timeout_seconds": 90,
+                            "poll": {"min_seconds": 5, "max_seconds": 10}})
+    processes.wait_for(lambda: ferry.lane_jobs(f"fsx:{fs}")[job]["state"] == "running", 60,
+                       interval=0.2, what="the held export running")
+    waiting = submitted(ferry, {"name": unique("e2e-waiting"), "kind": "fsx_import",
+                                "file_system_id": fs, "timeout_seconds": 60})
     try:
-        yield TimeoutRun(run, fs, inbox)
+        yield TimeoutRun(job, waiting, fs, inbox)
     finally:
-        run.abort()
         ferry.ctl.release(file_system_id=fs)
 
 
@@ -188,22 +203,40 @@ def file_system(ferry: LocalFerry) -> Callable[..., tuple[str, str]]:
     return make
 
 
-def report_of(inbox: Inbox, run: Run, timeout: float = 20.0) -> dict[str, Any]:
-    """The JSON report `run` published (its text twin must have been published too)."""
+def submitted(ferry: LocalFerry, job: dict[str, Any], **extra: Any) -> str:
+    """Submits `job` (as a schedule or a person does); returns its job id."""
+    answer = ferry.submit({"job": job, **extra})
+    assert answer.ok, answer
+    return answer.payload["job_id"]
 
-    def both() -> list[Report]:
+
+def reports_of_job(inbox: Inbox, job_id: str, count: int = 2,
+                   timeout: float = 30.0) -> list[Report]:
+    """The report messages (any format) of the run that covered `job_id`, once there are
+    `count` of them. A run's report lists its jobs (JSON) and names the run (both formats)."""
+
+    def mine() -> list[Report]:
         inbox.poll(0)
-        mine = [r for r in inbox.received if r.attributes.get("job") == run.input["job"]["name"]
-                and (r.json.get("execution") == run.name if r.format == "json"
-                     else f"Execution:    {run.name}\n" in r.message)]
-        return mine if {r.format for r in mine} >= {"json", "text"} else []
+        json_reports = [r for r in inbox.received if r.format == "json" and any(
+            j["id"] == job_id for j in r.json.get("jobs", {}).get("listed", []))]
+        runs = {r.json.get("run") for r in json_reports}
+        subjects = {r.subject for r in json_reports}
+        texts = [r for r in inbox.received if r.format == "text" and r.subject in subjects
+                 and (any(run and f"Run:          {run}\n" in r.message for run in runs)
+                      or None in runs)]
+        found = json_reports + texts
+        return found if len(found) >= count else []
 
-    from ferry_local import processes  # noqa: PLC0415
+    return processes.wait_for(mine, timeout, interval=0.1,
+                              what=f"{count} report message(s) of job {job_id}")
 
-    mine = processes.wait_for(both, timeout, interval=0.1,
-                              what=f"the json and text reports of {run.name}")
+
+def report_of(inbox: Inbox, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The JSON report of the run that covered `job_id` (its text twin must have been
+    published too): exactly one."""
+    mine = reports_of_job(inbox, job_id, 2, timeout)
     json_reports = [r for r in mine if r.format == "json"]
-    assert len(json_reports) == 1, f"one report per execution, got {len(json_reports)}"
+    assert len(json_reports) == 1, f"one report per run, got {len(json_reports)}"
     report = json_reports[0].json
     text = next(r for r in mine if r.format == "text")
     assert text.attributes["status"] == json_reports[0].attributes["status"] \

@@ -1,10 +1,11 @@
-"""End to end: uploads and schedules → the real functions and state machine → emulated AWS →
-the report a subscriber receives.
+"""End to end: uploads, schedules and people → the real functions and the lane runner →
+emulated AWS → the report a subscriber receives.
 
 Every test drives Ferry the way AWS would (S3 notifications through SQS to `s3-trigger`,
-EventBridge Scheduler inputs from template.yaml, StartExecution), runs the executions with the
-deployed definition, and then checks three witnesses that do not depend on each other: the
-execution (status, states taken), the emulated service (tasks and executions created, their
+EventBridge Scheduler inputs from template.yaml to `submit`, the runner executions those start,
+run with the deployed definition by the harness's launcher), waits for the lane to settle, then
+checks witnesses that do not depend on each other: the lane table (every job's end state), the
+runner executions (states taken), the emulated service (tasks and executions created, their
 type, paths and counts, objects written) and the SNS report.
 """
 
@@ -15,9 +16,9 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import World, report_of, track
-from ferry_local import template
-from ferry_local.ferry import ROLE, Inbox, LocalFerry, unique
+from conftest import (LEASE_SECONDS, World, report_of, reports_of_job, submitted)
+from ferry_local import processes, template
+from ferry_local.ferry import ROLE, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
 
 def upload(ferry: LocalFerry, bucket: str, keys: list[str]) -> None:
@@ -31,29 +32,37 @@ def new_tasks(ferry: LocalFerry, fs: str, before: list[dict[str, Any]]) -> list[
     return [t for t in ferry.fsx_tasks(fs) if t["TaskId"] not in seen]
 
 
+def new_jobs(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in after.items() if k not in before}
+
+
+def outputs(ferry: LocalFerry, lane: str, state: str) -> list[Any]:
+    """What `state` returned, across every runner of `lane`."""
+    return [o for run in ferry.runners(lane) for o in run.outputs(state)]
+
+
 # ---------------------------------------------------------------------------------- uploads
 
 
-def test_uploads_become_one_fsx_import(request, ferry: LocalFerry, world: World,
+def test_uploads_become_one_fsx_import(ferry: LocalFerry, world: World,
                                        reports: Inbox) -> None:
+    lane = lane_of_fs(world.route_fs)
     prefix = f"incoming/{unique('batch')}/"
     keys = [f"{prefix}run-{i % 3}/sample-{i:03d}.h5" for i in range(45)]
     upload(ferry, world.data_bucket, keys)
     tasks_before = ferry.fsx_tasks(world.route_fs)
+    jobs_before = ferry.lane_jobs(lane)
 
     messages = ferry.receive_uploads(world.uploads_url, objects=len(keys))
     deliveries = ferry.deliver(messages, world.uploads_url, world.uploads_arn, batch_size=100)
     assert all(d.invocation.ok for d in deliveries), deliveries[0].invocation
     assert [f for d in deliveries for f in d.failed] == []
 
-    runs = ferry.run_started()
-    track(request, *runs)
-    assert [r.input["job"]["kind"] for r in runs] == ["fsx_import"], "45 uploads, one job"
-    run = runs[0].wait()
-    assert run.status == "SUCCEEDED", run.describe()
-
+    [(job_id, job)] = new_jobs(ferry.settle(lane), jobs_before).items()
+    assert job["state"] == "succeeded"
+    assert job["job"]["source"] == "s3-trigger route e2e-import"
     # More than FERRY_MAX_PATHS (32) files: collapsed into folders, never above the batch.
-    paths = run.input["job"]["paths"]
+    paths = job["job"]["spec"]["paths"]
     assert 1 <= len(paths) <= 32
     assert all(p.startswith(f"s3://{world.data_bucket}/{prefix}") for p in paths), paths
     assert all(any(f"s3://{world.data_bucket}/{k}".startswith(p) for p in paths) for k in keys)
@@ -62,37 +71,40 @@ def test_uploads_become_one_fsx_import(request, ferry: LocalFerry, world: World,
     assert task["Type"] == "IMPORT_METADATA_FROM_REPOSITORY"
     assert task["Lifecycle"] == "SUCCEEDED"
     assert task["Status"]["TotalCount"] == len(keys)
-    assert run.started["task"]["task_id"] == task["TaskId"]
 
-    report = report_of(reports, run)
+    report = report_of(reports, job_id)
     assert report["outcome"] == "succeeded"
     assert report["kind"] == "fsx_import"
     assert report["task_id"] == task["TaskId"]
     assert report["counts"] == {"total": 45, "succeeded": 45, "failed": 0}
+    assert report["jobs"]["total"] == 1
+    assert report["run"] == job["run"]
+    assert report["execution"] == ferry.runners(lane)[-1].name, "the runner that ran it"
     assert report["_subject"] == f"[Ferry] e2e-import SUCCEEDED on {world.route_fs}"
+    assert f"Run:          {report['run']}\n" in report["_text"]
 
 
-def test_uploads_become_one_datasync_run(request, ferry: LocalFerry, world: World,
+def test_uploads_become_one_datasync_run(ferry: LocalFerry, world: World,
                                          reports: Inbox) -> None:
+    lane = lane_of_task(world.route_task_arn)
     batch = unique("batch")
     keys = [f"outgoing/{batch}/part-{i:03d}.csv" for i in range(30)]
     upload(ferry, world.data_bucket, keys)
+    jobs_before = ferry.lane_jobs(lane)
+    executions_before = {e["TaskExecutionArn"]
+                         for e in ferry.datasync_executions(world.route_task_arn)}
 
     messages = ferry.receive_uploads(world.uploads_url, objects=len(keys))
     deliveries = ferry.deliver(messages, world.uploads_url, world.uploads_arn, batch_size=100)
     assert [f for d in deliveries for f in d.failed] == []
-    runs = ferry.run_started()
-    track(request, *runs)
-    assert [r.input["job"]["kind"] for r in runs] == ["datasync"]
-    run = runs[0].wait()
-    assert run.status == "SUCCEEDED", run.describe()
+    [(job_id, job)] = new_jobs(ferry.settle(lane), jobs_before).items()
+    assert job["state"] == "succeeded"
     # Filters are relative to the source location (the route's source_prefix, outgoing/).
-    assert sorted(run.input["job"]["includes"]) == sorted(
+    assert sorted(job["job"]["spec"]["includes"]) == sorted(
         "/" + k.removeprefix("outgoing/") for k in keys)
 
-    execution_arn = run.started["task"]["task_execution_arn"]
     [execution] = [e for e in ferry.datasync_executions(world.route_task_arn)
-                   if e["TaskExecutionArn"] == execution_arn]
+                   if e["TaskExecutionArn"] not in executions_before]
     assert execution["Status"] == "SUCCESS"
     assert execution["FilesTransferred"] == len(keys)
     copied = ferry.client("s3").list_objects_v2(Bucket=world.archive_bucket,
@@ -100,59 +112,60 @@ def test_uploads_become_one_datasync_run(request, ferry: LocalFerry, world: Worl
     assert sorted(o["Key"] for o in copied.get("Contents", [])) == sorted(
         f"archive/{k.removeprefix('outgoing/')}" for k in keys)
 
-    report = report_of(reports, run)
+    report = report_of(reports, job_id)
     assert report["outcome"] == "succeeded"
     assert report["datasync_task_arn"] == world.route_task_arn
-    assert report["task_id"] == execution_arn
+    assert report["task_id"] == execution["TaskExecutionArn"]
     assert report["counts"]["files_transferred"] == len(keys)
     assert report["counts"]["bytes_transferred"] == sum(
         len(f"contents of {k}\n") for k in keys)
 
 
-def test_keys_a_filter_cannot_express_go_through_a_manifest(request, ferry: LocalFerry,
-                                                            world: World,
+def test_keys_a_filter_cannot_express_go_through_a_manifest(ferry: LocalFerry, world: World,
                                                             reports: Inbox) -> None:
     # '|' separates DataSync filter patterns: such a key can only be named in a manifest.
+    lane = lane_of_task(world.route_task_arn)
     batch = unique("batch")
     keys = [f"outgoing/{batch}/metrics|v{i}.json" for i in range(3)]
     keys += [f"outgoing/{batch}/plain-{i}.csv" for i in range(2)]
     upload(ferry, world.data_bucket, keys)
+    jobs_before = ferry.lane_jobs(lane)
+    executions_before = {e["TaskExecutionArn"]
+                         for e in ferry.datasync_executions(world.route_task_arn)}
     messages = ferry.receive_uploads(world.uploads_url, objects=len(keys))
     deliveries = ferry.deliver(messages, world.uploads_url, world.uploads_arn, batch_size=100)
     assert [f for d in deliveries for f in d.failed] == []
-    runs = ferry.run_started()
-    track(request, *runs)
-    assert len(runs) == 1
-    job = runs[0].input["job"]
-    assert "includes" not in job
-    manifest_key = f"ferry-manifests/{runs[0].name}.csv"
-    assert job["manifest"]["object_path"] == manifest_key
+    [(job_id, job)] = new_jobs(ferry.settle(lane), jobs_before).items()
+    spec = job["job"]["spec"]
+    assert "includes" not in spec
+    manifest_key = spec["manifest"]["object_path"]
+    assert manifest_key.startswith("ferry-manifests/e2e-sync-")
     body = ferry.client("s3").get_object(Bucket=world.data_bucket, Key=manifest_key)["Body"]
     # One path per line, relative to the source location (the route's source_prefix).
     assert sorted(body.read().decode().splitlines()) == sorted(
         k.removeprefix("outgoing/") for k in keys)
-    run = runs[0].wait()
-    assert run.status == "SUCCEEDED", run.describe()
-    execution_arn = run.started["task"]["task_execution_arn"]
+    assert job["state"] == "succeeded"
     [execution] = [e for e in ferry.datasync_executions(world.route_task_arn)
-                   if e["TaskExecutionArn"] == execution_arn]
+                   if e["TaskExecutionArn"] not in executions_before]
     assert execution["FilesTransferred"] == len(keys)
     copied = ferry.client("s3").list_objects_v2(Bucket=world.archive_bucket,
                                                 Prefix=f"archive/{batch}/")
     assert sorted(o["Key"] for o in copied.get("Contents", [])) == sorted(
         f"archive/{k.removeprefix('outgoing/')}" for k in keys)
-    assert report_of(reports, run)["counts"]["files_transferred"] == len(keys)
+    assert report_of(reports, job_id)["counts"]["files_transferred"] == len(keys)
 
 
-def test_duplicate_deliveries_start_one_task(request, ferry: LocalFerry, world: World,
-                                             reports: Inbox) -> None:
+def test_duplicate_deliveries_queue_one_job_and_start_one_task(ferry: LocalFerry,
+                                                               world: World,
+                                                               reports: Inbox) -> None:
     # Spaces and '+' arrive URL-encoded ('+' for a space, %2B for '+'): the task must count
     # the real objects, so the keys must be decoded on the way.
+    lane = lane_of_fs(world.route_fs)
     prefix = f"incoming/{unique('dup')}/"
     keys = [f"{prefix}run a+b/file {i}.nc" for i in range(5)]
     upload(ferry, world.data_bucket, keys)
-    executions_before = len(ferry.executions())
     tasks_before = ferry.fsx_tasks(world.route_fs)
+    jobs_before = ferry.lane_jobs(lane)
 
     messages = ferry.receive_uploads(world.uploads_url, objects=len(keys))
     # The function runs, but its answer is lost: the messages stay in the queue and come
@@ -168,23 +181,17 @@ def test_duplicate_deliveries_start_one_task(request, ferry: LocalFerry, world: 
     for d in first + again + twice:
         assert d.invocation.ok and d.failed == [], d.invocation
 
-    assert len(ferry.executions()) == executions_before + 1, "one execution for one batch"
-    runs = ferry.run_started()
-    track(request, *runs)
-    assert len(runs) == 1
-    run = runs[0].wait()
-    assert run.status == "SUCCEEDED", run.describe()
-    assert sorted(run.input["job"]["paths"]) == sorted(
+    [(job_id, job)] = new_jobs(ferry.settle(lane), jobs_before).items()
+    assert sorted(job["job"]["spec"]["paths"]) == sorted(
         f"s3://{world.data_bucket}/{k}" for k in keys)
-
-    # Redelivered after the job ended: still the same execution name, still nothing new.
+    # Redelivered after the job ended: the same job id, nothing new queued or started.
     late = ferry.deliver(messages, world.uploads_url, world.uploads_arn, delete=False)
     assert all(d.invocation.ok and d.failed == [] for d in late)
-    assert len(ferry.executions()) == executions_before + 1
+    assert new_jobs(ferry.settle(lane), jobs_before).keys() == {job_id}
 
     [task] = new_tasks(ferry, world.route_fs, tasks_before)
     assert task["Status"]["TotalCount"] == len(keys), "every decoded key names a real object"
-    assert report_of(reports, run)["outcome"] == "succeeded"
+    assert report_of(reports, job_id)["outcome"] == "succeeded"
 
 
 # ---------------------------------------------------------------------------------- schedules
@@ -193,7 +200,7 @@ def test_duplicate_deliveries_start_one_task(request, ferry: LocalFerry, world: 
 @pytest.mark.parametrize("schedule", ["FsxImportSchedule", "FsxExportSchedule",
                                       "FsxReleaseSchedule", "FsxAutoReleaseSchedule",
                                       "DataSyncRunSchedule"])
-def test_a_scheduled_job_succeeds(request, schedule: str, ferry: LocalFerry, world: World,
+def test_a_scheduled_job_succeeds(schedule: str, ferry: LocalFerry, world: World,
                                   reports: Inbox,
                                   file_system: Callable[..., tuple[str, str]]) -> None:
     objects = {f"data/in-{i}.dat": f"object {i}\n" for i in range(6)}
@@ -202,20 +209,23 @@ def test_a_scheduled_job_succeeds(request, schedule: str, ferry: LocalFerry, wor
     parameters: dict[str, Any] = {"ScheduleFileSystemId": fs,
                                   "ScheduleReportPath": world.report_path(bucket),
                                   "ReleaseDaysSinceLastAccess": 3, "AutoReleaseCapacityGiB": 7}
-    task_arn = ""
+    lane = lane_of_fs(fs)
     if schedule == "DataSyncRunSchedule":
         task_arn = ferry.datasync_task(unique("e2e-scheduled"), bucket, "/data",
                                        world.archive_bucket, f"/{unique('scheduled')}")
         parameters = {"ScheduleDataSyncTaskArn": task_arn}
+        lane = lane_of_task(task_arn)
 
-    run = ferry.run_schedule(schedule, parameters)
-    track(request, run)
-    run.wait()
-    assert run.status == "SUCCEEDED", run.describe()
-    report = report_of(reports, run)
+    answer = ferry.run_schedule(schedule, parameters)
+    assert answer.ok and answer.payload["enqueued"], answer
+    job_id = answer.payload["job_id"]
+    jobs = ferry.settle(lane, jobs=1)
+    assert jobs[job_id]["state"] == "succeeded"
+    assert jobs[job_id]["job"]["source"].startswith(
+        f"schedule {template.schedule_arn(schedule)}@")
+    report = report_of(reports, job_id)
     assert report["outcome"] == "succeeded"
-    assert report["job"] == run.input["job"]["name"]
-    assert report["execution"] == run.name
+    assert report["job"] == jobs[job_id]["job"]["spec"]["name"]
 
     if schedule == "DataSyncRunSchedule":
         [execution] = ferry.datasync_executions(task_arn)
@@ -251,73 +261,204 @@ def test_a_scheduled_job_succeeds(request, schedule: str, ferry: LocalFerry, wor
         assert report["counts"]["released_capacity"] == 7
 
 
-def test_one_schedule_occurrence_delivered_twice_starts_one_task(
-        request, ferry: LocalFerry, world: World, reports: Inbox,
+def test_one_schedule_occurrence_delivered_twice_queues_one_job(
+        ferry: LocalFerry, reports: Inbox,
         file_system: Callable[..., tuple[str, str]]) -> None:
-    # EventBridge Scheduler delivers at least once; each delivery is a new execution (a new
-    # name), with the same scheduled time in its input.
+    # EventBridge Scheduler delivers at least once; each delivery has the same scheduled time.
     _, fs = file_system(files={"results/a.nc": "a\n"})
+    lane = lane_of_fs(fs)
     at = dt.datetime(2026, 11, 22, 1, 0, tzinfo=dt.timezone.utc)
     parameters = {"ScheduleFileSystemId": fs}
     first = ferry.run_schedule("FsxExportSchedule", parameters, scheduled_time=at)
-    track(request, first)
-    first.wait()
-    second = ferry.run_schedule("FsxExportSchedule", parameters, scheduled_time=at,
-                                attempt=2)
-    track(request, second)
-    second.wait()
-    assert first.name != second.name
-    assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED"), second.describe()
-    assert len(ferry.fsx_tasks(fs)) == 1, "the second delivery found the first one's task"
-    assert first.started["task"] == second.started["task"]
+    second = ferry.run_schedule("FsxExportSchedule", parameters, scheduled_time=at, attempt=2)
+    assert first.ok and second.ok, (first, second)
+    assert first.payload["job_id"] == second.payload["job_id"]
+    assert (first.payload["enqueued"], second.payload["enqueued"]) == (True, False)
+    ferry.settle(lane, jobs=1)
+    # Delivered again after the job ended: still the same job, nothing new.
+    late = ferry.run_schedule("FsxExportSchedule", parameters, scheduled_time=at, attempt=3)
+    assert late.ok and not late.payload["enqueued"]
+    assert len(ferry.fsx_tasks(fs)) == 1
     # The next occurrence is a new job.
     third = ferry.run_schedule("FsxExportSchedule", parameters,
                                scheduled_time=at + dt.timedelta(days=1))
-    track(request, third)
-    assert third.wait().status == "SUCCEEDED", third.describe()
+    assert third.ok and third.payload["enqueued"]
+    jobs = ferry.settle(lane, jobs=2)
+    assert sorted(j["state"] for j in jobs.values()) == ["succeeded", "succeeded"]
     assert len(ferry.fsx_tasks(fs)) == 2
-    assert {report_of(reports, r)["execution"] for r in (first, second, third)} == {
-        first.name, second.name, third.name}
+    assert report_of(reports, first.payload["job_id"])["outcome"] == "succeeded"
+    assert report_of(reports, third.payload["job_id"])["outcome"] == "succeeded"
+
+
+def test_a_person_submits_a_job_once_per_id(ferry: LocalFerry, reports: Inbox,
+                                            file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"scratch/a.nc": "a\n"})
+    job = {"name": unique("e2e-release"), "kind": "fsx_release", "file_system_id": fs,
+           "paths": ["scratch"], "release": {"days_since_last_access": 0}}
+    first = ferry.submit({"job": job, "id": "alice-2026-11-30"})
+    again = ferry.submit({"job": job, "id": "alice-2026-11-30"})
+    assert first.ok and again.ok
+    assert first.payload["job_id"] == again.payload["job_id"]
+    assert not again.payload["enqueued"]
+    refused = ferry.submit({"job": {**job, "paths": ["/mnt/fsx/scratch"]}})
+    assert refused.error_type == "InvalidJob" and "job.paths[0]" in refused.error_message
+    jobs = ferry.settle(lane_of_fs(fs), jobs=1)
+    assert [j["state"] for j in jobs.values()] == ["succeeded"]
+    [task] = ferry.fsx_tasks(fs)
+    assert task["Type"] == "RELEASE_DATA_FROM_FILESYSTEM"
+    assert report_of(reports, first.payload["job_id"])["outcome"] == "succeeded"
+
+
+# ---------------------------------------------------------------------------------- lanes
+
+
+def test_uploads_in_waves_during_a_scheduled_export_become_one_import_after_it(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    # The demo's story: the file system is busy exporting; uploads keep arriving; when the
+    # export ends, one import covers every wave, and each run sends one report.
+    bucket, fs = file_system(files={f"results/r-{i}.nc": f"{i}\n" for i in range(3)})
+    lane = lane_of_fs(fs)
+    ferry.ctl.hold(file_system_id=fs)
+    export = submitted(ferry, {"name": unique("e2e-export"), "kind": "fsx_export",
+                               "file_system_id": fs, "paths": ["results"]})
+    processes.wait_for(lambda: ferry.lane_jobs(lane)[export]["state"] == "running", 30,
+                       interval=0.2, what="the export running")
+    waves = []
+    for wave in range(3):
+        keys = [f"incoming/wave-{wave}/f-{i}.h5" for i in range(4)]
+        upload(ferry, bucket, keys)
+        waves.append(submitted(ferry, {"name": f"wave-{wave}", "kind": "fsx_import",
+                                       "file_system_id": fs,
+                                       "paths": [f"s3://{bucket}/incoming/wave-{wave}/"]}))
+    jobs = ferry.lane_jobs(lane)
+    assert [jobs[w]["state"] for w in waves] == ["pending"] * 3, "they wait for the export"
+    # While jobs wait, the runner checks the export at least every FERRY_BUSY_POLL_MAX_SECONDS.
+    processes.wait_for(lambda: any(o["status"]["full"]["waiting"]
+                                   for o in outputs(ferry, lane, "GetStatus")), 30,
+                       interval=0.2, what="a status check that saw the waiting jobs")
+    assert all(o["status"]["next_poll_seconds"] <= 60 for o in outputs(ferry, lane, "GetStatus")
+               if o["status"]["full"]["waiting"])
+    ferry.ctl.release(file_system_id=fs)
+
+    jobs = ferry.settle(lane, jobs=4)
+    assert {j["state"] for j in jobs.values()} == {"succeeded"}
+    tasks = sorted(ferry.fsx_tasks(fs), key=lambda t: t["CreationTime"])
+    assert [t["Type"] for t in tasks] == ["EXPORT_TO_REPOSITORY",
+                                          "IMPORT_METADATA_FROM_REPOSITORY"]
+    assert tasks[1]["CreationTime"] >= tasks[0]["EndTime"], "one task at a time"
+    assert sorted(tasks[1]["Paths"]) == sorted(f"s3://{bucket}/incoming/wave-{w}/"
+                                               for w in range(3))
+    assert tasks[1]["Status"]["TotalCount"] == 12
+    assert len({jobs[w]["run"] for w in waves}) == 1, "the three waves ran as one run"
+    report = report_of(reports, waves[0])
+    assert report["jobs"]["total"] == 3
+    assert sorted(j["id"] for j in report["jobs"]["listed"]) == sorted(waves)
+    assert report_of(reports, export)["jobs"]["total"] == 1
+
+
+def test_a_foreign_task_holding_the_file_system_is_waited_for(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    bucket, fs = file_system(objects={"data/a.dat": "a\n"},
+                             files={f"results/{i}.nc": f"{i}\n" for i in range(4)})
+    lane = lane_of_fs(fs)
+    # A task Ferry did not start (someone's console click) holds the file system.
+    ferry.ctl.hold(file_system_id=fs)
+    foreign = ferry.client("fsx").create_data_repository_task(
+        FileSystemId=fs, Type="EXPORT_TO_REPOSITORY", Report={"Enabled": False})
+    foreign_id = foreign["DataRepositoryTask"]["TaskId"]
+    job = submitted(ferry, {"name": unique("e2e-after-foreign"), "kind": "fsx_export",
+                            "file_system_id": fs, "paths": ["results"]})
+    processes.wait_for(lambda: sum(o["started"]["busy"] for o in outputs(ferry, lane, "StartTask"))
+                       >= 3, 30, interval=0.2, what="three busy answers")
+    assert [t["TaskId"] for t in ferry.fsx_tasks(fs)] == [foreign_id], "no task while busy"
+    errors = [e for run in ferry.runners(lane) for e in run.errors("StartTask")]
+    assert errors == [], "a busy file system is an answer, not an error"
+    ferry.ctl.release(file_system_id=fs)
+    jobs = ferry.settle(lane, jobs=1)
+    assert jobs[job]["state"] == "succeeded"
+    tasks = sorted(ferry.fsx_tasks(fs), key=lambda t: t["CreationTime"])
+    assert tasks[0]["TaskId"] == foreign_id
+    assert tasks[1]["CreationTime"] >= tasks[0]["EndTime"]
+    assert report_of(reports, job)["outcome"] == "succeeded"
+
+
+def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    bucket, fs = file_system(objects={"data/a.dat": "a\n"}, files={"results/a.nc": "a\n"})
+    lane = lane_of_fs(fs)
+    ferry.ctl.hold(file_system_id=fs)
+    running = submitted(ferry, {"name": unique("e2e-running"), "kind": "fsx_export",
+                                "file_system_id": fs})
+    processes.wait_for(lambda: ferry.lane_jobs(lane)[running]["state"] == "running", 30,
+                       interval=0.2, what="the export running")
+    pending = submitted(ferry, {"name": unique("e2e-pending"), "kind": "fsx_import",
+                                "file_system_id": fs})
+    lane_fn = ferry.functions
+    assert lane_fn is not None
+    answer = lane_fn.invoke("ferry-lane", {"action": "cancel", "job": pending, "by": "alice",
+                                           "reason": "wrong folder"})
+    assert answer.ok and answer.payload == {"cancel": "while_pending"}, answer
+    answer = lane_fn.invoke("ferry-lane", {"action": "cancel", "job": running, "by": "bob",
+                                           "reason": "no longer needed"})
+    assert answer.ok and answer.payload["cancel"] == "run_cancel_requested", answer
+    unknown = lane_fn.invoke("ferry-lane", {"action": "cancel", "by": "bob",
+                                            "job": "job-" + "0" * 56})
+    assert unknown.error_type == "NotFound"
+    jobs = ferry.settle(lane, jobs=2)
+    assert (jobs[running]["state"], jobs[pending]["state"]) == ("canceled", "canceled")
+    [task] = ferry.fsx_tasks(fs)
+    assert (task["Type"], task["Lifecycle"]) == ("EXPORT_TO_REPOSITORY", "CANCELED")
+    path = [s for run in ferry.runners(lane) for s in run.path]
+    assert path.index("MarkCanceled") < path.index("CancelTask") < path.index("Notify")
+    report = report_of(reports, running)
+    assert report["outcome"] == "canceled"
+    assert report["reason"] == "cancelled at the request of bob: no longer needed"
+    ferry.ctl.release(file_system_id=fs)
+
+
+def test_a_runner_stopped_by_hand_is_replaced_and_its_run_finished_once(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={f"results/{i}.nc": f"{i}\n" for i in range(3)})
+    lane = lane_of_fs(fs)
+    ferry.ctl.hold(file_system_id=fs)
+    job = submitted(ferry, {"name": unique("e2e-orphan"), "kind": "fsx_export",
+                            "file_system_id": fs})
+    processes.wait_for(lambda: any(o["status"]["lifecycle"] == "EXECUTING"
+                                   for o in outputs(ferry, lane, "GetStatus")), 30,
+                       interval=0.2, what="the export EXECUTING")
+    [stopped] = ferry.runners(lane)
+    ferry.stop_runner(stopped)
+    ferry.ctl.release(file_system_id=fs)
+    # Until its lease expires the lane is the stopped runner's: the sweep starts nothing.
+    def kicked() -> list[Any]:
+        swept = ferry.sweep()
+        assert swept.ok, swept
+        return [k for k in swept.payload["kicked"] if k[0] == lane]
+
+    assert kicked() == []
+    processes.wait_for(kicked, LEASE_SECONDS + 30, interval=1.0,
+                       what="the sweep replacing the stopped runner")
+    jobs = ferry.settle(lane, jobs=1)
+    assert jobs[job]["state"] == "succeeded"
+    [task] = ferry.fsx_tasks(fs)
+    assert task["Lifecycle"] == "SUCCEEDED", "the new runner followed the same task"
+    adopter = ferry.runners(lane)[-1]
+    assert adopter.outputs("Take")[0]["taken"]["adopted"] is True
+    assert "StartTask" not in adopter.path and "Follow" in adopter.path
+    reports_of_job(reports, job, count=2)
+    report = report_of(reports, job)
+    assert report["outcome"] == "succeeded"
+    assert report["task_id"] == task["TaskId"]
 
 
 # ---------------------------------------------------------------------------------- problems
 
 
-def test_a_busy_file_system_is_retried_until_free(request, ferry: LocalFerry, reports: Inbox,
-                                                  file_system: Callable[..., tuple[str, str]],
-                                                  ) -> None:
-    _, fs = file_system(files={f"results/{i}.nc": f"{i}\n" for i in range(4)})
-    ferry.ctl.hold(file_system_id=fs)  # tasks on fs stay EXECUTING until released
-
-    def export(name: str) -> dict[str, Any]:
-        return {"job": {"name": name, "kind": "fsx_export", "file_system_id": fs}}
-
-    first = ferry.run(export(unique("e2e-first")))
-    track(request, first)
-    first.wait_until(lambda r: any(o["status"]["lifecycle"] == "EXECUTING"
-                                   for o in r.outputs("GetStatus")),
-                     what="the first task EXECUTING")
-    second = ferry.run(export(unique("e2e-second")))
-    track(request, second)
-    second.wait_until(lambda r: r.count("StateRetried", "StartTask") >= 3,
-                      what="StartTask retried three times")
-    assert set(second.errors("StartTask")) == {"TaskConflict"}
-    assert second.started is None, "no task while the file system is busy"
-    assert len(ferry.fsx_tasks(fs)) == 1
-
-    ferry.ctl.release(file_system_id=fs)
-    first.wait()
-    second.wait()
-    assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED"), second.describe()
-    tasks = sorted(ferry.fsx_tasks(fs), key=lambda t: t["CreationTime"])
-    assert [t["TaskId"] for t in tasks] == [first.started["task"]["task_id"],
-                                            second.started["task"]["task_id"]]
-    assert tasks[1]["CreationTime"] >= tasks[0]["EndTime"], "one task at a time"
-    assert report_of(reports, second)["outcome"] == "succeeded"
-    assert report_of(reports, first)["outcome"] == "succeeded"
-
-
-def test_failed_files_are_digested_in_the_report(request, ferry: LocalFerry, reports: Inbox,
+def test_failed_files_are_digested_in_the_report(ferry: LocalFerry, reports: Inbox,
                                                  file_system: Callable[..., tuple[str, str]],
                                                  ) -> None:
     files = {f"out/{name}": "x\n" for name in
@@ -332,15 +473,14 @@ def test_failed_files_are_digested_in_the_report(request, ferry: LocalFerry, rep
         "format": ["text"], "status": ["FAILED", "TIMED_OUT", "COULD_NOT_START"]})
 
     report_path = f"s3://{bucket}/ferry-reports"
-    run = ferry.run({"job": {"name": unique("e2e-failing"), "kind": "fsx_export",
-                             "file_system_id": fs, "paths": ["out"],
-                             "report": {"enabled": True, "path": report_path}}})
-    track(request, run)
-    run.wait()
-    assert (run.status, run.error) == ("FAILED", "TransferFailed"), run.describe()
+    job = submitted(ferry, {"name": unique("e2e-failing"), "kind": "fsx_export",
+                            "file_system_id": fs, "paths": ["out"],
+                            "report": {"enabled": True, "path": report_path}})
+    jobs = ferry.settle(lane_of_fs(fs), jobs=1)
+    assert jobs[job]["state"] == "failed"
 
     [task] = ferry.fsx_tasks(fs)
-    report = report_of(reports, run)
+    report = report_of(reports, job)
     assert report["outcome"] == "failed"
     assert report["counts"] == {"total": 6, "succeeded": 3, "failed": 3}
     digest = report["digest"]
@@ -357,8 +497,8 @@ def test_failed_files_are_digested_in_the_report(request, ferry: LocalFerry, rep
     assert text.attributes["status"] == "FAILED"
 
 
-def test_a_failed_datasync_run_reports_its_task_report(request, ferry: LocalFerry,
-                                                       world: World, reports: Inbox,
+def test_a_failed_datasync_run_reports_its_task_report(ferry: LocalFerry, world: World,
+                                                       reports: Inbox,
                                                        file_system: Callable[..., tuple[str, str]],
                                                        ) -> None:
     objects = {f"src/f-{i}.bin": f"{i}\n" for i in range(5)}
@@ -368,18 +508,17 @@ def test_a_failed_datasync_run_reports_its_task_report(request, ferry: LocalFerr
     ferry.ctl.datasync_fail(task_arn, error_code="S3 Get Object Failed",
                             error_detail="Access denied reading the source object",
                             files_failed=2)
-    run = ferry.run({"job": {
+    job = submitted(ferry, {
         "name": unique("e2e-ds-failing"), "kind": "datasync", "task_arn": task_arn,
         "task_report": {"bucket_arn": f"arn:aws:s3:::{bucket}", "subdirectory": "reports",
                         "bucket_access_role_arn": ROLE, "output_type": "STANDARD",
-                        "report_level": "ERRORS_ONLY"}}})
-    track(request, run)
-    run.wait()
-    assert (run.status, run.error) == ("FAILED", "TransferFailed"), run.describe()
+                        "report_level": "ERRORS_ONLY"}})
+    jobs = ferry.settle(lane_of_task(task_arn), jobs=1)
+    assert jobs[job]["state"] == "failed"
 
     [execution] = ferry.datasync_executions(task_arn)
     assert execution["Status"] == "ERROR"
-    report = report_of(reports, run)
+    report = report_of(reports, job)
     assert report["outcome"] == "failed"
     assert report["failure"] == {"error_code": "S3 Get Object Failed",
                                  "error_detail": "Access denied reading the source object"}
@@ -391,12 +530,10 @@ def test_a_failed_datasync_run_reports_its_task_report(request, ferry: LocalFerr
                for s in digest["sources"]), digest["sources"]
 
 
-@pytest.mark.parametrize("case", ["missing file system", "rejected by FSx", "invalid job"])
-def test_a_job_that_cannot_start_is_reported(request, case: str, ferry: LocalFerry,
-                                             reports: Inbox,
+@pytest.mark.parametrize("case", ["missing file system", "rejected by FSx"])
+def test_a_job_that_cannot_start_is_reported(case: str, ferry: LocalFerry, reports: Inbox,
                                              file_system: Callable[..., tuple[str, str]]) -> None:
     _, fs = file_system(objects={"data/a.dat": "a\n"})
-    name = unique("e2e-cannot")
     job, error_type, reason = {
         # A well-formed id of a file system that does not exist: FSx FileSystemNotFound.
         "missing file system": ({"kind": "fsx_export", "file_system_id": "fs-0123456789abcdef0"},
@@ -406,34 +543,41 @@ def test_a_job_that_cannot_start_is_reported(request, case: str, ferry: LocalFer
         "rejected by FSx": ({"kind": "fsx_import", "file_system_id": fs,
                              "paths": ["s3://another-bucket/data"]}, "InvalidJob",
                             "another-bucket"),
-        # Refused by Ferry before any AWS call: export paths are relative to the root.
-        "invalid job": ({"kind": "fsx_export", "file_system_id": fs, "paths": ["/mnt/fsx/a"]},
-                        "InvalidJob", "job.paths"),
     }[case]
-    run = ferry.run({"job": {"name": name, **job}})
-    track(request, run)
-    run.wait()
-    assert (run.status, run.error) == ("FAILED", "CouldNotStart"), run.describe()
-    assert run.errors("StartTask") == [error_type], "never retried"
-    assert "NotifyCouldNotStart" in run.path
+    job_id = submitted(ferry, {"name": unique("e2e-cannot"), **job})
+    lane = lane_of_fs(job["file_system_id"])
+    jobs = ferry.settle(lane)
+    assert jobs[job_id]["state"] == "failed"
+    errors = [e for run in ferry.runners(lane) for e in run.errors("StartTask")]
+    assert errors[-1:] == [error_type], errors
+    assert errors.count(error_type) == 1, "never retried"
+    assert any("NotifyCouldNotStart" in run.path for run in ferry.runners(lane))
     assert ferry.fsx_tasks(fs) == []
-    report = report_of(reports, run)
+    report = report_of(reports, job_id)
     assert report["outcome"] == "could_not_start"
     assert reason in report["reason"], report["reason"]
     assert "task_id" not in report
 
 
-def test_a_task_past_its_timeout_is_cancelled(ferry: LocalFerry, reports: Inbox,
-                                              timeout_run: Any) -> None:
-    run, fs = timeout_run.run, timeout_run.fs
-    run.wait(timeout=180)
-    assert (run.status, run.error) == ("FAILED", "TimedOut"), run.describe()
-    path = run.path
+def test_a_task_past_its_timeout_is_cancelled_and_the_job_behind_it_expires(
+        ferry: LocalFerry, timeout_run: Any) -> None:
+    fs, inbox = timeout_run.fs, timeout_run.inbox
+    lane = lane_of_fs(fs)
+    jobs = ferry.settle(lane, timeout=180, jobs=2)
+    assert jobs[timeout_run.job]["state"] == "timed_out"
+    assert jobs[timeout_run.waiting]["state"] == "timed_out"
+    path = [s for run in ferry.runners(lane) for s in run.path]
     assert path.index("MarkTimedOut") < path.index("CancelTask") < path.index("Notify")
+    assert "NotifyExpired" in path
     [task] = ferry.fsx_tasks(fs)
-    assert task["Lifecycle"] == "CANCELED"
-    assert run.outputs("CancelTask")[0]["status"]["full"]["cancel"] == "requested"
-    report = report_of(timeout_run.inbox, run)
+    assert (task["Type"], task["Lifecycle"]) == ("EXPORT_TO_REPOSITORY", "CANCELED")
+    report = report_of(inbox, timeout_run.job)
     assert report["outcome"] == "timed_out"
     assert report["lifecycle"] == "CANCELED"
     assert "TIMED OUT and was canceled" in report["_text"]
+    # The job behind it never ran: its own report says so.
+    [expired] = [r for r in reports_of_job(inbox, timeout_run.waiting, count=2)
+                 if r.format == "json"]
+    assert expired.json["outcome"] == "timed_out"
+    assert "never ran" in expired.json["reason"]
+    assert "task_id" not in expired.json

@@ -27,7 +27,7 @@ EVENT = {"job": {"name": "probe", "kind": "fsx_export", "file_system_id": "fs-01
 def functions(world: World) -> Iterator[Functions]:
     env = {f"AWS_ENDPOINT_URL_{s}": world.ferry.emulator.url for s in ("FSX", "DATASYNC")}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_REGION="us-east-1")
+               AWS_REGION="us-east-1", FERRY_LANE_TABLE="ferry-harness-lanes")
     log_dir = world.ferry.log_dir / "harness"
     log_dir.mkdir(exist_ok=True)
     with Functions(log_dir, env, names=(NAME,), timeouts={NAME: 2}) as f:
