@@ -71,23 +71,36 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
 
 
+LANES = {"FERRY_LANE_TABLE": "ferry-lanes"}
+
+
 def cases() -> list[Case]:
     routes = (ROOT / "config/routes.example.json").read_text()
     return [
         Case("ferry-start-task", "events/start-task/fsx-export.json", 128,
-             ["fsx:CreateDataRepositoryTask"]),
+             ["fsx:CreateDataRepositoryTask"], LANES),
         Case("ferry-task-status", "events/task-status/fsx.json", 128,
-             ["fsx:DescribeDataRepositoryTasks"]),
+             ["fsx:DescribeDataRepositoryTasks"], LANES),
         Case("ferry-cancel-task", "events/cancel-task/fsx.json", 128,
-             ["fsx:CancelDataRepositoryTask", "fsx:DescribeDataRepositoryTasks"]),
+             ["fsx:CancelDataRepositoryTask", "fsx:DescribeDataRepositoryTasks"], LANES),
         # A finished DataSync job without failed files: two SNS publishes, no report to read.
         Case("ferry-notify", "events/notify/succeeded-datasync.json", 512,
-             ["sns:Publish", "sns:Publish"], {"FERRY_TOPIC_ARN": TOPIC_ARN}),
+             ["sns:Publish", "sns:Publish"], {"FERRY_TOPIC_ARN": TOPIC_ARN, **LANES}),
         # Five uploads to the two example routes: one FSx import job, and one DataSync job whose
-        # key with `|` needs a manifest (S3 PutObject) -> two StartExecution calls.
+        # key with `|` needs a manifest (S3 PutObject); each queued (a transaction) in its lane,
+        # whose lease is taken (UpdateItem) and runner started (StartExecution).
         Case("ferry-s3-trigger", "events/s3-trigger/sqs-batch.json", 256,
-             ["s3:PutObject", "sfn:StartExecution", "sfn:StartExecution"],
-             {"FERRY_ROUTES": routes, "FERRY_STATE_MACHINE_ARN": STATE_MACHINE_ARN}),
+             sorted(["s3:PutObject", "dynamodb:TransactWriteItems", "dynamodb:TransactWriteItems",
+                     "dynamodb:UpdateItem", "dynamodb:UpdateItem",
+                     "sfn:StartExecution", "sfn:StartExecution"]),
+             {"FERRY_ROUTES": routes, "FERRY_STATE_MACHINE_ARN": STATE_MACHINE_ARN, **LANES}),
+        # A scheduled job: queued, the lane's lease taken, a runner started.
+        Case("ferry-submit", "events/submit/schedule.json", 128,
+             ["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "sfn:StartExecution"],
+             {"FERRY_STATE_MACHINE_ARN": STATE_MACHINE_ARN, **LANES}),
+        # A take on an empty lane: the lease renewed, the lane and its queue read.
+        Case("ferry-lane", "events/lane/take.json", 128,
+             ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], LANES),
     ]
 
 
@@ -117,6 +130,11 @@ JSON_RESPONSES = {
     "AWSStepFunctions.StartExecution":
         ("sfn:StartExecution", {"executionArn": STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":bench",
                                 "startDate": 1763690400.0}),
+    # The lane table: every write succeeds, every read finds an empty lane.
+    "DynamoDB_20120810.TransactWriteItems": ("dynamodb:TransactWriteItems", {}),
+    "DynamoDB_20120810.UpdateItem": ("dynamodb:UpdateItem", {}),
+    "DynamoDB_20120810.GetItem": ("dynamodb:GetItem", {}),
+    "DynamoDB_20120810.Query": ("dynamodb:Query", {"Items": [], "Count": 0, "ScannedCount": 0}),
 }
 
 SNS_PUBLISH_XML = (
@@ -184,7 +202,7 @@ class AwsStub(Quiet):
         if target in JSON_RESPONSES:
             name, payload = JSON_RESPONSES[target]
             self.record(run, name)
-            version = "1.0" if target.startswith("AWSStepFunctions") else "1.1"
+            version = "1.0" if target.startswith(("AWSStepFunctions", "DynamoDB")) else "1.1"
             self.reply(200, json.dumps(payload).encode(), f"application/x-amz-json-{version}")
             return
         form = parse_qs(body.decode("utf-8", "replace"))
