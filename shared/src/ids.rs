@@ -74,8 +74,9 @@ impl Arn {
         let well_formed = found == colons.len()
             && text.len() <= MAX_ARN_CHARS
             && &text[..colons[0]] == "arn"
-            && arn.partition().starts_with("aws")
-            && !arn.service().is_empty()
+            && is_partition(arn.partition())
+            && is_lower_word(arn.service())
+            && (arn.region().is_empty() || is_lower_word(arn.region()))
             && !arn.resource().is_empty()
             && !text.chars().any(char::is_whitespace);
         if well_formed {
@@ -259,8 +260,8 @@ string_id!(
 
 impl DataSyncExecutionArn {
     fn split(&self) -> (&str, &str) {
-        // Parsed: the marker is there.
-        self.0.split_once("/execution/").unwrap_or((&self.0, ""))
+        // Parsed: the marker is there, in the resource (the last one).
+        self.0.rsplit_once("/execution/").unwrap_or((&self.0, ""))
     }
 
     /// The ARN of the task this execution belongs to.
@@ -278,6 +279,19 @@ impl DataSyncExecutionArn {
     pub fn region(&self) -> String {
         Arn::parse(&self.0).map_or_else(|_| String::new(), |arn| arn.region().to_owned())
     }
+}
+
+/// An AWS partition: `aws`, or `aws-` and a suffix (`aws-cn`, `aws-us-gov`, `aws-iso-b`, ...).
+fn is_partition(text: &str) -> bool {
+    text == "aws" || text.strip_prefix("aws-").is_some_and(is_lower_word)
+}
+
+/// A service or region name: lowercase letters, digits and `-`.
+fn is_lower_word(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// An SNS topic's name: 1-256 letters, digits, `-` and `_`, a FIFO topic's ending in `.fifo`

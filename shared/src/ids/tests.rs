@@ -42,9 +42,14 @@ fn an_arn_is_split_into_its_six_parts() {
             "arn::s3:::b",
             "arn:aws::::b",
             "arn:aws:s3::: b",
+            "arn:awsef0/execution/exec-5b:datasync:us-east-1:111122223333:task/task-0123456789abcdef0",
+            "arn:aws-:s3:::b",
+            "arn:aws:S3:::b",
+            "arn:aws:s3:us_east_1::b",
             &long,
         ],
     );
+    assert!(Arn::parse("arn:aws-iso-b:datasync:us-isob-east-1:111122223333:task/t").is_ok());
 }
 
 #[test]
@@ -74,6 +79,13 @@ fn file_system_and_task_ids_follow_the_api_patterns() {
 
 #[test]
 fn datasync_arns_are_told_apart_and_split() {
+    // A fuzz find: a partition holding `/execution/` once split into the wrong ids.
+    assert!(
+        DataSyncExecutionArn::parse(
+            "arn:awsef0/execution/exec-5b:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-5b"
+        )
+        .is_err()
+    );
     let exec = DataSyncExecutionArn::parse(EXEC).unwrap();
     assert_eq!(exec.task_arn().as_str(), TASK);
     assert_eq!(
