@@ -1,12 +1,13 @@
 //! Job specs: any JSON as `start-task`'s input goes through the real handler (over in-memory
-//! FSx and DataSync). It starts exactly one task or answers `InvalidJob` naming a field; a job
-//! that validates survives the JSON round trip the state machine puts it through, unchanged and
-//! still valid. Seeds: `events/start-task/*.json`.
+//! FSx, DataSync and lane table). It starts exactly one task, answers `InvalidJob` naming a
+//! field, or (a runner context naming a lane this fake table holds no lease of) `LeaseLost`
+//! before any start; a job that validates survives the JSON round trip the state machine puts it
+//! through, unchanged and still valid. Seeds: `events/start-task/*.json`.
 #![no_main]
 
-use ferry::fakes::FakeTasks;
+use ferry::fakes::{FakeLanes, FakeTasks};
 use ferry::FerryError;
-use ferry::config::{FromEnvironment, TaskConfig};
+use ferry::config::{ENV_LANE_TABLE, FromEnvironment, Laned, TaskConfig};
 use ferry::domain::job::{JobSpec, Limits};
 use ferry::handlers::start_task;
 use ferry_fuzz::block_on;
@@ -17,12 +18,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(input) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    let Ok(config) = TaskConfig::from_lookup(|_| None) else {
+    let lookup = |name: &str| (name == ENV_LANE_TABLE).then(|| "ferry-lanes".to_owned());
+    let Ok(config) = Laned::<TaskConfig>::from_lookup(lookup) else {
         panic!("the default configuration is invalid");
     };
-    let fake = FakeTasks::new();
+    let ports = (FakeTasks::new(), FakeLanes::new());
+    let fake = &ports.0;
     let result = block_on(start_task::handle(
-        &fake,
+        &ports,
         &config,
         LambdaEvent::new(input.clone(), Context::default()),
     ));
@@ -50,6 +53,9 @@ fuzz_target!(|data: &[u8]| {
                 let named = !e.field.is_empty() || e.problem.contains("field ``");
                 assert!(named && !e.problem.is_empty(), "{e:?}");
             }
+        }
+        Err(FerryError::LeaseLost { .. }) => {
+            assert_eq!(fake.start_calls(), 0, "a runner without its lease started a task");
         }
         Err(e) => panic!("expected InvalidJob, got {} ({e})", e.error_type()),
     }
