@@ -7,9 +7,11 @@
 //! `statemachine/ferry.asl.json`, state by state: every state entered is one transition (the
 //! start and the final `Succeed` included), every `Task` state one Lambda invocation, and each
 //! `Choice` is decided by evaluating its rules against the execution's state. The simulated
-//! execution is the happy path of a job started without a schedule occurrence: the task is created
-//! when `start-task` returns (age 0), no retry happens, the last poll sees it done and it
-//! succeeded. The fixed schedule runs the same definition with every wait set to 30 s.
+//! execution is a lane runner's happy path with one run: the take finds one job, the task is
+//! created when `start-task` returns (age 0), no retry happens, the last poll sees it done and it
+//! succeeded; the next take finds nothing and the runner releases the lane. A runner that hands
+//! over (history past 15,000 events) goes on as its next execution, counted together. The fixed
+//! schedule runs the same definition with every wait set to 30 s.
 
 use std::process::ExitCode;
 
@@ -20,6 +22,8 @@ use serde_json::{Value, json};
 const DEFINITION: &str = include_str!("../../statemachine/ferry.asl.json");
 /// The function whose Task state is one status poll.
 const STATUS_FUNCTION: &str = "${TaskStatusFunctionArn}";
+/// The lane function (take, started, finish, release, hand_over).
+const LANE_FUNCTION: &str = "${LaneFunctionArn}";
 const FIXED_INTERVAL_SECONDS: u64 = 30;
 /// A walk longer than this is a loop the simulation does not understand.
 const MAX_STATES: u64 = 1_000_000;
@@ -58,8 +62,10 @@ fn walk(definition: &Value, polls: u64) -> Result<(u64, u64), String> {
         .ok_or("the definition has no StartAt")?
         .to_owned();
     // The parts of the execution's state document that Choice rules read on the happy path.
-    let mut document = json!({"job": {}, "cancel_requested": false, "timed_out": false});
-    let (mut transitions, mut invocations, mut polled) = (0u64, 0u64, 0u64);
+    let mut document = json!({"history": {"events": 0}});
+    let (mut transitions, mut invocations, mut polled, mut takes) = (0u64, 0u64, 0u64, 0u64);
+    // After a hand-over, the next execution's first take adopts the run in flight.
+    let mut adopting = false;
     loop {
         let state = states
             .get(&name)
@@ -71,19 +77,45 @@ fn walk(definition: &Value, polls: u64) -> Result<(u64, u64), String> {
         let next = match state["Type"].as_str() {
             Some("Task") => {
                 invocations += 1;
-                if state["Parameters"]["FunctionName"] == STATUS_FUNCTION {
+                let function = &state["Parameters"]["FunctionName"];
+                let action = state["Parameters"]["Payload"]["action"].as_str();
+                if function == STATUS_FUNCTION {
                     polled += 1;
                     let done = polled >= polls;
                     document["status"] = json!({
                         "done": done,
                         "timed_out": false,
+                        "cancel_asked": false,
                         "phase": if done { "succeeded" } else { "running" },
                     });
+                } else if function == LANE_FUNCTION && action == Some("take") {
+                    takes += 1;
+                    let run = match (takes, adopting) {
+                        (1, false) => json!({"state": "claimed"}),
+                        (_, true) => json!({"state": "started"}),
+                        _ => Value::Null,
+                    };
+                    adopting = false;
+                    document["taken"] = json!({"run": run, "expired": []});
+                } else if function == LANE_FUNCTION && action == Some("release") {
+                    document["release"] = json!({"again": false});
+                } else if name == "StartTask" {
+                    document["started"] = json!({"busy": false, "timed_out": false});
                 }
                 state["Next"].as_str()
             }
-            Some("Pass" | "Wait") => state["Next"].as_str(),
+            Some("Pass") => {
+                pass(&name, state, &mut document)?;
+                state["Next"].as_str()
+            }
+            Some("Wait") => state["Next"].as_str(),
             Some("Choice") => choose(state, &document)?,
+            // A runner that handed over goes on as its next execution (counted together).
+            Some("Succeed") if name == "HandedOver" => {
+                adopting = true;
+                document["history"]["events"] = json!(0);
+                definition["StartAt"].as_str()
+            }
             Some("Succeed" | "Fail") => return Ok((transitions, invocations)),
             other => return Err(format!("state {name}: unsupported type {other:?}")),
         };
@@ -91,6 +123,24 @@ fn walk(definition: &Value, polls: u64) -> Result<(u64, u64), String> {
             .ok_or_else(|| format!("state {name} has no next state"))?
             .to_owned();
     }
+}
+
+/// What the Pass states on the happy path do to the document: the history counters
+/// (`States.MathAdd($.history.events, n)`) and `Prepare`'s fresh state for a run.
+fn pass(name: &str, state: &Value, document: &mut Value) -> Result<(), String> {
+    if let Some(add) = state["Parameters"]["events.$"].as_str() {
+        let n: u64 = add
+            .strip_prefix("States.MathAdd($.history.events, ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| format!("state {name}: unsupported counter {add}"))?;
+        let events = document["history"]["events"].as_u64().unwrap_or(0);
+        document["history"]["events"] = json!(events + n);
+    } else if name == "Prepare" {
+        document["run"] = document["taken"]["run"].clone();
+        document["flags"] = json!({"cancel_requested": false, "timed_out": false});
+    }
+    Ok(())
 }
 
 /// The `Next` of the first matching rule, or the `Default`.
@@ -124,20 +174,48 @@ fn matches(rule: &Value, document: &Value) -> Result<bool, String> {
     let path = rule["Variable"]
         .as_str()
         .ok_or_else(|| format!("unsupported Choice rule {rule}"))?;
-    let value = path
-        .strip_prefix("$.")
-        .ok_or_else(|| format!("unsupported path {path}"))?
-        .split('.')
-        .try_fold(document, |v, key| v.get(key));
+    let value = lookup(path, document)?;
     if let Some(present) = rule.get("IsPresent") {
         return Ok(present.as_bool() == Some(value.is_some()));
+    }
+    if let Some(null) = rule.get("IsNull") {
+        return Ok(null.as_bool() == Some(value.is_some_and(Value::is_null)));
     }
     for operator in ["BooleanEquals", "StringEquals"] {
         if let Some(expected) = rule.get(operator) {
             return Ok(value == Some(expected));
         }
     }
+    if let Some(bound) = rule["NumericGreaterThanEquals"].as_f64() {
+        return Ok(value.and_then(Value::as_f64).is_some_and(|v| v >= bound));
+    }
     Err(format!("unsupported Choice rule {rule}"))
+}
+
+/// The value at a path of the forms the definition uses: `$.a.b`, `$.a.b[0]`.
+fn lookup<'a>(path: &str, document: &'a Value) -> Result<Option<&'a Value>, String> {
+    let mut value = Some(document);
+    for key in path
+        .strip_prefix("$.")
+        .ok_or_else(|| format!("unsupported path {path}"))?
+        .split('.')
+    {
+        let (key, index) = match key.split_once('[') {
+            Some((key, rest)) => {
+                let index = rest
+                    .strip_suffix(']')
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .ok_or_else(|| format!("unsupported path {path}"))?;
+                (key, Some(index))
+            }
+            None => (key, None),
+        };
+        value = value.and_then(|v| v.get(key));
+        if let Some(index) = index {
+            value = value.and_then(|v| v.get(index));
+        }
+    }
+    Ok(value)
 }
 
 fn cost(definition: &Value, polls: &PollCost) -> Result<ExecutionCost, String> {

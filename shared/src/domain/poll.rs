@@ -2,8 +2,8 @@
 //!
 //! FSx publishes no events for data repository tasks and Step Functions has no `.sync`
 //! integration for FSx or DataSync, so Ferry polls. Standard workflows bill per state transition
-//! (one poll = Wait + GetStatus + Choice = 3 transitions), so a fixed 30-second poll over a 6-hour
-//! task costs 720 polls, about 2,160 transitions. Ferry instead waits a fraction of the task's age
+//! (one poll = Wait + GetStatus + the history counter + Choice = 4 transitions in the lane
+//! runner), so a fixed 30-second poll over a 6-hour task costs 720 polls, about 2,880 transitions. Ferry instead waits a fraction of the task's age
 //! ([`AGE_FRACTION`]): short at first, when small tasks finish, and geometrically longer as the task
 //! proves long. When progress is observable it also estimates the time left and never waits past
 //! it, nor past the job's deadline. Each wait is clamped to the job's `[min, max]` bounds
@@ -22,8 +22,8 @@ pub const DEFAULT_MIN_SECONDS: u32 = 15;
 pub const DEFAULT_MAX_SECONDS: u32 = 600;
 /// Wait this fraction of the task's age: 0.2 grows each wait by 20 %.
 pub const AGE_FRACTION: f64 = 0.2;
-/// State transitions per poll in the state machine loop: Wait, GetStatus, Choice.
-pub const TRANSITIONS_PER_POLL: u64 = 3;
+/// State transitions per poll in the runner's loop: WaitPoll, GetStatus, CountPoll, IsDone.
+pub const TRANSITIONS_PER_POLL: u64 = 4;
 
 /// The bounds of the polling interval, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

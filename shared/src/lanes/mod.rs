@@ -10,6 +10,10 @@
 //!   ([`JobSource`]), so enqueueing the same job twice (a redelivered upload batch, a schedule
 //!   Scheduler delivered twice) adds nothing.
 //! - [`merge`]: which pending jobs one run covers, and the task spec that does it.
+//! - [`record`]: what the lane table keeps (queued jobs, runs, leases).
+//! - [`runner`]: the runner's steps over the lane ports, the kick, the sweep and cancelling.
+//!
+//! The whole design, for people: `docs/lanes.md`.
 
 pub mod merge;
 pub mod record;

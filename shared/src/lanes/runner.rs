@@ -8,9 +8,12 @@
 //! - [`finish`]: end the run's jobs as its task ended and free the lane for the next run.
 //! - [`release`]: give the lane up when nothing is pending, then look again, so a job enqueued
 //!   while it was released is never stranded.
-//! - [`hand_over`]: pass the lease to a new execution before this one's history grows too long.
+//! - [`hand_over`]: pass the lease to the runner's next execution before this one's history
+//!   grows too long (the state machine then starts it).
+//! - [`sweep`]: kick every lane whose runner is gone while work is left.
+//! - [`cancel`]: cancel a job: a pending one ends at once, a running one's run is cancelled.
 //!
-//! Every step renews the lease first: a runner that no longer holds it stops
+//! Every runner step renews the lease first: a runner that no longer holds it stops
 //! ([`FerryError::LeaseLost`]).
 
 use serde::{Deserialize, Serialize};
