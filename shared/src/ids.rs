@@ -194,14 +194,13 @@ string_id!(
 );
 
 string_id!(
-    /// FSx `TaskId`. The API model gives the pattern `^(task-[0-9a-f]{17,})$` but a minimum
-    /// length of 12 (`task-` and 7 digits); the looser of the two is accepted, so a real id is
-    /// never refused, and any hex digit (the model's pattern is lowercase).
+    /// FSx `TaskId`: pattern `^(task-[0-9a-f]{17,})$`, length 12-128 (API model). FSx
+    /// describes the id as "the system-generated, unique 17-digit ID" (DataRepositoryTask), so
+    /// the pattern, not the looser minimum length, is the rule: a shorter or uppercase id could
+    /// only fail later, at the service.
     FsxTaskId,
-    expected: "an FSx task id (\"task-\" followed by hex digits, length 12-128)",
-    valid: |text| {
-        (12..=128).contains(&text.len()) && is_id(text, "task-", |b| b.is_ascii_hexdigit(), 7)
-    },
+    expected: "\"task-\" followed by at least 17 lowercase hex digits (API pattern ^(task-[0-9a-f]{17,})$, length at most 128)",
+    valid: |text| text.len() <= 128 && is_id(text, "task-", lower_hex, 17),
 );
 
 /// `task/task-<hex>` with an optional `/execution/exec-<hex>`, as the DataSync API patterns
@@ -374,10 +373,48 @@ string_id!(
 );
 
 impl S3BucketArn {
-    /// The last `:`-separated part: the bucket name of a plain bucket ARN.
-    pub fn last_segment(&self) -> &str {
-        self.0.rsplit(':').next().unwrap_or(&self.0)
+    /// How S3 requests name this place: the bucket's name for a bucket ARN
+    /// (`arn:aws:s3:::bucket`), the ARN itself for an access point, which S3 takes as the
+    /// `Bucket` of a request (S3 User Guide, "Using access points"). `None` for any other S3
+    /// resource. Issue 17, defect 5: the last `:`-separated part was taken as the bucket name,
+    /// so an access point's report was looked for in a bucket named `accesspoint/name`.
+    pub fn request_bucket(&self) -> Option<S3Bucket> {
+        let arn = Arn::parse(&self.0).ok()?;
+        if arn.service() == "s3" && arn.region().is_empty() && arn.account().is_empty() {
+            return BucketName::parse(arn.resource()).ok().map(S3Bucket::from);
+        }
+        S3Bucket::parse(&self.0).ok()
     }
+}
+
+/// An S3 access point ARN: `arn:<partition>:s3:<region>:<account>:accesspoint/<name>` or, on
+/// Outposts, `arn:<partition>:s3-outposts:<region>:<account>:outpost/<id>/accesspoint/<name>`
+/// (S3 User Guide, "Access point ARNs"; "Outposts access points").
+fn is_access_point_arn(text: &str) -> bool {
+    let Ok(arn) = Arn::parse(text) else {
+        return false;
+    };
+    let name_ok = |name: &str| {
+        (3..=50).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let parts: Vec<&str> = arn.resource().split('/').collect();
+    let located = !arn.region().is_empty() && arn.account().bytes().all(|b| b.is_ascii_digit());
+    located
+        && match (arn.service(), parts.as_slice()) {
+            ("s3", ["accesspoint", name]) => name_ok(name),
+            ("s3-outposts", ["outpost", id, "accesspoint", name]) => {
+                id.starts_with("op-") && name_ok(name)
+            }
+            _ => false,
+        }
+}
+
+/// Where S3 requests address objects: a bucket name or an access point ARN.
+fn is_request_bucket(text: &str) -> bool {
+    is_bucket_name(text) || is_access_point_arn(text)
 }
 
 /// S3 bucket naming rules: 3-63 lowercase letters, digits, `.` and `-`, starting and ending
@@ -399,11 +436,24 @@ string_id!(
     valid: is_bucket_name,
 );
 
+string_id!(
+    /// What S3 requests take as their `Bucket`: a bucket name or an access point ARN.
+    S3Bucket,
+    expected: "a bucket name (3-63 of a-z 0-9 . -) or an S3 access point ARN",
+    valid: is_request_bucket,
+);
+
+impl From<BucketName> for S3Bucket {
+    fn from(name: BucketName) -> S3Bucket {
+        S3Bucket(name.0)
+    }
+}
+
 /// An `s3://bucket/key` URL. The key may be empty (`s3://bucket`) and may end in `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct S3Url {
     text: String,
-    bucket: BucketName,
+    bucket: S3Bucket,
     key: String,
 }
 
@@ -434,6 +484,32 @@ impl S3Url {
         }
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         let bucket = BucketName::parse(bucket).map_err(|e| S3UrlError::Bucket(e.got))?;
+        S3Url::checked(text, bucket.into(), key)
+    }
+
+    /// As [`S3Url::parse`], but the bucket may also be an access point ARN
+    /// (`s3://arn:aws:s3:us-east-1:111122223333:accesspoint/reports/key`, as the AWS CLI writes
+    /// them): for places Ferry reads that a service chose, such as a DataSync task report.
+    pub fn parse_location(text: &str, max_chars: usize) -> Result<S3Url, S3UrlError> {
+        let Some(rest) = text.strip_prefix("s3://").filter(|r| r.starts_with("arn:")) else {
+            return S3Url::parse(text, max_chars);
+        };
+        if text.chars().count() > max_chars {
+            return Err(S3UrlError::TooLong { max: max_chars });
+        }
+        // The ARN's resource has one `/` (`accesspoint/name`) or three (Outposts).
+        let slashes = if rest.contains(":s3-outposts:") { 4 } else { 2 };
+        let end = rest
+            .match_indices('/')
+            .nth(slashes - 1)
+            .map_or(rest.len(), |(i, _)| i);
+        let (bucket, key) = (&rest[..end], rest[end..].trim_start_matches('/'));
+        let bucket = S3Bucket::parse(bucket).map_err(|e| S3UrlError::Bucket(e.got))?;
+        S3Url::checked(text, bucket, key)
+    }
+
+    fn checked(text: &str, bucket: S3Bucket, key: &str) -> Result<S3Url, S3UrlError> {
+        let bounded = || crate::domain::text::truncate_chars(text, 200);
         if has_parent_segment(key) {
             return Err(S3UrlError::ParentSegment(bounded()));
         }
@@ -448,7 +524,7 @@ impl S3Url {
     }
 
     /// The URL of `key` in `bucket` (any key S3 accepts: it is not checked, only joined).
-    pub fn new(bucket: &BucketName, key: &str) -> S3Url {
+    pub fn new(bucket: &S3Bucket, key: &str) -> S3Url {
         S3Url {
             text: format!("s3://{bucket}/{key}"),
             bucket: bucket.clone(),
@@ -456,7 +532,7 @@ impl S3Url {
         }
     }
 
-    pub fn bucket(&self) -> &BucketName {
+    pub fn bucket(&self) -> &S3Bucket {
         &self.bucket
     }
 

@@ -367,14 +367,19 @@ fn snapshot(
     }
 }
 
-/// `s3://bucket/subdirectory` from a bucket ARN (`arn:aws:s3:::bucket`).
+/// `s3://bucket/subdirectory` from a bucket ARN (`arn:aws:s3:::bucket`), or
+/// `s3://<access point ARN>/subdirectory` for an access point (S3 takes the ARN as a request's
+/// bucket). Another ARN is kept whole, so the report's location says what DataSync was given
+/// and `notify` explains why it could not read it.
 fn report_url(bucket_arn: &str, subdirectory: Option<&str>) -> String {
-    let bucket = S3BucketArn::parse(bucket_arn).map_or_else(
-        |_| bucket_arn.to_owned(),
-        |arn| arn.last_segment().to_owned(),
-    );
     let sub = subdirectory.unwrap_or("").trim_start_matches('/');
-    format!("s3://{bucket}/{sub}")
+    match S3BucketArn::parse(bucket_arn)
+        .ok()
+        .and_then(|arn| arn.request_bucket())
+    {
+        Some(bucket) => format!("s3://{bucket}/{sub}"),
+        None => format!("s3://{bucket_arn}/{sub}"),
+    }
 }
 
 /// Cancels the execution. DataSync answers `InvalidRequestException` for an execution that is

@@ -132,6 +132,6 @@ pub fn error_type(result: Result<impl std::fmt::Debug, FerryError>) -> &'static 
 
 /// `s3://bucket/key`, with a bucket name valid by construction in tests.
 pub fn object(bucket: &str, key: &str) -> crate::ids::S3Url {
-    let bucket = crate::ids::BucketName::parse(bucket).expect("bucket name");
+    let bucket = crate::ids::S3Bucket::parse(bucket).expect("bucket name");
     crate::ids::S3Url::new(&bucket, key)
 }

@@ -18,7 +18,7 @@ use crate::ids::{DataSyncExecutionArn, FileSystemId, FsxTaskId};
 
 /// Which task a job started: the state machine passes it back to every later function. Its
 /// ids are parsed when it is deserialized, so a malformed handle is refused naming its field
-/// (`task.task_id: must be an FSx task id ...`).
+/// (`task.task_id: must be "task-" followed by at least 17 lowercase hex digits ...`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "service", rename_all = "snake_case", try_from = "HandleFields")]
 pub enum TaskHandle {

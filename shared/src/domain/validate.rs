@@ -422,7 +422,7 @@ impl Checker {
         if joined > MAX_FILTER_CHARS {
             self.fail(
                 field(name),
-                format!("the patterns joined with '|' are {joined} characters; DataSync allows {MAX_FILTER_CHARS} (use a manifest for larger sets)"),
+                format!("the patterns joined with '|' are {joined} characters (UTF-16 code units: an emoji counts 2); DataSync allows {MAX_FILTER_CHARS} (use a manifest for larger sets)"),
             );
         }
     }
@@ -502,9 +502,20 @@ impl Checker {
     }
 }
 
-/// Length of the DataSync filter value the patterns become (`a|b|c`).
+/// The length of a DataSync filter value (or a part of one) as Ferry measures it: in UTF-16
+/// code units. The API model's `FilterValue` has `@length(max: 102400)`, which Smithy counts in
+/// Unicode scalar values (Smithy 2.0 spec, "length trait"); a service whose strings are UTF-16
+/// may count code units, and those are never fewer (an emoji is one scalar value and two
+/// units; CJK is one of each). So a filter measured this way fits whichever the service
+/// counts, at the cost of half the room only for characters outside the BMP. Not bytes: a
+/// CJK key is 3 bytes but one character (issue 17, defect 4).
+pub fn filter_len(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// Length of the DataSync filter value the patterns become (`a|b|c`), by [`filter_len`].
 pub fn filter_value_len(patterns: &[String]) -> usize {
-    patterns.iter().map(|p| p.chars().count()).sum::<usize>() + patterns.len().saturating_sub(1)
+    patterns.iter().map(|p| filter_len(p)).sum::<usize>() + patterns.len().saturating_sub(1)
 }
 
 /// Why `path` is not a valid FSx `Paths` entry for `kind`, if it is not.

@@ -241,7 +241,8 @@ async fn with_manifest<P: PutObject>(
     manifest: Option<ManifestFile>,
 ) -> Result<JobSpec, FerryError> {
     if let (Some(file), Some(target)) = (manifest, &route.manifest) {
-        let object = S3Url::new(&target.bucket, &format!("{}{name}.csv", target.prefix));
+        let bucket = target.bucket.clone().into();
+        let object = S3Url::new(&bucket, &format!("{}{name}.csv", target.prefix));
         objects.put_object(&object, file.body).await?;
         job.manifest = route.manifest_spec(object.key());
     }

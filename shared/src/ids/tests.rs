@@ -64,13 +64,17 @@ fn file_system_and_task_ids_follow_the_api_patterns() {
             "fs-0123456789abcdef0123",
         ],
     );
-    // The model's minimum length (12) admits 7 digits though its pattern says 17: accepted.
+    // The pattern (17+ lowercase hex digits) is the rule, not the model's looser minimum
+    // length of 12, which would admit `task-` and 7 digits (issue 17, defect 6).
     sorts(
         FsxTaskId::parse,
-        &["task-0123456789abcdef0", "task-0123456"],
+        &["task-0123456789abcdef0", "task-0123456789abcdef0123"],
         &[
             "task-",
             "task-012345",
+            "task-0123456",
+            "task-0123456789abcdef",
+            "task-0123456789ABCDEF0",
             "0123456789abcdef0",
             "task-0123456789abcdefg",
         ],
@@ -159,8 +163,33 @@ fn state_machine_role_and_bucket_arns() {
         &["arn:aws:iam::111122223333:role/ferry"],
         &["arn:aws:iam::111122223333:user/ferry", "not-a-role"],
     );
-    let bucket = S3BucketArn::parse("arn:aws:s3:::ferry-data").unwrap();
-    assert_eq!(bucket.last_segment(), "ferry-data");
+    // How S3 requests name each place DataSync takes (issue 17, defect 5: an access point's
+    // last `:` part, `accesspoint/ap`, used to be taken as a bucket name).
+    const AP: &str = "arn:aws:s3:us-east-1:111122223333:accesspoint/reports-ap";
+    const OUTPOST: &str = "arn:aws:s3-outposts:us-east-1:111122223333:outpost/op-01ac5d28a6a232904/accesspoint/reports";
+    let request_bucket = |arn: &str| {
+        S3BucketArn::parse(arn)
+            .unwrap()
+            .request_bucket()
+            .map(|b| b.to_string())
+    };
+    assert_eq!(
+        request_bucket("arn:aws:s3:::ferry-data").as_deref(),
+        Some("ferry-data")
+    );
+    assert_eq!(
+        request_bucket("arn:aws-cn:s3:::ferry-data").as_deref(),
+        Some("ferry-data")
+    );
+    assert_eq!(request_bucket(AP).as_deref(), Some(AP));
+    assert_eq!(request_bucket(OUTPOST).as_deref(), Some(OUTPOST));
+    assert_eq!(request_bucket("arn:aws:s3:::Not_A_Bucket"), None);
+    assert_eq!(
+        request_bucket(
+            "arn:aws:s3-outposts:us-east-1:111122223333:outpost/op-01ac5d28a6a232904/bucket/b"
+        ),
+        None
+    );
     sorts(
         S3BucketArn::parse,
         &["arn:aws:s3:us-east-1:111122223333:accesspoint/ap"],
@@ -176,6 +205,30 @@ fn bucket_names_follow_s3_rules() {
         &["ferry-data.2026"],
         &["ab", "Ferry", "-ferry", "ferry-", "fe rry", &long],
     );
+}
+
+#[test]
+fn report_locations_may_name_an_access_point() {
+    const AP: &str = "arn:aws:s3:us-east-1:111122223333:accesspoint/reports-ap";
+    const OUTPOST: &str = "arn:aws:s3-outposts:us-east-1:111122223333:outpost/op-01ac5d28a6a232904/accesspoint/reports";
+    for (arn, key) in [(AP, "ferry/run-1/"), (OUTPOST, "a/b"), (AP, "")] {
+        let url = S3Url::parse_location(&format!("s3://{arn}/{key}"), 1_024).unwrap();
+        assert_eq!(url.bucket().as_str(), arn);
+        assert_eq!(url.key(), key);
+        let again = S3Url::new(url.bucket(), url.key());
+        assert_eq!(again.as_str(), url.as_str());
+    }
+    // Plain URLs parse as before; an ARN is not a bucket where only buckets are taken.
+    let plain = S3Url::parse_location("s3://ferry-data/x", 100).unwrap();
+    assert_eq!(plain.bucket().as_str(), "ferry-data");
+    assert!(S3Url::parse(&format!("s3://{AP}/x"), 1_024).is_err());
+    for bad in [
+        "s3://arn:aws:s3:us-east-1:111122223333:bucket/b/x",
+        "s3://arn:aws:sqs:us-east-1:111122223333:accesspoint/q/x",
+        "s3://arn:aws:s3:us-east-1:111122223333:accesspoint/ap/../x",
+    ] {
+        assert!(S3Url::parse_location(bad, 1_024).is_err(), "{bad}");
+    }
 }
 
 #[test]

@@ -15,6 +15,21 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::job::JobKind;
+use crate::domain::text::truncate_chars;
+
+/// Most error codes a digest names; the rest are counted together under [`OTHER_CODES`]. A
+/// failure report can hold as many distinct codes as lines, and every one of them would reach
+/// the SNS message (issue 17, defect 2: reports of 2-3 MB, which SNS refuses).
+pub const MAX_NAMED_CODES: usize = 20;
+/// Distinct codes counted while reading; codes first seen after these go to [`OTHER_CODES`],
+/// so reading costs bounded memory whatever the report holds.
+const MAX_TRACKED_CODES: usize = 1_000;
+/// The key the codes past [`MAX_NAMED_CODES`] are counted under.
+pub const OTHER_CODES: &str = "(other codes)";
+/// An error code or message is cut to this many characters.
+pub const MAX_CODE_CHARS: usize = 200;
+/// A failed path is cut to this many characters (Lustre paths are at most 4,096 bytes).
+pub const MAX_PATH_CHARS: usize = 4_096;
 
 /// A failed file and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,18 +94,24 @@ impl DigestBuilder {
 
     /// Counts one failed file.
     pub fn failed(&mut self, path: &str, error: &str) {
-        let error = if error.is_empty() { "(none)" } else { error };
+        let error = if error.is_empty() {
+            "(none)".to_owned()
+        } else {
+            truncate_chars(error, MAX_CODE_CHARS)
+        };
         self.digest.failed += 1;
-        match self.digest.by_error.get_mut(error) {
-            Some(n) => *n += 1,
-            None => {
-                self.digest.by_error.insert(error.to_owned(), 1);
-            }
+        let by_error = &mut self.digest.by_error;
+        if let Some(n) = by_error.get_mut(&error) {
+            *n += 1;
+        } else if by_error.len() < MAX_TRACKED_CODES {
+            by_error.insert(error.clone(), 1);
+        } else {
+            *by_error.entry(OTHER_CODES.to_owned()).or_default() += 1;
         }
         if self.digest.paths.len() < self.max_paths {
             self.digest.paths.push(FailedPath {
-                path: path.to_owned(),
-                error: error.to_owned(),
+                path: truncate_chars(path, MAX_PATH_CHARS),
+                error,
             });
         } else {
             self.digest.paths_truncated = true;
@@ -106,7 +127,24 @@ impl DigestBuilder {
         self.digest.report_truncated = true;
     }
 
-    pub fn finish(self) -> Digest {
+    /// The digest, naming the [`MAX_NAMED_CODES`] most frequent codes (ties by name) and
+    /// counting the rest under [`OTHER_CODES`].
+    pub fn finish(mut self) -> Digest {
+        let by_error = std::mem::take(&mut self.digest.by_error);
+        let mut other = by_error.get(OTHER_CODES).copied().unwrap_or(0);
+        let mut codes: Vec<(String, u64)> = by_error
+            .into_iter()
+            .filter(|(code, _)| code != OTHER_CODES)
+            .collect();
+        codes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        for (_, n) in codes.iter().skip(MAX_NAMED_CODES) {
+            other += n;
+        }
+        codes.truncate(MAX_NAMED_CODES);
+        self.digest.by_error = codes.into_iter().collect();
+        if other > 0 {
+            self.digest.by_error.insert(OTHER_CODES.to_owned(), other);
+        }
         self.digest
     }
 }
@@ -247,6 +285,32 @@ mod tests {
         assert_eq!(d.paths.len(), 5);
         assert!(d.paths_truncated);
         assert_eq!(d.by_error.values().sum::<u64>(), 1000);
+    }
+
+    #[test]
+    fn a_report_of_many_distinct_codes_names_the_most_frequent_and_counts_the_rest() {
+        // Issue 17, defect 2: every distinct code used to reach the message.
+        // Codes seen before the first 1,000 distinct ones are counted by name.
+        let mut body = "common,failed,S3AccessDenied\n".repeat(7);
+        body.push_str(&"large,failed,FileSizeTooLarge\n".repeat(3));
+        body.extend((0..50_000).map(|i| format!("f{i},failed,E{i}{}\n", "E".repeat(300))));
+        let d = digest(&body, 5);
+        assert_eq!(d.failed, 50_010);
+        assert_eq!(d.by_error.len(), MAX_NAMED_CODES + 1);
+        assert_eq!(d.by_error["S3AccessDenied"], 7);
+        assert_eq!(d.by_error["FileSizeTooLarge"], 3);
+        assert_eq!(d.by_error.values().sum::<u64>(), 50_010);
+        assert_eq!(d.by_error[OTHER_CODES], 50_010 - 7 - 3 - 18);
+        assert!(
+            d.by_error
+                .keys()
+                .all(|k| k.chars().count() <= MAX_CODE_CHARS + 1)
+        );
+        assert!(
+            d.paths
+                .iter()
+                .all(|p| p.error.chars().count() <= MAX_CODE_CHARS + 1)
+        );
     }
 
     #[test]

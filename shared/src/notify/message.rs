@@ -52,6 +52,8 @@ impl SnsMessage {
 }
 
 /// The subject: `[Ferry] {job} {OUTCOME} on {resource}`, ASCII only, under 100 characters.
+/// A long job name is what gets cut (ending `...`): the outcome and the file system or task id
+/// are what a reader of a list of subjects needs (issue 17, defect 3).
 pub fn subject(report: &Report) -> String {
     let resource = report
         .file_system_id
@@ -62,16 +64,21 @@ pub fn subject(report: &Report) -> String {
                 .ok()
                 .map(|arn| arn.task_id().to_owned())
         })
-        .map_or_else(String::new, |r| format!(" on {r}"));
-    let text = format!(
-        "[Ferry] {} {}{resource}",
-        report.job,
-        report.outcome.as_upper()
-    );
-    // SNS: ASCII, starting with a letter, number or punctuation; no line breaks or control
-    // characters. Job names are already [A-Za-z0-9._-]; anything else is replaced.
-    let clean: String = text
-        .chars()
+        .map_or_else(String::new, |r| format!(" on {}", subject_text(&r)));
+    let head = "[Ferry] ";
+    let tail = format!(" {}{resource}", report.outcome.as_upper());
+    let job = subject_text(&report.job);
+    match MAX_SUBJECT_CHARS.checked_sub(head.len() + tail.len()) {
+        // Room for at least a few characters of the name and the `...`.
+        Some(room) if room >= 8 => format!("{head}{}{tail}", truncate_ascii(&job, room)),
+        _ => truncate_ascii(&format!("{head}{job}{tail}"), MAX_SUBJECT_CHARS),
+    }
+}
+
+/// SNS subjects: ASCII, starting with a letter, number or punctuation; no line breaks or
+/// control characters. Job names are already [A-Za-z0-9._-]; anything else is replaced.
+fn subject_text(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
                 c
@@ -79,8 +86,7 @@ pub fn subject(report: &Report) -> String {
                 '?'
             }
         })
-        .collect();
-    truncate_ascii(&clean, MAX_SUBJECT_CHARS)
+        .collect()
 }
 
 /// The attributes subscription filter policies match.
@@ -293,9 +299,72 @@ fn digest_text(d: &Digest, out: &mut String) {
     }
 }
 
-/// Both messages for one report, each within SNS's size limit. The failed-path list is halved
-/// until both fit; the report's `digest.paths_truncated` then says some were left out.
+/// An id, name or other short field of a report is cut to this many characters.
+const MAX_ID_CHARS: usize = 512;
+/// A location, URL, note or service message is cut to this many characters.
+const MAX_TEXT_CHARS: usize = 2_048;
+/// Most report sources a digest names (DataSync writes one report file per kind of outcome).
+const MAX_SOURCES: usize = 50;
+
+/// Cuts every free-text field of a report to a bound, so that the messages built from it are
+/// bounded whatever the job, the service or the failure report said (issue 17, defect 2). The
+/// digest's codes and paths are bounded where it is built ([`super::digest`]).
+fn bound_fields(report: &mut Report) {
+    let cut = |text: &mut String, max: usize| {
+        if text.chars().nth(max).is_some() {
+            *text = truncate_chars(text, max);
+        }
+    };
+    let cut_opt = |text: &mut Option<String>, max: usize| {
+        if let Some(t) = text.as_mut() {
+            cut(t, max);
+        }
+    };
+    cut(&mut report.job, MAX_ID_CHARS);
+    cut(&mut report.kind, MAX_ID_CHARS);
+    for field in [
+        &mut report.execution,
+        &mut report.region,
+        &mut report.file_system_id,
+        &mut report.datasync_task_arn,
+        &mut report.task_id,
+        &mut report.lifecycle,
+        &mut report.run,
+    ] {
+        cut_opt(field, MAX_ID_CHARS);
+    }
+    for field in [
+        &mut report.reason,
+        &mut report.report_location,
+        &mut report.digest_note,
+        &mut report.console_url,
+    ] {
+        cut_opt(field, MAX_TEXT_CHARS);
+    }
+    if let Some(f) = report.failure.as_mut() {
+        cut_opt(&mut f.message, MAX_TEXT_CHARS);
+        cut_opt(&mut f.error_code, MAX_ID_CHARS);
+        cut_opt(&mut f.error_detail, MAX_TEXT_CHARS);
+    }
+    if let Some(d) = report.digest.as_mut() {
+        d.sources.truncate(MAX_SOURCES);
+        d.sources.iter_mut().for_each(|s| cut(s, MAX_TEXT_CHARS));
+    }
+    if let Some(jobs) = report.jobs.as_mut() {
+        for job in &mut jobs.listed {
+            cut(&mut job.id, MAX_ID_CHARS);
+            cut(&mut job.name, MAX_ID_CHARS);
+            cut(&mut job.source, MAX_ID_CHARS);
+        }
+    }
+}
+
+/// Both messages for one report, each within SNS's size limit. Every field is bounded first;
+/// then the failed-path list is halved until both fit (the report's `digest.paths_truncated`
+/// then says some were left out), and after it, if ever needed, the list of the run's jobs
+/// (their `total` still counts them all).
 pub fn render(mut report: Report, topic_arn: &str) -> (Report, Vec<SnsMessage>) {
+    bound_fields(&mut report);
     let subject = subject(&report);
     let budget = SNS_MAX_BYTES - MARGIN_BYTES - subject.len();
     loop {
@@ -314,15 +383,23 @@ pub fn render(mut report: Report, topic_arn: &str) -> (Report, Vec<SnsMessage>) 
                 attributes: attributes(&report, "text"),
             },
         ];
-        let fits = messages.iter().all(|m| m.size() <= budget);
-        let paths = report.digest.as_ref().map_or(0, |d| d.paths.len());
-        if fits || paths == 0 {
-            // With no paths left the rest is bounded (reason ≤ 2,000 characters, service
-            // messages ≤ a few KiB), far below the limit.
+        if messages.iter().all(|m| m.size() <= budget) {
             return (report, messages);
         }
-        if let Some(d) = report.digest.as_mut() {
-            d.keep_paths(paths / 2);
+        let paths = report.digest.as_ref().map_or(0, |d| d.paths.len());
+        let listed = report.jobs.as_ref().map_or(0, |j| j.listed.len());
+        if paths > 0 {
+            if let Some(d) = report.digest.as_mut() {
+                d.keep_paths(paths / 2);
+            }
+        } else if listed > 0 {
+            if let Some(j) = report.jobs.as_mut() {
+                j.listed.truncate(listed / 2);
+            }
+        } else {
+            // Every field is bounded: what is left is far below the limit
+            // (`every_message_fits_sns_whatever_the_report_holds`).
+            return (report, messages);
         }
     }
 }
@@ -416,9 +493,21 @@ mod tests {
             s,
             "[Ferry] nightly-export SUCCEEDED on fs-0123456789abcdef0"
         );
+        // A long name is cut, never the outcome or the resource (issue 17, defect 3).
         let s = subject(&report(&"x".repeat(200), Outcome::CouldNotStart));
         assert_eq!(s.len(), MAX_SUBJECT_CHARS);
-        assert!(s.ends_with("..."));
+        assert!(s.starts_with("[Ferry] xxx"), "{s}");
+        assert!(
+            s.ends_with("... COULD_NOT_START on fs-0123456789abcdef0"),
+            "{s}"
+        );
+        let mut r = report(&"y".repeat(200), Outcome::Failed);
+        r.file_system_id = None;
+        r.datasync_task_arn =
+            Some("arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0".into());
+        let s = subject(&r);
+        assert!(s.len() <= MAX_SUBJECT_CHARS);
+        assert!(s.ends_with("... FAILED on task-0123456789abcdef0"), "{s}");
         let s = subject(&report("bad\nname\u{e9}", Outcome::Failed));
         assert!(!s.contains('\n') && s.is_ascii(), "{s}");
     }
@@ -509,5 +598,64 @@ mod tests {
             m.size(),
             5 + (6 + 6 + 6) + (3 + 6 + 1) + (4 + 6 + 10) + (6 + 6 + 4)
         );
+    }
+
+    #[test]
+    fn every_message_fits_sns_whatever_the_report_holds() {
+        // Issue 17, defect 2: a digest of many distinct codes made 2-3 MB messages. Here every
+        // field is far past its bound at once.
+        use crate::domain::status::Failure;
+        use crate::notify::digest::DigestBuilder;
+        use crate::notify::report::{CoveredJob, CoveredJobs};
+        let huge = |c: char| c.to_string().repeat(1_000_000);
+        let mut r = report(&huge('j'), Outcome::Failed);
+        r.kind = huge('k');
+        r.reason = Some(huge('r'));
+        r.execution = Some(huge('e'));
+        r.region = Some(huge('g'));
+        r.file_system_id = Some(huge('f'));
+        r.task_id = Some(huge('t'));
+        r.lifecycle = Some(huge('l'));
+        r.report_location = Some(huge('s'));
+        r.digest_note = Some(huge('n'));
+        r.console_url = Some(huge('u'));
+        r.run = Some(huge('u'));
+        r.failure = Some(Failure {
+            message: Some(huge('m')),
+            error_code: Some(huge('c')),
+            error_detail: Some(huge('d')),
+        });
+        let mut builder = DigestBuilder::new(1_000);
+        for i in 0..20_000 {
+            builder.failed(
+                &format!("{i}{}", "p".repeat(5_000)),
+                &format!("{i}{}", "E".repeat(500)),
+            );
+        }
+        for i in 0..200 {
+            builder.source(format!("s3://bucket/{}{i}", "k".repeat(100_000)));
+        }
+        r.digest = Some(builder.finish());
+        r.jobs = Some(CoveredJobs::of((0..2_000).map(|i| CoveredJob {
+            id: format!("{i}{}", "i".repeat(100_000)),
+            name: huge('x'),
+            source: huge('y'),
+            enqueued_at: Timestamp::now(),
+            deadline: None,
+        })));
+        let (kept, messages) = render(r, "arn:aws:sns:us-east-1:111122223333:ferry");
+        assert_eq!(messages.len(), 2);
+        for m in &messages {
+            assert!(
+                m.size() + m.subject.len() + MARGIN_BYTES <= SNS_MAX_BYTES,
+                "{} bytes",
+                m.size()
+            );
+            assert!(m.subject.len() <= MAX_SUBJECT_CHARS && m.subject.ends_with("..."));
+        }
+        let digest = kept.digest.unwrap();
+        assert!(digest.paths_truncated);
+        assert_eq!(digest.failed, 20_000);
+        assert_eq!(kept.jobs.unwrap().total, 2_000);
     }
 }

@@ -62,7 +62,7 @@ pub async fn attach_digest<P: ReadReports>(
     let Some(location) = report.report_location.clone() else {
         return;
     };
-    let result = match S3Url::parse(&location, MAX_REPORT_PATH_CHARS) {
+    let result = match S3Url::parse_location(&location, MAX_REPORT_PATH_CHARS) {
         Err(_) => Err(DigestError::NotS3Url(location)),
         Ok(url) => match &status.task {
             TaskHandle::Fsx { task_id, .. } => fsx_digest(ports, config, job, &url, task_id).await,

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::events::S3Object;
 use super::routes::{Route, Routes};
 use crate::domain::job::{JobKind, JobSpec, Limits};
-use crate::domain::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, fsx_path_problem};
+use crate::domain::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, filter_len, fsx_path_problem};
 use crate::ids::is_forbidden_char;
 
 /// A job to start, with what it needs written first and the messages it came from.
@@ -173,6 +173,39 @@ fn distinct<'g, 'a>(group: &'g [Routed<'a>]) -> impl Iterator<Item = &'g [Routed
 fn identity<'a>(r: &Routed<'a>) -> [&'a str; 3] {
     let o = r.object;
     [&o.version_id, &o.sequencer, &o.etag].map(|f| f.as_deref().unwrap_or(""))
+}
+
+/// The latest upload among the records naming one key, whatever order they arrived in: "the
+/// event notification with the greater sequencer hexadecimal value is the event that occurred
+/// later" (S3 User Guide, "Event message structure"). A record without a sequencer is taken to
+/// be older than any with one; among equals, the last record wins. Issue 17, defect 1: the
+/// first record's version used to be the one a manifest named, so a newer upload could be left
+/// untransferred while its message was acknowledged.
+fn newest<'g, 'a>(same: &'g [Routed<'a>]) -> &'g Routed<'a> {
+    let mut best = &same[0];
+    for r in &same[1..] {
+        if sequencer_order(
+            r.object.sequencer.as_deref(),
+            best.object.sequencer.as_deref(),
+        ) != std::cmp::Ordering::Less
+        {
+            best = r;
+        }
+    }
+    best
+}
+
+/// Orders two sequencers by their hexadecimal value (leading zeros and letter case aside);
+/// a missing or non-hex sequencer is lower than any valid one.
+fn sequencer_order(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    let value = |s: Option<&str>| {
+        s.filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|s| s.trim_start_matches('0').to_ascii_lowercase())
+    };
+    match (value(a), value(b)) {
+        (Some(a), Some(b)) => a.len().cmp(&b.len()).then_with(|| a.cmp(&b)),
+        (a, b) => a.is_some().cmp(&b.is_some()),
+    }
 }
 
 /// Appends one length-prefixed field, so no two different identities hash the same bytes.
@@ -380,7 +413,7 @@ fn plan_datasync(index: usize, route: &Route, limits: &Limits, group: &[Routed],
     }
     let filter_len = entries
         .iter()
-        .map(|(rel, _)| rel.chars().count() + 1)
+        .map(|(rel, _)| filter_len(rel) + 1)
         .sum::<usize>()
         + entries.len().saturating_sub(1);
     let needs_manifest =
@@ -403,7 +436,7 @@ fn plan_manifest(index: usize, route: &Route, entries: &[(&str, &[Routed])], pla
     let mut covered = Covered::default();
     for (rel, same) in entries {
         let row: Vec<&str> = std::iter::once(*rel)
-            .chain(same[0].object.version_id.as_deref())
+            .chain(newest(same).object.version_id.as_deref())
             .collect();
         match writer.write_record(&row) {
             Ok(()) => covered.add(same),
@@ -455,12 +488,12 @@ fn plan_filters(
             continue;
         }
         let pattern = format!("/{rel}");
-        let added = pattern.chars().count() + usize::from(!chunk.is_empty());
+        let added = filter_len(&pattern) + usize::from(!chunk.is_empty());
         if chunk_len + added > MAX_FILTER_CHARS {
             flush(&mut chunk, &mut covered, plan);
             chunk_len = 0;
         }
-        chunk_len += pattern.chars().count() + usize::from(!chunk.is_empty());
+        chunk_len += filter_len(&pattern) + usize::from(!chunk.is_empty());
         chunk.push(pattern);
         covered.add(same);
     }

@@ -436,3 +436,37 @@ async fn datasync_cancel_is_idempotent_on_ended_executions() {
         }
     }
 }
+
+#[test]
+fn report_locations_name_the_bucket_s3_requests_take() {
+    // Issue 17, defect 5: an access point's report was looked for in `s3://accesspoint/...`.
+    const AP: &str = "arn:aws:s3:us-east-1:111122223333:accesspoint/reports-ap";
+    const OUTPOST: &str = "arn:aws:s3-outposts:us-east-1:111122223333:outpost/op-01ac5d28a6a232904/accesspoint/reports";
+    for (arn, sub, bucket, url) in [
+        (
+            "arn:aws:s3:::reports",
+            Some("/ferry/"),
+            "reports",
+            "s3://reports/ferry/".to_owned(),
+        ),
+        (
+            "arn:aws-us-gov:s3:::reports",
+            None,
+            "reports",
+            "s3://reports/".to_owned(),
+        ),
+        (AP, Some("ferry/"), AP, format!("s3://{AP}/ferry/")),
+        (
+            OUTPOST,
+            Some("ferry"),
+            OUTPOST,
+            format!("s3://{OUTPOST}/ferry"),
+        ),
+    ] {
+        let got = super::report_url(arn, sub);
+        assert_eq!(got, url);
+        // notify reads exactly that place.
+        let parsed = crate::ids::S3Url::parse_location(&got, 1_024).unwrap();
+        assert_eq!(parsed.bucket().as_str(), bucket);
+    }
+}

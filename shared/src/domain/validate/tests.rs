@@ -359,6 +359,36 @@ fn filters_respect_the_102400_character_limit() {
 }
 
 #[test]
+fn filters_are_measured_in_utf16_code_units_not_scalar_values_or_bytes() {
+    // Issue 17, defect 4. CJK: one unit and three bytes per character; 1,024 patterns of
+    // "/" + 98 CJK characters are 101,376 units + 1,023 separators: they fit, though in bytes
+    // they are 302,080.
+    let cjk: Vec<String> = (0..1024)
+        .map(|_| format!("/{}", "\u{6587}".repeat(98)))
+        .collect();
+    assert_eq!(filter_value_len(&cjk), 102_399);
+    accepts(with(datasync(), "includes", json!(cjk)));
+    // Emoji: two units each. 512 patterns of "/" + 99 emoji are 51,200 scalar values (and
+    // 511 separators), half the limit that way, but 101,888 + 511 = 102,399 units: fits;
+    // one more emoji does not.
+    let mut emoji: Vec<String> = (0..512)
+        .map(|_| format!("/{}", "\u{1F600}".repeat(99)))
+        .collect();
+    assert_eq!(filter_value_len(&emoji), 102_399);
+    accepts(with(datasync(), "includes", json!(emoji)));
+    emoji[0].push('\u{1F600}');
+    assert_eq!(
+        emoji.iter().map(|p| p.chars().count()).sum::<usize>() + 511,
+        51_712
+    );
+    rejects(
+        with(datasync(), "includes", json!(emoji)),
+        "job.includes",
+        "UTF-16",
+    );
+}
+
+#[test]
 fn manifest_and_task_report_arns_are_checked() {
     const ROLE: &str = "arn:aws:iam::111122223333:role/r";
     rejects_each(

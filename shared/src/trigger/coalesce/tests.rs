@@ -599,3 +599,59 @@ fn uploads_identify_what_a_job_covers_not_how_it_arrived() {
     };
     assert_ne!(sequenced("0", "1e"), sequenced("01", "e"));
 }
+
+#[test]
+fn a_manifest_names_the_newest_version_of_a_key_whatever_the_order() {
+    // Issue 17, defect 1: the first record's version was the one listed, so with the newer
+    // upload's message first the manifest named the older version.
+    let upload = |version: &str, sequencer: &str| {
+        let mut o = object("ferry-data", "outgoing/k|pipe");
+        o.version_id = Some(version.into());
+        o.sequencer = Some(sequencer.into());
+        o
+    };
+    // By hexadecimal value: 0x100 is later than 0xFF though "100" < "FF" as text; leading
+    // zeros and case do not count.
+    for (older, newer) in [
+        ("00FF", "100"),
+        ("0055AED6DCD90281E5", "0055aed6dcd90281e6"),
+    ] {
+        let forward = vec![(0, upload("v-old", older)), (1, upload("v-new", newer))];
+        let backward = vec![(0, upload("v-new", newer)), (1, upload("v-old", older))];
+        let a = plan_with(&datasync_routes(true), forward);
+        let b = plan_with(&datasync_routes(true), backward);
+        assert_eq!(manifest_body(&a), "k|pipe,v-new\n");
+        assert_eq!(manifest_body(&b), "k|pipe,v-new\n");
+        assert_eq!(a.jobs[0].uploads, b.jobs[0].uploads);
+    }
+    // A record without a sequencer never wins over one with it.
+    let mut bare = object("ferry-data", "outgoing/k|pipe");
+    bare.version_id = Some("v-unknown".into());
+    let p = plan_with(
+        &datasync_routes(true),
+        vec![(0, upload("v-seq", "01")), (1, bare)],
+    );
+    assert_eq!(manifest_body(&p), "k|pipe,v-seq\n");
+}
+
+#[test]
+fn emoji_keys_split_filters_by_utf16_units() {
+    // Issue 17, defect 4: 600 patterns of "/", 96 emoji and 3 digits are 60,599 Rust `char`s
+    // with the separators (one filter) but 118,199 UTF-16 units (two).
+    let keys: Vec<String> = (0..600)
+        .map(|i| format!("outgoing/{}{i:03}", "\u{1F600}".repeat(96)))
+        .collect();
+    let objects = keys
+        .iter()
+        .enumerate()
+        .map(|(m, k)| (m, object("ferry-data", k)))
+        .collect();
+    let p = plan_with(&datasync_routes(false), objects);
+    assert!(p.rejected.is_empty(), "{:?}", p.rejected.first());
+    assert_eq!(p.jobs.len(), 2);
+    for job in &p.jobs {
+        assert!(filter_value_len(&job.job.includes) <= MAX_FILTER_CHARS);
+        job.job.clone().validate(&Limits::default()).unwrap();
+    }
+    assert_eq!(p.jobs.iter().map(|j| j.objects).sum::<usize>(), 600);
+}
