@@ -12,7 +12,7 @@ use aws_sdk_datasync::types::{
     ReportDestination, ReportDestinationS3, ReportLevel, ReportOverride, ReportOverrides,
     S3ManifestConfig, SourceManifestConfig, TagListEntry, TaskExecutionStatus, TaskReportConfig,
 };
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use super::{Class, build_error, classify, response_id, send, unmodeled};
 use crate::domain::idempotency::{IDEMPOTENCY_TAG, IdempotencyKey};
@@ -22,14 +22,12 @@ use crate::domain::job::{
 use crate::domain::status::{
     Counts, Failure, Phase, ReportLocation, TaskHandle, TaskSnapshot, Timestamp, Timings,
 };
-use crate::error::FerryError;
+use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, S3BucketArn};
 use crate::ports::CancelOutcome;
 
-/// `ListTaskExecutions` pages of at most 100 (API model); Ferry looks at no more than this many
-/// pages for an execution it may already have started.
+/// `ListTaskExecutions` pages of at most 100 (API model, `MaxResults`).
 const LIST_PAGE_SIZE: i32 = 100;
-const MAX_LIST_PAGES: usize = 10;
 
 /// Starts an execution, unless one tagged with `key` is already active: DataSync has no
 /// idempotency token, so a retried start looks for the execution the first attempt started.
@@ -129,29 +127,29 @@ fn is_conflict_message(message: &str) -> bool {
     .any(|phrase| m.contains(phrase))
 }
 
-/// The ARN of an active execution of `task_arn` tagged with `key`, if there is one.
+/// The ARN of a live execution of `task_arn` tagged with `key`, if there is one. Every page is
+/// read, to the end (issue 17: the search used to stop after 10 pages and start a second
+/// execution as if none existed); only live executions' tags are fetched, and a task has few.
 async fn find_started(
     client: &Client,
     task_arn: &DataSyncTaskArn,
     key: &IdempotencyKey,
 ) -> Result<Option<DataSyncExecutionArn>, FerryError> {
-    let mut next_token = None;
-    for _ in 0..MAX_LIST_PAGES {
+    let mut next_token: Option<String> = None;
+    loop {
         let request = client
             .list_task_executions()
             .task_arn(task_arn.as_str())
             .max_results(LIST_PAGE_SIZE)
-            .set_next_token(next_token)
+            .set_next_token(next_token.clone())
             .send();
         let page = send("ListTaskExecutions", request, |e| {
             e.is_invalid_request_exception().then_some(Class::NotFound)
         })
         .await?;
         for entry in page.task_executions() {
-            let active = entry.status().is_some_and(|s| {
-                !matches!(s, TaskExecutionStatus::Success | TaskExecutionStatus::Error)
-            });
-            if let (true, Some(arn)) = (active, entry.task_execution_arn())
+            let live = entry.status().is_some_and(is_live);
+            if let (true, Some(arn)) = (live, entry.task_execution_arn())
                 && has_key(client, arn, key).await?
             {
                 let arn = response_id(
@@ -164,15 +162,34 @@ async fn find_started(
             }
         }
         match page.next_token() {
+            // A service that hands back the token it was given would loop for ever.
+            Some(token) if next_token.as_deref() == Some(token) => {
+                return Err(FerryError::AwsService {
+                    source: AwsError::malformed(
+                        "ListTaskExecutions",
+                        "the same NextToken twice; cannot tell whether this job's execution \
+                         already exists",
+                    ),
+                });
+            }
             Some(token) => next_token = Some(token.to_owned()),
             None => return Ok(None),
         }
     }
-    warn!(
-        pages = MAX_LIST_PAGES,
-        "stopped looking for an earlier execution"
-    );
-    Ok(None)
+}
+
+/// An execution that is, or will be, doing the work: queued or running. Not one that ended,
+/// and not one being cancelled (`CANCELLING`): adopting that would report the job as run by an
+/// execution that is being stopped (issue 17), so a new one is started instead.
+fn is_live(status: &TaskExecutionStatus) -> bool {
+    matches!(
+        status,
+        TaskExecutionStatus::Queued
+            | TaskExecutionStatus::Launching
+            | TaskExecutionStatus::Preparing
+            | TaskExecutionStatus::Transferring
+            | TaskExecutionStatus::Verifying
+    )
 }
 
 async fn has_key(

@@ -215,6 +215,78 @@ async fn datasync_active_execution_of_another_key_or_an_ended_one_does_not_count
     assert_eq!(tags.num_calls(), 0, "ended executions are not inspected");
 }
 
+/// `pages` pages of ListTaskExecutions: 100 ended executions each, and on the last page also
+/// the live execution `DS_EXEC`. Each page's token is its number.
+fn paged(pages: usize, last_status: ds::types::TaskExecutionStatus) -> Rule {
+    use ds::operation::list_task_executions::ListTaskExecutionsOutput;
+    use ds::types::{TaskExecutionListEntry, TaskExecutionStatus};
+    let ended = |page: usize, i: usize| {
+        TaskExecutionListEntry::builder()
+            .task_execution_arn(format!("{DS_TASK}/execution/exec-{page:08x}{i:09x}"))
+            .status(TaskExecutionStatus::Success)
+            .build()
+    };
+    let outputs = (0..pages).map(move |page| {
+        let mut out = ListTaskExecutionsOutput::builder()
+            .set_task_executions(Some((0..100).map(|i| ended(page, i)).collect()));
+        if page + 1 < pages {
+            out = out.next_token((page + 1).to_string());
+        } else {
+            out = out.task_executions(
+                TaskExecutionListEntry::builder()
+                    .task_execution_arn(DS_EXEC)
+                    .status(last_status.clone())
+                    .build(),
+            );
+        }
+        out.build()
+    });
+    let mut rule = mock!(ds::Client::list_task_executions).sequence();
+    for output in outputs.collect::<Vec<_>>() {
+        rule = rule.output(move || output.clone());
+    }
+    rule.build()
+}
+
+#[tokio::test]
+async fn datasync_a_retried_start_reads_every_page_to_find_its_execution() {
+    // Issue 17: the search stopped after 10 pages and started a second execution.
+    let list = paged(12, ds::types::TaskExecutionStatus::Queued);
+    let tags = tagged(key().as_str());
+    let (handle, starts) = start_after(&list, &tags).await;
+    assert_eq!(list.num_calls(), 12);
+    assert_eq!(handle, ds_handle());
+    assert_eq!(starts, 0, "no second execution");
+    assert_eq!(tags.num_calls(), 1, "only live executions' tags are read");
+}
+
+#[tokio::test]
+async fn datasync_a_cancelling_execution_of_the_same_key_is_not_adopted() {
+    // Issue 17: a CANCELLING execution counted as the job's current one.
+    let list = listed(ds::types::TaskExecutionStatus::Cancelling);
+    let tags = tagged(key().as_str());
+    let (_, starts) = start_after(&list, &tags).await;
+    assert_eq!(starts, 1);
+    assert_eq!(tags.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn datasync_a_listing_that_repeats_its_token_is_an_error_not_a_loop() {
+    use ds::operation::list_task_executions::ListTaskExecutionsOutput;
+    let list = mock!(ds::Client::list_task_executions).then_output(|| {
+        ListTaskExecutionsOutput::builder()
+            .next_token("same")
+            .build()
+    });
+    let start = mock!(ds::Client::start_task_execution).then_output(started);
+    let result = tasks_ds(&[&list, &start])
+        .start_task(&valid(datasync_job()), &key())
+        .await;
+    assert_eq!(error_type(result), "AwsService");
+    assert_eq!(list.num_calls(), 2);
+    assert_eq!(start.num_calls(), 0);
+}
+
 #[tokio::test]
 async fn datasync_start_errors_map_to_stable_error_types() {
     use ds::operation::start_task_execution::StartTaskExecutionError as E;
