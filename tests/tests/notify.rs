@@ -490,3 +490,39 @@ async fn a_failed_datasync_run_digests_its_detailed_task_reports() {
             .contains("no detailed task report")
     );
 }
+
+#[tokio::test]
+async fn a_task_report_datasync_could_not_write_or_had_not_written_is_said() {
+    // Issue 17: ReportResult ERROR (code and detail) and a report still PENDING when Ferry
+    // stopped waiting are said in the report, instead of "no detailed task report found".
+    for (result, expected) in [
+        (
+            json!({"status": "ERROR", "error_code": "S3AccessDenied", "error_detail": "Cannot write to s3://ferry-data-repository/datasync-reports"}),
+            "DataSync could not write the task report: S3AccessDenied: Cannot write to s3://ferry-data-repository/datasync-reports",
+        ),
+        (
+            json!({"status": "ERROR"}),
+            "DataSync could not write the task report (ReportResult ERROR)",
+        ),
+        (
+            json!({"status": "PENDING"}),
+            "DataSync was still writing the task report 5m 00s after the execution ended; it was not read",
+        ),
+    ] {
+        let ports = new_ports();
+        let fake = &ports.0;
+        let mut payload = fixture("succeeded-datasync");
+        let mut report = result.clone();
+        report["path"] = json!("s3://ferry-data-repository/datasync-reports");
+        payload["status"]["report"] = report;
+        invoke(&ports, &config(), payload).await.unwrap();
+        let (report, _, text) = published(fake);
+        assert_eq!(report.digest_note.as_deref(), Some(expected), "{result}");
+        assert!(text.body.contains(expected), "{}", text.body);
+        assert!(
+            fake.reads().is_empty(),
+            "nothing to read: {:?}",
+            fake.reads()
+        );
+    }
+}

@@ -343,7 +343,17 @@ pub struct TaskStatus {
     pub timings: Timings,
     pub failure: Option<Failure>,
     pub report: Option<ReportLocation>,
+    /// The task has ended but DataSync is still writing its task report (`ReportResult.Status`
+    /// `PENDING`): `done` waits for it, at most [`REPORT_WAIT_SECONDS`] after the end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_pending: bool,
 }
+
+/// How long after an execution ends Ferry waits for DataSync to finish writing its task report
+/// before reporting without it (the report then says it was still being written). DataSync
+/// writes the report after the transfer (`ReportResult`: PENDING, then SUCCESS or ERROR; API
+/// reference, DescribeTaskExecution); its documentation gives no bound, so this one is Ferry's.
+pub const REPORT_WAIT_SECONDS: u64 = 300;
 
 /// What the status computation needs from the job and the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -359,23 +369,29 @@ impl TaskStatus {
     /// Normalizes a snapshot: phase, `done`, timeout, and the next polling interval.
     pub fn from_snapshot(snapshot: TaskSnapshot, ctx: StatusContext) -> TaskStatus {
         let phase = Phase::of(&snapshot.task, &snapshot.lifecycle, ctx.cancel_requested);
-        let done = phase.is_terminal();
+        let ended = phase.is_terminal();
+        let report_pending = ended && report_still_pending(&snapshot, ctx.now);
+        let done = ended && !report_pending;
         let born = snapshot.timings.created_at.or(snapshot.timings.started_at);
         let age_seconds = born.map_or(0, |t| t.seconds_until(ctx.now));
-        let timed_out = !done && age_seconds >= ctx.timeout_seconds;
+        let timed_out = !ended && age_seconds >= ctx.timeout_seconds;
         let canceling = matches!(snapshot.lifecycle.as_str(), "CANCELING" | "CANCELLING")
             || (ctx.cancel_requested && !done);
-        let next_poll_seconds = poll::next_poll_seconds(
-            ctx.poll,
-            PollInput {
-                age_seconds,
-                progress: (phase == Phase::Running)
-                    .then(|| snapshot.counts.progress())
-                    .flatten(),
-                canceling,
-                seconds_to_deadline: Some(ctx.timeout_seconds.saturating_sub(age_seconds)),
-            },
-        );
+        let next_poll_seconds = if report_pending {
+            ctx.poll.min_seconds
+        } else {
+            poll::next_poll_seconds(
+                ctx.poll,
+                PollInput {
+                    age_seconds,
+                    progress: (phase == Phase::Running)
+                        .then(|| snapshot.counts.progress())
+                        .flatten(),
+                    canceling,
+                    seconds_to_deadline: Some(ctx.timeout_seconds.saturating_sub(age_seconds)),
+                },
+            )
+        };
         TaskStatus {
             task: snapshot.task,
             phase,
@@ -388,8 +404,22 @@ impl TaskStatus {
             timings: snapshot.timings,
             failure: snapshot.failure,
             report: snapshot.report,
+            report_pending,
         }
     }
+}
+
+/// An ended execution whose task report DataSync is still writing, within
+/// [`REPORT_WAIT_SECONDS`] of its end. Without an end time there is nothing to bound the wait
+/// by, so there is no wait.
+fn report_still_pending(snapshot: &TaskSnapshot, now: Timestamp) -> bool {
+    let pending = snapshot
+        .report
+        .as_ref()
+        .and_then(|r| r.status.as_deref())
+        .is_some_and(|s| s.eq_ignore_ascii_case("PENDING"));
+    let since_end = snapshot.timings.ended_at.map(|t| t.seconds_until(now));
+    pending && since_end.is_some_and(|s| s < REPORT_WAIT_SECONDS)
 }
 
 #[cfg(test)]
@@ -488,6 +518,41 @@ mod tests {
         assert!(!status.done && !status.timed_out);
         assert_eq!(status.age_seconds, 1_000);
         assert_eq!(status.next_poll_seconds, 200);
+    }
+
+    #[test]
+    fn an_ended_execution_waits_a_bounded_time_for_its_task_report() {
+        // Issue 17: DataSync writes its task report after the execution ends; reading it at
+        // once found nothing.
+        let ds: TaskHandle = serde_json::from_value(serde_json::json!({"service": "datasync",
+            "task_execution_arn": "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0123456789abcdef0"}))
+        .unwrap();
+        let ended = |report: &str, now: i64| {
+            let mut snap = snapshot(ds.clone(), "ERROR", 0);
+            snap.timings.ended_at = Some(Timestamp::from_secs(1_000));
+            snap.report = Some(ReportLocation {
+                status: Some(report.into()),
+                ..ReportLocation::default()
+            });
+            TaskStatus::from_snapshot(snap, ctx(now))
+        };
+        let waiting = ended("PENDING", 1_060);
+        assert!(waiting.report_pending && !waiting.done && !waiting.timed_out);
+        assert_eq!(waiting.phase, Phase::Failed);
+        assert_eq!(
+            waiting.next_poll_seconds,
+            PollSettings::default().min_seconds
+        );
+        // Past the job's timeout too: the execution has ended, there is nothing to cancel.
+        let late = ended("PENDING", 3_700);
+        assert!(late.done && !late.report_pending && !late.timed_out);
+        let bound = ended("PENDING", 1_000 + REPORT_WAIT_SECONDS as i64);
+        assert!(bound.done && !bound.report_pending);
+        for written in ["SUCCESS", "ERROR"] {
+            assert!(ended(written, 1_001).done, "{written}");
+        }
+        let serialized = serde_json::to_value(ended("SUCCESS", 1_001)).unwrap();
+        assert!(serialized.get("report_pending").is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod report;
 use tracing::warn;
 
 use crate::config::NotifyConfig;
-use crate::domain::status::{TaskHandle, TaskStatus};
+use crate::domain::status::{REPORT_WAIT_SECONDS, TaskHandle, TaskStatus};
 use crate::domain::validate::MAX_REPORT_PATH_CHARS;
 use crate::error::FerryError;
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
@@ -51,6 +51,11 @@ pub async fn attach_digest<P: ReadReports>(
     report: &mut Report,
 ) {
     let Some(status) = status else { return };
+    if let Some(note) = report_result_note(status) {
+        warn!(job = %job.name, note = %note, "no failure digest");
+        report.digest_note = Some(note);
+        return;
+    }
     let failed = status
         .counts
         .failed
@@ -77,6 +82,35 @@ pub async fn attach_digest<P: ReadReports>(
             warn!(job = %job.name, note = %note, "no failure digest");
             report.digest_note = Some(note.to_string());
         }
+    }
+}
+
+/// What DataSync's `ReportResult` says when its task report is not there to read: it could not
+/// write it (`ERROR`, with its code and detail), or it was still writing it when Ferry stopped
+/// waiting ([`REPORT_WAIT_SECONDS`] after the end).
+fn report_result_note(status: &TaskStatus) -> Option<String> {
+    let r = status.report.as_ref()?;
+    match r.status.as_deref()? {
+        s if s.eq_ignore_ascii_case("ERROR") => {
+            let detail: Vec<&str> = [&r.error_code, &r.error_detail]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            Some(if detail.is_empty() {
+                "DataSync could not write the task report (ReportResult ERROR)".to_owned()
+            } else {
+                format!(
+                    "DataSync could not write the task report: {}",
+                    detail.join(": ")
+                )
+            })
+        }
+        s if s.eq_ignore_ascii_case("PENDING") => Some(format!(
+            "DataSync was still writing the task report {} after the execution ended; it was not read",
+            message::duration(REPORT_WAIT_SECONDS)
+        )),
+        _ => None,
     }
 }
 
