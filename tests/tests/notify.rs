@@ -526,3 +526,37 @@ async fn a_task_report_datasync_could_not_write_or_had_not_written_is_said() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_enhanced_mode_run_reports_files_listed_failures_per_phase_and_total_throughput() {
+    // Issue 17: Enhanced mode gives no phase durations (always 0), so throughput is over the
+    // run's TotalDuration; its listed/prepared counters and per-phase failures are shown.
+    let ports = new_ports();
+    let fake = &ports.0;
+    let mut payload = fixture("succeeded-datasync");
+    let status = &mut payload["status"];
+    let timings = status["timings"].as_object_mut().unwrap();
+    for phase in ["prepare_duration_ms", "transfer_duration_ms", "verify_duration_ms"] {
+        timings.remove(phase);
+    }
+    status["counts"]["files_listed_at_source"] = json!(1900);
+    status["counts"]["files_prepared"] = json!(1855);
+    status["counts"]["files_failed"] = json!(3);
+    status["counts"]["files_failed_by_phase"] =
+        json!({"prepare": 1, "transfer": 2, "verify": 0, "delete": 0});
+    invoke(&ports, &config(), payload).await.unwrap();
+    let (report, _, text) = published(fake);
+    // 96,636,764,160 bytes over the 713 s TotalDuration.
+    assert_eq!(report.throughput_bytes_per_second, Some(135_535_433));
+    assert_eq!(report.counts.files_listed_at_source, Some(1900));
+    assert!(
+        text.body.contains("failed 3, listed 1,900, prepared 1,855, transferred 1,843"),
+        "{}",
+        text.body
+    );
+    assert!(
+        text.body.contains("Failed in:    prepare 1, transfer 2\n"),
+        "{}",
+        text.body
+    );
+}

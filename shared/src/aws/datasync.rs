@@ -10,7 +10,8 @@ use aws_sdk_datasync::operation::start_task_execution::StartTaskExecutionError a
 use aws_sdk_datasync::types::{
     FilterRule, FilterType, ManifestAction, ManifestConfig, ManifestFormat, Options,
     ReportDestination, ReportDestinationS3, ReportLevel, ReportOverride, ReportOverrides,
-    S3ManifestConfig, SourceManifestConfig, TagListEntry, TaskExecutionStatus, TaskReportConfig,
+    S3ManifestConfig, SourceManifestConfig, TagListEntry, TaskExecutionStatus, TaskMode,
+    TaskReportConfig,
 };
 use tracing::{info, instrument};
 
@@ -20,7 +21,8 @@ use crate::domain::job::{
     DataSyncJob, DataSyncOptions, ManifestSpec, S3Source, TaskReportSpec, ValidJob,
 };
 use crate::domain::status::{
-    Counts, Failure, Phase, ReportLocation, TaskHandle, TaskSnapshot, Timestamp, Timings,
+    Counts, Failure, Phase, PhaseCounts, ReportLocation, TaskHandle, TaskSnapshot, Timestamp,
+    Timings,
 };
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, S3BucketArn};
@@ -315,11 +317,25 @@ fn snapshot(
     out: &DescribeTaskExecutionOutput,
     execution_arn: &DataSyncExecutionArn,
 ) -> TaskSnapshot {
-    let files_failed = out
-        .files_failed()
-        .map(|f| f.prepare() + f.transfer() + f.verify() + f.delete());
+    // FilesListed, FilesPrepared and FilesFailed "apply only to Enhanced mode tasks"
+    // (DescribeTaskExecution); a Basic task's zeros there are not counts, so they are left out
+    // (FilesFailed still gives the failed total when present).
+    let enhanced = out.task_mode() == Some(&TaskMode::Enhanced);
+    let by_phase = out.files_failed().map(|f| PhaseCounts {
+        prepare: f.prepare(),
+        transfer: f.transfer(),
+        verify: f.verify(),
+        delete: f.delete(),
+    });
+    let files_failed = by_phase
+        .as_ref()
+        .map(|f| f.prepare + f.transfer + f.verify + f.delete);
+    let listed = out.files_listed().filter(|_| enhanced);
     let counts = Counts {
-        files_prepared: Some(out.files_prepared()),
+        files_failed_by_phase: by_phase.filter(|_| enhanced),
+        files_listed_at_source: listed.map(|l| l.at_source()),
+        files_listed_for_delete: listed.map(|l| l.at_destination_for_delete()),
+        files_prepared: Some(out.files_prepared()).filter(|_| enhanced),
         files_transferred: Some(out.files_transferred()),
         files_skipped: Some(out.files_skipped()),
         files_verified: Some(out.files_verified()),
@@ -334,13 +350,17 @@ fn snapshot(
         ..Counts::default()
     };
     let result = out.result();
+    // "For Enhanced mode tasks, the value is always 0" (TaskExecutionResultDetail, of
+    // PrepareDuration, TransferDuration and VerifyDuration): those are not durations there and
+    // are left out; TotalDuration still is one.
+    let phase = |d: Option<i64>| d.filter(|_| !enhanced);
     let timings = Timings {
         created_at: out.start_time().copied().map(Timestamp),
         started_at: out.launch_time().copied().map(Timestamp),
         ended_at: out.end_time().copied().map(Timestamp),
-        prepare_duration_ms: result.and_then(|r| r.prepare_duration()),
-        transfer_duration_ms: result.and_then(|r| r.transfer_duration()),
-        verify_duration_ms: result.and_then(|r| r.verify_duration()),
+        prepare_duration_ms: phase(result.and_then(|r| r.prepare_duration())),
+        transfer_duration_ms: phase(result.and_then(|r| r.transfer_duration())),
+        verify_duration_ms: phase(result.and_then(|r| r.verify_duration())),
         total_duration_ms: result.and_then(|r| r.total_duration()),
         ..Timings::default()
     };

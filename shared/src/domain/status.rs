@@ -237,12 +237,27 @@ pub struct Counts {
     pub files_deleted: Option<i64>,
     /// DataSync `FilesFailed`, summed over prepare, transfer, verify and delete.
     pub files_failed: Option<i64>,
+    /// DataSync `FilesFailed` per phase, as the API gives them (Enhanced mode fills all four).
+    pub files_failed_by_phase: Option<PhaseCounts>,
+    /// DataSync `FilesListed.AtSource` (Enhanced mode: objects listed at the source).
+    pub files_listed_at_source: Option<i64>,
+    /// DataSync `FilesListed.AtDestinationForDelete` (Enhanced mode, with deletion on).
+    pub files_listed_for_delete: Option<i64>,
     pub bytes_written: Option<i64>,
     pub bytes_transferred: Option<i64>,
     pub bytes_compressed: Option<i64>,
     pub estimated_files_to_transfer: Option<i64>,
     pub estimated_bytes_to_transfer: Option<i64>,
     pub estimated_files_to_delete: Option<i64>,
+}
+
+/// Files per DataSync phase (`TaskExecutionFilesFailedDetail`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseCounts {
+    pub prepare: i64,
+    pub transfer: i64,
+    pub verify: i64,
+    pub delete: i64,
 }
 
 impl Counts {

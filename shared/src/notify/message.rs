@@ -225,6 +225,8 @@ fn count_lines(c: &Counts, throughput: Option<u64>) -> Vec<(&'static str, String
             ("total", c.total),
             ("succeeded", c.succeeded),
             ("failed", c.failed.or(c.files_failed)),
+            ("listed", c.files_listed_at_source),
+            ("prepared", c.files_prepared),
             ("transferred", c.files_transferred),
             ("skipped", c.files_skipped),
             ("verified", c.files_verified),
@@ -232,6 +234,22 @@ fn count_lines(c: &Counts, throughput: Option<u64>) -> Vec<(&'static str, String
         ],
         thousands,
     );
+    // Where the failures happened, when DataSync says and any did.
+    let failed_in = c
+        .files_failed_by_phase
+        .as_ref()
+        .filter(|f| f.prepare + f.transfer + f.verify + f.delete > 0)
+        .and_then(|f| {
+            join(
+                &[
+                    ("prepare", Some(f.prepare).filter(|n| *n > 0)),
+                    ("transfer", Some(f.transfer).filter(|n| *n > 0)),
+                    ("verify", Some(f.verify).filter(|n| *n > 0)),
+                    ("delete", Some(f.delete).filter(|n| *n > 0)),
+                ],
+                thousands,
+            )
+        });
     let bytes = join(
         &[
             ("transferred", c.bytes_transferred),
@@ -242,6 +260,7 @@ fn count_lines(c: &Counts, throughput: Option<u64>) -> Vec<(&'static str, String
     );
     [
         ("Files:", files),
+        ("Failed in:", failed_in),
         ("Bytes:", bytes),
         (
             "Throughput:",

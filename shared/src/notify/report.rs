@@ -273,9 +273,18 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
         _ => None,
     };
     let counts = status.map(|s| s.counts.clone()).unwrap_or_default();
+    // The transfer phase's duration when DataSync gives one; otherwise (FSx, or Enhanced mode,
+    // whose phase durations are not reported) the run's whole duration.
     let transfer_seconds = timings
         .and_then(|t| t.transfer_duration_ms)
+        .filter(|ms| *ms > 0)
         .map(|ms| ms as f64 / 1000.0)
+        .or_else(|| {
+            timings
+                .and_then(|t| t.total_duration_ms)
+                .filter(|ms| *ms > 0)
+                .map(|ms| ms as f64 / 1000.0)
+        })
         .or(duration_seconds.map(|s| s as f64))
         .filter(|s| *s > 0.0);
     let throughput_bytes_per_second = match (counts.bytes_transferred, transfer_seconds) {

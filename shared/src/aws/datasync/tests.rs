@@ -339,6 +339,10 @@ fn ds_handle() -> TaskHandle {
 }
 
 fn described(status: ds::types::TaskExecutionStatus) -> Rule {
+    described_in(status, ds::types::TaskMode::Basic)
+}
+
+fn described_in(status: ds::types::TaskExecutionStatus, mode: ds::types::TaskMode) -> Rule {
     use ds::types::*;
     mock!(ds::Client::describe_task_execution)
         .match_requests(|req| req.task_execution_arn() == Some(DS_EXEC))
@@ -346,6 +350,13 @@ fn described(status: ds::types::TaskExecutionStatus) -> Rule {
             ds::operation::describe_task_execution::DescribeTaskExecutionOutput::builder()
                 .task_execution_arn(DS_EXEC)
                 .status(status.clone())
+                .task_mode(mode.clone())
+                .files_listed(
+                    TaskExecutionFilesListedDetail::builder()
+                        .at_source(120)
+                        .at_destination_for_delete(3)
+                        .build(),
+                )
                 .start_time(DateTime::from_secs(1_700_000_000))
                 .launch_time(DateTime::from_secs(1_700_000_030))
                 .end_time(DateTime::from_secs(1_700_000_600))
@@ -413,7 +424,12 @@ async fn datasync_describe_maps_every_counter() {
             c.files_deleted,
             c.files_failed
         ),
-        (Some(100), Some(98), Some(1), Some(97), Some(2), Some(3))
+        (None, Some(98), Some(1), Some(97), Some(2), Some(3))
+    );
+    // Enhanced-mode counters are not read from a Basic task.
+    assert_eq!(
+        (c.files_listed_at_source, c.files_failed_by_phase.as_ref()),
+        (None, None)
     );
     assert_eq!(
         (c.bytes_written, c.bytes_transferred, c.bytes_compressed),
@@ -454,6 +470,50 @@ async fn datasync_describe_maps_every_counter() {
     let report = snap.report.expect("report");
     assert_eq!(report.path.as_deref(), Some("s3://reports/ferry/"));
     assert_eq!(report.status.as_deref(), Some("SUCCESS"));
+}
+
+#[tokio::test]
+async fn datasync_enhanced_mode_counters_are_read_and_its_zero_phase_durations_are_not() {
+    // Issue 17: Enhanced mode reports files listed, prepared and failed per phase; its phase
+    // durations are "always 0" (TaskExecutionResultDetail), so they are not durations.
+    let rule = described_in(
+        ds::types::TaskExecutionStatus::Success,
+        ds::types::TaskMode::Enhanced,
+    );
+    let snap = tasks_ds(&[&rule])
+        .describe_task(&ds_handle())
+        .await
+        .unwrap();
+    let c = &snap.counts;
+    assert_eq!(
+        (
+            c.files_listed_at_source,
+            c.files_listed_for_delete,
+            c.files_prepared,
+            c.files_failed
+        ),
+        (Some(120), Some(3), Some(100), Some(3))
+    );
+    let phases = c.files_failed_by_phase.as_ref().expect("per phase");
+    assert_eq!(
+        (
+            phases.prepare,
+            phases.transfer,
+            phases.verify,
+            phases.delete
+        ),
+        (0, 2, 1, 0)
+    );
+    let t = &snap.timings;
+    assert_eq!(
+        (
+            t.prepare_duration_ms,
+            t.transfer_duration_ms,
+            t.verify_duration_ms,
+            t.total_duration_ms
+        ),
+        (None, None, None, Some(570_000))
+    );
 }
 
 #[tokio::test]
