@@ -536,7 +536,11 @@ async fn an_enhanced_mode_run_reports_files_listed_failures_per_phase_and_total_
     let mut payload = fixture("succeeded-datasync");
     let status = &mut payload["status"];
     let timings = status["timings"].as_object_mut().unwrap();
-    for phase in ["prepare_duration_ms", "transfer_duration_ms", "verify_duration_ms"] {
+    for phase in [
+        "prepare_duration_ms",
+        "transfer_duration_ms",
+        "verify_duration_ms",
+    ] {
         timings.remove(phase);
     }
     status["counts"]["files_listed_at_source"] = json!(1900);
@@ -550,7 +554,8 @@ async fn an_enhanced_mode_run_reports_files_listed_failures_per_phase_and_total_
     assert_eq!(report.throughput_bytes_per_second, Some(135_535_433));
     assert_eq!(report.counts.files_listed_at_source, Some(1900));
     assert!(
-        text.body.contains("failed 3, listed 1,900, prepared 1,855, transferred 1,843"),
+        text.body
+            .contains("failed 3, listed 1,900, prepared 1,855, transferred 1,843"),
         "{}",
         text.body
     );

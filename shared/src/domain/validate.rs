@@ -393,6 +393,7 @@ impl Checker {
         for (name, value, allowed) in enums {
             self.one_of(field(&format!("options.{name}")), value.as_deref(), allowed);
         }
+        self.option_pairs(o);
         // Options.BytesPerSecond: "-1" means unlimited, otherwise at least 1 (API reference).
         if let Some(bps) = o.bytes_per_second
             && bps != -1
@@ -401,6 +402,34 @@ impl Checker {
             self.fail(
                 field("options.bytes_per_second"),
                 format!("must be -1 (unlimited) or at least 1; got {bps}"),
+            );
+        }
+    }
+
+    /// The combinations the DataSync API reference (`Options`) rules out, when both options are
+    /// given (an option left out takes the task's value, which a job does not know): "If Atime
+    /// is set to BEST_EFFORT, Mtime must be set to PRESERVE. If Atime is set to NONE, Mtime
+    /// must also be NONE" (and the same from Mtime's side); and PreserveDeletedFiles: "If you
+    /// set this parameter to REMOVE, you can't set TransferMode to ALL".
+    fn option_pairs(&mut self, o: &DataSyncOptions) {
+        if let (Some(atime), Some(mtime)) = (o.atime.as_deref(), o.mtime.as_deref()) {
+            let paired = matches!(
+                (atime, mtime),
+                ("BEST_EFFORT", "PRESERVE") | ("NONE", "NONE")
+            );
+            if !paired {
+                self.fail(
+                    field("options.mtime"),
+                    format!("must be PRESERVE with atime BEST_EFFORT and NONE with atime NONE (DataSync Options); got atime {atime:?}, mtime {mtime:?}"),
+                );
+            }
+        }
+        if o.preserve_deleted_files.as_deref() == Some("REMOVE")
+            && o.transfer_mode.as_deref() == Some("ALL")
+        {
+            self.fail(
+                field("options.transfer_mode"),
+                "must not be ALL with preserve_deleted_files REMOVE: transferring all data, DataSync does not scan the destination, so it cannot know what to delete (DataSync Options)",
             );
         }
     }

@@ -49,7 +49,7 @@ async fn datasync_start_request_carries_every_field() {
         "name": "sync", "kind": "datasync", "task_arn": DS_TASK,
         "options": {
             "verify_mode": "ONLY_FILES_TRANSFERRED", "overwrite_mode": "NEVER", "atime": "BEST_EFFORT",
-            "mtime": "PRESERVE", "uid": "BOTH", "gid": "NAME", "preserve_deleted_files": "REMOVE",
+            "mtime": "PRESERVE", "uid": "BOTH", "gid": "NAME", "preserve_deleted_files": "PRESERVE",
             "preserve_devices": "PRESERVE", "posix_permissions": "NONE", "bytes_per_second": 1048576,
             "task_queueing": "DISABLED", "log_level": "TRANSFER", "transfer_mode": "ALL",
             "security_descriptor_copy_flags": "OWNER_DACL_SACL", "object_tags": "NONE"
@@ -77,7 +77,7 @@ async fn datasync_start_request_carries_every_field() {
     assert_eq!(o.mtime().unwrap().as_str(), "PRESERVE");
     assert_eq!(o.uid().unwrap().as_str(), "BOTH");
     assert_eq!(o.gid().unwrap().as_str(), "NAME");
-    assert_eq!(o.preserve_deleted_files().unwrap().as_str(), "REMOVE");
+    assert_eq!(o.preserve_deleted_files().unwrap().as_str(), "PRESERVE");
     assert_eq!(o.preserve_devices().unwrap().as_str(), "PRESERVE");
     assert_eq!(o.posix_permissions().unwrap().as_str(), "NONE");
     assert_eq!(o.bytes_per_second(), Some(1_048_576));

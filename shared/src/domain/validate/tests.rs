@@ -341,6 +341,37 @@ fn option_values_must_be_the_apis() {
 }
 
 #[test]
+fn option_combinations_the_api_rules_out_are_refused_each_named() {
+    // Issue 17: the Options reference's pairings.
+    let with_options = |o: Value| with(datasync(), "options", o);
+    for (atime, mtime) in [("BEST_EFFORT", "PRESERVE"), ("NONE", "NONE")] {
+        accepts(with_options(json!({"atime": atime, "mtime": mtime})));
+    }
+    accepts(with_options(json!({"atime": "NONE"})));
+    accepts(with_options(
+        json!({"preserve_deleted_files": "REMOVE", "transfer_mode": "CHANGED"}),
+    ));
+    for (atime, mtime) in [("BEST_EFFORT", "NONE"), ("NONE", "PRESERVE")] {
+        rejects(
+            with_options(json!({"atime": atime, "mtime": mtime})),
+            "job.options.mtime",
+            "must be PRESERVE with atime BEST_EFFORT",
+        );
+    }
+    // Both broken rules at once, each naming its field.
+    let e = errors(with_options(json!({
+        "atime": "NONE", "mtime": "PRESERVE",
+        "preserve_deleted_files": "REMOVE", "transfer_mode": "ALL"
+    })));
+    let fields: Vec<&str> = e.errors.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["job.options.mtime", "job.options.transfer_mode"],
+        "{e}"
+    );
+}
+
+#[test]
 fn filters_respect_the_102400_character_limit() {
     // 1,024 patterns of 99 characters: 101,376 + 1,023 separators = 102,399.
     let fits: Vec<String> = (0..1024).map(|i| format!("/{i:0>98}")).collect();
