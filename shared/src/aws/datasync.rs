@@ -317,38 +317,7 @@ fn snapshot(
     out: &DescribeTaskExecutionOutput,
     execution_arn: &DataSyncExecutionArn,
 ) -> TaskSnapshot {
-    // FilesListed, FilesPrepared and FilesFailed "apply only to Enhanced mode tasks"
-    // (DescribeTaskExecution); a Basic task's zeros there are not counts, so they are left out
-    // (FilesFailed still gives the failed total when present).
     let enhanced = out.task_mode() == Some(&TaskMode::Enhanced);
-    let by_phase = out.files_failed().map(|f| PhaseCounts {
-        prepare: f.prepare(),
-        transfer: f.transfer(),
-        verify: f.verify(),
-        delete: f.delete(),
-    });
-    let files_failed = by_phase
-        .as_ref()
-        .map(|f| f.prepare + f.transfer + f.verify + f.delete);
-    let listed = out.files_listed().filter(|_| enhanced);
-    let counts = Counts {
-        files_failed_by_phase: by_phase.filter(|_| enhanced),
-        files_listed_at_source: listed.map(|l| l.at_source()),
-        files_listed_for_delete: listed.map(|l| l.at_destination_for_delete()),
-        files_prepared: Some(out.files_prepared()).filter(|_| enhanced),
-        files_transferred: Some(out.files_transferred()),
-        files_skipped: Some(out.files_skipped()),
-        files_verified: Some(out.files_verified()),
-        files_deleted: Some(out.files_deleted()),
-        files_failed,
-        bytes_written: Some(out.bytes_written()),
-        bytes_transferred: Some(out.bytes_transferred()),
-        bytes_compressed: Some(out.bytes_compressed()),
-        estimated_files_to_transfer: Some(out.estimated_files_to_transfer()),
-        estimated_bytes_to_transfer: Some(out.estimated_bytes_to_transfer()),
-        estimated_files_to_delete: Some(out.estimated_files_to_delete()),
-        ..Counts::default()
-    };
     let result = out.result();
     // "For Enhanced mode tasks, the value is always 0" (TaskExecutionResultDetail, of
     // PrepareDuration, TransferDuration and VerifyDuration): those are not durations there and
@@ -371,25 +340,6 @@ fn snapshot(
             error_code: r.error_code().map(str::to_owned),
             error_detail: r.error_detail().map(str::to_owned),
         });
-    let report = out
-        .task_report_config()
-        .and_then(|c| c.destination())
-        .and_then(|d| d.s3())
-        .map(|s3| ReportLocation {
-            path: Some(report_url(s3.s3_bucket_arn(), s3.subdirectory())),
-            status: out
-                .report_result()
-                .and_then(|r| r.status())
-                .map(|s| s.as_str().to_owned()),
-            error_code: out
-                .report_result()
-                .and_then(|r| r.error_code())
-                .map(str::to_owned),
-            error_detail: out
-                .report_result()
-                .and_then(|r| r.error_detail())
-                .map(str::to_owned),
-        });
     TaskSnapshot {
         task: TaskHandle::Datasync {
             task_execution_arn: execution_arn.clone(),
@@ -397,11 +347,59 @@ fn snapshot(
         lifecycle: out
             .status()
             .map_or_else(|| "UNKNOWN".to_owned(), |s| s.as_str().to_owned()),
-        counts,
+        counts: counts(out, enhanced),
         timings,
         failure,
-        report,
+        report: report_location(out),
     }
+}
+
+/// The execution's counters. FilesListed, FilesPrepared and FilesFailed "apply only to
+/// Enhanced mode tasks" (DescribeTaskExecution); a Basic task's zeros there are not counts, so
+/// they are left out (FilesFailed still gives the failed total when present).
+fn counts(out: &DescribeTaskExecutionOutput, enhanced: bool) -> Counts {
+    let by_phase = out.files_failed().map(|f| PhaseCounts {
+        prepare: f.prepare(),
+        transfer: f.transfer(),
+        verify: f.verify(),
+        delete: f.delete(),
+    });
+    let files_failed = by_phase
+        .as_ref()
+        .map(|f| f.prepare + f.transfer + f.verify + f.delete);
+    let listed = out.files_listed().filter(|_| enhanced);
+    Counts {
+        files_failed_by_phase: by_phase.filter(|_| enhanced),
+        files_listed_at_source: listed.map(|l| l.at_source()),
+        files_listed_for_delete: listed.map(|l| l.at_destination_for_delete()),
+        files_prepared: Some(out.files_prepared()).filter(|_| enhanced),
+        files_transferred: Some(out.files_transferred()),
+        files_skipped: Some(out.files_skipped()),
+        files_verified: Some(out.files_verified()),
+        files_deleted: Some(out.files_deleted()),
+        files_failed,
+        bytes_written: Some(out.bytes_written()),
+        bytes_transferred: Some(out.bytes_transferred()),
+        bytes_compressed: Some(out.bytes_compressed()),
+        estimated_files_to_transfer: Some(out.estimated_files_to_transfer()),
+        estimated_bytes_to_transfer: Some(out.estimated_bytes_to_transfer()),
+        estimated_files_to_delete: Some(out.estimated_files_to_delete()),
+        ..Counts::default()
+    }
+}
+
+/// Where the task report goes, and what DataSync says of writing it (`ReportResult`).
+fn report_location(out: &DescribeTaskExecutionOutput) -> Option<ReportLocation> {
+    let s3 = out.task_report_config()?.destination()?.s3()?;
+    let result = out.report_result();
+    Some(ReportLocation {
+        path: Some(report_url(s3.s3_bucket_arn(), s3.subdirectory())),
+        status: result
+            .and_then(|r| r.status())
+            .map(|s| s.as_str().to_owned()),
+        error_code: result.and_then(|r| r.error_code()).map(str::to_owned),
+        error_detail: result.and_then(|r| r.error_detail()).map(str::to_owned),
+    })
 }
 
 /// `s3://bucket/subdirectory` from a bucket ARN (`arn:aws:s3:::bucket`), or

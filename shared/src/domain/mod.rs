@@ -6,6 +6,8 @@
 //! - [`validate`]: every rule a job must satisfy, each citing the API fact it enforces.
 //! - [`status`]: task handles and the normalized status every function after a start speaks.
 //! - [`poll`]: the adaptive polling schedule and its cost.
+//! - [`task_definition`]: DataSync tasks Ferry ensures itself (`CreateTask`): the definition,
+//!   its rules and what ensuring it takes.
 //! - [`idempotency`]: the keys that make a retried start return the task it already started.
 //! - [`parse`]: serde with field paths, for every input Ferry reads.
 //! - [`text`]: bounded text and hex digests.
@@ -15,5 +17,6 @@ pub mod job;
 pub mod parse;
 pub mod poll;
 pub mod status;
+pub mod task_definition;
 pub mod text;
 pub mod validate;

@@ -592,5 +592,7 @@ pub fn fsx_path_problem(kind: JobKind, path: &str) -> Option<String> {
     None
 }
 
+pub mod task_definition;
+
 #[cfg(test)]
 mod tests;
