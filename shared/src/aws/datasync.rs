@@ -212,11 +212,11 @@ async fn has_key(
 }
 
 /// An API enum from the job's string (validation checked it is one of the enum's values).
-fn api<'a, T: From<&'a str>>(value: &'a Option<String>) -> Option<T> {
+pub(super) fn api<'a, T: From<&'a str>>(value: &'a Option<String>) -> Option<T> {
     value.as_deref().map(T::from)
 }
 
-fn options(o: &DataSyncOptions) -> Options {
+pub(super) fn options(o: &DataSyncOptions) -> Options {
     Options::builder()
         .set_verify_mode(api(&o.verify_mode))
         .set_overwrite_mode(api(&o.overwrite_mode))
@@ -237,7 +237,7 @@ fn options(o: &DataSyncOptions) -> Options {
 }
 
 /// One `SIMPLE_PATTERN` rule: DataSync takes at most one, its patterns separated by `|`.
-fn filter(patterns: &[String]) -> Option<Vec<FilterRule>> {
+pub(super) fn filter(patterns: &[String]) -> Option<Vec<FilterRule>> {
     (!patterns.is_empty()).then(|| {
         vec![
             FilterRule::builder()
@@ -248,7 +248,7 @@ fn filter(patterns: &[String]) -> Option<Vec<FilterRule>> {
     })
 }
 
-fn manifest(m: &ManifestSpec, source: &S3Source) -> Result<ManifestConfig, FerryError> {
+pub(super) fn manifest(m: &ManifestSpec, source: &S3Source) -> Result<ManifestConfig, FerryError> {
     let s3 = S3ManifestConfig::builder()
         .manifest_object_path(&m.object_path)
         .bucket_access_role_arn(source.bucket_access_role_arn.as_str())
@@ -263,7 +263,10 @@ fn manifest(m: &ManifestSpec, source: &S3Source) -> Result<ManifestConfig, Ferry
         .build())
 }
 
-fn task_report(r: &TaskReportSpec, destination: &S3Source) -> Result<TaskReportConfig, FerryError> {
+pub(super) fn task_report(
+    r: &TaskReportSpec,
+    destination: &S3Source,
+) -> Result<TaskReportConfig, FerryError> {
     let s3 = ReportDestinationS3::builder()
         .set_subdirectory(r.subdirectory.clone())
         .s3_bucket_arn(destination.bucket_arn.as_str())

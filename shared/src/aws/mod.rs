@@ -14,6 +14,7 @@
 //! which the security test reads to check every function's IAM policy against its code.
 
 mod datasync;
+mod datasync_task;
 mod fsx;
 mod lanes;
 mod notify;
