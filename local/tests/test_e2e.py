@@ -309,6 +309,85 @@ def test_a_person_submits_a_job_once_per_id(ferry: LocalFerry, reports: Inbox,
     assert report_of(reports, first.payload["job_id"])["outcome"] == "succeeded"
 
 
+def tasks_named(ferry: LocalFerry, name: str) -> list[str]:
+    """The DataSync tasks tagged ferry:task-name=`name` (every page of ListTasks)."""
+    ds = ferry.client("datasync")
+    found, token = [], None
+    while True:
+        page = ds.list_tasks(**({"NextToken": token} if token else {}))
+        for task in page["Tasks"]:
+            tags = ds.list_tags_for_resource(ResourceArn=task["TaskArn"])["Tags"]
+            if {"Key": "ferry:task-name", "Value": name} in tags:
+                found.append(task["TaskArn"])
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def test_a_task_block_creates_its_task_once_reuses_it_and_updates_it_when_it_changes(
+        ferry: LocalFerry, world: World, reports: Inbox) -> None:
+    """Issue 17: a datasync job may define its task instead of naming one."""
+    ds = ferry.client("datasync")
+    batch = unique("defined")
+    upload(ferry, world.data_bucket, [f"defined/{batch}/part-{i}.csv" for i in range(3)])
+    src = ds.create_location_s3(S3BucketArn=f"arn:aws:s3:::{world.data_bucket}",
+                                Subdirectory=f"/defined/{batch}",
+                                S3Config={"BucketAccessRoleArn": ROLE})["LocationArn"]
+    dst = ds.create_location_s3(S3BucketArn=f"arn:aws:s3:::{world.archive_bucket}",
+                                Subdirectory=f"/defined/{batch}",
+                                S3Config={"BucketAccessRoleArn": ROLE})["LocationArn"]
+    name = unique("e2e-defined")
+    task = {"name": name, "source_location_arn": src, "destination_location_arn": dst,
+            "options": {"verify_mode": "ONLY_FILES_TRANSFERRED", "log_level": "BASIC"},
+            "tags": {"team": "e2e"}}
+    job = {"name": "e2e-defined", "kind": "datasync", "task": task}
+    lane = f"datasync-task:{name}"
+
+    def run(job: dict[str, Any], job_id: str) -> dict[str, Any]:
+        submitted = ferry.submit({"job": job, "id": job_id})
+        assert submitted.ok, submitted.error_message
+        jobs = ferry.settle(lane, jobs=len(ferry.lane_jobs(lane)))
+        assert jobs[submitted.payload["job_id"]]["state"] == "succeeded", jobs
+        return report_of(reports, submitted.payload["job_id"])
+
+    first = run(job, f"{batch}-1")
+    [task_arn] = tasks_named(ferry, name)
+    assert first["outcome"] == "succeeded"
+    assert first["datasync_task_arn"] == task_arn
+    assert first["counts"]["files_transferred"] == 3
+    described = ds.describe_task(TaskArn=task_arn)
+    assert (described["SourceLocationArn"], described["DestinationLocationArn"]) == (src, dst)
+    tags = {t["Key"]: t["Value"] for t in ds.list_tags_for_resource(ResourceArn=task_arn)["Tags"]}
+    assert tags["team"] == "e2e" and len(tags["ferry:task-definition"]) == 64
+    digest = tags["ferry:task-definition"]
+
+    # The same definition again: the same task, untouched.
+    second = run(job, f"{batch}-2")
+    assert tasks_named(ferry, name) == [task_arn]
+    assert second["datasync_task_arn"] == task_arn
+
+    # A changed definition: the same task, updated; a dropped tag is removed.
+    changed = {**task, "options": {"verify_mode": "NONE", "log_level": "TRANSFER"}, "tags": {}}
+    third = run({**job, "task": changed}, f"{batch}-3")
+    assert tasks_named(ferry, name) == [task_arn]
+    assert third["datasync_task_arn"] == task_arn
+    options = ds.describe_task(TaskArn=task_arn)["Options"]
+    assert (options["VerifyMode"], options["LogLevel"]) == ("NONE", "TRANSFER")
+    tags = {t["Key"]: t["Value"] for t in ds.list_tags_for_resource(ResourceArn=task_arn)["Tags"]}
+    assert tags["ferry:task-definition"] != digest and "team" not in tags
+
+    # A definition that moves the task's locations cannot be applied: refused, not a second task.
+    moved = {**task, "destination_location_arn": src, "source_location_arn": dst}
+    refused = ferry.submit({"job": {**job, "task": moved}, "id": f"{batch}-4"})
+    assert refused.ok
+    jobs = ferry.settle(lane, jobs=4)
+    assert jobs[refused.payload["job_id"]]["state"] == "failed", jobs
+    report = report_of(reports, refused.payload["job_id"])
+    assert report["outcome"] == "could_not_start"
+    assert "job.task.source_location_arn" in report["reason"], report["reason"]
+    assert tasks_named(ferry, name) == [task_arn]
+
+
 # ---------------------------------------------------------------------------------- lanes
 
 

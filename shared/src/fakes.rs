@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::domain::idempotency::IdempotencyKey;
-use crate::domain::job::{JobSpec, Service, ValidJob};
+use crate::domain::job::{DataSyncTarget, JobSpec, Service, ValidJob};
 use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Timestamp, Timings};
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
@@ -164,6 +164,22 @@ impl FakeTasks {
     }
 }
 
+/// The task a DataSync job runs in the fake: its ARN, or, for a definition, one derived from
+/// the definition's name (the same name, the same task, as ensuring finds it in AWS).
+fn fake_task_arn(target: &DataSyncTarget) -> String {
+    match target {
+        DataSyncTarget::Task(arn) => arn.to_string(),
+        DataSyncTarget::Definition(def) => {
+            use sha2::{Digest, Sha256};
+            let digest = crate::domain::text::hex(&Sha256::digest(def.name.as_bytes()), 18);
+            format!(
+                "arn:aws:datasync:us-east-1:111122223333:task/task-{}",
+                &digest[..17]
+            )
+        }
+    }
+}
+
 impl StartTask for FakeTasks {
     async fn start_task(
         &self,
@@ -193,7 +209,7 @@ impl StartTask for FakeTasks {
                 TaskHandle::Datasync {
                     task_execution_arn: DataSyncExecutionArn::parse(&format!(
                         "{}/execution/exec-{n:017x}",
-                        target.task_arn
+                        fake_task_arn(&target.target)
                     ))
                     .map_err(id_error)?,
                 },

@@ -59,6 +59,12 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
         "job.options.bytes_per_second",
     ),
     (
+        "start-task",
+        "invalid-task-block",
+        "InvalidJob",
+        "job.task.source_location_arn",
+    ),
+    (
         "task-status",
         "invalid-service-mismatch",
         "InvalidJob",

@@ -390,6 +390,11 @@ const DEPENDENT_ACTIONS: &[(&str, &str, &str)] = &[
         "a manifest or task report passes its bucket access role to DataSync",
     ),
     (
+        "start-task",
+        "iam:CreateServiceLinkedRole",
+        "CreateTask with TaskMode ENHANCED needs it (DataSync API reference, CreateTask)",
+    ),
+    (
         "notify",
         "kms:GenerateDataKey*",
         "Publish to the KMS-encrypted report topic",
@@ -1019,6 +1024,13 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
                 "datasync:StartTaskExecution",
                 "datasync:ListTaskExecutions",
                 "datasync:ListTagsForResource",
+                // A task block: the task is ensured before it starts.
+                "datasync:ListTasks",
+                "datasync:DescribeTask",
+                "datasync:CreateTask",
+                "datasync:UpdateTask",
+                "datasync:TagResource",
+                "datasync:UntagResource",
                 "dynamodb:UpdateItem",
             ]
             .map(String::from)

@@ -15,10 +15,10 @@ use aws_sdk_datasync::types::{
 };
 use tracing::{info, instrument};
 
-use super::{Class, build_error, classify, response_id, send, unmodeled};
+use super::{Class, build_error, classify, datasync_task, response_id, send, unmodeled};
 use crate::domain::idempotency::{IDEMPOTENCY_TAG, IdempotencyKey};
 use crate::domain::job::{
-    DataSyncJob, DataSyncOptions, ManifestSpec, S3Source, TaskReportSpec, ValidJob,
+    DataSyncJob, DataSyncOptions, DataSyncTarget, ManifestSpec, S3Source, TaskReportSpec, ValidJob,
 };
 use crate::domain::status::{
     Counts, Failure, Phase, PhaseCounts, ReportLocation, TaskHandle, TaskSnapshot, Timestamp,
@@ -41,7 +41,14 @@ pub(super) async fn start(
     key: &IdempotencyKey,
 ) -> Result<TaskHandle, FerryError> {
     const OP: &str = "StartTaskExecution";
-    let task_arn = &target.task_arn;
+    let ensured;
+    let task_arn = match &target.target {
+        DataSyncTarget::Task(arn) => arn,
+        DataSyncTarget::Definition(def) => {
+            ensured = datasync_task::ensure(client, def).await?;
+            &ensured
+        }
+    };
     if let Some(existing) = find_started(client, task_arn, key).await? {
         info!(task_execution_arn = %existing, "execution already started for this key");
         return Ok(TaskHandle::Datasync {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use crate::domain::poll::PollSettings;
+use crate::domain::task_definition::TaskDefinition;
 use crate::error::FieldErrors;
 use crate::ids::{DataSyncTaskArn, FileSystemId, RoleArn, S3BucketArn, S3Url, TopicArn};
 
@@ -112,8 +113,11 @@ pub struct JobSpec {
     pub capacity_to_release: Option<i64>,
 
     // --- DataSync task executions ---
-    /// `TaskArn` of an existing DataSync task.
+    /// `TaskArn` of an existing DataSync task; or else `task`.
     pub task_arn: Option<String>,
+    /// A DataSync task Ferry ensures itself (`CreateTask`, kept in line with `UpdateTask`):
+    /// every `CreateTask` field ([`TaskDefinition`]); or else `task_arn`.
+    pub task: Option<TaskDefinition>,
     /// `OverrideOptions` for this execution only.
     pub options: Option<DataSyncOptions>,
     /// `Includes`: patterns joined with `|` into one `SIMPLE_PATTERN` rule.
@@ -328,9 +332,17 @@ pub struct FsxJob {
 /// What `StartTaskExecution` needs beyond the spec's plain values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataSyncJob {
-    pub task_arn: DataSyncTaskArn,
+    pub target: DataSyncTarget,
     pub manifest: Option<S3Source>,
     pub task_report: Option<S3Source>,
+}
+
+/// The task a DataSync job runs: one that exists, or one Ferry ensures from a definition
+/// before each run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSyncTarget {
+    Task(DataSyncTaskArn),
+    Definition(Box<TaskDefinition>),
 }
 
 /// An S3 bucket DataSync reads (a manifest) or writes (a task report), and the role it uses.

@@ -8,8 +8,8 @@ use aws_sdk_datasync::types as ds;
 use aws_sdk_fsx::types as fsx;
 
 use crate::domain::job::{
-    DataSyncJob, DataSyncOptions, FsxJob, JOB_SPEC_VERSION, JobKind, JobSpec, Limits, ManifestSpec,
-    S3Source, Service, TaskReportSpec, ValidJob,
+    DataSyncJob, DataSyncOptions, DataSyncTarget, FsxJob, JOB_SPEC_VERSION, JobKind, JobSpec,
+    Limits, ManifestSpec, S3Source, Service, TaskReportSpec, ValidJob,
 };
 use crate::domain::poll;
 use crate::error::{FieldError, FieldErrors};
@@ -213,6 +213,7 @@ impl Checker {
             kind,
             &[
                 ("task_arn", job.task_arn.is_some()),
+                ("task", job.task.is_some()),
                 ("options", job.options.is_some()),
                 ("includes", !job.includes.is_empty()),
                 ("excludes", !job.excludes.is_empty()),
@@ -343,12 +344,31 @@ impl Checker {
                 ("capacity_to_release", job.capacity_to_release.is_some()),
             ],
         );
-        let task_arn = match job.task_arn.as_deref() {
-            None => {
-                self.fail(field("task_arn"), "is required for kind datasync");
+        let target = match (job.task_arn.as_deref(), &job.task) {
+            (None, None) => {
+                self.fail(
+                    field("task_arn"),
+                    "is required for kind datasync (or a task block Ferry ensures)",
+                );
                 None
             }
-            Some(arn) => self.parsed("task_arn", DataSyncTaskArn::parse(arn)),
+            (Some(_), Some(_)) => {
+                self.fail(
+                    field("task"),
+                    "must not be given with task_arn: name an existing task or define one, not both",
+                );
+                None
+            }
+            (Some(arn), None) => self
+                .parsed("task_arn", DataSyncTaskArn::parse(arn))
+                .map(DataSyncTarget::Task),
+            (None, Some(def)) => match def.validate() {
+                Ok(()) => Some(DataSyncTarget::Definition(Box::new(def.clone()))),
+                Err(errors) => {
+                    self.errors.extend(errors.errors);
+                    None
+                }
+            },
         };
         if let Some(options) = &job.options {
             self.options(options);
@@ -358,7 +378,7 @@ impl Checker {
         let manifest = job.manifest.as_ref().map(|m| self.manifest(m));
         let task_report = job.task_report.as_ref().map(|r| self.task_report(r));
         Some(DataSyncJob {
-            task_arn: task_arn?,
+            target: target?,
             manifest: manifest.map_or(Some(None), |m| m.map(Some))?,
             task_report: task_report.map_or(Some(None), |r| r.map(Some))?,
         })

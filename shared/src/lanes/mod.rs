@@ -28,7 +28,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::job::{JobSpec, Service, ValidJob};
+use crate::domain::job::{DataSyncTarget, JobSpec, Service, ValidJob};
 use crate::domain::text::hex;
 use crate::ids::{DataSyncTaskArn, FileSystemId, IdError};
 
@@ -40,6 +40,10 @@ pub enum LaneId {
     Fsx(FileSystemId),
     /// A DataSync task: one execution at a time.
     DataSync(DataSyncTaskArn),
+    /// A DataSync task Ferry ensures from a definition, by the definition's name: the lane
+    /// exists before the task does, and its one runner is the only one that ensures the task,
+    /// so two jobs never create two tasks.
+    DataSyncDefined(String),
 }
 
 impl LaneId {
@@ -47,12 +51,22 @@ impl LaneId {
     pub fn of(job: &ValidJob) -> LaneId {
         match job.service() {
             Service::Fsx(fsx) => LaneId::Fsx(fsx.file_system_id.clone()),
-            Service::DataSync(ds) => LaneId::DataSync(ds.task_arn.clone()),
+            Service::DataSync(ds) => match &ds.target {
+                DataSyncTarget::Task(arn) => LaneId::DataSync(arn.clone()),
+                DataSyncTarget::Definition(def) => LaneId::DataSyncDefined(def.name.clone()),
+            },
         }
     }
 
-    /// Parses a lane's key (`fsx:fs-…`, `datasync:arn:…`), as [`fmt::Display`] writes it.
+    /// Parses a lane's key (`fsx:fs-…`, `datasync:arn:…`, `datasync-task:<name>`), as
+    /// [`fmt::Display`] writes it.
     pub fn parse(key: &str) -> Result<LaneId, IdError> {
+        if let Some(name) = key.strip_prefix("datasync-task:")
+            && !name.is_empty()
+            && name.chars().count() <= 256
+        {
+            return Ok(LaneId::DataSyncDefined(name.to_owned()));
+        }
         if let Some(id) = key.strip_prefix("fsx:") {
             return FileSystemId::parse(id).map(LaneId::Fsx);
         }
@@ -60,7 +74,7 @@ impl LaneId {
             return DataSyncTaskArn::parse(arn).map(LaneId::DataSync);
         }
         Err(IdError {
-            expected: "a lane (fsx:<file system id> or datasync:<task ARN>)",
+            expected: "a lane (fsx:<file system id>, datasync:<task ARN> or datasync-task:<name>)",
             got: crate::domain::text::truncate_chars(key, 200),
         })
     }
@@ -71,6 +85,7 @@ impl fmt::Display for LaneId {
         match self {
             LaneId::Fsx(id) => write!(f, "fsx:{id}"),
             LaneId::DataSync(arn) => write!(f, "datasync:{arn}"),
+            LaneId::DataSyncDefined(name) => write!(f, "datasync-task:{name}"),
         }
     }
 }

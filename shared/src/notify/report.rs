@@ -319,7 +319,13 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
         console_url: region.as_deref().and_then(|r| console_url(r, task, f.job)),
         region,
         file_system_id,
-        datasync_task_arn: f.job.task_arn.clone(),
+        // The job's task; for a task Ferry ensured from a definition, the one the execution ran.
+        datasync_task_arn: f.job.task_arn.clone().or_else(|| match task {
+            Some(TaskHandle::Datasync { task_execution_arn }) => {
+                Some(task_execution_arn.task_arn().to_string())
+            }
+            _ => None,
+        }),
         task_id,
         lifecycle: status.map(|s| s.lifecycle.clone()),
         started_at,
