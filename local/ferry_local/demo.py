@@ -15,7 +15,9 @@
    lane, whose runner transfers them at once).
 5. When the export ends, the runner takes everything pending: the three waves become one FSx
    import, with one report listing the three jobs. Then the scheduled release.
-6. Prints each completion report as the subscriber receives it, and stops everything.
+6. A person submits a DataSync job whose `task` block defines its task: Ferry creates the
+   task, runs it, and on a changed definition updates the same task (no second one).
+7. Prints each completion report as the subscriber receives it, and stops everything.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from typing import Any
 
 from . import processes
-from .ferry import LocalFerry, Report
+from .ferry import ROLE, LocalFerry, Report
 from .statemachine import Run
 
 DATA_BUCKET = "ferry-data-repository"
@@ -39,7 +41,11 @@ REPORT_PREFIX = "ferry-reports"
 #: The report each run sends: the export is made to fail three files; the three waves of
 #: uploads are one import.
 EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
-            "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED"}
+            "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED",
+            "outgoing-snapshot": "SUCCEEDED"}
+#: Reports in all: the snapshot job runs twice (its task created, then updated).
+EXPECTED_REPORTS = len(EXPECTED) + 1
+SNAPSHOT_LANE = "datasync-task:outgoing-snapshot"
 
 
 class Console:
@@ -212,7 +218,8 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
                                  "verify_mode": "ONLY_FILES_TRANSFERRED"}}},
         ]
         ferry.on_runner_event = Follow(console, {f"fsx:{fs}": f"lane {fs}",
-                                                 f"datasync:{task_arn}": "lane DataSync"})
+                                                 f"datasync:{task_arn}": "lane DataSync",
+                                                 SNAPSHOT_LANE: "lane snapshot"})
         functions = ferry.start_functions(routes=routes)
         console.line("functions", f"{len(functions.names)} binaries (target/debug/ferry-*) behind "
                                   f"the Lambda Invoke and Runtime APIs at {functions.url}")
@@ -223,7 +230,8 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
             _export_then_waves(ferry, console, s3, files, (uploads_url, uploads_arn),
                                (fs, task_arn), report_path)
             _release(ferry, console, fs, report_path)
-            received = printer.wait(len(EXPECTED), timeout=60)
+            _defined_task(ferry, console)
+            received = printer.wait(EXPECTED_REPORTS, timeout=60)
         finally:
             printer.stop()
         outcomes = {r.attributes.get("job"): r.attributes.get("status") for r in received}
@@ -312,6 +320,36 @@ def _release(ferry: LocalFerry, console: Console, fs: str, report_path: str) -> 
     if not answer.ok:
         raise RuntimeError(f"submit refused the release: {answer.error_message}")
     ferry.settle(f"fsx:{fs}", timeout=120)
+
+
+def _defined_task(ferry: LocalFerry, console: Console) -> None:
+    """A job that defines its DataSync task: created on the first run, updated on a change."""
+    ds = ferry.client("datasync")
+    locations = [ds.create_location_s3(S3BucketArn=f"arn:aws:s3:::{bucket}", Subdirectory=path,
+                                       S3Config={"BucketAccessRoleArn": ROLE})["LocationArn"]
+                 for bucket, path in ((DATA_BUCKET, "/outgoing"), (ARCHIVE_BUCKET, "/snapshots"))]
+    task = {"name": "outgoing-snapshot", "source_location_arn": locations[0],
+            "destination_location_arn": locations[1],
+            "options": {"verify_mode": "ONLY_FILES_TRANSFERRED", "log_level": "BASIC"}}
+    job = {"name": "outgoing-snapshot", "kind": "datasync", "task": task}
+    for run, (label, spec) in enumerate([
+            ("a DataSync job with a task block (no task ARN)", job),
+            ("the same job, its task's log_level now TRANSFER",
+             {**job, "task": {**task, "options": {**task["options"], "log_level": "TRANSFER"}}}),
+    ], start=1):
+        console.line("person", f"submit: {label}")
+        answer = ferry.submit({"job": spec, "id": f"outgoing-snapshot-{run}"})
+        if not answer.ok:
+            raise RuntimeError(f"submit refused the snapshot: {answer.error_message}")
+        ferry.settle(SNAPSHOT_LANE, timeout=120, jobs=run)
+        tasks = [t["TaskArn"] for t in ds.list_tasks()["Tasks"]
+                 if {"Key": "ferry:task-name", "Value": "outgoing-snapshot"}
+                 in ds.list_tags_for_resource(ResourceArn=t["TaskArn"])["Tags"]]
+        log_level = ds.describe_task(TaskArn=tasks[0])["Options"].get("LogLevel")
+        console.line("DataSync", f"{len(tasks)} task tagged ferry:task-name=outgoing-snapshot "
+                                 f"({tasks[0].rsplit('/', 1)[1]}, LogLevel {log_level}): "
+                                 + ("created by the runner, then run" if run == 1 else
+                                    "the same task, updated in place (UpdateTask), then run"))
 
 
 class _ReportPrinter:

@@ -206,7 +206,7 @@ def test_a_scheduled_job_succeeds(schedule: str, ferry: LocalFerry, world: World
     objects = {f"data/in-{i}.dat": f"object {i}\n" for i in range(6)}
     files = {f"results/out-{i}.nc": f"result {i}\n" for i in range(7)}
     bucket, fs = file_system(objects=objects, files=files)
-    parameters: dict[str, Any] = {"ScheduleFileSystemId": fs,
+    parameters: dict[str, Any] = {"ScheduleFileSystemId": fs, "AutoReleaseFileSystemId": fs,
                                   "ScheduleReportPath": world.report_path(bucket),
                                   "ReleaseDaysSinceLastAccess": 3, "AutoReleaseCapacityGiB": 7}
     lane = lane_of_fs(fs)
@@ -259,6 +259,17 @@ def test_a_scheduled_job_succeeds(schedule: str, ferry: LocalFerry, world: World
     if schedule == "FsxAutoReleaseSchedule":
         assert task["CapacityToRelease"] == 7
         assert report["counts"]["released_capacity"] == 7
+
+
+def test_the_auto_release_schedule_is_deployed_only_for_its_own_file_system() -> None:
+    # AUTO_RELEASE_DATA is documented for Amazon File Cache: the example schedule no longer
+    # follows ScheduleFileSystemId (it ran every 6 h on the schedules' Lustre file system).
+    with pytest.raises(ValueError, match="HasAutoReleaseSchedule"):
+        template.schedule_input("FsxAutoReleaseSchedule",
+                                {"ScheduleFileSystemId": "fs-0123456789abcdef0"})
+    job = template.schedule_input("FsxAutoReleaseSchedule",
+                                  {"AutoReleaseFileSystemId": "fs-0123456789abcdef0"})["job"]
+    assert (job["kind"], job["file_system_id"]) == ("fsx_auto_release", "fs-0123456789abcdef0")
 
 
 def test_one_schedule_occurrence_delivered_twice_queues_one_job(
