@@ -237,6 +237,16 @@ impl Checker {
                 );
                 None
             }
+            // An Amazon File Cache id: the likeliest reason to try is AUTO_RELEASE_DATA, which
+            // AWS documents for caches, but CreateDataRepositoryTask names no cache: its only id
+            // is FileSystemId, pattern ^(fs-[0-9a-f]{8,})$ (FSx API model).
+            Some(id) if id.starts_with("fc-") => {
+                self.fail(
+                    field("file_system_id"),
+                    format!("is an Amazon File Cache id ({id:?}); CreateDataRepositoryTask takes only a file system id (fs- and 8-17 lowercase hex digits), and the API has no parameter for a cache"),
+                );
+                None
+            }
             Some(id) => self.parsed("file_system_id", FileSystemId::parse(id)),
         };
         self.fsx_paths(job, limits);

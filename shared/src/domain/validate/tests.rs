@@ -528,3 +528,12 @@ fn every_problem_is_reported_at_once() {
         assert!(e.mentions(field), "{field} missing from {e}");
     }
 }
+
+#[test]
+fn a_file_cache_id_is_refused_with_the_reason() {
+    // Issue 17: AUTO_RELEASE_DATA is documented for Amazon File Cache, but the request names
+    // only a file system (FileSystemId, pattern ^(fs-[0-9a-f]{8,})$).
+    let job = json!({"name": "cache-release", "kind": "fsx_auto_release",
+                     "file_system_id": "fc-0123456789abcdef0", "capacity_to_release": 10});
+    rejects(job, "job.file_system_id", "Amazon File Cache");
+}
