@@ -204,15 +204,18 @@ string_id!(
 );
 
 /// `task/task-<hex>` with an optional `/execution/exec-<hex>`, as the DataSync API patterns
-/// give them (`[0-9a-f]{17}`); any hex digits of any length are accepted, as moto's ids are
-/// shorter.
+/// give them (`[0-9a-f]{17}`); 1 to 17 hex digits are accepted, as moto's ids are shorter. No
+/// more than 17: an id the service would refuse, and an execution ARN built on it would pass
+/// the 128-character limit (a fuzz find).
 fn datasync_ids(resource: &str) -> Option<(&str, Option<&str>)> {
     let rest = resource.strip_prefix("task/")?;
     let (task, execution) = match rest.split_once("/execution/") {
         Some((task, execution)) => (task, Some(execution)),
         None => (rest, None),
     };
-    let hex = |id: &str, prefix: &str| is_id(id, prefix, |b| b.is_ascii_hexdigit(), 1);
+    let hex = |id: &str, prefix: &str| {
+        is_id(id, prefix, |b| b.is_ascii_hexdigit(), 1) && id.len() <= prefix.len() + 17
+    };
     (hex(task, "task-") && execution.is_none_or(|e| hex(e, "exec-"))).then_some((task, execution))
 }
 

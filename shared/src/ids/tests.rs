@@ -82,6 +82,22 @@ fn file_system_and_task_ids_follow_the_api_patterns() {
 }
 
 #[test]
+fn datasync_ids_have_at_most_17_hex_digits() {
+    // A fuzz find: a task id of 60 digits passed, and the execution ARN built on it did not.
+    let long = format!(
+        "arn:aws:datasync:us-east-1:111122223333:task/task-{}",
+        "e".repeat(60)
+    );
+    assert!(DataSyncTaskArn::parse(&long).is_err());
+    assert!(
+        DataSyncTaskArn::parse("arn:aws:datasync:us-east-1:111122223333:task/task-0123").is_ok()
+    );
+    assert!(
+        DataSyncExecutionArn::parse(&format!("{TASK}/execution/exec-{}", "0".repeat(18))).is_err()
+    );
+}
+
+#[test]
 fn datasync_arns_are_told_apart_and_split() {
     // A fuzz find: a partition holding `/execution/` once split into the wrong ids.
     assert!(
