@@ -4,9 +4,10 @@
 //! what [`plan`] says: `CreateTask` (tagged), nothing, or `UpdateTask` and the tags
 //! (`TagResource`, `UntagResource`). Not wired to a function yet.
 //!
-//! Cost: one `ListTagsForResource` per task in the account and region, per ensure. The lane
-//! runner ensures once per run, so that is a few calls a run for most accounts; remembering
-//! the ARN in the lane table is the planned refinement for accounts with hundreds of tasks.
+//! Cost per run (the lane runner ensures once per run): the `ListTasks` pages, then one
+//! `ListTagsForResource` and one `DescribeTask` for the task named as defined. Only when no task
+//! of that name carries Ferry's tag (the first run, or a task renamed outside Ferry) are every
+//! task's tags read.
 
 use std::collections::BTreeMap;
 
@@ -71,9 +72,34 @@ struct Found {
     schedule_expression: Option<String>,
 }
 
-/// Every task tagged `NAME_TAG=name`, with what `plan` compares.
+/// Every task tagged `NAME_TAG=name`, with what `plan` compares. Ferry names the tasks it makes
+/// after their definition, so the tasks listed under that name are looked at first (one
+/// `ListTagsForResource` each); only when none of them carries the tag, because the task was
+/// renamed outside Ferry or does not exist yet, are the tags of every other task read.
 async fn find_named(client: &Client, name: &str) -> Result<Vec<(ExistingTask, Found)>, FerryError> {
-    let mut named = Vec::new();
+    let listed = list_all(client).await?;
+    let (same_name, others): (Vec<_>, Vec<_>) = listed
+        .into_iter()
+        .partition(|(_, listed_name)| listed_name.as_deref() == Some(name));
+    for group in [same_name, others] {
+        let mut named = Vec::new();
+        for (arn, _) in &group {
+            let tags = task_tags(client, arn).await?;
+            if tags.get(NAME_TAG).map(String::as_str) == Some(name) {
+                let described = describe(client, arn).await?;
+                named.push(existing(arn, tags, &described));
+            }
+        }
+        if !named.is_empty() {
+            return Ok(named);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Every task of the account and region: `ListTasks` to its last page, `(ARN, Name)`.
+async fn list_all(client: &Client) -> Result<Vec<(String, Option<String>)>, FerryError> {
+    let mut listed = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
         let request = client
@@ -82,20 +108,17 @@ async fn find_named(client: &Client, name: &str) -> Result<Vec<(ExistingTask, Fo
             .set_next_token(next_token.clone())
             .send();
         let page = send("ListTasks", request, unmodeled).await?;
-        for arn in page.tasks().iter().filter_map(|t| t.task_arn()) {
-            let tags = task_tags(client, arn).await?;
-            if tags.get(NAME_TAG).map(String::as_str) == Some(name) {
-                let described = describe(client, arn).await?;
-                named.push(existing(arn, tags, &described));
-            }
-        }
+        listed.extend(page.tasks().iter().filter_map(|t| {
+            t.task_arn()
+                .map(|arn| (arn.to_owned(), t.name().map(str::to_owned)))
+        }));
         match page.next_token() {
             // A service that hands back the token it was given would loop for ever.
             Some(token) if next_token.as_deref() == Some(token) => {
                 return Err(malformed("ListTasks", "the same NextToken twice"));
             }
             Some(token) => next_token = Some(token.to_owned()),
-            None => return Ok(named),
+            None => return Ok(listed),
         }
     }
 }

@@ -53,17 +53,27 @@ fn full() -> Value {
     })
 }
 
-/// ListTasks answering `pages` pages, the tasks of each page by ARN; page tokens are numbers.
+/// ListTasks answering `pages` pages, the tasks of each page by ARN (named after their ARN's
+/// last digits, unless `named` gives the name); page tokens are numbers.
 fn listing(pages: Vec<Vec<&'static str>>) -> Rule {
+    listing_named(pages, &[])
+}
+
+fn listing_named(pages: Vec<Vec<&'static str>>, named: &[(&'static str, &'static str)]) -> Rule {
     use ds::operation::list_tasks::ListTasksOutput;
     use ds::types::TaskListEntry;
+    let names: BTreeMap<&'static str, &'static str> = named.iter().copied().collect();
     let count = pages.len();
     let mut rule = mock!(ds::Client::list_tasks).sequence();
     for (n, arns) in pages.into_iter().enumerate() {
+        let names = names.clone();
         rule = rule.output(move || {
             let out = ListTasksOutput::builder().set_tasks(Some(
                 arns.iter()
-                    .map(|a| TaskListEntry::builder().task_arn(*a).build())
+                    .map(|a| {
+                        let name = names.get(a).copied().unwrap_or(&a[a.len() - 4..]);
+                        TaskListEntry::builder().task_arn(*a).name(name).build()
+                    })
                     .collect(),
             ));
             if n + 1 < count {
@@ -368,4 +378,21 @@ async fn a_listing_that_repeats_its_token_is_an_error_not_a_loop() {
         .unwrap_err();
     assert_eq!(err.error_type(), "AwsService");
     assert_eq!(list.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_task_named_as_defined_is_checked_first_and_the_others_tags_are_not_read() {
+    let def = definition(full());
+    let list = listing_named(
+        vec![vec![OTHER_TASK, DS_TASK]],
+        &[(DS_TASK, "archive-results")],
+    );
+    let tags = tagging(vec![(DS_TASK, named(&def, &def.digest()))]);
+    let describe = described(SRC, ds::types::TaskMode::Enhanced);
+    let arn = tasks_ds(&[&list, &tags, &describe])
+        .ensure_datasync_task(&def)
+        .await
+        .unwrap();
+    assert_eq!(arn.as_str(), DS_TASK);
+    assert_eq!(tags.num_calls(), 1, "only the task named as defined");
 }
