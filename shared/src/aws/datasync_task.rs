@@ -2,7 +2,8 @@
 //! made for it, by the tag [`NAME_TAG`], reading `ListTasks` to its last page and each task's
 //! tags (`ListTagsForResource`); read what `UpdateTask` cannot change (`DescribeTask`); then do
 //! what [`plan`] says: `CreateTask` (tagged), nothing, or `UpdateTask` and the tags
-//! (`TagResource`, `UntagResource`). Not wired to a function yet.
+//! (`TagResource`, `UntagResource`). `datasync::start` calls it for a job with a `task` block,
+//! from the lane's one runner, so two ensures of one definition never run at once.
 //!
 //! Cost per run (the lane runner ensures once per run): the `ListTasks` pages, then one
 //! `ListTagsForResource` and one `DescribeTask` for the task named as defined. Only when no task

@@ -32,8 +32,7 @@ impl AwsTasks {
     }
 
     /// The DataSync task `def` describes, found, updated or created
-    /// ([`crate::domain::task_definition`]). Not yet called by a function: the job spec's
-    /// `task` block is wired next (issue 17).
+    /// ([`crate::domain::task_definition`]); `start_task` does this for a job's `task` block.
     pub async fn ensure_datasync_task(
         &self,
         def: &TaskDefinition,

@@ -9,9 +9,8 @@
 //! change `UpdateTask` cannot make (the locations or the task mode) is refused, naming the
 //! fields, rather than leaking a second task.
 //!
-//! Not wired into the job spec yet: the adapter (`ListTasks` + `ListTagsForResource`,
-//! `CreateTask`, `UpdateTask`), the lane of a task-block job and the emulator's `CreateTask`
-//! follow (see the notes).
+//! A job carries one as `task` (instead of `task_arn`); its jobs share the lane
+//! `datasync-task:<name>`, and `start-task` ensures it (`aws/datasync_task.rs`) before each run.
 
 use std::collections::BTreeMap;
 
