@@ -8,9 +8,9 @@
 //!
 //! One home for each concept; the folders say what is where.
 //!
-//! - [`domain`]: the job spec and its validation, task handles and the normalized status,
-//!   adaptive polling, idempotency keys, input parsing with field paths, bounded text. Pure:
-//!   no AWS calls.
+//! - [`domain`]: the job spec and its validation, DataSync task definitions Ferry ensures,
+//!   task handles and the normalized status, adaptive polling, idempotency keys, input parsing
+//!   with field paths, bounded text. Pure: no AWS calls.
 //! - [`ids`]: identifiers parsed once (file system ids, DataSync and SNS ARNs, `s3://` URLs):
 //!   every ARN and URL is split there and nowhere else.
 //! - [`error`]: [`FerryError`] and the stable `error_type`s the state machine matches on.
