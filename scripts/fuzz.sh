@@ -5,6 +5,8 @@
 #   FUZZ_SECONDS=300 make fuzz                       # longer runs
 #   FUZZ_TARGETS="key_decode routes" make fuzz       # some targets only
 #   FUZZ_JOBS=1 make fuzz                            # one target at a time (default: one per core)
+#   FUZZ_PROFILE=dev make fuzz                       # unoptimized build: about half the compile
+#                                                    # time, a tenth of the throughput (CI's smoke)
 #
 # cargo-fuzz is installed, pinned, into .tools/cargo-fuzz. It passes nightly-only flags to
 # rustc (sanitizer coverage); RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. Rust is
@@ -31,7 +33,12 @@ export RUSTC_BOOTSTRAP=1
 # cargo-fuzz has no --locked: check that fuzz/Cargo.lock is complete before building with it.
 cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 
-fuzz_flags=(--sanitizer none --release)
+# Both profiles keep debug assertions and overflow checks (fuzz/Cargo.toml).
+case "${FUZZ_PROFILE:-release}" in
+    release) fuzz_flags=(--sanitizer none --release) ;;
+    dev) fuzz_flags=(--sanitizer none --dev) ;;
+    *) echo "FUZZ_PROFILE must be release or dev, not ${FUZZ_PROFILE}" >&2; exit 2 ;;
+esac
 start=$SECONDS
 cargo fuzz build "${fuzz_flags[@]}"
 build_seconds=$((SECONDS - start))
@@ -87,7 +94,7 @@ for target in "${targets[@]}"; do
 done
 
 echo
-echo "fuzz: build ${build_seconds}s, total $((SECONDS - start))s, ${FUZZ_SECONDS}s per target"
+echo "fuzz: ${FUZZ_PROFILE:-release} build ${build_seconds}s, total $((SECONDS - start))s, ${FUZZ_SECONDS}s per target"
 printf '%s\n' "${summary[@]}"
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "fuzz: crashes in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
