@@ -113,3 +113,19 @@ def make_file_system(fsx: Any, import_path: str | None = "s3://repo",
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, seconds in _timings.items():
         terminalreporter.write_line(f"ferry emulator: {name}: {seconds:.2f}s")
+
+
+# One client per service a test names: `def test_x(fsx, ds, s3)`.
+@pytest.fixture()
+def fsx(aws: Callable[..., Any]) -> Any:
+    return aws("fsx")
+
+
+@pytest.fixture()
+def ds(aws: Callable[..., Any]) -> Any:
+    return aws("datasync")
+
+
+@pytest.fixture()
+def s3(aws: Callable[..., Any]) -> Any:
+    return aws("s3")

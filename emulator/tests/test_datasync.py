@@ -21,16 +21,6 @@ ALL = ("QUEUED", "LAUNCHING", "PREPARING", "TRANSFERRING", "VERIFYING", "CANCELL
 
 
 @pytest.fixture()
-def ds(aws: Any) -> Any:
-    return aws("datasync")
-
-
-@pytest.fixture()
-def s3(aws: Any) -> Any:
-    return aws("s3")
-
-
-@pytest.fixture()
 def task_arn(ds: Any, s3: Any) -> str:
     make_bucket(s3, "src-bkt", SOURCE)
     make_bucket(s3, "dst-bkt")

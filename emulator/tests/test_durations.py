@@ -19,21 +19,6 @@ NO_REPORT = {"Enabled": False}
 MS = 1e-3 + 1e-9  # both instants are rounded to the millisecond on the wire
 
 
-@pytest.fixture()
-def fsx(aws: Any) -> Any:
-    return aws("fsx")
-
-
-@pytest.fixture()
-def ds(aws: Any) -> Any:
-    return aws("datasync")
-
-
-@pytest.fixture()
-def s3(aws: Any) -> Any:
-    return aws("s3")
-
-
 def seconds(value: Any) -> float:
     return value.timestamp()
 

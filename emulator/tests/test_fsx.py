@@ -22,16 +22,6 @@ NO_REPORT = {"Enabled": False}
 
 
 @pytest.fixture()
-def fsx(aws: Any) -> Any:
-    return aws("fsx")
-
-
-@pytest.fixture()
-def s3(aws: Any) -> Any:
-    return aws("s3")
-
-
-@pytest.fixture()
 def fs_id(fsx: Any, s3: Any) -> str:
     make_bucket(s3, "repo", OBJECTS)
     return make_file_system(fsx, "s3://repo", "s3://repo")
