@@ -219,8 +219,9 @@ async fn update(
         .task_arn(task_arn)
         .name(&def.name)
         .set_options(def.options.as_ref().map(options))
-        .includes_or_clear(&def.includes)
-        .excludes_or_clear(&def.excludes)
+        // An empty list clears the task's filters (UpdateTask takes 0 to 1 rules).
+        .set_includes(Some(filter(&def.includes).unwrap_or_default()))
+        .set_excludes(Some(filter(&def.excludes).unwrap_or_default()))
         .set_schedule(schedule(def, found.schedule_expression.as_deref())?)
         .manifest_config(manifest_config.unwrap_or_else(|| ManifestConfig::builder().build()))
         .task_report_config(report_config.unwrap_or_else(|| TaskReportConfig::builder().build()))
@@ -253,22 +254,6 @@ async fn update(
     }
     info!(task_arn = %task_arn, "DataSync task updated to its definition");
     Ok(())
-}
-
-/// `UpdateTask` filters: the definition's, or an empty list, which clears them (the API takes
-/// 0 to 1 rules).
-trait ClearFilters {
-    fn includes_or_clear(self, patterns: &[String]) -> Self;
-    fn excludes_or_clear(self, patterns: &[String]) -> Self;
-}
-
-impl ClearFilters for aws_sdk_datasync::operation::update_task::builders::UpdateTaskFluentBuilder {
-    fn includes_or_clear(self, patterns: &[String]) -> Self {
-        self.set_includes(Some(filter(patterns).unwrap_or_default()))
-    }
-    fn excludes_or_clear(self, patterns: &[String]) -> Self {
-        self.set_excludes(Some(filter(patterns).unwrap_or_default()))
-    }
 }
 
 /// The task's schedule: the definition's; or, when it has none but the task had one, the same

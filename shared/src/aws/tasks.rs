@@ -1,12 +1,10 @@
 //! [`AwsTasks`]: the task ports over FSx and DataSync.
 
-use super::{datasync, datasync_task, fsx};
+use super::{datasync, fsx};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{Service, ValidJob};
 use crate::domain::status::{TaskHandle, TaskSnapshot};
-use crate::domain::task_definition::TaskDefinition;
 use crate::error::FerryError;
-use crate::ids::DataSyncTaskArn;
 use crate::ports::{ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, StartTask};
 
 /// Both services behind the three ports; each call goes to the service the job or handle names.
@@ -29,15 +27,6 @@ impl AwsTasks {
     /// Adapters over given clients (tests use mocked ones).
     pub fn from_clients(fsx: aws_sdk_fsx::Client, datasync: aws_sdk_datasync::Client) -> Self {
         AwsTasks { fsx, datasync }
-    }
-
-    /// The DataSync task `def` describes, found, updated or created
-    /// ([`crate::domain::task_definition`]); `start_task` does this for a job's `task` block.
-    pub async fn ensure_datasync_task(
-        &self,
-        def: &TaskDefinition,
-    ) -> Result<DataSyncTaskArn, FerryError> {
-        datasync_task::ensure(&self.datasync, def).await
     }
 }
 

@@ -1,15 +1,13 @@
-//! Ensuring a DataSync task through [`AwsTasks::ensure_datasync_task`], against mocked
+//! Ensuring a DataSync task ([`super::ensure`]) against mocked
 //! `ListTasks`, `ListTagsForResource`, `DescribeTask`, `CreateTask`, `UpdateTask`,
 //! `TagResource` and `UntagResource`.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_datasync as ds;
-use aws_sdk_fsx as fsx;
 use aws_smithy_mocks::{Rule, mock};
 use serde_json::{Value, json};
 
-use crate::aws::AwsTasks;
 use crate::aws::test_support::*;
 use crate::domain::task_definition::{DIGEST_TAG, NAME_TAG, TaskDefinition};
 
@@ -19,8 +17,12 @@ const OTHER_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0aaa
 const ROLE: &str = "arn:aws:iam::111122223333:role/ferry-datasync";
 const LOGS: &str = "arn:aws:logs:us-east-1:111122223333:log-group:/aws/datasync:*";
 
-fn tasks_ds(rules: &[&Rule]) -> AwsTasks {
-    AwsTasks::from_clients(mock_client_of!(fsx, &[]), mock_client_of!(ds, rules))
+/// Ensures `def` with a DataSync client answering by `rules`.
+async fn ensure(
+    rules: &[&Rule],
+    def: &TaskDefinition,
+) -> Result<crate::ids::DataSyncTaskArn, crate::error::FerryError> {
+    super::ensure(&mock_client_of!(ds, rules), def).await
 }
 
 fn definition(v: Value) -> TaskDefinition {
@@ -150,10 +152,7 @@ async fn a_definition_no_task_carries_is_created_with_every_field_and_tagged() {
     let list = listing(vec![vec![OTHER_TASK]]);
     let tags = tagging(vec![(OTHER_TASK, vec![(NAME_TAG, "someone-else".into())])]);
     let (create, seen) = capturing(mock!(ds::Client::create_task), created);
-    let arn = tasks_ds(&[&list, &tags, &create])
-        .ensure_datasync_task(&def)
-        .await
-        .unwrap();
+    let arn = ensure(&[&list, &tags, &create], &def).await.unwrap();
     assert_eq!(arn.as_str(), DS_TASK);
     let req = last(&seen);
     assert_eq!(req.name(), Some("archive-results"));
@@ -256,8 +255,7 @@ async fn the_task_made_for_the_definition_is_found_on_any_page_and_reused() {
     let create = mock!(ds::Client::create_task).then_output(created);
     let update = mock!(ds::Client::update_task)
         .then_output(|| ds::operation::update_task::UpdateTaskOutput::builder().build());
-    let arn = tasks_ds(&[&list, &tags, &describe, &create, &update])
-        .ensure_datasync_task(&def)
+    let arn = ensure(&[&list, &tags, &describe, &create, &update], &def)
         .await
         .unwrap();
     assert_eq!(arn.as_str(), DS_TASK);
@@ -290,10 +288,12 @@ async fn a_changed_definition_updates_the_same_task_its_schedule_disabled_and_it
         ds::operation::untag_resource::UntagResourceOutput::builder().build()
     });
     let create = mock!(ds::Client::create_task).then_output(created);
-    let arn = tasks_ds(&[&list, &tags, &describe, &update, &tag, &untag, &create])
-        .ensure_datasync_task(&def)
-        .await
-        .unwrap();
+    let arn = ensure(
+        &[&list, &tags, &describe, &update, &tag, &untag, &create],
+        &def,
+    )
+    .await
+    .unwrap();
     assert_eq!(arn.as_str(), DS_TASK);
     assert_eq!(create.num_calls(), 0, "the same task, not a second one");
     let req = last(&seen);
@@ -336,8 +336,7 @@ async fn what_update_task_cannot_change_and_two_tasks_of_one_name_are_refused_na
     let tags = tagging(vec![(DS_TASK, named(&def, "old"))]);
     let moved = described(DST, ds::types::TaskMode::Basic);
     let create = mock!(ds::Client::create_task).then_output(created);
-    let err = tasks_ds(&[&list, &tags, &moved, &create])
-        .ensure_datasync_task(&def)
+    let err = ensure(&[&list, &tags, &moved, &create], &def)
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "InvalidJob");
@@ -358,8 +357,7 @@ async fn what_update_task_cannot_change_and_two_tasks_of_one_name_are_refused_na
             .destination_location_arn(DST)
             .build()
     });
-    let err = tasks_ds(&[&list, &tags, &describe_any])
-        .ensure_datasync_task(&def)
+    let err = ensure(&[&list, &tags, &describe_any], &def)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("2 DataSync tasks"), "{err}");
@@ -372,10 +370,7 @@ async fn a_listing_that_repeats_its_token_is_an_error_not_a_loop() {
             .next_token("same")
             .build()
     });
-    let err = tasks_ds(&[&list])
-        .ensure_datasync_task(&definition(full()))
-        .await
-        .unwrap_err();
+    let err = ensure(&[&list], &definition(full())).await.unwrap_err();
     assert_eq!(err.error_type(), "AwsService");
     assert_eq!(list.num_calls(), 2);
 }
@@ -389,10 +384,7 @@ async fn a_task_named_as_defined_is_checked_first_and_the_others_tags_are_not_re
     );
     let tags = tagging(vec![(DS_TASK, named(&def, &def.digest()))]);
     let describe = described(SRC, ds::types::TaskMode::Enhanced);
-    let arn = tasks_ds(&[&list, &tags, &describe])
-        .ensure_datasync_task(&def)
-        .await
-        .unwrap();
+    let arn = ensure(&[&list, &tags, &describe], &def).await.unwrap();
     assert_eq!(arn.as_str(), DS_TASK);
     assert_eq!(tags.num_calls(), 1, "only the task named as defined");
 }
