@@ -5,7 +5,8 @@
 #   emulator venv      scripts/emulator.sh install (moto, boto3, pytest; the harness runs in it)
 #   aws-local-stepfunctions   npm ci in statemachine/test (package-lock.json)
 #   ferry-* binaries   cargo build --workspace --bins --locked (debug; FERRY_PROFILE=release
-#                      builds and uses release binaries)
+#                      builds and uses release binaries; FERRY_PROFILE=lambda builds nothing and
+#                      uses `make build`'s target/lambda/<bin>/bootstrap, the shipped artifacts)
 
 ferry_prepare() {
   local root="$1"
@@ -34,7 +35,10 @@ ferry_prepare() {
   case "${FERRY_PROFILE:-debug}" in
     debug) ;;
     release) build+=(--release) ;;
-    *) echo "ferry: FERRY_PROFILE must be debug or release, not ${FERRY_PROFILE}" >&2; return 1 ;;
+    lambda)
+      echo "ferry: using make build's Lambda binaries (target/lambda/<bin>/bootstrap)"
+      return 0 ;;
+    *) echo "ferry: FERRY_PROFILE must be debug, release or lambda, not ${FERRY_PROFILE}" >&2; return 1 ;;
   esac
   echo "ferry: building the function binaries (${build[*]})"
   (cd "$root" && "${build[@]}")

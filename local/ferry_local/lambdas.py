@@ -171,7 +171,8 @@ class Functions:
         missing = [n for n in self.names if not paths.binary(n).is_file()]
         if missing:
             raise RuntimeError(f"not built: {', '.join(missing)} (run `cargo build --workspace "
-                               f"--bins --locked` first; looked in {paths.binary('').parent})")
+                               f"--bins --locked`, or `make build` for FERRY_PROFILE=lambda, "
+                               f"first; looked for {paths.binary(missing[0])})")
         self._server = _Server(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._spawn_thread(self._server.serve_forever, "lambda-api")

@@ -11,7 +11,8 @@ STATEMACHINE_TEST = ROOT / "statemachine" / "test"
 DEFINITION = ROOT / "statemachine" / "ferry.asl.json"
 TEMPLATE = ROOT / "template.yaml"
 TOOLS = ROOT / ".tools"
-#: The workspace's binaries (`cargo build --workspace --bins`, debug unless FERRY_PROFILE).
+#: The workspace's binaries: `cargo build --workspace --bins` (FERRY_PROFILE debug, the default,
+#: or release), or `make build`'s Lambda artifacts (FERRY_PROFILE=lambda, what CI tests).
 TARGET_DIR = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 FUNCTIONS = ("ferry-start-task", "ferry-task-status", "ferry-cancel-task", "ferry-notify",
              "ferry-s3-trigger", "ferry-lane", "ferry-submit")
@@ -19,6 +20,8 @@ FUNCTIONS = ("ferry-start-task", "ferry-task-status", "ferry-cancel-task", "ferr
 
 def binary(name: str) -> pathlib.Path:
     profile = os.environ.get("FERRY_PROFILE", "debug")
+    if profile == "lambda":
+        return TARGET_DIR / "lambda" / name / "bootstrap"
     return TARGET_DIR / profile / name
 
 
