@@ -25,6 +25,13 @@ def binary(name: str) -> pathlib.Path:
     return TARGET_DIR / profile / name
 
 
+def cli() -> pathlib.Path:
+    """The `ferry` command. With FERRY_PROFILE=lambda (make build's artifacts, which leave the
+    CLI out) the debug one `cargo test --workspace` builds for the CLI's own tests."""
+    profile = os.environ.get("FERRY_PROFILE", "debug")
+    return TARGET_DIR / ("debug" if profile == "lambda" else profile) / "ferry"
+
+
 def log_dir(run: str) -> pathlib.Path:
     """A fresh folder for one run's logs, under .tools/ (gitignored, and outside anything a
     watcher looks at)."""

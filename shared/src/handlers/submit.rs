@@ -88,15 +88,30 @@ pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
 ) -> Result<SubmitOutput, FerryError> {
     let (runners, lanes) = ports;
     let request_id = event.context.request_id;
-    let timing = timing(&config.lanes);
     if event.payload.get("sweep").is_some() {
         let _: Sweep = parse::from_value(event.payload, "")?;
+        let timing = timing(&config.lanes);
         let kicked = runner::sweep((lanes, runners), timing, &request_id).await?;
         info!(kicked = kicked.len(), "swept");
         return Ok(SubmitOutput::Swept { kicked });
     }
     let input: SubmitInput = parse::from_value(event.payload, "")?;
-    let source = source(&input, &request_id)?;
+    submit(ports, config, &input, &request_id)
+        .await
+        .map(SubmitOutput::Submitted)
+}
+
+/// Validates `input`'s job, enqueues it on its lane (once per job id) and kicks the lane's
+/// runner. `request_id` names this submission when the input names none (no `id`, no
+/// `occurrence`): every such submission is a new job. Also what `ferry submit` calls.
+pub async fn submit<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
+    (runners, lanes): &(S, L),
+    config: &SubmitConfig,
+    input: &SubmitInput,
+    request_id: &str,
+) -> Result<Submitted, FerryError> {
+    let timing = timing(&config.lanes);
+    let source = source(input, request_id)?;
     let job = input.job.clone().validate(&config.tasks.limits)?;
     let lane = LaneId::of(&job);
     let queued = QueuedJob {
@@ -114,14 +129,14 @@ pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
         spec: job.into_spec(),
     };
     let enqueued = lanes.enqueue(&queued).await? == Enqueued::Added;
-    let runner = runner::kick((lanes, runners), &lane, timing, &request_id).await?;
+    let runner = runner::kick((lanes, runners), &lane, timing, request_id).await?;
     info!(job = %queued.id, lane = %lane, enqueued, runner = ?runner, "submitted");
-    Ok(SubmitOutput::Submitted(Submitted {
+    Ok(Submitted {
         job_id: queued.id,
         lane,
         enqueued,
         runner,
-    }))
+    })
 }
 
 /// The sweep schedule's input: `{"sweep": {}}`, nothing else.

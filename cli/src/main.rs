@@ -1,0 +1,127 @@
+//! `ferry`: what people use to see, submit and cancel what Ferry does.
+//!
+//! Offline commands (`validate`) apply the same rules as the functions. The others read and
+//! write the lane table and start runners directly, with the caller's own AWS credentials; the
+//! deployment is found through flags or the variables the functions read themselves
+//! (`FERRY_LANE_TABLE`, `FERRY_STATE_MACHINE_ARN`), and `AWS_ENDPOINT_URL` points every call at
+//! the local emulator.
+//!
+//! Exit codes: 0 done (for `submit --wait`, the job succeeded); 1 invalid input, a failed job
+//! or an AWS error, always with one line saying which; 2 a usage error (clap's).
+
+mod cancel;
+mod deploy;
+mod status;
+mod submit;
+mod text;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "See, submit and cancel Ferry's jobs",
+    long_about = "See, submit and cancel Ferry's jobs.\n\nEvery command but `validate` talks to a \
+                  deployment: its lane table (--table or FERRY_LANE_TABLE) and, to start work, \
+                  its runner state machine (--runner or FERRY_STATE_MACHINE_ARN). Credentials, \
+                  region and endpoints are the AWS CLI's (AWS_PROFILE, AWS_REGION, \
+                  AWS_ENDPOINT_URL, ...)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check job specs and routes files offline, with the functions' own rules.
+    ///
+    /// A file holding a JSON object is a job spec (what `submit` sends); one holding an array
+    /// is a routes file (FERRY_ROUTES). Every broken rule is printed with its field; exit 1
+    /// when any file is invalid.
+    Validate {
+        /// Job spec or routes files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Queue a job on its lane and start the lane's runner if none runs.
+    Submit(submit::SubmitArgs),
+    /// Every lane (or one): the run in flight, its progress, and the jobs waiting.
+    Status(status::StatusArgs),
+    /// Cancel a job: a pending one never starts; a running one's task is cancelled at the
+    /// runner's next status check, and the report names who asked and why.
+    Cancel(cancel::CancelArgs),
+}
+
+/// Output options shared by the commands that print records.
+#[derive(Debug, Clone, Copy, Args)]
+struct OutputArgs {
+    /// Print JSON (one document) instead of text, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a command failed with: one line for the user, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ferry::FerryError> for Failure {
+    fn from(error: ferry::FerryError) -> Failure {
+        Failure::new(text::error_line(&error))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("ferry: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("ferry: {}", failure.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Validate { files } => Ok(validate::run(&files)),
+        Command::Submit(args) => submit::run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Cancel(args) => cancel::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,236 @@
+//! `ferry status [LANE] [--json]`: each lane's run in flight (its task, lifecycle, progress,
+//! age and an estimate of the time left), the jobs waiting and the oldest one's age, and the
+//! runner holding the lane. Reads the lane table consistently and describes each running task
+//! (`DescribeDataRepositoryTasks` / `DescribeTaskExecution`).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use comfy_table::{Table, presets::NOTHING};
+use ferry::aws::AwsTasks;
+use ferry::domain::status::{TaskHandle, TaskSnapshot};
+use ferry::handlers::now_millis;
+use ferry::lanes::LaneId;
+use ferry::lanes::record::{LaneState, Millis, RunRecord};
+use ferry::ports::{DescribeTask, LaneView};
+use serde::Serialize;
+
+use crate::deploy::{self, DeployArgs};
+use crate::text::{age, bytes};
+use crate::{Failure, OutputArgs};
+
+/// Pending jobs counted per lane; past it the count reads `1000+`.
+const MAX_COUNTED: usize = 1_000;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One lane (`fsx:fs-0123456789abcdef0`, `datasync:<task ARN>`, `datasync-task:<name>`);
+    /// every lane when left out.
+    pub lane: Option<String>,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// One lane, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub struct LaneStatus {
+    pub lane: LaneId,
+    /// The runner execution holding the lane, and until when (ms since the epoch).
+    pub runner: Option<Runner>,
+    pub run: Option<RunStatus>,
+    /// Jobs waiting (counted up to 1,000: `waiting_capped` past it).
+    pub waiting: usize,
+    pub waiting_capped: bool,
+    pub oldest_waiting_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Runner {
+    pub owner: String,
+    pub lease_until: Millis,
+    /// The lease is still valid: the runner is alive (or stopped less than a lease ago).
+    pub alive: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunStatus {
+    pub id: String,
+    /// `claimed` (starting) or `started`.
+    pub state: String,
+    pub kind: String,
+    pub jobs: usize,
+    pub task: Option<TaskHandle>,
+    /// The service's lifecycle (`EXECUTING`, `TRANSFERRING`, ...).
+    pub lifecycle: Option<String>,
+    pub files_done: Option<i64>,
+    pub files_total: Option<i64>,
+    pub bytes: Option<i64>,
+    pub age_seconds: u64,
+    /// From the progress so far, when the service reports any.
+    pub eta_seconds: Option<u64>,
+    pub cancel_requested: bool,
+    /// Describing the task failed: why.
+    pub task_error: Option<String>,
+}
+
+pub async fn run(args: StatusArgs) -> Result<ExitCode, Failure> {
+    let aws = deploy::aws().await;
+    let lanes = args.deploy.lanes(&aws)?;
+    let tasks = AwsTasks::new(&aws);
+    let ids = match &args.lane {
+        Some(text) => vec![LaneId::parse(text).map_err(|e| Failure::new(format!("LANE: {e}")))?],
+        None => lanes.lanes().await?,
+    };
+    let now = now_millis();
+    let mut all = Vec::with_capacity(ids.len());
+    for id in ids {
+        all.push(lane_status(&lanes, &tasks, id, now).await?);
+    }
+    if args.output.json {
+        let doc = serde_json::json!({ "lanes": all });
+        println!("{doc}");
+    } else if all.is_empty() {
+        println!("no lanes: nothing was ever queued in this table");
+    } else {
+        println!("{}", table(&all));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn lane_status<L: LaneView, T: DescribeTask>(
+    lanes: &L,
+    tasks: &T,
+    lane: LaneId,
+    now: Millis,
+) -> Result<LaneStatus, Failure> {
+    let LaneState { lease, run } = lanes.lane(&lane).await?;
+    let run = match run {
+        Some(id) => lanes.run(&lane, &id).await?,
+        None => None,
+    };
+    let run = match run {
+        Some(record) => Some(run_status(tasks, &record, now).await),
+        None => None,
+    };
+    let pending = lanes.pending(&lane, MAX_COUNTED + 1).await?;
+    Ok(LaneStatus {
+        runner: lease.map(|l| Runner {
+            alive: l.until >= now,
+            owner: l.owner,
+            lease_until: l.until,
+        }),
+        run,
+        waiting: pending.len().min(MAX_COUNTED),
+        waiting_capped: pending.len() > MAX_COUNTED,
+        oldest_waiting_seconds: pending
+            .first()
+            .map(|j| now.saturating_sub(j.enqueued_at) / 1000),
+        lane,
+    })
+}
+
+async fn run_status<T: DescribeTask>(tasks: &T, run: &RunRecord, now: Millis) -> RunStatus {
+    let since = run.started_at.unwrap_or(run.claimed_at);
+    let age_seconds = now.saturating_sub(since) / 1000;
+    let mut status = RunStatus {
+        id: run.id.to_string(),
+        state: serde_json::to_value(run.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        kind: serde_json::to_value(run.spec.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        jobs: run.jobs.len(),
+        task: run.task.clone(),
+        lifecycle: None,
+        files_done: None,
+        files_total: None,
+        bytes: None,
+        age_seconds,
+        eta_seconds: None,
+        cancel_requested: run.cancel.is_some(),
+        task_error: None,
+    };
+    if let Some(task) = &run.task {
+        match tasks.describe_task(task).await {
+            Ok(snapshot) => progress(&mut status, &snapshot),
+            Err(e) => status.task_error = Some(crate::text::error_line(&e)),
+        }
+    }
+    status
+}
+
+fn progress(status: &mut RunStatus, snapshot: &TaskSnapshot) {
+    let counts = &snapshot.counts;
+    status.lifecycle = Some(snapshot.lifecycle.clone());
+    status.files_done = counts.succeeded.or(counts.files_transferred);
+    status.files_total = counts.total.or(counts.estimated_files_to_transfer);
+    status.bytes = counts.bytes_transferred.or(counts.bytes_written);
+    status.eta_seconds = counts
+        .progress()
+        .filter(|p| *p > 0.0 && *p < 1.0)
+        .map(|p| (status.age_seconds as f64 * (1.0 - p) / p).round() as u64);
+}
+
+fn table(lanes: &[LaneStatus]) -> Table {
+    let mut table = Table::new();
+    table.load_style(NOTHING).set_header(vec![
+        "LANE",
+        "RUN",
+        "TASK",
+        "LIFECYCLE",
+        "FILES",
+        "BYTES",
+        "AGE",
+        "LEFT",
+        "WAITING",
+        "OLDEST",
+        "RUNNER",
+    ]);
+    let dash = || "-".to_owned();
+    for lane in lanes {
+        let run = lane.run.as_ref();
+        let files = run.and_then(|r| match (r.files_done, r.files_total) {
+            (Some(done), Some(total)) => Some(format!("{done}/{total}")),
+            (Some(done), None) => Some(done.to_string()),
+            _ => None,
+        });
+        let waiting = if lane.waiting_capped {
+            format!("{}+", lane.waiting)
+        } else {
+            lane.waiting.to_string()
+        };
+        table.add_row(vec![
+            lane.lane.to_string(),
+            run.map_or_else(dash, |r| format!("{} ({}, {} jobs)", r.id, r.kind, r.jobs)),
+            run.and_then(|r| r.task.as_ref())
+                .map_or_else(dash, |t| t.id().to_owned()),
+            run.and_then(|r| r.task_error.clone().or(r.lifecycle.clone()))
+                .map_or_else(dash, |l| {
+                    if run.is_some_and(|r| r.cancel_requested) {
+                        format!("{l} (cancel asked)")
+                    } else {
+                        l
+                    }
+                }),
+            files.unwrap_or_else(dash),
+            run.and_then(|r| r.bytes).map_or_else(dash, bytes),
+            run.map_or_else(dash, |r| age(r.age_seconds)),
+            run.and_then(|r| r.eta_seconds).map_or_else(dash, age),
+            waiting,
+            lane.oldest_waiting_seconds.map_or_else(dash, age),
+            lane.runner.as_ref().map_or_else(dash, |r| {
+                if r.alive {
+                    r.owner.clone()
+                } else {
+                    format!("{} (lease expired)", r.owner)
+                }
+            }),
+        ]);
+    }
+    table
+}

@@ -1,0 +1,142 @@
+//! `ferry submit JOB.json [--id ID] [--wait]`: what the `submit` function does for schedules,
+//! run with the caller's credentials: validate, enqueue on the job's lane (once per job id),
+//! start the lane's runner when none runs. `--wait` then follows the job to its end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use ferry::config::{FromEnvironment, TaskConfig};
+use ferry::domain::job::JobSpec;
+use ferry::domain::parse;
+use ferry::handlers::submit::{self, SubmitInput, Submitted};
+use ferry::lanes::JobId;
+use ferry::lanes::record::JobState;
+use ferry::lanes::runner::Kicked;
+use ferry::ports::LaneView;
+
+use crate::deploy::{self, DeployArgs, RunnerArgs};
+use crate::{Failure, OutputArgs};
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job spec (a JSON object: what `ferry validate` checks).
+    pub file: PathBuf,
+    /// Your id for the job (1-128 characters): submitting the same id again is the same job,
+    /// so a retried submission never runs twice. Without it every submission is a new job.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Follow the job until it ends; exit 0 only if it succeeded.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds between two looks at the job with --wait.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub interval: u64,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
+    let input = SubmitInput {
+        job: read_job(&args.file)?,
+        id: args.id.clone(),
+        occurrence: None,
+    };
+    // Offline first: a broken job is named before anything about the deployment is asked.
+    let limits = TaskConfig::from_env()
+        .map_err(|e| Failure::new(e.to_string()))?
+        .limits;
+    input
+        .job
+        .clone()
+        .validate(&limits)
+        .map_err(|e| Failure::new(format!("{}: invalid job: {e}", args.file.display())))?;
+    let config = deploy::submit_config(&args.deploy, &args.runner)?;
+    let aws = deploy::aws().await;
+    let lanes = args.deploy.lanes(&aws)?;
+    let ports = (deploy::runners(&aws, &config), lanes);
+    let submitted = submit::submit(&ports, &config, &input, &request_id()).await?;
+    if args.output.json {
+        println!("{}", serde_json::to_string(&submitted).unwrap_or_default());
+    } else {
+        println!("{}", describe(&submitted));
+    }
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = wait(&ports.1, &submitted.job_id, args.interval, args.output.json).await?;
+    Ok(if state == JobState::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The job spec in `file`, with every parse problem named by field.
+pub fn read_job(file: &PathBuf) -> Result<JobSpec, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::new(format!("{}: cannot read: {e}", file.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("{}: not JSON: {e}", file.display())))?;
+    parse::from_value(value, "job")
+        .map_err(|e| Failure::new(format!("{}: invalid job: {e}", file.display())))
+}
+
+/// Names this submission when the caller gave no id: unique per process and instant.
+fn request_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("cli-{nanos:x}-{}", std::process::id())
+}
+
+fn describe(submitted: &Submitted) -> String {
+    let queued = if submitted.enqueued {
+        "queued"
+    } else {
+        "was submitted before (same id): nothing added"
+    };
+    let runner = match &submitted.runner {
+        Kicked::Started { owner } => format!("runner {owner} started"),
+        Kicked::Running { owner } => format!("runner {owner} already running"),
+    };
+    format!(
+        "job {} {queued} on {}; {runner}",
+        submitted.job_id, submitted.lane
+    )
+}
+
+/// Looks at the job every `interval` seconds, printing each change of state, until it ends.
+pub async fn wait<L: LaneView>(
+    lanes: &L,
+    id: &JobId,
+    interval: u64,
+    json: bool,
+) -> Result<JobState, Failure> {
+    let mut last = None;
+    loop {
+        let record = lanes
+            .job(id)
+            .await?
+            .ok_or_else(|| Failure::new(format!("job {id} is no longer in the lane table")))?;
+        if last != Some(record.state) {
+            last = Some(record.state);
+            let run = record.run.as_ref().map(|r| format!(" (run {r})"));
+            if json {
+                let line = serde_json::json!({"job": id, "state": record.state.as_str(), "run": record.run});
+                println!("{line}");
+            } else {
+                println!("{}{}", record.state.as_str(), run.unwrap_or_default());
+            }
+        }
+        if record.state.is_finished() {
+            return Ok(record.state);
+        }
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+    }
+}

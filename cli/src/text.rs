@@ -1,0 +1,81 @@
+//! Text for people: errors on one line, ages and sizes short.
+
+use ferry::FerryError;
+
+/// One line for an error: what failed and, for an AWS call that never got an answer, where to
+/// look.
+pub fn error_line(error: &FerryError) -> String {
+    let line = error.to_string().replace('\n', " ");
+    match error {
+        FerryError::AwsService { source } if source.code.is_none() => format!(
+            "{}; no answer from AWS: check the region, the credentials and AWS_ENDPOINT_URL",
+            without_debug(&line)
+        ),
+        _ => line,
+    }
+}
+
+/// The SDK's error text ends with the error's `Debug` form (`... (DispatchFailure(...))`),
+/// which says again, less readably, what precedes it.
+fn without_debug(line: &str) -> &str {
+    const VARIANTS: [&str; 4] = [
+        " (DispatchFailure(",
+        " (TimeoutError(",
+        " (ResponseError(",
+        " (ConstructionFailure(",
+    ];
+    let cut = VARIANTS.iter().filter_map(|v| line.find(v)).min();
+    cut.map_or(line, |at| &line[..at])
+}
+
+/// `42s`, `7m05s`, `3h02m`, `2d04h`.
+pub fn age(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3_600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
+        s => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
+/// `512 B`, `3.4 MiB`, `1.2 TiB`.
+pub fn bytes(count: i64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if count < 1024 {
+        return format!("{count} B");
+    }
+    let mut value = count as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_read_short() {
+        assert_eq!(age(0), "0s");
+        assert_eq!(age(425), "7m05s");
+        assert_eq!(age(10_920), "3h02m");
+        assert_eq!(age(187_200), "2d04h");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3_565_158), "3.4 MiB");
+        assert_eq!(bytes(1_319_413_953_331), "1.2 TiB");
+    }
+
+    #[test]
+    fn an_unanswered_call_reads_as_one_line_without_the_sdk_debug_form() {
+        let line = "AWS service error: Query: dispatch failure: io error: Connection refused \
+                    (os error 111) (DispatchFailure(DispatchFailure { source: ConnectorError }))";
+        assert_eq!(
+            without_debug(line),
+            "AWS service error: Query: dispatch failure: io error: Connection refused (os error 111)"
+        );
+        assert_eq!(without_debug("no debug form"), "no debug form");
+    }
+}

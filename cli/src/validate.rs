@@ -1,0 +1,76 @@
+//! `ferry validate FILE...`: job specs and routes files, offline, with the functions' rules
+//! (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the environment
+//! sets (`FERRY_MAX_PATHS`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ferry::config::{FromEnvironment, TaskConfig};
+use ferry::domain::job::{JobSpec, Limits};
+use ferry::domain::parse;
+use ferry::error::FieldErrors;
+use ferry::lanes::LaneId;
+use ferry::trigger::routes::Routes;
+
+/// Prints one verdict per file (and every broken rule under an invalid one); exit 1 when any
+/// file is invalid or unreadable.
+pub fn run(files: &[PathBuf]) -> ExitCode {
+    let limits = match TaskConfig::from_env() {
+        Ok(config) => config.limits,
+        Err(e) => {
+            eprintln!("ferry: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut all_valid = true;
+    for file in files {
+        match check(file, &limits) {
+            Ok(what) => println!("{}: valid {what}", file.display()),
+            Err(problems) => {
+                all_valid = false;
+                println!("{}: invalid", file.display());
+                for problem in problems {
+                    println!("  {problem}");
+                }
+            }
+        }
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What the file is when valid (`job "x" on lane fsx:fs-...`, `routes file (3 routes)`), or
+/// its problems.
+pub fn check(file: &Path, limits: &Limits) -> Result<String, Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read: {e}")])?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| vec![format!("not JSON: {e}")])?;
+    let listed = |errors: FieldErrors| -> Vec<String> {
+        errors.errors.iter().map(ToString::to_string).collect()
+    };
+    match value {
+        serde_json::Value::Array(_) => {
+            let routes = Routes::from_json(&text, limits).map_err(listed)?;
+            Ok(format!(
+                "routes file ({} route{})",
+                routes.len(),
+                if routes.len() == 1 { "" } else { "s" }
+            ))
+        }
+        serde_json::Value::Object(_) => {
+            let spec: JobSpec = parse::from_value(value, "job").map_err(listed)?;
+            let job = spec.validate(limits).map_err(listed)?;
+            Ok(format!(
+                "job {:?} on lane {}",
+                job.spec().name,
+                LaneId::of(&job)
+            ))
+        }
+        _ => Err(vec![
+            "expected a job spec (a JSON object) or routes (a JSON array)".to_owned(),
+        ]),
+    }
+}

@@ -1,0 +1,200 @@
+//! The `ferry` binary offline: help, `validate`, usage errors and a deployment that cannot be
+//! found or reached. Commands against a deployment are tested on the local emulator
+//! (local/tests/test_cli.py).
+
+use std::process::{Command, Output};
+
+fn ferry(args: &[&str]) -> Output {
+    ferry_with(args, &[])
+}
+
+/// `ferry args` in the crate's folder, with none of Ferry's variables but `env`.
+fn ferry_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "FERRY_LANE_TABLE",
+        "FERRY_STATE_MACHINE_ARN",
+        "FERRY_MAX_PATHS",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("the ferry binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = ferry(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["validate", "submit", "status", "cancel"] {
+        assert!(help.contains(command), "{command} missing from:\n{help}");
+    }
+    let submit = text(&ferry(&["submit", "--help"]).stdout);
+    for flag in [
+        "--id",
+        "--wait",
+        "--table",
+        "FERRY_LANE_TABLE",
+        "--runner",
+        "--json",
+    ] {
+        assert!(submit.contains(flag), "{flag} missing from:\n{submit}");
+    }
+}
+
+#[test]
+fn valid_files_pass_and_say_what_they_are() {
+    let out = ferry(&[
+        "validate",
+        "tests/files/export.json",
+        "tests/files/routes.json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(
+        "tests/files/export.json: valid job \"nightly-export\" on lane fsx:fs-0123456789abcdef0"
+    ));
+    assert!(stdout.contains("tests/files/routes.json: valid routes file (1 route)"));
+}
+
+#[test]
+fn every_broken_rule_is_named_by_its_field_and_exits_1() {
+    let out = ferry(&[
+        "validate",
+        "tests/files/export.json",
+        "tests/files/invalid-job.json",
+        "tests/files/invalid-routes.json",
+        "tests/files/missing.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    for expected in [
+        "tests/files/export.json: valid",
+        "tests/files/invalid-job.json: invalid",
+        "  job.name: must be 1-64 characters",
+        "  job.file_system_id: must be \"fs-\" followed by 8-17 lowercase hex digits",
+        "  job.paths[0]: must be relative to the file system root",
+        "tests/files/invalid-routes.json: invalid",
+        "  routes[1]: route \"b\" overlaps route \"a\"",
+        "tests/files/missing.json: invalid\n  cannot read:",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn the_environment_s_limits_apply_and_a_bad_one_is_named() {
+    let out = ferry_with(
+        &["validate", "tests/files/export.json"],
+        &[("FERRY_MAX_PATHS", "many")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "ferry: environment variable FERRY_MAX_PATHS: expected a whole number, got \"many\""
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["validate"][..],
+        &["frobnicate"],
+        &["submit"],
+        &["submit", "x.json", "--interval", "0"],
+    ] {
+        let out = ferry(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_deployment_that_is_not_named_is_one_clear_line() {
+    let out = ferry(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "ferry: no lane table: give --table NAME or set FERRY_LANE_TABLE (the stack's LaneTableName output)"
+    );
+    let out = ferry(&[
+        "submit",
+        "tests/files/export.json",
+        "--table",
+        "ferry-lanes",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("ferry: no runner: give --runner ARN"));
+    let runner = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
+    let out = ferry(&[
+        "submit",
+        "tests/files/export.json",
+        "--table",
+        "t",
+        "--runner",
+        runner,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .starts_with("ferry: --table (FERRY_LANE_TABLE): must be a DynamoDB table name"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_invalid_job_is_refused_before_anything_is_sent() {
+    let out = ferry(&[
+        "submit",
+        "tests/files/invalid-job.json",
+        "--runner",
+        "arn:aws:states:us-east-1:111122223333:stateMachine:ferry",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("ferry: tests/files/invalid-job.json: invalid job: job.name:"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_one_line_and_exit_1_never_a_panic() {
+    let out = ferry_with(
+        &["status", "--table", "ferry-lanes"],
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("ferry: AWS service error: Query: dispatch failure"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains("no answer from AWS: check the region, the credentials and AWS_ENDPOINT_URL")
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("DispatchFailure("));
+}

@@ -1,0 +1,178 @@
+"""The `ferry` CLI through its real binary, against the emulator and the running functions and
+runners (issue 16): submit (with --wait), status --json while a run is in flight, cancel of a
+pending job, of a running FSx task and of a DataSync run (reports naming the caller and the
+reason), cancel of an ended job, unknown ids.
+
+Offline behaviour (help, validate, usage errors, an unreachable endpoint) is tested in
+cli/tests/cli.rs.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+from typing import Any, Callable
+
+import pytest
+
+from conftest import World, report_of
+from ferry_local import paths, processes
+from ferry_local.ferry import LANE_TABLE, REGION, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
+
+#: moto's answer to GetCallerIdentity for any credentials.
+CALLER = "arn:aws:sts::123456789012:user/moto"
+
+
+def ferry_cli(ferry: LocalFerry, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    binary = paths.cli()
+    if not binary.is_file():
+        pytest.fail(f"{binary} is not built (cargo build -p ferry-cli, or cargo test --workspace)")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ENDPOINT_URL": ferry.emulator.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "FERRY_LANE_TABLE": LANE_TABLE,
+        "FERRY_STATE_MACHINE_ARN": ferry.state_machine_arn,
+    }
+    return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def job_file(tmp_path: pathlib.Path, job: dict[str, Any]) -> str:
+    path = tmp_path / f"{job['name']}.json"
+    path.write_text(json.dumps(job))
+    return str(path)
+
+
+def submit_json(ferry: LocalFerry, file: str, *extra: str) -> dict[str, Any]:
+    out = ferry_cli(ferry, "submit", file, "--json", *extra)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.splitlines()[0])
+
+
+def lane_status(ferry: LocalFerry, lane: str) -> dict[str, Any]:
+    out = ferry_cli(ferry, "status", lane, "--json")
+    assert out.returncode == 0, out.stderr
+    [status] = json.loads(out.stdout)["lanes"]
+    return status
+
+
+def submit_started(ferry: LocalFerry, tmp_path: pathlib.Path, lane: str,
+                   job: dict[str, Any]) -> str:
+    """Submits `job` with the CLI and waits for its run's task to start; returns the job id."""
+    job_id = submit_json(ferry, job_file(tmp_path, job))["job_id"]
+    processes.wait_for(lambda: (lane_status(ferry, lane)["run"] or {}).get("task"), 30,
+                       interval=0.3, what=f"the task of {job['name']} started")
+    return job_id
+
+
+def test_submit_wait_follows_a_job_to_its_end(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"results/a.nc": "a\n"})
+    file = job_file(tmp_path, {"name": unique("cli-export"), "kind": "fsx_export",
+                               "file_system_id": fs, "paths": ["results"]})
+    out = ferry_cli(ferry, "submit", file, "--id", "nightly-1", "--wait", "--interval", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("job job-") and f"queued on fsx:{fs}; runner " in lines[0], lines
+    assert lines[-1].startswith("succeeded (run run-"), lines
+    job = lines[0].split()[1]
+    assert report_of(reports, job)["outcome"] == "succeeded"
+    again = ferry_cli(ferry, "submit", file, "--id", "nightly-1")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"job {job} was submitted before (same id): nothing added")
+    assert len(ferry.fsx_tasks(fs)) == 1
+
+
+def test_a_failed_job_makes_submit_wait_exit_1(
+        world: World, ferry: LocalFerry, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"out/a.nc": "a\n"})
+    ferry.ctl.fsx_fail(fs, files=[{"path": "out/a.nc", "error_code": "S3AccessDenied"}])
+    file = job_file(tmp_path, {"name": unique("cli-fails"), "kind": "fsx_export",
+                               "file_system_id": fs, "paths": ["out"]})
+    out = ferry_cli(ferry, "submit", file, "--wait", "--interval", "1", "--json")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    states = [json.loads(line)["state"] for line in out.stdout.splitlines()[1:]]
+    assert states[-1] == "failed", states
+
+
+def test_cancel_from_the_cli_pending_and_running_with_status_in_between(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"results/a.nc": "a\n"})
+    lane = lane_of_fs(fs)
+    ferry.ctl.hold(file_system_id=fs)
+    running = submit_started(ferry, tmp_path, lane, {
+        "name": unique("cli-running"), "kind": "fsx_export", "file_system_id": fs})
+    pending = submit_json(ferry, job_file(tmp_path, {
+        "name": unique("cli-pending"), "kind": "fsx_import", "file_system_id": fs}))["job_id"]
+
+    status = lane_status(ferry, lane)
+    assert status["lane"] == lane and status["waiting"] == 1, status
+    assert status["oldest_waiting_seconds"] >= 0
+    assert status["runner"]["alive"] is True
+    run = status["run"]
+    assert (run["kind"], run["jobs"], run["state"]) == ("fsx_export", 1, "started"), run
+    assert run["task"]["file_system_id"] == fs and run["lifecycle"] == "EXECUTING", run
+    text = ferry_cli(ferry, "status")
+    assert text.returncode == 0 and lane in text.stdout and "EXECUTING" in text.stdout
+
+    out = ferry_cli(ferry, "cancel", pending, "--reason", "wrong folder")
+    assert (out.returncode, out.stdout.strip()) == (
+        0, f"job {pending} was pending: canceled, it will never start"), out.stderr
+    out = ferry_cli(ferry, "cancel", running, "--reason", "no longer needed")
+    assert out.returncode == 0, out.stderr
+    assert f"cancel requested by {CALLER}" in out.stdout
+    jobs = ferry.settle(lane, jobs=2)
+    assert (jobs[running]["state"], jobs[pending]["state"]) == ("canceled", "canceled")
+    [task] = ferry.fsx_tasks(fs)
+    assert (task["Type"], task["Lifecycle"]) == ("EXPORT_TO_REPOSITORY", "CANCELED")
+    report = report_of(reports, running)
+    assert report["outcome"] == "canceled"
+    assert report["reason"] == f"cancelled at the request of {CALLER}: no longer needed"
+
+    ended = ferry_cli(ferry, "cancel", running)
+    assert (ended.returncode, ended.stdout.strip()) == (
+        0, f"job {running} already ended (canceled): nothing to cancel")
+    ferry.ctl.release(file_system_id=fs)
+
+
+def test_cancel_of_a_datasync_run_by_its_run_id(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path) -> None:
+    task_arn = ferry.datasync_task(unique("cli-ds"), world.data_bucket, "/cli",
+                                   world.archive_bucket, "/cli")
+    lane = lane_of_task(task_arn)
+    ferry.ctl.hold(task_arn=task_arn)
+    job = submit_started(ferry, tmp_path, lane, {
+        "name": unique("cli-sync"), "kind": "datasync", "task_arn": task_arn})
+    run = lane_status(ferry, lane)["run"]["id"]
+    out = ferry_cli(ferry, "cancel", run, "--reason", "window closed")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"run {run}: cancel requested by {CALLER}")
+    jobs = ferry.settle(lane, jobs=1)
+    assert jobs[job]["state"] == "canceled"
+    [execution] = ferry.datasync_executions(task_arn)
+    assert execution["Status"] == "ERROR"
+    report = report_of(reports, job)
+    assert report["outcome"] == "canceled"
+    assert report["reason"] == f"cancelled at the request of {CALLER}: window closed"
+    ferry.ctl.release(task_arn=task_arn)
+
+
+def test_unknown_ids_and_bad_input_are_one_line_and_exit_1(
+        world: World, ferry: LocalFerry) -> None:
+    out = ferry_cli(ferry, "cancel", "job-" + "0" * 56)
+    assert out.returncode == 1
+    assert out.stderr.startswith("ferry: not found: job job-000") and out.stderr.count("\n") == 1
+    out = ferry_cli(ferry, "cancel", "run-nothing")
+    assert (out.returncode, out.stderr.strip()) == (
+        1, "ferry: not found: run run-nothing is in no lane of this table")
+    out = ferry_cli(ferry, "cancel", "nightly")
+    assert out.returncode == 1 and out.stderr.startswith("ferry: nightly: not a job or run id")
+    out = ferry_cli(ferry, "status", "fsx:nope")
+    assert out.returncode == 1 and out.stderr.startswith("ferry: LANE: ")
