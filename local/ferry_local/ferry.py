@@ -501,6 +501,16 @@ class LocalFerry:
             Key={"pk": {"S": f"lane#{lane}"}, "sk": {"S": "lane"}}).get("Item", {})
         return {k: next(iter(v.values())) for k, v in item.items()}
 
+    def run_in_flight(self, lane: str) -> dict[str, Any] | None:
+        """The record of the lane's run in flight (its `doc_json`), or None."""
+        run_id = self.lane_record(lane).get("run_id")
+        if not run_id:
+            return None
+        item = self.client("dynamodb").get_item(
+            TableName=LANE_TABLE, ConsistentRead=True,
+            Key={"pk": {"S": f"lane#{lane}"}, "sk": {"S": f"run#{run_id}"}}).get("Item")
+        return json.loads(item["doc_json"]["S"]) if item else None
+
     def settle(self, lane: str, timeout: float = 120.0, jobs: int | None = None) -> dict[str, dict[str, Any]]:
         """Waits until `lane` has work no more: at least `jobs` jobs (when given), none pending
         or running, no run in flight, and every runner of it ended. Returns its jobs."""

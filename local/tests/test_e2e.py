@@ -509,6 +509,44 @@ def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
     ferry.ctl.release(file_system_id=fs)
 
 
+@pytest.mark.parametrize("service", ["fsx", "datasync"])
+def test_a_task_cancelled_outside_ferry_is_reported_canceled_not_failed(
+        ferry: LocalFerry, world: World, reports: Inbox, service: str,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    """Issue 16: the console's (or the AWS CLI's) cancel is a cancel, said to come from outside."""
+    if service == "fsx":
+        _, fs = file_system(files={"results/a.nc": "a\n"})
+        lane, target = lane_of_fs(fs), {"file_system_id": fs}
+        job_spec = {"name": unique("e2e-outside"), "kind": "fsx_export", "file_system_id": fs}
+    else:
+        task_arn = ferry.datasync_task(unique("e2e-outside"), world.data_bucket, "/outside",
+                                       world.archive_bucket, "/outside")
+        lane, target = lane_of_task(task_arn), {"task_arn": task_arn}
+        job_spec = {"name": unique("e2e-outside"), "kind": "datasync", "task_arn": task_arn}
+    ferry.ctl.hold(**target)
+    job = submitted(ferry, job_spec)
+
+    def started() -> dict[str, Any] | None:
+        run = ferry.run_in_flight(lane)
+        return run["task"] if run and run.get("task") else None
+
+    task = processes.wait_for(started, 30, interval=0.2, what="the task started")
+    if service == "fsx":
+        ferry.client("fsx").cancel_data_repository_task(TaskId=task["task_id"])
+    else:
+        ferry.client("datasync").cancel_task_execution(
+            TaskExecutionArn=task["task_execution_arn"])
+    jobs = ferry.settle(lane, jobs=1)
+    assert jobs[job]["state"] == "canceled"
+    report = report_of(reports, job)
+    assert report["outcome"] == "canceled"
+    assert report["reason"] == ("cancelled outside Ferry (the console, the AWS CLI or the API): "
+                                "Ferry did not ask")
+    path = [s for run in ferry.runners(lane) for s in run.path]
+    assert "CancelTask" not in path, "Ferry did not cancel it again"
+    ferry.ctl.release(**target)
+
+
 def test_a_runner_stopped_by_hand_is_replaced_and_its_run_finished_once(
         ferry: LocalFerry, reports: Inbox,
         file_system: Callable[..., tuple[str, str]]) -> None:

@@ -19,15 +19,15 @@ use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Ti
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobRecord, JobState, LaneState, Lease, LeaseRequest, Leased, Millis,
-    QueuedJob, RunId, RunRecord, RunState,
+    Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease, LeaseRequest, Leased,
+    Millis, QueuedJob, RunId, RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 use crate::ports::{
-    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, Fetched, LaneLease,
-    LaneQueue, LaneRuns, LaneView, Publish, PutObject, ReadReports, StartExecution, StartOutcome,
-    StartTask,
+    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, Fetched, KeepReports,
+    LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Publish, PutObject, ReadReports,
+    StartExecution, StartOutcome, StartTask,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
@@ -509,6 +509,7 @@ struct LanesState {
     jobs: BTreeMap<JobId, (QueuedJob, JobState, Option<RunId>)>,
     leases: BTreeMap<LaneId, Lease>,
     runs: BTreeMap<(LaneId, RunId), RunRecord>,
+    reports: BTreeMap<(LaneId, RunId), KeptReport>,
     in_flight: BTreeMap<LaneId, RunId>,
     fail_enqueues: u32,
     /// Runner executions started: (name, input).
@@ -575,6 +576,23 @@ impl FakeLanes {
 }
 
 impl LaneView for FakeLanes {
+    async fn reports(&self, lane: &LaneId) -> Result<Vec<KeptReport>, FerryError> {
+        let state = self.state.lock();
+        let mut reports: Vec<KeptReport> = state
+            .reports
+            .values()
+            .filter(|r| &r.lane == lane)
+            .cloned()
+            .collect();
+        reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
+        Ok(reports)
+    }
+
+    async fn report(&self, lane: &LaneId, id: &RunId) -> Result<Option<KeptReport>, FerryError> {
+        let state = self.state.lock();
+        Ok(state.reports.get(&(lane.clone(), id.clone())).cloned())
+    }
+
     async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
         Ok(self
             .jobs()
@@ -690,6 +708,21 @@ impl LaneLease for FakeLanes {
             }
             _ => Err(FakeLanes::lost(lane, from)),
         }
+    }
+}
+
+impl KeepReports for FakeLanes {
+    async fn keep_report(&self, report: &KeptReport) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        let at = (report.lane.clone(), report.run.clone());
+        state.reports.insert(at, report.clone());
+        Ok(())
+    }
+}
+
+impl NoteRuns for FakeLanes {
+    async fn note(&self, run: &RunRecord) -> Result<(), FerryError> {
+        LaneRuns::update(self, run).await
     }
 }
 

@@ -11,8 +11,8 @@ use crate::domain::status::{TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
 use crate::ids::S3Url;
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobRecord, LaneState, LeaseRequest, Leased, Millis, QueuedJob, RunId,
-    RunRecord,
+    Enqueued, JobEnd, JobRecord, KeptReport, LaneState, LeaseRequest, Leased, Millis, QueuedJob,
+    RunId, RunRecord,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
@@ -171,6 +171,19 @@ pub trait LaneView {
         lane: &LaneId,
         id: &RunId,
     ) -> impl Future<Output = Result<Option<RunRecord>, FerryError>> + Send;
+
+    /// The reports kept for `lane`'s runs (the last 30 days), newest first.
+    fn reports(
+        &self,
+        lane: &LaneId,
+    ) -> impl Future<Output = Result<Vec<KeptReport>, FerryError>> + Send;
+
+    /// The report kept for the run `id` of `lane`, once `notify` published it.
+    fn report(
+        &self,
+        lane: &LaneId,
+        id: &RunId,
+    ) -> impl Future<Output = Result<Option<KeptReport>, FerryError>> + Send;
 }
 
 /// Adding jobs to their lanes.
@@ -248,5 +261,20 @@ pub trait LaneRuns {
         &self,
         owner: &str,
         run: &RunRecord,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+}
+
+/// What a status check writes on the run it follows (`task-status`): that its task was seen
+/// being cancelled from outside Ferry. The record is replaced as [`LaneRuns::update`] does.
+pub trait NoteRuns {
+    fn note(&self, run: &RunRecord) -> impl Future<Output = Result<(), FerryError>> + Send;
+}
+
+/// Keeps the report `notify` published for a run, for `ferry history` and `ferry watch`.
+pub trait KeepReports {
+    /// Again, the same report replaces it.
+    fn keep_report(
+        &self,
+        report: &KeptReport,
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 }

@@ -4,13 +4,14 @@
 use ferry::config::{NotifyConfig, SubmitConfig, TaskConfig};
 use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::JobSpec;
-use ferry::domain::status::{Counts, TaskHandle, Timestamp};
+use ferry::domain::status::{Counts, Failure, Phase, TaskHandle, Timestamp};
 use ferry::fakes::{FakeFailure, FakeLanes, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
 use ferry::handlers::{lane, notify, now_millis, start_task, submit, task_status};
 use ferry::ids::{StateMachineArn, TopicArn};
 use ferry::lanes::record::{JobState, LeaseRequest};
 use ferry::lanes::{JobId, JobSource, LaneId};
-use ferry::ports::{LaneLease, LaneQueue};
+use ferry::notify::report::Outcome;
+use ferry::ports::{LaneLease, LaneQueue, LaneView};
 use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -76,6 +77,22 @@ async fn a_run_in_flight() -> (FakeLanes, String, JobId) {
 
 fn runner(run: &str) -> Value {
     json!({"lane": lane_id(), "owner": OWNER, "run": run})
+}
+
+const SYNC_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0";
+
+fn sync_job() -> Value {
+    json!({"name": "sync", "kind": "datasync", "task_arn": SYNC_TASK})
+}
+
+fn datasync_execution(lifecycle: &str) -> FakeTask {
+    let arn = format!("{SYNC_TASK}/execution/exec-0123456789abcdef0");
+    let handle: TaskHandle =
+        serde_json::from_value(json!({"service": "datasync", "task_execution_arn": arn})).unwrap();
+    FakeTask {
+        handle,
+        ..fsx_task("task-0000000000000000c", lifecycle, 60)
+    }
 }
 
 fn fsx_task(id: &str, lifecycle: &str, age_seconds: i64) -> FakeTask {
@@ -187,6 +204,64 @@ async fn a_status_check_renews_the_lease_caps_the_wait_while_jobs_wait_and_passe
 }
 
 #[tokio::test]
+async fn a_task_seen_cancelling_without_ferry_asking_ends_canceled_not_failed() {
+    let (lanes, run, _) = a_run_in_flight().await;
+    let tasks = FakeTasks::new();
+    let handle = tasks.insert(datasync_execution("CANCELLING"));
+    let ports = (tasks, lanes);
+    let config = laned(TaskConfig::default());
+    let input = json!({"job": sync_job(), "task": handle, "runner": runner(&run)});
+    let status = task_status::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    assert!(!status.status.done && !status.cancel_asked);
+    let seen = ports.1.runs()[0].canceled_outside;
+    assert!(seen.is_some(), "the first sighting is recorded");
+
+    // DataSync's result of a cancelled run is not documented: whatever it says, the run
+    // seen CANCELLING ends canceled, and the sighting is not rewritten.
+    let failure = Failure {
+        message: None,
+        error_code: Some("InternalError".into()),
+        error_detail: Some("unrelated".into()),
+    };
+    ports
+        .0
+        .set(&handle, "ERROR", Counts::default(), Some(failure));
+    let status = task_status::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(status.status.phase, Phase::Canceled);
+    assert!(status.status.done);
+    assert_eq!(ports.1.runs()[0].canceled_outside, seen);
+
+    // Without the sighting (another run, never seen CANCELLING) the same ERROR is a failure.
+    let (lanes, run, _) = a_run_in_flight().await;
+    let ports = (ports.0, lanes);
+    let input = json!({"job": sync_job(), "task": handle, "runner": runner(&run)});
+    let status = task_status::handle(&ports, &config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(status.status.phase, Phase::Failed);
+    assert_eq!(ports.1.runs()[0].canceled_outside, None);
+}
+
+#[tokio::test]
+async fn a_cancel_ferry_asked_for_is_not_recorded_as_outside() {
+    let (lanes, run, _) = a_run_in_flight().await;
+    let tasks = FakeTasks::new();
+    let handle = tasks.insert(datasync_execution("CANCELLING"));
+    let ports = (tasks, lanes);
+    let config = laned(TaskConfig::default());
+    let input = json!({"job": sync_job(), "task": handle, "runner": runner(&run),
+                       "cancel_requested": true});
+    task_status::handle(&ports, &config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(ports.1.runs()[0].canceled_outside, None);
+}
+
+#[tokio::test]
 async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
     let (lanes, run, job) = a_run_in_flight().await;
     let config = laned(TaskConfig::default());
@@ -224,6 +299,22 @@ async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
         "cancelled at the request of bob: not needed"
     );
     assert!(published[1].body.contains("Jobs:         1 (first)\n"));
+
+    // The lane table keeps it for `ferry history` and `ferry watch`: the text message whole
+    // (it is short), the outcome, the run's size.
+    let [kept] = ports
+        .1
+        .reports(&lane_id())
+        .await
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(kept.run.0, run);
+    assert_eq!((kept.outcome, kept.jobs), (Outcome::Canceled, 1));
+    assert_eq!(kept.text, published[1].body);
+    assert_eq!(kept.subject, published[1].subject);
+    let again = ports.1.report(&lane_id(), &kept.run).await.unwrap();
+    assert_eq!(again.as_ref(), Some(&kept));
 }
 
 #[tokio::test]

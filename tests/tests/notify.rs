@@ -232,7 +232,7 @@ async fn a_missing_or_unreadable_report_is_said_not_fatal() {
 }
 
 #[tokio::test]
-async fn canceled_and_timed_out_are_told_apart() {
+async fn canceled_outside_ferry_and_timed_out_are_told_apart() {
     let ports = new_ports();
     let fake = &ports.0;
     invoke(&ports, &config(), fixture("canceled"))
@@ -242,7 +242,7 @@ async fn canceled_and_timed_out_are_told_apart() {
     assert_eq!(json.attributes["status"], "CANCELED");
     assert_eq!(
         report.reason.as_deref(),
-        Some("the task was cancelled before it finished")
+        Some("cancelled outside Ferry (the console, the AWS CLI or the API): Ferry did not ask")
     );
 
     let ports = new_ports();

@@ -35,11 +35,11 @@ use tracing::instrument;
 use super::{Class, classify, send};
 use crate::error::{AwsError, FerryError};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobRecord, JobState, LaneState, Lease, LeaseRequest, Leased, Millis,
-    QueuedJob, RunId, RunRecord, RunState,
+    Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease, LeaseRequest, Leased,
+    Millis, QueuedJob, RunId, RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
-use crate::ports::{LaneLease, LaneQueue, LaneRuns, LaneView};
+use crate::ports::{KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns};
 
 /// How long finished jobs and runs are kept (TTL): 30 days.
 const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
@@ -404,6 +404,23 @@ impl LaneView for AwsLanes {
         let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
         item.map(|item| record("GetItem", &item)).transpose()
     }
+
+    #[instrument(skip(self))]
+    async fn reports(&self, lane: &LaneId) -> Result<Vec<KeptReport>, FerryError> {
+        let items = self.query(lane_pk(lane), "report#", usize::MAX).await?;
+        let mut reports = items
+            .iter()
+            .map(|item| record("Query", item))
+            .collect::<Result<Vec<KeptReport>, _>>()?;
+        reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
+        Ok(reports)
+    }
+
+    #[instrument(skip(self))]
+    async fn report(&self, lane: &LaneId, id: &RunId) -> Result<Option<KeptReport>, FerryError> {
+        let item = self.get(key(lane_pk(lane), format!("report#{id}"))).await?;
+        item.map(|item| record("GetItem", &item)).transpose()
+    }
 }
 
 impl LaneQueue for AwsLanes {
@@ -528,6 +545,63 @@ impl AwsLanes {
     }
 }
 
+impl KeepReports for AwsLanes {
+    /// One unconditional put: a retried `notify` writes the same report again. It expires with
+    /// the run's record.
+    #[instrument(skip(self, report), fields(lane = %report.lane, run = %report.run))]
+    async fn keep_report(&self, report: &KeptReport) -> Result<(), FerryError> {
+        const OP: &str = "PutItem";
+        let mut item = key(lane_pk(&report.lane), format!("report#{}", report.run));
+        item.insert("doc_json".into(), json(report));
+        item.insert(
+            "expires_at".into(),
+            n(report.published_at / 1000 + RETENTION_SECONDS),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| {
+                let class = e.as_service_error().and_then(table_class);
+                classify(OP, e, class)
+            })?;
+        Ok(())
+    }
+}
+
+impl NoteRuns for AwsLanes {
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
+    async fn note(&self, run: &RunRecord) -> Result<(), FerryError> {
+        self.replace_run(run).await
+    }
+}
+
+impl AwsLanes {
+    /// Replaces the record of a run in flight (never a finished one).
+    async fn replace_run(&self, run: &RunRecord) -> Result<(), FerryError> {
+        let item = self.update(
+            key(lane_pk(&run.lane), format!("run#{}", run.id)),
+            "SET run_state = :state, doc_json = :doc",
+            Some("attribute_exists(pk) AND run_state <> :done"),
+            HashMap::from([
+                (":state".into(), s(state_name(run.state))),
+                (":doc".into(), json(run)),
+                (":done".into(), s(state_name(RunState::Done))),
+            ]),
+        )?;
+        if self.transact(vec![item]).await? {
+            Ok(())
+        } else {
+            Err(FerryError::NotFound {
+                message: format!("run {} of {} is not in flight", run.id, run.lane),
+                source: None,
+            })
+        }
+    }
+}
+
 impl LaneRuns for AwsLanes {
     #[instrument(skip(self, jobs), fields(jobs = jobs.len()))]
     async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
@@ -595,24 +669,7 @@ impl LaneRuns for AwsLanes {
 
     #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
     async fn update(&self, run: &RunRecord) -> Result<(), FerryError> {
-        let item = self.update(
-            key(lane_pk(&run.lane), format!("run#{}", run.id)),
-            "SET run_state = :state, doc_json = :doc",
-            Some("attribute_exists(pk) AND run_state <> :done"),
-            HashMap::from([
-                (":state".into(), s(state_name(run.state))),
-                (":doc".into(), json(run)),
-                (":done".into(), s(state_name(RunState::Done))),
-            ]),
-        )?;
-        if self.transact(vec![item]).await? {
-            Ok(())
-        } else {
-            Err(FerryError::NotFound {
-                message: format!("run {} of {} is not in flight", run.id, run.lane),
-                source: None,
-            })
-        }
+        self.replace_run(run).await
     }
 
     /// Each job to its end state (100 to a transaction; a job already ended stays as it is),

@@ -175,12 +175,37 @@ impl Phase {
         }
     }
 
-    fn of(handle: &TaskHandle, lifecycle: &str, cancel_requested: bool) -> Phase {
-        match handle {
+    /// The phase of `snapshot`. A DataSync `ERROR` is a cancel when a cancel was requested or
+    /// seen (`cancelled`: Ferry asked, or the execution was seen `CANCELLING` without Ferry
+    /// asking) or when its result says so ([`reads_as_cancelled`]).
+    fn of(snapshot: &TaskSnapshot, cancelled: bool) -> Phase {
+        let lifecycle = snapshot.lifecycle.as_str();
+        match snapshot.task {
             TaskHandle::Fsx { .. } => Phase::from_fsx(lifecycle),
-            TaskHandle::Datasync { .. } => Phase::from_datasync(lifecycle, cancel_requested),
+            TaskHandle::Datasync { .. } => Phase::from_datasync(
+                lifecycle,
+                cancelled || reads_as_cancelled(snapshot.failure.as_ref()),
+            ),
         }
     }
+}
+
+/// A DataSync result naming a cancel. AWS documents no `Result` for a cancelled execution (it
+/// ends `ERROR`; the error code is not listed, AWS-FACTS.md): any error code or detail that
+/// mentions a cancel counts (the emulator's detail is "Task execution was cancelled."). An
+/// execution seen `CANCELLING` counts whatever its result (task-status remembers it).
+fn reads_as_cancelled(failure: Option<&Failure>) -> bool {
+    failure.is_some_and(|f| {
+        [&f.error_code, &f.error_detail]
+            .into_iter()
+            .flatten()
+            .any(|text| text.to_ascii_lowercase().contains("cancel"))
+    })
+}
+
+/// The lifecycle values of a task being cancelled: FSx `CANCELING`, DataSync `CANCELLING`.
+pub fn is_canceling(lifecycle: &str) -> bool {
+    matches!(lifecycle, "CANCELING" | "CANCELLING")
 }
 
 /// An instant, serialized as an RFC 3339 string (`2026-11-21T10:00:00Z`).
@@ -375,7 +400,7 @@ pub const REPORT_WAIT_SECONDS: u64 = 300;
 pub struct StatusContext {
     pub poll: PollSettings,
     pub timeout_seconds: u64,
-    /// Ferry already asked to cancel this task.
+    /// Ferry already asked to cancel this task, or saw it being cancelled without asking.
     pub cancel_requested: bool,
     pub now: Timestamp,
 }
@@ -383,15 +408,14 @@ pub struct StatusContext {
 impl TaskStatus {
     /// Normalizes a snapshot: phase, `done`, timeout, and the next polling interval.
     pub fn from_snapshot(snapshot: TaskSnapshot, ctx: StatusContext) -> TaskStatus {
-        let phase = Phase::of(&snapshot.task, &snapshot.lifecycle, ctx.cancel_requested);
+        let phase = Phase::of(&snapshot, ctx.cancel_requested);
         let ended = phase.is_terminal();
         let report_pending = ended && report_still_pending(&snapshot, ctx.now);
         let done = ended && !report_pending;
         let born = snapshot.timings.created_at.or(snapshot.timings.started_at);
         let age_seconds = born.map_or(0, |t| t.seconds_until(ctx.now));
         let timed_out = !ended && age_seconds >= ctx.timeout_seconds;
-        let canceling = matches!(snapshot.lifecycle.as_str(), "CANCELING" | "CANCELLING")
-            || (ctx.cancel_requested && !done);
+        let canceling = is_canceling(&snapshot.lifecycle) || (ctx.cancel_requested && !done);
         let next_poll_seconds = if report_pending {
             ctx.poll.min_seconds
         } else {
@@ -485,6 +509,47 @@ mod tests {
         }
         assert_eq!(Phase::from_datasync("ERROR", true), Phase::Canceled);
         assert_eq!(Phase::from_datasync("SUCCESS", true), Phase::Succeeded);
+    }
+
+    #[test]
+    fn an_error_whose_result_names_a_cancel_is_canceled_even_when_ferry_did_not_ask() {
+        let datasync: TaskHandle = serde_json::from_value(serde_json::json!({
+            "service": "datasync",
+            "task_execution_arn": "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0123456789abcdef0"
+        }))
+        .unwrap();
+        let ended = |code: Option<&str>, detail: Option<&str>| {
+            let mut s = snapshot(datasync.clone(), "ERROR", 0);
+            s.failure = Some(Failure {
+                message: None,
+                error_code: code.map(Into::into),
+                error_detail: detail.map(Into::into),
+            });
+            TaskStatus::from_snapshot(s, ctx(60)).phase
+        };
+        assert_eq!(
+            ended(None, Some("Task execution was cancelled.")),
+            Phase::Canceled
+        );
+        assert_eq!(ended(Some("OpCancelled"), None), Phase::Canceled);
+        assert_eq!(
+            ended(Some("S3AccessDenied"), Some("Access denied")),
+            Phase::Failed
+        );
+        assert_eq!(ended(None, None), Phase::Failed);
+        // FSx has its own CANCELED: a failure message never turns FAILED into a cancel.
+        let mut fsx_failed = snapshot(fsx(), "FAILED", 0);
+        fsx_failed.failure = Some(Failure {
+            message: Some("cancelled upstream".into()),
+            error_code: None,
+            error_detail: None,
+        });
+        assert_eq!(
+            TaskStatus::from_snapshot(fsx_failed, ctx(60)).phase,
+            Phase::Failed
+        );
+        assert!(is_canceling("CANCELING") && is_canceling("CANCELLING"));
+        assert!(!is_canceling("CANCELED") && !is_canceling("ERROR"));
     }
 
     #[test]

@@ -20,15 +20,16 @@ use super::RunnerContext;
 use crate::config::{ConfigError, ENV_TOPIC_ARN, Laned, NotifyConfig};
 use crate::domain::parse;
 use crate::domain::status::{TaskHandle, TaskStatus, Timestamp};
+use crate::domain::text;
 use crate::error::FerryError;
 use crate::ids::TopicArn;
-use crate::lanes::record::{Millis, RunRecord};
+use crate::lanes::record::{KEPT_TEXT_BYTES, KeptReport, Millis, RunRecord};
 use crate::lanes::runner::{ExpiredJob, stored_run};
 use crate::notify::report::{
     self, CoveredJob, CoveredJobs, Facts, JobInfo, Outcome, Report, StepError,
 };
 use crate::notify::{attach_digest, message};
-use crate::ports::{LaneView, Publish, ReadReports};
+use crate::ports::{KeepReports, LaneView, Publish, ReadReports};
 
 /// The input, as the state machine passes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ pub struct NotifyOutput {
     pub paths_truncated: bool,
 }
 
-pub async fn handle<P: Publish + ReadReports, L: LaneView>(
+pub async fn handle<P: Publish + ReadReports, L: LaneView + KeepReports>(
     (reports, lanes): &(P, L),
     config: &Laned<NotifyConfig>,
     event: LambdaEvent<Value>,
@@ -100,12 +101,49 @@ pub async fn handle<P: Publish + ReadReports, L: LaneView>(
     let mut report = report::build(&facts).map_err(|e| FerryError::InvalidEvent {
         message: e.to_string(),
     })?;
-    if let Some(runner) = &input.runner {
-        let run = stored_run(lanes, &runner.lane, &runner.run).await?;
-        describe_run(&mut report, &run);
+    let run = match &input.runner {
+        Some(runner) => Some(stored_run(lanes, &runner.lane, &runner.run).await?),
+        None => None,
+    };
+    if let Some(run) = &run {
+        describe_run(&mut report, run);
     }
     attach_digest(reports, config, &job, input.status.as_ref(), &mut report).await;
-    publish(reports, report, &topic_arn).await
+    let (report, messages) = message::render(report, topic_arn.as_str());
+    if let Some(run) = &run {
+        // Kept before publishing: a retry after a failed publish keeps the same report again,
+        // where the other order would publish twice after a failed write.
+        lanes.keep_report(&kept(run, &report, &messages)).await?;
+    }
+    publish(reports, report, messages, &topic_arn).await
+}
+
+/// What the lane table keeps of a run's report: the summary and the text message (bounded).
+fn kept(run: &RunRecord, report: &Report, messages: &[message::SnsMessage]) -> KeptReport {
+    let text = messages
+        .iter()
+        .find(|m| m.attributes.get("format").is_some_and(|f| f == "text"))
+        .map_or_else(String::new, |m| kept_text(&m.body));
+    KeptReport {
+        run: run.id.clone(),
+        lane: run.lane.clone(),
+        job: report.job.clone(),
+        kind: report.kind.clone(),
+        outcome: report.outcome,
+        reason: report.reason.clone(),
+        task_id: report.task_id.clone(),
+        started_at: report.started_at,
+        ended_at: report.ended_at,
+        duration_seconds: report.duration_seconds,
+        counts: report.counts.clone(),
+        jobs: run.jobs.len(),
+        subject: messages
+            .first()
+            .map(|m| m.subject.clone())
+            .unwrap_or_default(),
+        text,
+        published_at: super::now_millis(),
+    }
 }
 
 /// The run and its jobs in the report; a cancel someone asked for is the reason.
@@ -127,6 +165,17 @@ fn describe_run(report: &mut Report, run: &RunRecord) {
         report.reason = Some(format!("cancelled at the request of {}{why}", cancel.by));
     }
 }
+
+/// The text message, cut to [`KEPT_TEXT_BYTES`] with a note saying so.
+fn kept_text(body: &str) -> String {
+    let mut kept = text::truncate_bytes(body.to_owned(), KEPT_TEXT_BYTES);
+    if kept.len() < body.len() {
+        kept.push_str(KEPT_TEXT_CUT);
+    }
+    kept
+}
+
+const KEPT_TEXT_CUT: &str = "\n(cut: the whole report went to SNS)";
 
 fn at(millis: Millis) -> Timestamp {
     Timestamp::from_secs(i64::try_from(millis / 1000).unwrap_or(i64::MAX))
@@ -170,7 +219,8 @@ async fn report_expired<P: Publish + ReadReports>(
             enqueued_at: at(ended.enqueued_at),
             deadline: Some(at(ended.deadline)),
         })));
-        let published = publish(reports, report, &topic_arn).await?;
+        let (report, messages) = message::render(report, topic_arn.as_str());
+        let published = publish(reports, report, messages, &topic_arn).await?;
         outcome = published.outcome;
         message_ids.extend(published.message_ids);
     }
@@ -186,13 +236,13 @@ async fn report_expired<P: Publish + ReadReports>(
     })
 }
 
-/// Renders and publishes both messages of `report`.
+/// Publishes both messages of `report` (as [`message::render`] made them).
 async fn publish<P: Publish>(
     reports: &P,
     report: Report,
+    messages: Vec<message::SnsMessage>,
     topic_arn: &TopicArn,
 ) -> Result<NotifyOutput, FerryError> {
-    let (report, messages) = message::render(report, topic_arn.as_str());
     let mut message_ids = Vec::with_capacity(messages.len());
     for message in &messages {
         message_ids.push(reports.publish(message).await?);
@@ -228,5 +278,19 @@ fn topic_for(job: &JobInfo, config: &NotifyConfig) -> Result<TopicArn, FerryErro
                 "is not set and the job names no notify.topic_arn: the report has nowhere to go"
                     .into(),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_text_is_cut_to_its_bound_and_says_so() {
+        let long = "é".repeat(KEPT_TEXT_BYTES);
+        let kept = kept_text(&long);
+        assert!(kept.len() <= KEPT_TEXT_BYTES + KEPT_TEXT_CUT.len());
+        assert!(kept.ends_with(KEPT_TEXT_CUT));
+        assert_eq!(kept_text("short"), "short");
     }
 }

@@ -4,18 +4,23 @@
 //! wait there, the next check comes within `FERRY_BUSY_POLL_MAX_SECONDS`, so the lane idles at
 //! most that long between runs; a cancel asked for one of the run's jobs is passed on
 //! (`cancel_asked`). Every wait stays under a third of the lease, which the next check renews.
+//!
+//! A task seen being cancelled (`CANCELING`, `CANCELLING`) when Ferry did not ask was cancelled
+//! from outside (the console, the AWS CLI, the API): the run record remembers it, so the run
+//! ends `canceled` rather than `failed` (a cancelled DataSync execution ends `ERROR`).
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use super::{RunnerContext, TaskInput};
+use super::{RunnerContext, TaskInput, now_millis};
 use crate::config::{LaneConfig, Laned, TaskConfig};
-use crate::domain::status::TaskStatus;
+use crate::domain::status::{TaskStatus, is_canceling};
 use crate::error::FerryError;
+use crate::lanes::record::RunRecord;
 use crate::lanes::runner::stored_run;
-use crate::ports::{DescribeTask, LaneLease, LaneView};
+use crate::ports::{DescribeTask, LaneLease, LaneView, NoteRuns};
 
 /// The status, and what the lane says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,19 +33,27 @@ pub struct StatusOutput {
     pub cancel_asked: bool,
 }
 
-pub async fn handle<P: DescribeTask, L: LaneView + LaneLease>(
+pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
     (tasks, lanes): &(P, L),
     config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
 ) -> Result<StatusOutput, FerryError> {
     let input = TaskInput::parse(event.payload)?;
-    let (waiting, cancel_asked) = match &input.runner {
-        Some(runner) => lane_news(lanes, &config.lanes, runner).await?,
-        None => (false, false),
+    let news = match &input.runner {
+        Some(runner) => Some(lane_news(lanes, &config.lanes, runner).await?),
+        None => None,
     };
     let snapshot = tasks.describe_task(&input.task).await?;
-    let context = input.context(&config.config, input.cancel_requested);
+    let mut cancelled = input.cancel_requested;
+    if let Some(news) = &news {
+        cancelled |=
+            cancelled_outside(lanes, news.run.clone(), &snapshot.lifecycle, &input).await?;
+    }
+    let context = input.context(&config.config, cancelled);
     let mut status = TaskStatus::from_snapshot(snapshot, context);
+    let (waiting, cancel_asked) = news
+        .as_ref()
+        .map_or((false, false), |n| (n.waiting, n.run.cancel.is_some()));
     if input.runner.is_some() {
         status.next_poll_seconds = capped(status.next_poll_seconds, waiting, &config.lanes);
     }
@@ -56,16 +69,45 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease>(
     })
 }
 
-/// Renews the runner's lease, then reads whether jobs wait and whether a cancel was asked.
-pub(super) async fn lane_news<L: LaneView + LaneLease>(
+/// What the lane says to a runner's status check.
+struct LaneNews {
+    /// Jobs wait behind the run.
+    pub waiting: bool,
+    /// The run's record, as stored.
+    pub run: RunRecord,
+}
+
+/// Renews the runner's lease, then reads whether jobs wait and the run's record.
+async fn lane_news<L: LaneView + LaneLease>(
     lanes: &L,
     config: &LaneConfig,
     runner: &RunnerContext,
-) -> Result<(bool, bool), FerryError> {
+) -> Result<LaneNews, FerryError> {
     runner.renew(lanes, config).await?;
     let waiting = !lanes.pending(&runner.lane, 1).await?.is_empty();
     let run = stored_run(lanes, &runner.lane, &runner.run).await?;
-    Ok((waiting, run.cancel.is_some()))
+    Ok(LaneNews { waiting, run })
+}
+
+/// Whether the run's task is being (or was) cancelled from outside Ferry: seen `CANCELING` /
+/// `CANCELLING` now, with no cancel asked by Ferry or through it, or seen so before. The first
+/// sighting is written to the run record.
+async fn cancelled_outside<L: NoteRuns>(
+    lanes: &L,
+    mut run: RunRecord,
+    lifecycle: &str,
+    input: &TaskInput,
+) -> Result<bool, FerryError> {
+    if run.canceled_outside.is_some() {
+        return Ok(true);
+    }
+    if input.cancel_requested || run.cancel.is_some() || !is_canceling(lifecycle) {
+        return Ok(false);
+    }
+    run.canceled_outside = Some(now_millis());
+    lanes.note(&run).await?;
+    info!(run = %run.id, lifecycle, "task being cancelled outside Ferry");
+    Ok(true)
 }
 
 /// The wait, within `FERRY_BUSY_POLL_MAX_SECONDS` while jobs wait and within a third of the

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{JobId, LaneId};
 use crate::domain::job::JobSpec;
-use crate::domain::status::TaskHandle;
+use crate::domain::status::{Counts, TaskHandle, Timestamp};
+use crate::notify::report::Outcome;
 
 /// Milliseconds since the Unix epoch: the lane table's clock (enqueue order, leases,
 /// deadlines).
@@ -154,6 +155,10 @@ pub struct RunRecord {
     pub started_at: Option<Millis>,
     pub ended_at: Option<Millis>,
     pub cancel: Option<CancelRequest>,
+    /// When Ferry first saw the task being cancelled without having asked (the console, the
+    /// AWS CLI, the API): the run ends canceled "outside Ferry", not failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled_outside: Option<Millis>,
 }
 
 fn no_deadline() -> Millis {
@@ -199,3 +204,32 @@ pub struct LaneState {
     pub lease: Option<Lease>,
     pub run: Option<RunId>,
 }
+
+/// A run's completion report as `notify` published it, kept in the lane table (as long as the
+/// run's record) for people: `ferry history` lists them, `ferry watch` prints the text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeptReport {
+    pub run: RunId,
+    pub lane: LaneId,
+    /// The job name the report carries (a run's merged spec keeps its first job's name).
+    pub job: String,
+    pub kind: String,
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// FSx task id or DataSync execution ARN.
+    pub task_id: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub duration_seconds: Option<u64>,
+    pub counts: Counts,
+    /// How many jobs the run covered.
+    pub jobs: usize,
+    pub subject: String,
+    /// The text message, cut to [`KEPT_TEXT_BYTES`] (the whole one went to SNS).
+    pub text: String,
+    /// When `notify` published it.
+    pub published_at: Millis,
+}
+
+/// Most bytes of a report's text kept in the lane table: a DynamoDB item holds 400 KB.
+pub const KEPT_TEXT_BYTES: usize = 16 * 1024;

@@ -316,6 +316,7 @@ fn plan(
         started_at: None,
         ended_at: None,
         cancel: None,
+        canceled_outside: None,
     })
 }
 

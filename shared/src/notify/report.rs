@@ -363,6 +363,10 @@ fn ending(f: &Facts<'_>, task: Option<&TaskHandle>) -> Result<(Outcome, Option<S
     })
 }
 
+/// The reason of a run cancelled without Ferry asking.
+pub const CANCELED_OUTSIDE: &str =
+    "cancelled outside Ferry (the console, the AWS CLI or the API): Ferry did not ask";
+
 fn outcome_of(status: &TaskStatus, f: &Facts<'_>) -> Result<(Outcome, Option<String>), NotEnded> {
     let timeout = || {
         let limit = f
@@ -375,10 +379,9 @@ fn outcome_of(status: &TaskStatus, f: &Facts<'_>) -> Result<(Outcome, Option<Str
         Phase::Succeeded => (Outcome::Succeeded, None),
         Phase::Failed => (Outcome::Failed, Some(failure_reason(status))),
         Phase::Canceled if f.timed_out => (Outcome::TimedOut, Some(timeout())),
-        Phase::Canceled => (
-            Outcome::Canceled,
-            Some("the task was cancelled before it finished".into()),
-        ),
+        // Ferry cancels at the deadline (above) or when someone asks through it, which
+        // `notify` states instead of this: any other cancel came from outside.
+        Phase::Canceled => (Outcome::Canceled, Some(CANCELED_OUTSIDE.into())),
         Phase::Pending | Phase::Running => {
             return Err(NotEnded(format!(
                 "status.phase: expected a final phase (succeeded, failed, canceled), got {} (lifecycle {})",

@@ -67,6 +67,7 @@ fn run_of(jobs: &[QueuedJob]) -> RunRecord {
         started_at: None,
         ended_at: None,
         cancel: None,
+        canceled_outside: None,
     }
 }
 
@@ -440,4 +441,78 @@ async fn a_job_is_found_through_its_locator() {
         AttributeValue::S(format!("lane#fsx:{FS}"))
     );
     assert!(requests.iter().all(|r| r.consistent_read() == Some(true)));
+}
+
+fn kept_report(run: &str, published_at: Millis) -> KeptReport {
+    KeptReport {
+        run: RunId(run.into()),
+        lane: lane(),
+        job: "imports".into(),
+        kind: "fsx_import".into(),
+        outcome: crate::notify::report::Outcome::Succeeded,
+        reason: None,
+        task_id: Some("task-0123456789abcdef0".into()),
+        started_at: None,
+        ended_at: None,
+        duration_seconds: Some(42),
+        counts: crate::domain::status::Counts::default(),
+        jobs: 3,
+        subject: "[Ferry] imports SUCCEEDED on fs-0123456789abcdef0".into(),
+        text: "Job: imports\n".into(),
+        published_at,
+    }
+}
+
+#[tokio::test]
+async fn a_report_is_kept_beside_its_run_and_expires_with_it() {
+    let report = kept_report("run-1", 1_700_000_000_000);
+    let (rule, seen) = capturing(mock!(ddb::Client::put_item), || {
+        ddb::operation::put_item::PutItemOutput::builder().build()
+    });
+    lanes(&[&rule]).keep_report(&report).await.unwrap();
+    let req = last(&seen);
+    assert_eq!(req.table_name(), Some(TABLE));
+    let item = req.item().unwrap();
+    assert_eq!(
+        (st(item, "pk"), st(item, "sk")),
+        (format!("lane#fsx:{FS}"), "report#run-1".to_owned())
+    );
+    assert_eq!(
+        item["expires_at"],
+        AttributeValue::N((1_700_000_000 + RETENTION_SECONDS).to_string())
+    );
+    assert_eq!(req.condition_expression(), None, "a retry writes it again");
+    let stored: KeptReport = serde_json::from_str(&st(item, "doc_json")).unwrap();
+    assert_eq!(stored, report);
+}
+
+#[tokio::test]
+async fn kept_reports_are_read_from_every_page_newest_first() {
+    let page = |run: &str, at: Millis, next: Option<&str>| {
+        let mut item = HashMap::new();
+        item.insert(
+            "doc_json".to_owned(),
+            AttributeValue::S(serde_json::to_string(&kept_report(run, at)).unwrap()),
+        );
+        let mut out = ddb::operation::query::QueryOutput::builder().items(item);
+        if let Some(sk) = next {
+            out = out.last_evaluated_key("sk", AttributeValue::S(sk.into()));
+        }
+        out.build()
+    };
+    let first = mock!(ddb::Client::query)
+        .match_requests(|r| r.exclusive_start_key().is_none())
+        .then_output(move || page("run-old", 1_000, Some("report#run-old")));
+    let (second, seen) = capturing(
+        mock!(ddb::Client::query).match_requests(|r| r.exclusive_start_key().is_some()),
+        move || page("run-new", 2_000, None),
+    );
+    let reports = lanes(&[&first, &second]).reports(&lane()).await.unwrap();
+    let runs: Vec<&str> = reports.iter().map(|r| r.run.0.as_str()).collect();
+    assert_eq!(runs, ["run-new", "run-old"]);
+    let req = last(&seen);
+    assert_eq!(
+        req.expression_attribute_values().unwrap()[":prefix"],
+        AttributeValue::S("report#".into())
+    );
 }
