@@ -14,6 +14,7 @@ use ferry::ports::LaneView;
 
 use crate::Failure;
 use crate::deploy::{self, DeployArgs};
+use crate::runs::{Target, lane_of_run};
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
@@ -30,10 +31,9 @@ pub struct CancelArgs {
 pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
     let aws = deploy::aws().await;
     let lanes = args.deploy.lanes(&aws)?;
-    let job = match args.id.strip_prefix("run-") {
-        Some(_) => first_job_of_run(&lanes, &RunId(args.id.clone())).await?,
-        None => JobId::parse(&args.id)
-            .map_err(|e| Failure::new(format!("{}: not a job or run id ({e})", args.id)))?,
+    let job = match Target::parse(&args.id)? {
+        Target::Run(run) => first_job_of_run(&lanes, &run).await?,
+        Target::Job(job) => job,
     };
     let by = caller(&aws).await?;
     let done = runner::cancel(&lanes, &job, (&by, &args.reason), now_millis()).await?;
@@ -70,18 +70,16 @@ async fn caller(aws: &aws_config::SdkConfig) -> Result<String, Failure> {
 
 /// A run's first job: cancelling one job of a run cancels the run (every job in it).
 async fn first_job_of_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<JobId, Failure> {
-    for lane in lanes.lanes().await? {
-        if let Some(run) = lanes.run(&lane, id).await? {
-            if let Some(job) = run.jobs.iter().find(|j| j.state == JobState::Running) {
-                return Ok(job.id.clone());
-            }
-            return match run.jobs.first() {
-                Some(job) => Ok(job.id.clone()),
-                None => Err(Failure::new(format!("run {id} has no jobs"))),
-            };
-        }
-    }
-    Err(Failure::new(format!(
-        "not found: run {id} is in no lane of this table"
-    )))
+    let lane = lane_of_run(lanes, id).await?;
+    let run = lanes
+        .run(&lane, id)
+        .await?
+        .ok_or_else(|| Failure::new(format!("not found: run {id} is no longer in {lane}")))?;
+    let job = run
+        .jobs
+        .iter()
+        .find(|j| j.state == JobState::Running)
+        .or(run.jobs.first())
+        .ok_or_else(|| Failure::new(format!("run {id} has no jobs")))?;
+    Ok(job.id.clone())
 }

@@ -11,10 +11,15 @@
 
 mod cancel;
 mod deploy;
+mod history;
+mod plan;
+mod runs;
 mod status;
 mod submit;
+mod tasks;
 mod text;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +54,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// What s3-trigger would queue for some uploads, and the runs that would follow (offline).
+    Plan(plan::PlanArgs),
     /// Queue a job on its lane and start the lane's runner if none runs.
     Submit(submit::SubmitArgs),
     /// Every lane (or one): the run in flight, its progress, and the jobs waiting.
@@ -56,6 +63,12 @@ enum Command {
     /// Cancel a job: a pending one never starts; a running one's task is cancelled at the
     /// runner's next status check, and the report names who asked and why.
     Cancel(cancel::CancelArgs),
+    /// Follow a job's or run's task live until it ends, then print its report.
+    Watch(watch::WatchArgs),
+    /// Finished runs: outcome, duration, files, bytes.
+    History(history::HistoryArgs),
+    /// The service's own tasks on a file system or DataSync task, Ferry's or not.
+    Tasks(tasks::TasksArgs),
 }
 
 /// Output options shared by the commands that print records.
@@ -110,9 +123,13 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<ExitCode, Failure> {
     match command {
         Command::Validate { files } => Ok(validate::run(&files)),
+        Command::Plan(args) => plan::run(&args),
         Command::Submit(args) => submit::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Cancel(args) => cancel::run(args).await,
+        Command::Watch(args) => watch::run(args).await,
+        Command::History(args) => history::run(args).await,
+        Command::Tasks(args) => tasks::run(args).await,
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 use comfy_table::{Table, presets::NOTHING};
 use ferry::aws::AwsTasks;
-use ferry::domain::status::{TaskHandle, TaskSnapshot};
+use ferry::domain::status::TaskHandle;
 use ferry::handlers::now_millis;
 use ferry::lanes::LaneId;
 use ferry::lanes::record::{LaneState, Millis, RunRecord};
@@ -16,6 +16,7 @@ use ferry::ports::{DescribeTask, LaneView};
 use serde::Serialize;
 
 use crate::deploy::{self, DeployArgs};
+use crate::runs::Progress;
 use crate::text::{age, bytes};
 use crate::{Failure, OutputArgs};
 
@@ -157,23 +158,18 @@ async fn run_status<T: DescribeTask>(tasks: &T, run: &RunRecord, now: Millis) ->
     };
     if let Some(task) = &run.task {
         match tasks.describe_task(task).await {
-            Ok(snapshot) => progress(&mut status, &snapshot),
+            Ok(snapshot) => {
+                let progress = Progress::of(&snapshot, age_seconds);
+                status.lifecycle = Some(progress.lifecycle);
+                status.files_done = progress.files_done;
+                status.files_total = progress.files_total;
+                status.bytes = progress.bytes;
+                status.eta_seconds = progress.eta_seconds;
+            }
             Err(e) => status.task_error = Some(crate::text::error_line(&e)),
         }
     }
     status
-}
-
-fn progress(status: &mut RunStatus, snapshot: &TaskSnapshot) {
-    let counts = &snapshot.counts;
-    status.lifecycle = Some(snapshot.lifecycle.clone());
-    status.files_done = counts.succeeded.or(counts.files_transferred);
-    status.files_total = counts.total.or(counts.estimated_files_to_transfer);
-    status.bytes = counts.bytes_transferred.or(counts.bytes_written);
-    status.eta_seconds = counts
-        .progress()
-        .filter(|p| *p > 0.0 && *p < 1.0)
-        .map(|p| (status.age_seconds as f64 * (1.0 - p) / p).round() as u64);
 }
 
 fn table(lanes: &[LaneStatus]) -> Table {

@@ -53,6 +53,25 @@ pub fn bytes(count: i64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// `90s`, `30m`, `12h`, `7d`, `2w` as seconds; what is wrong with it otherwise.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let expected = || format!("expected a duration such as 90s, 30m, 12h, 7d or 2w, got {text:?}");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(expected)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| expected())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(expected()),
+    };
+    number.checked_mul(scale).ok_or_else(expected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +85,17 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3_565_158), "3.4 MiB");
         assert_eq!(bytes(1_319_413_953_331), "1.2 TiB");
+    }
+
+    #[test]
+    fn durations_read_with_their_unit() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("30m"), Ok(1_800));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert_eq!(parse_duration("2w"), Ok(1_209_600));
+        for bad in ["", "7", "d", "7y", "-1d", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

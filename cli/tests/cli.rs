@@ -32,7 +32,9 @@ fn help_lists_every_command() {
     let out = ferry(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["validate", "submit", "status", "cancel"] {
+    for command in [
+        "validate", "plan", "submit", "status", "cancel", "watch", "history", "tasks",
+    ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
     let submit = text(&ferry(&["submit", "--help"]).stdout);
@@ -197,4 +199,102 @@ fn an_unreachable_endpoint_is_one_line_and_exit_1_never_a_panic() {
             .contains("no answer from AWS: check the region, the credentials and AWS_ENDPOINT_URL")
     );
     assert!(!stderr.contains("panicked") && !stderr.contains("DispatchFailure("));
+}
+
+#[test]
+fn plan_shows_the_jobs_and_runs_an_event_would_make() {
+    let out = ferry(&[
+        "plan",
+        "--routes",
+        "tests/files/plan-routes.json",
+        "../events/s3-trigger/sqs-batch.json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for expected in [
+        "5 objects: 0 matched no route, 2 records ignored\n",
+        "refused: \"outgoing/2026-11-21/metrics|v2.json\" contains '|'",
+        "job 0: route imports -> fsx_import on fsx:fs-0123456789abcdef0 (3 objects): paths \
+         s3://ferry-data-repository/incoming/batch-7/a.h5, ",
+        "job 1: route sync -> datasync on datasync:arn:aws:datasync:us-east-1:111122223333:task/\
+         task-0123456789abcdef0 (1 object): includes /outgoing/2026-11-21/model.pt\n",
+        "run on fsx:fs-0123456789abcdef0: jobs 0: paths ",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn plan_reads_keys_and_names_what_it_refuses_in_json() {
+    let keys = std::env::temp_dir().join(format!("ferry-plan-keys-{}.txt", std::process::id()));
+    std::fs::write(
+        &keys,
+        "# uploads\ns3://ferry-data-repository/incoming/a.h5\nferry-data-repository/incoming/b.h5\n\
+         s3://elsewhere/x\nnot-a-key\n",
+    )
+    .unwrap();
+    let keys_arg = keys.to_string_lossy().into_owned();
+    let out = ferry(&[
+        "plan",
+        "--routes",
+        "tests/files/plan-routes.json",
+        "--keys",
+        &keys_arg,
+        "--json",
+    ]);
+    std::fs::remove_file(&keys).ok();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(plan["objects"], 3);
+    assert_eq!(plan["unmatched"], 1);
+    assert_eq!(
+        plan["refused"][0],
+        "line 5: expected s3://bucket/key, got \"not-a-key\""
+    );
+    assert_eq!(plan["jobs"][0]["objects"], 2);
+    assert_eq!(plan["runs"][0]["jobs"], serde_json::json!([0]));
+    assert_eq!(plan["runs"][0]["lane"], "fsx:fs-0123456789abcdef0");
+}
+
+#[test]
+fn plan_needs_uploads_and_refuses_an_unknown_event_shape() {
+    let out = ferry(&["plan", "--routes", "tests/files/plan-routes.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ferry(&[
+        "plan",
+        "--routes",
+        "tests/files/plan-routes.json",
+        "../events/s3-trigger/invalid-unknown-shape.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("not an S3 notification, an SQS event or an EventBridge S3 event")
+    );
+    let out = ferry(&[
+        "plan",
+        "--routes",
+        "tests/files/invalid-routes.json",
+        "--keys",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("invalid routes: routes[1]: route \"b\" overlaps"));
+}
+
+#[test]
+fn tasks_and_history_refuse_bad_targets_before_calling_aws() {
+    let out = ferry(&["tasks", "fs-12"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("ferry: TARGET: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ferry(&["history", "--since", "7y", "--table", "ferry-lanes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("expected a duration such as 90s, 30m, 12h, 7d or 2w"));
 }

@@ -176,3 +176,70 @@ def test_unknown_ids_and_bad_input_are_one_line_and_exit_1(
     assert out.returncode == 1 and out.stderr.startswith("ferry: nightly: not a job or run id")
     out = ferry_cli(ferry, "status", "fsx:nope")
     assert out.returncode == 1 and out.stderr.startswith("ferry: LANE: ")
+
+
+def test_watch_follows_a_run_then_history_and_tasks_show_it(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    bucket, fs = file_system(files={"results/a.nc": "a\n", "results/b.nc": "b\n"})
+    lane = lane_of_fs(fs)
+    # A task Ferry did not start, finished before Ferry's: `tasks` lists it, not as Ferry's.
+    foreign = ferry.client("fsx").create_data_repository_task(
+        FileSystemId=fs, Type="EXPORT_TO_REPOSITORY", Paths=["results"],
+        Report={"Enabled": False})["DataRepositoryTask"]["TaskId"]
+    processes.wait_for(lambda: ferry.fsx_tasks(fs)[0]["Lifecycle"] == "SUCCEEDED", 30,
+                       interval=0.2, what="the foreign task done")
+    ferry.ctl.hold(file_system_id=fs)
+    name = unique("cli-watched")
+    job = submit_started(ferry, tmp_path, lane, {"name": name, "kind": "fsx_export",
+                                                 "file_system_id": fs, "paths": ["results"]})
+    binary = paths.cli()
+    env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": ferry.emulator.url,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": REGION, "FERRY_LANE_TABLE": LANE_TABLE}
+    watch = subprocess.Popen([str(binary), "watch", job, "--interval", "1"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ferry.ctl.release(file_system_id=fs)
+        out, err = watch.communicate(timeout=90)
+    finally:
+        watch.kill()
+    assert watch.returncode == 0, err
+    lines = out.splitlines()
+    assert any(line.startswith("task-") and line.endswith(" EXECUTING") for line in lines), out
+    assert f"Ferry job {name} (fsx_export) succeeded." in out
+    report = report_of(reports, job)
+    assert report["_text"].strip() in out, "the report text as notify published it"
+
+    history = ferry_cli(ferry, "history", "--lane", lane, "--json")
+    assert history.returncode == 0, history.stderr
+    [run] = json.loads(history.stdout)["runs"]
+    assert (run["run"], run["outcome"], run["jobs"], run["job"]) == (
+        report["run"], "succeeded", 1, name)
+    assert "text" not in run
+    text = ferry_cli(ferry, "history", "--since", "1h")
+    assert text.returncode == 0 and report["run"] in text.stdout and "SUCCEEDED" in text.stdout
+
+    tasks = ferry_cli(ferry, "tasks", fs, "--json")
+    assert tasks.returncode == 0, tasks.stderr
+    listed = {t["id"]: t for t in json.loads(tasks.stdout)["tasks"]}
+    assert listed[foreign]["ferry"] is False
+    assert listed[report["task_id"]]["ferry"] is True
+    assert {t["lifecycle"] for t in listed.values()} == {"SUCCEEDED"}
+    none = ferry_cli(ferry, "tasks", fs, "--lifecycle", "EXECUTING")
+    assert (none.returncode, none.stdout.strip()) == (0, "no tasks")
+
+
+def test_tasks_lists_a_datasync_task_s_executions(
+        world: World, ferry: LocalFerry, tmp_path: pathlib.Path) -> None:
+    task_arn = ferry.datasync_task(unique("cli-list"), world.data_bucket, "/list",
+                                   world.archive_bucket, "/list")
+    lane = lane_of_task(task_arn)
+    job = submit_json(ferry, job_file(tmp_path, {
+        "name": unique("cli-list"), "kind": "datasync", "task_arn": task_arn}))["job_id"]
+    assert ferry.settle(lane, jobs=1)[job]["state"] == "succeeded"
+    out = ferry_cli(ferry, "tasks", task_arn, "--lifecycle", "SUCCESS", "--json")
+    assert out.returncode == 0, out.stderr
+    [execution] = json.loads(out.stdout)["tasks"]
+    assert execution["id"].startswith(task_arn + "/execution/exec-")
+    assert (execution["lifecycle"], execution["ferry"]) == ("SUCCESS", True)

@@ -7,9 +7,9 @@ use std::future::Future;
 
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::ValidJob;
-use crate::domain::status::{TaskHandle, TaskSnapshot, Timestamp};
+use crate::domain::status::{Counts, TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
-use crate::ids::S3Url;
+use crate::ids::{DataSyncTaskArn, FileSystemId, S3Url};
 use crate::lanes::record::{
     Enqueued, JobEnd, JobRecord, KeptReport, LaneState, LeaseRequest, Leased, Millis, QueuedJob,
     RunId, RunRecord,
@@ -66,6 +66,39 @@ pub enum CancelOutcome {
     /// The task had already ended: nothing to cancel (FSx `DataRepositoryTaskEnded`, or a
     /// DataSync execution in SUCCESS/ERROR).
     AlreadyEnded,
+}
+
+/// Where `ferry tasks` looks: a file system's data repository tasks, or a DataSync task's
+/// executions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskTarget {
+    FileSystem(FileSystemId),
+    DataSyncTask(DataSyncTaskArn),
+}
+
+/// A task or execution as the service lists it, Ferry's or not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ListedTask {
+    /// FSx task id or DataSync execution ARN.
+    pub id: String,
+    /// FSx task type (`EXPORT_TO_REPOSITORY`, ...); DataSync: the task mode (`BASIC`,
+    /// `ENHANCED`).
+    pub kind: String,
+    /// The service's own lifecycle or status, verbatim.
+    pub lifecycle: String,
+    pub created_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub counts: Counts,
+}
+
+/// The tasks (FSx) or executions (DataSync) of a target, every page, for people.
+pub trait ListTasks {
+    /// `lifecycles` empty: all of them.
+    fn list_tasks(
+        &self,
+        target: &TaskTarget,
+        lifecycles: &[String],
+    ) -> impl Future<Output = Result<Vec<ListedTask>, FerryError>> + Send;
 }
 
 /// Cancels a running task.

@@ -26,7 +26,7 @@ use crate::domain::status::{
 };
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, S3BucketArn};
-use crate::ports::CancelOutcome;
+use crate::ports::{CancelOutcome, ListedTask};
 
 /// `ListTaskExecutions` pages of at most 100 (API model, `MaxResults`).
 const LIST_PAGE_SIZE: i32 = 100;
@@ -185,6 +185,47 @@ async fn find_started(
             None => return Ok(None),
         }
     }
+}
+
+/// Every execution of a DataSync task (`ferry tasks`), optionally only in some statuses:
+/// `ListTaskExecutions` (every page), which gives each execution's ARN, status and task mode.
+/// The statuses are filtered here: the API has no filter.
+#[instrument(skip(client))]
+pub(super) async fn list(
+    client: &Client,
+    task_arn: &DataSyncTaskArn,
+    statuses: &[String],
+) -> Result<Vec<ListedTask>, FerryError> {
+    let mut listed = Vec::new();
+    let mut pages = client
+        .list_task_executions()
+        .task_arn(task_arn.as_str())
+        .max_results(LIST_PAGE_SIZE)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let class = e
+                .as_service_error()
+                .and_then(|e| e.is_invalid_request_exception().then_some(Class::NotFound));
+            classify("ListTaskExecutions", e, class)
+        })?;
+        for entry in page.task_executions() {
+            let status = entry.status().map_or("UNKNOWN", |s| s.as_str()).to_owned();
+            if !statuses.is_empty() && !statuses.contains(&status) {
+                continue;
+            }
+            listed.push(ListedTask {
+                id: entry.task_execution_arn().unwrap_or_default().to_owned(),
+                kind: entry.task_mode().map_or("BASIC", |m| m.as_str()).to_owned(),
+                lifecycle: status,
+                created_at: None,
+                ended_at: None,
+                counts: Counts::default(),
+            });
+        }
+    }
+    Ok(listed)
 }
 
 /// An execution that is, or will be, doing the work: queued or running. Not one that ended,

@@ -20,7 +20,7 @@ use crate::domain::status::{
 };
 use crate::error::FerryError;
 use crate::ids::{FileSystemId, FsxTaskId};
-use crate::ports::{ActiveTask, CancelOutcome};
+use crate::ports::{ActiveTask, CancelOutcome, ListedTask};
 
 /// Creates the task. `ClientRequestToken` is the idempotency key: FSx returns the task it already
 /// created for a token it has seen with the same parameters, so a retry creates nothing new.
@@ -179,6 +179,63 @@ pub(super) async fn active(
             created_at: ts(t.creation_time()),
         })
         .collect())
+}
+
+/// Every data repository task of a file system (`ferry tasks`), optionally only in some
+/// lifecycles: `DescribeDataRepositoryTasks` with the `file-system-id` (and `task-lifecycle`)
+/// filters, every page (`NextToken`; FSx API reference).
+#[instrument(skip(client))]
+pub(super) async fn list(
+    client: &Client,
+    file_system_id: &FileSystemId,
+    lifecycles: &[String],
+) -> Result<Vec<ListedTask>, FerryError> {
+    let by_file_system = DataRepositoryTaskFilter::builder()
+        .name(DataRepositoryTaskFilterName::FileSystemId)
+        .values(file_system_id.as_str())
+        .build();
+    let mut request = client
+        .describe_data_repository_tasks()
+        .filters(by_file_system);
+    if !lifecycles.is_empty() {
+        let by_lifecycle = DataRepositoryTaskFilter::builder()
+            .name(DataRepositoryTaskFilterName::TaskLifecycle)
+            .set_values(Some(lifecycles.to_vec()))
+            .build();
+        request = request.filters(by_lifecycle);
+    }
+    let mut listed = Vec::new();
+    let mut pages = request.into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let class = match e.as_service_error() {
+                Some(DescribeError::FileSystemNotFound(_)) => Some(Class::NotFound),
+                Some(DescribeError::BadRequest(_)) => Some(Class::Rejected),
+                _ => None,
+            };
+            classify("DescribeDataRepositoryTasks", e, class)
+        })?;
+        listed.extend(page.data_repository_tasks().iter().map(|task| {
+            let status = task.status();
+            ListedTask {
+                id: task.task_id().unwrap_or_default().to_owned(),
+                kind: task.r#type().map_or("UNKNOWN", |t| t.as_str()).to_owned(),
+                lifecycle: task
+                    .lifecycle()
+                    .map_or("UNKNOWN", |l| l.as_str())
+                    .to_owned(),
+                created_at: ts(task.creation_time()),
+                ended_at: ts(task.end_time()),
+                counts: Counts {
+                    total: status.and_then(|s| s.total_count()),
+                    succeeded: status.and_then(|s| s.succeeded_count()),
+                    failed: status.and_then(|s| s.failed_count()),
+                    ..Counts::default()
+                },
+            }
+        }));
+    }
+    Ok(listed)
 }
 
 fn ts(t: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {

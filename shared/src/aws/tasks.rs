@@ -5,7 +5,10 @@ use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{Service, ValidJob};
 use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::error::FerryError;
-use crate::ports::{ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, StartTask};
+use crate::ports::{
+    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, ListTasks, ListedTask,
+    StartTask, TaskTarget,
+};
 
 /// Both services behind the three ports; each call goes to the service the job or handle names.
 #[derive(Debug, Clone)]
@@ -48,6 +51,21 @@ impl ActiveTasks for AwsTasks {
         match job.service() {
             Service::Fsx(target) => fsx::active(&self.fsx, &target.file_system_id).await,
             Service::DataSync(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+impl ListTasks for AwsTasks {
+    async fn list_tasks(
+        &self,
+        target: &TaskTarget,
+        lifecycles: &[String],
+    ) -> Result<Vec<ListedTask>, FerryError> {
+        match target {
+            TaskTarget::FileSystem(fs) => fsx::list(&self.fsx, fs, lifecycles).await,
+            TaskTarget::DataSyncTask(task) => {
+                datasync::list(&self.datasync, task, lifecycles).await
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::aws::AwsTasks;
 use crate::aws::test_support::*;
 use crate::domain::idempotency::IDEMPOTENCY_TAG;
 use crate::domain::status::TaskHandle;
-use crate::ports::{CancelOutcome, CancelTask, DescribeTask, StartTask};
+use crate::ids::DataSyncTaskArn;
+use crate::ports::{CancelOutcome, CancelTask, DescribeTask, ListTasks, StartTask, TaskTarget};
 
 fn tasks_ds(rules: &[&Rule]) -> AwsTasks {
     AwsTasks::from_clients(mock_client_of!(fsx, &[]), mock_client_of!(ds, rules))
@@ -601,4 +602,54 @@ fn report_locations_name_the_bucket_s3_requests_take() {
         let parsed = crate::ids::S3Url::parse_location(&got, 1_024).unwrap();
         assert_eq!(parsed.bucket().as_str(), bucket);
     }
+}
+
+#[tokio::test]
+async fn datasync_lists_a_task_s_executions_on_every_page_filtered_by_status() {
+    use ds::operation::list_task_executions::ListTaskExecutionsOutput;
+    use ds::types::{TaskExecutionListEntry, TaskExecutionStatus};
+    let entry = |n: u8, status| {
+        TaskExecutionListEntry::builder()
+            .task_execution_arn(format!("{DS_TASK}/execution/exec-0000000000000000{n}"))
+            .status(status)
+            .build()
+    };
+    let first = mock!(ds::Client::list_task_executions)
+        .match_requests(|r| r.next_token().is_none() && r.task_arn() == Some(DS_TASK))
+        .then_output(move || {
+            ListTaskExecutionsOutput::builder()
+                .task_executions(entry(1, TaskExecutionStatus::Success))
+                .task_executions(entry(2, TaskExecutionStatus::Transferring))
+                .next_token("more")
+                .build()
+        });
+    let second = mock!(ds::Client::list_task_executions)
+        .match_requests(|r| r.next_token() == Some("more"))
+        .then_output(move || {
+            ListTaskExecutionsOutput::builder()
+                .task_executions(entry(3, TaskExecutionStatus::Error))
+                .build()
+        });
+    let target = TaskTarget::DataSyncTask(DataSyncTaskArn::parse(DS_TASK).unwrap());
+    let all = tasks_ds(&[&first, &second])
+        .list_tasks(&target, &[])
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = all.iter().map(|t| t.lifecycle.as_str()).collect();
+    assert_eq!(statuses, ["SUCCESS", "TRANSFERRING", "ERROR"]);
+    assert_eq!(all[0].kind, "BASIC", "no task mode: DataSync's default");
+    let first = mock!(ds::Client::list_task_executions)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(move || {
+            ListTaskExecutionsOutput::builder()
+                .task_executions(entry(1, TaskExecutionStatus::Success))
+                .task_executions(entry(2, TaskExecutionStatus::Transferring))
+                .build()
+        });
+    let running = tasks_ds(&[&first])
+        .list_tasks(&target, &["TRANSFERRING".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 1);
+    assert!(running[0].id.ends_with("exec-00000000000000002"));
 }

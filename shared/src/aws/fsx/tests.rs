@@ -15,7 +15,8 @@ use serde_json::json;
 use crate::aws::AwsTasks;
 use crate::aws::test_support::*;
 use crate::domain::status::{TaskHandle, TaskSnapshot};
-use crate::ports::{CancelOutcome, CancelTask, DescribeTask, StartTask};
+use crate::ids::FileSystemId;
+use crate::ports::{CancelOutcome, CancelTask, DescribeTask, ListTasks, StartTask, TaskTarget};
 
 fn tasks_fsx(rules: &[&Rule]) -> AwsTasks {
     AwsTasks::from_clients(mock_client_of!(fsx, rules), mock_client_of!(ds, &[]))
@@ -389,4 +390,81 @@ async fn fsx_cancel_outcomes() {
         .build();
     let missing = refusing(E::DataRepositoryTaskNotFound(missing)).await;
     assert_eq!(error_type(missing), "NotFound");
+}
+
+#[tokio::test]
+async fn fsx_lists_a_file_system_s_tasks_by_lifecycle_on_every_page() {
+    use fsx::operation::describe_data_repository_tasks::DescribeDataRepositoryTasksOutput;
+    use fsx::types::*;
+    let task = |id: &str, lifecycle| {
+        DataRepositoryTask::builder()
+            .task_id(id)
+            .file_system_id(FS)
+            .lifecycle(lifecycle)
+            .r#type(DataRepositoryTaskType::Export)
+            .creation_time(DateTime::from_secs(1_700_000_000))
+            .build()
+    };
+    let first = mock!(fsx::Client::describe_data_repository_tasks)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(move || {
+            DescribeDataRepositoryTasksOutput::builder()
+                .data_repository_tasks(task(
+                    "task-0000000000000000a",
+                    DataRepositoryTaskLifecycle::Executing,
+                ))
+                .next_token("page-2")
+                .build()
+        });
+    let (second, seen) = capturing(
+        mock!(fsx::Client::describe_data_repository_tasks)
+            .match_requests(|r| r.next_token() == Some("page-2")),
+        move || {
+            DescribeDataRepositoryTasksOutput::builder()
+                .data_repository_tasks(task(
+                    "task-0000000000000000b",
+                    DataRepositoryTaskLifecycle::Pending,
+                ))
+                .build()
+        },
+    );
+    let target = TaskTarget::FileSystem(FileSystemId::parse(FS).unwrap());
+    let wanted = ["EXECUTING".to_owned(), "PENDING".to_owned()];
+    let listed = tasks_fsx(&[&first, &second])
+        .list_tasks(&target, &wanted)
+        .await
+        .unwrap();
+    let ids: Vec<(&str, &str, &str)> = listed
+        .iter()
+        .map(|t| (t.id.as_str(), t.kind.as_str(), t.lifecycle.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (
+                "task-0000000000000000a",
+                "EXPORT_TO_REPOSITORY",
+                "EXECUTING"
+            ),
+            ("task-0000000000000000b", "EXPORT_TO_REPOSITORY", "PENDING"),
+        ]
+    );
+    let req = last(&seen);
+    let filters: Vec<(String, Vec<String>)> = req
+        .filters()
+        .iter()
+        .map(|f| {
+            (
+                f.name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                f.values().to_vec(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        filters,
+        [
+            ("file-system-id".to_owned(), vec![FS.to_owned()]),
+            ("task-lifecycle".to_owned(), wanted.to_vec()),
+        ]
+    );
 }

@@ -1,0 +1,108 @@
+//! `ferry history [--lane L] [--since DURATION] [--limit N] [--json]`: finished runs, newest
+//! first, from the reports `notify` keeps in the lane table (30 days): outcome, duration,
+//! files and bytes, how many jobs each covered.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use comfy_table::{Table, presets::NOTHING};
+use ferry::handlers::now_millis;
+use ferry::lanes::LaneId;
+use ferry::lanes::record::KeptReport;
+use ferry::ports::LaneView;
+
+use crate::deploy::{self, DeployArgs};
+use crate::text::{age, bytes, parse_duration};
+use crate::{Failure, OutputArgs};
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this lane (as `status` prints it).
+    #[arg(long)]
+    pub lane: Option<String>,
+    /// How far back: 90s, 30m, 12h, 7d, 2w (reports are kept 30 days).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub since: u64,
+    /// At most this many runs, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+pub async fn run(args: HistoryArgs) -> Result<ExitCode, Failure> {
+    let aws = deploy::aws().await;
+    let lanes = args.deploy.lanes(&aws)?;
+    let ids = match &args.lane {
+        Some(text) => {
+            vec![LaneId::parse(text).map_err(|e| Failure::new(format!("--lane: {e}")))?]
+        }
+        None => lanes.lanes().await?,
+    };
+    let since = now_millis().saturating_sub(args.since.saturating_mul(1000));
+    let mut reports = Vec::new();
+    for lane in &ids {
+        reports.extend(
+            lanes
+                .reports(lane)
+                .await?
+                .into_iter()
+                .filter(|r| r.published_at >= since),
+        );
+    }
+    reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
+    reports.truncate(args.limit);
+    if args.output.json {
+        let runs: Vec<serde_json::Value> = reports.iter().map(summary).collect();
+        println!("{}", serde_json::json!({ "runs": runs }));
+    } else if reports.is_empty() {
+        println!("no finished runs in that time");
+    } else {
+        println!("{}", table(&reports));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A kept report without its text, for `--json`.
+fn summary(report: &KeptReport) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("text");
+    }
+    value
+}
+
+fn table(reports: &[KeptReport]) -> Table {
+    let mut table = Table::new();
+    table.load_style(NOTHING).set_header(vec![
+        "ENDED", "RUN", "LANE", "JOB", "OUTCOME", "TOOK", "FILES", "FAILED", "BYTES", "JOBS",
+    ]);
+    let now = now_millis();
+    let dash = || "-".to_owned();
+    for r in reports {
+        let counts = &r.counts;
+        let files = counts
+            .succeeded
+            .or(counts.files_transferred)
+            .map(|n| n.to_string());
+        let failed = counts.failed.or(counts.files_failed).map(|n| n.to_string());
+        table.add_row(vec![
+            format!("{} ago", age(now.saturating_sub(r.published_at) / 1000)),
+            r.run.to_string(),
+            r.lane.to_string(),
+            r.job.clone(),
+            r.outcome.as_upper().to_owned(),
+            r.duration_seconds.map_or_else(dash, age),
+            files.unwrap_or_else(dash),
+            failed.unwrap_or_else(dash),
+            counts
+                .bytes_transferred
+                .or(counts.bytes_written)
+                .map_or_else(dash, bytes),
+            r.jobs.to_string(),
+        ]);
+    }
+    table
+}
