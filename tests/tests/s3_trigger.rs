@@ -274,6 +274,32 @@ async fn a_direct_event_that_cannot_be_queued_is_an_error_not_ok() {
     );
 }
 
+#[tokio::test]
+async fn an_sns_event_s3_sns_lambda_queues_its_uploads_and_a_bad_record_fails_the_invocation() {
+    let fake = fakes();
+    let output = invoke(&fake, &config(), fixture("sns-direct"))
+        .await
+        .unwrap();
+    let TriggerOutput::Summary(summary) = output else {
+        panic!("expected a summary: SNS has no batch response")
+    };
+    assert_eq!((summary.objects, summary.enqueued.len()), (1, 1));
+    assert_eq!(
+        started_jobs(&fake)[0].paths,
+        ["s3://ferry-data-repository/incoming/2026-11-21/via sns/output.h5"]
+    );
+    // A record that cannot be read fails the whole invocation (Lambda retries it, then its
+    // on-failure destination): never Ok with the upload dropped.
+    let mut bad = fixture("sns-direct");
+    bad["Records"][0]["Sns"]["Message"] = Value::from("{\"Records\": 3}");
+    let error = invoke(&fakes(), &config(), bad).await.unwrap_err();
+    assert_eq!(error.error_type(), "InvalidEvent");
+    assert!(
+        error.to_string().contains("Records[0].Sns.Message"),
+        "{error}"
+    );
+}
+
 /// A batch of `n` SQS messages, one S3 record each (as S3 sends them), with `key(i)`.
 fn sqs_batch(n: usize, key: impl Fn(usize) -> String) -> Value {
     let records: Vec<Value> = (0..n)

@@ -4,7 +4,13 @@
 //! - an SQS event whose message bodies are S3 notifications (also the `s3:TestEvent` S3 sends
 //!   when the notification is configured, S3 → SNS → SQS envelopes, and EventBridge events
 //!   routed to SQS);
-//! - an EventBridge `Object Created` event from `aws.s3`.
+//! - an EventBridge `Object Created` event from `aws.s3`;
+//! - an SNS event (S3 → SNS → Lambda: `{"Records": [{"EventSource": "aws:sns", "Sns": {...}}]}`,
+//!   note the capital `E`), each record's `Sns.Message` an S3 notification. Lambda invokes the
+//!   function asynchronously for SNS: a record that fails fails the invocation, which Lambda
+//!   retries and then sends to the function's on-failure destination or dead-letter queue, when
+//!   one is configured. An SQS queue behind the topic keeps failures per message instead
+//!   (docs/routes.md).
 //!
 //! The envelopes are `aws_lambda_events`' types (SQS messages, SNS notifications, EventBridge
 //! events, the S3 entity of a record), read one record or message at a time so that a
@@ -44,6 +50,7 @@ pub enum Shape {
     S3,
     Sqs,
     EventBridge,
+    Sns,
 }
 
 /// Why the invocation is none of the three shapes.
@@ -53,9 +60,13 @@ pub enum EventError {
     RecordsNotArray,
     #[error("Records: empty, nothing to do")]
     NoRecords,
-    #[error("Records[0].eventSource: missing")]
+    #[error(
+        "Records[0].eventSource: missing (nor an SNS record's EventSource): expected S3 notification records (aws:s3), SQS messages (aws:sqs) or SNS notifications (aws:sns)"
+    )]
     NoEventSource,
-    #[error("Records[0].eventSource: expected \"aws:s3\" or \"aws:sqs\", got {0:?}")]
+    #[error(
+        "Records[0].eventSource: expected \"aws:s3\", \"aws:sqs\" or (EventSource) \"aws:sns\", got {0:?}"
+    )]
     UnknownEventSource(String),
     #[error(
         "not an S3 notification, an SQS event or an EventBridge S3 event (top-level keys: {0:?})"
@@ -117,9 +128,10 @@ pub fn parse(event: Value) -> Result<Batch, EventError> {
         let Some(records) = records.as_array() else {
             return Err(EventError::RecordsNotArray);
         };
+        // SNS spells it `EventSource`; S3 and SQS `eventSource`.
         let source = records
             .first()
-            .and_then(|r| r.get("eventSource"))
+            .and_then(|r| r.get("eventSource").or_else(|| r.get("EventSource")))
             .and_then(Value::as_str);
         return match source {
             Some("aws:sqs") => Ok(Batch {
@@ -129,6 +141,10 @@ pub fn parse(event: Value) -> Result<Batch, EventError> {
             Some("aws:s3") => Ok(Batch {
                 shape: Shape::S3,
                 messages: vec![Message::new(None, s3_notification(event, ""))],
+            }),
+            Some("aws:sns") => Ok(Batch {
+                shape: Shape::Sns,
+                messages: sns_records(event),
             }),
             Some(other) => Err(EventError::UnknownEventSource(
                 crate::domain::text::truncate_chars(other, 100),
@@ -188,6 +204,26 @@ fn sqs_messages(mut event: Value) -> Vec<Message> {
         .into_iter()
         .enumerate()
         .map(|(i, record)| sqs_message(i, record))
+        .collect()
+}
+
+/// Each SNS record's notification (`Sns`, an envelope like the one SNS puts in an SQS body).
+fn sns_records(mut event: Value) -> Vec<Message> {
+    let records = match event.get_mut("Records").map(Value::take) {
+        Some(Value::Array(records)) => records,
+        _ => Vec::new(),
+    };
+    records
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut record)| {
+            let field = format!("Records[{i}].Sns");
+            let read = match record.get_mut("Sns").map(Value::take) {
+                Some(envelope) => body_objects(envelope, &field, 0),
+                None => Err(malformed(&field, "missing")),
+            };
+            Message::new(None, read)
+        })
         .collect()
 }
 

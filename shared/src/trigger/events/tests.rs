@@ -102,6 +102,28 @@ fn sns_envelopes_and_eventbridge_bodies_are_unwrapped() {
 }
 
 #[test]
+fn an_sns_event_s3_sns_lambda_is_read_record_by_record() {
+    let notification = s3_event(vec![("ObjectCreated:Put", "incoming/a+b.h5")]).to_string();
+    let record = |message: Value| {
+        json!({"EventVersion": "1.0", "EventSource": "aws:sns",
+               "EventSubscriptionArn": "arn:aws:sns:us-east-1:111122223333:uploads:1",
+               "Sns": message})
+    };
+    let envelope: Value = serde_json::from_str(&sns_envelope(notification)).unwrap();
+    let event = json!({"Records": [
+        record(envelope),
+        record(json!({"Type": "Notification", "Message": "not json"})),
+        {"EventSource": "aws:sns"},
+    ]});
+    let batch = parse(event).unwrap();
+    assert_eq!(batch.shape, Shape::Sns);
+    assert_eq!(objects(&batch.messages[0])[0].key, "incoming/a b.h5");
+    assert_eq!(batch.messages[0].id, None);
+    assert!(error(&batch.messages[1]).starts_with("Records[1].Sns"));
+    assert_eq!(error(&batch.messages[2]), "Records[2].Sns: missing");
+}
+
+#[test]
 fn an_eventbridge_event_keeps_its_key_verbatim() {
     let event = json!({"version": "0", "source": "aws.s3", "detail-type": "Object Created",
         "detail": {"bucket": {"name": "ferry-data"}, "object": {"key": "incoming/a b+c%20d", "size": 10, "version-id": "v1",
@@ -135,7 +157,11 @@ fn unknown_shapes_are_a_clear_error() {
             json!({"Records": [{"eventSource": "aws:kinesis"}]}),
             "got \"aws:kinesis\"",
         ),
-        (json!({"Records": [{}]}), "Records[0].eventSource: missing"),
+        (
+            json!({"Records": [{}]}),
+            "Records[0].eventSource: missing (nor an SNS record's EventSource): expected S3 \
+             notification records (aws:s3), SQS messages (aws:sqs) or SNS notifications (aws:sns)",
+        ),
     ] {
         let e = parse(bad).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");
