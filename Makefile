@@ -91,6 +91,8 @@ validate: validate-tools
 	@# cfn-lint walks the state machine's Fn::Join (one part per line of the definition, about
 	@# 1,200) recursively, past Python's default depth of 1,000: the same cfn-lint, deeper limit.
 	python -c 'import sys; sys.setrecursionlimit(20000); sys.argv[0] = "cfn-lint"; from cfnlint.runner import main; sys.exit(main())' $(TRANSLATED)
+	python3 scripts/check-dashboard.py --self-test
+	python3 scripts/check-dashboard.py $(TRANSLATED)
 	$(ASL_VALIDATOR) --json-path statemachine/ferry.asl.json
 	$(CHECKOV) -f template.yaml -f $(TRANSLATED) --framework cloudformation --compact --quiet --skip-download
 

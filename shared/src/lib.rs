@@ -18,6 +18,7 @@
 //! - [`ports`]: every port trait (start, describe, cancel a task; start an execution, write an
 //!   object; publish, read reports), grouped by the function that uses it.
 //! - [`handlers`]: the Lambda entry points and their input/output types, one file per function.
+//! - [`metrics`]: CloudWatch metrics in the Embedded Metric Format (one log line each).
 //! - [`lanes`]: where tasks run one at a time (a file system, a DataSync task), job ids, and
 //!   the merging of pending jobs into one run.
 //! - [`trigger`]: `s3-trigger`'s logic: event envelopes, key decoding, routes, coalescing.
@@ -33,6 +34,7 @@ pub mod error;
 pub mod handlers;
 pub mod ids;
 pub mod lanes;
+pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod trigger;

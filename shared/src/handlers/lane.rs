@@ -28,6 +28,7 @@ use crate::error::FerryError;
 use crate::lanes::record::{JobState, Millis, RunId, RunRecord, RunState};
 use crate::lanes::runner::{self, Cancelled, ExpiredJob, RunnerInput, Taken, Timing};
 use crate::lanes::{JobId, LaneId};
+use crate::metrics::{self, Emf, Unit};
 use crate::notify::report::Outcome;
 use crate::ports::{LaneLease, LaneRuns, LaneView};
 
@@ -143,6 +144,7 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
             let limits = &config.config.limits;
             let salt = &event.context.request_id;
             let taken = runner::take(ports, limits, (&lane, &owner), timing, salt).await?;
+            emit_metrics(&lane, &taken, timing.now);
             LaneOutput::Taken(answer(&lane, taken))
         }
         LaneInput::Started {
@@ -181,6 +183,20 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
         }
     };
     Ok(output)
+}
+
+/// The lane's backlog, and how long each job of a new run waited (dimension Lane).
+fn emit_metrics(lane: &LaneId, taken: &Taken, now: Millis) {
+    let lane = lane.to_string();
+    let mut emf = Emf::new(now, &[("Lane", &lane)], &[&["Lane"]]);
+    emf.add(metrics::BACKLOG, Unit::Count, taken.backlog as f64);
+    if let (Some(run), false) = (&taken.run, taken.adopted) {
+        for job in &run.jobs {
+            let waited = now.saturating_sub(job.enqueued_at) / 1000;
+            emf.add(metrics::JOB_WAIT, Unit::Seconds, waited as f64);
+        }
+    }
+    emf.emit();
 }
 
 fn answer(lane: &LaneId, taken: Taken) -> TakeAnswer {

@@ -25,6 +25,7 @@ use crate::error::FerryError;
 use crate::ids::TopicArn;
 use crate::lanes::record::{KEPT_TEXT_BYTES, KeptReport, Millis, RunRecord};
 use crate::lanes::runner::{ExpiredJob, stored_run};
+use crate::metrics::{self, Emf, Unit};
 use crate::notify::report::{
     self, CoveredJob, CoveredJobs, Facts, JobInfo, Outcome, Report, StepError,
 };
@@ -115,7 +116,43 @@ pub async fn handle<P: Publish + ReadReports, L: LaneView + KeepReports>(
         // where the other order would publish twice after a failed write.
         lanes.keep_report(&kept(run, &report, &messages)).await?;
     }
-    publish(reports, report, messages, &topic_arn).await
+    let metrics = run.as_ref().map(|run| run_metrics(run, &report));
+    let published = publish(reports, report, messages, &topic_arn).await?;
+    if let Some(emf) = metrics {
+        emf.emit();
+    }
+    Ok(published)
+}
+
+/// A run's report as metrics: by lane and outcome, and by outcome alone.
+fn run_metrics(run: &RunRecord, report: &Report) -> Emf {
+    let lane = run.lane.to_string();
+    let outcome = report.outcome.as_upper().to_ascii_lowercase();
+    let mut emf = Emf::new(
+        super::now_millis(),
+        &[("Lane", &lane), ("Outcome", &outcome)],
+        &[&["Lane", "Outcome"], &["Outcome"]],
+    );
+    let counts = &report.counts;
+    let as_f64 = |n: i64| n as f64;
+    emf.add(metrics::RUNS, Unit::Count, 1.0).add(
+        metrics::JOBS_PER_RUN,
+        Unit::Count,
+        run.jobs.len() as f64,
+    );
+    if let Some(seconds) = report.duration_seconds {
+        emf.add(metrics::RUN_DURATION, Unit::Seconds, seconds as f64);
+    }
+    if let Some(files) = counts.succeeded.or(counts.files_transferred) {
+        emf.add(metrics::FILES, Unit::Count, as_f64(files));
+    }
+    if let Some(failed) = counts.failed.or(counts.files_failed) {
+        emf.add(metrics::FILES_FAILED, Unit::Count, as_f64(failed));
+    }
+    if let Some(bytes) = counts.bytes_transferred {
+        emf.add(metrics::BYTES, Unit::Bytes, as_f64(bytes));
+    }
+    emf
 }
 
 /// What the lane table keeps of a run's report: the summary and the text message (bounded).
@@ -189,6 +226,9 @@ async fn report_expired<P: Publish + ReadReports>(
 ) -> Result<NotifyOutput, FerryError> {
     let mut message_ids = Vec::new();
     let mut outcome = Outcome::TimedOut;
+    let mut emf = Emf::new(super::now_millis(), &[], &[&[]]);
+    emf.add(metrics::JOBS_EXPIRED, Unit::Count, expired.len() as f64);
+    emf.emit();
     for ended in expired {
         let job = JobInfo::from_value(&ended.job);
         let topic_arn = topic_for(&job, config)?;

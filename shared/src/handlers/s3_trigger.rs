@@ -25,6 +25,7 @@ use crate::ids::S3Url;
 use crate::lanes::record::{Enqueued, Millis, QueuedJob};
 use crate::lanes::runner::{self, Kicked, Timing};
 use crate::lanes::{JobId, JobSource, LaneId};
+use crate::metrics::{self, Emf, Unit};
 use crate::ports::{LaneLease, LaneQueue, PutObject, StartExecution};
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob};
 use crate::trigger::events::{self, Batch, Shape};
@@ -99,14 +100,41 @@ pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease>(
     }
     let timing = timing(&config.lanes);
     let mut lanes = BTreeSet::new();
+    let mut queued_objects = 0;
     for planned in plan.jobs {
+        let objects = planned.objects;
         let found = (&mut summary, &mut failures);
         if let Some(lane) = act(ports, config, planned, timing.now, found).await {
             lanes.insert(lane);
+            queued_objects += objects;
         }
     }
     kick_all(ports, lanes, timing, &event.context.request_id).await;
+    emit_metrics(
+        &summary,
+        queued_objects,
+        failures.messages.len(),
+        timing.now,
+    );
     respond(&batch, summary, failures)
+}
+
+/// The batch's counts as CloudWatch metrics (no dimension): what went where.
+fn emit_metrics(summary: &TriggerSummary, queued: usize, failed: usize, now: Millis) {
+    let mut emf = Emf::new(now, &[], &[&[]]);
+    emf.add(metrics::UPLOADS_QUEUED, Unit::Count, queued as f64)
+        .add(
+            metrics::UPLOADS_UNMATCHED,
+            Unit::Count,
+            summary.unmatched as f64,
+        )
+        .add(
+            metrics::UPLOADS_IGNORED,
+            Unit::Count,
+            summary.ignored as f64,
+        )
+        .add(metrics::MESSAGES_FAILED, Unit::Count, failed as f64);
+    emf.emit();
 }
 
 /// Counts what the batch holds and fails each message that cannot be read.

@@ -24,6 +24,7 @@ use crate::error::FerryError;
 use crate::lanes::record::{Enqueued, QueuedJob};
 use crate::lanes::runner::{self, Kicked};
 use crate::lanes::{JobId, JobSource, LaneId};
+use crate::metrics::{self, Emf, Unit};
 use crate::ports::{LaneLease, LaneQueue, LaneView, StartExecution};
 
 /// What a schedule or a person submits.
@@ -93,6 +94,13 @@ pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
         let timing = timing(&config.lanes);
         let kicked = runner::sweep((lanes, runners), timing, &request_id).await?;
         info!(kicked = kicked.len(), "swept");
+        for (lane, age) in runner::oldest_pending(lanes, timing.now).await? {
+            let lane = lane.to_string();
+            // Per lane, and without dimension: the oldest-pending alarm's metric.
+            let mut emf = Emf::new(timing.now, &[("Lane", &lane)], &[&["Lane"], &[]]);
+            emf.add(metrics::OLDEST_PENDING, Unit::Seconds, age as f64);
+            emf.emit();
+        }
         return Ok(SubmitOutput::Swept { kicked });
     }
     let input: SubmitInput = parse::from_value(event.payload, "")?;

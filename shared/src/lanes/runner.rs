@@ -447,6 +447,23 @@ pub async fn sweep<L: LaneView + LaneLease, S: StartExecution>(
     Ok(kicked)
 }
 
+/// Each lane and how long its oldest pending job has waited, in seconds (0: none waits): the
+/// sweep's metric, which the oldest-pending alarm watches.
+pub async fn oldest_pending<L: LaneView>(
+    lanes: &L,
+    now: Millis,
+) -> Result<Vec<(LaneId, u64)>, FerryError> {
+    let mut ages = Vec::new();
+    for lane in lanes.lanes().await? {
+        let oldest = lanes.pending(&lane, 1).await?;
+        let age = oldest
+            .first()
+            .map_or(0, |job| now.saturating_sub(job.enqueued_at) / 1000);
+        ages.push((lane, age));
+    }
+    Ok(ages)
+}
+
 /// What cancelling a job did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cancel", rename_all = "snake_case")]

@@ -1,0 +1,91 @@
+"""Metrics (issue 16): the functions' Embedded Metric Format lines, read from the real
+binaries' standard output (what Lambda sends to CloudWatch Logs), each checked against the EMF
+specification's rules, and the ones a run, a take, the sweep and an upload batch must emit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from conftest import World, submitted
+from ferry_local.ferry import LocalFerry, lane_of_fs, unique
+
+UNITS = {"Count", "Seconds", "Bytes"}
+NAMESPACE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._#:/-")
+
+
+def emf_documents(ferry: LocalFerry, function: str) -> list[dict[str, Any]]:
+    """Every EMF document the function wrote, each checked against the specification."""
+    assert ferry.functions is not None
+    docs = []
+    for line in ferry.functions.log_path(function).read_text(errors="replace").splitlines():
+        if not line.startswith("{") or '"_aws":' not in line:
+            continue
+        doc = json.loads(line)
+        if "_aws" not in doc:
+            continue
+        check_emf(doc)
+        docs.append(doc)
+    return docs
+
+
+def check_emf(doc: dict[str, Any]) -> None:
+    aws = doc["_aws"]
+    assert isinstance(aws["Timestamp"], int) and aws["Timestamp"] > 1_600_000_000_000
+    for directive in aws["CloudWatchMetrics"]:
+        namespace = directive["Namespace"]
+        assert 1 <= len(namespace) <= 256 and set(namespace) <= NAMESPACE_CHARS, namespace
+        for dimension_set in directive["Dimensions"]:
+            assert len(dimension_set) <= 30
+            for name in dimension_set:
+                assert isinstance(doc[name], str) and len(doc[name]) <= 1024, name
+        assert 1 <= len(directive["Metrics"]) <= 100
+        for metric in directive["Metrics"]:
+            assert metric["Unit"] in UNITS, metric
+            value = doc[metric["Name"]]
+            values = value if isinstance(value, list) else [value]
+            assert 1 <= len(values) <= 100
+            assert all(isinstance(v, (int, float)) for v in values), metric
+
+
+def test_a_run_a_take_the_sweep_and_an_upload_batch_emit_their_metrics(
+        world: World, ferry: LocalFerry, file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"results/a.nc": "a\n", "results/b.nc": "b\n"})
+    lane = lane_of_fs(fs)
+    job = submitted(ferry, {"name": unique("metrics"), "kind": "fsx_export",
+                            "file_system_id": fs, "paths": ["results"]})
+    assert ferry.settle(lane, jobs=1)[job]["state"] == "succeeded"
+
+    runs = [d for d in emf_documents(ferry, "ferry-notify") if d.get("Lane") == lane]
+    [run] = runs
+    assert run["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Lane", "Outcome"], ["Outcome"]]
+    assert (run["Outcome"], run["Runs"], run["JobsPerRun"], run["Files"]) == (
+        "succeeded", 1, 1, 2)
+    assert run["RunDuration"] >= 0
+
+    takes = [d for d in emf_documents(ferry, "ferry-lane") if d.get("Lane") == lane]
+    waits = [d["JobWait"] for d in takes if "JobWait" in d]
+    assert len(waits) == 1 and waits[0] >= 0, takes
+    assert all(d["Backlog"] == 0 for d in takes)
+
+    ferry.sweep()
+    swept = [d for d in emf_documents(ferry, "ferry-submit") if d.get("Lane") == lane]
+    assert swept and swept[-1]["OldestPendingAge"] == 0, "nothing waits in the lane now"
+    assert swept[-1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["Lane"], []]
+
+
+def test_an_upload_batch_counts_what_it_queued_matched_nothing_or_ignored(
+        world: World, ferry: LocalFerry) -> None:
+    before = len(emf_documents(ferry, "ferry-s3-trigger"))
+    s3 = ferry.client("s3")
+    s3.put_object(Bucket=world.data_bucket, Key=f"incoming/{unique('m')}/a.h5", Body=b"a")
+    s3.put_object(Bucket=world.data_bucket, Key=f"elsewhere/{unique('m')}.h5", Body=b"b")
+    ferry.deliver_until_done(ferry.receive_uploads(world.uploads_url, 2), world.uploads_url,
+                             world.uploads_arn)
+    docs = emf_documents(ferry, "ferry-s3-trigger")[before:]
+    assert docs, "one document per batch"
+    totals = {name: sum(d.get(name, 0) for d in docs)
+              for name in ("UploadsQueued", "UploadsUnmatched", "UploadsIgnored", "MessagesFailed")}
+    assert totals == {"UploadsQueued": 1, "UploadsUnmatched": 1, "UploadsIgnored": 0,
+                      "MessagesFailed": 0}, totals
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]] for d in docs)
