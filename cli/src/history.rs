@@ -1,6 +1,9 @@
 //! `ferry history [--lane L] [--since DURATION] [--limit N] [--json]`: finished runs, newest
 //! first, from the reports `notify` keeps in the lane table (30 days): outcome, duration,
 //! files and bytes, how many jobs each covered.
+//!
+//! `--unmatched`: instead, the uploads that started nothing (no route matched the object, or
+//! the record was not an object creation), as `s3-trigger` recorded them, newest first.
 
 use std::process::ExitCode;
 
@@ -23,9 +26,13 @@ pub struct HistoryArgs {
     /// How far back: 90s, 30m, 12h, 7d, 2w (reports are kept 30 days).
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub since: u64,
-    /// At most this many runs, newest first.
+    /// At most this many runs (or uploads), newest first.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// The uploads that started nothing instead of runs: objects no route matched, records
+    /// that were not object creations.
+    #[arg(long, conflicts_with = "lane")]
+    pub unmatched: bool,
     #[command(flatten)]
     pub deploy: DeployArgs,
     #[command(flatten)]
@@ -35,6 +42,9 @@ pub struct HistoryArgs {
 pub async fn run(args: HistoryArgs) -> Result<ExitCode, Failure> {
     let aws = deploy::aws().await;
     let lanes = args.deploy.lanes(&aws)?;
+    if args.unmatched {
+        return unmatched(&lanes, &args).await;
+    }
     let ids = match &args.lane {
         Some(text) => {
             vec![LaneId::parse(text).map_err(|e| Failure::new(format!("--lane: {e}")))?]
@@ -62,6 +72,41 @@ pub async fn run(args: HistoryArgs) -> Result<ExitCode, Failure> {
     } else {
         println!("{}", table(&reports));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn unmatched<L: LaneView>(lanes: &L, args: &HistoryArgs) -> Result<ExitCode, Failure> {
+    let now = now_millis();
+    let since = now.saturating_sub(args.since.saturating_mul(1000));
+    let mut dropped = lanes.dropped(since, now).await?;
+    dropped.sort_by_key(|d| std::cmp::Reverse(d.at));
+    dropped.truncate(args.limit);
+    if args.output.json {
+        println!("{}", serde_json::json!({ "dropped": dropped }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if dropped.is_empty() {
+        println!("no upload started nothing in that time");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table
+        .load_style(NOTHING)
+        .set_header(vec!["WHEN", "WHY", "OBJECT", "MESSAGE"]);
+    for d in &dropped {
+        let object = match (&d.bucket, &d.key) {
+            (Some(bucket), Some(key)) => format!("s3://{bucket}/{key}"),
+            (Some(bucket), None) => format!("s3://{bucket}"),
+            _ => "-".to_owned(),
+        };
+        table.add_row(vec![
+            format!("{} ago", age(now.saturating_sub(d.at) / 1000)),
+            d.why.clone(),
+            object,
+            d.message_id.clone().unwrap_or_else(|| "-".to_owned()),
+        ]);
+    }
+    println!("{table}");
     Ok(ExitCode::SUCCESS)
 }
 

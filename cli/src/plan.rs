@@ -123,7 +123,7 @@ fn from_event(path: &Path) -> Result<Uploads, Failure> {
     let mut ignored = 0;
     let mut refused = Vec::new();
     for (i, message) in batch.messages.into_iter().enumerate() {
-        ignored += message.ignored;
+        ignored += message.ignored.len();
         match message.objects {
             Ok(found) => objects.extend(found),
             Err(e) => refused.push(format!("message {i}: {e}")),

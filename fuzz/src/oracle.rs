@@ -157,7 +157,7 @@ pub fn check_trigger(
                 .iter()
                 .map(|m| m.objects.as_ref().map_or(0, Vec::len))
                 .sum();
-            let ignored: usize = batch.messages.iter().map(|m| m.ignored).sum();
+            let ignored: usize = batch.messages.iter().map(|m| m.ignored.len()).sum();
             if summary.objects != objects || summary.ignored != ignored {
                 return Err(format!(
                     "summary counts {} objects and {} ignored; the event has {objects} and {ignored}",

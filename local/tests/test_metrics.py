@@ -8,6 +8,7 @@ import json
 from typing import Any, Callable
 
 from conftest import World, submitted
+from test_cli import ferry_cli
 from ferry_local.ferry import LocalFerry, lane_of_fs, unique
 
 UNITS = {"Count", "Seconds", "Bytes"}
@@ -78,8 +79,9 @@ def test_an_upload_batch_counts_what_it_queued_matched_nothing_or_ignored(
         world: World, ferry: LocalFerry) -> None:
     before = len(emf_documents(ferry, "ferry-s3-trigger"))
     s3 = ferry.client("s3")
+    stray = f"elsewhere/{unique('m')}.h5"
     s3.put_object(Bucket=world.data_bucket, Key=f"incoming/{unique('m')}/a.h5", Body=b"a")
-    s3.put_object(Bucket=world.data_bucket, Key=f"elsewhere/{unique('m')}.h5", Body=b"b")
+    s3.put_object(Bucket=world.data_bucket, Key=stray, Body=b"b")
     ferry.deliver_until_done(ferry.receive_uploads(world.uploads_url, 2), world.uploads_url,
                              world.uploads_arn)
     docs = emf_documents(ferry, "ferry-s3-trigger")[before:]
@@ -89,3 +91,14 @@ def test_an_upload_batch_counts_what_it_queued_matched_nothing_or_ignored(
     assert totals == {"UploadsQueued": 1, "UploadsUnmatched": 1, "UploadsIgnored": 0,
                       "MessagesFailed": 0}, totals
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]] for d in docs)
+
+    # The stray upload is recorded where an operator finds it (keys stay out of the logs).
+    out = ferry_cli(ferry, "history", "--unmatched", "--since", "1h", "--json")
+    assert out.returncode == 0, out.stderr
+    dropped = [d for d in json.loads(out.stdout)["dropped"] if d["key"] == stray]
+    assert len(dropped) == 1, out.stdout
+    assert (dropped[0]["why"], dropped[0]["bucket"]) == ("matched no route", world.data_bucket)
+    assert dropped[0]["message_id"]
+    text = ferry_cli(ferry, "history", "--unmatched")
+    assert text.returncode == 0 and f"s3://{world.data_bucket}/{stray}" in text.stdout
+    assert stray not in ferry.functions.log_path("ferry-s3-trigger").read_text()

@@ -19,15 +19,15 @@ use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Ti
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease, LeaseRequest, Leased,
-    Millis, QueuedJob, RunId, RunRecord, RunState,
+    DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease,
+    LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 use crate::ports::{
     ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, Fetched, KeepReports,
     LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Publish, PutObject, ReadReports,
-    StartExecution, StartOutcome, StartTask,
+    RecordDropped, StartExecution, StartOutcome, StartTask,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
@@ -510,6 +510,8 @@ struct LanesState {
     leases: BTreeMap<LaneId, Lease>,
     runs: BTreeMap<(LaneId, RunId), RunRecord>,
     reports: BTreeMap<(LaneId, RunId), KeptReport>,
+    dropped: Vec<DroppedUpload>,
+    fail_record_dropped: u32,
     in_flight: BTreeMap<LaneId, RunId>,
     fail_enqueues: u32,
     /// Runner executions started: (name, input).
@@ -531,6 +533,16 @@ impl FakeLanes {
     }
 
     /// Makes the next `count` enqueues fail (a DynamoDB outage).
+    /// Fails the next `count` recordings of dropped uploads.
+    pub fn fail_next_record_dropped(&self, count: u32) {
+        self.state.lock().fail_record_dropped = count;
+    }
+
+    /// The dropped uploads recorded, in order.
+    pub fn dropped_uploads(&self) -> Vec<DroppedUpload> {
+        self.state.lock().dropped.clone()
+    }
+
     pub fn fail_next_enqueues(&self, count: u32) {
         self.state.lock().fail_enqueues += count;
     }
@@ -586,6 +598,16 @@ impl LaneView for FakeLanes {
             .collect();
         reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
         Ok(reports)
+    }
+
+    async fn dropped(&self, since: Millis, _now: Millis) -> Result<Vec<DroppedUpload>, FerryError> {
+        let state = self.state.lock();
+        Ok(state
+            .dropped
+            .iter()
+            .filter(|d| d.at >= since)
+            .cloned()
+            .collect())
     }
 
     async fn report(&self, lane: &LaneId, id: &RunId) -> Result<Option<KeptReport>, FerryError> {
@@ -716,6 +738,18 @@ impl KeepReports for FakeLanes {
         let mut state = self.state.lock();
         let at = (report.lane.clone(), report.run.clone());
         state.reports.insert(at, report.clone());
+        Ok(())
+    }
+}
+
+impl RecordDropped for FakeLanes {
+    async fn record_dropped(&self, uploads: &[DroppedUpload]) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        if state.fail_record_dropped > 0 {
+            state.fail_record_dropped -= 1;
+            return Err(FakeFailure::Internal.into_error());
+        }
+        state.dropped.extend_from_slice(uploads);
         Ok(())
     }
 }

@@ -11,8 +11,8 @@ use crate::domain::status::{Counts, TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
 use crate::ids::{DataSyncTaskArn, FileSystemId, S3Url};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobRecord, KeptReport, LaneState, LeaseRequest, Leased, Millis, QueuedJob,
-    RunId, RunRecord,
+    DroppedUpload, Enqueued, JobEnd, JobRecord, KeptReport, LaneState, LeaseRequest, Leased,
+    Millis, QueuedJob, RunId, RunRecord,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
@@ -211,6 +211,14 @@ pub trait LaneView {
         lane: &LaneId,
     ) -> impl Future<Output = Result<Vec<KeptReport>, FerryError>> + Send;
 
+    /// Uploads that started nothing, recorded at or after `since` (within the last 30 days),
+    /// oldest first.
+    fn dropped(
+        &self,
+        since: Millis,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<DroppedUpload>, FerryError>> + Send;
+
     /// The report kept for the run `id` of `lane`, once `notify` published it.
     fn report(
         &self,
@@ -309,5 +317,13 @@ pub trait KeepReports {
     fn keep_report(
         &self,
         report: &KeptReport,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+}
+
+/// Records the uploads `s3-trigger` dropped (no route, not a creation), for people.
+pub trait RecordDropped {
+    fn record_dropped(
+        &self,
+        uploads: &[DroppedUpload],
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 }

@@ -127,6 +127,85 @@ async fn the_sqs_test_event_is_ignored_and_a_pipe_key_goes_to_a_manifest() {
 }
 
 #[tokio::test]
+async fn uploads_that_start_nothing_are_recorded_with_their_keys_and_messages() {
+    let fake = fakes();
+    // s3-direct: one object outside every route; sqs-batch: the test event S3 sends.
+    invoke(&fake, &config(), fixture("s3-direct"))
+        .await
+        .unwrap();
+    invoke(&fake, &config(), fixture("sqs-batch"))
+        .await
+        .unwrap();
+    let dropped = fake.1.dropped_uploads();
+    type Seen<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    let seen: Vec<Seen> = dropped
+        .iter()
+        .map(|d| {
+            (
+                d.why.as_str(),
+                d.bucket.as_deref(),
+                d.key.as_deref(),
+                d.message_id.as_deref(),
+            )
+        })
+        .collect();
+    let bucket = Some("ferry-data-repository");
+    assert_eq!(
+        seen,
+        [
+            // No message id: a direct event.
+            (
+                "matched no route",
+                bucket,
+                Some("unrouted/readme.txt"),
+                None
+            ),
+            (
+                "ignored: s3:TestEvent",
+                bucket,
+                None,
+                Some("059f36b4-87a3-44ab-83d2-661970000000")
+            ),
+            (
+                "ignored: ObjectRemoved:Delete",
+                bucket,
+                Some("incoming/batch-7/old.h5"),
+                Some("059f36b4-87a3-44ab-83d2-661970000004")
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn uploads_that_cannot_be_recorded_fail_their_messages_only() {
+    let fake = fakes();
+    fake.1.fail_next_record_dropped(1);
+    let output = invoke(&fake, &config(), fixture("sqs-batch"))
+        .await
+        .unwrap();
+    // Only the messages that carried something to record: the test event, the removal.
+    assert_eq!(
+        failures(output),
+        [
+            "059f36b4-87a3-44ab-83d2-661970000000",
+            "059f36b4-87a3-44ab-83d2-661970000004"
+        ]
+    );
+    assert_eq!(
+        started_jobs(&fake).len(),
+        2,
+        "the other messages' jobs are queued"
+    );
+    // A direct event with something to record fails whole: Lambda retries it.
+    let fake = fakes();
+    fake.1.fail_next_record_dropped(1);
+    let error = invoke(&fake, &config(), fixture("s3-direct"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "AwsService");
+}
+
+#[tokio::test]
 async fn redelivering_the_same_batch_queues_nothing_new() {
     let fake = fakes();
     let config = config();

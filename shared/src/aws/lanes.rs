@@ -24,27 +24,46 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{AsyncSleep, SharedAsyncSleep};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, PutRequest, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use tracing::instrument;
 
 use super::{Class, classify, send};
+use crate::domain::text::hex;
 use crate::error::{AwsError, FerryError};
 use crate::lanes::record::{
-    Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease, LeaseRequest, Leased,
-    Millis, QueuedJob, RunId, RunRecord, RunState,
+    DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease,
+    LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
-use crate::ports::{KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns};
+use crate::ports::{
+    KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, RecordDropped,
+};
 
 /// How long finished jobs and runs are kept (TTL): 30 days.
 const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
 /// Jobs per transaction when marking a run's jobs: two items each, within 100.
 const JOBS_PER_TRANSACTION: usize = 50;
+
+/// Items to a `BatchWriteItem` call: at most 25 put or delete requests (DynamoDB API
+/// reference, BatchWriteItem).
+const ITEMS_PER_BATCH: usize = 25;
+
+/// How often items DynamoDB left unprocessed (throttled) are written again, with a growing pause,
+/// before the write fails (the API reference advises retrying them with backoff).
+const BATCH_ATTEMPTS: u32 = 5;
+
+/// Dropped uploads are kept by the hour: `dropped#<hours since the epoch>`, so that a burst
+/// spreads over partitions and a look back reads only the hours it covers.
+fn dropped_pk(at: Millis) -> String {
+    format!("dropped#{}", at / 3_600_000)
+}
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -53,6 +72,7 @@ type Item = HashMap<String, AttributeValue>;
 pub struct AwsLanes {
     client: Client,
     table: String,
+    sleep: Option<SharedAsyncSleep>,
 }
 
 impl AwsLanes {
@@ -62,6 +82,8 @@ impl AwsLanes {
 
     pub fn from_client(client: Client, table: &str) -> Self {
         AwsLanes {
+            // The SDK runtime's sleep, for pauses between writes of unprocessed items.
+            sleep: Client::config(&client).sleep_impl(),
             client,
             table: table.to_owned(),
         }
@@ -416,6 +438,26 @@ impl LaneView for AwsLanes {
         Ok(reports)
     }
 
+    /// One query per hour from `since` to `now` (every page of each).
+    #[instrument(skip(self))]
+    async fn dropped(&self, since: Millis, now: Millis) -> Result<Vec<DroppedUpload>, FerryError> {
+        let mut dropped = Vec::new();
+        let mut hour = since / 3_600_000;
+        while hour <= now / 3_600_000 {
+            for item in self
+                .query(dropped_pk(hour * 3_600_000), "", usize::MAX)
+                .await?
+            {
+                let upload: DroppedUpload = record("Query", &item)?;
+                if upload.at >= since {
+                    dropped.push(upload);
+                }
+            }
+            hour += 1;
+        }
+        Ok(dropped)
+    }
+
     #[instrument(skip(self))]
     async fn report(&self, lane: &LaneId, id: &RunId) -> Result<Option<KeptReport>, FerryError> {
         let item = self.get(key(lane_pk(lane), format!("report#{id}"))).await?;
@@ -569,6 +611,82 @@ impl KeepReports for AwsLanes {
             })?;
         Ok(())
     }
+}
+
+impl RecordDropped for AwsLanes {
+    /// `BatchWriteItem`, 25 to a call; what DynamoDB leaves unprocessed is written again with
+    /// backoff, and a write that still leaves some is an error (the caller fails the messages,
+    /// which come back).
+    #[instrument(skip(self, uploads), fields(uploads = uploads.len()))]
+    async fn record_dropped(&self, uploads: &[DroppedUpload]) -> Result<(), FerryError> {
+        const OP: &str = "BatchWriteItem";
+        for (n, chunk) in uploads.chunks(ITEMS_PER_BATCH).enumerate() {
+            let mut requests = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, upload)| dropped_put(upload, n * ITEMS_PER_BATCH + i))
+                .collect::<Result<Vec<WriteRequest>, FerryError>>()?;
+            for attempt in 0..BATCH_ATTEMPTS {
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let class = e.as_service_error().and_then(table_class);
+                        classify(OP, e, class)
+                    })?;
+                requests = answer
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                // The pause doubles from 50 ms.
+                if let Some(sleep) = &self.sleep {
+                    sleep
+                        .sleep(std::time::Duration::from_millis(50u64 << attempt))
+                        .await;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(FerryError::Throttled {
+                    source: AwsError::malformed(
+                        OP,
+                        &format!(
+                            "{} of the dropped uploads were still unprocessed after {BATCH_ATTEMPTS} attempts",
+                            requests.len()
+                        ),
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The put of one dropped upload: its hour's partition; a sort key of its time and a digest of
+/// what it is and where it stood in its batch, so that two invocations in the same millisecond
+/// never overwrite each other's (and a redelivered batch writes the same items again).
+fn dropped_put(upload: &DroppedUpload, index: usize) -> Result<WriteRequest, FerryError> {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(serde_json::to_vec(upload).unwrap_or_default())
+        .chain_update(index.to_be_bytes())
+        .finalize();
+    let sort = format!("{:020}#{}", upload.at, hex(&digest, 16));
+    let mut item = key(dropped_pk(upload.at), sort);
+    item.insert("doc_json".into(), json(upload));
+    item.insert("expires_at".into(), n(upload.at / 1000 + RETENTION_SECONDS));
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(|e| FerryError::AwsService {
+            source: AwsError::malformed("BatchWriteItem", &e.to_string()),
+        })?;
+    Ok(WriteRequest::builder().put_request(put).build())
 }
 
 impl NoteRuns for AwsLanes {

@@ -22,13 +22,13 @@ use crate::config::TriggerConfig;
 use crate::domain::job::JobSpec;
 use crate::error::FerryError;
 use crate::ids::S3Url;
-use crate::lanes::record::{Enqueued, Millis, QueuedJob};
+use crate::lanes::record::{DroppedUpload, Enqueued, Millis, QueuedJob};
 use crate::lanes::runner::{self, Kicked, Timing};
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
-use crate::ports::{LaneLease, LaneQueue, PutObject, StartExecution};
+use crate::ports::{LaneLease, LaneQueue, PutObject, RecordDropped, StartExecution};
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob};
-use crate::trigger::events::{self, Batch, Shape};
+use crate::trigger::events::{self, Batch, S3Object, Shape};
 use crate::trigger::job_name;
 use crate::trigger::routes::Route;
 
@@ -73,7 +73,7 @@ impl Failures {
 }
 
 /// `ports`: S3 for manifests and the runner state machine, and the lane table.
-pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease>(
+pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease + RecordDropped>(
     ports: &(P, L),
     config: &TriggerConfig,
     event: LambdaEvent<Value>,
@@ -99,6 +99,14 @@ pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease>(
         });
     }
     let timing = timing(&config.lanes);
+    record_dropped(
+        &ports.1,
+        &batch,
+        &plan.unmatched_objects,
+        timing.now,
+        &mut failures,
+    )
+    .await;
     let mut lanes = BTreeSet::new();
     let mut queued_objects = 0;
     for planned in plan.jobs {
@@ -137,11 +145,55 @@ fn emit_metrics(summary: &TriggerSummary, queued: usize, failed: usize, now: Mil
     emf.emit();
 }
 
+/// Records the uploads that start nothing (records that are not creations, objects no route
+/// matched) where `ferry history --unmatched` finds them. A failed write fails their messages:
+/// they come back rather than vanish unrecorded.
+async fn record_dropped<L: RecordDropped>(
+    lanes: &L,
+    batch: &Batch,
+    unmatched: &[(usize, S3Object)],
+    now: Millis,
+    failures: &mut Failures,
+) {
+    let mut dropped = Vec::new();
+    let mut messages = BTreeSet::new();
+    for (i, message) in batch.messages.iter().enumerate() {
+        for ignored in &message.ignored {
+            messages.insert(i);
+            dropped.push(DroppedUpload {
+                at: now,
+                why: format!("ignored: {}", ignored.event),
+                bucket: ignored.bucket.clone(),
+                key: ignored.key.clone(),
+                message_id: message.id.clone(),
+            });
+        }
+    }
+    for (i, object) in unmatched {
+        messages.insert(*i);
+        dropped.push(DroppedUpload {
+            at: now,
+            why: "matched no route".into(),
+            bucket: Some(object.bucket.clone()),
+            key: Some(object.key.clone()),
+            message_id: batch.messages[*i].id.clone(),
+        });
+    }
+    if dropped.is_empty() {
+        return;
+    }
+    if let Err(e) = lanes.record_dropped(&dropped).await {
+        error!(uploads = dropped.len(), error_type = e.error_type(), error = %e,
+               "could not record the uploads that start nothing; their messages come back");
+        failures.add(messages, || e);
+    }
+}
+
 /// Counts what the batch holds and fails each message that cannot be read.
 fn read(batch: &Batch, failures: &mut Failures) -> TriggerSummary {
     let mut summary = TriggerSummary::default();
     for (i, message) in batch.messages.iter().enumerate() {
-        summary.ignored += message.ignored;
+        summary.ignored += message.ignored.len();
         match &message.objects {
             Ok(found) => summary.objects += found.len(),
             Err(e) => {

@@ -233,3 +233,17 @@ pub struct KeptReport {
 
 /// Most bytes of a report's text kept in the lane table: a DynamoDB item holds 400 KB.
 pub const KEPT_TEXT_BYTES: usize = 16 * 1024;
+
+/// An upload that started nothing, kept for people (`ferry history --unmatched`): an object no
+/// route matched, or a record that was not an object creation. Keys stay out of the logs (they
+/// are payload); this is where an operator finds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedUpload {
+    pub at: Millis,
+    /// `matched no route`, or `ignored: <event name>`.
+    pub why: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// The SQS message it came in.
+    pub message_id: Option<String>,
+}

@@ -54,8 +54,10 @@ pub struct ManifestFile {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub jobs: Vec<PlannedJob>,
-    /// Objects no route matched (logged and counted; not an error).
+    /// Objects no route matched (counted, and recorded for people; not an error).
     pub unmatched: usize,
+    /// Those objects, with the index of the message each came from.
+    pub unmatched_objects: Vec<(usize, S3Object)>,
     /// Objects that cannot be turned into a valid job, with why, by message index.
     pub rejected: Vec<(usize, String)>,
 }
@@ -83,7 +85,10 @@ pub fn plan<'a>(
     let mut routed: Vec<Routed> = Vec::with_capacity(objects.size_hint().0);
     for (message, object) in objects {
         match routes.route_for(&object.bucket, &object.key) {
-            None => plan.unmatched += 1,
+            None => {
+                plan.unmatched += 1;
+                plan.unmatched_objects.push((message, object.clone()));
+            }
             Some(route) => routed.push(Routed {
                 route,
                 head: head(&object.key[routes.get(route).prefix.len()..]),

@@ -95,14 +95,24 @@ pub struct Message {
     /// The created objects, or why the message could not be read.
     pub objects: Result<Vec<S3Object>, MessageError>,
     /// Records that were not object creations (removals, test events).
-    pub ignored: usize,
+    pub ignored: Vec<Ignored>,
+}
+
+/// A record that was not an object creation: what it was, and what it named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The event name (`ObjectRemoved:Delete`, `s3:TestEvent`, an EventBridge detail type).
+    pub event: String,
+    pub bucket: Option<String>,
+    /// The object's key (decoded), when the record named one.
+    pub key: Option<String>,
 }
 
 impl Message {
-    fn new(id: Option<String>, read: Result<(Vec<S3Object>, usize), MessageError>) -> Message {
+    fn new(id: Option<String>, read: Read) -> Message {
         let (objects, ignored) = match read {
             Ok((objects, ignored)) => (Ok(objects), ignored),
-            Err(e) => (Err(e), 0),
+            Err(e) => (Err(e), Vec::new()),
         };
         Message {
             id,
@@ -120,7 +130,7 @@ pub struct Batch {
 }
 
 /// The objects a message names and the records it ignored.
-type Read = Result<(Vec<S3Object>, usize), MessageError>;
+type Read = Result<(Vec<S3Object>, Vec<Ignored>), MessageError>;
 
 /// Recognizes the invocation's shape and reads each message.
 pub fn parse(event: Value) -> Result<Batch, EventError> {
@@ -258,7 +268,15 @@ fn body_objects(body: Value, field: &str, depth: u8) -> Read {
     }
     // Sent once when the notification is configured: {"Service":"Amazon S3","Event":"s3:TestEvent",...}
     if body.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
-        return Ok((Vec::new(), 1));
+        let ignored = Ignored {
+            event: "s3:TestEvent".into(),
+            bucket: body
+                .get("Bucket")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            key: None,
+        };
+        return Ok((Vec::new(), vec![ignored]));
     }
     if body.get("detail-type").is_some() {
         return eventbridge(body, field);
@@ -297,7 +315,7 @@ struct NotificationRecord {
 fn s3_notification(value: Value, base: &str) -> Read {
     let notification: Notification = read_as(value, base)?;
     let mut objects = Vec::with_capacity(notification.records.len());
-    let mut ignored = 0;
+    let mut ignored = Vec::new();
     for (i, record) in notification.records.into_iter().enumerate() {
         // eventName is e.g. "ObjectCreated:Put" (the "s3:" prefix appears in configurations).
         if !record
@@ -305,7 +323,12 @@ fn s3_notification(value: Value, base: &str) -> Read {
             .trim_start_matches("s3:")
             .starts_with("ObjectCreated:")
         {
-            ignored += 1;
+            let key = record.s3.object.key.as_deref();
+            ignored.push(Ignored {
+                event: crate::domain::text::truncate_chars(&record.event_name, 100),
+                bucket: record.s3.bucket.name,
+                key: key.and_then(|k| decode_notification_key(k).ok()),
+            });
             continue;
         }
         let field = |rest: &str| join(base, &format!("Records[{i}].s3.{rest}"));
@@ -366,7 +389,18 @@ fn eventbridge(value: Value, base: &str) -> Read {
         ));
     }
     if event.detail_type != "Object Created" {
-        return Ok((Vec::new(), 1));
+        let named = |path: &[&str]| {
+            path.iter()
+                .try_fold(&event.detail, |v, k| v.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let ignored = Ignored {
+            event: crate::domain::text::truncate_chars(&event.detail_type, 100),
+            bucket: named(&["bucket", "name"]),
+            key: named(&["object", "key"]),
+        };
+        return Ok((Vec::new(), vec![ignored]));
     }
     let detail: ObjectCreatedDetail = read_as(event.detail, &join(base, "detail"))?;
     let key = check_key(detail.object.key).map_err(|source| MessageError::Key {
@@ -381,7 +415,7 @@ fn eventbridge(value: Value, base: &str) -> Read {
         sequencer: detail.object.sequencer,
         etag: detail.object.etag,
     };
-    Ok((vec![object], 0))
+    Ok((vec![object], Vec::new()))
 }
 
 fn bucket_name(name: Option<String>, field: &str) -> Result<String, MessageError> {

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::operation::update_item::{
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
 use aws_smithy_mocks::{Rule, mock};
 use serde_json::json;
+use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::aws::test_support::*;
@@ -514,5 +515,125 @@ async fn kept_reports_are_read_from_every_page_newest_first() {
     assert_eq!(
         req.expression_attribute_values().unwrap()[":prefix"],
         AttributeValue::S("report#".into())
+    );
+}
+
+fn dropped_upload(n: usize) -> DroppedUpload {
+    DroppedUpload {
+        at: 1_700_000_000_000,
+        why: "matched no route".into(),
+        bucket: Some("ferry-data".into()),
+        key: Some(format!("elsewhere/{n}.h5")),
+        message_id: Some(format!("m-{n}")),
+    }
+}
+
+#[tokio::test]
+async fn dropped_uploads_are_written_25_to_a_call_and_unprocessed_ones_again() {
+    use ddb::operation::batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput};
+    let uploads: Vec<DroppedUpload> = (0..30).map(dropped_upload).collect();
+    // The first call leaves its first item unprocessed; every other call writes everything.
+    let calls = Arc::new(Mutex::new(Vec::<BatchWriteItemInput>::new()));
+    let seen = calls.clone();
+    let rule = mock!(ddb::Client::batch_write_item)
+        .match_requests(move |req| {
+            seen.lock().unwrap().push(req.clone());
+            true
+        })
+        .then_output({
+            let calls = calls.clone();
+            move || {
+                let first = calls.lock().unwrap().len() == 1;
+                let mut out = BatchWriteItemOutput::builder();
+                if first {
+                    let left = calls.lock().unwrap()[0].request_items().unwrap()[TABLE][0].clone();
+                    out = out.unprocessed_items(TABLE, vec![left]);
+                }
+                out.build()
+            }
+        });
+    lanes(&[&rule]).record_dropped(&uploads).await.unwrap();
+    let calls = calls.lock().unwrap();
+    let sizes: Vec<usize> = calls
+        .iter()
+        .map(|c| c.request_items().unwrap()[TABLE].len())
+        .collect();
+    assert_eq!(
+        sizes,
+        [25, 1, 5],
+        "25, the unprocessed one again, then the rest"
+    );
+    let put = calls[0].request_items().unwrap()[TABLE][0]
+        .put_request()
+        .unwrap()
+        .item();
+    assert_eq!(
+        st(put, "pk"),
+        format!("dropped#{}", 1_700_000_000_000u64 / 3_600_000)
+    );
+    assert!(st(put, "sk").starts_with("00000001700000000000#"));
+    let stored: DroppedUpload = serde_json::from_str(&st(put, "doc_json")).unwrap();
+    assert_eq!(stored, uploads[0]);
+    let keys: std::collections::BTreeSet<String> = calls[0].request_items().unwrap()[TABLE]
+        .iter()
+        .map(|w| st(w.put_request().unwrap().item(), "sk"))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        25,
+        "one sort key per upload, even in the same millisecond"
+    );
+}
+
+#[tokio::test]
+async fn dropped_uploads_still_unprocessed_after_every_attempt_are_an_error() {
+    use ddb::operation::batch_write_item::BatchWriteItemOutput;
+    let rule = mock!(ddb::Client::batch_write_item)
+        .match_requests(|_| true)
+        .then_output(|| {
+            let left = WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .item("pk", AttributeValue::S("x".into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build();
+            BatchWriteItemOutput::builder()
+                .unprocessed_items(TABLE, vec![left])
+                .build()
+        });
+    let error = lanes(&[&rule])
+        .record_dropped(&[dropped_upload(1)])
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "Throttled");
+    assert_eq!(rule.num_calls(), BATCH_ATTEMPTS as usize);
+}
+
+#[tokio::test]
+async fn dropped_uploads_are_read_hour_by_hour_from_since_to_now() {
+    let hour = 3_600_000u64;
+    let (rule, seen) = capturing(mock!(ddb::Client::query), move || {
+        let mut item = HashMap::new();
+        item.insert(
+            "doc_json".to_owned(),
+            AttributeValue::S(serde_json::to_string(&dropped_upload(1)).unwrap()),
+        );
+        ddb::operation::query::QueryOutput::builder()
+            .items(item)
+            .build()
+    });
+    let since = 1_700_000_000_000 - 2 * hour;
+    let found = lanes(&[&rule])
+        .dropped(since, 1_700_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(rule.num_calls(), 3, "three hours");
+    assert_eq!(found.len(), 3);
+    let last = last(&seen);
+    assert_eq!(
+        last.expression_attribute_values().unwrap()[":pk"],
+        AttributeValue::S(format!("dropped#{}", 1_700_000_000_000u64 / hour))
     );
 }
