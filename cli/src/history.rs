@@ -15,7 +15,7 @@ use ferry::lanes::record::KeptReport;
 use ferry::ports::LaneView;
 
 use crate::deploy::{self, DeployArgs};
-use crate::text::{age, bytes, parse_duration};
+use crate::text::{age, bytes, parse_duration, short_lane};
 use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
@@ -136,7 +136,7 @@ fn table(reports: &[KeptReport]) -> Table {
         table.add_row(vec![
             format!("{} ago", age(now.saturating_sub(r.published_at) / 1000)),
             r.run.to_string(),
-            r.lane.to_string(),
+            short_lane(&r.lane),
             r.job.clone(),
             r.outcome.as_upper().to_owned(),
             r.duration_seconds.map_or_else(dash, age),

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::deploy::{self, DeployArgs};
 use crate::runs::Progress;
-use crate::text::{age, bytes};
+use crate::text::{age, bytes, plural, short_id, short_lane};
 use crate::{Failure, OutputArgs};
 
 /// Pending jobs counted per lane; past it the count reads `1000+`.
@@ -201,10 +201,12 @@ fn table(lanes: &[LaneStatus]) -> Table {
             lane.waiting.to_string()
         };
         table.add_row(vec![
-            lane.lane.to_string(),
-            run.map_or_else(dash, |r| format!("{} ({}, {} jobs)", r.id, r.kind, r.jobs)),
+            short_lane(&lane.lane),
+            run.map_or_else(dash, |r| {
+                format!("{} ({}, {})", r.id, r.kind, plural(r.jobs, "job"))
+            }),
             run.and_then(|r| r.task.as_ref())
-                .map_or_else(dash, |t| t.id().to_owned()),
+                .map_or_else(dash, |t| short_id(t.id()).to_owned()),
             run.and_then(|r| r.task_error.clone().or(r.lifecycle.clone()))
                 .map_or_else(dash, |l| {
                     if run.is_some_and(|r| r.cancel_requested) {

@@ -28,6 +28,34 @@ fn without_debug(line: &str) -> &str {
     cut.map_or(line, |at| &line[..at])
 }
 
+/// A lane as tables show it: a DataSync task by its id, not its whole ARN (`--json` keeps
+/// the key whole).
+pub fn short_lane(lane: &ferry::lanes::LaneId) -> String {
+    let key = lane.to_string();
+    match key.strip_prefix("datasync:") {
+        Some(arn) => format!("datasync:{}", short_id(arn)),
+        None => key,
+    }
+}
+
+/// The last segment of an ARN (`task-…`, `exec-…`); anything else as it is.
+pub fn short_id(id: &str) -> &str {
+    if id.starts_with("arn:") {
+        id.rsplit('/').next().unwrap_or(id)
+    } else {
+        id
+    }
+}
+
+/// `1 job`, `3 jobs`.
+pub fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
 /// `42s`, `7m05s`, `3h02m`, `2d04h`.
 pub fn age(seconds: u64) -> String {
     match seconds {
@@ -85,6 +113,26 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3_565_158), "3.4 MiB");
         assert_eq!(bytes(1_319_413_953_331), "1.2 TiB");
+    }
+
+    #[test]
+    fn tables_shorten_arns_and_count_right() {
+        let lane = ferry::lanes::LaneId::parse(
+            "datasync:arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0",
+        )
+        .unwrap();
+        assert_eq!(short_lane(&lane), "datasync:task-0123456789abcdef0");
+        let fsx = ferry::lanes::LaneId::parse("fsx:fs-0123456789abcdef0").unwrap();
+        assert_eq!(short_lane(&fsx), "fsx:fs-0123456789abcdef0");
+        assert_eq!(
+            short_id("arn:aws:datasync:us-east-1:1:task/task-1/execution/exec-2"),
+            "exec-2"
+        );
+        assert_eq!(short_id("task-0123"), "task-0123");
+        assert_eq!(
+            (plural(1, "job"), plural(3, "job")),
+            ("1 job".into(), "3 jobs".into())
+        );
     }
 
     #[test]

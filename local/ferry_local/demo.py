@@ -17,7 +17,11 @@
    import, with one report listing the three jobs. Then the scheduled release.
 6. A person submits a DataSync job whose `task` block defines its task: Ferry creates the
    task, runs it, and on a changed definition updates the same task (no second one).
-7. Prints each completion report as the subscriber receives it, and stops everything.
+7. The `ferry` CLI along the way: `ferry status` while the export runs and the waves wait,
+   `ferry watch` on the export's run, and a person's long export submitted with `ferry
+   submit`, then cancelled with `ferry cancel` (its report says who asked and why); `ferry
+   history` at the end.
+8. Prints each completion report as the subscriber receives it, and stops everything.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import threading
 import time
 from typing import Any
 
-from . import processes
+import subprocess
+
+from . import paths, processes
 from .ferry import ROLE, LocalFerry, Report
 from .statemachine import Run
 
@@ -42,7 +48,7 @@ REPORT_PREFIX = "ferry-reports"
 #: uploads are one import.
 EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
             "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED",
-            "outgoing-snapshot": "SUCCEEDED"}
+            "outgoing-snapshot": "SUCCEEDED", "long-export": "CANCELED"}
 #: Reports in all: the snapshot job runs twice (its task created, then updated).
 EXPECTED_REPORTS = len(EXPECTED) + 1
 SNAPSHOT_LANE = "datasync-task:outgoing-snapshot"
@@ -231,6 +237,7 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
                                (fs, task_arn), report_path)
             _release(ferry, console, fs, report_path)
             _defined_task(ferry, console)
+            _cancelled_by_a_person(ferry, console, fs)
             received = printer.wait(EXPECTED_REPORTS, timeout=60)
         finally:
             printer.stop()
@@ -243,6 +250,7 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
         if len(imports) != 1 or "Jobs:         3 (incoming-import x3)" not in imports[0].message:
             console.line("unexpected", "the three waves did not become one import")
             return 1
+        _cli(ferry, console, "history", "--since", "1h")
         console.line("done", f"{len(received)} reports received, as expected; stopping the "
                              "functions and the emulator")
     return 0
@@ -285,8 +293,12 @@ def _export_then_waves(ferry: LocalFerry, console: Console, s3: Any, files: int,
         console.line("lane table", f"{len(pending)} import job(s) pending in lane {fs}, "
                                    "behind the export")
         time.sleep(1.0)
+    _cli(ferry, console, "status")
+    run = ferry.run_in_flight(lane)
     console.line("file system", "the export finishes (the emulator lets it go)")
     ferry.ctl.release(file_system_id=fs)
+    if run:
+        _cli(ferry, console, "watch", run["id"], "--interval", "1", check=False)
     ferry.settle(lane, timeout=180)
     ferry.settle(f"datasync:{task_arn}", timeout=120)
 
@@ -350,6 +362,35 @@ def _defined_task(ferry: LocalFerry, console: Console) -> None:
                                  f"({tasks[0].rsplit('/', 1)[1]}, LogLevel {log_level}): "
                                  + ("created by the runner, then run" if run == 1 else
                                     "the same task, updated in place (UpdateTask), then run"))
+
+
+def _cancelled_by_a_person(ferry: LocalFerry, console: Console, fs: str) -> None:
+    """A long export a person submits with the CLI, then cancels while it runs."""
+    ferry.ctl.hold(file_system_id=fs)
+    job_file = ferry.log_dir / "long-export.json"
+    job_file.write_text(json.dumps({"name": "long-export", "kind": "fsx_export",
+                                    "file_system_id": fs, "paths": ["results"]}))
+    out = _cli(ferry, console, "submit", str(job_file), "--id", "long-export-1")
+    job = out.split()[1]
+    lane = f"fsx:{fs}"
+    processes.wait_for(lambda: (ferry.run_in_flight(lane) or {}).get("task"), 60,
+                       interval=0.2, what="the long export started")
+    _cli(ferry, console, "cancel", job, "--reason", "wrong folder, resubmitting")
+    ferry.settle(lane, timeout=120)
+    ferry.ctl.release(file_system_id=fs)
+
+
+def _cli(ferry: LocalFerry, console: Console, *args: str, check: bool = True) -> str:
+    """Runs the `ferry` CLI against the emulator and shows what it printed."""
+    console.line("person", "$ ferry " + " ".join(a if " " not in a else f"'{a}'" for a in args))
+    done = subprocess.run([str(paths.cli()), *args], env=ferry.cli_env(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    with console._lock:  # noqa: SLF001 - one writer at a time
+        for line in done.stdout.rstrip().splitlines():
+            print(f"          {line}", flush=True)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"ferry {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
 
 
 class _ReportPrinter:

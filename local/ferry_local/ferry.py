@@ -501,6 +501,14 @@ class LocalFerry:
             Key={"pk": {"S": f"lane#{lane}"}, "sk": {"S": "lane"}}).get("Item", {})
         return {k: next(iter(v.values())) for k, v in item.items()}
 
+    def cli_env(self) -> dict[str, str]:
+        """The environment the `ferry` CLI needs to reach this deployment: the emulator for
+        every service, its credentials and region, the lane table and the runner."""
+        return {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": self.emulator.url,
+                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": REGION, "FERRY_LANE_TABLE": LANE_TABLE,
+                "FERRY_STATE_MACHINE_ARN": self.state_machine_arn}
+
     def run_in_flight(self, lane: str) -> dict[str, Any] | None:
         """The record of the lane's run in flight (its `doc_json`), or None."""
         run_id = self.lane_record(lane).get("run_id")

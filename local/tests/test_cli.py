@@ -18,7 +18,7 @@ import pytest
 
 from conftest import World, report_of
 from ferry_local import paths, processes
-from ferry_local.ferry import LANE_TABLE, REGION, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
+from ferry_local.ferry import Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
 #: moto's answer to GetCallerIdentity for any credentials.
 CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -28,16 +28,7 @@ def ferry_cli(ferry: LocalFerry, *args: str, timeout: float = 120) -> subprocess
     binary = paths.cli()
     if not binary.is_file():
         pytest.fail(f"{binary} is not built (cargo build -p ferry-cli, or cargo test --workspace)")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_ENDPOINT_URL": ferry.emulator.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "FERRY_LANE_TABLE": LANE_TABLE,
-        "FERRY_STATE_MACHINE_ARN": ferry.state_machine_arn,
-    }
-    return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True,
+    return subprocess.run([str(binary), *args], env=ferry.cli_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
@@ -194,10 +185,7 @@ def test_watch_follows_a_run_then_history_and_tasks_show_it(
     job = submit_started(ferry, tmp_path, lane, {"name": name, "kind": "fsx_export",
                                                  "file_system_id": fs, "paths": ["results"]})
     binary = paths.cli()
-    env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": ferry.emulator.url,
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_REGION": REGION, "FERRY_LANE_TABLE": LANE_TABLE}
-    watch = subprocess.Popen([str(binary), "watch", job, "--interval", "1"], env=env,
+    watch = subprocess.Popen([str(binary), "watch", job, "--interval", "1"], env=ferry.cli_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ferry.ctl.release(file_system_id=fs)
