@@ -40,7 +40,7 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
     match done {
         Cancelled::WhilePending => println!("job {job} was pending: canceled, it will never start"),
         Cancelled::RunCancelRequested { run, jobs } => println!(
-            "run {run}: cancel requested by {by}; its runner cancels the task at its next status check ({} end canceled)",
+            "run {run}: cancel requested by {by}; its runner cancels the task at its next status check; every job of the run ends canceled ({})",
             crate::text::plural(jobs.len(), "job")
         ),
         Cancelled::AlreadyEnded { state } => println!(
