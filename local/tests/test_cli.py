@@ -52,11 +52,18 @@ def lane_status(ferry: LocalFerry, lane: str) -> dict[str, Any]:
 
 
 def submit_started(ferry: LocalFerry, tmp_path: pathlib.Path, lane: str,
-                   job: dict[str, Any]) -> str:
-    """Submits `job` with the CLI and waits for its run's task to start; returns the job id."""
+                   job: dict[str, Any], lifecycle: str | None = None) -> str:
+    """Submits `job` with the CLI and waits for its run's task to start (and to reach
+    `lifecycle`, when given: a held FSx task is PENDING for a step, then EXECUTING); returns
+    the job id."""
     job_id = submit_json(ferry, job_file(tmp_path, job))["job_id"]
-    processes.wait_for(lambda: (lane_status(ferry, lane)["run"] or {}).get("task"), 30,
-                       interval=0.3, what=f"the task of {job['name']} started")
+
+    def started() -> bool:
+        run = lane_status(ferry, lane)["run"] or {}
+        return bool(run.get("task")) and lifecycle in (None, run.get("lifecycle"))
+
+    processes.wait_for(started, 30, interval=0.3,
+                       what=f"the task of {job['name']} started ({lifecycle or 'any lifecycle'})")
     return job_id
 
 
@@ -99,7 +106,7 @@ def test_cancel_from_the_cli_pending_and_running_with_status_in_between(
     lane = lane_of_fs(fs)
     ferry.ctl.hold(file_system_id=fs)
     running = submit_started(ferry, tmp_path, lane, {
-        "name": unique("cli-running"), "kind": "fsx_export", "file_system_id": fs})
+        "name": unique("cli-running"), "kind": "fsx_export", "file_system_id": fs}, "EXECUTING")
     pending = submit_json(ferry, job_file(tmp_path, {
         "name": unique("cli-pending"), "kind": "fsx_import", "file_system_id": fs}))["job_id"]
 
@@ -183,7 +190,8 @@ def test_watch_follows_a_run_then_history_and_tasks_show_it(
     ferry.ctl.hold(file_system_id=fs)
     name = unique("cli-watched")
     job = submit_started(ferry, tmp_path, lane, {"name": name, "kind": "fsx_export",
-                                                 "file_system_id": fs, "paths": ["results"]})
+                                                 "file_system_id": fs, "paths": ["results"]},
+                         "EXECUTING")
     binary = paths.cli()
     watch = subprocess.Popen([str(binary), "watch", job, "--interval", "1"], env=ferry.cli_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
