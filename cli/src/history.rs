@@ -20,7 +20,8 @@ use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Only this lane (as `status` prints it).
+    /// Only this lane: `fsx:<file system id>`, `datasync:<task ARN>` or `datasync-task:<name>`
+    /// (`status --json` gives each lane's key).
     #[arg(long)]
     pub lane: Option<String>,
     /// How far back: 90s, 30m, 12h, 7d, 2w (reports are kept 30 days).

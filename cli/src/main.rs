@@ -31,9 +31,9 @@ use clap::{Args, Parser, Subcommand};
     name = "ferry",
     version,
     about = "See, submit and cancel Ferry's jobs",
-    long_about = "See, submit and cancel Ferry's jobs.\n\nEvery command but `validate` talks to a \
-                  deployment: its lane table (--table or FERRY_LANE_TABLE) and, to start work, \
-                  its runner state machine (--runner or FERRY_STATE_MACHINE_ARN). Credentials, \
+    long_about = "See, submit and cancel Ferry's jobs.\n\nEvery command but `validate` and \
+                  `plan` (offline) talks to a deployment: its lane table (--table or \
+                  FERRY_LANE_TABLE) and, to start work, its runner state machine (--runner or FERRY_STATE_MACHINE_ARN). Credentials, \
                   region and endpoints are the AWS CLI's (AWS_PROFILE, AWS_REGION, \
                   AWS_ENDPOINT_URL, ...)."
 )]
