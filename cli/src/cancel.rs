@@ -14,7 +14,7 @@ use ferry::ports::LaneView;
 
 use crate::Failure;
 use crate::deploy::{self, DeployArgs};
-use crate::runs::{Target, lane_of_run};
+use crate::runs::{Target, find_run};
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
@@ -70,11 +70,7 @@ async fn caller(aws: &aws_config::SdkConfig) -> Result<String, Failure> {
 
 /// A run's first job: cancelling one job of a run cancels the run (every job in it).
 async fn first_job_of_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<JobId, Failure> {
-    let lane = lane_of_run(lanes, id).await?;
-    let run = lanes
-        .run(&lane, id)
-        .await?
-        .ok_or_else(|| Failure::new(format!("not found: run {id} is no longer in {lane}")))?;
+    let (_, run) = find_run(lanes, id).await?;
     let job = run
         .jobs
         .iter()

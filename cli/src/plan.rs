@@ -235,10 +235,7 @@ fn text(out: &PlanOutput) -> String {
         text.push_str(&format!(
             "job {i}: route {} -> {} on {} ({} object{}){}\n",
             job.route,
-            serde_json::to_value(job.spec.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            job.spec.kind.as_str(),
             job.lane,
             job.objects,
             if job.objects == 1 { "" } else { "s" },

@@ -2,7 +2,7 @@
 //! progress.
 
 use ferry::domain::status::TaskSnapshot;
-use ferry::lanes::record::RunId;
+use ferry::lanes::record::{RunId, RunRecord};
 use ferry::lanes::{JobId, LaneId};
 use ferry::ports::LaneView;
 use serde::Serialize;
@@ -27,11 +27,11 @@ impl Target {
     }
 }
 
-/// The lane a run is in: every lane is looked at (a run id does not name its lane).
-pub async fn lane_of_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<LaneId, Failure> {
+/// A run and the lane it is in: every lane is looked at (a run id does not name its lane).
+pub async fn find_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<(LaneId, RunRecord), Failure> {
     for lane in lanes.lanes().await? {
-        if lanes.run(&lane, id).await?.is_some() {
-            return Ok(lane);
+        if let Some(run) = lanes.run(&lane, id).await? {
+            return Ok((lane, run));
         }
     }
     Err(Failure::new(format!(
@@ -42,7 +42,8 @@ pub async fn lane_of_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<LaneId, F
 /// A running task's progress, as far as its service reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Progress {
-    pub lifecycle: String,
+    /// The service's lifecycle (`EXECUTING`, `TRANSFERRING`, ...).
+    pub lifecycle: Option<String>,
     pub files_done: Option<i64>,
     pub files_total: Option<i64>,
     pub bytes: Option<i64>,
@@ -56,7 +57,7 @@ impl Progress {
     pub fn of(snapshot: &TaskSnapshot, age_seconds: u64) -> Progress {
         let counts = &snapshot.counts;
         Progress {
-            lifecycle: snapshot.lifecycle.clone(),
+            lifecycle: Some(snapshot.lifecycle.clone()),
             files_done: counts.succeeded.or(counts.files_transferred),
             files_total: counts.total.or(counts.estimated_files_to_transfer),
             bytes: counts.bytes_transferred.or(counts.bytes_written),

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use clap::Args;
 use comfy_table::{Table, presets::NOTHING};
 use ferry::aws::AwsTasks;
+use ferry::domain::job::JobKind;
 use ferry::domain::status::TaskHandle;
 use ferry::handlers::now_millis;
 use ferry::lanes::LaneId;
-use ferry::lanes::record::{LaneState, Millis, RunRecord};
+use ferry::lanes::record::{LaneState, Millis, RunRecord, RunState};
 use ferry::ports::{DescribeTask, LaneView};
 use serde::Serialize;
 
@@ -59,18 +60,14 @@ pub struct Runner {
 pub struct RunStatus {
     pub id: String,
     /// `claimed` (starting) or `started`.
-    pub state: String,
-    pub kind: String,
+    pub state: RunState,
+    pub kind: JobKind,
     pub jobs: usize,
     pub task: Option<TaskHandle>,
-    /// The service's lifecycle (`EXECUTING`, `TRANSFERRING`, ...).
-    pub lifecycle: Option<String>,
-    pub files_done: Option<i64>,
-    pub files_total: Option<i64>,
-    pub bytes: Option<i64>,
+    /// The task's lifecycle, files, bytes and time left, as its service reports them.
+    #[serde(flatten)]
+    pub progress: Progress,
     pub age_seconds: u64,
-    /// From the progress so far, when the service reports any.
-    pub eta_seconds: Option<u64>,
     pub cancel_requested: bool,
     /// Describing the task failed: why.
     pub task_error: Option<String>,
@@ -137,35 +134,18 @@ async fn run_status<T: DescribeTask>(tasks: &T, run: &RunRecord, now: Millis) ->
     let age_seconds = now.saturating_sub(since) / 1000;
     let mut status = RunStatus {
         id: run.id.to_string(),
-        state: serde_json::to_value(run.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        kind: serde_json::to_value(run.spec.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        state: run.state,
+        kind: run.spec.kind,
         jobs: run.jobs.len(),
         task: run.task.clone(),
-        lifecycle: None,
-        files_done: None,
-        files_total: None,
-        bytes: None,
+        progress: Progress::default(),
         age_seconds,
-        eta_seconds: None,
         cancel_requested: run.cancel.is_some(),
         task_error: None,
     };
     if let Some(task) = &run.task {
         match tasks.describe_task(task).await {
-            Ok(snapshot) => {
-                let progress = Progress::of(&snapshot, age_seconds);
-                status.lifecycle = Some(progress.lifecycle);
-                status.files_done = progress.files_done;
-                status.files_total = progress.files_total;
-                status.bytes = progress.bytes;
-                status.eta_seconds = progress.eta_seconds;
-            }
+            Ok(snapshot) => status.progress = Progress::of(&snapshot, age_seconds),
             Err(e) => status.task_error = Some(crate::text::error_line(&e)),
         }
     }
@@ -190,7 +170,7 @@ fn table(lanes: &[LaneStatus]) -> Table {
     let dash = || "-".to_owned();
     for lane in lanes {
         let run = lane.run.as_ref();
-        let files = run.and_then(|r| match (r.files_done, r.files_total) {
+        let files = run.and_then(|r| match (r.progress.files_done, r.progress.files_total) {
             (Some(done), Some(total)) => Some(format!("{done}/{total}")),
             (Some(done), None) => Some(done.to_string()),
             _ => None,
@@ -203,11 +183,11 @@ fn table(lanes: &[LaneStatus]) -> Table {
         table.add_row(vec![
             short_lane(&lane.lane),
             run.map_or_else(dash, |r| {
-                format!("{} ({}, {})", r.id, r.kind, plural(r.jobs, "job"))
+                format!("{} ({}, {})", r.id, r.kind.as_str(), plural(r.jobs, "job"))
             }),
             run.and_then(|r| r.task.as_ref())
                 .map_or_else(dash, |t| short_id(t.id()).to_owned()),
-            run.and_then(|r| r.task_error.clone().or(r.lifecycle.clone()))
+            run.and_then(|r| r.task_error.clone().or(r.progress.lifecycle.clone()))
                 .map_or_else(dash, |l| {
                     if run.is_some_and(|r| r.cancel_requested) {
                         format!("{l} (cancel asked)")
@@ -216,9 +196,10 @@ fn table(lanes: &[LaneStatus]) -> Table {
                     }
                 }),
             files.unwrap_or_else(dash),
-            run.and_then(|r| r.bytes).map_or_else(dash, bytes),
+            run.and_then(|r| r.progress.bytes).map_or_else(dash, bytes),
             run.map_or_else(dash, |r| age(r.age_seconds)),
-            run.and_then(|r| r.eta_seconds).map_or_else(dash, age),
+            run.and_then(|r| r.progress.eta_seconds)
+                .map_or_else(dash, age),
             waiting,
             lane.oldest_waiting_seconds.map_or_else(dash, age),
             lane.runner.as_ref().map_or_else(dash, |r| {

@@ -15,7 +15,7 @@ use ferry::ports::{DescribeTask, LaneView};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::deploy::{self, DeployArgs};
-use crate::runs::{Progress, Target, lane_of_run};
+use crate::runs::{Progress, Target, find_run};
 use crate::text::{age, bytes};
 use crate::{Failure, OutputArgs};
 
@@ -38,7 +38,7 @@ pub async fn run(args: WatchArgs) -> Result<ExitCode, Failure> {
     let tasks = AwsTasks::new(&aws);
     let pause = Duration::from_secs(args.interval);
     let (lane, run) = match Target::parse(&args.id)? {
-        Target::Run(run) => (lane_of_run(&lanes, &run).await?, run),
+        Target::Run(run) => (find_run(&lanes, &run).await?.0, run),
         Target::Job(job) => match run_of_job(&lanes, &job, pause).await? {
             Some(found) => found,
             None => return Ok(ExitCode::FAILURE),
@@ -114,9 +114,10 @@ async fn follow<L: LaneView, T: DescribeTask>(
             let snapshot = tasks.describe_task(task).await?;
             let since = run.started_at.unwrap_or(run.claimed_at);
             let progress = Progress::of(&snapshot, now_millis().saturating_sub(since) / 1000);
-            if progress.lifecycle != last_lifecycle && !quiet {
-                bar.suspend(|| println!("{} {}", task.id(), progress.lifecycle));
-                last_lifecycle.clone_from(&progress.lifecycle);
+            let lifecycle = progress.lifecycle.clone().unwrap_or_default();
+            if lifecycle != last_lifecycle && !quiet {
+                bar.suspend(|| println!("{} {lifecycle}", task.id()));
+                last_lifecycle = lifecycle;
             }
             draw(&bar, &progress, rate.update(progress.bytes));
         } else if !quiet && last_lifecycle.is_empty() {
@@ -128,7 +129,7 @@ async fn follow<L: LaneView, T: DescribeTask>(
 }
 
 fn draw(bar: &ProgressBar, progress: &Progress, bytes_per_second: Option<f64>) {
-    bar.set_prefix(progress.lifecycle.clone());
+    bar.set_prefix(progress.lifecycle.clone().unwrap_or_default());
     if let Some(total) = progress.files_total {
         bar.set_length(u64::try_from(total).unwrap_or(0));
     }

@@ -46,8 +46,7 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
     let snapshot = tasks.describe_task(&input.task).await?;
     let mut cancelled = input.cancel_requested;
     if let Some(news) = &news {
-        cancelled |=
-            cancelled_outside(lanes, news.run.clone(), &snapshot.lifecycle, &input).await?;
+        cancelled |= cancelled_outside(lanes, &news.run, &snapshot.lifecycle, &input).await?;
     }
     let context = input.context(&config.config, cancelled);
     let mut status = TaskStatus::from_snapshot(snapshot, context);
@@ -94,7 +93,7 @@ async fn lane_news<L: LaneView + LaneLease>(
 /// sighting is written to the run record.
 async fn cancelled_outside<L: NoteRuns>(
     lanes: &L,
-    mut run: RunRecord,
+    run: &RunRecord,
     lifecycle: &str,
     input: &TaskInput,
 ) -> Result<bool, FerryError> {
@@ -104,8 +103,11 @@ async fn cancelled_outside<L: NoteRuns>(
     if input.cancel_requested || run.cancel.is_some() || !is_canceling(lifecycle) {
         return Ok(false);
     }
-    run.canceled_outside = Some(now_millis());
-    lanes.note(&run).await?;
+    let noted = RunRecord {
+        canceled_outside: Some(now_millis()),
+        ..run.clone()
+    };
+    lanes.note(&noted).await?;
     info!(run = %run.id, lifecycle, "task being cancelled outside Ferry");
     Ok(true)
 }

@@ -205,12 +205,16 @@ fn malformed(field: impl Into<String>, problem: impl Into<String>) -> MessageErr
     }
 }
 
-fn sqs_messages(mut event: Value) -> Vec<Message> {
-    let records = match event.get_mut("Records").map(Value::take) {
+/// The event's `Records` (checked to be an array by [`parse`]), taken out of it.
+fn records(mut event: Value) -> Vec<Value> {
+    match event.get_mut("Records").map(Value::take) {
         Some(Value::Array(records)) => records,
         _ => Vec::new(),
-    };
-    records
+    }
+}
+
+fn sqs_messages(event: Value) -> Vec<Message> {
+    records(event)
         .into_iter()
         .enumerate()
         .map(|(i, record)| sqs_message(i, record))
@@ -218,12 +222,8 @@ fn sqs_messages(mut event: Value) -> Vec<Message> {
 }
 
 /// Each SNS record's notification (`Sns`, an envelope like the one SNS puts in an SQS body).
-fn sns_records(mut event: Value) -> Vec<Message> {
-    let records = match event.get_mut("Records").map(Value::take) {
-        Some(Value::Array(records)) => records,
-        _ => Vec::new(),
-    };
-    records
+fn sns_records(event: Value) -> Vec<Message> {
+    records(event)
         .into_iter()
         .enumerate()
         .map(|(i, mut record)| {
