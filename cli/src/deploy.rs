@@ -1,84 +1,204 @@
-//! Finding the deployment: the lane table and the runner state machine, from flags or the
-//! variables the functions read (`FERRY_LANE_TABLE`, `FERRY_STATE_MACHINE_ARN`; the stack's
-//! `LaneTableName` and `StateMachineArn` outputs). AWS credentials, region and endpoints come
-//! from the standard chain, so `AWS_ENDPOINT_URL` reaches the local emulator.
+//! Finding the deployment: the lane table and the runner state machine. Each comes from, in
+//! order: its flag (`--table`, `--runner`), the outputs of the stack `--stack` names
+//! (`LaneTableName`, `StateMachineArn`; CloudFormation `DescribeStacks`), or the variable the
+//! functions read (`FERRY_LANE_TABLE`, `FERRY_STATE_MACHINE_ARN`). AWS credentials, region and
+//! endpoints come from the standard chain, so `AWS_ENDPOINT_URL` reaches the local emulator.
 
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use clap::Args;
 use ferry::aws::{AwsLanes, AwsTrigger};
 use ferry::config::{ENV_LANE_TABLE, ENV_STATE_MACHINE_ARN, FromEnvironment, SubmitConfig};
+use ferry::ids::StateMachineArn;
 
 use crate::Failure;
 
+/// The stack variable (`--stack`).
+pub const ENV_STACK: &str = "FERRY_STACK";
+/// The stack outputs that name the lane table and the runner (template.yaml).
+const OUTPUT_TABLE: &str = "LaneTableName";
+const OUTPUT_RUNNER: &str = "StateMachineArn";
+
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
-    /// The lane table (the stack's LaneTableName output).
-    #[arg(long, env = ENV_LANE_TABLE, value_name = "NAME")]
+    /// The CloudFormation stack Ferry is deployed as: its outputs name the lane table and the
+    /// runner (--table and --runner win over it; it wins over FERRY_LANE_TABLE and
+    /// FERRY_STATE_MACHINE_ARN)
+    #[arg(long, env = ENV_STACK, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The lane table (the stack's LaneTableName output) [env: FERRY_LANE_TABLE]
+    #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RunnerArgs {
-    /// The runner state machine (the stack's StateMachineArn output): submitting starts a
-    /// runner on the job's lane when none runs.
-    #[arg(long, env = ENV_STATE_MACHINE_ARN, value_name = "ARN")]
+    /// The runner state machine (the stack's StateMachineArn output)
+    /// [env: FERRY_STATE_MACHINE_ARN]
+    #[arg(long, value_name = "ARN")]
     pub runner: Option<String>,
 }
 
-/// The AWS configuration, loaded the way the functions load it.
-pub async fn aws() -> aws_config::SdkConfig {
-    ferry::load_aws_config().await
+/// Where the deployment is, once found, with the AWS configuration to reach it.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub aws: aws_config::SdkConfig,
+    table: Option<String>,
+    runner: Option<String>,
 }
 
 impl DeployArgs {
+    /// Loads the AWS configuration the way the functions load it and finds the deployment:
+    /// reads the stack's outputs when `--stack` is given.
+    pub async fn open(&self, runner: Option<&RunnerArgs>) -> Result<Deployment, Failure> {
+        let aws = ferry::load_aws_config().await;
+        let stack = match given(self.stack.as_deref()) {
+            Some(name) => Some(StackOutputs::read(&aws, name).await?),
+            None => None,
+        };
+        let from_stack = |key| stack.as_ref().map(|s| s.get(key)).transpose();
+        let table = match given(self.table.as_deref()) {
+            Some(table) => Some(table.to_owned()),
+            None => from_stack(OUTPUT_TABLE)?.or_else(|| env(ENV_LANE_TABLE)),
+        };
+        let runner = match given(runner.and_then(|r| r.runner.as_deref())) {
+            Some(arn) => Some(arn.to_owned()),
+            None if runner.is_some() => {
+                from_stack(OUTPUT_RUNNER)?.or_else(|| env(ENV_STATE_MACHINE_ARN))
+            }
+            None => None,
+        };
+        Ok(Deployment { aws, table, runner })
+    }
+}
+
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Deployment {
+    /// The lane table, when one was named.
+    pub fn known_table(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+
     pub fn table(&self) -> Result<&str, Failure> {
-        self.table.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        self.known_table().ok_or_else(|| {
             Failure::new(format!(
-                "no lane table: give --table NAME or set {ENV_LANE_TABLE} (the stack's LaneTableName output)"
+                "no lane table: give --stack NAME, --table NAME or set {ENV_LANE_TABLE} (the stack's {OUTPUT_TABLE} output)"
             ))
         })
     }
 
-    pub fn lanes(&self, aws: &aws_config::SdkConfig) -> Result<AwsLanes, Failure> {
-        Ok(AwsLanes::new(aws, self.table()?))
+    pub fn lanes(&self) -> Result<AwsLanes, Failure> {
+        Ok(AwsLanes::new(&self.aws, self.table()?))
+    }
+
+    fn runner_text(&self) -> Result<&str, Failure> {
+        self.runner.as_deref().ok_or_else(|| {
+            Failure::new(format!(
+                "no runner: give --stack NAME, --runner ARN or set {ENV_STATE_MACHINE_ARN} (the stack's {OUTPUT_RUNNER} output)"
+            ))
+        })
+    }
+
+    /// Starts runner executions (a submit's kick, a cancel's report).
+    pub fn runners(&self) -> Result<AwsTrigger, Failure> {
+        let arn = StateMachineArn::parse(self.runner_text()?)
+            .map_err(|e| Failure::new(format!("--runner: {e}")))?;
+        Ok(AwsTrigger::new(&self.aws, arn))
+    }
+
+    /// `submit`'s configuration: the deployment found, then the environment (limits, lease).
+    pub fn submit_config(&self) -> Result<SubmitConfig, Failure> {
+        let table = self.table()?;
+        let runner = self.runner_text()?;
+        SubmitConfig::from_lookup(|name| match name {
+            ENV_LANE_TABLE => Some(table.to_owned()),
+            ENV_STATE_MACHINE_ARN => Some(runner.to_owned()),
+            _ => std::env::var(name).ok(),
+        })
+        .map_err(|e| {
+            // The configuration names the variables; here they may have come from flags.
+            let text = e
+                .to_string()
+                .replace(
+                    &format!("environment variable {ENV_STATE_MACHINE_ARN}"),
+                    &format!("--runner ({ENV_STATE_MACHINE_ARN})"),
+                )
+                .replace(
+                    &format!("environment variable {ENV_LANE_TABLE}"),
+                    &format!("--table ({ENV_LANE_TABLE})"),
+                );
+            Failure::new(text)
+        })
     }
 }
 
-/// `submit`'s configuration: the flags first, then the environment (limits, lease, poll).
-pub fn submit_config(deploy: &DeployArgs, runner: &RunnerArgs) -> Result<SubmitConfig, Failure> {
-    let table = deploy.table()?.to_owned();
-    let arn = runner
-        .runner
-        .as_deref()
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| {
-            Failure::new(format!(
-                "no runner: give --runner ARN or set {ENV_STATE_MACHINE_ARN} (the stack's StateMachineArn output)"
-            ))
-        })?
-        .to_owned();
-    SubmitConfig::from_lookup(|name| lookup(name, &table, Some(&arn))).map_err(|e| {
-        let text = e
-            .to_string()
-            .replace(
-                &format!("environment variable {ENV_STATE_MACHINE_ARN}"),
-                &format!("--runner ({ENV_STATE_MACHINE_ARN})"),
-            )
-            .replace(
-                &format!("environment variable {ENV_LANE_TABLE}"),
-                &format!("--table ({ENV_LANE_TABLE})"),
-            );
-        Failure::new(text)
-    })
+/// A stack's outputs.
+struct StackOutputs {
+    name: String,
+    status: String,
+    outputs: Vec<(String, String)>,
 }
 
-pub fn runners(aws: &aws_config::SdkConfig, config: &SubmitConfig) -> AwsTrigger {
-    AwsTrigger::new(aws, config.runner.clone())
-}
+impl StackOutputs {
+    async fn read(aws: &aws_config::SdkConfig, name: &str) -> Result<StackOutputs, Failure> {
+        let answer = aws_sdk_cloudformation::Client::new(aws)
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            // CloudFormation answers an unknown stack with `ValidationError`, "Stack with id
+            // NAME does not exist" (DescribeStacks has no modelled not-found error).
+            Err(e)
+                if e.code() == Some("ValidationError")
+                    && e.message().is_some_and(|m| m.contains("does not exist")) =>
+            {
+                let region = aws
+                    .region()
+                    .map_or_else(|| "no region set".to_owned(), ToString::to_string);
+                return Err(Failure::new(format!(
+                    "stack {name} not found in {region}: check --stack ({ENV_STACK}) and AWS_REGION"
+                )));
+            }
+            Err(e) => {
+                let error = ferry::error::AwsError::new("DescribeStacks", e);
+                return Err(Failure::new(format!("cannot read stack {name}: {error}")));
+            }
+        };
+        let stack = answer
+            .stacks()
+            .first()
+            .ok_or_else(|| Failure::new(format!("stack {name} not found")))?;
+        Ok(StackOutputs {
+            name: name.to_owned(),
+            status: stack
+                .stack_status()
+                .map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned()),
+            outputs: stack
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                .collect(),
+        })
+    }
 
-fn lookup(name: &str, table: &str, runner: Option<&str>) -> Option<String> {
-    match name {
-        ENV_LANE_TABLE => Some(table.to_owned()),
-        ENV_STATE_MACHINE_ARN => runner.map(str::to_owned),
-        _ => std::env::var(name).ok(),
+    fn get(&self, key: &str) -> Result<String, Failure> {
+        self.outputs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "stack {} ({}) has no {key} output: is it a Ferry stack (template.yaml)?",
+                    self.name, self.status
+                ))
+            })
     }
 }

@@ -14,7 +14,7 @@ use ferry::lanes::LaneId;
 use ferry::lanes::record::KeptReport;
 use ferry::ports::LaneView;
 
-use crate::deploy::{self, DeployArgs};
+use crate::deploy::DeployArgs;
 use crate::text::{age, bytes, parse_duration, short_lane};
 use crate::{Failure, OutputArgs};
 
@@ -41,8 +41,8 @@ pub struct HistoryArgs {
 }
 
 pub async fn run(args: HistoryArgs) -> Result<ExitCode, Failure> {
-    let aws = deploy::aws().await;
-    let lanes = args.deploy.lanes(&aws)?;
+    let deployment = args.deploy.open(None).await?;
+    let lanes = deployment.lanes()?;
     if args.unmatched {
         return unmatched(&lanes, &args).await;
     }

@@ -60,7 +60,7 @@ enum Command {
     Submit(submit::SubmitArgs),
     /// Every lane (or one): the run in flight, its progress, and the jobs waiting.
     Status(status::StatusArgs),
-    /// Cancel a job: a pending one never starts; a running one's task is cancelled at the
+    /// Cancel a job: a pending one never starts (its report goes out at once); a running one's task is cancelled at the
     /// runner's next status check, and the report names who asked and why.
     Cancel(cancel::CancelArgs),
     /// Follow a job's or run's task live until it ends, then print its report.

@@ -16,7 +16,7 @@ use ferry::lanes::record::{LaneState, Millis, RunRecord, RunState};
 use ferry::ports::{DescribeTask, LaneView};
 use serde::Serialize;
 
-use crate::deploy::{self, DeployArgs};
+use crate::deploy::DeployArgs;
 use crate::runs::Progress;
 use crate::text::{age, bytes, plural, short_id, short_lane};
 use crate::{Failure, OutputArgs};
@@ -74,9 +74,9 @@ pub struct RunStatus {
 }
 
 pub async fn run(args: StatusArgs) -> Result<ExitCode, Failure> {
-    let aws = deploy::aws().await;
-    let lanes = args.deploy.lanes(&aws)?;
-    let tasks = AwsTasks::new(&aws);
+    let deployment = args.deploy.open(None).await?;
+    let lanes = deployment.lanes()?;
+    let tasks = AwsTasks::new(&deployment.aws);
     let ids = match &args.lane {
         Some(text) => vec![LaneId::parse(text).map_err(|e| Failure::new(format!("LANE: {e}")))?],
         None => lanes.lanes().await?,

@@ -16,7 +16,7 @@ use ferry::lanes::record::JobState;
 use ferry::lanes::runner::Kicked;
 use ferry::ports::LaneView;
 
-use crate::deploy::{self, DeployArgs, RunnerArgs};
+use crate::deploy::{DeployArgs, RunnerArgs};
 use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
@@ -56,10 +56,9 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
         .clone()
         .validate(&limits)
         .map_err(|e| Failure::new(format!("{}: invalid job: {e}", args.file.display())))?;
-    let config = deploy::submit_config(&args.deploy, &args.runner)?;
-    let aws = deploy::aws().await;
-    let lanes = args.deploy.lanes(&aws)?;
-    let ports = (deploy::runners(&aws, &config), lanes);
+    let deployment = args.deploy.open(Some(&args.runner)).await?;
+    let config = deployment.submit_config()?;
+    let ports = (deployment.runners()?, deployment.lanes()?);
     let submitted = submit::submit(&ports, &config, &input, &request_id()).await?;
     if args.output.json {
         println!("{}", serde_json::to_string(&submitted).unwrap_or_default());

@@ -14,7 +14,7 @@ use ferry::ids::{DataSyncTaskArn, FileSystemId};
 use ferry::lanes::LaneId;
 use ferry::ports::{LaneView, ListTasks, ListedTask, TaskTarget};
 
-use crate::deploy::{self, DeployArgs};
+use crate::deploy::DeployArgs;
 use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
@@ -34,12 +34,12 @@ pub struct TasksArgs {
 
 pub async fn run(args: TasksArgs) -> Result<ExitCode, Failure> {
     let (target, lane) = target(&args.target)?;
-    let aws = deploy::aws().await;
-    let listed = AwsTasks::new(&aws)
+    let deployment = args.deploy.open(None).await?;
+    let listed = AwsTasks::new(&deployment.aws)
         .list_tasks(&target, &args.lifecycle)
         .await?;
-    let ferrys = match &args.deploy.table {
-        Some(_) => Some(ferrys_tasks(&args.deploy.lanes(&aws)?, &lane).await?),
+    let ferrys = match deployment.known_table() {
+        Some(_) => Some(ferrys_tasks(&deployment.lanes()?, &lane).await?),
         None => None,
     };
     if args.output.json {

@@ -14,7 +14,7 @@ use ferry::notify::report::Outcome;
 use ferry::ports::{DescribeTask, LaneView};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::deploy::{self, DeployArgs};
+use crate::deploy::DeployArgs;
 use crate::runs::{Progress, Target, find_run};
 use crate::text::{age, bytes};
 use crate::{Failure, OutputArgs};
@@ -33,9 +33,9 @@ pub struct WatchArgs {
 }
 
 pub async fn run(args: WatchArgs) -> Result<ExitCode, Failure> {
-    let aws = deploy::aws().await;
-    let lanes = args.deploy.lanes(&aws)?;
-    let tasks = AwsTasks::new(&aws);
+    let deployment = args.deploy.open(None).await?;
+    let lanes = deployment.lanes()?;
+    let tasks = AwsTasks::new(&deployment.aws);
     let pause = Duration::from_secs(args.interval);
     let (lane, run) = match Target::parse(&args.id)? {
         Target::Run(run) => (find_run(&lanes, &run).await?.0, run),

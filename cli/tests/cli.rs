@@ -15,6 +15,7 @@ fn ferry_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     for name in [
         "FERRY_LANE_TABLE",
         "FERRY_STATE_MACHINE_ARN",
+        "FERRY_STACK",
         "FERRY_MAX_PATHS",
     ] {
         command.env_remove(name);
@@ -130,7 +131,7 @@ fn a_deployment_that_is_not_named_is_one_clear_line() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr).trim(),
-        "ferry: no lane table: give --table NAME or set FERRY_LANE_TABLE (the stack's LaneTableName output)"
+        "ferry: no lane table: give --stack NAME, --table NAME or set FERRY_LANE_TABLE (the stack's LaneTableName output)"
     );
     let out = ferry(&[
         "submit",
@@ -139,7 +140,7 @@ fn a_deployment_that_is_not_named_is_one_clear_line() {
         "ferry-lanes",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).starts_with("ferry: no runner: give --runner ARN"));
+    assert!(text(&out.stderr).starts_with("ferry: no runner: give --stack NAME, --runner ARN"));
     let runner = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
     let out = ferry(&[
         "submit",
@@ -177,16 +178,23 @@ fn an_invalid_job_is_refused_before_anything_is_sent() {
 
 #[test]
 fn an_unreachable_endpoint_is_one_line_and_exit_1_never_a_panic() {
-    let out = ferry_with(
-        &["status", "--table", "ferry-lanes"],
-        &[
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_MAX_ATTEMPTS", "1"),
-        ],
+    let unreachable = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    // The stack is read first, and its failure is the one line.
+    let out = ferry_with(&["status", "--stack", "ferry-prod"], &unreachable);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("ferry: cannot read stack ferry-prod: DescribeStacks: dispatch failure"),
+        "{stderr}"
     );
+    let out = ferry_with(&["status", "--table", "ferry-lanes"], &unreachable);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

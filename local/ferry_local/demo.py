@@ -48,7 +48,8 @@ REPORT_PREFIX = "ferry-reports"
 #: uploads are one import.
 EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
             "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED",
-            "outgoing-snapshot": "SUCCEEDED", "long-export": "CANCELED"}
+            "outgoing-snapshot": "SUCCEEDED", "long-export": "CANCELED",
+            "late-export": "CANCELED"}
 #: Reports in all: the snapshot job runs twice (its task created, then updated).
 EXPECTED_REPORTS = len(EXPECTED) + 1
 SNAPSHOT_LANE = "datasync-task:outgoing-snapshot"
@@ -365,17 +366,21 @@ def _defined_task(ferry: LocalFerry, console: Console) -> None:
 
 
 def _cancelled_by_a_person(ferry: LocalFerry, console: Console, fs: str) -> None:
-    """A long export a person submits with the CLI, then cancels while it runs."""
+    """A long export a person submits with the CLI, and an export queued behind it; that one
+    is cancelled while pending (its report comes at once), then the export while it runs."""
     ferry.ctl.hold(file_system_id=fs)
-    job_file = ferry.log_dir / "long-export.json"
-    job_file.write_text(json.dumps({"name": "long-export", "kind": "fsx_export",
-                                    "file_system_id": fs, "paths": ["results"]}))
-    out = _cli(ferry, console, "submit", str(job_file), "--id", "long-export-1")
-    job = out.split()[1]
     lane = f"fsx:{fs}"
-    processes.wait_for(lambda: (ferry.run_in_flight(lane) or {}).get("task"), 60,
-                       interval=0.2, what="the long export started")
-    _cli(ferry, console, "cancel", job, "--reason", "wrong folder, resubmitting")
+    jobs = {}
+    for name, kind in (("long-export", "fsx_export"), ("late-export", "fsx_export")):
+        job_file = ferry.log_dir / f"{name}.json"
+        job_file.write_text(json.dumps({"name": name, "kind": kind,
+                                        "file_system_id": fs, "paths": ["results"]}))
+        out = _cli(ferry, console, "submit", str(job_file), "--id", f"{name}-1")
+        jobs[name] = out.split()[1]
+        processes.wait_for(lambda: (ferry.run_in_flight(lane) or {}).get("task"), 60,
+                           interval=0.2, what="the long export started")
+    _cli(ferry, console, "cancel", jobs["late-export"], "--reason", "not needed after all")
+    _cli(ferry, console, "cancel", jobs["long-export"], "--reason", "wrong folder, resubmitting")
     ferry.settle(lane, timeout=120)
     ferry.ctl.release(file_system_id=fs)
 

@@ -1,7 +1,8 @@
 """The `ferry` CLI through its real binary, against the emulator and the running functions and
 runners (issue 16): submit (with --wait), status --json while a run is in flight, cancel of a
-pending job, of a running FSx task and of a DataSync run (reports naming the caller and the
-reason), cancel of an ended job, unknown ids.
+pending job (its report at once), of a running FSx task and of a DataSync run (reports naming
+the caller and the reason), cancel of an ended job, unknown ids, the deployment found from a
+stack's outputs.
 
 Offline behaviour (help, validate, usage errors, an unreachable endpoint) is tested in
 cli/tests/cli.rs.
@@ -16,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import World, report_of
+from conftest import World, report_of, reports_of_job
 from ferry_local import paths, processes
 from ferry_local.ferry import Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
@@ -121,8 +122,18 @@ def test_cancel_from_the_cli_pending_and_running_with_status_in_between(
     assert text.returncode == 0 and lane in text.stdout and "EXECUTING" in text.stdout
 
     out = ferry_cli(ferry, "cancel", pending, "--reason", "wrong folder")
-    assert (out.returncode, out.stdout.strip()) == (
-        0, f"job {pending} was pending: canceled, it will never start"), out.stderr
+    assert (out.returncode, out.stdout.strip()) == (0, (
+        f"job {pending} was pending: canceled, it will never start\n"
+        "its canceled report goes to the job's topic now")), out.stderr
+    # The report comes at once, while the held export still runs.
+    report = report_of(reports, pending)
+    assert report["outcome"] == "canceled"
+    assert report["reason"].startswith(f"cancelled at the request of {CALLER} while it waited")
+    assert report["reason"].endswith(": wrong folder; it never ran")
+    assert ferry.lane_jobs(lane)[running]["state"] == "running"
+    again = ferry_cli(ferry, "cancel", pending)
+    assert (again.returncode, again.stdout.strip()) == (
+        0, f"job {pending} already ended (canceled): nothing to cancel")
     out = ferry_cli(ferry, "cancel", running, "--reason", "no longer needed")
     assert out.returncode == 0, out.stderr
     assert f"cancel requested by {CALLER}" in out.stdout
@@ -137,6 +148,7 @@ def test_cancel_from_the_cli_pending_and_running_with_status_in_between(
     ended = ferry_cli(ferry, "cancel", running)
     assert (ended.returncode, ended.stdout.strip()) == (
         0, f"job {running} already ended (canceled): nothing to cancel")
+    assert len(reports_of_job(reports, pending, 2, 5)) == 2, "one report for the pending job"
     ferry.ctl.release(file_system_id=fs)
 
 
@@ -174,6 +186,58 @@ def test_unknown_ids_and_bad_input_are_one_line_and_exit_1(
     assert out.returncode == 1 and out.stderr.startswith("ferry: nightly: not a job or run id")
     out = ferry_cli(ferry, "status", "fsx:nope")
     assert out.returncode == 1 and out.stderr.startswith("ferry: LANE: ")
+
+
+def test_stack_outputs_find_the_deployment(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    """`--stack NAME` reads the stack's LaneTableName and StateMachineArn outputs
+    (DescribeStacks); a flag wins over it, and a missing stack or output is one line."""
+    _, fs = file_system(files={"results/a.nc": "a\n"})
+    cloudformation = ferry.client("cloudformation")
+    stack = unique("ferry-cli-stack")
+    # moto keeps a template's literal outputs; the one resource is there because a template
+    # needs one (moto does not create it).
+    template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {"LaneTableName": {"Value": ferry.cli_env()["FERRY_LANE_TABLE"]},
+                            "StateMachineArn": {"Value": ferry.state_machine_arn}}}
+    cloudformation.create_stack(StackName=stack, TemplateBody=json.dumps(template))
+    bare = unique("not-ferry")
+    cloudformation.create_stack(StackName=bare, TemplateBody=json.dumps(
+        {"Resources": template["Resources"]}))
+    env = {k: v for k, v in ferry.cli_env().items()
+           if k not in ("FERRY_LANE_TABLE", "FERRY_STATE_MACHINE_ARN")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(paths.cli()), *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    job = job_file(tmp_path, {"name": unique("cli-stack"), "kind": "fsx_export",
+                              "file_system_id": fs})
+    out = cli("submit", job, "--stack", stack, "--wait", "--json")
+    assert out.returncode == 0, out.stderr
+    job_id = json.loads(out.stdout.splitlines()[0])["job_id"]
+    assert report_of(reports, job_id)["outcome"] == "succeeded"
+    out = cli("status", lane_of_fs(fs), "--json", "--stack", stack)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["lanes"][0]["lane"] == lane_of_fs(fs)
+    with_env = dict(env, FERRY_STACK=stack)
+    out = subprocess.run([str(paths.cli()), "history", "--lane", lane_of_fs(fs), "--json"],
+                         env=with_env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0 and len(json.loads(out.stdout)["runs"]) == 1, out.stderr
+
+    # --table wins over the stack's output.
+    out = cli("status", "--stack", stack, "--table", "no-such-table")
+    assert out.returncode == 1 and "no-such-table" not in out.stdout, out
+    assert out.stderr.count("\n") == 1, out.stderr
+    out = cli("status", "--stack", "ferry-nowhere")
+    assert (out.returncode, out.stderr.strip()) == (1, (
+        "ferry: stack ferry-nowhere not found in us-east-1: check --stack (FERRY_STACK) "
+        "and AWS_REGION")), out.stderr
+    out = cli("status", "--stack", bare)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"ferry: stack {bare} (CREATE_COMPLETE) has no LaneTableName "
+                                 "output: is it a Ferry stack (template.yaml)?"), out.stderr
 
 
 def test_watch_follows_a_run_then_history_and_tasks_show_it(

@@ -486,16 +486,22 @@ def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
                        interval=0.2, what="the export running")
     pending = submitted(ferry, {"name": unique("e2e-pending"), "kind": "fsx_import",
                                 "file_system_id": fs})
-    lane_fn = ferry.functions
-    assert lane_fn is not None
-    answer = lane_fn.invoke("ferry-lane", {"action": "cancel", "job": pending, "by": "alice",
-                                           "reason": "wrong folder"})
+    functions = ferry.functions
+    assert functions is not None
+    # People cancel through the submit function (the CLI calls the same code).
+    answer = functions.invoke("ferry-submit", {"cancel": {"job": pending, "by": "alice",
+                                                          "reason": "wrong folder"}})
     assert answer.ok and answer.payload == {"cancel": "while_pending"}, answer
-    answer = lane_fn.invoke("ferry-lane", {"action": "cancel", "job": running, "by": "bob",
-                                           "reason": "no longer needed"})
+    # Its report goes out at once, while the lane is still busy with the held export.
+    pending_report = report_of(reports, pending)
+    assert pending_report["outcome"] == "canceled"
+    assert pending_report["reason"].startswith("cancelled at the request of alice while it waited")
+    assert pending_report["reason"].endswith(": wrong folder; it never ran")
+    assert ferry.lane_jobs(lane)[running]["state"] == "running"
+    answer = functions.invoke("ferry-submit", {"cancel": {"job": running, "by": "bob",
+                                                          "reason": "no longer needed"}})
     assert answer.ok and answer.payload["cancel"] == "run_cancel_requested", answer
-    unknown = lane_fn.invoke("ferry-lane", {"action": "cancel", "by": "bob",
-                                            "job": "job-" + "0" * 56})
+    unknown = functions.invoke("ferry-submit", {"cancel": {"by": "bob", "job": "job-" + "0" * 56}})
     assert unknown.error_type == "NotFound"
     jobs = ferry.settle(lane, jobs=2)
     assert (jobs[running]["state"], jobs[pending]["state"]) == ("canceled", "canceled")
@@ -506,6 +512,7 @@ def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
     report = report_of(reports, running)
     assert report["outcome"] == "canceled"
     assert report["reason"] == "cancelled at the request of bob: no longer needed"
+    assert len(reports_of_job(reports, pending, 2, 5)) == 2, "the pending job's report, once"
     ferry.ctl.release(file_system_id=fs)
 
 

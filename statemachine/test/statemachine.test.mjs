@@ -35,6 +35,7 @@ const FUNCTION_OF = {
   CancelTask: 'CancelTaskFunctionArn',
   Notify: 'NotifyFunctionArn',
   NotifyExpired: 'NotifyFunctionArn',
+  NotifyCanceled: 'NotifyFunctionArn',
   NotifyCouldNotStart: 'NotifyFunctionArn',
   NotifyNeverStarted: 'NotifyFunctionArn',
   NotifyLostTrack: 'NotifyFunctionArn',
@@ -249,7 +250,7 @@ test('one run end to end: take, start, record, poll, report, finish, then releas
   const r = await run(oneRun());
   assert.equal(r.status, 'SUCCEEDED');
   assert.deepEqual(r.visited, [
-    'Init', ...TAKE, 'Prepare', 'Adopted', 'StartTask', 'IsBusy', 'Started', 'WaitFirst',
+    'Entry', 'Init', ...TAKE, 'Prepare', 'Adopted', 'StartTask', 'IsBusy', 'Started', 'WaitFirst',
     ...POLL, 'WaitPoll', ...POLL, 'WaitPoll', ...POLL,
     'Notify', 'Finish', 'CountRun', 'Continue', ...NOTHING_LEFT,
   ]);
@@ -446,6 +447,30 @@ test('jobs that expired in the lane are reported once, and the run proceeds; a f
   assert.equal(only.visited.at(-1), 'Idle');
 });
 
+test('an execution a cancel started reports the job cancelled while pending and takes no lease', async () => {
+  const job = {
+    id: 'job-' + 'a'.repeat(56), source: 'submit', enqueued_at: DEADLINE - 60_000, deadline: DEADLINE,
+    job: { name: 'nightly-export', kind: 'fsx_export', file_system_id: 'fs-0123456789abcdef0' },
+    canceled: { by: 'arn:aws:sts::111122223333:assumed-role/ops/alice', reason: 'wrong folder', at: DEADLINE - 30_000 },
+  };
+  const input = { canceled: [job] };
+  const name = `cancel-${job.id}`;
+  const r = await run({ NotifyCanceled: [reported('canceled')] }, { input, name });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(r.visited, ['Entry', 'NotifyCanceled', 'CanceledReported']);
+  assert.deepEqual(r.calls.NotifyCanceled, [{ expired: [job] }], 'notify gets the job as it reports ended-pending jobs');
+  assert.deepEqual(r.log, ['NotifyCanceled'], 'no lane step: no lease taken, renewed or released');
+
+  const throttled = await run({ NotifyCanceled: [lambdaError('Throttled', 'Rate exceeded'), reported('canceled')] }, { input, name });
+  assert.equal(throttled.status, 'SUCCEEDED');
+  assert.equal(throttled.calls.NotifyCanceled.length, 2, 'retried');
+
+  // A report that cannot be published fails the execution: the failed-executions alarm says so.
+  const denied = await run({ NotifyCanceled: [lambdaError('NotFound', 'topic does not exist')] }, { input, name });
+  assert.equal(denied.status, 'FAILED');
+  assert.deepEqual(denied.log, ['NotifyCanceled']);
+});
+
 test('a run past its deadline is cancelled once, polled until it ends, and reported timed out', async () => {
   const r = await run(oneRun({
     GetStatus: [
@@ -538,7 +563,7 @@ test('a lost lease ends the execution quietly, wherever it is noticed', async ()
 test('LeaseLost from Take, GetStatus and Finish each end in LaneLost with no further calls', async () => {
   const fromTake = await run({ Take: [leaseLost()] });
   assert.equal(fromTake.status, 'SUCCEEDED');
-  assert.deepEqual(fromTake.visited, ['Init', 'Take', 'LaneLost']);
+  assert.deepEqual(fromTake.visited, ['Entry', 'Init', 'Take', 'LaneLost']);
   assert.deepEqual(fromTake.log, ['Take']);
 
   const fromStatus = await run(oneRun({ GetStatus: [status('running', 'EXECUTING'), leaseLost()] }));
@@ -662,7 +687,7 @@ test('a lane table that stays unreachable fails the runner', async () => {
   assert.equal(r.failure, 'RunnerFailed');
   assert.equal(r.calls.Take.length, attempts);
   assert.deepEqual(r.log, Array(attempts).fill('Take'), 'nothing else is called');
-  assert.deepEqual(r.visited, ['Init', 'Take', 'RunnerFailed']);
+  assert.deepEqual(r.visited, ['Entry', 'Init', 'Take', 'RunnerFailed']);
 
   // Finish: the run stays in flight for the runner the sweep starts.
   const finish = await run(oneRun({ GetStatus: [status('succeeded', 'SUCCEEDED')], Finish: always(lambdaError('AwsService', '5xx')) }));

@@ -108,13 +108,13 @@ fn config() -> Laned<TaskConfig> {
 }
 
 /// The runner the lane fixtures name, holding the lease of the lane they name, with one job
-/// pending there (the one `events/lane/cancel.json` cancels).
+/// pending there (the one `events/submit/cancel.json` cancels).
 const FIXTURE_OWNER: &str = "lane-fixture-runner";
 const FIXTURE_JOB: &str = "fixture-pending-job";
 
 async fn lane_with_a_pending_job(payload: &Value) -> FakeLanes {
     let lanes = FakeLanes::new();
-    // `cancel` names no lane: the job's own (its file system's).
+    // A cancel names no lane: the job's own (its file system's).
     let lane = payload
         .get("lane")
         .cloned()
@@ -132,9 +132,9 @@ async fn lane_with_a_pending_job(payload: &Value) -> FakeLanes {
     lanes.acquire(&request).await.unwrap();
     let spec: JobSpec =
         serde_json::from_value(load("start-task", "fsx-import")["job"].clone()).unwrap();
-    // `events/lane/cancel.json` names the job it cancels.
+    // `events/submit/cancel.json` names the job it cancels.
     let mut job = submitted_job(spec, |valid| {
-        match payload["job"].as_str().map(JobId::parse) {
+        match payload["cancel"]["job"].as_str().map(JobId::parse) {
             Some(Ok(id)) => id,
             _ => JobId::derive(&JobSource::Caller(FIXTURE_JOB.into()), valid),
         }
@@ -266,7 +266,7 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "submit" => {
-            let ports = (FakeTrigger::new(), FakeLanes::new());
+            let ports = (FakeTrigger::new(), lane_with_a_pending_job(&payload).await);
             submit::handle(&ports, &submit_config(), event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
@@ -338,9 +338,9 @@ async fn every_fixture_runs_through_its_real_handler() {
                     "lane" => match fixture.payload["action"].as_str() {
                         Some("take") => "run",
                         Some("release") => "again",
-                        Some("hand_over") => "generation",
-                        _ => "cancel",
+                        _ => "generation",
                     },
+                    "submit" if fixture.payload.get("cancel").is_some() => "cancel",
                     "submit" if fixture.payload.get("sweep").is_some() => "kicked",
                     "submit" => "job_id",
                     _ => "task",

@@ -75,6 +75,31 @@ async fn a_run_in_flight() -> (FakeLanes, String, JobId) {
     (lanes, run, job)
 }
 
+fn submit_config() -> SubmitConfig {
+    SubmitConfig {
+        tasks: TaskConfig::default(),
+        lanes: lane_config(),
+        runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+    }
+}
+
+/// Cancels `job` the way people do (submit's `{"cancel": ...}`): the lanes back, the runner
+/// executions it started, and its answer.
+async fn cancel(
+    lanes: FakeLanes,
+    job: &JobId,
+    by: &str,
+    reason: &str,
+) -> (FakeLanes, FakeTrigger, Value) {
+    let ports = (FakeTrigger::new(), lanes);
+    let input = json!({"cancel": {"job": job, "by": by, "reason": reason}});
+    let out = submit::handle(&ports, &submit_config(), event(input))
+        .await
+        .unwrap();
+    let (runners, lanes) = ports;
+    (lanes, runners, serde_json::to_value(out).unwrap())
+}
+
 fn runner(run: &str) -> Value {
     json!({"lane": lane_id(), "owner": OWNER, "run": run})
 }
@@ -178,17 +203,14 @@ async fn a_status_check_renews_the_lease_caps_the_wait_while_jobs_wait_and_passe
         "FERRY_BUSY_POLL_MAX_SECONDS"
     );
 
-    let cancelled = lane::handle(
-        &ports.1,
-        &config,
-        event(json!({"action": "cancel", "job": job, "by": "alice", "reason": "wrong folder"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        serde_json::to_value(cancelled).unwrap()["cancel"],
-        "run_cancel_requested"
+    let (tasks, lanes) = ports;
+    let (lanes, runners, cancelled) = cancel(lanes, &job, "alice", "wrong folder").await;
+    assert_eq!(cancelled["cancel"], "run_cancel_requested");
+    assert!(
+        runners.executions().is_empty(),
+        "the run's own runner reports it"
     );
+    let ports = (tasks, lanes);
     let status = task_status::handle(&ports, &config, event(input.clone()))
         .await
         .unwrap();
@@ -264,14 +286,7 @@ async fn a_cancel_ferry_asked_for_is_not_recorded_as_outside() {
 #[tokio::test]
 async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
     let (lanes, run, job) = a_run_in_flight().await;
-    let config = laned(TaskConfig::default());
-    lane::handle(
-        &lanes,
-        &config,
-        event(json!({"action": "cancel", "job": job, "by": "bob", "reason": "not needed"})),
-    )
-    .await
-    .unwrap();
+    let (lanes, _, _) = cancel(lanes, &job, "bob", "not needed").await;
     let ports = (FakeNotify::new(), lanes);
     let notify_config = laned(NotifyConfig {
         topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
@@ -352,6 +367,121 @@ async fn jobs_that_ended_pending_get_a_timed_out_report_each() {
         assert_eq!(report["jobs"]["total"], 1);
     }
     assert_eq!(reports[1]["job"], "waited-b");
+}
+
+#[tokio::test]
+async fn a_pending_job_cancelled_never_runs_and_its_report_goes_out_at_once_and_once() {
+    let lanes = FakeLanes::new();
+    let job = queue(&lanes, import("waiting"), "waiting").await;
+    let (lanes, runners, answer) = cancel(
+        lanes,
+        &job,
+        "arn:aws:iam::111122223333:user/alice",
+        "wrong folder",
+    )
+    .await;
+    assert_eq!(answer, json!({"cancel": "while_pending"}));
+    assert!(
+        lanes.pending(&lane_id(), 10).await.unwrap().is_empty(),
+        "out of the queue"
+    );
+    assert_eq!(
+        lanes.job(&job).await.unwrap().unwrap().state,
+        JobState::Canceled
+    );
+    // One runner execution, named after the job, whose input is what notify reports.
+    let [(name, input)] = runners.executions().try_into().unwrap();
+    assert_eq!(name, format!("cancel-{job}"));
+    assert!(name.len() <= 80);
+    assert_eq!(input["canceled"][0]["id"], json!(job));
+    assert_eq!(
+        input["canceled"][0]["canceled"]["by"],
+        "arn:aws:iam::111122223333:user/alice"
+    );
+    assert!(
+        input["canceled"][0]["job"].get("paths").is_none(),
+        "no path lists in the state"
+    );
+
+    // notify, as the state machine's NotifyCanceled calls it.
+    let ports = (FakeNotify::new(), FakeLanes::new());
+    let config = laned(NotifyConfig {
+        topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
+        ..NotifyConfig::default()
+    });
+    let out = notify::handle(
+        &ports,
+        &config,
+        event(json!({"expired": input["canceled"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outcome, Outcome::Canceled);
+    let published = ports.0.published();
+    let report: Value = serde_json::from_str(&published[0].body).unwrap();
+    assert_eq!(report["outcome"], "canceled");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "cancelled at the request of arn:aws:iam::111122223333:user/alice while it waited"
+        ),
+        "{reason}"
+    );
+    assert!(reason.ends_with(": wrong folder; it never ran"), "{reason}");
+    assert_eq!(report["jobs"]["listed"][0]["id"], json!(job));
+
+    // Cancelling again: already ended, and the report is asked for again under the same name
+    // (a first cancel may have stopped before sending it), which starts nothing new.
+    let runners_before = runners;
+    let ports = (runners_before, lanes);
+    let again = submit::handle(
+        &ports,
+        &submit_config(),
+        event(json!({"cancel": {"job": job, "by": "bob"}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(again).unwrap(),
+        json!({"cancel": "already_ended", "state": "canceled"})
+    );
+    assert_eq!(ports.0.executions().len(), 1, "reported once");
+}
+
+#[tokio::test]
+async fn a_cancel_says_who_asks_within_limits() {
+    let lanes = FakeLanes::new();
+    let job = queue(&lanes, import("waiting"), "waiting").await;
+    let ports = (FakeTrigger::new(), lanes);
+    for (input, field) in [
+        (json!({"cancel": {"job": job, "by": "  "}}), "cancel.by"),
+        (json!({"cancel": {"job": job}}), "by"),
+        (
+            json!({"cancel": {"job": job, "by": "x", "reason": "a\nb"}}),
+            "cancel.reason",
+        ),
+        (
+            json!({"cancel": {"job": job, "by": "x", "reason": "r".repeat(1025)}}),
+            "cancel.reason",
+        ),
+        (json!({"cancel": {"job": "nope", "by": "x"}}), "job"),
+        (
+            json!({"cancel": {"job": job, "by": "x", "why": "?"}}),
+            "why",
+        ),
+    ] {
+        let error = submit::handle(&ports, &submit_config(), event(input.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "InvalidJob", "{input}");
+        assert!(error.to_string().contains(field), "{input}: {error}");
+    }
+    assert_eq!(
+        ports.1.job(&job).await.unwrap().unwrap().state,
+        JobState::Pending,
+        "untouched"
+    );
+    assert!(ports.0.executions().is_empty());
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! `lane`: the runner's steps between tasks ([`crate::lanes::runner`]), one action per call,
-//! and cancelling a job.
+//! `lane`: the runner's steps between tasks ([`crate::lanes::runner`]), one action per call.
+//! (People cancel a job through `submit`, which can start the runner execution that reports it.)
 //!
 //! | action | does | answers |
 //! |---|---|---|
@@ -8,7 +8,6 @@
 //! | `finish` | end the run's jobs as its report said, free the lane | the run, done |
 //! | `release` | give the lane up, then look again | `again`: take once more |
 //! | `hand_over` | pass the lease to the runner's next execution | that execution's input |
-//! | `cancel` | cancel a job: pending, it ends; running, its run's task is cancelled | what it did |
 //!
 //! The answers are shaped for the state machine, whose state Step Functions caps at 256 KiB: a
 //! run travels as a [`RunSummary`] (its spec, without its job list, which can hold 2,000 jobs;
@@ -25,9 +24,9 @@ use crate::domain::job::JobSpec;
 use crate::domain::parse;
 use crate::domain::status::TaskHandle;
 use crate::error::FerryError;
+use crate::lanes::LaneId;
 use crate::lanes::record::{JobState, Millis, RunId, RunRecord, RunState};
-use crate::lanes::runner::{self, Cancelled, ExpiredJob, RunnerInput, Taken, Timing};
-use crate::lanes::{JobId, LaneId};
+use crate::lanes::runner::{self, ExpiredJob, RunnerInput, Taken, Timing};
 use crate::metrics::{self, Emf, Unit};
 use crate::notify::report::Outcome;
 use crate::ports::{LaneLease, LaneRuns, LaneView};
@@ -62,13 +61,6 @@ pub enum LaneInput {
         owner: String,
         /// How many executions ran the lane before this one without a break.
         generation: u64,
-    },
-    Cancel {
-        job: JobId,
-        /// Who asks (a person, a tool), for the run's report.
-        by: String,
-        #[serde(default)]
-        reason: String,
     },
 }
 
@@ -119,7 +111,6 @@ pub enum LaneOutput {
     Run(RunSummary),
     Release { again: bool },
     HandedOver(RunnerInput),
-    Cancelled(Cancelled),
 }
 
 /// The job state a run's report outcome gives each of its jobs.
@@ -175,11 +166,6 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
             let next = runner::hand_over(ports, (&lane, &owner), generation, timing).await?;
             info!(lane = %lane, from = %owner, to = %next.owner, generation = next.generation, "lease handed over");
             LaneOutput::HandedOver(next)
-        }
-        LaneInput::Cancel { job, by, reason } => {
-            let done = runner::cancel(ports, &job, (&by, &reason), timing.now).await?;
-            info!(job = %job, outcome = ?done, "cancel");
-            LaneOutput::Cancelled(done)
         }
     };
     Ok(output)

@@ -218,7 +218,7 @@ fn at(millis: Millis) -> Timestamp {
     Timestamp::from_secs(i64::try_from(millis / 1000).unwrap_or(i64::MAX))
 }
 
-/// One report per job that ended pending.
+/// One report per job that ended pending: its deadline passed, or it was cancelled.
 async fn report_expired<P: Publish + ReadReports>(
     reports: &P,
     config: &NotifyConfig,
@@ -227,31 +227,29 @@ async fn report_expired<P: Publish + ReadReports>(
     let mut message_ids = Vec::new();
     let mut outcome = Outcome::TimedOut;
     let mut emf = Emf::new(super::now_millis(), &[], &[&[]]);
-    emf.add(metrics::JOBS_EXPIRED, Unit::Count, expired.len() as f64);
+    let timed_out = expired.iter().filter(|e| e.canceled.is_none()).count();
+    emf.add(metrics::JOBS_EXPIRED, Unit::Count, timed_out as f64);
     emf.emit();
     for ended in expired {
         let job = JobInfo::from_value(&ended.job);
         let topic_arn = topic_for(&job, config)?;
-        let error = StepError {
-            error: "TimedOut".into(),
-            cause: format!(
-                "the job waited in its lane from {} until its deadline {} passed and never ran (the lane was busy: runs ahead of it, or a task Ferry did not start)",
-                message::rfc3339(at(ended.enqueued_at)),
-                message::rfc3339(at(ended.deadline))
-            ),
-        };
+        let error = ended_pending_error(ended);
         let facts = Facts {
             job: &job,
             execution: None,
             task: None,
             status: None,
             error: Some(&error),
-            timed_out: true,
+            timed_out: ended.canceled.is_none(),
             region: config.region.as_deref(),
         };
         let mut report = report::build(&facts).map_err(|e| FerryError::InvalidEvent {
             message: e.to_string(),
         })?;
+        if ended.canceled.is_some() {
+            report.outcome = Outcome::Canceled;
+            report.reason = Some(error.cause.clone());
+        }
         report.jobs = Some(CoveredJobs::of(std::iter::once(CoveredJob {
             id: ended.id.to_string(),
             name: job.name.clone(),
@@ -274,6 +272,34 @@ async fn report_expired<P: Publish + ReadReports>(
         message_ids,
         paths_truncated: false,
     })
+}
+
+/// Why a job ended without running: its deadline passed, or someone cancelled it.
+fn ended_pending_error(ended: &ExpiredJob) -> StepError {
+    let since = message::rfc3339(at(ended.enqueued_at));
+    match &ended.canceled {
+        Some(cancel) => {
+            let why = if cancel.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cancel.reason)
+            };
+            StepError {
+                error: "Canceled".into(),
+                cause: format!(
+                    "cancelled at the request of {} while it waited in its lane (since {since}){why}; it never ran",
+                    cancel.by
+                ),
+            }
+        }
+        None => StepError {
+            error: "TimedOut".into(),
+            cause: format!(
+                "the job waited in its lane from {since} until its deadline {} passed and never ran (the lane was busy: runs ahead of it, or a task Ferry did not start)",
+                message::rfc3339(at(ended.deadline))
+            ),
+        },
+    }
 }
 
 /// Publishes both messages of `report` (as [`message::render`] made them).

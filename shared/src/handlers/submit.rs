@@ -2,6 +2,11 @@
 //! lane (once per job id) and kicks the lane's runner; the runner merges it with whatever else
 //! waits and runs it when the lane frees.
 //!
+//! `{"cancel": {"job": "job-…", "by": "…", "reason": "…"}}` cancels a job instead: a pending
+//! one ends canceled at once and a runner execution named after it sends its report (it takes no
+//! lease, so a busy lane does not delay it); a running one's run is marked, and its runner
+//! cancels the task at the next status check.
+//!
 //! `{"sweep": {}}` (the sweep schedule's input) instead starts a runner for every lane whose
 //! runner is gone (its lease expired) while work is left: a runner execution that was stopped,
 //! failed or timed out is replaced, and the new one adopts its run.
@@ -21,11 +26,11 @@ use crate::config::SubmitConfig;
 use crate::domain::job::JobSpec;
 use crate::domain::parse;
 use crate::error::FerryError;
-use crate::lanes::record::{Enqueued, QueuedJob};
-use crate::lanes::runner::{self, Kicked};
+use crate::lanes::record::{Enqueued, Millis, QueuedJob};
+use crate::lanes::runner::{self, Cancelled, Kicked};
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
-use crate::ports::{LaneLease, LaneQueue, LaneView, StartExecution};
+use crate::ports::{LaneLease, LaneQueue, LaneRuns, LaneView, StartExecution};
 
 /// What a schedule or a person submits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,12 +45,77 @@ pub struct SubmitInput {
     pub occurrence: Option<String>,
 }
 
-/// What `submit` answers: the job queued, or what the sweep did.
+/// What `submit` answers: the job queued, what the sweep did, or what a cancel did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SubmitOutput {
     Submitted(Submitted),
     Swept { kicked: Vec<(LaneId, Kicked)> },
+    Cancelled(Cancelled),
+}
+
+/// `{"cancel": ...}`: who cancels which job, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelInput {
+    pub job: JobId,
+    /// Who asks (a person, a tool, an IAM ARN), for the report: 1-2048 characters.
+    pub by: String,
+    /// Why, for the report: at most 1024 characters.
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelEnvelope {
+    cancel: CancelInput,
+}
+
+/// Longest `by` (an IAM ARN is at most 2048 characters) and `reason` a cancel takes.
+const MAX_BY_CHARS: usize = 2048;
+const MAX_REASON_CHARS: usize = 1024;
+
+impl CancelInput {
+    /// `by` and `reason` within their limits.
+    pub fn check(&self) -> Result<(), FerryError> {
+        let by = self.by.trim();
+        if by.is_empty() || by.chars().count() > MAX_BY_CHARS || by.chars().any(char::is_control) {
+            return Err(FerryError::invalid(
+                "cancel.by",
+                format!(
+                    "must say who cancels: 1-{MAX_BY_CHARS} characters without control characters"
+                ),
+            ));
+        }
+        if self.reason.chars().count() > MAX_REASON_CHARS
+            || self.reason.chars().any(char::is_control)
+        {
+            return Err(FerryError::invalid(
+                "cancel.reason",
+                format!("must be at most {MAX_REASON_CHARS} characters without control characters"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Cancels `input.job` (see the module's summary) and, for a job that ended pending, starts
+/// the runner execution that reports it. Sending the report again is safe, so a cancel that
+/// failed after ending the job is simply repeated.
+pub async fn cancel<S: StartExecution, L: LaneView + LaneRuns>(
+    (runners, lanes): &(S, L),
+    input: &CancelInput,
+    now: Millis,
+) -> Result<Cancelled, FerryError> {
+    input.check()?;
+    let done = runner::cancel(lanes, &input.job, (input.by.trim(), &input.reason), now).await?;
+    info!(job = %input.job, outcome = ?done.done, "cancel");
+    if let Some(report) = &done.report {
+        let started = runner::report_canceled(runners, report).await?;
+        info!(job = %input.job, report = ?started, "cancel report");
+    }
+    Ok(done.done)
 }
 
 /// A job submitted.
@@ -82,13 +152,20 @@ fn source(input: &SubmitInput, request_id: &str) -> Result<JobSource, FerryError
 }
 
 /// `ports`: the runner state machine (to start runners) and the lane table.
-pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
+pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease + LaneRuns>(
     ports: &(S, L),
     config: &SubmitConfig,
     event: LambdaEvent<Value>,
 ) -> Result<SubmitOutput, FerryError> {
     let (runners, lanes) = ports;
     let request_id = event.context.request_id;
+    if event.payload.get("cancel").is_some() {
+        let input: CancelEnvelope = parse::from_value(event.payload, "")?;
+        let now = timing(&config.lanes).now;
+        return cancel(ports, &input.cancel, now)
+            .await
+            .map(SubmitOutput::Cancelled);
+    }
     if event.payload.get("sweep").is_some() {
         let _: Sweep = parse::from_value(event.payload, "")?;
         let timing = timing(&config.lanes);

@@ -12,6 +12,7 @@
 //!   grows too long (the state machine then starts it).
 //! - [`sweep`]: kick every lane whose runner is gone while work is left.
 //! - [`cancel`]: cancel a job: a pending one ends at once, a running one's run is cancelled.
+//! - [`report_canceled`]: start the runner execution that reports a job cancelled while pending.
 //!
 //! Every runner step renews the lease first: a runner that no longer holds it stops
 //! ([`FerryError::LeaseLost`]).
@@ -134,6 +135,9 @@ pub struct ExpiredJob {
     pub deadline: Millis,
     /// The job spec with `paths`, `includes` and `excludes` left out.
     pub job: serde_json::Value,
+    /// Someone cancelled it while it was pending (absent: its deadline passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canceled: Option<CancelRequest>,
 }
 
 impl ExpiredJob {
@@ -150,6 +154,14 @@ impl ExpiredJob {
             enqueued_at: job.enqueued_at,
             deadline: job.deadline,
             job: spec,
+            canceled: None,
+        }
+    }
+
+    fn canceled(job: QueuedJob, request: CancelRequest) -> ExpiredJob {
+        ExpiredJob {
+            canceled: Some(request),
+            ..ExpiredJob::of(job)
         }
     }
 }
@@ -477,18 +489,33 @@ pub enum Cancelled {
     AlreadyEnded { state: JobState },
 }
 
+/// A cancel, and the report it still owes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancel {
+    pub done: Cancelled,
+    /// A job that ended canceled while pending: its report, which [`report_canceled`] sends.
+    /// Also for a job found already ended that way, since the cancel that ended it may have
+    /// stopped before sending it (sending twice reports once).
+    pub report: Option<ExpiredJob>,
+}
+
 /// Cancels the job `id` for `by` (who asked) because of `reason`.
 pub async fn cancel<P: LaneView + LaneRuns>(
     ports: &P,
     id: &JobId,
     (by, reason): (&str, &str),
     now: Millis,
-) -> Result<Cancelled, FerryError> {
+) -> Result<Cancel, FerryError> {
     let not_found = || FerryError::NotFound {
         message: format!(
             "job {id} is not in the lane table (never enqueued, or ended more than 30 days ago)"
         ),
         source: None,
+    };
+    let request = CancelRequest {
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+        at: now,
     };
     let mut found = ports.job(id).await?.ok_or_else(not_found)?;
     if found.state == JobState::Pending {
@@ -501,28 +528,78 @@ pub async fn cancel<P: LaneView + LaneRuns>(
             .await?
             .contains(id)
         {
-            return Ok(Cancelled::WhilePending);
+            return Ok(Cancel {
+                done: Cancelled::WhilePending,
+                report: Some(ExpiredJob::canceled(found.job, request)),
+            });
         }
-        // A runner took it meanwhile: cancel its run.
+        // A runner took it meanwhile (or another cancel ended it): look again.
         found = ports.job(id).await?.ok_or_else(not_found)?;
     }
     match (found.state, found.run) {
         (JobState::Running, Some(run_id)) => {
             let mut run = stored_run(ports, &found.job.lane, &run_id).await?;
             if run.cancel.is_none() {
-                run.cancel = Some(CancelRequest {
-                    by: by.to_owned(),
-                    reason: reason.to_owned(),
-                    at: now,
-                });
+                run.cancel = Some(request);
                 ports.update(&run).await?;
             }
-            Ok(Cancelled::RunCancelRequested {
-                run: run_id,
-                jobs: run.jobs.into_iter().map(|j| j.id).collect(),
+            Ok(Cancel {
+                done: Cancelled::RunCancelRequested {
+                    run: run_id,
+                    jobs: run.jobs.into_iter().map(|j| j.id).collect(),
+                },
+                report: None,
             })
         }
-        (state, _) => Ok(Cancelled::AlreadyEnded { state }),
+        (JobState::Canceled, None) => Ok(Cancel {
+            done: Cancelled::AlreadyEnded {
+                state: JobState::Canceled,
+            },
+            report: Some(ExpiredJob::canceled(found.job, request)),
+        }),
+        (state, _) => Ok(Cancel {
+            done: Cancelled::AlreadyEnded { state },
+            report: None,
+        }),
+    }
+}
+
+/// The input of the runner execution that only reports jobs cancelled while pending (the
+/// state machine sends `canceled` to notify and ends; it takes no lease).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanceledInput {
+    pub canceled: Vec<ExpiredJob>,
+}
+
+/// Sends the report of a job cancelled while pending: a runner execution named after the job
+/// reports it. The name makes it once: Step Functions refuses a name used in the last 90 days
+/// (`ExecutionAlreadyExists`, API reference, StartExecution), longer than the lane table keeps
+/// the job (30 days), so a second cancel of the job sends nothing twice.
+pub async fn report_canceled<S: StartExecution>(
+    runners: &S,
+    report: &ExpiredJob,
+) -> Result<StartOutcome, FerryError> {
+    let input = CanceledInput {
+        canceled: vec![report.clone()],
+    };
+    // Plain data: serializing cannot fail.
+    let text = serde_json::to_string(&input).unwrap_or_default();
+    runners
+        .start_execution(&canceled_name(&report.id), &text)
+        .await
+}
+
+/// `cancel-<job id>`: at most 80 characters, letters, digits, `-` and `_` (StartExecution's
+/// `name`); job ids are `job-` and 56 hex digits, so this is 67.
+fn canceled_name(id: &JobId) -> String {
+    let name = format!("cancel-{id}");
+    if name.len() <= 80 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        name
+    } else {
+        format!(
+            "cancel-{}",
+            hex(&Sha256::digest(id.to_string().as_bytes()), 40)
+        )
     }
 }
 
