@@ -101,6 +101,10 @@ def cases() -> list[Case]:
         # A take on an empty lane: the lease renewed, the lane and its queue read.
         Case("ferry-lane", "events/lane/take.json", 128,
              ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], LANES),
+        # A DataSync execution's end event with no runner waiting: the token looked for (an
+        # UpdateItem that finds none), then the wake noted (a second UpdateItem).
+        Case("ferry-datasync-event", "events/datasync-event/execution-succeeded.json", 128,
+             ["dynamodb:UpdateItem", "dynamodb:UpdateItem"], LANES),
     ]
 
 

@@ -62,6 +62,10 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
             state.as_str()
         ),
     }
+    if let Some(execution) = &cancel.wake {
+        // Its runner may be waiting for the DataSync execution's end: it cancels now.
+        ferry::lanes::wake::wake((&lanes, &runners), execution, "a cancel", now_millis()).await?;
+    }
     // A job that ended pending (now, or by a cancel that stopped before reporting it): its
     // report, once, whatever the number of cancels.
     if let Some(report) = &cancel.report {

@@ -7,7 +7,11 @@ and Ferry needs:
 * FSx for Lustre data repository tasks (:mod:`ferry_emulator.fsx`) and a minimal version of
   data repository associations;
 * DataSync task executions with AWS's statuses, queueing, counters and tags
-  (:mod:`ferry_emulator.datasync`);
+  (:mod:`ferry_emulator.datasync`), and the EventBridge event of each status change
+  (:mod:`ferry_emulator.events`, read through the control API);
+* Step Functions task tokens for the callback pattern: SendTaskSuccess, SendTaskFailure and
+  SendTaskHeartbeat against the tokens the local runner issues
+  (:mod:`ferry_emulator.task_tokens`);
 * a clock the tests control (:mod:`ferry_emulator.clock`);
 * fault injection: throttling, forced errors and conflicts, failed files, held tasks
   (:mod:`ferry_emulator.faults`, :mod:`ferry_emulator.control`).

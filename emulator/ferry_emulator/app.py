@@ -8,6 +8,7 @@ How a request is answered::
         FSx data repository task/DRA   → ferry_emulator.fsx
         DataSync execution/tag op      → ferry_emulator.datasync
         DataSync Create*/DescribeTask  → moto, then its JSON answer completed by datasync
+        Step Functions SendTask*       → ferry_emulator.task_tokens (the callback pattern)
         anything else                  → moto, untouched
     POST /moto-api/reset               → moto's reset, and the extension's state too
 
@@ -26,8 +27,11 @@ from typing import Any, Callable, Iterable
 
 from .clock import Clock
 from .datasync import DataSync
+from .events import EventBus
 from .faults import Faults
 from .fsx import Fsx
+from .task_tokens import OPERATIONS as TASK_TOKEN_OPS
+from .task_tokens import TaskTokens
 from .wire import ApiError, AwsRequest, Response, error_response, json_response, parse_request
 
 FSX_OPS = {
@@ -50,7 +54,9 @@ class Emulator:
         self.config: dict[str, Any] = {"invalid_paths": "reject"}
         self.faults = Faults()
         self.fsx = Fsx(self.config)
-        self.datasync = DataSync(self.config)
+        self.bus = EventBus()
+        self.datasync = DataSync(self.config, self.bus)
+        self.tokens = TaskTokens()
         self.started_at = self.clock.now()
 
     def reset(self) -> None:
@@ -61,6 +67,8 @@ class Emulator:
             self.faults.reset()
             self.fsx.reset()
             self.datasync.reset()
+            self.bus.reset()
+            self.tokens.reset()
 
     def settle(self) -> None:
         now, step = self.clock.now(), self.clock.step_seconds
@@ -115,6 +123,8 @@ class FerryApp:
             return em.fsx.handle(req, now, step)
         if req.service == "datasync" and req.operation in DATASYNC_OPS:
             return em.datasync.handle(req, now, step)
+        if req.service == "states" and req.operation in TASK_TOKEN_OPS:
+            return em.tokens.handle(req)
         return None
 
     def _complete_moto_answer(self, req: AwsRequest, environ: dict[str, Any],

@@ -7,6 +7,8 @@
     ctl.fsx_fail("fs-0123abcd", files=[{"path": "@odd.nc", "error_code": "FileSizeTooLarge"}])
     ctl.advance(steps=2)
     ctl.durations(fsx_task_seconds=(60, 0.01))   # EXECUTING: 60 s + 10 ms per file
+    ctl.events(after=0)                          # DataSync's EventBridge events since seq 0
+    ctl.task_token(token)                        # a callback task's token: waiting, answered…
 
 Command line (used by ``scripts/emulator.sh``)::
 
@@ -22,6 +24,7 @@ import json
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -163,6 +166,34 @@ class EmulatorControl:
 
     def release(self, **target: str) -> list[str]:
         return self._call("POST", "/_ferry/release", target)["released"]
+
+    # EventBridge events and Step Functions task tokens
+    def events(self, after: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """The events published after sequence number `after`: ``{"events": [{"seq", "at",
+        "event"}], "next": seq}`` (ask with ``after=next`` for what comes later)."""
+        query = {"after": after} if limit is None else {"after": after, "limit": limit}
+        return self._call("GET", f"/_ferry/events?{urllib.parse.urlencode(query)}")
+
+    def task_tokens(self) -> dict[str, Any]:
+        """Every task token the runners registered and every SendTask* call."""
+        return self._call("GET", "/_ferry/task-tokens")
+
+    def task_token(self, token: str) -> dict[str, Any]:
+        return self._call("GET", f"/_ferry/task-tokens/{urllib.parse.quote(token, safe='')}")
+
+    def register_task_token(self, token: str, execution: str, state: str) -> dict[str, Any]:
+        return self._call("POST", "/_ferry/task-tokens",
+                          {"token": token, "execution": execution, "state": state})
+
+    def close_task_token(self, token: str, status: str = "timed_out", error: str | None = None,
+                         cause: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": status}
+        if error is not None:
+            body["error"] = error
+        if cause is not None:
+            body["cause"] = cause
+        return self._call("POST", f"/_ferry/task-tokens/{urllib.parse.quote(token, safe='')}"
+                                  "/close", body)
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

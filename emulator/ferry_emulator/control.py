@@ -37,6 +37,22 @@ route                       method  body → answer
                                     "execution_arn"}: keep tasks in EXECUTING / TRANSFERRING
 /_ferry/release             POST    same keys: let them finish (one step after release)
 /_ferry/state               GET     every task, execution, hold and plan (for debugging)
+/_ferry/events              GET     ?after=<seq>&limit=<n> → {"events": [{"seq", "at", "event"}],
+                                    "next": seq}: the EventBridge events published after
+                                    <seq> (DataSync execution status changes; see
+                                    ferry_emulator.events), oldest first
+/_ferry/task-tokens         GET     → {"tokens": [...], "calls": [{"operation", "token", "at",
+                                    "error"}]}: every task token and every SendTask* call
+/_ferry/task-tokens         POST    {"token", "execution", "state"}: a token the local runner
+                                    issued (ferry_emulator.task_tokens) → the token's record
+/_ferry/task-tokens/<t>     GET     → {"token", "execution", "state", "status": "waiting" |
+                                    "succeeded" | "failed" | "timed_out" | "aborted", "output"
+                                    | "error"/"cause", "last_heartbeat", "registered_at",
+                                    "closed_at", "calls": {operation: n}}; 404 when unknown
+/_ferry/task-tokens/<t>/close  POST {"status": "timed_out" | "failed" | "aborted", "error",
+                                    "cause"}: the runner ends the task; a later SendTask* call
+                                    answers TaskTimedOut. A token already answered keeps its
+                                    outcome → the token's record (which outcome won)
 ==========================  ======  ==========================================================
 """
 
@@ -44,12 +60,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from .clock import DURATION_KEYS, check_phase_seconds
 from .faults import conflict_rule
 from .wire import Response
 
 JSON = [("Content-Type", "application/json")]
+TOKENS = "/_ferry/task-tokens"
 
 
 def _ok(payload: Any) -> Response:
@@ -79,12 +97,36 @@ class Control:
         except ValueError as err:
             return _error(f"invalid JSON body: {err}")
         em = self.em
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         try:
             with em.lock:
                 em.settle()
+                if path == "/_ferry/events" and method == "GET":
+                    return _ok(em.bus.after(int(query.get("after", 0)),
+                                            int(query["limit"]) if "limit" in query else None))
+                if path == TOKENS or path.startswith(TOKENS + "/"):
+                    return self._tokens(method, path[len(TOKENS):], body)
                 return self._route(method, path, body)
         except (ValueError, KeyError, TypeError) as err:
             return _error(str(err))
+
+    def _tokens(self, method: str, rest: str, body: dict[str, Any]) -> Response:
+        """``/_ferry/task-tokens[/<token>[/close]]``: tokens are URL path segments (the local
+        runner's are base64url)."""
+        tokens = self.em.tokens
+        if rest == "" and method == "POST":
+            return _ok(tokens.register(body))
+        if rest == "" and method == "GET":
+            return _ok(tokens.describe())
+        token, close = (rest[1:-len("/close")], True) if rest.endswith("/close") else \
+            (rest[1:], False)
+        if token not in tokens.tokens:
+            return _error(f"no such task token: {token[:40]}", 404)
+        if close and method == "POST":
+            return _ok(tokens.close(token, body))
+        if not close and method == "GET":
+            return _ok(tokens.get(token).describe())
+        return _error(f"no route {method} {TOKENS}{rest[:60]}", 404)
 
     def _route(self, method: str, path: str, body: dict[str, Any]) -> Response:
         em = self.em

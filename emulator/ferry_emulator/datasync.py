@@ -77,6 +77,15 @@ Choices and simplifications (not verified against AWS)
   stress.
 * Injected failures (control API ``/_ferry/datasync/fail``) end the execution in ``ERROR`` after
   the chosen phase with ``Result.ErrorCode``/``ErrorDetail`` and ``FilesFailed``.
+* EventBridge events: every status change of an execution (the first status, QUEUED or
+  LAUNCHING, included; CANCELLING when cancelled) publishes one "DataSync Task Execution State
+  Change" event (``source`` ``aws.datasync``, the execution ARN in ``resources``,
+  ``detail.State`` the new status; DataSync User Guide, "Monitoring events by using Amazon
+  EventBridge", https://docs.aws.amazon.com/datasync/latest/userguide/events.html) on the
+  emulator's bus (:mod:`ferry_emulator.events`), exactly once and in the order of the emulated
+  instants at which the changes happened (changes settled by one request are sorted by that
+  instant; ties keep their causal order). ``time`` is that instant. Holding an execution
+  changes no status and publishes nothing.
 * Task reports: when the execution has a ``TaskReportConfig`` with an S3 destination, a summary
   is written to ``{Subdirectory}/Summary-Reports/{task-id}/{exec-id}/{exec-id}.summary-v1.json``
   and, for ``OutputType`` ``STANDARD``, a detailed report of the transferred files (failures,
@@ -101,6 +110,7 @@ from typing import Any
 
 from . import s3store
 from .clock import phase_seconds
+from .events import EventBus, aws_event
 from .wire import ApiError, AwsRequest
 
 TARGET_PREFIX = "FmrsService"
@@ -110,6 +120,11 @@ MAX_FILTER_CHARS = 102_400
 MAX_LIST = 100
 
 TASK_ARN = re.compile(r"^arn:aws[\w-]*:datasync:[a-z\-0-9]+:[0-9]{12}:task/task-[0-9a-f]{17}$")
+#: DataSync's EventBridge event for an execution's status change (DataSync User Guide,
+#: "Monitoring events by using Amazon EventBridge").
+EVENT_SOURCE = "aws.datasync"
+EVENT_DETAIL_TYPE = "DataSync Task Execution State Change"
+
 EXEC_ARN = re.compile(
     r"^arn:aws[\w-]*:datasync:[a-z\-0-9]+:[0-9]{12}:task/task-[0-9a-f]{17}/execution/"
     r"exec-[0-9a-f]{17}$")
@@ -253,8 +268,10 @@ class Execution:
 
 
 class DataSync:
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: dict[str, Any] | None = None,
+                 bus: EventBus | None = None) -> None:
         self.config = config if config is not None else {}
+        self.bus = bus if bus is not None else EventBus()
         self._enums: dict[str, list[str]] | None = None
         self.reset()
 
@@ -264,6 +281,8 @@ class DataSync:
         self.task_extra: dict[str, dict[str, Any]] = {}
         self.plans: dict[str, list[DsFailurePlan]] = {}
         self.holds: set[str] = set()
+        #: Status changes not yet published: (emulated instant, execution ARN, status).
+        self._changes: list[tuple[float, str, str]] = []
 
     # ------------------------------------------------------------------ moto lookups
 
@@ -292,6 +311,12 @@ class DataSync:
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, req: AwsRequest, now: float, step: float) -> dict[str, Any] | None:
+        try:
+            return self._dispatch(req, now, step)
+        finally:
+            self._publish_changes()
+
+    def _dispatch(self, req: AwsRequest, now: float, step: float) -> dict[str, Any] | None:
         op = req.operation
         if op == "StartTaskExecution":
             return self.start(req, now)
@@ -437,8 +462,9 @@ class DataSync:
             if same:
                 raise invalid(f"Task {task_arn.rsplit('/', 1)[-1]} already has an execution "
                               f"with the same filters queued or running ({same[0].arn}).")
-            execution.status = "QUEUED"
+            status = "QUEUED"
         else:
+            status = "LAUNCHING"
             execution.launch_time = now
             execution.was_launched = True
         queue = self.plans.get(task_arn)
@@ -448,6 +474,7 @@ class DataSync:
             if queue[0].executions <= 0:
                 queue.pop(0)
         self.executions[execution.arn] = execution
+        self._enter(execution, status, now)
         if tags:
             self.tags[execution.arn] = tags
         return {"TaskExecutionArn": execution.arn}
@@ -461,7 +488,7 @@ class DataSync:
                           f"{e.status}.")
         if e.status in RUNNING:
             self._close_phase(e, now)
-        e.status = "CANCELLING"
+        self._enter(e, "CANCELLING", now)
         e.phase_since = now
         return {}
 
@@ -546,12 +573,26 @@ class DataSync:
                             if e.was_launched and e.end_time is not None]
                     at = max([nxt.phase_since] + ends)
                     if at <= now:
-                        nxt.status = "LAUNCHING"
+                        self._enter(nxt, "LAUNCHING", at)
                         nxt.launch_time = nxt.phase_since = at
                         nxt.was_launched = True
                         changed = True
                 if not changed:
                     break
+        self._publish_changes()
+
+    def _enter(self, e: Execution, status: str, at: float) -> None:
+        """Every status change goes through here: it is recorded for its EventBridge event."""
+        e.status = status
+        self._changes.append((at, e.arn, status))
+
+    def _publish_changes(self) -> None:
+        """Publishes the recorded changes, oldest first (a stable sort: changes at the same
+        instant keep the order they happened in), each as DataSync's EventBridge event."""
+        changes, self._changes = sorted(self._changes, key=lambda c: c[0]), []
+        for at, arn, status in changes:
+            self.bus.publish(aws_event(EVENT_SOURCE, EVENT_DETAIL_TYPE, arn, {"State": status},
+                                       at), at)
 
     def _advance(self, e: Execution, now: float, step: float) -> bool:
         changed = False
@@ -586,7 +627,7 @@ class DataSync:
             self._fail(e, at)
             return
         if phase == "LAUNCHING":
-            e.status = "PREPARING"
+            self._enter(e, "PREPARING", at)
         elif phase == "PREPARING":
             problem = self._prepare(e)
             if problem:
@@ -594,7 +635,7 @@ class DataSync:
                 self._end(e, "ERROR", at, code=problem[0], detail=problem[1])
                 return
             e.phase_status["Prepare"] = "SUCCESS"
-            e.status = "TRANSFERRING"
+            self._enter(e, "TRANSFERRING", at)
             e.transfer_seconds = phase_seconds(self.config.get("datasync_transfer_seconds"),
                                                len(e.files))
         elif phase == "TRANSFERRING":
@@ -604,7 +645,7 @@ class DataSync:
             if e.verify_mode == "NONE":
                 self._end(e, "SUCCESS", at)
                 return
-            e.status = "VERIFYING"
+            self._enter(e, "VERIFYING", at)
         elif phase == "VERIFYING":
             e.phase_status["Verify"] = "SUCCESS"
             e.verified = (e.source_total if e.verify_mode == "POINT_IN_TIME_CONSISTENT"
@@ -629,7 +670,7 @@ class DataSync:
 
     def _end(self, e: Execution, status: str, at: float, code: str | None = None,
              detail: str | None = None) -> None:
-        e.status = status
+        self._enter(e, status, at)
         e.end_time = at
         e.phase_since = at
         if code:

@@ -7,7 +7,8 @@
    Lustre file system linked to the data bucket, a DataSync task from the data bucket to the
    archive, the report topic with a subscriber queue (filter policy `format=text`, what an
    email subscription gets), the lane table and the runner state machine.
-2. Starts the seven function binaries, configured as the template configures them.
+2. Starts the function binaries, configured as the template configures them, and the event
+   router that sends DataSync's events to datasync-event as the template's rule does.
 3. Runs the scheduled export of template.yaml as EventBridge Scheduler would (submit); the
    file system's lane runner starts it (the emulator fails three files, to show the digest).
 4. While the export runs, uploads arrive in three waves; the real `s3-trigger` queues each

@@ -25,6 +25,8 @@ from ferry_emulator.client import EmulatorControl, aws_env  # noqa: E402
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+#: The account in moto's DataSync ARNs (hard-coded there, whoever calls), so in DataSync's events.
+DATASYNC_ACCOUNT = "111222333444"
 
 
 class Emulator:

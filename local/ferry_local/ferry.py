@@ -10,7 +10,8 @@ TEST AND DEMO INFRASTRUCTURE. What stands in for what:
 | Step Functions (API)         | moto: the entries (s3-trigger, submit) and a runner's hand-over call StartExecution there |
 | Step Functions (running)     | the launcher: every execution started in moto is run with aws-local-stepfunctions on statemachine/ferry.asl.json (statemachine.py) |
 | SQS → Lambda event source    | `deliver()`: receive, build Lambda's SQS event, invoke, delete what succeeded |
-| EventBridge Scheduler        | `run_schedule()`: template.yaml's schedule input to submit; `sweep()`: the sweep's |
+| EventBridge Scheduler        | `run_schedule()`: template.yaml's schedule input to its function; `sweep()`: the sweep's; `datasync_check()` (and `start_datasync_checks()`): DataSyncCheckSchedule's |
+| EventBridge (DataSync events) | the event router (eventbridge.py): the emulator's DataSync events, through template.yaml's DataSyncEventRule, to datasync-event; `drop_events()`, `duplicate_events()`, `delay_events()`, `reorder_events()` |
 
 Usage::
 
@@ -35,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 from . import paths, processes, template
-from .emulator_process import ACCOUNT, REGION, Emulator
+from .emulator_process import ACCOUNT, DATASYNC_ACCOUNT, REGION, Emulator
+from .eventbridge import EventDelivery, EventRouter, RoutedEvent
+from .eventpattern import EventPattern
 from .lambdas import Functions, Invocation
 from .statemachine import LocalStateMachine, Run
 
@@ -53,6 +56,9 @@ FUNCTION_ARNS = {
 LANE_TABLE = "ferry-lanes"
 #: Job states that are not over yet.
 OPEN_STATES = ("pending", "running")
+#: template.yaml's rule for DataSync's events, and the schedule that checks waiting runners.
+DATASYNC_EVENT_RULE = "DataSyncEventRule"
+DATASYNC_CHECK_SCHEDULE = "DataSyncCheckSchedule"
 
 
 def lane_of_fs(file_system_id: str) -> str:
@@ -155,7 +161,8 @@ class LocalFerry:
         self.step_seconds = step_seconds
         self.wait_ms = wait_ms
         self.retry_ms = retry_ms
-        #: Runner waits last this fraction of what was asked (instead of `wait_ms`).
+        #: Runner waits, callback heartbeats and timeouts, and the event faults' and DataSync
+        #: checks' seconds last this fraction of what was asked (instead of `wait_ms`).
         self.time_scale = time_scale
         self.lease_seconds = lease_seconds
         self.busy_poll_max_seconds = busy_poll_max_seconds
@@ -170,6 +177,11 @@ class LocalFerry:
         #: that the harness's bookkeeping does not fail where Ferry is under test).
         self.client_attempts = 3
         self.functions: Functions | None = None
+        #: Routes the emulator's DataSync events to their function (start_functions starts it).
+        self.router: EventRouter | None = None
+        #: DataSyncCheckSchedule's deliveries by `start_datasync_checks`: (wall time, answer).
+        self.datasync_checks: list[tuple[float, Invocation]] = []
+        self._checks_stopping: threading.Event | None = None
         self.machine: LocalStateMachine | None = None
         self.state_machine_arn = ""
         self.topic_arn = ""
@@ -200,9 +212,10 @@ class LocalFerry:
                         env: Mapping[str, str] | None = None,
                         timeouts: Mapping[str, int] | None = None) -> Functions:
         """Starts the functions, configured as template.yaml configures them, against the
-        emulator. `routes` is s3-trigger's FERRY_ROUTES (without routes, s3-trigger, which
-        requires them, is not started); `env` is added to every function's environment;
-        `timeouts` overrides some functions' Timeout (seconds)."""
+        emulator, and the event router. `routes` is s3-trigger's FERRY_ROUTES (without routes,
+        s3-trigger, which requires them, is not started); `env` is added to every function's
+        environment (it wins over the variables template.yaml sets on a function); `timeouts`
+        overrides some functions' Timeout (seconds)."""
         endpoint = self.emulator.url
         common = {
             # Per service, as docs/configuration.md documents: a service missing here would
@@ -218,19 +231,15 @@ class LocalFerry:
             "FERRY_BUSY_POLL_MAX_SECONDS": str(self.busy_poll_max_seconds),
             **(env or {}),
         }
-        per_function = {
-            "ferry-notify": {"FERRY_TOPIC_ARN": self.topic_arn},
-            "ferry-s3-trigger": {
-                "FERRY_ROUTES": json.dumps(routes or []),
-                "FERRY_STATE_MACHINE_ARN": self.state_machine_arn,
-            },
-            "ferry-submit": {"FERRY_STATE_MACHINE_ARN": self.state_machine_arn},
-        }
         names = paths.FUNCTIONS if routes else tuple(
             n for n in paths.FUNCTIONS if n != "ferry-s3-trigger")
+        per_function = {name: self._function_env(name, common) for name in names}
+        if routes:
+            per_function["ferry-s3-trigger"]["FERRY_ROUTES"] = json.dumps(routes)
         self.functions = Functions(self.log_dir, common, per_function, names=names,
                                    timeouts=timeouts)
         self._stack.enter_context(self.functions)
+        self._start_router(self.functions)
         self.machine = LocalStateMachine(self.functions.url, self.wait_ms, self.retry_ms,
                                          sfn_url=self.emulator.url,
                                          state_machine_arn=self.state_machine_arn,
@@ -241,6 +250,26 @@ class LocalFerry:
         self._launcher.start()
         self._stack.callback(self._stopping.set)
         return self.functions
+
+    def _function_env(self, name: str, common: Mapping[str, str]) -> dict[str, str]:
+        """The variables template.yaml sets on the function itself, the template's own resources
+        being the harness's (its state machine, report topic, lane table); what `common` sets
+        already is left to it."""
+        resources = {"StateMachine": self.state_machine_arn, "ReportTopic": self.topic_arn,
+                     "LaneTable": LANE_TABLE}
+        return {k: v for k, v in template.function_environment(name, resources).items()
+                if k not in common}
+
+    def _start_router(self, functions: Functions) -> None:
+        """What EventBridge does with DataSync's events: template.yaml's DataSyncEventRule
+        sends those it matches to its function. The rule's `${AWS::AccountId}` is the account
+        the emulated DataSync puts in its ARNs (moto's)."""
+        rule = template.event_rule(DATASYNC_EVENT_RULE, account=DATASYNC_ACCOUNT)
+        self.router = EventRouter(self.ctl.events, EventPattern(rule.pattern),
+                                  lambda event: functions.invoke(rule.binary, event),
+                                  time_scale=self.time_scale)
+        self.router.start()
+        self._stack.callback(self.router.stop)
 
     def stop(self) -> None:
         self._stack.close()
@@ -575,10 +604,81 @@ class LocalFerry:
                      attempt: int = 1) -> Invocation:
         """One delivery of a schedule of template.yaml, as EventBridge Scheduler makes it: the
         target input with its context attributes (`attempt` > 1: a retried delivery of the
-        same occurrence), to submit."""
+        same occurrence), to the target's function (submit, or datasync-event)."""
+        if self.functions is None:
+            raise RuntimeError("start_functions() first")
         schedule_input = template.schedule_input(logical_id, parameters, scheduled_time,
                                                  attempt)
-        return self.submit(schedule_input)
+        return self.functions.invoke(template.schedule_target(logical_id), schedule_input)
+
+    # ------------------------------------------------------------------ DataSync events
+
+    def datasync_check(self) -> Invocation:
+        """One run of DataSyncCheckSchedule (`{"check": {}}` to datasync-event): wakes each
+        runner whose DataSync execution ended without its event reaching it, heartbeats the
+        others."""
+        return self.run_schedule(DATASYNC_CHECK_SCHEDULE, {})
+
+    def start_datasync_checks(self, every_seconds: float) -> None:
+        """Runs `datasync_check` every `every_seconds` (deployed seconds: scaled by the time
+        scale, when there is one) in the background until `stop_datasync_checks` or the end;
+        answers are kept in `datasync_checks`."""
+        self.stop_datasync_checks()
+        stopping = self._checks_stopping = threading.Event()
+        period = every_seconds * (self.time_scale or 1.0)
+
+        def tick() -> None:
+            while not stopping.wait(period):
+                try:
+                    self.datasync_checks.append((time.time(), self.datasync_check()))
+                except OSError:
+                    return  # the functions stopped
+
+        threading.Thread(target=tick, name="datasync checks", daemon=True).start()
+        self._stack.callback(stopping.set)
+
+    def stop_datasync_checks(self) -> None:
+        if self._checks_stopping is not None:
+            self._checks_stopping.set()
+
+    def _event_router(self) -> EventRouter:
+        if self.router is None:
+            raise RuntimeError("start_functions() first: it starts the event router")
+        return self.router
+
+    def drop_events(self, fraction: float = 1.0, seed: int | None = None) -> None:
+        """DataSync's events are lost before the rule (best effort): all, or a seeded
+        fraction of those the rule matches."""
+        self._event_router().drop(fraction, seed)
+
+    def duplicate_events(self, copies: int = 2) -> None:
+        """Each event the rule matches reaches datasync-event `copies` times in all."""
+        self._event_router().duplicate(copies)
+
+    def delay_events(self, seconds: float) -> None:
+        """Each event the rule matches reaches datasync-event `seconds` late (deployed seconds:
+        scaled by the time scale, when there is one)."""
+        self._event_router().delay(seconds)
+
+    def reorder_events(self, batch: int = 2, max_hold_seconds: float | None = None) -> None:
+        """Events the rule matches are held back until `batch` wait (or the oldest has waited
+        `max_hold_seconds`, deployed seconds), then delivered newest first."""
+        self._event_router().reorder(batch, max_hold_seconds)
+
+    def clear_event_faults(self) -> None:
+        """Every event delivered once, in order, at once again (held ones go out now)."""
+        self._event_router().clear_faults()
+
+    @property
+    def event_deliveries(self) -> list[EventDelivery]:
+        """Every delivery of an event to datasync-event: the event, when its change happened
+        (emulated clock), was read, delivered and answered (wall clock), the answer."""
+        return list(self._event_router().deliveries)
+
+    @property
+    def routed_events(self) -> list[RoutedEvent]:
+        """Every event the router read, with its fate: unmatched, dropped or routed."""
+        return list(self._event_router().routed)
 
     # ------------------------------------------------------------------ emulator state
 

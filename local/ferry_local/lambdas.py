@@ -111,15 +111,11 @@ def template_configs() -> dict[str, FunctionConfig]:
     t = template.load()
     glob = t.get("Globals", {}).get("Function", {})
     configs = {}
-    for resource in t["Resources"].values():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        binary = resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+    for binary, resource in template.functions(t).items():
         props = resource.get("Properties", {})
-        if binary:
-            configs[binary] = FunctionConfig(
-                timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
-                memory=int(props.get("MemorySize", glob.get("MemorySize", 128))))
+        configs[binary] = FunctionConfig(
+            timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+            memory=int(props.get("MemorySize", glob.get("MemorySize", 128))))
     return configs
 
 

@@ -15,7 +15,7 @@ TOOLS = ROOT / ".tools"
 #: or release), or `make build`'s Lambda artifacts (FERRY_PROFILE=lambda, what CI tests).
 TARGET_DIR = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 FUNCTIONS = ("ferry-start-task", "ferry-task-status", "ferry-cancel-task", "ferry-notify",
-             "ferry-s3-trigger", "ferry-lane", "ferry-submit")
+             "ferry-s3-trigger", "ferry-lane", "ferry-submit", "ferry-datasync-event")
 
 
 def binary(name: str) -> pathlib.Path:

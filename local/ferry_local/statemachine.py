@@ -2,11 +2,15 @@
 
 Each run is `statemachine/test/run-local.mjs --jsonl`: aws-local-stepfunctions (pinned) runs
 `statemachine/ferry.asl.json` — the file template.yaml deploys — with its Lambda states invoked
-through the Invoke API of `Functions` and its hand-over (StartNext) sent to the emulator's Step
-Functions. Only Wait states and Retry pauses are shortened (`wait_ms`, or `time_scale`: each
-wait that fraction of what was asked; `retry_ms`); every state runs. Events stream back as they
-happen, so callers can show progress or act at a given point of an execution (release a held
-task once StartTask has been answered busy, say).
+through the Invoke API of `Functions`, its hand-over (StartNext) sent to the emulator's Step
+Functions, and its callback state (AwaitEnd, `.waitForTaskToken`) waiting on a task token the
+emulator keeps until someone answers it (SendTaskSuccess/Failure) or its heartbeat or timeout
+runs out. Only Wait states, callback heartbeats and timeouts, and Retry pauses are shortened:
+`time_scale` makes each wait, heartbeat and timeout that fraction of what was asked; without
+it, every wait lasts `wait_ms` and heartbeats and timeouts their real seconds; Retry pauses
+last `retry_ms`. Every state runs. Events stream back as they happen, so callers can show progress
+or act at a given point of an execution (release a held task once StartTask has been answered
+busy, say).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -187,6 +192,8 @@ class LocalStateMachine:
                     run.cause = event.get("cause")
                     run.status = event.get("status")
                     continue
+                # When the harness read it (wall clock): how long a step took to be noticed.
+                event["received_at"] = time.time()
                 run.events.append(event)
                 if on_event is not None and run.callback_error is None:
                     try:

@@ -95,6 +95,13 @@ class StreamResult:
     runs_with_two_tasks: int = 0
     #: fsx-foreign: seconds from the foreign task's end to Ferry's next task's start.
     start_after_foreign_seconds: float | None = None
+    #: DataSync runs: from the end event's delivery to the runner's report step, in real
+    #: seconds (the event's path is latency, not a timer: it is not scaled): p50, p95, max.
+    detection_delay_seconds: dict[str, float] | None = None
+    #: DataSync runs: state transitions from the task's start to its report (p50, max).
+    transitions_per_run: dict[str, int] | None = None
+    #: datasync-lengths: each run's length (unscaled s), detection delay and transitions.
+    lengths: list[dict[str, Any]] | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -287,6 +294,11 @@ class Stream:
 
     # -- the result
 
+    def _followed(self, run: Any) -> dict[str, Any] | None:
+        """How `run` followed its DataSync run: transitions from the task's start (or its
+        adoption) to the report, and how long after the end event's delivery it reported."""
+        return followed(self.ferry, run)
+
     def _tasks(self) -> list[dict[str, Any]]:
         """Ferry's tasks (FSx tasks or DataSync executions): (paths, start, end, ok)."""
         if self.s.target == "fsx":
@@ -353,6 +365,12 @@ class Stream:
             result.fsx_tasks = len(tasks)
         else:
             result.datasync_executions = len(tasks)
+            followed = [f for f in map(self._followed, runners) if f is not None]
+            result.detection_delay_seconds = spread([f["detection_delay_seconds"]
+                                                     for f in followed if "detection_delay_seconds" in f])
+            result.transitions_per_run = {
+                k: int(v) for k, v in (spread([f["transitions"] for f in followed]) or {}).items()
+                if k in ("p50", "max")}
         if self.foreign_end is not None:
             after = [t["start"] for t in tasks if t["start"] >= self.foreign_end]
             if after:
@@ -365,6 +383,88 @@ class Stream:
             result.notes.append(f"{len(unfinished)} jobs not succeeded: "
                                 f"{sorted({j['state'] for j in unfinished})}")
         return result
+
+
+def followed(ferry: LocalFerry, run: Any) -> dict[str, Any] | None:
+    """What following one DataSync run cost a runner execution (None: it reported no run)."""
+    path = run.path
+    if "Notify" not in path:
+        return None
+    starts = [i for i, state in enumerate(path) if state in ("Started", "Follow")]
+    notify = path.index("Notify")
+    first = max((i for i in starts if i < notify), default=None)
+    if first is None or not run.started:
+        return None
+    out: dict[str, Any] = {"transitions": notify - first - 1}
+    execution = (run.started.get("task") or {}).get("task_execution_arn")
+    ends = [d for d in ferry.router.deliveries_of(execution or "")
+            if d.state in ("SUCCESS", "ERROR") and d.delivered_at]
+    notified = next(e["received_at"] for e in run.events
+                    if e["type"] == "StateEntered" and e.get("state") == "Notify")
+    if ends:
+        out["detection_delay_seconds"] = round(notified - min(d.delivered_at for d in ends), 2)
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float] | None:
+    """p50, p95 and max of `values` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"p50": round(statistics.median(ordered), 2),
+            "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+            "max": round(ordered[-1], 2)}
+
+
+#: datasync-lengths: one DataSync run of each length (unscaled seconds), one after the other.
+LENGTHS = (60.0, 600.0, 3600.0, 6 * 3600.0)
+#: The check's period (template.yaml DataSyncCheckExpression), unscaled.
+CHECK_SECONDS = 300.0
+
+
+def run_lengths(time_scale: float, log: Any = print) -> StreamResult:
+    """DataSync runs of 1 minute to 6 hours, each followed by a runner that waits for its end
+    event, with the check (every 5 minutes, scaled) heartbeating it as deployed."""
+    k = time_scale
+    with LocalFerry("stream-datasync-lengths", step_seconds=PENDING_SECONDS * k,
+                    time_scale=k, busy_poll_max_seconds=60) as ferry:
+        ferry.bucket(DATA_BUCKET)
+        ferry.bucket(ARCHIVE_BUCKET)
+        task_arn = ferry.datasync_task("lengths", DATA_BUCKET, "/lengths", ARCHIVE_BUCKET, "/lengths")
+        lane = lane_of_task(task_arn)
+        inbox = ferry.subscribe("lengths-reports", {"format": ["json"]})
+        ferry.start_functions()
+        ferry.start_datasync_checks(CHECK_SECONDS)
+        rows = []
+        for n, seconds in enumerate(LENGTHS):
+            ferry.ctl.config(datasync_transfer_seconds={"base": seconds * k, "per_file": 0.0})
+            answer = ferry.submit({"job": {"name": f"lengths-{n}", "kind": "datasync",
+                                           "task_arn": task_arn, "timeout_seconds": 86400},
+                                   "id": f"lengths-{n}"})
+            assert answer.ok, answer
+            ferry.settle(lane, timeout=seconds * k * 3 + 120, jobs=n + 1)
+            runs = [f for f in map(lambda r: followed(ferry, r), ferry.runners(lane)) if f]
+            row = {"run_seconds": seconds, **runs[-1]}
+            rows.append(row)
+            log(f"  datasync-lengths: {seconds:g} s run: {row}")
+        runners = ferry.runners(lane)
+        delays = [r["detection_delay_seconds"] for r in rows if "detection_delay_seconds" in r]
+        while inbox.poll(1):
+            pass
+        runs = {j["run"] for j in ferry.lane_jobs(lane).values() if j["run"]}
+        reported = {r.json.get("run") for r in inbox.received}
+        return StreamResult(
+            scenario="datasync-lengths", time_scale=k, minutes=sum(LENGTHS) / 60,
+            uploads=0, imported=0, lost=0, p50_seconds=None, p95_seconds=None,
+            max_seconds=None, datasync_executions=len(ferry.datasync_executions(task_arn)),
+            runner_executions=len(runners),
+            max_history_events=max((r.history_events for r in runners), default=0),
+            runs=len(runs), reports=len(runs & reported),
+            detection_delay_seconds=spread(delays),
+            transitions_per_run={k: int(v) for k, v in
+                                 (spread([r["transitions"] for r in rows]) or {}).items()
+                                 if k in ("p50", "max")},
+            lengths=rows)
 
 
 def run(name: str, time_scale: float, minutes: float | None = None,

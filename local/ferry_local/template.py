@@ -1,10 +1,14 @@
 """Reads what template.yaml deploys, so local runs use the same inputs.
 
-Only what the harness needs: a schedule's target `Input` (the execution input EventBridge
-Scheduler sends), with the template's `!Sub`, `!If`, `!Ref` and conditions evaluated against
-given parameters, and Scheduler's context attributes (`<aws.scheduler.scheduled-time>`, ...)
-replaced as Scheduler replaces them at each invocation (EventBridge Scheduler user guide,
-"Adding context attributes").
+Only what the harness needs, with the template's `!Sub`, `!If`, `!Ref` and conditions
+evaluated against given parameters (defaults for the others) and the harness's own resources:
+
+* a schedule's target `Input` (the execution input EventBridge Scheduler sends) and the function
+  it invokes, with Scheduler's context attributes (`<aws.scheduler.scheduled-time>`, ...)
+  replaced as Scheduler replaces them at each invocation (EventBridge Scheduler user guide,
+  "Adding context attributes");
+* each function's own environment variables (`Environment.Variables`);
+* an EventBridge rule's `EventPattern` and the function its target invokes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import yaml
@@ -51,10 +56,13 @@ def load() -> dict[str, Any]:
 
 class Evaluator:
     """Evaluates the intrinsic functions a schedule input uses, for given parameter values
-    (template defaults for the others)."""
+    (template defaults for the others). `resources` gives `!Ref` of some resources a value
+    (logical id → what the harness made for it); `account` is `AWS::AccountId`."""
 
-    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, Any]) -> None:
+    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, Any],
+                 resources: Mapping[str, str] | None = None, account: str = ACCOUNT) -> None:
         self.template = template
+        self.resources = dict(resources or {})
         self.params: dict[str, Any] = {
             name: spec.get("Default", "")
             for name, spec in template.get("Parameters", {}).items()
@@ -68,7 +76,7 @@ class Evaluator:
             pattern = template["Parameters"][name].get("AllowedPattern")
             if pattern and not re.fullmatch(pattern, str(value)):
                 raise ValueError(f"{name}={value!r} does not match its AllowedPattern {pattern}")
-        self.params.update({"AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+        self.params.update({"AWS::Region": REGION, "AWS::AccountId": account,
                             "AWS::Partition": "aws", "AWS::StackName": "ferry-local"})
 
     def condition(self, name: str) -> bool:
@@ -84,9 +92,13 @@ class Evaluator:
             return {k: self.value(v, local) for k, v in node.items()}
         (key, arg), = node.items()
         if key == "Ref":
-            if arg not in self.params:
-                raise KeyError(f"!Ref {arg}: only parameters can be evaluated locally")
-            return self.params[arg]
+            if arg in self.params:
+                return self.params[arg]
+            if arg in self.resources:
+                return self.resources[arg]
+            raise KeyError(f"!Ref {arg}: only parameters and the harness's resources "
+                           f"({', '.join(sorted(self.resources)) or 'none given'}) can be "
+                           "evaluated locally")
         if key == "Condition":
             return self.condition(arg)
         if key == "Fn::If":
@@ -121,6 +133,82 @@ class Evaluator:
 
             return re.sub(r"\$\{([^}]+)\}", substitute, text)
         return {key: self.value(arg, local)}
+
+
+def _binary(resource: Mapping[str, Any]) -> str | None:
+    """The binary a function resource runs (`Metadata.BuildProperties.Binary`), else None."""
+    if resource.get("Type") != "AWS::Serverless::Function":
+        return None
+    return resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+
+
+def functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """template.yaml's functions by binary name."""
+    return {binary: resource for resource in template["Resources"].values()
+            if (binary := _binary(resource))}
+
+
+def deployed_binaries() -> set[str]:
+    return set(functions(load()))
+
+
+def function_environment(binary: str, resources: Mapping[str, str]) -> dict[str, str]:
+    """The variables template.yaml sets on the function `binary` itself (its
+    `Environment.Variables`; Globals' are the harness's business): parameters at their
+    defaults, `!Ref` of a resource from `resources` (logical id → local value)."""
+    template = load()
+    variables = functions(template)[binary].get("Properties", {}).get(
+        "Environment", {}).get("Variables", {})
+    evaluator = Evaluator(template, {}, resources)
+    return {name: str(evaluator.value(value)) for name, value in variables.items()}
+
+
+def _target_binary(template: Mapping[str, Any], arn: Any, what: str) -> str:
+    """The binary of the function a target's `Arn` (`!GetAtt <Function>.Arn`) names."""
+    logical_id = (arn.get("Fn::GetAtt") or [None])[0] if isinstance(arn, dict) else None
+    binary = _binary(template["Resources"].get(logical_id or "", {}))
+    if not binary:
+        raise ValueError(f"{what}: the target {arn!r} is not `!GetAtt <Function>.Arn` of one "
+                         "of the template's functions")
+    return binary
+
+
+@dataclass
+class EventRule:
+    """An `AWS::Events::Rule` of template.yaml: its pattern and the function it invokes."""
+
+    logical_id: str
+    pattern: dict[str, Any]
+    binary: str
+
+
+def event_rule(logical_id: str, account: str = ACCOUNT) -> EventRule:
+    """The rule `logical_id`, its `EventPattern` evaluated with `AWS::AccountId` = `account`
+    (the account in the ARNs of the events it must match). Its one target must receive the
+    event as is (no Input, InputPath or InputTransformer): the local router sends nothing else."""
+    template = load()
+    resource = template["Resources"].get(logical_id)
+    if resource is None or resource.get("Type") != "AWS::Events::Rule":
+        raise KeyError(f"{logical_id} is not an event rule of template.yaml")
+    props = resource["Properties"]
+    pattern = props["EventPattern"]
+    if isinstance(pattern, str):
+        pattern = json.loads(pattern)
+    targets = props.get("Targets", [])
+    if len(targets) != 1 or {"Input", "InputPath", "InputTransformer"} & set(targets[0]):
+        raise ValueError(f"{logical_id}: the local router sends each event, as is, to one "
+                         "target")
+    return EventRule(logical_id, Evaluator(template, {}, account=account).value(pattern),
+                     _target_binary(template, targets[0]["Arn"], logical_id))
+
+
+def schedule_target(logical_id: str) -> str:
+    """The binary of the function the schedule `logical_id` of template.yaml invokes."""
+    template = load()
+    resource = template["Resources"].get(logical_id, {})
+    if resource.get("Type") != "AWS::Scheduler::Schedule":
+        raise KeyError(f"{logical_id} is not a schedule of template.yaml")
+    return _target_binary(template, resource["Properties"]["Target"]["Arn"], logical_id)
 
 
 def schedule_arn(logical_id: str) -> str:

@@ -1,8 +1,9 @@
 """Fixtures of the end-to-end tests (`make e2e`, part of `make test`).
 
-One `LocalFerry` per session — the emulator (with the lane table), the seven real function
-binaries behind the Lambda APIs, the runner state machine and the launcher that runs every
-runner execution started — with the resources template.yaml's routes and schedules point at.
+One `LocalFerry` per session — the emulator (with the lane table), the real function binaries
+behind the Lambda APIs, the runner state machine, the launcher that runs every runner execution
+started and the event router that sends DataSync's events to datasync-event — with the
+resources template.yaml's routes and schedules point at.
 Tests do not reset the emulator (that would drop the state machine, topic and routes' bucket
 the functions were configured with): each test makes its own file system, bucket and report
 subscription, and `isolated` undoes what a test may leave behind (fault rules, held tasks,
@@ -12,7 +13,9 @@ Fault tests (test_faults.py, issue 8): `ferry.ctl` adds emulator fault rules (`t
 `add_fault`, `conflict`, `hold`), `ferry.functions.kill(name)` kills a function instance,
 `ferry.functions.fail_responses(name, how)` crashes or times out the next invocation once its
 work is done, `ferry.functions.crash_error_name` renames those errors, and
-`ferry.functions.starts` counts instances. `isolated` undoes all of them after each test.
+`ferry.functions.starts` counts instances; `ferry.drop_events`, `duplicate_events`,
+`delay_events` and `reorder_events` disturb DataSync's events on their way to datasync-event.
+`isolated` undoes all of them after each test.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ RETRY_MS = 200
 #: the longest poll must be shorter (FERRY_POLL_MAX_SECONDS).
 LEASE_SECONDS = 12
 POLL_MAX_SECONDS = 10
+#: How long a DataSync runner waits for its run's end event without news (real seconds).
+DATASYNC_FALLBACK_SECONDS = 10
 
 
 @dataclass
@@ -77,7 +82,10 @@ def world() -> Iterator[World]:
                           "bucket_access_role_arn": ROLE},
              "job": {"name": "e2e-sync", "kind": "datasync", "task_arn": task_arn,
                      "options": {"verify_mode": "ONLY_FILES_TRANSFERRED"}}},
-        ], env={"FERRY_POLL_MIN_SECONDS": "5", "FERRY_POLL_MAX_SECONDS": str(POLL_MAX_SECONDS)})
+        ], env={"FERRY_POLL_MIN_SECONDS": "5", "FERRY_POLL_MAX_SECONDS": str(POLL_MAX_SECONDS),
+                # Real seconds here (the runners' waits are shortened, not scaled): a DataSync
+                # runner whose events are all lost checks itself this soon.
+                "FERRY_DATASYNC_FALLBACK_POLL_SECONDS": str(DATASYNC_FALLBACK_SECONDS)})
         yield w
 
 
@@ -99,6 +107,8 @@ def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     w.ferry.ctl.clear_faults()
     if w.ferry.functions is not None:
         w.ferry.functions.clear_faults()
+    if w.ferry.router is not None:
+        w.ferry.router.clear_faults()
     w.ferry.client_attempts = 3
     for fs in set(w.ferry.ctl.state()["fsx"]["holds"]) - before:
         w.ferry.ctl.release(file_system_id=fs)

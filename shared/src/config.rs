@@ -36,6 +36,11 @@ pub const ENV_LANE_TABLE: &str = "FERRY_LANE_TABLE";
 pub const ENV_LEASE_SECONDS: &str = "FERRY_LEASE_SECONDS";
 /// The longest wait between status checks while jobs wait in the lane (default 60).
 pub const ENV_BUSY_POLL_MAX: &str = "FERRY_BUSY_POLL_MAX_SECONDS";
+/// How long a runner waiting for a DataSync run's end event goes without news before it checks
+/// the execution itself, in seconds (default 900; 0: no events, DataSync runs are polled).
+pub const ENV_DATASYNC_FALLBACK: &str = "FERRY_DATASYNC_FALLBACK_POLL_SECONDS";
+/// The fallback's default: DataSync events are best effort (EventBridge events reference).
+pub const DEFAULT_DATASYNC_FALLBACK_SECONDS: u32 = 900;
 
 /// A variable is unset where it is required, or set to something unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,6 +176,10 @@ pub struct LaneConfig {
     /// `FERRY_BUSY_POLL_MAX_SECONDS`: the longest wait between status checks while jobs wait in
     /// the lane, so the lane idles at most that long between runs.
     pub busy_poll_max_seconds: u32,
+    /// `FERRY_DATASYNC_FALLBACK_POLL_SECONDS`: a DataSync run's runner waits for the run's end
+    /// event (its task token, `HeartbeatSeconds`) at most this long without news (an event, the
+    /// check's heartbeat) before it checks the execution itself. 0: no waiting on events.
+    pub datasync_fallback_seconds: u32,
 }
 
 impl FromEnvironment for LaneConfig {
@@ -211,8 +220,26 @@ impl FromEnvironment for LaneConfig {
             table,
             lease_seconds,
             busy_poll_max_seconds: number(&lookup, ENV_BUSY_POLL_MAX, poll::ALLOWED_SECONDS, 60)?,
+            datasync_fallback_seconds: datasync_fallback(&lookup)?,
         })
     }
+}
+
+/// `FERRY_DATASYNC_FALLBACK_POLL_SECONDS`: 0 (off) or 10-86,400.
+fn datasync_fallback(lookup: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
+    let seconds = number(
+        lookup,
+        ENV_DATASYNC_FALLBACK,
+        0..=86_400,
+        DEFAULT_DATASYNC_FALLBACK_SECONDS,
+    )?;
+    if (1..10).contains(&seconds) {
+        return Err(ConfigError {
+            variable: ENV_DATASYNC_FALLBACK,
+            problem: format!("{seconds} is too short: 0 (off) or 10-86400"),
+        });
+    }
+    Ok(seconds)
 }
 
 /// A function's own configuration and the lane table's: `start-task`, `task-status`,

@@ -11,7 +11,7 @@
 //! - [`FakeLanes`] (the lane table): the adapter's conditions, in memory.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{DataSyncTarget, JobSpec, Service, ValidJob};
@@ -25,15 +25,23 @@ use crate::lanes::record::{
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 use crate::ports::{
-    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, Fetched, KeepReports,
-    LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Publish, PutObject, ReadReports,
-    RecordDropped, StartExecution, StartOutcome, StartTask,
+    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeExecution, DescribeTask, Fetched,
+    KeepReports, KeepRunnersWaiting, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted,
+    Parked, Publish, PutObject, ReadReports, RecordDropped, StartExecution, StartOutcome,
+    StartTask, TokenAnswer, WakeRunners, WakeSlot, WakeSlots,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
-/// data stays usable.
+/// data stays usable. Clones share it (a test hands a clone to a handler's ports and reads the
+/// original).
 #[derive(Debug, Default)]
-struct Shared<T>(Mutex<T>);
+struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
 
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, T> {
@@ -103,7 +111,7 @@ struct State {
 }
 
 /// In-memory FSx and DataSync.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FakeTasks {
     state: Shared<State>,
 }
@@ -290,6 +298,18 @@ impl DescribeTask for FakeTasks {
     }
 }
 
+impl DescribeExecution for FakeTasks {
+    async fn describe_execution(
+        &self,
+        execution: &DataSyncExecutionArn,
+    ) -> Result<TaskSnapshot, FerryError> {
+        let handle = TaskHandle::Datasync {
+            task_execution_arn: execution.clone(),
+        };
+        self.describe_task(&handle).await
+    }
+}
+
 impl CancelTask for FakeTasks {
     async fn cancel_task(&self, task: &TaskHandle) -> Result<CancelOutcome, FerryError> {
         let mut state = self.state.lock();
@@ -309,7 +329,7 @@ impl CancelTask for FakeTasks {
 
 /// In-memory Step Functions and S3 for `s3-trigger`: one execution per name, like a standard
 /// workflow's execution names; scripted start failures.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FakeTrigger {
     state: Shared<TriggerState>,
 }
@@ -317,6 +337,12 @@ pub struct FakeTrigger {
 #[derive(Debug, Default)]
 struct TriggerState {
     executions: Vec<(String, serde_json::Value)>,
+    /// Task tokens completed (SendTaskSuccess), with their output, in order.
+    woken: Vec<(String, String)>,
+    /// Heartbeats sent, per token.
+    heartbeats: Vec<String>,
+    /// Tokens whose task no longer waits (answered `Stale`).
+    stale: Vec<String>,
     objects: Vec<(String, String, Vec<u8>)>,
     start_calls: u32,
     fail_starts: VecDeque<FakeFailure>,
@@ -369,6 +395,47 @@ impl StartExecution for FakeTrigger {
         Ok(StartOutcome::Started {
             execution_arn: format!("arn:aws:states:us-east-1:111122223333:execution:ferry:{name}"),
         })
+    }
+}
+
+impl FakeTrigger {
+    /// Tokens completed (SendTaskSuccess) and their output, in order.
+    pub fn woken(&self) -> Vec<(String, String)> {
+        self.state.lock().woken.clone()
+    }
+
+    /// Heartbeats sent, one token per heartbeat, in order.
+    pub fn heartbeats(&self) -> Vec<String> {
+        self.state.lock().heartbeats.clone()
+    }
+
+    /// Makes `token`'s task stop waiting: later calls with it answer `Stale`.
+    pub fn expire_token(&self, token: &str) {
+        self.state.lock().stale.push(token.to_owned());
+    }
+}
+
+/// A token answers once, as Step Functions does: completed or expired, it is stale after.
+impl WakeRunners for FakeTrigger {
+    async fn wake_runner(&self, token: &str, output: &str) -> Result<TokenAnswer, FerryError> {
+        let mut state = self.state.lock();
+        if state.stale.iter().any(|t| t == token) {
+            return Ok(TokenAnswer::Stale);
+        }
+        state.stale.push(token.to_owned());
+        state.woken.push((token.to_owned(), output.to_owned()));
+        Ok(TokenAnswer::Taken)
+    }
+}
+
+impl KeepRunnersWaiting for FakeTrigger {
+    async fn keep_waiting(&self, token: &str) -> Result<TokenAnswer, FerryError> {
+        let mut state = self.state.lock();
+        if state.stale.iter().any(|t| t == token) {
+            return Ok(TokenAnswer::Stale);
+        }
+        state.heartbeats.push(token.to_owned());
+        Ok(TokenAnswer::Taken)
     }
 }
 
@@ -498,7 +565,7 @@ impl ReadReports for FakeNotify {
 /// In-memory lane table: the same conditions as the DynamoDB adapter (a job enqueued once, one
 /// lease holder, one run in flight claimed only by the lease holder, jobs taken only while
 /// pending), and a clock-free lease (the caller says what time it is).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FakeLanes {
     state: Shared<LanesState>,
 }
@@ -516,6 +583,8 @@ struct LanesState {
     fail_enqueues: u32,
     /// Runner executions started: (name, input).
     runners: Vec<(String, String)>,
+    /// Wake slots by execution ARN: the slot, and when a wake no runner waited for came.
+    slots: BTreeMap<String, (WakeSlot, Option<Millis>)>,
     fail_runner_starts: u32,
 }
 
@@ -855,5 +924,103 @@ impl StartExecution for FakeLanes {
                 "arn:aws:states:us-east-1:111122223333:execution:ferry-lane:{name}"
             ),
         })
+    }
+}
+
+impl FakeLanes {
+    /// The wake slot of `execution`, and whether a wake is noted on it.
+    pub fn slot(&self, execution: &DataSyncExecutionArn) -> Option<(WakeSlot, bool)> {
+        let state = self.state.lock();
+        let (slot, noted) = state.slots.get(execution.as_str())?;
+        Some((slot.clone(), noted.is_some()))
+    }
+}
+
+/// Each method is one step under the lock, as each is one conditional write in DynamoDB.
+impl WakeSlots for FakeLanes {
+    async fn open_slot(&self, slot: &WakeSlot, _expires_at: Millis) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        let entry = state
+            .slots
+            .entry(slot.execution.to_string())
+            .or_insert_with(|| (slot.clone(), None));
+        let token = entry.0.token.take();
+        entry.0 = WakeSlot {
+            token,
+            ..slot.clone()
+        };
+        Ok(())
+    }
+
+    async fn park(&self, slot: &WakeSlot, _expires_at: Millis) -> Result<Parked, FerryError> {
+        let mut state = self.state.lock();
+        let entry = state
+            .slots
+            .entry(slot.execution.to_string())
+            .or_insert_with(|| (slot.clone(), None));
+        if entry.1.take().is_some() {
+            return Ok(Parked::AlreadyWoken);
+        }
+        entry.0 = slot.clone();
+        Ok(Parked::Waiting)
+    }
+
+    async fn take_token(
+        &self,
+        execution: &DataSyncExecutionArn,
+        _now: Millis,
+    ) -> Result<Option<WakeSlot>, FerryError> {
+        let mut state = self.state.lock();
+        let Some((slot, _)) = state.slots.get_mut(execution.as_str()) else {
+            return Ok(None);
+        };
+        if slot.token.is_none() {
+            return Ok(None);
+        }
+        let taken = slot.clone();
+        slot.token = None;
+        Ok(Some(taken))
+    }
+
+    async fn note_wake(
+        &self,
+        execution: &DataSyncExecutionArn,
+        now: Millis,
+    ) -> Result<Noted, FerryError> {
+        let mut state = self.state.lock();
+        Ok(match state.slots.get_mut(execution.as_str()) {
+            None => Noted::Unknown,
+            Some((slot, _)) if slot.token.is_some() => Noted::TokenAppeared,
+            Some((_, noted)) => {
+                *noted = Some(now);
+                Noted::Noted
+            }
+        })
+    }
+
+    async fn waiting(&self) -> Result<Vec<WakeSlot>, FerryError> {
+        let state = self.state.lock();
+        Ok(state
+            .slots
+            .values()
+            .filter(|(slot, _)| slot.token.is_some())
+            .map(|(slot, _)| slot.clone())
+            .collect())
+    }
+
+    async fn keep_lease(
+        &self,
+        lane: &LaneId,
+        owner: &str,
+        until: Millis,
+    ) -> Result<bool, FerryError> {
+        let mut state = self.state.lock();
+        match state.leases.get_mut(lane) {
+            Some(held) if held.owner == owner => {
+                held.until = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::ValidJob;
 use crate::domain::status::{Counts, TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
-use crate::ids::{DataSyncTaskArn, FileSystemId, S3Url};
+use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, FileSystemId, S3Url};
 use crate::lanes::record::{
     DroppedUpload, Enqueued, JobEnd, JobRecord, KeptReport, LaneState, LeaseRequest, Leased,
     Millis, QueuedJob, RunId, RunRecord,
@@ -326,4 +326,122 @@ pub trait RecordDropped {
         &self,
         uploads: &[DroppedUpload],
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
+}
+
+// --- DataSync runs woken by events (`lane`'s await, `datasync-event`, a cancel) ---
+
+/// A DataSync run's wake slot (lane table item `wake` / execution ARN): where its waiting
+/// runner leaves its task token, and where a wake that came while no runner waited is noted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakeSlot {
+    pub execution: DataSyncExecutionArn,
+    pub lane: LaneId,
+    pub run: RunId,
+    /// The runner execution (the lease's owner) that waits, or last waited.
+    pub owner: String,
+    /// The waiting runner's task token; `None`: no runner waits.
+    pub token: Option<String>,
+    /// How long the runner waits without news before it checks itself (its HeartbeatSeconds).
+    pub heartbeat_seconds: u32,
+}
+
+/// What parking a runner's token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parked {
+    /// The token is in the slot: an event, the check or a cancel completes it.
+    Waiting,
+    /// A wake came while no runner waited (it is now taken): the runner must not wait.
+    AlreadyWoken,
+}
+
+/// What noting a wake did when no token was there to complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noted {
+    /// The next runner that parks returns at once.
+    Noted,
+    /// No run of Ferry's has this execution: not Ferry's, or long gone.
+    Unknown,
+    /// A runner parked its token meanwhile: take it instead.
+    TokenAppeared,
+}
+
+/// The lane table's wake slots.
+pub trait WakeSlots {
+    /// Creates (or refreshes) the slot of a run's execution when its task starts, so a wake
+    /// that comes before the runner first waits is noted, not lost.
+    fn open_slot(
+        &self,
+        slot: &WakeSlot,
+        expires_at: Millis,
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Leaves `slot.token` for a wake, unless a wake was noted (then takes the note).
+    fn park(
+        &self,
+        slot: &WakeSlot,
+        expires_at: Millis,
+    ) -> impl Future<Output = Result<Parked, FerryError>> + Send;
+
+    /// Takes the waiting token, if one is there (only one caller gets it).
+    fn take_token(
+        &self,
+        execution: &DataSyncExecutionArn,
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<WakeSlot>, FerryError>> + Send;
+
+    /// Notes a wake for the next runner that parks, when no token is there.
+    fn note_wake(
+        &self,
+        execution: &DataSyncExecutionArn,
+        now: Millis,
+    ) -> impl Future<Output = Result<Noted, FerryError>> + Send;
+
+    /// Every slot with a waiting token (the check's list), every page.
+    fn waiting(&self) -> impl Future<Output = Result<Vec<WakeSlot>, FerryError>> + Send;
+
+    /// Extends a waiting runner's lease (the check, after its heartbeat went through); false
+    /// when the lease is no longer `owner`'s.
+    fn keep_lease(
+        &self,
+        lane: &LaneId,
+        owner: &str,
+        until: Millis,
+    ) -> impl Future<Output = Result<bool, FerryError>> + Send;
+}
+
+/// How Step Functions took a task token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAnswer {
+    /// The waiting task got it.
+    Taken,
+    /// The task no longer waits (it timed out, its execution ended or was stopped):
+    /// `TaskTimedOut`, `TaskDoesNotExist` or `InvalidToken` (API reference). Not an error.
+    Stale,
+}
+
+/// Completes a waiting runner's task (`SendTaskSuccess`): it goes on to check its task.
+pub trait WakeRunners {
+    fn wake_runner(
+        &self,
+        token: &str,
+        output: &str,
+    ) -> impl Future<Output = Result<TokenAnswer, FerryError>> + Send;
+}
+
+/// Tells a waiting runner's task it is still waiting for a reason (`SendTaskHeartbeat`), which
+/// resets its heartbeat clock and adds nothing to its history.
+pub trait KeepRunnersWaiting {
+    fn keep_waiting(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<TokenAnswer, FerryError>> + Send;
+}
+
+/// Describes a DataSync task execution (the check).
+pub trait DescribeExecution {
+    fn describe_execution(
+        &self,
+        execution: &DataSyncExecutionArn,
+    ) -> impl Future<Output = Result<TaskSnapshot, FerryError>> + Send;
 }

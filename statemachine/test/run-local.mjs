@@ -6,12 +6,24 @@
 //
 //   node --import ./polyfill.mjs run-local.mjs --lambda http://127.0.0.1:9000 \
 //        --input '{"lane": ..., "owner": ..., "generation": 0}' [--name execution-name]
-//        [--state-machine-arn ARN] [--sfn-endpoint URL]
+//        [--state-machine-arn ARN] [--sfn-endpoint URL] [--definition PATH]
 //        [--wait-ms 200 | --time-scale 0.05] [--retry-ms 100] [--quiet | --jsonl]
 //
 // --time-scale F makes each Wait last F times the seconds the state machine asked for (the
 // `next_poll_seconds` the function before it answered), in real time: the whole runner runs
 // F times faster, its waits in proportion. --wait-ms instead makes every Wait that long.
+//
+// Callback states (the `.waitForTaskToken` pattern), which aws-local-stepfunctions 3.0.0 does
+// not run (no `$$.Task.Token` in its context, no HeartbeatSeconds, a 60-s default timeout on
+// every Task), are run here as Step Functions runs them (developer guide, "Wait for a Callback
+// with Task Token"): each attempt gets a fresh token, registered with the emulator reached at
+// --sfn-endpoint; the function is invoked with it (its answer is ignored, its error fails the
+// state); then the state waits until SendTaskSuccess (its result: the output),
+// SendTaskFailure (it fails with that error and cause), HeartbeatSeconds without a
+// heartbeat (States.HeartbeatTimeout) or TimeoutSeconds in all (States.Timeout), both scaled
+// like Waits by --time-scale (real seconds with --wait-ms). See awaitCallback.
+//
+// --definition PATH runs another definition than ../ferry.asl.json (tests of this runner).
 //
 // --input-file PATH (`-`: standard input) instead of --input takes inputs longer than one
 // command-line argument may be (128 KiB on Linux; a DataSync filter alone can be 100 KB).
@@ -23,15 +35,21 @@
 // follow a run, such as the demo and the end-to-end tests in local/). `history_events` counts
 // the events Step Functions would keep in the execution's history (ExecutionStarted and its
 // end; each state's Entered and Exited; each Task attempt's Scheduled, Started and
-// Succeeded/Failed), which it caps at 25,000. Exit status: 0 when the execution succeeds, 1
-// when it fails, 2 on bad usage.
+// Succeeded/Failed; a callback attempt also TaskSubmitted), which it caps at 25,000. Exit
+// status: 0 when the execution succeeds, 1 when it fails, 2 on bad usage. Stopped (SIGTERM),
+// it first closes the task tokens its callback states wait on, as a stopped execution's tasks
+// end: a later SendTaskSuccess is refused TaskTimedOut.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { StateMachine } from 'aws-local-stepfunctions';
 
+const DEFINITION = new URL('../ferry.asl.json', import.meta.url);
+
 /** The definition with each `${XFunctionArn}` replaced by an ARN whose name is the binary. */
-export function loadDefinition() {
-  const text = readFileSync(new URL('../ferry.asl.json', import.meta.url), 'utf8');
+export function loadDefinition(path = DEFINITION) {
+  const text = readFileSync(path, 'utf8');
   const binaries = {
     StartTaskFunctionArn: 'ferry-start-task',
     TaskStatusFunctionArn: 'ferry-task-status',
@@ -71,6 +89,162 @@ async function invoke(lambdaUrl, functionArn, payload) {
   return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: body };
 }
 
+/** What `$$.Task.Token` resolves to in the library; each attempt replaces it with a token. */
+export const TOKEN_PLACEHOLDER = 'ferry-local-task-token';
+const CALLBACK_SUFFIX = '.waitForTaskToken';
+const CALLBACK_LAMBDA = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+// The library's own timer for a callback state: never (setTimeout fires at once beyond
+// 2^31 - 1 ms, about 24.8 days; this is 23 days). awaitCallback enforces the real limits.
+const NEVER_SECONDS = 2_000_000;
+const TOKEN_POLL_MS = 50;
+/** Tokens callback states wait on now (closed as `aborted` when the runner is stopped). */
+const waiting = new Set();
+
+const named = (name, message) => Object.assign(new Error(message), { name });
+
+/** Where a callback state's HeartbeatSeconds or TimeoutSeconds comes from: a number in the
+ * definition, or (for the *Path form) the state's Payload field read from the same path, since
+ * the library hands a task handler its Payload only. Null when the state sets neither. */
+function limitSource(name, state, field, payloadField) {
+  if (state[field] !== undefined) return { seconds: state[field] };
+  const path = state[`${field}Path`];
+  if (path === undefined) return null;
+  if (state.InputPath !== undefined || state.Parameters?.Payload?.[`${payloadField}.$`] !== path) {
+    throw new Error(`${name}: ${field}Path ${path} must also be passed as Parameters.Payload["${payloadField}.$"] (same path, no InputPath): the local runner reads it there`);
+  }
+  return { payloadField };
+}
+
+/** Readies the definition's callback states (Task states whose Resource ends in
+ * `.waitForTaskToken`) for the library: HeartbeatSeconds(Path) and TimeoutSeconds(Path) are
+ * taken out, to be enforced by awaitCallback, and the library's own timeout set to never.
+ * Returns each such state's limits by name. Refuses what cannot be emulated faithfully:
+ * another integration than lambda:invoke, and States.TaskFailed in its Retry or Catch (the
+ * library would let it match States.Timeout, which Step Functions excludes from it; its
+ * StatesTimeoutError, which it exempts, is not exported). */
+export function prepareCallbackStates(definition) {
+  const limits = {};
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type !== 'Task' || !String(state.Resource).endsWith(CALLBACK_SUFFIX)) continue;
+    if (state.Resource !== CALLBACK_LAMBDA) {
+      throw new Error(`${name}: only ${CALLBACK_LAMBDA} callback states run locally, not ${state.Resource}`);
+    }
+    if ([...(state.Retry ?? []), ...(state.Catch ?? [])].some((r) => r.ErrorEquals.includes('States.TaskFailed'))) {
+      throw new Error(`${name}: States.TaskFailed in a callback state's Retry or Catch cannot be emulated (it must not match States.Timeout); name the errors`);
+    }
+    limits[name] = {
+      heartbeat: limitSource(name, state, 'HeartbeatSeconds', 'heartbeat_seconds'),
+      timeout: limitSource(name, state, 'TimeoutSeconds', 'timeout_seconds'),
+    };
+    for (const field of ['HeartbeatSeconds', 'HeartbeatSecondsPath', 'TimeoutSecondsPath']) delete state[field];
+    state.TimeoutSeconds = NEVER_SECONDS;
+  }
+  return limits;
+}
+
+/** A token as Step Functions issues them: opaque, unique per attempt (base64url, so it is also
+ * one URL path segment of the emulator's control API). */
+export function newTaskToken() {
+  return `AQ${randomBytes(96).toString('base64url')}`;
+}
+
+/** The payload with the placeholder `$$.Task.Token` resolved to replaced by `token`. */
+export function withToken(payload, token) {
+  return JSON.parse(JSON.stringify(payload).replaceAll(TOKEN_PLACEHOLDER, token));
+}
+
+/** A limit in real milliseconds: its seconds (from the definition or the payload) times
+ * `scale`. A value that is not a positive integer fails the execution with States.Runtime, as
+ * a *SecondsPath resolving to one does in Step Functions, where no Retry or Catch (not even
+ * States.ALL) takes States.Runtime (developer guide, "Error handling in Step Functions"). */
+export function limitMs(source, payload, scale) {
+  if (source === null) return null;
+  const seconds = source.seconds ?? payload?.[source.payloadField];
+  if (!Number.isInteger(seconds) || seconds < 1) {
+    const error = named('States.Runtime', `${source.payloadField ?? 'the limit'} is ${JSON.stringify(seconds)}, not a positive integer of seconds`);
+    throw Object.assign(error, { isRetryable: false, isCatchable: false });
+  }
+  return seconds * 1000 * scale;
+}
+
+/** The emulator's task-token control API (emulator/ferry_emulator/task_tokens.py) for one
+ * token. An unreachable emulator fails the state (States.TaskFailed). */
+function tokenApi(sfnUrl, token) {
+  const url = `${sfnUrl.replace(/\/$/, '')}/_ferry/task-tokens`;
+  const call = async (method, path, body) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch((e) => { throw named('States.TaskFailed', `task token API at ${url}: ${e.message}`); });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw named('States.TaskFailed', `task token API ${method} ${path || '/'}: HTTP ${response.status} ${JSON.stringify(answer)}`);
+    return answer;
+  };
+  return {
+    register: (execution, state) => call('POST', '', { token, execution, state }),
+    get: () => call('GET', `/${token}`),
+    close: (status, error, cause) => call('POST', `/${token}/close`, { status, error, cause }),
+  };
+}
+
+/** The task's result once it has one: the SendTaskSuccess output, or the failure thrown under
+ * its error name (SendTaskFailure's, or the timeout's the runner closed it with). */
+function outcome(record) {
+  if (record.status === 'succeeded') return record.output;
+  throw named(record.error ?? '', record.cause ?? '');
+}
+
+/** Waits for the token's answer, polling the emulator every TOKEN_POLL_MS; past the heartbeat
+ * (since the attempt began or the last SendTaskHeartbeat) or the timeout (since the attempt
+ * began), closes it as timed out. An answer that reached the emulator first still wins. */
+async function answerOf(tokens, began, heartbeatMs, timeoutMs) {
+  for (;;) {
+    const record = await tokens.get();
+    if (record.status !== 'waiting') return outcome(record);
+    const now = Date.now();
+    const sinceBeat = now - Math.max(began, record.last_heartbeat * 1000);
+    if (timeoutMs !== null && now - began >= timeoutMs) {
+      return outcome(await tokens.close('timed_out', 'States.Timeout', `no answer within the state's TimeoutSeconds (${timeoutMs} ms here)`));
+    }
+    if (heartbeatMs !== null && sinceBeat >= heartbeatMs) {
+      return outcome(await tokens.close('timed_out', 'States.HeartbeatTimeout', `no heartbeat within the state's HeartbeatSeconds (${heartbeatMs} ms here)`));
+    }
+    await sleep(TOKEN_POLL_MS);
+  }
+}
+
+/** One attempt of a callback state (lambda:invoke.waitForTaskToken): register a fresh token,
+ * invoke the function with it (its answer is ignored; its error fails the state, and the token
+ * is closed), then wait for the token's answer. `scale` multiplies the state's seconds. */
+async function awaitCallback({ lambdaUrl, sfnUrl, executionArn, state, limits, scale }, params) {
+  if (!sfnUrl) throw named('States.TaskFailed', 'no --sfn-endpoint to register task tokens with');
+  const token = newTaskToken();
+  const payload = withToken(params.Payload, token);
+  const heartbeatMs = limitMs(limits.heartbeat, payload, scale);
+  const timeoutMs = limitMs(limits.timeout, payload, scale);
+  const tokens = tokenApi(sfnUrl, token);
+  await tokens.register(executionArn, state);
+  const began = Date.now();
+  waiting.add(tokens);
+  try {
+    try {
+      await invoke(lambdaUrl, params.FunctionName, payload);
+    } catch (e) {
+      await tokens.close('failed', e.name, e.message);
+      throw e;
+    }
+    return await answerOf(tokens, began, heartbeatMs, timeoutMs);
+  } finally {
+    waiting.delete(tokens);
+  }
+}
+
+/** Closes every token a callback state waits on as `aborted` (the execution stopped). */
+export async function abortWaitingTokens() {
+  await Promise.allSettled([...waiting].map((tokens) => tokens.close('aborted', 'States.Aborted', 'the execution was stopped')));
+}
+
 /** StartExecution on a Step Functions API endpoint (AWS JSON 1.0; the emulator takes any
  * signature). An execution name in use answers `StepFunctions.ExecutionAlreadyExistsException`,
  * as the states:startExecution integration names the API's error. */
@@ -94,9 +268,11 @@ async function startExecution(sfnUrl, params) {
 }
 
 /** Runs one execution; `onEvent(event)` sees every event log entry. `timeScale` (when set)
- * makes each Wait last that fraction of the seconds asked for, else `waitMs`. */
-export async function runLocal({ lambdaUrl, sfnUrl, stateMachineArn, input, name, waitMs = 0, timeScale, retryMs = 0, onEvent = () => {} }) {
-  const definition = loadDefinition();
+ * makes each Wait, and each callback state's heartbeat and timeout, last that fraction of the
+ * seconds asked for; else Waits last `waitMs` and callback limits their seconds. */
+export async function runLocal({ lambdaUrl, sfnUrl, stateMachineArn, input, name, waitMs = 0, timeScale, retryMs = 0, onEvent = () => {}, definition = loadDefinition() }) {
+  const callbackLimits = prepareCallbackStates(definition);
+  const callbackStates = Object.keys(callbackLimits);
   const states = Object.entries(definition.States);
   const lambdaStates = states.filter(([, s]) => s.Type === 'Task' && s.Resource === 'arn:aws:states:::lambda:invoke').map(([n]) => n);
   const startStates = states.filter(([, s]) => s.Type === 'Task' && s.Resource === 'arn:aws:states:::states:startExecution').map(([n]) => n);
@@ -119,29 +295,35 @@ export async function runLocal({ lambdaUrl, sfnUrl, stateMachineArn, input, name
     return answer;
   };
   const machineArn = stateMachineArn ?? 'arn:aws:states:us-east-1:000000000000:stateMachine:ferry';
+  const executionArn = `${machineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+  const callback = (state) => (params) => awaitCallback(
+    { lambdaUrl, sfnUrl, executionArn, state, limits: callbackLimits[state], scale: timeScale ?? 1 }, params);
   const machine = new StateMachine(definition);
   const execution = machine.run(input, {
     overrides: {
       taskResourceLocalHandlers: Object.fromEntries([
         ...lambdaStates.map((state) => [state, call]),
         ...startStates.map((state) => [state, (params) => startExecution(sfnUrl, params)]),
+        ...callbackStates.map((state) => [state, callback(state)]),
       ]),
       waitTimeOverrides: waits,
-      retryIntervalOverrides: Object.fromEntries(lambdaStates.map((s) => [s, retryMs])),
+      retryIntervalOverrides: Object.fromEntries([...lambdaStates, ...callbackStates].map((s) => [s, retryMs])),
     },
     context: {
-      Execution: { Id: `${machineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name, Input: input, StartTime: new Date().toISOString() },
+      Execution: { Id: executionArn, Name: name, Input: input, StartTime: new Date().toISOString() },
       StateMachine: { Id: machineArn, Name: machineArn.split(':').pop() },
+      Task: { Token: TOKEN_PLACEHOLDER },
     },
   });
   // ExecutionStarted and the execution's end.
   let historyEvents = 2;
+  // Each attempt of a Task: Scheduled, Started, Succeeded or Failed (or TimedOut); a callback
+  // attempt also TaskSubmitted, once its function answered (API reference, HistoryEvent).
+  const attemptEvents = (state) => (callbackStates.includes(state) ? 4 : taskStates.has(state) ? 3 : 0);
   const events = (async () => {
     for await (const event of execution.eventLogs) {
       if (event.type === 'StateEntered' || event.type === 'StateExited') historyEvents += 1;
-      // Each attempt of a Task: Scheduled, Started, Succeeded or Failed.
-      if (event.type === 'StateEntered' && taskStates.has(event.state.name)) historyEvents += 3;
-      if (event.type === 'StateRetried') historyEvents += 3;
+      if (event.type === 'StateEntered' || event.type === 'StateRetried') historyEvents += attemptEvents(event.state.name);
       onEvent(event);
     }
   })();
@@ -195,6 +377,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       name: { type: 'string' },
       'state-machine-arn': { type: 'string' },
       'sfn-endpoint': { type: 'string' },
+      definition: { type: 'string' },
       'time-scale': { type: 'string' },
       'wait-ms': { type: 'string', default: '0' },
       'retry-ms': { type: 'string', default: '0' },
@@ -203,7 +386,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
   if (!values.lambda || (values.input === undefined) === (values['input-file'] === undefined)) {
-    console.error('usage: run-local.mjs --lambda URL (--input JSON | --input-file PATH|-) [--name NAME] [--state-machine-arn ARN] [--sfn-endpoint URL] [--wait-ms N | --time-scale F] [--retry-ms N] [--quiet | --jsonl]');
+    console.error('usage: run-local.mjs --lambda URL (--input JSON | --input-file PATH|-) [--name NAME] [--state-machine-arn ARN] [--sfn-endpoint URL] [--definition PATH] [--wait-ms N | --time-scale F] [--retry-ms N] [--quiet | --jsonl]');
     process.exit(2);
   }
   let input;
@@ -215,7 +398,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`${values.input === undefined ? '--input-file' : '--input'}: ${e.message}`);
     process.exit(2);
   }
+  // Then dies of the signal, as it did before callback states.
+  process.once('SIGTERM', async () => {
+    await Promise.race([abortWaitingTokens(), sleep(1000)]);
+    process.kill(process.pid, 'SIGTERM');
+  });
   const result = await runLocal({
+    definition: loadDefinition(values.definition ?? DEFINITION),
     lambdaUrl: values.lambda.replace(/\/$/, ''),
     sfnUrl: values['sfn-endpoint'],
     stateMachineArn: values['state-machine-arn'],

@@ -20,6 +20,19 @@ const functionArn = (name) => `arn:aws:lambda:us-east-1:111122223333:function:${
 const definition = JSON.parse(
   SUBSTITUTIONS.reduce((text, name) => text.replaceAll('${' + name + '}', functionArn(name)), definitionText),
 );
+const CALLBACK = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+/** What aws-local-stepfunctions runs: it has no callback pattern (no $$.Task.Token, no
+ * heartbeat, TimeoutSecondsPath read from the effective input, 60 s by default), so a callback
+ * state runs as its scripted handler (which answers what SendTaskSuccess or a timeout would);
+ * the definition's own fields are checked in the tests below. */
+const runnable = structuredClone(definition);
+for (const state of Object.values(runnable.States)) {
+  if (state.Resource !== CALLBACK) continue;
+  delete state.HeartbeatSecondsPath;
+  delete state.TimeoutSecondsPath;
+  // Longer than any test, within setTimeout's 32-bit milliseconds.
+  state.TimeoutSeconds = 2_000_000;
+}
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:111122223333:stateMachine:ferry';
 const executionArn = (name) => `arn:aws:states:us-east-1:111122223333:execution:ferry:${name}`;
 
@@ -27,6 +40,7 @@ const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const FUNCTION_OF = {
   Take: 'LaneFunctionArn',
   Started: 'LaneFunctionArn',
+  AwaitEnd: 'LaneFunctionArn',
   Finish: 'LaneFunctionArn',
   Release: 'LaneFunctionArn',
   HandOver: 'LaneFunctionArn',
@@ -40,9 +54,9 @@ const FUNCTION_OF = {
   NotifyNeverStarted: 'NotifyFunctionArn',
   NotifyLostTrack: 'NotifyFunctionArn',
 };
-const LANE_ACTION = { Take: 'take', Started: 'started', Finish: 'finish', Release: 'release', HandOver: 'hand_over' };
+const LANE_ACTION = { Take: 'take', Started: 'started', Finish: 'finish', Release: 'release', HandOver: 'hand_over', AwaitEnd: 'await' };
 const TASK_STATES = Object.entries(definition.States).filter(([, s]) => s.Type === 'Task').map(([n]) => n);
-const LAMBDA_STATES = TASK_STATES.filter((n) => definition.States[n].Resource === LAMBDA_INVOKE);
+const LAMBDA_STATES = TASK_STATES.filter((n) => [LAMBDA_INVOKE, CALLBACK].includes(definition.States[n].Resource));
 const WAIT_STATES = Object.entries(definition.States).filter(([, s]) => s.Type === 'Wait').map(([n]) => n);
 
 const LANE = 'fsx:fs-0123456789abcdef0';
@@ -88,12 +102,12 @@ function status(phase, lifecycle, extra = {}) {
   return {
     task: TASK, phase, lifecycle, done, timed_out: false, age_seconds: 60, next_poll_seconds: 15,
     counts: { total: 10, succeeded: done ? 10 : 3, failed: 0 }, timings: { created_at: '2026-11-21T01:00:00Z' },
-    waiting: false, cancel_asked: false, ...extra,
+    waiting: false, cancel_asked: false, await: null, ...extra,
   };
 }
 /** cancel-task's answer: the task's status, without the lane's fields. */
 function cancelAnswer(cancel, phase, lifecycle, extra = {}) {
-  const { waiting, cancel_asked, ...fields } = status(phase, lifecycle, extra);
+  const { waiting, cancel_asked, await: _, ...fields } = status(phase, lifecycle, extra);
   return { cancel, ...fields };
 }
 const reported = (outcome) => ({
@@ -163,11 +177,13 @@ async function run(script, { input = INPUT, name = input.owner } = {}) {
           throw lambdaError('UnexpectedCall', `${state} call ${n}`);
         }
         if (step instanceof Error) throw step;
-        return state === 'StartNext' ? structuredClone(step) : { StatusCode: 200, Payload: structuredClone(step) };
+        // A callback state's result is the output SendTaskSuccess gave, not an Invoke answer.
+        const bare = state === 'StartNext' || definition.States[state].Resource === CALLBACK;
+        return bare ? structuredClone(step) : { StatusCode: 200, Payload: structuredClone(step) };
       },
     ]),
   );
-  const machine = new StateMachine(definition);
+  const machine = new StateMachine(runnable);
   const execution = machine.run(input, {
     overrides: {
       taskResourceLocalHandlers: handlers,
@@ -175,6 +191,7 @@ async function run(script, { input = INPUT, name = input.owner } = {}) {
       retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((s) => [s, 0])),
     },
     context: {
+      Task: { Token: `token-of-${name}` },
       Execution: { Id: executionArn(name), Name: name },
       StateMachine: { Id: STATE_MACHINE_ARN, Name: 'ferry' },
     },
@@ -469,6 +486,95 @@ test('an execution a cancel started reports the job cancelled while pending and 
   const denied = await run({ NotifyCanceled: [lambdaError('NotFound', 'topic does not exist')] }, { input, name });
   assert.equal(denied.status, 'FAILED');
   assert.deepEqual(denied.log, ['NotifyCanceled']);
+});
+
+// ---------------------------------------------------------------------------------------------
+// DataSync runs wait for their end event (AwaitEnd, a callback state)
+// ---------------------------------------------------------------------------------------------
+
+const DS_TASK = { service: 'datasync', task_execution_arn: 'arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0/execution/exec-0123456789abcdef0' };
+const AWAIT = { heartbeat_seconds: 900, timeout_seconds: 21_000 };
+const dsStatus = (phase, lifecycle, extra = {}) => status(phase, lifecycle, { task: DS_TASK, ...extra });
+const woken = (by) => () => ({ woken_by: by });
+const timedOut = (name) => () => Object.assign(new Error(JSON.stringify({ errorType: name, errorMessage: 'no news' })), { name });
+/** A DataSync run: started, checked once, then waits (AwaitEnd) as `awaits` script it. */
+function dataSyncRun(statuses, awaits, over = {}) {
+  return oneRun({
+    StartTask: [started({ task: DS_TASK })],
+    Started: [startedRun(RUN, DS_TASK)],
+    GetStatus: statuses,
+    AwaitEnd: awaits,
+    ...over,
+  });
+}
+/** Transitions from the task's start to its report (the cost of following it). */
+const following = (visited) => visited.slice(visited.indexOf('Started') + 1, visited.indexOf('Notify')).length;
+
+test('a DataSync run that goes on waits for its end event, then checks the execution once and reports', async () => {
+  const r = await run(dataSyncRun(
+    [dsStatus('running', 'TRANSFERRING', { await: AWAIT }), dsStatus('succeeded', 'SUCCESS')],
+    [woken('a DataSync event: the execution is SUCCESS')],
+  ));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'Started', 11), [
+    'Started', 'WaitFirst', ...POLL, 'AwaitEnd', 'CountAwait', ...POLL, 'Notify',
+  ]);
+  assert.equal(r.calls.AwaitEnd.length, 1);
+  const [payload] = r.calls.AwaitEnd;
+  assert.deepEqual(payload, {
+    action: 'await', lane: LANE, owner: OWNER, run: RUN, task: DS_TASK, token: `token-of-${OWNER}`,
+    heartbeat_seconds: 900, timeout_seconds: 21_000,
+  }, 'the lane function gets the token and the wait the status check asked for');
+  assert.ok(following(r.visited) <= 12, `${following(r.visited)} transitions to follow the run`);
+  const checked = r.events.filter((e) => e.type === 'StateEntered' && e.state.name === 'GetStatus');
+  assert.ok(!('woken' in checked[1].state.input), 'the wake is a reason to look, not the answer: dropped');
+});
+
+test('a wait with no news times out into a status check, and waits again while the run goes on', async () => {
+  const going = dsStatus('running', 'TRANSFERRING', { await: AWAIT });
+  const r = await run(dataSyncRun(
+    [going, going, going, dsStatus('failed', 'ERROR')],
+    [timedOut('States.HeartbeatTimeout'), timedOut('States.HeartbeatTimeout'), timedOut('States.Timeout')],
+  ));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.equal(r.calls.AwaitEnd.length, 3);
+  assert.equal(r.calls.GetStatus.length, 4, 'each timeout is one status check');
+  assert.deepEqual(r.log.slice(-3), ['Finish', 'Take', 'Release']);
+  // Counted as Step Functions counts it: CountPoll and CountAwait together match the history.
+  const counted = r.events.filter((e) => e.type === 'StateExited' && e.state.name === 'Notify')[0];
+  assert.ok(counted, 'reported');
+});
+
+test('a runner whose wait was taken over stops; a wait that cannot be set up falls back to polling', async () => {
+  const lost = await run(dataSyncRun([dsStatus('running', 'TRANSFERRING', { await: AWAIT })], [leaseLost()], {
+    Notify: [], Finish: [], Release: [], Take: [taken(claimed())],
+  }));
+  assert.equal(lost.status, 'SUCCEEDED');
+  assert.equal(lost.visited.at(-1), 'LaneLost');
+
+  const broken = await run(dataSyncRun(
+    [dsStatus('running', 'TRANSFERRING', { await: AWAIT }), dsStatus('succeeded', 'SUCCESS')],
+    always(lambdaError('AwsService', 'UpdateItem: the lane table is unreachable')),
+  ));
+  assert.equal(broken.status, 'SUCCEEDED');
+  assert.deepEqual(after(broken.visited, 'AwaitEnd', 3), ['AwaitEnd', 'CountAwait', 'GetStatus']);
+});
+
+test('without await (FSx, events off, or a cancel under way) the runner polls as before', async () => {
+  const r = await run(oneRun());
+  assert.ok(!r.visited.includes('AwaitEnd'));
+});
+
+test('AwaitEnd is the callback pattern with the status check\'s heartbeat and deadline', () => {
+  const state = definition.States.AwaitEnd;
+  assert.equal(state.Resource, CALLBACK);
+  assert.equal(state.Parameters.Payload['token.$'], '$$.Task.Token');
+  assert.equal(state.HeartbeatSecondsPath, '$.status.await.heartbeat_seconds');
+  assert.equal(state.TimeoutSecondsPath, '$.status.await.timeout_seconds');
+  assert.equal(state.Parameters.Payload['heartbeat_seconds.$'], state.HeartbeatSecondsPath, 'the function knows the heartbeat it renews the lease for');
+  assert.equal(definition.States.GetStatus.ResultSelector['await.$'], '$.Payload.await');
+  const catches = state.Catch.map((c) => [c.ErrorEquals.join(), c.Next]);
+  assert.deepEqual(catches, [['LeaseLost', 'LaneLost'], ['States.ALL', 'CountAwait']]);
 });
 
 test('a run past its deadline is cancelled once, polled until it ends, and reported timed out', async () => {
@@ -937,7 +1043,10 @@ test('the definition uses exactly the five function placeholders and the expecte
 test('every Lambda state retries throttling, Lambda service errors, crashes and timeouts, and nothing that cannot succeed', () => {
   for (const name of LAMBDA_STATES) {
     const retried = new Set(definition.States[name].Retry.flatMap((r) => r.ErrorEquals));
-    for (const error of TRANSIENT) assert.ok(retried.has(error), `${name} retries ${error}`);
+    // A callback state's States.Timeout is its wait ending (the fallback), not a failure.
+    const transient = definition.States[name].Resource === CALLBACK ? TRANSIENT.filter((e) => e !== 'States.Timeout') : TRANSIENT;
+    for (const error of transient) assert.ok(retried.has(error), `${name} retries ${error}`);
+    if (transient !== TRANSIENT) assert.ok(!retried.has('States.Timeout') && !retried.has('States.HeartbeatTimeout'), `${name} ends its wait on a timeout`);
     for (const never of ['States.ALL', 'States.TaskFailed', 'LeaseLost', 'InvalidJob', 'NotFound']) {
       assert.ok(!retried.has(never), `${name} never retries ${never}`);
     }
@@ -1000,7 +1109,7 @@ test('every choice that may hand over does so past one shared threshold, with ro
 
 test('every Count state adds a positive number to the budget, and every loop passes one', () => {
   const counts = Object.keys(definition.States).filter((n) => n.startsWith('Count'));
-  assert.deepEqual(counts.sort(), ['CountBusy', 'CountPoll', 'CountRun', 'CountTake']);
+  assert.deepEqual(counts.sort(), ['CountAwait', 'CountBusy', 'CountPoll', 'CountRun', 'CountTake']);
   for (const name of counts) {
     const state = definition.States[name];
     assert.equal(state.Type, 'Pass');

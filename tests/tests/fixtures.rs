@@ -15,14 +15,14 @@ use ferry::domain::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
 use ferry::fakes::{FakeFailure, FakeLanes, FakeNotify, FakeTask, FakeTasks, FakeTrigger};
 use ferry::handlers::cancel_task::{self, CancelTaskOutput};
 use ferry::handlers::start_task::{self, StartTaskOutput};
-use ferry::handlers::{lane, notify, now_millis, s3_trigger, submit, task_status};
-use ferry::ids::{StateMachineArn, TopicArn};
-use ferry::lanes::record::LeaseRequest;
+use ferry::handlers::{datasync_event, lane, notify, now_millis, s3_trigger, submit, task_status};
+use ferry::ids::{DataSyncExecutionArn, StateMachineArn, TopicArn};
+use ferry::lanes::record::{LeaseRequest, RunId};
 use ferry::lanes::{JobId, JobSource, LaneId};
-use ferry::ports::{CancelOutcome, LaneLease, LaneQueue};
+use ferry::ports::{CancelOutcome, LaneLease, LaneQueue, WakeSlot, WakeSlots};
 use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// `(function, invalid fixture, error_type, text its message must contain)`.
 const INVALID: &[(&str, &str, &str, &str)] = &[
@@ -89,10 +89,17 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
         "status.phase",
     ),
     ("lane", "invalid-unknown-action", "InvalidJob", "action"),
+    (
+        "datasync-event",
+        "invalid-not-datasync",
+        "InvalidEvent",
+        "source/detail-type",
+    ),
     ("submit", "invalid-id-and-occurrence", "InvalidJob", "id"),
 ];
 
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 8] = [
+    "datasync-event",
     "start-task",
     "task-status",
     "cancel-task",
@@ -260,8 +267,14 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "lane" => {
-            let lanes = lane_with_a_pending_job(&payload).await;
-            lane::handle(&lanes, &config, event(payload))
+            let ports = (lane_with_a_pending_job(&payload).await, FakeTrigger::new());
+            lane::handle(&ports, &config, event(payload))
+                .await
+                .map(|o| serde_json::to_value(o).unwrap())
+        }
+        "datasync-event" => {
+            let ports = a_runner_waiting_for(EXECUTION).await;
+            datasync_event::handle(&ports, &lane_config(), event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
         }
@@ -273,6 +286,43 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
         }
         other => panic!("events/{other}/ has no handler: add it to this test"),
     }
+}
+
+/// The execution the DataSync fixtures name (`events/datasync-event/`, `events/lane/await.json`).
+const EXECUTION: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718/execution/exec-0123456789abcdef0";
+
+/// A runner waiting for `execution`'s end (its token parked), which is transferring.
+async fn a_runner_waiting_for(execution: &str) -> (FakeLanes, FakeTrigger, FakeTasks) {
+    let execution = DataSyncExecutionArn::parse(execution).unwrap();
+    let handle = TaskHandle::Datasync {
+        task_execution_arn: execution.clone(),
+    };
+    let job: JobSpec =
+        serde_json::from_value(json!({"name": "results-to-archive", "kind": "datasync",
+        "task_arn": "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718"}))
+        .unwrap();
+    let tasks = FakeTasks::new();
+    tasks.insert(FakeTask {
+        handle,
+        key: IdempotencyKey::derive(None, &job),
+        job,
+        lifecycle: "TRANSFERRING".into(),
+        counts: Counts::default(),
+        created_at: Timestamp::now(),
+        failure: None,
+        cancel_requests: 0,
+    });
+    let lanes = FakeLanes::new();
+    let slot = WakeSlot {
+        execution,
+        lane: LaneId::parse("datasync-task:results-to-archive").unwrap(),
+        run: RunId("run-fixture".into()),
+        owner: FIXTURE_OWNER.into(),
+        token: Some("token-fixture".into()),
+        heartbeat_seconds: 900,
+    };
+    lanes.park(&slot, now_millis()).await.unwrap();
+    (lanes, FakeTrigger::new(), tasks)
 }
 
 fn running(payload: &Value) -> &'static str {
@@ -338,9 +388,12 @@ async fn every_fixture_runs_through_its_real_handler() {
                     "lane" => match fixture.payload["action"].as_str() {
                         Some("take") => "run",
                         Some("release") => "again",
+                        Some("await") => "parked",
                         _ => "generation",
                     },
                     "submit" if fixture.payload.get("cancel").is_some() => "cancel",
+                    "datasync-event" if fixture.payload.get("check").is_some() => "kept_waiting",
+                    "datasync-event" => "woke",
                     "submit" if fixture.payload.get("sweep").is_some() => "kicked",
                     "submit" => "job_id",
                     _ => "task",

@@ -64,7 +64,7 @@ async fn a_run_in_flight() -> (FakeLanes, String, JobId) {
     };
     lanes.acquire(&request).await.unwrap();
     let taken = lane::handle(
-        &lanes,
+        &(lanes.clone(), FakeTrigger::new()),
         &laned(TaskConfig::default()),
         event(json!({"action": "take", "lane": lane_id(), "owner": OWNER})),
     )
@@ -489,7 +489,8 @@ async fn a_run_is_recorded_when_started_and_its_jobs_end_as_its_report_said() {
     let (lanes, run, job) = a_run_in_flight().await;
     let config = laned(TaskConfig::default());
     let task = json!({"service": "fsx", "file_system_id": FS, "task_id": "task-0000000000000000d"});
-    let step = |payload: Value| lane::handle(&lanes, &config, event(payload));
+    let ports = (lanes.clone(), FakeTrigger::new());
+    let step = |payload: Value| lane::handle(&ports, &config, event(payload));
     let started = step(
         json!({"action": "started", "lane": lane_id(), "owner": OWNER,
                               "run": run, "task": task}),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::infallible_client_fn;
-use ferry::aws::{AwsLanes, AwsNotify, AwsTasks, AwsTrigger};
+use ferry::aws::{AwsLanes, AwsNotify, AwsTasks, AwsTokens, AwsTrigger};
 use ferry::config::{FromEnvironment, NotifyConfig, SubmitConfig, TaskConfig};
 use ferry::handlers::{cancel_task, lane, notify, s3_trigger, start_task, submit, task_status};
 use ferry::ids::StateMachineArn;
@@ -240,7 +240,8 @@ async fn run_every_function(aws: &SdkConfig) {
 
     let lane_step =
         json!({"action": "take", "lane": format!("fsx:{FS}"), "owner": "lane-runner-1"});
-    lane::handle(&lanes, &config, event(lane_step))
+    let lane_ports = (lanes.clone(), AwsTokens::new(aws));
+    lane::handle(&lane_ports, &config, event(lane_step))
         .await
         .unwrap_or_else(|e| panic!("lane: {e}"));
     let submit_config = SubmitConfig {
@@ -928,10 +929,13 @@ fn allowed_actions(value: &serde_norway::Value, out: &mut BTreeSet<String>, func
     }
 }
 
-/// Each function's granted actions in template.yaml, by `functions/<name>`.
+/// Each function's granted actions in template.yaml, by `functions/<name>`: its `Policies`,
+/// and the `AWS::IAM::Policy` resources attached to the role SAM makes for it (`<Id>Role`),
+/// which is how a function the state machine names is granted calls on the state machine.
 fn actions_granted() -> BTreeMap<String, BTreeSet<String>> {
     let template = template();
     let mut out = BTreeMap::new();
+    let mut by_role = BTreeMap::new();
     let resources = template["Resources"]
         .as_mapping()
         .unwrap_or_else(|| panic!("no Resources"));
@@ -952,7 +956,29 @@ fn actions_granted() -> BTreeMap<String, BTreeSet<String>> {
         if let Some(policies) = properties.get("Policies") {
             allowed_actions(policies, &mut actions, &name);
         }
+        let id = id.as_str().unwrap_or_default();
+        by_role.insert(format!("{id}Role"), name.clone());
         out.insert(name, actions);
+    }
+    for (id, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::IAM::Policy") {
+            continue;
+        }
+        let roles = resource["Properties"]["Roles"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for role in roles {
+            let serde_norway::Value::Tagged(tagged) = role else {
+                continue;
+            };
+            let function = tagged.value.as_str().and_then(|r| by_role.get(r));
+            if let (true, Some(function)) = (tagged.tag == "Ref", function) {
+                let document = &resource["Properties"]["PolicyDocument"];
+                let actions = out.entry(function.clone()).or_default();
+                allowed_actions(document, actions, &format!("{function} ({id:?})"));
+            }
+        }
     }
     out
 }

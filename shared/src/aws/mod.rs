@@ -5,6 +5,8 @@
 //!   to FSx (`fsx.rs`: data repository tasks) or DataSync (`datasync.rs`: task executions).
 //! - [`AwsTrigger`] (`trigger.rs`): the entries' (`s3-trigger`, `submit`) runner starts (Step
 //!   Functions `StartExecution`, `sfn.rs`) and S3 `PutObject` (manifests).
+//! - [`AwsTokens`] (`sfn.rs`): `SendTaskSuccess` and `SendTaskHeartbeat` for runners waiting on
+//!   a DataSync run's end (`lane`, `datasync-event`, `submit`'s cancel).
 //! - [`AwsNotify`] (`notify.rs`): `notify`'s SNS `Publish` and S3 reads.
 //! - [`AwsLanes`] (`lanes.rs`): the lane table in DynamoDB, which every function but
 //!   `s3-trigger`'s manifests touches.
@@ -28,6 +30,7 @@ mod test_support;
 
 pub use lanes::AwsLanes;
 pub use notify::AwsNotify;
+pub use sfn::AwsTokens;
 pub use tasks::AwsTasks;
 pub use trigger::AwsTrigger;
 

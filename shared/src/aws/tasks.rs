@@ -5,9 +5,10 @@ use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{Service, ValidJob};
 use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::error::FerryError;
+use crate::ids::DataSyncExecutionArn;
 use crate::ports::{
-    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeTask, ListTasks, ListedTask,
-    StartTask, TaskTarget,
+    ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeExecution, DescribeTask, ListTasks,
+    ListedTask, StartTask, TaskTarget,
 };
 
 /// Both services behind the three ports; each call goes to the service the job or handle names.
@@ -81,6 +82,15 @@ impl DescribeTask for AwsTasks {
                 datasync::describe(&self.datasync, task_execution_arn).await
             }
         }
+    }
+}
+
+impl DescribeExecution for AwsTasks {
+    async fn describe_execution(
+        &self,
+        execution: &DataSyncExecutionArn,
+    ) -> Result<TaskSnapshot, FerryError> {
+        datasync::describe(&self.datasync, execution).await
     }
 }
 

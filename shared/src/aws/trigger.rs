@@ -7,7 +7,7 @@ use tracing::instrument;
 use super::{s3_class, send, sfn};
 use crate::error::FerryError;
 use crate::ids::{S3Url, StateMachineArn};
-use crate::ports::{PutObject, StartExecution, StartOutcome};
+use crate::ports::{PutObject, StartExecution, StartOutcome, TokenAnswer, WakeRunners};
 
 /// Starts executions of the runner state machine and writes manifests.
 #[derive(Debug, Clone)]
@@ -46,6 +46,13 @@ impl StartExecution for AwsTrigger {
     #[instrument(skip(self, input))]
     async fn start_execution(&self, name: &str, input: &str) -> Result<StartOutcome, FerryError> {
         sfn::start_execution(&self.sfn, &self.state_machine_arn, name, input).await
+    }
+}
+
+/// A cancel wakes the run's runner waiting for its DataSync execution's end.
+impl WakeRunners for AwsTrigger {
+    async fn wake_runner(&self, token: &str, output: &str) -> Result<TokenAnswer, FerryError> {
+        sfn::send_task_success(&self.sfn, token, output).await
     }
 }
 

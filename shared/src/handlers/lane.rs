@@ -8,6 +8,7 @@
 //! | `finish` | end the run's jobs as its report said, free the lane | the run, done |
 //! | `release` | give the lane up, then look again | `again`: take once more |
 //! | `hand_over` | pass the lease to the runner's next execution | that execution's input |
+//! | `await` | (a callback state) leave the runner's task token where a DataSync run's end wakes it ([`crate::lanes::wake`]) | `{"parked": "waiting" \| "already_woken"}` (Step Functions waits for the token either way) |
 //!
 //! The answers are shaped for the state machine, whose state Step Functions caps at 256 KiB: a
 //! run travels as a [`RunSummary`] (its spec, without its job list, which can hold 2,000 jobs;
@@ -24,12 +25,14 @@ use crate::domain::job::JobSpec;
 use crate::domain::parse;
 use crate::domain::status::TaskHandle;
 use crate::error::FerryError;
+use crate::ids::DataSyncExecutionArn;
 use crate::lanes::LaneId;
 use crate::lanes::record::{JobState, Millis, RunId, RunRecord, RunState};
 use crate::lanes::runner::{self, ExpiredJob, RunnerInput, Taken, Timing};
+use crate::lanes::wake::{self, Wait};
 use crate::metrics::{self, Emf, Unit};
 use crate::notify::report::Outcome;
-use crate::ports::{LaneLease, LaneRuns, LaneView};
+use crate::ports::{LaneLease, LaneRuns, LaneView, Parked, WakeRunners, WakeSlot, WakeSlots};
 
 /// One step, as the runner state machine sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +64,18 @@ pub enum LaneInput {
         owner: String,
         /// How many executions ran the lane before this one without a break.
         generation: u64,
+    },
+    Await {
+        lane: LaneId,
+        owner: String,
+        run: RunId,
+        task: TaskHandle,
+        /// The callback state's task token (`$$.Task.Token`).
+        token: String,
+        /// The state's `HeartbeatSeconds`: how long the runner waits without news.
+        heartbeat_seconds: u32,
+        /// The state's `TimeoutSeconds`: how long it waits at most (the run's deadline).
+        timeout_seconds: u64,
     },
 }
 
@@ -111,6 +126,7 @@ pub enum LaneOutput {
     Run(RunSummary),
     Release { again: bool },
     HandedOver(RunnerInput),
+    Parked { parked: Parked },
 }
 
 /// The job state a run's report outcome gives each of its jobs.
@@ -123,8 +139,9 @@ pub fn job_state(outcome: Outcome) -> JobState {
     }
 }
 
-pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
-    ports: &P,
+/// `ports`: the lane table, and Step Functions for a runner whose wait was over before it began.
+pub async fn handle<P: LaneView + LaneLease + LaneRuns + WakeSlots, S: WakeRunners>(
+    (ports, runners): &(P, S),
     config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
 ) -> Result<LaneOutput, FerryError> {
@@ -143,7 +160,12 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
             owner,
             run,
             task,
-        } => LaneOutput::Run(started(ports, (&lane, &owner), &run, task, timing).await?),
+        } => {
+            let fallback = config.lanes.datasync_fallback_seconds;
+            let run = started(ports, (&lane, &owner), &run, task, timing).await?;
+            open_slot(ports, (&lane, &owner), &run, fallback, timing).await?;
+            LaneOutput::Run(run)
+        }
         LaneInput::Finish {
             lane,
             owner,
@@ -166,6 +188,33 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns>(
             let next = runner::hand_over(ports, (&lane, &owner), generation, timing).await?;
             info!(lane = %lane, from = %owner, to = %next.owner, generation = next.generation, "lease handed over");
             LaneOutput::HandedOver(next)
+        }
+        LaneInput::Await {
+            lane,
+            owner,
+            run,
+            task,
+            token,
+            heartbeat_seconds,
+            timeout_seconds,
+        } => {
+            let slot = WakeSlot {
+                execution: datasync_execution(&task)?,
+                lane,
+                run,
+                owner,
+                token: Some(checked_token(token)?),
+                heartbeat_seconds: heartbeat_seconds.max(1),
+            };
+            let wait = Wait {
+                slot,
+                timeout_seconds,
+                lease_ms: timing.lease_ms,
+                now: timing.now,
+            };
+            LaneOutput::Parked {
+                parked: wake::park((ports, runners), &wait).await?,
+            }
         }
     };
     Ok(output)
@@ -194,6 +243,61 @@ fn answer(lane: &LaneId, taken: Taken) -> TakeAnswer {
         expired: taken.expired,
         backlog: taken.backlog,
     }
+}
+
+/// The execution of a DataSync task handle; only DataSync runs wait for events.
+fn datasync_execution(task: &TaskHandle) -> Result<DataSyncExecutionArn, FerryError> {
+    match task {
+        TaskHandle::Datasync { task_execution_arn } => Ok(task_execution_arn.clone()),
+        TaskHandle::Fsx { .. } => Err(FerryError::invalid(
+            "task",
+            "expected a DataSync task execution: FSx sends no events for data repository tasks, its runs are polled",
+        )),
+    }
+}
+
+/// A task token as SendTaskSuccess takes it: 1-2048 characters (API reference).
+fn checked_token(token: String) -> Result<String, FerryError> {
+    if (1..=2048).contains(&token.len()) {
+        Ok(token)
+    } else {
+        Err(FerryError::invalid(
+            "token",
+            format!(
+                "must be a task token of 1-2048 characters, got {} characters",
+                token.len()
+            ),
+        ))
+    }
+}
+
+/// A DataSync run's wake slot, opened when its task starts (unless events are off): an end
+/// event that comes before the runner first waits is noted there, not lost.
+async fn open_slot<P: WakeSlots>(
+    ports: &P,
+    (lane, owner): (&LaneId, &str),
+    run: &RunSummary,
+    fallback_seconds: u32,
+    timing: Timing,
+) -> Result<(), FerryError> {
+    let Some(TaskHandle::Datasync { task_execution_arn }) = &run.task else {
+        return Ok(());
+    };
+    if fallback_seconds == 0 {
+        return Ok(());
+    }
+    let slot = WakeSlot {
+        execution: task_execution_arn.clone(),
+        lane: lane.clone(),
+        run: run.id.clone(),
+        owner: owner.to_owned(),
+        token: None,
+        heartbeat_seconds: fallback_seconds,
+    };
+    let left = run.deadline.saturating_sub(timing.now) / 1000;
+    ports
+        .open_slot(&slot, wake::slot_expiry(timing.now, left))
+        .await
 }
 
 /// Records the task the run started (once; a retry that finds it recorded changes nothing).

@@ -18,6 +18,7 @@
 //!   1.3 ms of a 13 ms cold start; `bench/README.md`).
 
 pub mod cancel_task;
+pub mod datasync_event;
 pub mod lane;
 pub mod notify;
 pub mod s3_trigger;

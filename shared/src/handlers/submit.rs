@@ -28,9 +28,12 @@ use crate::domain::parse;
 use crate::error::FerryError;
 use crate::lanes::record::{Enqueued, Millis, QueuedJob};
 use crate::lanes::runner::{self, Cancelled, Kicked};
+use crate::lanes::wake;
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
-use crate::ports::{LaneLease, LaneQueue, LaneRuns, LaneView, StartExecution};
+use crate::ports::{
+    LaneLease, LaneQueue, LaneRuns, LaneView, StartExecution, WakeRunners, WakeSlots,
+};
 
 /// What a schedule or a person submits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,7 +106,7 @@ impl CancelInput {
 /// Cancels `input.job` (see the module's summary) and, for a job that ended pending, starts
 /// the runner execution that reports it. Sending the report again is safe, so a cancel that
 /// failed after ending the job is simply repeated.
-pub async fn cancel<S: StartExecution, L: LaneView + LaneRuns>(
+pub async fn cancel<S: StartExecution + WakeRunners, L: LaneView + LaneRuns + WakeSlots>(
     (runners, lanes): &(S, L),
     input: &CancelInput,
     now: Millis,
@@ -114,6 +117,11 @@ pub async fn cancel<S: StartExecution, L: LaneView + LaneRuns>(
     if let Some(report) = &done.report {
         let started = runner::report_canceled(runners, report).await?;
         info!(job = %input.job, report = ?started, "cancel report");
+    }
+    if let Some(execution) = &done.wake {
+        // The run's runner may be waiting for the execution's end: it cancels now, not at
+        // its next check.
+        wake::wake((lanes, runners), execution, "a cancel", now).await?;
     }
     Ok(done.done)
 }
@@ -152,7 +160,10 @@ fn source(input: &SubmitInput, request_id: &str) -> Result<JobSource, FerryError
 }
 
 /// `ports`: the runner state machine (to start runners) and the lane table.
-pub async fn handle<S: StartExecution, L: LaneView + LaneQueue + LaneLease + LaneRuns>(
+pub async fn handle<
+    S: StartExecution + WakeRunners,
+    L: LaneView + LaneQueue + LaneLease + LaneRuns + WakeSlots,
+>(
     ports: &(S, L),
     config: &SubmitConfig,
     event: LambdaEvent<Value>,

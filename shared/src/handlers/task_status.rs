@@ -16,7 +16,7 @@ use tracing::info;
 
 use super::{RunnerContext, TaskInput, now_millis};
 use crate::config::{LaneConfig, Laned, TaskConfig};
-use crate::domain::status::{TaskStatus, is_canceling};
+use crate::domain::status::{TaskHandle, TaskStatus, is_canceling};
 use crate::error::FerryError;
 use crate::lanes::record::RunRecord;
 use crate::lanes::runner::stored_run;
@@ -31,6 +31,20 @@ pub struct StatusOutput {
     pub waiting: bool,
     /// Someone asked to cancel one of the run's jobs: the runner cancels the task.
     pub cancel_asked: bool,
+    /// A DataSync run that goes on: the runner waits for its end event instead of polling
+    /// ([`crate::lanes::wake`]), this long at most.
+    /// Always present (null: poll), so the state machine can select it.
+    #[serde(rename = "await", default)]
+    pub wait: Option<AwaitPlan>,
+}
+
+/// The runner's callback wait (`AwaitEnd`'s `HeartbeatSecondsPath` and `TimeoutSecondsPath`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwaitPlan {
+    /// `FERRY_DATASYNC_FALLBACK_POLL_SECONDS`: without news for this long, the runner checks.
+    pub heartbeat_seconds: u32,
+    /// Until the run's deadline (at least 1).
+    pub timeout_seconds: u64,
 }
 
 pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
@@ -56,15 +70,34 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
     if input.runner.is_some() {
         status.next_poll_seconds = capped(status.next_poll_seconds, waiting, &config.lanes);
     }
+    let wait = match &news {
+        Some(news) if !cancel_asked && !input.cancel_requested => {
+            await_plan(&status, &news.run, config.lanes.datasync_fallback_seconds)
+        }
+        _ => None,
+    };
     info!(
         task = %status.task, lifecycle = %status.lifecycle, phase = status.phase.as_str(),
         done = status.done, timed_out = status.timed_out, next_poll_seconds = status.next_poll_seconds,
-        waiting, cancel_asked, "task status"
+        waiting, cancel_asked, awaits = wait.is_some(), "task status"
     );
     Ok(StatusOutput {
         status,
         waiting,
         cancel_asked,
+        wait,
+    })
+}
+
+/// The wait for a DataSync run that goes on, when events are on (a fallback period is set).
+fn await_plan(status: &TaskStatus, run: &RunRecord, fallback_seconds: u32) -> Option<AwaitPlan> {
+    let datasync = matches!(status.task, TaskHandle::Datasync { .. });
+    if !datasync || fallback_seconds == 0 || status.done || status.timed_out {
+        return None;
+    }
+    Some(AwaitPlan {
+        heartbeat_seconds: fallback_seconds,
+        timeout_seconds: (run.deadline.saturating_sub(now_millis()) / 1000).max(1),
     })
 }
 

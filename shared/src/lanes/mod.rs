@@ -18,6 +18,7 @@
 pub mod merge;
 pub mod record;
 pub mod runner;
+pub mod wake;
 
 /// Most jobs one run covers: a run's record (its job list) must stay within DynamoDB's 400 KB
 /// item limit, about 130 bytes a job.

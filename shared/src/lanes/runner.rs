@@ -28,8 +28,10 @@ use super::record::{
 use super::{JobId, LaneId, MAX_JOBS_PER_RUN};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::Limits;
+use crate::domain::status::TaskHandle;
 use crate::domain::text::hex;
 use crate::error::FerryError;
+use crate::ids::DataSyncExecutionArn;
 use crate::ports::{LaneLease, LaneRuns, LaneView, StartExecution, StartOutcome};
 
 /// Most pending jobs one take reads (and so may merge): a run covers at most
@@ -497,6 +499,9 @@ pub struct Cancel {
     /// Also for a job found already ended that way, since the cancel that ended it may have
     /// stopped before sending it (sending twice reports once).
     pub report: Option<ExpiredJob>,
+    /// A run whose cancel was asked follows this DataSync execution: its runner may be waiting
+    /// for the execution's end event; [`crate::lanes::wake::wake`] it so it cancels now.
+    pub wake: Option<DataSyncExecutionArn>,
 }
 
 /// Cancels the job `id` for `by` (who asked) because of `reason`.
@@ -531,6 +536,7 @@ pub async fn cancel<P: LaneView + LaneRuns>(
             return Ok(Cancel {
                 done: Cancelled::WhilePending,
                 report: Some(ExpiredJob::canceled(found.job, request)),
+                wake: None,
             });
         }
         // A runner took it meanwhile (or another cancel ended it): look again.
@@ -543,12 +549,19 @@ pub async fn cancel<P: LaneView + LaneRuns>(
                 run.cancel = Some(request);
                 ports.update(&run).await?;
             }
+            let wake = match &run.task {
+                Some(TaskHandle::Datasync { task_execution_arn }) => {
+                    Some(task_execution_arn.clone())
+                }
+                _ => None,
+            };
             Ok(Cancel {
                 done: Cancelled::RunCancelRequested {
                     run: run_id,
                     jobs: run.jobs.into_iter().map(|j| j.id).collect(),
                 },
                 report: None,
+                wake,
             })
         }
         (JobState::Canceled, None) => Ok(Cancel {
@@ -556,10 +569,12 @@ pub async fn cancel<P: LaneView + LaneRuns>(
                 state: JobState::Canceled,
             },
             report: Some(ExpiredJob::canceled(found.job, request)),
+            wake: None,
         }),
         (state, _) => Ok(Cancel {
             done: Cancelled::AlreadyEnded { state },
             report: None,
+            wake: None,
         }),
     }
 }
