@@ -294,10 +294,6 @@ class Stream:
 
     # -- the result
 
-    def _followed(self, run: Any) -> dict[str, Any] | None:
-        """How `run` followed its DataSync run: transitions from the task's start (or its
-        adoption) to the report, and how long after the end event's delivery it reported."""
-        return followed(self.ferry, run)
 
     def _tasks(self) -> list[dict[str, Any]]:
         """Ferry's tasks (FSx tasks or DataSync executions): (paths, start, end, ok)."""
@@ -365,11 +361,11 @@ class Stream:
             result.fsx_tasks = len(tasks)
         else:
             result.datasync_executions = len(tasks)
-            followed = [f for f in map(self._followed, runners) if f is not None]
-            result.detection_delay_seconds = spread([f["detection_delay_seconds"]
-                                                     for f in followed if "detection_delay_seconds" in f])
+            rows = [row for r in runners for row in followed(ferry, r)]
+            result.detection_delay_seconds = spread([row["detection_delay_seconds"] for row in rows
+                                                     if "detection_delay_seconds" in row])
             result.transitions_per_run = {
-                k: int(v) for k, v in (spread([f["transitions"] for f in followed]) or {}).items()
+                k: int(v) for k, v in (spread([row["transitions"] for row in rows]) or {}).items()
                 if k in ("p50", "max")}
         if self.foreign_end is not None:
             after = [t["start"] for t in tasks if t["start"] >= self.foreign_end]
@@ -385,24 +381,31 @@ class Stream:
         return result
 
 
-def followed(ferry: LocalFerry, run: Any) -> dict[str, Any] | None:
-    """What following one DataSync run cost a runner execution (None: it reported no run)."""
-    path = run.path
-    if "Notify" not in path:
-        return None
-    starts = [i for i, state in enumerate(path) if state in ("Started", "Follow")]
-    notify = path.index("Notify")
-    first = max((i for i in starts if i < notify), default=None)
-    if first is None or not run.started:
-        return None
-    out: dict[str, Any] = {"transitions": notify - first - 1}
-    execution = (run.started.get("task") or {}).get("task_execution_arn")
-    ends = [d for d in ferry.router.deliveries_of(execution or "")
-            if d.state in ("SUCCESS", "ERROR") and d.delivered_at]
-    notified = next(e["received_at"] for e in run.events
-                    if e["type"] == "StateEntered" and e.get("state") == "Notify")
-    if ends:
-        out["detection_delay_seconds"] = round(notified - min(d.delivered_at for d in ends), 2)
+def followed(ferry: LocalFerry, run: Any) -> list[dict[str, Any]]:
+    """What following each DataSync run cost a runner execution: the transitions from the
+    task's start (`Started`, or `Follow` for an adopted run) to its report (`Notify`), and how
+    long after its end event's delivery the report step came (real seconds)."""
+    out: list[dict[str, Any]] = []
+    execution, entered = None, None
+    for event in run.events:
+        state, kind = event.get("state"), event["type"]
+        if kind == "StateExited" and state in ("StartTask", "Follow"):
+            task = ((event.get("output") or {}).get("started") or {}).get("task") or {}
+            execution = task.get("task_execution_arn")
+        if kind != "StateEntered":
+            continue
+        if state in ("Started", "Follow"):
+            entered = 0
+        elif state == "Notify" and entered is not None and execution:
+            row: dict[str, Any] = {"transitions": entered}
+            ends = [d.delivered_at for d in ferry.router.deliveries_of(execution)
+                    if d.state in ("SUCCESS", "ERROR") and d.delivered_at]
+            if ends:
+                row["detection_delay_seconds"] = round(event["received_at"] - min(ends), 2)
+            out.append(row)
+            entered = None
+        elif entered is not None:
+            entered += 1
     return out
 
 
@@ -443,7 +446,7 @@ def run_lengths(time_scale: float, log: Any = print) -> StreamResult:
                                    "id": f"lengths-{n}"})
             assert answer.ok, answer
             ferry.settle(lane, timeout=seconds * k * 3 + 120, jobs=n + 1)
-            runs = [f for f in map(lambda r: followed(ferry, r), ferry.runners(lane)) if f]
+            runs = [row for r in ferry.runners(lane) for row in followed(ferry, r)]
             row = {"run_seconds": seconds, **runs[-1]}
             rows.append(row)
             log(f"  datasync-lengths: {seconds:g} s run: {row}")
