@@ -425,3 +425,60 @@ proptest! {
         prop_assert!(output.is_ok());
     }
 }
+
+/// Any JSON value, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "\\PC{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("\\PC{0,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A DataSync execution state change (EventBridge events reference, AWS DataSync events).
+fn datasync_state_change() -> Value {
+    json!({"version": "0", "id": "6a7e8f0b-1c2d-4e3f-8a9b-0c1d2e3f4a5b",
+           "detail-type": "DataSync Task Execution State Change", "source": "aws.datasync",
+           "account": "111122223333", "time": "2026-11-30T03:12:44Z", "region": "us-east-1",
+           "resources": ["arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718/execution/exec-0123456789abcdef0"],
+           "detail": {"State": "SUCCESS"}})
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// `datasync-event` reads any event without panicking: one field replaced by anything is
+    /// either still a state change of an execution, or refused as an invalid event that names
+    /// what is wrong.
+    #[test]
+    fn any_datasync_event_is_read_or_refused_by_name(
+        field in prop::sample::select(vec!["source", "detail-type", "resources", "detail", "id", "time"]),
+        value in any_json(),
+    ) {
+        let mut event = datasync_state_change();
+        event[field] = value;
+        match ferry::handlers::datasync_event::state_change(event) {
+            Ok((execution, state)) => {
+                prop_assert!(execution.as_str().contains("/execution/"));
+                prop_assert!(!state.is_empty());
+            }
+            Err(FerryError::InvalidEvent { message }) => {
+                prop_assert!(
+                    ["source", "detail", "resources", "State", "not an EventBridge DataSync event"]
+                        .iter()
+                        .any(|w| message.contains(w)),
+                    "{}", message
+                );
+            }
+            Err(other) => prop_assert!(false, "{other}"),
+        }
+    }
+}
