@@ -877,7 +877,14 @@ impl LaneRuns for FakeLanes {
         let mut state = self.state.lock();
         match state.runs.get_mut(&(run.lane.clone(), run.id.clone())) {
             Some(stored) if stored.state != RunState::Done => {
-                *stored = run.clone();
+                // The cancel marks stay as first written, as the lane table keeps them.
+                let cancel = stored.cancel.clone().or_else(|| run.cancel.clone());
+                let canceled_outside = stored.canceled_outside.or(run.canceled_outside);
+                *stored = RunRecord {
+                    cancel,
+                    canceled_outside,
+                    ..run.clone()
+                };
                 Ok(())
             }
             _ => Err(FerryError::NotFound {

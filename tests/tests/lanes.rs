@@ -563,3 +563,18 @@ async fn a_schedule_occurrence_submitted_twice_is_one_job_and_one_runner() {
         .unwrap_err();
     assert_eq!(bad.error_type(), "InvalidJob");
 }
+
+#[tokio::test]
+async fn a_cancel_and_a_status_check_s_note_racing_both_survive() {
+    use ferry::ports::NoteRuns;
+    let (lanes, run, job) = a_run_in_flight().await;
+    let run_id = ferry::lanes::record::RunId(run);
+    // A status check read the run, then a cancel came, then the check wrote what it saw.
+    let mut stale = lanes.run(&lane_id(), &run_id).await.unwrap().unwrap();
+    let (lanes, _, _) = cancel(lanes, &job, "bob", "not needed").await;
+    stale.canceled_outside = Some(now_millis());
+    lanes.note(&stale).await.unwrap();
+    let read = lanes.run(&lane_id(), &run_id).await.unwrap().unwrap();
+    assert_eq!(read.cancel.expect("the cancel kept").by, "bob");
+    assert!(read.canceled_outside.is_some());
+}

@@ -427,7 +427,7 @@ impl LaneView for AwsLanes {
     #[instrument(skip(self))]
     async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
         let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
-        item.map(|item| record("GetItem", &item)).transpose()
+        item.map(|item| stored_run_of(&item)).transpose()
     }
 
     #[instrument(skip(self))]
@@ -699,18 +699,52 @@ impl NoteRuns for AwsLanes {
     }
 }
 
+/// A run's record, with the marks kept beside it: a cancel request (`cancel_json`) and the
+/// first sighting of an outside cancel (`canceled_outside_at`). Each is written once, next to
+/// the record, by whoever makes it, so a record replaced from an earlier read (the runner's
+/// `started`, a status check's note, a cancel) never loses the other's.
+fn stored_run_of(item: &Item) -> Result<RunRecord, FerryError> {
+    let mut run: RunRecord = record("GetItem", item)?;
+    if run.cancel.is_none()
+        && let Some(text) = text(item, "cancel_json")
+    {
+        run.cancel = Some(serde_json::from_str(&text).map_err(|e| {
+            malformed(
+                "GetItem",
+                &format!("a cancel request that does not parse: {e}"),
+            )
+        })?);
+    }
+    if run.canceled_outside.is_none() {
+        run.canceled_outside = number(item, "canceled_outside_at");
+    }
+    Ok(run)
+}
+
 impl AwsLanes {
-    /// Replaces the record of a run in flight (never a finished one).
+    /// Replaces the record of a run in flight (never a finished one). Its cancel marks are also
+    /// kept beside it, first one wins ([`stored_run_of`]).
     async fn replace_run(&self, run: &RunRecord) -> Result<(), FerryError> {
+        let mut expression = "SET run_state = :state, doc_json = :doc".to_owned();
+        let mut values = HashMap::from([
+            (":state".into(), s(state_name(run.state))),
+            (":doc".into(), json(run)),
+            (":done".into(), s(state_name(RunState::Done))),
+        ]);
+        if let Some(cancel) = &run.cancel {
+            expression.push_str(", cancel_json = if_not_exists(cancel_json, :cancel)");
+            values.insert(":cancel".into(), json(cancel));
+        }
+        if let Some(at) = run.canceled_outside {
+            expression
+                .push_str(", canceled_outside_at = if_not_exists(canceled_outside_at, :outside)");
+            values.insert(":outside".into(), n(at));
+        }
         let item = self.update(
             key(lane_pk(&run.lane), format!("run#{}", run.id)),
-            "SET run_state = :state, doc_json = :doc",
+            &expression,
             Some("attribute_exists(pk) AND run_state <> :done"),
-            HashMap::from([
-                (":state".into(), s(state_name(run.state))),
-                (":doc".into(), json(run)),
-                (":done".into(), s(state_name(RunState::Done))),
-            ]),
+            values,
         )?;
         if self.transact(vec![item]).await? {
             Ok(())

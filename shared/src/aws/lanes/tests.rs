@@ -17,7 +17,7 @@ use super::*;
 use crate::aws::test_support::*;
 use crate::domain::job::JobSpec;
 use crate::lanes::JobSource;
-use crate::lanes::record::RunJob;
+use crate::lanes::record::{CancelRequest, RunJob};
 
 const TABLE: &str = "ferry-lanes";
 
@@ -636,4 +636,59 @@ async fn dropped_uploads_are_read_hour_by_hour_from_since_to_now() {
         last.expression_attribute_values().unwrap()[":pk"],
         AttributeValue::S(format!("dropped#{}", 1_700_000_000_000u64 / hour))
     );
+}
+
+#[tokio::test]
+async fn cancel_marks_are_kept_beside_the_run_so_a_stale_replace_cannot_drop_them() {
+    let mut run = run_of(&[queued(1)]);
+    run.cancel = Some(CancelRequest {
+        by: "alice".into(),
+        reason: "wrong folder".into(),
+        at: 1_700_000_002_000,
+    });
+    run.canceled_outside = Some(1_700_000_003_000);
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    LaneRuns::update(&lanes(&[&rule]), &run).await.unwrap();
+    let req = last(&seen);
+    let update = items(&req)[0].update().unwrap();
+    assert!(
+        update
+            .update_expression()
+            .contains("cancel_json = if_not_exists(cancel_json, :cancel)")
+    );
+    assert!(
+        update
+            .update_expression()
+            .contains("canceled_outside_at = if_not_exists(canceled_outside_at, :outside)")
+    );
+
+    // A record written from an earlier read (no cancel in it) reads back with the marks.
+    let stale = run_of(&[queued(1)]);
+    let rule = mock!(ddb::Client::get_item).then_output(move || {
+        let mut item = HashMap::new();
+        item.insert(
+            "doc_json".to_owned(),
+            AttributeValue::S(serde_json::to_string(&stale).unwrap()),
+        );
+        item.insert(
+            "cancel_json".to_owned(),
+            AttributeValue::S(
+                r#"{"by":"alice","reason":"wrong folder","at":1700000002000}"#.into(),
+            ),
+        );
+        item.insert(
+            "canceled_outside_at".to_owned(),
+            AttributeValue::N("1700000003000".into()),
+        );
+        ddb::operation::get_item::GetItemOutput::builder()
+            .set_item(Some(item))
+            .build()
+    });
+    let read = lanes(&[&rule])
+        .run(&lane(), &RunId("run-1".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.cancel.unwrap().by, "alice");
+    assert_eq!(read.canceled_outside, Some(1_700_000_003_000));
 }
