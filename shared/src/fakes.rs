@@ -1014,20 +1014,4 @@ impl WakeSlots for FakeLanes {
             .map(|(slot, _)| slot.clone())
             .collect())
     }
-
-    async fn keep_lease(
-        &self,
-        lane: &LaneId,
-        owner: &str,
-        until: Millis,
-    ) -> Result<bool, FerryError> {
-        let mut state = self.state.lock();
-        match state.leases.get_mut(lane) {
-            Some(held) if held.owner == owner => {
-                held.until = until;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
 }

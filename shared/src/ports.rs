@@ -399,15 +399,6 @@ pub trait WakeSlots {
 
     /// Every slot with a waiting token (the check's list), every page.
     fn waiting(&self) -> impl Future<Output = Result<Vec<WakeSlot>, FerryError>> + Send;
-
-    /// Extends a waiting runner's lease (the check, after its heartbeat went through); false
-    /// when the lease is no longer `owner`'s.
-    fn keep_lease(
-        &self,
-        lane: &LaneId,
-        owner: &str,
-        until: Millis,
-    ) -> impl Future<Output = Result<bool, FerryError>> + Send;
 }
 
 /// How Step Functions took a task token.

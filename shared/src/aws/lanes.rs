@@ -1133,26 +1133,4 @@ impl WakeSlots for AwsLanes {
             .filter(|slot| slot.token.is_some())
             .collect())
     }
-
-    #[instrument(skip(self))]
-    async fn keep_lease(
-        &self,
-        lane: &LaneId,
-        owner: &str,
-        until: Millis,
-    ) -> Result<bool, FerryError> {
-        let values = HashMap::from([
-            (":owner".to_owned(), s(owner)),
-            (":until".to_owned(), n(until)),
-        ]);
-        let answer = self
-            .update_lane(
-                lane,
-                "SET lease_until = :until",
-                "lease_owner = :owner",
-                values,
-            )
-            .await?;
-        Ok(matches!(answer, Conditional::Done))
-    }
 }

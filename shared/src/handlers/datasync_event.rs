@@ -22,7 +22,7 @@ use crate::domain::parse;
 use crate::error::FerryError;
 use crate::ids::DataSyncExecutionArn;
 use crate::lanes::wake::{self, Checked, Woke};
-use crate::ports::{DescribeExecution, KeepRunnersWaiting, WakeRunners, WakeSlots};
+use crate::ports::{DescribeExecution, KeepRunnersWaiting, LaneLease, WakeRunners, WakeSlots};
 
 /// The events the rule sends (EventBridge events reference, AWS DataSync events).
 pub const SOURCE: &str = "aws.datasync";
@@ -70,7 +70,11 @@ struct NoOptions {}
 
 /// `ports`: the lane table (wake slots), Step Functions (tokens), DataSync (the check).
 /// (The bounds stay inline: the security test reads them to derive the function's IAM policy.)
-pub async fn handle<P: WakeSlots, S: WakeRunners + KeepRunnersWaiting, D: DescribeExecution>(
+pub async fn handle<
+    P: WakeSlots + LaneLease,
+    S: WakeRunners + KeepRunnersWaiting,
+    D: DescribeExecution,
+>(
     (slots, runners, executions): &(P, S, D),
     config: &LaneConfig,
     event: LambdaEvent<Value>,

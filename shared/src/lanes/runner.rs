@@ -604,18 +604,10 @@ pub async fn report_canceled<S: StartExecution>(
         .await
 }
 
-/// `cancel-<job id>`: at most 80 characters, letters, digits, `-` and `_` (StartExecution's
-/// `name`); job ids are `job-` and 56 hex digits, so this is 67.
+/// `cancel-<job id>`: StartExecution's `name` takes at most 80 letters, digits, `-` and `_`;
+/// a job id is always `job-` and 56 hex digits ([`JobId::parse`]), so this is 67.
 fn canceled_name(id: &JobId) -> String {
-    let name = format!("cancel-{id}");
-    if name.len() <= 80 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        name
-    } else {
-        format!(
-            "cancel-{}",
-            hex(&Sha256::digest(id.to_string().as_bytes()), 40)
-        )
-    }
+    format!("cancel-{id}")
 }
 
 // Over the in-memory lane table, which the `test-util` feature builds (`cargo test --workspace`

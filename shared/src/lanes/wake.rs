@@ -116,11 +116,7 @@ pub async fn park<P: WakeSlots + LaneLease, S: WakeRunners>(
     wait: &Wait,
 ) -> Result<Parked, FerryError> {
     let slot = &wait.slot;
-    let heartbeat_ms = Millis::from(slot.heartbeat_seconds) * 1000;
-    let until = wait
-        .now
-        .saturating_add(heartbeat_ms)
-        .saturating_add(wait.lease_ms);
+    let until = lease_until(slot, wait.now, wait.lease_ms);
     lanes.renew(&slot.lane, &slot.owner, until).await?;
     let expires = slot_expiry(wait.now, wait.timeout_seconds);
     let parked = lanes.park(slot, expires).await?;
@@ -132,6 +128,12 @@ pub async fn park<P: WakeSlots + LaneLease, S: WakeRunners>(
     }
     info!(execution = %slot.execution, run = %slot.run, parked = ?parked, heartbeat_seconds = slot.heartbeat_seconds, "runner waits");
     Ok(parked)
+}
+
+/// A waiting runner's lease: a whole heartbeat period, then the lease as after any step.
+fn lease_until(slot: &WakeSlot, now: Millis, lease_ms: Millis) -> Millis {
+    let heartbeat_ms = Millis::from(slot.heartbeat_seconds) * 1000;
+    now.saturating_add(heartbeat_ms).saturating_add(lease_ms)
 }
 
 /// A slot outlives the longest wait by a day (DynamoDB deletes expired items within days).
@@ -163,7 +165,7 @@ pub async fn check<P, S, D>(
     now: Millis,
 ) -> Result<Checked, FerryError>
 where
-    P: WakeSlots,
+    P: WakeSlots + LaneLease,
     S: WakeRunners + KeepRunnersWaiting,
     D: DescribeExecution,
 {
@@ -212,7 +214,7 @@ async fn check_one<P, S, D>(
     now: Millis,
 ) -> Result<Seen, FerryError>
 where
-    P: WakeSlots,
+    P: WakeSlots + LaneLease,
     S: WakeRunners + KeepRunnersWaiting,
     D: DescribeExecution,
 {
@@ -230,10 +232,14 @@ where
     if runners.keep_waiting(token).await? == TokenAnswer::Stale {
         return Ok(Seen::Gone);
     }
-    let heartbeat_ms = Millis::from(slot.heartbeat_seconds) * 1000;
-    let until = now.saturating_add(heartbeat_ms).saturating_add(lease_ms);
-    if !slots.keep_lease(&slot.lane, &slot.owner, until).await? {
-        warn!(execution = %slot.execution, owner = %slot.owner, "a waiting runner no longer holds its lane");
+    match slots
+        .renew(&slot.lane, &slot.owner, lease_until(slot, now, lease_ms))
+        .await
+    {
+        Err(FerryError::LeaseLost { .. }) => {
+            warn!(execution = %slot.execution, owner = %slot.owner, "a waiting runner no longer holds its lane");
+        }
+        other => other?,
     }
     Ok(Seen::KeptWaiting)
 }
