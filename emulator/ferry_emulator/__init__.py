@@ -12,6 +12,9 @@ and Ferry needs:
 * Step Functions task tokens for the callback pattern: SendTaskSuccess, SendTaskFailure and
   SendTaskHeartbeat against the tokens the local runner issues
   (:mod:`ferry_emulator.task_tokens`);
+* AWS's hard size limits where moto lacks them or counts them otherwise: DynamoDB items and
+  transactions (:mod:`ferry_emulator.dynamodb`), SNS and SQS messages and StartExecution's input
+  (:mod:`ferry_emulator.limits`);
 * a clock the tests control (:mod:`ferry_emulator.clock`);
 * fault injection: throttling, forced errors and conflicts, failed files, held tasks
   (:mod:`ferry_emulator.faults`, :mod:`ferry_emulator.control`).

@@ -5,6 +5,9 @@ How a request is answered::
     /_ferry/...                        → the control API (ferry_emulator.control)
     any AWS request                    → tasks settled against the clock, then
         a fault rule fires?            → the injected error, in the service's protocol
+        over one of AWS's size limits? → the service's error (ferry_emulator.limits: DynamoDB
+                                         items and transactions, SNS and SQS messages,
+                                         StartExecution's input)
         FSx data repository task/DRA   → ferry_emulator.fsx
         DataSync execution/tag op      → ferry_emulator.datasync
         DataSync Create*/DescribeTask  → moto, then its JSON answer completed by datasync
@@ -25,6 +28,7 @@ import threading
 import traceback
 from typing import Any, Callable, Iterable
 
+from . import limits
 from .clock import Clock
 from .datasync import DataSync
 from .events import EventBus
@@ -58,6 +62,13 @@ class Emulator:
         self.datasync = DataSync(self.config, self.bus)
         self.tokens = TaskTokens()
         self.started_at = self.clock.now()
+        #: DynamoDB's requests one at a time, size checks and moto's answer together: the checks
+        #: read moto's tables (an item before and after an update), which another request
+        #: could change in between (moto's tables are plain dicts, not thread-safe).
+        self.dynamodb_lock = threading.Lock()
+        # moto's own size checks refuse what AWS accepts (DynamoDB items, SNS messages to a
+        # topic that allows more): ferry_emulator.limits checks sizes instead.
+        limits.install_moto_fixes()
 
     def reset(self) -> None:
         with self.lock:
@@ -94,12 +105,32 @@ class FerryApp:
 
         req = parse_request(environ)
         em = self.emulator
+        if req.service == "dynamodb":
+            with em.dynamodb_lock:
+                return self._dynamodb(req, environ, start_response)
+        return self._answer(req, environ, start_response)
+
+    def _dynamodb(self, req: AwsRequest, environ: dict[str, Any],
+                  start_response: Callable[..., Any]):
+        """A DynamoDB request under the DynamoDB lock, moto's answer read whole within it."""
+        chunks = self._answer(req, environ, start_response)
+        try:
+            return [b"".join(chunks)]
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+
+    def _answer(self, req: AwsRequest, environ: dict[str, Any],
+                start_response: Callable[..., Any]):
+        em = self.emulator
         with em.lock:
             try:
                 em.settle()
                 fault = em.faults.check(req)
                 if fault is not None:
                     return self._send(start_response, error_response(fault, req))
+                limits.check(req)
                 answer = self._extension(req)
             except ApiError as err:
                 return self._send(start_response, error_response(err, req))

@@ -6,7 +6,7 @@ Every SDK request is signed with SigV4, whose credential scope names the region 
 service's signing name (``Credential=AKID/20260101/us-east-1/fsx/aws4_request``); moto's own
 dispatcher routes on the same scope. The operation is read from the protocol:
 
-* awsJson 1.0/1.1 (FSx, DataSync, Step Functions, SQS): header
+* awsJson 1.0/1.1 (FSx, DataSync, Step Functions, SQS, DynamoDB): header
   ``X-Amz-Target: <TargetPrefix>.<Operation>``, JSON body;
 * awsQuery (SNS, STS): form body ``Action=<Operation>&...``;
 * restXml (S3): method and path; :func:`s3_operation` names the common operations so that
@@ -35,7 +35,8 @@ from xml.sax.saxutils import escape
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 #: JSON protocol version per signing name (``Content-Type: application/x-amz-json-<v>``).
-JSON_VERSIONS = {"fsx": "1.1", "datasync": "1.1", "states": "1.0", "sqs": "1.0", "kms": "1.1"}
+JSON_VERSIONS = {"fsx": "1.1", "datasync": "1.1", "states": "1.0", "sqs": "1.0", "kms": "1.1",
+                 "dynamodb": "1.0"}
 
 
 class ApiError(Exception):

@@ -19,6 +19,21 @@ run-local.mjs and the harness call) in front of the Lambda Runtime API (what
   machine retries both, and tests choose: `Functions.crash_error_name = "Lambda.Unknown"`
   answers crashes and timeouts under the guide's name.
 
+Payload limits, as Lambda's ("For synchronous invocations, the maximum payload size is 6 MB":
+API reference, Invoke, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html; Lambda
+developer guide, "Lambda quotas", "Invocation payload (request and response)"): an Invoke request
+body over 6,291,456 bytes is refused, before any instance sees it, with the Invoke API's
+`RequestTooLargeException`, HTTP 413 (API reference, Invoke, Errors: "The request payload
+exceeded the Invoke request body JSON input quota"; message as Lambda words it). A function's
+response over 6,291,556 bytes (the limit Lambda's own error names: 6 MiB and 100 bytes, and what
+it measurably accepts) is answered to the caller as Lambda does, the function error
+`Function.ResponseSizeTooLarge` ("Response payload size exceeded maximum allowed payload size
+(6291556 bytes)."; HTTP 200 with `X-Amz-Function-Error: Unhandled`), and to the runtime with
+HTTP 413 `RequestEntityTooLarge` (lambda_runtime logs it and takes the next event). Step
+Functions' lambda:invoke reports the first as `Lambda.RequestTooLargeException` and the second
+under its errorType, as run-local.mjs does; under Step Functions both are moot, its 256 KiB
+quota binds first.
+
 Fault injection for tests: `kill(name)` kills an instance now; `fail_responses(name, how,
 count)` lets the next invocations do their work (AWS calls included) and then loses their
 answer: the instance crashes as it answers (`how="crash"`: killed, `Runtime.ExitError`) or
@@ -56,6 +71,12 @@ from . import paths, processes, template
 from .emulator_process import ACCOUNT, REGION
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
+#: The largest synchronous Invoke request body Lambda accepts ("6 MB"; its error says "limit
+#: 6291456 bytes").
+MAX_REQUEST_BYTES = 6_291_456
+#: The largest function response Lambda returns: the figure its Function.ResponseSizeTooLarge
+#: names (6 MiB + 100 bytes), which is also what it accepts (see the module docstring).
+MAX_RESPONSE_BYTES = 6_291_556
 
 
 @dataclass
@@ -208,6 +229,11 @@ class Functions:
     def log_path(self, name: str) -> pathlib.Path:
         return self.log_dir / f"{name}.log"
 
+    def pid(self, name: str) -> int:
+        """The process id of `name`'s instance now (its peak memory is in /proc/<pid>/status)."""
+        with self._lock:
+            return self._instances[name].proc.pid
+
     def _spawn_thread(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -316,6 +342,15 @@ class Functions:
                 self._running[request.id] = request
             return request
         return None
+
+    def _too_large(self, request_id: str) -> bool:
+        """Answers the invocation as Lambda answers a response over MAX_RESPONSE_BYTES (a
+        function error); False when it was not waiting for an answer."""
+        return self._complete(request_id, json.dumps({
+            "errorType": "Function.ResponseSizeTooLarge",
+            "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                            f"({MAX_RESPONSE_BYTES} bytes).",
+        }).encode(), error=True)
 
     def _complete(self, request_id: str, body: bytes, error: bool) -> bool:
         with self._lock:
@@ -489,6 +524,13 @@ def _handler(service: Functions) -> type[http.server.BaseHTTPRequestHandler]:
                     return self._reply(404, json.dumps(
                         {"Type": "User", "message": f"Function not found: {name}"}).encode(),
                         {"X-Amzn-ErrorType": "ResourceNotFoundException"})
+                if len(body) > MAX_REQUEST_BYTES:
+                    return self._reply(413, json.dumps({
+                        "Type": "User",
+                        "message": f"{len(body)} byte payload is too large for the "
+                                   f"RequestResponse invocation type (limit "
+                                   f"{MAX_REQUEST_BYTES} bytes)"}).encode(),
+                        {"X-Amzn-ErrorType": "RequestTooLargeException"})
                 request = service._invoke(name, body)
                 answer, error = request.answer or (b"", True)
                 headers = {"X-Amz-Executed-Version": "$LATEST"}
@@ -506,6 +548,12 @@ def _handler(service: Functions) -> type[http.server.BaseHTTPRequestHandler]:
                         return self._reply(202, b'{"status": "OK"}')
                     except OSError:
                         return None  # killed as it answered
+                if what.endswith("/response") and len(body) > MAX_RESPONSE_BYTES:
+                    service._too_large(request_id)
+                    return self._reply(413, json.dumps({
+                        "errorMessage": "Exceeded maximum allowed payload size "
+                                        f"({MAX_RESPONSE_BYTES} bytes).",
+                        "errorType": "RequestEntityTooLarge"}).encode())
                 if service._complete(request_id, body, error=what.endswith("/error")):
                     return self._reply(202, b'{"status": "OK"}')
                 return self._reply(400, b'{"message": "unknown or already answered request"}')

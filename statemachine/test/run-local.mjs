@@ -23,6 +23,15 @@
 // heartbeat (States.HeartbeatTimeout) or TimeoutSeconds in all (States.Timeout), both scaled
 // like Waits by --time-scale (real seconds with --wait-ms). See awaitCallback.
 //
+// Step Functions' payload quota is enforced as Step Functions enforces it (see QuotaStateMachine):
+// an execution's input, every state's input and output, a Task's parameters and its result
+// (the Lambda invoke result, a callback's SendTaskSuccess output, StartExecution's answer) are at
+// most PAYLOAD_LIMIT_BYTES of UTF-8 JSON, else the execution fails with
+// States.DataLimitExceeded, which no Retry or Catch takes. A function's response over Lambda's
+// 6 MB comes back from the Lambda service (local/ferry_local/lambdas.py) as the function error
+// Function.ResponseSizeTooLarge, and fails the state under that name, as a function's own
+// errors do.
+//
 // --definition PATH runs another definition than ../ferry.asl.json (tests of this runner).
 //
 // --input-file PATH (`-`: standard input) instead of --input takes inputs longer than one
@@ -65,7 +74,12 @@ export function loadDefinition(path = DEFINITION) {
 }
 
 /** Invokes a function through the Lambda Invoke API; a function error becomes a thrown error
- * named by its errorType, as Step Functions' lambda:invoke integration reports it. */
+ * named by its errorType, as Step Functions' lambda:invoke integration reports it (Lambda's own
+ * answer to a response over 6 MB, Function.ResponseSizeTooLarge, included). An error of the
+ * Invoke API itself (HTTP 4xx/5xx with X-Amzn-ErrorType, e.g. RequestTooLargeException, 413) is
+ * named `Lambda.<ErrorType>`, as the integration names Lambda's exceptions (developer guide,
+ * "Handling errors in Step Functions workflows": Lambda.ServiceException,
+ * Lambda.TooManyRequestsException, ...). */
 async function invoke(lambdaUrl, functionArn, payload) {
   const name = functionArn.split(':').pop();
   const response = await fetch(`${lambdaUrl}/2015-03-31/functions/${name}/invocations`, {
@@ -81,9 +95,10 @@ async function invoke(lambdaUrl, functionArn, payload) {
     body = text;
   }
   const functionError = response.headers.get('x-amz-function-error');
+  const apiError = response.ok ? null : response.headers.get('x-amzn-errortype');
   if (!response.ok || functionError || (body && typeof body === 'object' && 'errorType' in body)) {
     const error = new Error(typeof body === 'string' ? JSON.stringify({ errorType: 'Lambda.Unknown', errorMessage: body }) : JSON.stringify(body));
-    error.name = (body && body.errorType) || 'Lambda.Unknown';
+    error.name = apiError ? `Lambda.${apiError.split(':')[0]}` : (body && body.errorType) || 'Lambda.Unknown';
     throw error;
   }
   return { StatusCode: 200, ExecutedVersion: '$LATEST', Payload: body };
@@ -101,6 +116,108 @@ const TOKEN_POLL_MS = 50;
 const waiting = new Set();
 
 const named = (name, message) => Object.assign(new Error(message), { name });
+
+// ---------------------------------------------------------------------------------------------
+// Step Functions' payload quota: the one place that knows it
+// ---------------------------------------------------------------------------------------------
+
+/** "Maximum input or output size for a task, state, or execution: 262,144 bytes of data as a
+ * UTF-8 encoded string. This quota affects tasks (activity, Lambda function, or integrated
+ * service), state or execution output, and input data when scheduling a task, entering a
+ * state, or starting an execution" (Step Functions developer guide, "Step Functions service
+ * quotas", https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). */
+export const PAYLOAD_LIMIT_BYTES = 262_144;
+
+/** What a payload weighs for that quota: the UTF-8 bytes of its JSON text (compact, as Step
+ * Functions passes JSON between states; "é" is two bytes, the quotes around a string count). */
+export function payloadBytes(value) {
+  return Buffer.byteLength(JSON.stringify(value) ?? 'null', 'utf8');
+}
+
+/** `value` when it is within the quota; else throws States.DataLimitExceeded naming `state`,
+ * what passed (`what`: "returned a result", "provided parameters", ...) and its size.
+ *
+ * The error is terminal: neither retried nor caught, not by States.ALL and not by a Catch that
+ * names States.DataLimitExceeded ("States.ALL ... cannot catch the States.DataLimitExceeded
+ * terminal error"; "DataLimitExceeded is a terminal error that can't be caught by the
+ * States.ALL error type": developer guide, "Handling errors in Step Functions workflows",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). The guide
+ * says nothing of a Catch naming the error; histories recorded against AWS in LocalStack's
+ * validated tests (tests/aws/services/stepfunctions/v2/error_handling/test_states_errors, 2024)
+ * show a Lambda task's oversized result caught by both, while an oversized state output fails
+ * the execution at once. Strict choice, as the guide reads: nothing catches it here, so a test
+ * fails wherever AWS might. The cause's first sentence is AWS's wording for a result ("returned
+ * a result": the same histories) and a task's parameters ("provided parameters": as reported
+ * from production, mbc-net/mbc-cqrs-serverless#466); "received ... input" and the sizes are the
+ * runner's own. */
+export function checkPayload(value, state, what) {
+  const bytes = payloadBytes(value);
+  if (bytes <= PAYLOAD_LIMIT_BYTES) return value;
+  const count = (n) => n.toLocaleString('en-US');
+  const error = named('States.DataLimitExceeded',
+    `The state/task '${state}' ${what} with a size exceeding the maximum number of bytes service limit. ` +
+    `(${count(bytes)} bytes of UTF-8 JSON; the limit is ${count(PAYLOAD_LIMIT_BYTES)})`);
+  throw Object.assign(error, { isRetryable: false, isCatchable: false });
+}
+
+/** A Task's handler within the quota: its parameters (the state's input after InputPath and
+ * Parameters, "when scheduling a task") and its result ("tasks (... Lambda function, or
+ * integrated service)"; the integration's whole result, before ResultSelector). */
+function boundedTask(state, handler) {
+  return async (params) => {
+    checkPayload(params, state, 'provided parameters');
+    return checkPayload(await handler(params), state, 'returned a result');
+  };
+}
+
+/**
+ * aws-local-stepfunctions' StateMachine with Step Functions' payload quota: the execution's
+ * input, each state's input as it is entered, each state's output (after ResultSelector,
+ * ResultPath and OutputPath, or a Catch's ResultPath) and each Task's parameters and result
+ * are checked against PAYLOAD_LIMIT_BYTES. A state's input and output are checked where the
+ * library logs a state entered and exited, outside its Retry and Catch handling; a Task's
+ * parameters and result in its handler, as errors no Retry or Catch takes (see checkPayload).
+ *
+ * Relies on aws-local-stepfunctions 3.0.0 (pinned in package-lock.json): `run` calls
+ * `this.execute(input, options, cleanup)` with `options.eventLogger`. Map and Parallel states,
+ * whose branches the library runs as plain StateMachines, are refused: the quota would not be
+ * enforced inside them.
+ */
+export class QuotaStateMachine extends StateMachine {
+  constructor(definition, options) {
+    const nested = Object.entries(definition.States).filter(([, s]) => s.Type === 'Map' || s.Type === 'Parallel');
+    if (nested.length > 0) throw new Error(`${nested.map(([n]) => n).join(', ')}: Map and Parallel states run without the payload quota here`);
+    super(definition, options);
+  }
+
+  run(input, options = {}) {
+    const overrides = options.overrides ?? {};
+    const handlers = Object.fromEntries(Object.entries(overrides.taskResourceLocalHandlers ?? {})
+      .map(([state, handler]) => [state, boundedTask(state, handler)]));
+    return super.run(input, { ...options, overrides: { ...overrides, taskResourceLocalHandlers: handlers } });
+  }
+
+  execute(input, options, cleanupFn) {
+    const logger = options.eventLogger;
+    if (typeof logger?.dispatchStateEnteredEvent !== 'function' || typeof logger?.dispatchStateExitedEvent !== 'function') {
+      throw new Error('aws-local-stepfunctions no longer logs states where QuotaStateMachine checks them: update it');
+    }
+    const entered = logger.dispatchStateEnteredEvent.bind(logger);
+    const exited = logger.dispatchStateExitedEvent.bind(logger);
+    // The first state's input is the execution's input ("starting an execution").
+    let first = true;
+    logger.dispatchStateEnteredEvent = (name, type, stateInput) => {
+      checkPayload(stateInput, name, first ? "received the execution's input" : 'received an input');
+      first = false;
+      entered(name, type, stateInput);
+    };
+    logger.dispatchStateExitedEvent = (name, type, stateInput, output) => {
+      checkPayload(output, name, 'returned a result');
+      exited(name, type, stateInput, output);
+    };
+    return super.execute(input, options, cleanupFn);
+  }
+}
 
 /** Where a callback state's HeartbeatSeconds or TimeoutSeconds comes from: a number in the
  * definition, or (for the *Path form) the state's Payload field read from the same path, since
@@ -298,7 +415,7 @@ export async function runLocal({ lambdaUrl, sfnUrl, stateMachineArn, input, name
   const executionArn = `${machineArn.replace(':stateMachine:', ':execution:')}:${name}`;
   const callback = (state) => (params) => awaitCallback(
     { lambdaUrl, sfnUrl, executionArn, state, limits: callbackLimits[state], scale: timeScale ?? 1 }, params);
-  const machine = new StateMachine(definition);
+  const machine = new QuotaStateMachine(definition);
   const execution = machine.run(input, {
     overrides: {
       taskResourceLocalHandlers: Object.fromEntries([

@@ -8,11 +8,13 @@
 //
 // Each execution's Step Functions history is counted from the event log the way Step Functions
 // counts it (see historyEvents), so the tests can check that a runner following a 30-day task
-// hands over to its next execution well before the 25,000-event history limit.
+// hands over to its next execution well before the 25,000-event history limit. Every execution
+// runs under Step Functions' payload quota (run-local.mjs's QuotaStateMachine), so a scripted
+// answer or a state that AWS would refuse fails here with States.DataLimitExceeded too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { StateMachine } from 'aws-local-stepfunctions';
+import { QuotaStateMachine } from './run-local.mjs';
 
 const definitionText = readFileSync(new URL('../ferry.asl.json', import.meta.url), 'utf8');
 const SUBSTITUTIONS = ['StartTaskFunctionArn', 'TaskStatusFunctionArn', 'CancelTaskFunctionArn', 'NotifyFunctionArn', 'LaneFunctionArn'];
@@ -183,7 +185,7 @@ async function run(script, { input = INPUT, name = input.owner } = {}) {
       },
     ]),
   );
-  const machine = new StateMachine(runnable);
+  const machine = new QuotaStateMachine(runnable);
   const execution = machine.run(input, {
     overrides: {
       taskResourceLocalHandlers: handlers,
