@@ -10,7 +10,7 @@ use clap::Args;
 use ferry::handlers::now_millis;
 use ferry::handlers::submit::CancelInput;
 use ferry::lanes::JobId;
-use ferry::lanes::record::{JobState, RunId};
+use ferry::lanes::record::RunId;
 use ferry::lanes::runner::{self, Cancelled};
 use ferry::ports::LaneView;
 
@@ -55,7 +55,7 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
         Cancelled::RunCancelRequested { run, jobs } => println!(
             "run {run}: cancel requested by {}; its runner cancels the task at its next status check; every job of the run ends canceled ({})",
             input.by,
-            crate::text::plural(jobs.len(), "job")
+            crate::text::plural(*jobs, "job")
         ),
         Cancelled::AlreadyEnded { state } => println!(
             "job {job} already ended ({}): nothing to cancel",
@@ -101,12 +101,11 @@ async fn caller(aws: &aws_config::SdkConfig) -> Result<String, Failure> {
 
 /// A run's first job: cancelling one job of a run cancels the run (every job in it).
 async fn first_job_of_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<JobId, Failure> {
-    let (_, run) = find_run(lanes, id).await?;
-    let job = run
-        .jobs
-        .iter()
-        .find(|j| j.state == JobState::Running)
-        .or(run.jobs.first())
-        .ok_or_else(|| Failure::new(format!("run {id} has no jobs")))?;
-    Ok(job.id.clone())
+    let (lane, _) = find_run(lanes, id).await?;
+    let first = lanes.members(&lane, id, 1).await?;
+    first
+        .into_iter()
+        .next()
+        .map(|member| member.id)
+        .ok_or_else(|| Failure::new(format!("run {id} has no jobs")))
 }

@@ -46,25 +46,16 @@ pub async fn run(args: HistoryArgs) -> Result<ExitCode, Failure> {
     if args.unmatched {
         return unmatched(&lanes, &args).await;
     }
-    let ids = match &args.lane {
-        Some(text) => {
-            vec![LaneId::parse(text).map_err(|e| Failure::new(format!("--lane: {e}")))?]
-        }
-        None => lanes.lanes().await?,
+    let lane = match &args.lane {
+        Some(text) => Some(LaneId::parse(text).map_err(|e| Failure::new(format!("--lane: {e}")))?),
+        None => None,
     };
-    let since = now_millis().saturating_sub(args.since.saturating_mul(1000));
-    let mut reports = Vec::new();
-    for lane in &ids {
-        reports.extend(
-            lanes
-                .reports(lane)
-                .await?
-                .into_iter()
-                .filter(|r| r.published_at >= since),
-        );
-    }
-    reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
-    reports.truncate(args.limit);
+    let now = now_millis();
+    let since = now.saturating_sub(args.since.saturating_mul(1000));
+    // Newest first, and only as many as are printed (the lane table indexes them by time).
+    let reports = lanes
+        .history(lane.as_ref(), (since, now), args.limit)
+        .await?;
     if args.output.json {
         let runs: Vec<serde_json::Value> = reports.iter().map(summary).collect();
         println!("{}", serde_json::json!({ "runs": runs }));

@@ -2,6 +2,7 @@
 //! progress.
 
 use ferry::domain::status::TaskSnapshot;
+use ferry::handlers::now_millis;
 use ferry::lanes::record::{RunId, RunRecord};
 use ferry::lanes::{JobId, LaneId};
 use ferry::ports::LaneView;
@@ -27,11 +28,12 @@ impl Target {
     }
 }
 
-/// A run and the lane it is in: every lane is looked at (a run id does not name its lane).
+/// A run and the lane it is in: every registered lane is looked at (a run id does not name its
+/// lane).
 pub async fn find_run<L: LaneView>(lanes: &L, id: &RunId) -> Result<(LaneId, RunRecord), Failure> {
-    for lane in lanes.lanes().await? {
-        if let Some(run) = lanes.run(&lane, id).await? {
-            return Ok((lane, run));
+    for registered in lanes.lanes(now_millis()).await? {
+        if let Some(run) = lanes.run(&registered.lane, id).await? {
+            return Ok((registered.lane, run));
         }
     }
     Err(Failure::new(format!(

@@ -77,22 +77,44 @@ pub async fn run(args: StatusArgs) -> Result<ExitCode, Failure> {
     let deployment = args.deploy.open(None).await?;
     let lanes = deployment.lanes()?;
     let tasks = AwsTasks::new(&deployment.aws);
+    let now = now_millis();
+    let mut idle = 0;
     let ids = match &args.lane {
         Some(text) => vec![LaneId::parse(text).map_err(|e| Failure::new(format!("LANE: {e}")))?],
-        None => lanes.lanes().await?,
+        // Lanes their runner released with nothing left are not shown (`ferry status LANE` shows
+        // one): they are counted.
+        None => {
+            let registered = lanes.lanes(now).await?;
+            idle = registered.iter().filter(|r| r.idle).count();
+            registered
+                .into_iter()
+                .filter(|r| !r.idle)
+                .map(|r| r.lane)
+                .collect()
+        }
     };
-    let now = now_millis();
     let mut all = Vec::with_capacity(ids.len());
     for id in ids {
         all.push(lane_status(&lanes, &tasks, id, now).await?);
     }
     if args.output.json {
-        let doc = serde_json::json!({ "lanes": all });
+        let doc = serde_json::json!({ "lanes": all, "idle_lanes": idle });
         println!("{doc}");
+    } else if all.is_empty() && idle == 0 {
+        println!("no lanes: nothing was queued in this table in the last 31 days");
     } else if all.is_empty() {
-        println!("no lanes: nothing was ever queued in this table");
+        println!(
+            "no lane has work: {} idle",
+            crate::text::plural(idle, "lane")
+        );
     } else {
         println!("{}", table(&all));
+        if idle > 0 {
+            println!(
+                "and {} idle (ferry status LANE shows one)",
+                crate::text::plural(idle, "lane")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -112,7 +134,8 @@ async fn lane_status<L: LaneView, T: DescribeTask>(
         Some(record) => Some(run_status(tasks, &record, now).await),
         None => None,
     };
-    let pending = lanes.pending(&lane, MAX_COUNTED + 1).await?;
+    let waiting = lanes.pending_count(&lane, MAX_COUNTED + 1).await?;
+    let oldest = lanes.pending(&lane, 1, 0).await?;
     Ok(LaneStatus {
         runner: lease.map(|l| Runner {
             alive: l.until >= now,
@@ -120,9 +143,9 @@ async fn lane_status<L: LaneView, T: DescribeTask>(
             lease_until: l.until,
         }),
         run,
-        waiting: pending.len().min(MAX_COUNTED),
-        waiting_capped: pending.len() > MAX_COUNTED,
-        oldest_waiting_seconds: pending
+        waiting: waiting.min(MAX_COUNTED),
+        waiting_capped: waiting > MAX_COUNTED,
+        oldest_waiting_seconds: oldest
             .first()
             .map(|j| now.saturating_sub(j.enqueued_at) / 1000),
         lane,
@@ -136,7 +159,7 @@ async fn run_status<T: DescribeTask>(tasks: &T, run: &RunRecord, now: Millis) ->
         id: run.id.to_string(),
         state: run.state,
         kind: run.spec.kind,
-        jobs: run.jobs.len(),
+        jobs: run.job_count,
         task: run.task.clone(),
         progress: Progress::default(),
         age_seconds,

@@ -75,10 +75,19 @@ fn target(text: &str) -> Result<(TaskTarget, LaneId), Failure> {
     Ok((TaskTarget::DataSyncTask(arn.clone()), LaneId::DataSync(arn)))
 }
 
+/// Most kept reports `ferry tasks` reads to tell Ferry's tasks from others.
+const MAX_REPORTS_READ: usize = 1_000;
+
 /// The task ids Ferry's runs in this lane used (kept reports and the run in flight).
 async fn ferrys_tasks<L: LaneView>(lanes: &L, lane: &LaneId) -> Result<BTreeSet<String>, Failure> {
+    let now = ferry::handlers::now_millis();
+    // The kept reports of the last 30 days, newest first (at most as many as listed).
     let mut ids: BTreeSet<String> = lanes
-        .reports(lane)
+        .history(
+            Some(lane),
+            (now.saturating_sub(30 * 86_400_000), now),
+            MAX_REPORTS_READ,
+        )
         .await?
         .into_iter()
         .filter_map(|r| r.task_id)

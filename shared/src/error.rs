@@ -77,6 +77,13 @@ pub enum FerryError {
         source: Option<AwsError>,
     },
 
+    /// A payload Ferry was about to write or answer is over its byte budget
+    /// ([`crate::budget`]): refused here, before AWS would refuse it (a Step Functions state
+    /// over 256 KiB fails its execution beyond any `Catch`). Never retried: the same input
+    /// weighs the same again.
+    #[error("too large: {0}")]
+    TooLarge(#[from] crate::budget::Oversize),
+
     /// Any other AWS failure (network, 5xx, an unexpected error code). Retried a few times.
     #[error("AWS service error: {source}")]
     AwsService {
@@ -97,6 +104,7 @@ impl FerryError {
             FerryError::Throttled { .. } => "Throttled",
             FerryError::NotFound { .. } => "NotFound",
             FerryError::LeaseLost { .. } => "LeaseLost",
+            FerryError::TooLarge(_) => "TooLarge",
             FerryError::AwsService { .. } => "AwsService",
         }
     }

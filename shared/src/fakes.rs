@@ -19,16 +19,17 @@ use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Ti
 use crate::error::{AwsError, FerryError};
 use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
 use crate::lanes::record::{
-    DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease,
-    LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord, RunState,
+    CancelRequest, DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState,
+    Lease, LeaseRequest, Leased, Millis, QueuedJob, REGISTRATION_DAYS, Registered, RunId, RunJob,
+    RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
 use crate::ports::{
     ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeExecution, DescribeTask, Fetched,
     KeepReports, KeepRunnersWaiting, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted,
-    Parked, Publish, PutObject, ReadReports, RecordDropped, StartExecution, StartOutcome,
-    StartTask, TokenAnswer, WakeRunners, WakeSlot, WakeSlots,
+    Parked, Publish, PutObject, ReadQueued, ReadReports, ReadRuns, RecordDropped, StartExecution,
+    StartOutcome, StartTask, TokenAnswer, WakeRunners, WakeSlot, WakeSlots,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
@@ -574,6 +575,12 @@ pub struct FakeLanes {
 struct LanesState {
     /// Job id → (job, state, run).
     jobs: BTreeMap<JobId, (QueuedJob, JobState, Option<RunId>)>,
+    /// Who cancelled a job while it was pending.
+    cancels: BTreeMap<JobId, CancelRequest>,
+    /// The registry: each lane's registration.
+    registry: BTreeMap<LaneId, Registration>,
+    /// Each run's members, by job id.
+    members: BTreeMap<(LaneId, RunId), BTreeMap<JobId, RunJob>>,
     leases: BTreeMap<LaneId, Lease>,
     runs: BTreeMap<(LaneId, RunId), RunRecord>,
     reports: BTreeMap<(LaneId, RunId), KeptReport>,
@@ -586,6 +593,15 @@ struct LanesState {
     /// Wake slots by execution ARN: the slot, and when a wake no runner waited for came.
     slots: BTreeMap<String, (WakeSlot, Option<Millis>)>,
     fail_runner_starts: u32,
+    fail_lane_reads: u32,
+}
+
+/// A lane's registration, as the lane table keeps it.
+#[derive(Debug, Clone)]
+struct Registration {
+    last_job: JobId,
+    expires_at: Millis,
+    idle: bool,
 }
 
 impl LanesState {
@@ -599,6 +615,11 @@ impl LanesState {
 impl FakeLanes {
     pub fn new() -> Self {
         FakeLanes::default()
+    }
+
+    /// Makes the next `count` reads of a lane's own record fail (the table throttled).
+    pub fn fail_next_lane_reads(&self, count: u32) {
+        self.state.lock().fail_lane_reads += count;
     }
 
     /// Makes the next `count` enqueues fail (a DynamoDB outage).
@@ -656,19 +677,50 @@ impl FakeLanes {
     }
 }
 
+impl ReadRuns for FakeLanes {
+    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
+        Ok(self
+            .state
+            .lock()
+            .runs
+            .get(&(lane.clone(), id.clone()))
+            .cloned())
+    }
+}
+
+impl ReadQueued for FakeLanes {
+    async fn queued(&self, lane: &LaneId, ids: &[JobId]) -> Result<Vec<QueuedJob>, FerryError> {
+        let state = self.state.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.jobs.get(id))
+            .filter(|(job, _, _)| &job.lane == lane)
+            .map(|(job, _, _)| job.clone())
+            .collect())
+    }
+}
+
 impl LaneView for FakeLanes {
-    async fn reports(&self, lane: &LaneId) -> Result<Vec<KeptReport>, FerryError> {
+    async fn history(
+        &self,
+        lane: Option<&LaneId>,
+        (since, _now): (Millis, Millis),
+        limit: usize,
+    ) -> Result<Vec<KeptReport>, FerryError> {
         let state = self.state.lock();
         let mut reports: Vec<KeptReport> = state
             .reports
             .values()
-            .filter(|r| &r.lane == lane)
-            .cloned()
+            .filter(|r| lane.is_none_or(|l| &r.lane == l) && r.published_at >= since)
+            .map(|r| KeptReport {
+                text: String::new(),
+                ..r.clone()
+            })
             .collect();
         reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
+        reports.truncate(limit);
         Ok(reports)
     }
-
     async fn dropped(&self, since: Millis, _now: Millis) -> Result<Vec<DroppedUpload>, FerryError> {
         let state = self.state.lock();
         Ok(state
@@ -684,14 +736,52 @@ impl LaneView for FakeLanes {
         Ok(state.reports.get(&(lane.clone(), id.clone())).cloned())
     }
 
-    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
+    async fn pending(
+        &self,
+        lane: &LaneId,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<QueuedJob>, FerryError> {
+        let mut read = Vec::new();
+        let mut bytes = 0;
+        for (job, state) in self.jobs() {
+            if &job.lane != lane || state != JobState::Pending {
+                continue;
+            }
+            let weight = job.weight();
+            if read.len() >= limit || (!read.is_empty() && bytes + weight > max_bytes) {
+                break;
+            }
+            bytes += weight;
+            read.push(job);
+        }
+        Ok(read)
+    }
+
+    async fn pending_count(&self, lane: &LaneId, limit: usize) -> Result<usize, FerryError> {
         Ok(self
             .jobs()
-            .into_iter()
+            .iter()
             .filter(|(job, state)| &job.lane == lane && *state == JobState::Pending)
-            .map(|(job, _)| job)
             .take(limit)
-            .collect())
+            .count())
+    }
+
+    async fn members(
+        &self,
+        lane: &LaneId,
+        run: &RunId,
+        limit: usize,
+    ) -> Result<Vec<RunJob>, FerryError> {
+        let state = self.state.lock();
+        let mut members: Vec<RunJob> = state
+            .members
+            .get(&(lane.clone(), run.clone()))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        members.sort_by(|a, b| (a.enqueued_at, &a.id).cmp(&(b.enqueued_at, &b.id)));
+        members.truncate(limit);
+        Ok(members)
     }
 
     async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, FerryError> {
@@ -700,34 +790,42 @@ impl LaneView for FakeLanes {
             job: job.clone(),
             state: *s,
             run: run.clone(),
+            cancel: state.cancels.get(id).cloned(),
         }))
     }
 
-    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
+    async fn lanes(&self, now: Millis) -> Result<Vec<Registered>, FerryError> {
         let state = self.state.lock();
-        let lanes: std::collections::BTreeSet<LaneId> = state
-            .jobs
-            .values()
-            .map(|(job, _, _)| job.lane.clone())
-            .collect();
-        Ok(lanes.into_iter().collect())
+        Ok(state
+            .registry
+            .iter()
+            .filter(|(_, r)| r.expires_at > now)
+            .map(|(lane, r)| Registered {
+                lane: lane.clone(),
+                idle: r.idle,
+                last_job: Some(r.last_job.clone()),
+            })
+            .collect())
     }
 
-    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
+    async fn registration(&self, lane: &LaneId) -> Result<Option<Registered>, FerryError> {
         let state = self.state.lock();
+        Ok(state.registry.get(lane).map(|r| Registered {
+            lane: lane.clone(),
+            idle: r.idle,
+            last_job: Some(r.last_job.clone()),
+        }))
+    }
+    async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
+        let mut state = self.state.lock();
+        if state.fail_lane_reads > 0 {
+            state.fail_lane_reads -= 1;
+            return Err(FakeFailure::Throttled.into_error());
+        }
         Ok(LaneState {
             lease: state.leases.get(lane).cloned(),
             run: state.in_flight.get(lane).cloned(),
         })
-    }
-
-    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
-        Ok(self
-            .state
-            .lock()
-            .runs
-            .get(&(lane.clone(), id.clone()))
-            .cloned())
     }
 }
 
@@ -744,6 +842,12 @@ impl LaneQueue for FakeLanes {
         state
             .jobs
             .insert(job.id.clone(), (job.clone(), JobState::Pending, None));
+        let registration = Registration {
+            last_job: job.id.clone(),
+            expires_at: job.enqueued_at + REGISTRATION_DAYS * 86_400_000,
+            idle: false,
+        };
+        state.registry.insert(job.lane.clone(), registration);
         Ok(Enqueued::Added)
     }
 }
@@ -786,6 +890,22 @@ impl LaneLease for FakeLanes {
         }
         state.leases.remove(lane);
         Ok(())
+    }
+
+    async fn mark_idle(
+        &self,
+        lane: &LaneId,
+        seen: Option<&JobId>,
+        _now: Millis,
+    ) -> Result<bool, FerryError> {
+        let mut state = self.state.lock();
+        match state.registry.get_mut(lane) {
+            Some(r) if Some(&r.last_job) == seen => {
+                r.idle = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn hand_over(&self, from: &str, to: &LeaseRequest) -> Result<(), FerryError> {
@@ -839,6 +959,9 @@ impl LaneRuns for FakeLanes {
             {
                 entry.1 = end.state;
                 ended.push(job.id.clone());
+                if let Some(cancel) = &end.cancel {
+                    state.cancels.insert(job.id.clone(), cancel.clone());
+                }
             }
         }
         Ok(ended)
@@ -856,16 +979,25 @@ impl LaneRuns for FakeLanes {
         Ok(())
     }
 
-    async fn take_jobs(&self, run: &RunRecord) -> Result<Vec<JobId>, FerryError> {
+    async fn take_jobs(
+        &self,
+        run: &RunRecord,
+        jobs: &[QueuedJob],
+    ) -> Result<Vec<JobId>, FerryError> {
         let mut state = self.state.lock();
         let mut gone = Vec::new();
-        for job in &run.jobs {
+        for job in jobs {
             match state.jobs.get_mut(&job.id) {
                 Some(entry)
                     if entry.1 == JobState::Pending || entry.2.as_ref() == Some(&run.id) =>
                 {
                     entry.1 = JobState::Running;
                     entry.2 = Some(run.id.clone());
+                    state
+                        .members
+                        .entry((run.lane.clone(), run.id.clone()))
+                        .or_default()
+                        .insert(job.id.clone(), RunJob::of(job));
                 }
                 _ => gone.push(job.id.clone()),
             }
@@ -873,16 +1005,35 @@ impl LaneRuns for FakeLanes {
         Ok(gone)
     }
 
+    async fn return_jobs(&self, run: &RunRecord, jobs: &[QueuedJob]) -> Result<(), FerryError> {
+        let mut state = self.state.lock();
+        for job in jobs {
+            if let Some(entry) = state.jobs.get_mut(&job.id)
+                && entry.2.as_ref() == Some(&run.id)
+            {
+                entry.1 = JobState::Pending;
+                entry.2 = None;
+                if let Some(members) = state.members.get_mut(&(run.lane.clone(), run.id.clone())) {
+                    members.remove(&job.id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn update(&self, run: &RunRecord) -> Result<(), FerryError> {
         let mut state = self.state.lock();
         match state.runs.get_mut(&(run.lane.clone(), run.id.clone())) {
             Some(stored) if stored.state != RunState::Done => {
-                // The cancel marks stay as first written, as the lane table keeps them.
+                // The cancel marks stay as first written, and the adoption count as counted,
+                // as the lane table keeps them beside the record.
                 let cancel = stored.cancel.clone().or_else(|| run.cancel.clone());
                 let canceled_outside = stored.canceled_outside.or(run.canceled_outside);
+                let adoptions = stored.adoptions;
                 *stored = RunRecord {
                     cancel,
                     canceled_outside,
+                    adoptions,
                     ..run.clone()
                 };
                 Ok(())
@@ -894,21 +1045,43 @@ impl LaneRuns for FakeLanes {
         }
     }
 
-    async fn finish(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
+    async fn adopted(&self, run: &RunRecord) -> Result<u32, FerryError> {
+        let mut state = self.state.lock();
+        match state.runs.get_mut(&(run.lane.clone(), run.id.clone())) {
+            Some(stored) if stored.state != RunState::Done => {
+                stored.adoptions += 1;
+                Ok(stored.adoptions)
+            }
+            _ => Err(FerryError::NotFound {
+                message: format!("run {} of {} is not in flight", run.id, run.lane),
+                source: None,
+            }),
+        }
+    }
+
+    async fn finish(&self, owner: &str, run: &RunRecord, end: JobState) -> Result<(), FerryError> {
         let mut state = self.state.lock();
         if !state.holds(&run.lane, owner) || state.in_flight.get(&run.lane) != Some(&run.id) {
             return Err(FakeLanes::lost(&run.lane, owner));
         }
-        for job in &run.jobs {
-            if let Some(entry) = state.jobs.get_mut(&job.id)
+        let members: Vec<JobId> = state
+            .members
+            .get(&(run.lane.clone(), run.id.clone()))
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for id in members {
+            if let Some(entry) = state.jobs.get_mut(&id)
                 && entry.2.as_ref() == Some(&run.id)
             {
-                entry.1 = job.state;
+                entry.1 = end;
             }
         }
+        let key = (run.lane.clone(), run.id.clone());
+        let adoptions = state.runs.get(&key).map_or(0, |r| r.adoptions);
         let mut done = run.clone();
         done.state = RunState::Done;
-        state.runs.insert((run.lane.clone(), run.id.clone()), done);
+        done.adoptions = adoptions;
+        state.runs.insert(key, done);
         state.in_flight.remove(&run.lane);
         Ok(())
     }

@@ -11,6 +11,8 @@
 //! - [`domain`]: the job spec and its validation, DataSync task definitions Ferry ensures,
 //!   task handles and the normalized status, adaptive polling, idempotency keys, input parsing
 //!   with field paths, bounded text. Pure: no AWS calls.
+//! - [`budget`]: byte budgets: what every payload crossing a boundary (a state, an item, a
+//!   transaction, a message, an answer) may weigh, measured from its serialized bytes.
 //! - [`ids`]: identifiers parsed once (file system ids, DataSync and SNS ARNs, `s3://` URLs):
 //!   every ARN and URL is split there and nowhere else.
 //! - [`error`]: [`FerryError`] and the stable `error_type`s the state machine matches on.
@@ -28,6 +30,7 @@
 //! - `fakes` (feature `test-util`): in-memory fakes of the ports, for tests.
 
 pub mod aws;
+pub mod budget;
 pub mod config;
 pub mod domain;
 pub mod error;

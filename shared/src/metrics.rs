@@ -68,6 +68,8 @@ pub const BYTES: &str = "Bytes";
 pub const JOBS_PER_RUN: &str = "JobsPerRun";
 /// Jobs that waited past their deadline and never ran (no dimension).
 pub const JOBS_EXPIRED: &str = "JobsExpired";
+/// 1 per run abandoned after its runners kept stopping (dimensions Lane + Outcome, Outcome).
+pub const RUNS_ABANDONED: &str = "RunsAbandoned";
 
 // lane `take`: dimension Lane.
 /// Pending jobs left after a run was taken (as far as the take read).

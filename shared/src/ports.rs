@@ -11,8 +11,8 @@ use crate::domain::status::{Counts, TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
 use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, FileSystemId, S3Url};
 use crate::lanes::record::{
-    DroppedUpload, Enqueued, JobEnd, JobRecord, KeptReport, LaneState, LeaseRequest, Leased,
-    Millis, QueuedJob, RunId, RunRecord,
+    DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, LeaseRequest,
+    Leased, Millis, QueuedJob, Registered, RunId, RunJob, RunRecord,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::notify::message::SnsMessage;
@@ -178,37 +178,85 @@ pub trait ReadReports {
 
 // --- lanes: s3-trigger and submit enqueue and kick; the runner takes, runs and finishes ---
 
+/// A run's record, read consistently: what the task functions read, since the runner hands
+/// them only a reference to its run (its spec may weigh 320 KiB; the runner's state 256 KiB).
+pub trait ReadRuns {
+    fn run(
+        &self,
+        lane: &LaneId,
+        id: &RunId,
+    ) -> impl Future<Output = Result<Option<RunRecord>, FerryError>> + Send;
+}
+
+/// Jobs read back by id as they were queued: a runner settling a claimed run that its claim
+/// did not finish merges again the jobs the run took.
+pub trait ReadQueued {
+    /// The jobs `ids` of `lane` (those still in the table), in the order given.
+    fn queued(
+        &self,
+        lane: &LaneId,
+        ids: &[JobId],
+    ) -> impl Future<Output = Result<Vec<QueuedJob>, FerryError>> + Send;
+}
+
 /// What the lane table holds, read consistently: the lanes, each lane's lease and run in
 /// flight, its pending jobs, a job by its id.
-pub trait LaneView {
-    /// Up to `limit` pending jobs of `lane`, oldest first, read consistently.
+pub trait LaneView: ReadRuns {
+    /// Up to `limit` pending jobs of `lane`, oldest first, read consistently, stopping once
+    /// the jobs read weigh `max_bytes` ([`QueuedJob::weight`]; the oldest is always read): a
+    /// function's memory holds what it reads.
     fn pending(
         &self,
         lane: &LaneId,
         limit: usize,
+        max_bytes: usize,
     ) -> impl Future<Output = Result<Vec<QueuedJob>, FerryError>> + Send;
+
+    /// How many jobs of `lane` are pending, counted up to `limit` (reading none of them).
+    fn pending_count(
+        &self,
+        lane: &LaneId,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, FerryError>> + Send;
+
+    /// The first `limit` members of the run `run` of `lane` (the jobs it took), oldest first.
+    fn members(
+        &self,
+        lane: &LaneId,
+        run: &RunId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RunJob>, FerryError>> + Send;
 
     /// The job `id`, wherever it is (pending, in a run, ended); `None` when it was never
     /// enqueued (or its record expired).
     fn job(&self, id: &JobId)
     -> impl Future<Output = Result<Option<JobRecord>, FerryError>> + Send;
 
-    /// Every lane that ever had a job (for the sweep).
-    fn lanes(&self) -> impl Future<Output = Result<Vec<LaneId>, FerryError>> + Send;
+    /// Every lane registered at `now` (a job queued there within
+    /// [`crate::lanes::record::REGISTRATION_DAYS`]), idle or not, every page.
+    fn lanes(
+        &self,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<Registered>, FerryError>> + Send;
+
+    /// The registration of `lane`, if it has one.
+    fn registration(
+        &self,
+        lane: &LaneId,
+    ) -> impl Future<Output = Result<Option<Registered>, FerryError>> + Send;
 
     /// The lane's lease and run in flight, read consistently.
     fn lane(&self, lane: &LaneId) -> impl Future<Output = Result<LaneState, FerryError>> + Send;
 
-    fn run(
+    /// The reports kept for the runs of `lane` (of every lane: `None`) published within
+    /// `window` (since, now; at most the last 30 days), newest first, at most `limit` of them: only those
+    /// are read. Each without its text (the summary `ferry history` lists; [`Self::report`]
+    /// has the text).
+    fn history(
         &self,
-        lane: &LaneId,
-        id: &RunId,
-    ) -> impl Future<Output = Result<Option<RunRecord>, FerryError>> + Send;
-
-    /// The reports kept for `lane`'s runs (the last 30 days), newest first.
-    fn reports(
-        &self,
-        lane: &LaneId,
+        lane: Option<&LaneId>,
+        window: (Millis, Millis),
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<KeptReport>, FerryError>> + Send;
 
     /// Uploads that started nothing, recorded at or after `since` (within the last 30 days),
@@ -258,6 +306,16 @@ pub trait LaneLease {
         owner: &str,
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 
+    /// Marks `lane` idle (since `now`) in the registry, so the sweep passes it by, unless a
+    /// job was queued since its registration named `seen` (then it stays as it is). `true`:
+    /// marked.
+    fn mark_idle(
+        &self,
+        lane: &LaneId,
+        seen: Option<&JobId>,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, FerryError>> + Send;
+
     /// Passes `from`'s lease on `to.lane` to `to.owner` (a runner continuing as a new
     /// execution).
     fn hand_over(
@@ -285,23 +343,40 @@ pub trait LaneRuns {
         run: &RunRecord,
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 
-    /// Moves the run's jobs from pending to running; again on an adopted run, it changes
-    /// nothing that is done. Returns the jobs that were no longer pending (cancelled
-    /// meanwhile): the caller drops them from the run before starting it.
+    /// Moves `jobs` (the run's, as planned) from pending to running, each with its member
+    /// record; again on an adopted run, it changes nothing that is done. Returns the jobs that
+    /// were no longer pending (cancelled meanwhile): the run goes on without them.
     fn take_jobs(
         &self,
         run: &RunRecord,
+        jobs: &[QueuedJob],
     ) -> impl Future<Output = Result<Vec<JobId>, FerryError>> + Send;
 
-    /// Replaces the record of a run in flight (jobs dropped, its task started, a cancel asked).
+    /// Gives `jobs`, which the run took but does not cover after all (its merge shrank when a
+    /// job of it was cancelled), back to the lane: pending again, as they were queued.
+    fn return_jobs(
+        &self,
+        run: &RunRecord,
+        jobs: &[QueuedJob],
+    ) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Replaces the record of a run in flight (its jobs settled, its task started, a cancel
+    /// asked).
     fn update(&self, run: &RunRecord) -> impl Future<Output = Result<(), FerryError>> + Send;
 
-    /// Ends the run as its record says (each job's end state, `ended_at`): the jobs, the run
-    /// done, the lane free of it, while the lease is `owner`'s.
+    /// Counts one more adoption of the run in flight (a runner took it over from one that
+    /// stopped); returns how many there have been.
+    fn adopted(&self, run: &RunRecord) -> impl Future<Output = Result<u32, FerryError>> + Send;
+
+    /// Ends the run: each of its members' jobs to `state` (a job already ended stays as it
+    /// is), in bounded pieces, then the run done (its record as given, `ended_at` set) and the
+    /// lane free of it, while the lease is `owner`'s. Again after a failure, it finishes what
+    /// is left.
     fn finish(
         &self,
         owner: &str,
         run: &RunRecord,
+        state: JobState,
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 }
 

@@ -49,7 +49,9 @@ const FUNCTION_OF = {
   StartTask: 'StartTaskFunctionArn',
   GetStatus: 'TaskStatusFunctionArn',
   CancelTask: 'CancelTaskFunctionArn',
+  CancelAbandoned: 'CancelTaskFunctionArn',
   Notify: 'NotifyFunctionArn',
+  NotifyAbandoned: 'NotifyFunctionArn',
   NotifyExpired: 'NotifyFunctionArn',
   NotifyCanceled: 'NotifyFunctionArn',
   NotifyCouldNotStart: 'NotifyFunctionArn',
@@ -84,17 +86,18 @@ function lambdaError(errorType, errorMessage = errorType) {
 }
 const leaseLost = () => lambdaError('LeaseLost', `lease lost: ${LANE} is held by lane-xyz-9`);
 
-/** A RunSummary as the lane function answers it: the merged spec and a count of jobs, never the jobs. */
+/** A RunSummary as the lane function answers it: a reference and counts, never the spec or the
+ * jobs (the task functions read the run from the lane table). */
 function claimed(id = RUN, extra = {}) {
-  return { id, state: 'claimed', spec: SPEC, task: null, deadline: DEADLINE, jobs: 3, cancel_requested: false, ...extra };
+  return { id, state: 'claimed', task: null, deadline: DEADLINE, jobs: 3, cancel_requested: false, adoptions: 0, ...extra };
 }
 const startedRun = (id = RUN, task = TASK) => claimed(id, { state: 'started', task });
 /** The lane function's answer to take. */
-const taken = (run, extra = {}) => ({ run, adopted: false, expired: [], backlog: 0, ...extra });
+const taken = (run, extra = {}) => ({ run, adopted: false, abandon: false, expired: [], backlog: 0, ...extra });
 const NOTHING = taken(null);
 /** start-task's answers. */
 const started = (extra = {}) => ({
-  task: TASK, busy: false, timed_out: false, idempotency_key: 'ferry-run-01J0000000000000000000001',
+  task: TASK, busy: false, timed_out: false, canceled: false, idempotency_key: 'ferry-run-01J0000000000000000000001',
   next_poll_seconds: 15, started_at: '2026-11-21T01:00:00Z', ...extra,
 });
 const busy = (extra = {}) => started({ task: null, busy: true, next_poll_seconds: 30, started_at: null, ...extra });
@@ -274,12 +277,12 @@ test('one run end to end: take, start, record, poll, report, finish, then releas
     'Notify', 'Finish', 'CountRun', 'Continue', ...NOTHING_LEFT,
   ]);
   assert.deepEqual(r.log, ['Take', 'StartTask', 'Started', 'GetStatus', 'GetStatus', 'GetStatus', 'Notify', 'Finish', 'Take', 'Release']);
-  assert.deepEqual(r.calls.Take, [{ action: 'take', lane: LANE, owner: OWNER }, { action: 'take', lane: LANE, owner: OWNER }]);
-  assert.deepEqual(r.calls.StartTask, [{ job: SPEC, execution: RUN, runner: RUNNER, deadline: DEADLINE }]);
+  assert.deepEqual(r.calls.Take, [{ action: 'take', lane: LANE, owner: OWNER, generation: 0 }, { action: 'take', lane: LANE, owner: OWNER, generation: 0 }]);
+  assert.deepEqual(r.calls.StartTask, [{ runner: RUNNER }]);
   assert.deepEqual(r.calls.Started, [{ action: 'started', lane: LANE, owner: OWNER, run: RUN, task: TASK }]);
-  for (const call of r.calls.GetStatus) assert.deepEqual(call, { job: SPEC, task: TASK, cancel_requested: false, runner: RUNNER });
+  for (const call of r.calls.GetStatus) assert.deepEqual(call, { task: TASK, cancel_requested: false, runner: RUNNER });
   assert.deepEqual(r.calls.Notify, [{
-    job: SPEC, execution: OWNER, task: TASK, status: status('succeeded', 'SUCCEEDED'), timed_out: false, runner: RUNNER,
+    execution: OWNER, task: TASK, status: status('succeeded', 'SUCCEEDED'), timed_out: false, runner: RUNNER,
   }], 'the report gets the whole last status');
   assert.deepEqual(r.calls.Finish, [{ action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'succeeded' }]);
   assert.deepEqual(r.calls.Release, [{ action: 'release', lane: LANE, owner: OWNER }]);
@@ -288,7 +291,7 @@ test('one run end to end: take, start, record, poll, report, finish, then releas
   }
   assertSmall(r.events);
   const adopted = r.events.find((e) => e.type === 'StateEntered' && e.state.name === 'Adopted').state.input;
-  assert.deepEqual(Object.keys(adopted).sort(), ['flags', 'generation', 'history', 'lane', 'owner', 'run', 'runner']);
+  assert.deepEqual(Object.keys(adopted).sort(), ['abandon', 'flags', 'generation', 'history', 'lane', 'owner', 'run', 'runner']);
   assert.deepEqual(adopted.flags, { cancel_requested: false, timed_out: false });
   assert.ok(r.result.history.events > 0, 'the history budget counts this execution\'s events');
 });
@@ -331,7 +334,6 @@ test('the runner loops while runs are pending, and takes again when release says
     'Take', 'Release',
   ]);
   assert.deepEqual(after(r.visited, 'Release', 3), ['Release', 'Again', 'Take'], 'again: take once more');
-  assert.deepEqual(r.calls.StartTask.map((c) => c.execution), [RUN, RUN2, RUN3]);
   assert.deepEqual(r.calls.StartTask.map((c) => c.runner.run), [RUN, RUN2, RUN3]);
   assert.deepEqual(r.calls.GetStatus.map((c) => [c.runner.run, c.task.task_id]), [
     [RUN, TASK.task_id], [RUN2, TASK2.task_id], [RUN2, TASK2.task_id], [RUN3, TASK.task_id],
@@ -341,7 +343,7 @@ test('the runner loops while runs are pending, and takes again when release says
   assert.deepEqual(r.calls.Notify.map((c) => c.execution), [OWNER, OWNER, OWNER], 'the runner execution');
   // Each run starts from a fresh state: nothing of the last run travels on.
   for (const e of r.events.filter((e) => e.type === 'StateEntered' && e.state.name === 'Adopted')) {
-    assert.deepEqual(Object.keys(e.state.input).sort(), ['flags', 'generation', 'history', 'lane', 'owner', 'run', 'runner']);
+    assert.deepEqual(Object.keys(e.state.input).sort(), ['abandon', 'flags', 'generation', 'history', 'lane', 'owner', 'run', 'runner']);
     assert.equal(e.state.input.generation, 4);
   }
   assertSmall(r.events);
@@ -362,7 +364,7 @@ test('a busy file system: start-task is asked again after next_poll_seconds with
   assert.equal(r.visited[r.visited.lastIndexOf('IsBusy') + 1], 'Started');
   assert.equal(r.calls.StartTask.length, 3);
   for (const call of r.calls.StartTask) {
-    assert.deepEqual(call, { job: SPEC, execution: RUN, runner: RUNNER, deadline: DEADLINE }, 'same run, same idempotency key');
+    assert.deepEqual(call, { runner: RUNNER }, 'same run, same idempotency key');
   }
   assert.deepEqual(r.retried, [], 'busy is an answer, not an error: no retries');
   assert.deepEqual(r.calls.Started, [{ action: 'started', lane: LANE, owner: OWNER, run: RUN, task: TASK }]);
@@ -390,8 +392,7 @@ test('busy until every deadline passed: the run is reported timed out without st
     'WaitBusy', 'CountBusy', 'StartTask', 'IsBusy', 'NeverStarted', 'NotifyNeverStarted', 'Finish', 'CountRun', 'Continue', 'Take',
   ]);
   const [never] = r.calls.NotifyNeverStarted;
-  assert.deepEqual(Object.keys(never).sort(), ['error', 'execution', 'job', 'runner', 'timed_out']);
-  assert.deepEqual(never.job, SPEC);
+  assert.deepEqual(Object.keys(never).sort(), ['error', 'execution', 'runner', 'timed_out'], 'by reference: no spec');
   assert.equal(never.execution, OWNER, 'reports name the runner execution');
   assert.equal(never.timed_out, true);
   assert.deepEqual(never.runner, RUNNER);
@@ -399,7 +400,7 @@ test('busy until every deadline passed: the run is reported timed out without st
   assert.ok(never.error.Cause.length > 0);
   assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'timed_out' });
   assert.deepEqual(r.calls.Started.map((c) => c.run), [RUN2], 'the first run never started');
-  assert.deepEqual(r.calls.StartTask.map((c) => c.execution), [RUN, RUN, RUN2]);
+  assert.deepEqual(r.calls.StartTask.map((c) => c.runner.run), [RUN, RUN, RUN2]);
   assert.deepEqual(r.calls.Finish.map((c) => [c.run, c.outcome]), [[RUN, 'timed_out'], [RUN2, 'succeeded']]);
 });
 
@@ -414,7 +415,7 @@ test('an adopted run whose task started is followed: no second start, no second 
   assert.deepEqual(after(r.visited, 'Prepare', 5), ['Prepare', 'Adopted', 'Follow', 'GetStatus', 'CountPoll']);
   assert.equal(r.calls.StartTask.length, 0);
   assert.equal(r.calls.Started.length, 0);
-  assert.deepEqual(r.calls.GetStatus[0], { job: SPEC, task: TASK2, cancel_requested: false, runner: RUNNER });
+  assert.deepEqual(r.calls.GetStatus[0], { task: TASK2, cancel_requested: false, runner: RUNNER });
   assert.deepEqual(r.calls.Notify[0].task, TASK2);
   assert.deepEqual(r.calls.Finish, [{ action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'succeeded' }]);
 
@@ -423,16 +424,14 @@ test('an adopted run whose task started is followed: no second start, no second 
     Take: [taken(claimed(), { adopted: true }), NOTHING],
     GetStatus: [status('succeeded', 'SUCCEEDED')],
   }));
-  assert.deepEqual(claimedAgain.calls.StartTask, [{ job: SPEC, execution: RUN, runner: RUNNER, deadline: DEADLINE }]);
+  assert.deepEqual(claimedAgain.calls.StartTask, [{ runner: RUNNER }]);
   assert.equal(claimedAgain.calls.Started.length, 1);
   assert.ok(!claimedAgain.visited.includes('Follow'));
 });
 
 test('jobs that expired in the lane are reported once, and the run proceeds; a failed report does not stop the runner', async () => {
-  const expired = [
-    { id: 'job-01', source: 's3-trigger', enqueued_at: DEADLINE - 7_200_000, deadline: DEADLINE - 3_600_000, job: { name: 'a', kind: 'fsx_export' } },
-    { id: 'job-02', source: 'submit', enqueued_at: DEADLINE - 7_000_000, deadline: DEADLINE - 3_500_000, job: { name: 'b', kind: 'fsx_export' } },
-  ];
+  // By reference: the ids of the jobs the take ended; notify reads each from the lane table.
+  const expired = [`job-${'1'.repeat(56)}`, `job-${'2'.repeat(56)}`];
   const script = (notifyExpired) => oneRun({
     Take: [taken(claimed(), { expired, backlog: 4 }), NOTHING],
     GetStatus: [status('succeeded', 'SUCCEEDED')],
@@ -440,7 +439,7 @@ test('jobs that expired in the lane are reported once, and the run proceeds; a f
   });
   const r = await run(script([reported('timed_out')]));
   assert.equal(r.status, 'SUCCEEDED');
-  assert.deepEqual(r.calls.NotifyExpired, [{ expired }], 'only the expired jobs');
+  assert.deepEqual(r.calls.NotifyExpired, [{ expired: { lane: LANE, jobs: expired } }], 'only the expired jobs, by reference');
   assert.deepEqual(after(r.visited, 'AnyExpired', 4), ['AnyExpired', 'NotifyExpired', 'AnyRun', 'Prepare']);
   assert.deepEqual(r.log, ['Take', 'NotifyExpired', 'StartTask', 'Started', 'GetStatus', 'Notify', 'Finish', 'Take', 'Release']);
   assert.equal(r.calls.NotifyExpired.length, 1, 'the second take had none');
@@ -467,17 +466,14 @@ test('jobs that expired in the lane are reported once, and the run proceeds; a f
 });
 
 test('an execution a cancel started reports the job cancelled while pending and takes no lease', async () => {
-  const job = {
-    id: 'job-' + 'a'.repeat(56), source: 'submit', enqueued_at: DEADLINE - 60_000, deadline: DEADLINE,
-    job: { name: 'nightly-export', kind: 'fsx_export', file_system_id: 'fs-0123456789abcdef0' },
-    canceled: { by: 'arn:aws:sts::111122223333:assumed-role/ops/alice', reason: 'wrong folder', at: DEADLINE - 30_000 },
-  };
-  const input = { canceled: [job] };
+  // By reference: the lane and the job; notify reads who cancelled it and why from the table.
+  const job = { id: 'job-' + 'a'.repeat(56) };
+  const input = { canceled: { lane: LANE, jobs: [job.id] } };
   const name = `cancel-${job.id}`;
   const r = await run({ NotifyCanceled: [reported('canceled')] }, { input, name });
   assert.equal(r.status, 'SUCCEEDED');
   assert.deepEqual(r.visited, ['Entry', 'NotifyCanceled', 'CanceledReported']);
-  assert.deepEqual(r.calls.NotifyCanceled, [{ expired: [job] }], 'notify gets the job as it reports ended-pending jobs');
+  assert.deepEqual(r.calls.NotifyCanceled, [{ expired: input.canceled }], 'notify gets the job as it reports ended-pending jobs');
   assert.deepEqual(r.log, ['NotifyCanceled'], 'no lane step: no lease taken, renewed or released');
 
   const throttled = await run({ NotifyCanceled: [lambdaError('Throttled', 'Rate exceeded'), reported('canceled')] }, { input, name });
@@ -593,7 +589,7 @@ test('a run past its deadline is cancelled once, polled until it ends, and repor
   assert.equal(r.status, 'SUCCEEDED');
   assert.deepEqual(after(r.visited, 'MarkTimedOut', 6), ['MarkTimedOut', 'CancelTask', 'IsDone', 'WaitPoll', 'GetStatus', 'CountPoll']);
   assert.equal(r.visited.filter((s) => s === 'MarkTimedOut').length, 1);
-  assert.deepEqual(r.calls.CancelTask, [{ job: SPEC, task: TASK, cancel_requested: true, runner: RUNNER }]);
+  assert.deepEqual(r.calls.CancelTask, [{ task: TASK, cancel_requested: true, runner: RUNNER }]);
   assert.deepEqual(r.calls.GetStatus.map((c) => c.cancel_requested), [false, false, true, true], 'polls after the cancel say so');
   assert.equal(r.calls.Notify[0].timed_out, true);
   assert.equal(r.calls.Notify[0].status.phase, 'canceled');
@@ -638,7 +634,7 @@ test('a cancel asked by a person cancels the task once and reports it cancelled'
   assert.equal(r.status, 'SUCCEEDED');
   assert.deepEqual(after(r.visited, 'MarkCanceled', 3), ['MarkCanceled', 'CancelTask', 'IsDone']);
   assert.equal(r.calls.CancelTask.length, 1, 'once, although later statuses still say cancel_asked');
-  assert.deepEqual(r.calls.CancelTask[0], { job: SPEC, task: TASK, cancel_requested: true, runner: RUNNER });
+  assert.deepEqual(r.calls.CancelTask[0], { task: TASK, cancel_requested: true, runner: RUNNER });
   assert.deepEqual(r.calls.GetStatus.map((c) => c.cancel_requested), [false, false, true, true, true]);
   assert.equal(r.calls.Notify[0].timed_out, false, 'cancelled, not timed out');
   assert.equal(r.calls.Notify[0].status.phase, 'canceled');
@@ -701,10 +697,9 @@ test('a run that cannot start is reported, finished as notify said, and the runn
   assert.equal(r.status, 'SUCCEEDED');
   assert.equal(r.visited.at(-1), 'Idle');
   assert.deepEqual(after(r.visited, 'StartTask', 6), ['StartTask', 'NotifyCouldNotStart', 'Finish', 'CountRun', 'Continue', 'Take']);
-  assert.deepEqual(r.calls.StartTask.map((c) => c.execution), [RUN, RUN2], 'InvalidJob is never retried');
+  assert.deepEqual(r.calls.StartTask.map((c) => c.runner.run), [RUN, RUN2], 'InvalidJob is never retried');
   const [payload] = r.calls.NotifyCouldNotStart;
-  assert.deepEqual(Object.keys(payload).sort(), ['error', 'execution', 'job', 'runner']);
-  assert.deepEqual(payload.job, SPEC);
+  assert.deepEqual(Object.keys(payload).sort(), ['error', 'execution', 'runner'], 'by reference: no spec');
   assert.equal(payload.execution, OWNER, 'reports name the runner execution');
   assert.deepEqual(payload.runner, RUNNER);
   assert.equal(payload.error.Error, 'InvalidJob');
@@ -725,6 +720,65 @@ test('a run that cannot start is reported, finished as notify said, and the runn
   assert.equal(exhausted.calls.NotifyCouldNotStart[0].error.Error, 'LimitExceeded');
   assert.equal(exhausted.calls.Finish[0].outcome, 'could_not_start');
   assert.equal(exhausted.visited.at(-1), 'Idle');
+});
+
+test('a run cancelled before its task started is not started: reported canceled, finished canceled', async () => {
+  const r = await run(oneRun({
+    StartTask: [started({ task: null, canceled: true })],
+    NotifyCouldNotStart: [reported('canceled')],
+    Started: [], GetStatus: [], Notify: [],
+  }));
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'StartTask', 5), ['StartTask', 'IsBusy', 'CanceledBeforeStart', 'NotifyCouldNotStart', 'Finish']);
+  const [payload] = r.calls.NotifyCouldNotStart;
+  assert.equal(payload.error.Error, 'Canceled', 'notify reports it canceled, naming who asked');
+  assert.deepEqual(payload.runner, RUNNER);
+  assert.deepEqual(r.calls.Finish[0], { action: 'finish', lane: LANE, owner: OWNER, run: RUN, outcome: 'canceled' });
+});
+
+test('a run adopted past the limit is abandoned: its task cancelled, reported failed, finished, and the lane goes on', async () => {
+  const RUN2 = 'run-01J0000000000000000000002';
+  const r = await run({
+    Take: [taken(startedRun(RUN, TASK2), { adopted: true, abandon: true }), taken(claimed(RUN2)), NOTHING],
+    CancelAbandoned: [cancelAnswer('requested', 'running', 'CANCELING')],
+    NotifyAbandoned: [reported('failed')],
+    StartTask: [started()],
+    Started: [finished],
+    GetStatus: [status('succeeded', 'SUCCEEDED')],
+    Notify: [reported('succeeded')],
+    Finish: [finished, finished],
+    Release: [released(false)],
+  });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(after(r.visited, 'Adopted', 6), ['Adopted', 'Abandon', 'CancelAbandoned', 'NotifyAbandoned', 'Finish', 'CountRun']);
+  assert.deepEqual(r.calls.CancelAbandoned, [{ task: TASK2, cancel_requested: true, runner: RUNNER }]);
+  const [payload] = r.calls.NotifyAbandoned;
+  assert.equal(payload.error.Error, 'RunAbandoned');
+  assert.match(payload.error.Cause, /^Ferry abandoned the run: 0 runners in a row stopped/);
+  assert.deepEqual(payload.task, TASK2);
+  assert.deepEqual(r.calls.Finish.map((c) => [c.run, c.outcome]), [[RUN, 'failed'], [RUN2, 'succeeded']]);
+
+  // Never started: nothing to cancel. A cancel or a report that fails does not keep the lane.
+  const claimedOnly = await run({
+    Take: [taken(claimed(RUN, { adoptions: 4 }), { adopted: true, abandon: true }), NOTHING],
+    NotifyAbandoned: always(lambdaError('Throttled', 'Rate exceeded')),
+    Finish: [finished],
+    Release: [released(false)],
+  });
+  assert.equal(claimedOnly.status, 'SUCCEEDED');
+  assert.equal(claimedOnly.calls.CancelAbandoned.length, 0);
+  assert.match(claimedOnly.calls.NotifyAbandoned[0].error.Cause, /^Ferry abandoned the run: 4 runners/);
+  assert.deepEqual(claimedOnly.calls.Finish.map((c) => c.outcome), ['failed']);
+  assert.ok(claimedOnly.visited.includes('AbandonedUnreported'));
+  const cancelFails = await run({
+    Take: [taken(startedRun(), { adopted: true, abandon: true }), NOTHING],
+    CancelAbandoned: always(lambdaError('AwsService', 'fsx: 500')),
+    NotifyAbandoned: [reported('failed')],
+    Finish: [finished],
+    Release: [released(false)],
+  });
+  assert.equal(cancelFails.status, 'SUCCEEDED');
+  assert.deepEqual(cancelFails.calls.Finish.map((c) => c.outcome), ['failed']);
 });
 
 test('a report that cannot be published does not stop the run from finishing', async () => {
@@ -779,7 +833,7 @@ test('a task that can no longer be described is reported as lost track, then fin
   assert.equal(r.polls, 2, 'NotFound is not retried');
   assert.deepEqual(after(r.visited, 'NotifyLostTrack', 3), ['NotifyLostTrack', 'Finish', 'CountRun']);
   const [payload] = r.calls.NotifyLostTrack;
-  assert.deepEqual(Object.keys(payload).sort(), ['error', 'execution', 'job', 'runner', 'task']);
+  assert.deepEqual(Object.keys(payload).sort(), ['error', 'execution', 'runner', 'task']);
   assert.deepEqual(payload.task, TASK);
   assert.equal(payload.execution, OWNER, 'reports name the runner execution');
   assert.deepEqual(payload.runner, RUNNER);
@@ -890,7 +944,7 @@ test('a run polled for 30 days hands over to the next execution well before the 
   assert.equal(s.status, 'SUCCEEDED');
   assert.equal(s.visited.at(-1), 'Idle');
   const successor = { lane: LANE, owner: 'lane-abc-2', run: RUN30 };
-  assert.deepEqual(s.calls.Take[0], { action: 'take', lane: LANE, owner: 'lane-abc-2' });
+  assert.deepEqual(s.calls.Take[0], { action: 'take', lane: LANE, owner: 'lane-abc-2', generation: 1 });
   assert.equal(s.calls.StartTask.length, 0, 'the task is followed, not started again');
   assert.ok(s.calls.GetStatus.every((c) => c.task.task_id === TASK.task_id && JSON.stringify(c.runner) === JSON.stringify(successor)));
   assert.equal(s.polls, 3);
@@ -1000,7 +1054,7 @@ test('a file system busy for weeks: the runner hands over from the busy loop, an
     Take: [taken(claimed(), { adopted: true }), NOTHING],
     GetStatus: [status('succeeded', 'SUCCEEDED')],
   }), { input: r.calls.StartNext[0].Input });
-  assert.deepEqual(s.calls.StartTask, [{ job: SPEC, execution: RUN, runner: { ...RUNNER, owner: 'lane-abc-2' }, deadline: DEADLINE }]);
+  assert.deepEqual(s.calls.StartTask, [{ runner: { ...RUNNER, owner: 'lane-abc-2' } }]);
   assert.equal(s.visited.at(-1), 'Idle');
 });
 

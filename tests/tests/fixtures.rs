@@ -17,9 +17,9 @@ use ferry::handlers::cancel_task::{self, CancelTaskOutput};
 use ferry::handlers::start_task::{self, StartTaskOutput};
 use ferry::handlers::{datasync_event, lane, notify, now_millis, s3_trigger, submit, task_status};
 use ferry::ids::{DataSyncExecutionArn, StateMachineArn, TopicArn};
-use ferry::lanes::record::{LeaseRequest, RunId};
+use ferry::lanes::record::{JobEnd, JobState, LeaseRequest, RunId, RunRecord, RunState};
 use ferry::lanes::{JobId, JobSource, LaneId};
-use ferry::ports::{CancelOutcome, LaneLease, LaneQueue, WakeSlot, WakeSlots};
+use ferry::ports::{CancelOutcome, LaneLease, LaneQueue, LaneRuns, LaneView, WakeSlot, WakeSlots};
 use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -151,6 +151,60 @@ async fn lane_with_a_pending_job(payload: &Value) -> FakeLanes {
     lanes
 }
 
+/// For a fixture naming a runner's run (`events/start-task/from-runner.json`): the lane it
+/// names, its runner holding the lease, and that run in flight with one job.
+async fn lane_with_a_run(payload: &Value) -> FakeLanes {
+    let Some(runner) = payload.get("runner") else {
+        return FakeLanes::new();
+    };
+    let lanes = lane_with_a_pending_job(runner).await;
+    let lane: LaneId = serde_json::from_value(runner["lane"].clone()).unwrap();
+    let pending = lanes.pending(&lane, 1, usize::MAX).await.unwrap();
+    let now = now_millis();
+    let spec = pending[0].spec.clone();
+    let run = RunRecord {
+        id: RunId(runner["run"].as_str().unwrap().into()),
+        lane,
+        state: RunState::Claimed,
+        token: IdempotencyKey::derive(runner["run"].as_str(), &spec).to_string(),
+        spec,
+        job_count: 1,
+        task: None,
+        claimed_at: now,
+        deadline: now + 3_600_000,
+        started_at: None,
+        ended_at: None,
+        cancel: None,
+        canceled_outside: None,
+        adoptions: 0,
+    };
+    lanes.claim(FIXTURE_OWNER, &run).await.unwrap();
+    lanes.take_jobs(&run, &pending).await.unwrap();
+    lanes
+}
+
+/// For a fixture naming jobs that ended pending (`events/notify/expired.json`): each of them
+/// queued, then timed out.
+async fn lane_with_an_expired_job(payload: &Value) -> FakeLanes {
+    let lanes = FakeLanes::new();
+    let Some(expired) = payload.get("expired") else {
+        return lanes;
+    };
+    for id in expired["jobs"].as_array().into_iter().flatten() {
+        let cancel = json!({"cancel": {"job": id}, "lane": expired["lane"]});
+        let one = lane_with_a_pending_job(&cancel).await;
+        let job = one.jobs().pop().unwrap().0;
+        lanes.enqueue(&job).await.unwrap();
+        let end = JobEnd {
+            state: JobState::TimedOut,
+            at: job.deadline,
+            cancel: None,
+        };
+        lanes.end_pending(&[job], end).await.unwrap();
+    }
+    lanes
+}
+
 /// The routes every s3-trigger fixture is run with (`config/routes.example.json`, the example
 /// `docs/routes.md` links to).
 fn trigger_config() -> TriggerConfig {
@@ -232,7 +286,7 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
     let config = config();
     match function {
         "start-task" => {
-            let ports = (FakeTasks::new(), FakeLanes::new());
+            let ports = (FakeTasks::new(), lane_with_a_run(&payload).await);
             start_task::handle(&ports, &config, event(payload))
                 .await
                 .map(|o| serde_json::to_value(o).unwrap())
@@ -256,7 +310,7 @@ async fn run(function: &str, payload: Value) -> Result<Value, FerryError> {
                 .map(|o| serde_json::to_value(o).unwrap())
         }
         "notify" => {
-            let ports = (FakeNotify::new(), FakeLanes::new());
+            let ports = (FakeNotify::new(), lane_with_an_expired_job(&payload).await);
             let config = laned(NotifyConfig {
                 topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
                 region: Some("us-east-1".into()),
@@ -419,7 +473,7 @@ async fn there_is_a_start_fixture_for_every_job_kind() {
     let kinds: BTreeSet<String> = fixtures()
         .into_iter()
         .filter(|f| f.function == "start-task" && !f.case.starts_with("invalid-"))
-        .map(|f| f.payload["job"]["kind"].as_str().unwrap().to_owned())
+        .filter_map(|f| f.payload["job"]["kind"].as_str().map(str::to_owned))
         .collect();
     for kind in [
         JobKind::FsxExport,

@@ -11,7 +11,7 @@ use ferry::ids::{StateMachineArn, TopicArn};
 use ferry::lanes::record::{JobState, LeaseRequest};
 use ferry::lanes::{JobId, JobSource, LaneId};
 use ferry::notify::report::Outcome;
-use ferry::ports::{LaneLease, LaneQueue, LaneView};
+use ferry::ports::{LaneLease, LaneQueue, LaneView, ReadRuns};
 use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -53,11 +53,16 @@ async fn queue(lanes: &FakeLanes, spec: JobSpec, id: &str) -> JobId {
 
 /// A runner holding the lane, with one job taken into a run: (lanes, run id, job id).
 async fn a_run_in_flight() -> (FakeLanes, String, JobId) {
+    a_run_in_flight_of(import("first"), lane_id()).await
+}
+
+/// A runner holding `lane`, with one job of `spec` taken into a run.
+async fn a_run_in_flight_of(spec: JobSpec, lane: LaneId) -> (FakeLanes, String, JobId) {
     let lanes = FakeLanes::new();
-    let job = queue(&lanes, import("first"), "first").await;
+    let job = queue(&lanes, spec, "first").await;
     let now = now_millis();
     let request = LeaseRequest {
-        lane: lane_id(),
+        lane: lane.clone(),
         owner: OWNER.into(),
         now,
         until: now + 900_000,
@@ -66,7 +71,7 @@ async fn a_run_in_flight() -> (FakeLanes, String, JobId) {
     let taken = lane::handle(
         &(lanes.clone(), FakeTrigger::new()),
         &laned(TaskConfig::default()),
-        event(json!({"action": "take", "lane": lane_id(), "owner": OWNER})),
+        event(json!({"action": "take", "lane": lane, "owner": OWNER})),
     )
     .await
     .unwrap();
@@ -106,8 +111,22 @@ fn runner(run: &str) -> Value {
 
 const SYNC_TASK: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0";
 
-fn sync_job() -> Value {
-    json!({"name": "sync", "kind": "datasync", "task_arn": SYNC_TASK})
+fn sync_job() -> JobSpec {
+    serde_json::from_value(json!({"name": "sync", "kind": "datasync", "task_arn": SYNC_TASK}))
+        .unwrap()
+}
+
+fn sync_lane() -> LaneId {
+    LaneId::parse(&format!("datasync:{SYNC_TASK}")).unwrap()
+}
+
+/// A runner holding the DataSync task's lane, with one job taken into a run.
+async fn a_datasync_run_in_flight() -> (FakeLanes, Value) {
+    let (lanes, run, _) = a_run_in_flight_of(sync_job(), sync_lane()).await;
+    (
+        lanes,
+        json!({"lane": sync_lane(), "owner": OWNER, "run": run}),
+    )
 }
 
 fn datasync_execution(lifecycle: &str) -> FakeTask {
@@ -181,7 +200,7 @@ async fn a_status_check_renews_the_lease_caps_the_wait_while_jobs_wait_and_passe
     let ports = (tasks, lanes);
     let config = laned(TaskConfig::default());
     let before = ports.1.lease(&lane_id()).unwrap().until;
-    let input = json!({"job": import("first"), "task": handle, "runner": runner(&run)});
+    let input = json!({"task": handle, "runner": runner(&run)});
     let status = task_status::handle(&ports, &config, event(input.clone()))
         .await
         .unwrap();
@@ -227,12 +246,12 @@ async fn a_status_check_renews_the_lease_caps_the_wait_while_jobs_wait_and_passe
 
 #[tokio::test]
 async fn a_task_seen_cancelling_without_ferry_asking_ends_canceled_not_failed() {
-    let (lanes, run, _) = a_run_in_flight().await;
+    let (lanes, runner) = a_datasync_run_in_flight().await;
     let tasks = FakeTasks::new();
     let handle = tasks.insert(datasync_execution("CANCELLING"));
     let ports = (tasks, lanes);
     let config = laned(TaskConfig::default());
-    let input = json!({"job": sync_job(), "task": handle, "runner": runner(&run)});
+    let input = json!({"task": handle, "runner": runner});
     let status = task_status::handle(&ports, &config, event(input.clone()))
         .await
         .unwrap();
@@ -258,9 +277,9 @@ async fn a_task_seen_cancelling_without_ferry_asking_ends_canceled_not_failed() 
     assert_eq!(ports.1.runs()[0].canceled_outside, seen);
 
     // Without the sighting (another run, never seen CANCELLING) the same ERROR is a failure.
-    let (lanes, run, _) = a_run_in_flight().await;
+    let (lanes, runner) = a_datasync_run_in_flight().await;
     let ports = (ports.0, lanes);
-    let input = json!({"job": sync_job(), "task": handle, "runner": runner(&run)});
+    let input = json!({"task": handle, "runner": runner});
     let status = task_status::handle(&ports, &config, event(input))
         .await
         .unwrap();
@@ -270,13 +289,12 @@ async fn a_task_seen_cancelling_without_ferry_asking_ends_canceled_not_failed() 
 
 #[tokio::test]
 async fn a_cancel_ferry_asked_for_is_not_recorded_as_outside() {
-    let (lanes, run, _) = a_run_in_flight().await;
+    let (lanes, runner) = a_datasync_run_in_flight().await;
     let tasks = FakeTasks::new();
     let handle = tasks.insert(datasync_execution("CANCELLING"));
     let ports = (tasks, lanes);
     let config = laned(TaskConfig::default());
-    let input = json!({"job": sync_job(), "task": handle, "runner": runner(&run),
-                       "cancel_requested": true});
+    let input = json!({"task": handle, "runner": runner, "cancel_requested": true});
     task_status::handle(&ports, &config, event(input))
         .await
         .unwrap();
@@ -297,8 +315,7 @@ async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
                         "phase": "canceled", "lifecycle": "CANCELED", "done": true,
                         "timed_out": false, "age_seconds": 60, "next_poll_seconds": 15,
                         "counts": {}, "timings": {}});
-    let input = json!({"job": import("first"), "execution": "lane-runner-1", "status": status,
-                       "runner": runner(&run)});
+    let input = json!({"execution": "lane-runner-1", "status": status, "runner": runner(&run)});
     let out = notify::handle(&ports, &notify_config, event(input))
         .await
         .unwrap();
@@ -317,37 +334,73 @@ async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
 
     // The lane table keeps it for `ferry history` and `ferry watch`: the text message whole
     // (it is short), the outcome, the run's size.
-    let [kept] = ports
+    let now = now_millis();
+    let [listed] = ports
         .1
-        .reports(&lane_id())
+        .history(Some(&lane_id()), (now - 60_000, now + 60_000), 50)
         .await
         .unwrap()
         .try_into()
         .unwrap();
-    assert_eq!(kept.run.0, run);
-    assert_eq!((kept.outcome, kept.jobs), (Outcome::Canceled, 1));
+    assert_eq!(listed.run.0, run);
+    assert_eq!((listed.outcome, listed.jobs), (Outcome::Canceled, 1));
+    assert_eq!(listed.subject, published[1].subject);
+    let kept = ports
+        .1
+        .report(&lane_id(), &listed.run)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.text, published[1].body);
-    assert_eq!(kept.subject, published[1].subject);
-    let again = ports.1.report(&lane_id(), &kept.run).await.unwrap();
-    assert_eq!(again.as_ref(), Some(&kept));
+    assert_eq!(kept.outcome, listed.outcome);
 }
 
 #[tokio::test]
 async fn jobs_that_ended_pending_get_a_timed_out_report_each() {
-    let ports = (FakeNotify::new(), FakeLanes::new());
+    // Two exports queued with a deadline already past: the runner's take ends them and names
+    // them; notify reads each from the lane table and reports it.
+    let lanes = FakeLanes::new();
+    let mut ids = Vec::new();
+    for name in ["a", "b"] {
+        let spec: JobSpec = serde_json::from_value(
+            json!({"name": format!("waited-{name}"), "kind": "fsx_export", "file_system_id": FS}),
+        )
+        .unwrap();
+        let mut job = submitted_job(spec, |valid| {
+            JobId::derive(&JobSource::Caller(name.into()), valid)
+        });
+        job.deadline = job.enqueued_at.saturating_sub(1);
+        job.enqueued_at -= 3_600_000 - u64::from(name == "b");
+        lanes.enqueue(&job).await.unwrap();
+        ids.push(job.id);
+    }
+    let now = now_millis();
+    let request = LeaseRequest {
+        lane: lane_id(),
+        owner: OWNER.into(),
+        now,
+        until: now + 900_000,
+    };
+    lanes.acquire(&request).await.unwrap();
+    let taken = lane::handle(
+        &(lanes.clone(), FakeTrigger::new()),
+        &laned(TaskConfig::default()),
+        event(json!({"action": "take", "lane": lane_id(), "owner": OWNER})),
+    )
+    .await
+    .unwrap();
+    let taken = serde_json::to_value(taken).unwrap();
+    assert_eq!(taken["expired"], json!(ids), "ids, never specs");
+    assert_eq!(taken["run"], Value::Null);
+    let ports = (FakeNotify::new(), lanes);
     let config = laned(NotifyConfig {
         topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
         ..NotifyConfig::default()
     });
-    let expired = |id: &str| {
-        json!({"id": format!("job-{}", id.repeat(56)), "source": "submit",
-               "enqueued_at": 1_764_460_800_000u64, "deadline": 1_764_464_400_000u64,
-               "job": {"name": format!("waited-{id}"), "kind": "fsx_export", "file_system_id": FS}})
-    };
     let out = notify::handle(
         &ports,
         &config,
-        event(json!({"expired": [expired("a"), expired("b")]})),
+        event(json!({"expired": {"lane": lane_id(), "jobs": taken["expired"]}})),
     )
     .await
     .unwrap();
@@ -382,7 +435,11 @@ async fn a_pending_job_cancelled_never_runs_and_its_report_goes_out_at_once_and_
     .await;
     assert_eq!(answer, json!({"cancel": "while_pending"}));
     assert!(
-        lanes.pending(&lane_id(), 10).await.unwrap().is_empty(),
+        lanes
+            .pending(&lane_id(), 10, usize::MAX)
+            .await
+            .unwrap()
+            .is_empty(),
         "out of the queue"
     );
     assert_eq!(
@@ -393,18 +450,14 @@ async fn a_pending_job_cancelled_never_runs_and_its_report_goes_out_at_once_and_
     let [(name, input)] = runners.executions().try_into().unwrap();
     assert_eq!(name, format!("cancel-{job}"));
     assert!(name.len() <= 80);
-    assert_eq!(input["canceled"][0]["id"], json!(job));
     assert_eq!(
-        input["canceled"][0]["canceled"]["by"],
-        "arn:aws:iam::111122223333:user/alice"
-    );
-    assert!(
-        input["canceled"][0]["job"].get("paths").is_none(),
-        "no path lists in the state"
+        input,
+        json!({"canceled": {"lane": lane_id(), "jobs": [job]}}),
+        "by reference: no job spec in the execution's input"
     );
 
-    // notify, as the state machine's NotifyCanceled calls it.
-    let ports = (FakeNotify::new(), FakeLanes::new());
+    // notify, as the state machine's NotifyCanceled calls it, reads the job from the table.
+    let ports = (FakeNotify::new(), lanes);
     let config = laned(NotifyConfig {
         topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
         ..NotifyConfig::default()
@@ -433,7 +486,7 @@ async fn a_pending_job_cancelled_never_runs_and_its_report_goes_out_at_once_and_
     // Cancelling again: already ended, and the report is asked for again under the same name
     // (a first cancel may have stopped before sending it), which starts nothing new.
     let runners_before = runners;
-    let ports = (runners_before, lanes);
+    let ports = (runners_before, ports.1);
     let again = submit::handle(
         &ports,
         &submit_config(),
@@ -577,4 +630,109 @@ async fn a_cancel_and_a_status_check_s_note_racing_both_survive() {
     let read = lanes.run(&lane_id(), &run_id).await.unwrap().unwrap();
     assert_eq!(read.cancel.expect("the cancel kept").by, "bob");
     assert!(read.canceled_outside.is_some());
+}
+
+#[tokio::test]
+async fn start_task_reads_the_run_it_is_given_by_reference_and_starts_it_once() {
+    let (lanes, run, _) = a_run_in_flight().await;
+    let ports = (FakeTasks::new(), lanes);
+    let config = laned(TaskConfig::default());
+    let input = json!({"runner": runner(&run)});
+    let first = start_task::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    let again = start_task::handle(&ports, &config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.task, again.task,
+        "the run's id is the idempotency identity"
+    );
+    let [task] = ports.0.tasks().try_into().unwrap();
+    assert_eq!(
+        task.job.paths,
+        import("first").paths,
+        "the run's spec, from the table"
+    );
+    let stored = ports.1.runs().pop().unwrap();
+    assert_eq!(task.key.to_string(), stored.token);
+    // A job and a runner at once: which is it?
+    let both = json!({"runner": runner(&run), "job": import("x")});
+    let error = start_task::handle(&ports, &config, event(both))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("job: must be left out"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_run_cancelled_before_its_task_started_is_not_started_and_is_reported_canceled() {
+    // Issue 25, mechanism 3 (a cancel must reach a run in every state).
+    let (lanes, run, job) = a_run_in_flight().await;
+    let (lanes, _, answer) =
+        cancel(lanes, &job, "arn:aws:iam::111122223333:user/ana", "oops").await;
+    assert_eq!(answer["cancel"], "run_cancel_requested");
+    let ports = (FakeTasks::new(), lanes);
+    let config = laned(TaskConfig::default());
+    let out = start_task::handle(&ports, &config, event(json!({"runner": runner(&run)})))
+        .await
+        .unwrap();
+    assert!(out.canceled && out.task.is_none() && !out.busy);
+    assert!(ports.0.tasks().is_empty(), "nothing started");
+    // The state machine's CanceledBeforeStart → NotifyCouldNotStart.
+    let notify_ports = (FakeNotify::new(), ports.1);
+    let notify_config = laned(NotifyConfig {
+        topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
+        ..NotifyConfig::default()
+    });
+    let input = json!({"execution": "lane-runner-1", "runner": runner(&run),
+                       "error": {"Error": "Canceled", "Cause": "cancelled before its task started; it never ran"}});
+    let out = notify::handle(&notify_ports, &notify_config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Outcome::Canceled);
+    let report: Value = serde_json::from_str(&notify_ports.0.published()[0].body).unwrap();
+    assert_eq!(
+        report["reason"],
+        "cancelled at the request of arn:aws:iam::111122223333:user/ana: oops"
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_run_is_reported_failed_with_why() {
+    let (lanes, run, _) = a_run_in_flight().await;
+    let ports = (FakeNotify::new(), lanes);
+    let config = laned(NotifyConfig {
+        topic_arn: TopicArn::parse("arn:aws:sns:us-east-1:111122223333:ferry-reports").ok(),
+        ..NotifyConfig::default()
+    });
+    let cause = "Ferry abandoned the run: 4 runners in a row stopped while following it";
+    let input = json!({"execution": "lane-runner-1", "runner": runner(&run), "task": null,
+                       "error": {"Error": "RunAbandoned", "Cause": cause}});
+    let out = notify::handle(&ports, &config, event(input)).await.unwrap();
+    assert_eq!(out.outcome, Outcome::Failed);
+    let report: Value = serde_json::from_str(&ports.0.published()[0].body).unwrap();
+    assert_eq!(report["reason"], cause);
+    assert_eq!(report["jobs"]["total"], 1);
+}
+
+#[tokio::test]
+async fn an_occurrence_too_long_to_be_a_schedules_is_refused_by_name() {
+    // Issue 24, mechanism 3: the occurrence becomes the job's source, kept with the job and
+    // listed in reports; unbounded, it could weigh megabytes.
+    let ports = (FakeTrigger::new(), FakeLanes::new());
+    let input = json!({"job": import("nightly"), "occurrence": "x".repeat(1025)});
+    let error = submit::handle(&ports, &submit_config(), event(input))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "InvalidJob");
+    assert!(
+        error
+            .to_string()
+            .contains("occurrence: must be 1-1024 characters"),
+        "{error}"
+    );
+    assert!(ports.1.jobs().is_empty());
 }

@@ -1058,6 +1058,8 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
                 "datasync:TagResource",
                 "datasync:UntagResource",
                 "dynamodb:UpdateItem",
+                // The run it starts, read by reference.
+                "dynamodb:GetItem",
             ]
             .map(String::from)
         )

@@ -131,7 +131,7 @@ impl World {
 
     async fn status(&self, config: &LaneConfig) -> Value {
         let ports = (self.tasks.clone(), self.lanes.clone());
-        let input = json!({"job": sync_job(), "task": handle(),
+        let input = json!({"task": handle(),
                            "runner": {"lane": lane_id(), "owner": OWNER, "run": self.run}});
         let config = ferry::config::Laned {
             config: TaskConfig::default(),

@@ -10,17 +10,23 @@
 //! | `lane#{lane}` | `lane` | the lease (`lease_owner`, `lease_until`) and the run in flight (`run_id`) |
 //! | `lane#{lane}` | `pending#{enqueued_at:020}#{job}` | a pending job, oldest first (`doc_json`) |
 //! | `lane#{lane}` | `job#{job}` | a job's state (`job_state`, `run_id`, `doc_json`) |
-//! | `lane#{lane}` | `run#{run}` | a run (`run_state`, `doc_json`) |
+//! | `lane#{lane}` | `report#{run}` | a run's report as published (`doc_json`: summary and text) |
+//! | `lane#{lane}` | `reported#{published_at:020}#{run}` | its summary, the lane's history newest last |
+//! | `history#{day}` | `{published_at:020}#{run}` | its summary, every lane's history of that day |
+//! | `lane#{lane}` | `run#{run}` | a run (`run_state`, `doc_json`; `adoptions`, and the cancel marks `cancel_json`, `canceled_outside_at`, beside it) |
+//! | `lane#{lane}` | `member#{run}#{enqueued_at:020}#{job}` | a job the run took, oldest first (`doc_json`: its summary for the report) |
 //! | `job#{job}` | `job` | which lane a job is in (`lane_key`) |
-//! | `lanes` | `{lane}` | every lane that had a job (the sweep's list) |
+//! | `lanes` | `{lane}` | the registry: every lane with a job queued in the last 31 days (`last_job`, `expires_at`; `idle_since` once its runner released it with nothing pending), the sweep's list |
 //! | `wake` | `{execution ARN}` | a DataSync run's wake slot (`lane_key`, `run_id`, `slot_owner`, `wake_token` while its runner waits, `woke_at` for a wake no runner waited for) |
 //!
 //! Records are the lane module's types as JSON in `doc_json`; the attributes conditions test are
 //! top-level, named so that none is a DynamoDB reserved word (`state` and `status` are: Developer
 //! Guide, "Reserved words in DynamoDB"). Every change that must hold together is one conditional write or one transaction
 //! (`TransactWriteItems`, at most 100 items; DynamoDB developer guide, "Amazon DynamoDB
-//! Transactions"). Items are at most 400 KB, which bounds a run's job list
-//! ([`crate::lanes::MAX_JOBS_PER_RUN`]).
+//! Transactions"), packed by [`budget::transactions`] within 100 actions and 4 MB, each action
+//! weighed as the item it writes or removes. Items are at most 400 KB: a job's and a run's
+//! records hold a spec of at most [`budget::SPEC_BYTES`], and a run's job list is not one item
+//! but one member item per job.
 
 use std::collections::HashMap;
 
@@ -36,23 +42,33 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use tracing::instrument;
 
 use super::{Class, classify, send};
+use crate::budget;
 use crate::domain::text::hex;
 use crate::error::{AwsError, FerryError};
 use crate::ids::DataSyncExecutionArn;
 use crate::lanes::record::{
-    DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, Lease,
-    LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord, RunState,
+    CancelRequest, DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState,
+    Lease, LeaseRequest, Leased, Millis, QueuedJob, REGISTRATION_DAYS, Registered, RunId, RunJob,
+    RunRecord, RunState,
 };
 use crate::lanes::{JobId, LaneId};
 use crate::ports::{
-    KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted, Parked, RecordDropped,
-    WakeSlot, WakeSlots,
+    KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted, Parked, ReadQueued,
+    ReadRuns, RecordDropped, WakeSlot, WakeSlots,
 };
 
 /// How long finished jobs and runs are kept (TTL): 30 days.
 const RETENTION_SECONDS: u64 = 30 * 24 * 60 * 60;
-/// Jobs per transaction when marking a run's jobs: two items each, within 100.
-const JOBS_PER_TRANSACTION: usize = 50;
+/// What a job's item may hold beyond its record (`doc_json`): keys, attribute names, its state,
+/// run id and expiry. Weighing a transaction's actions with it over-counts, never under.
+const JOB_ITEM_EXTRA_BYTES: usize = 4 * 1024;
+
+/// How long member items are kept (TTL from the claim): a run lasts at most its jobs' 30-day
+/// timeout, and its record is kept 30 days after.
+const MEMBER_RETENTION_SECONDS: u64 = 2 * RETENTION_SECONDS;
+
+/// Most keys to a `BatchGetItem` call (DynamoDB API reference, BatchGetItem).
+const KEYS_PER_BATCH_GET: usize = 100;
 
 /// Items to a `BatchWriteItem` call: at most 25 put or delete requests (DynamoDB API
 /// reference, BatchWriteItem).
@@ -111,6 +127,14 @@ fn key(pk: String, sk: impl Into<String>) -> Item {
 
 fn pending_sk(enqueued_at: Millis, job: &JobId) -> String {
     format!("pending#{enqueued_at:020}#{job}")
+}
+
+fn member_prefix(run: &RunId) -> String {
+    format!("member#{run}#")
+}
+
+fn member_sk(run: &RunId, job: &RunJob) -> String {
+    format!("{}{:020}#{}", member_prefix(run), job.enqueued_at, job.id)
 }
 
 /// A record as the `doc_json` attribute holds it.
@@ -318,42 +342,251 @@ impl AwsLanes {
 
     /// Every item of `pk` whose sort key starts with `prefix`, in order, up to `limit`.
     async fn query(&self, pk: String, prefix: &str, limit: usize) -> Result<Vec<Item>, FerryError> {
+        self.query_within(pk, prefix, limit, usize::MAX).await
+    }
+
+    /// As [`AwsLanes::query`], stopping once the items' records (`doc_json`) weigh `max_bytes`
+    /// (the first item is always read).
+    async fn query_within(
+        &self,
+        pk: String,
+        prefix: &str,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Item>, FerryError> {
         let mut items = Vec::new();
+        let mut bytes = 0usize;
         let mut start: Option<Item> = None;
         loop {
             let page_size = i32::try_from(limit - items.len())
                 .unwrap_or(i32::MAX)
                 .max(1);
-            // DynamoDB refuses an empty string as a key value, `begins_with`'s included: the
-            // whole partition is `pk` alone.
-            let mut values = HashMap::from([(":pk".to_owned(), s(pk.clone()))]);
-            let condition = if prefix.is_empty() {
-                "pk = :pk"
-            } else {
-                values.insert(":prefix".to_owned(), s(prefix));
-                "pk = :pk AND begins_with(sk, :prefix)"
-            };
             let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(condition)
-                .set_expression_attribute_values(Some(values))
+                .key_query(&pk, prefix)
                 .consistent_read(true)
                 .limit(page_size)
                 .set_exclusive_start_key(start.take())
                 .send();
             let page = send("Query", request, table_class).await?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(last) if items.len() < limit => start = Some(last),
-                _ => {
-                    items.truncate(limit);
+            for item in page.items.unwrap_or_default() {
+                let weight = text_len(&item, "doc_json");
+                if items.len() >= limit || (!items.is_empty() && bytes + weight > max_bytes) {
                     return Ok(items);
                 }
+                bytes += weight;
+                items.push(item);
+            }
+            match page.last_evaluated_key {
+                Some(last) if items.len() < limit => start = Some(last),
+                _ => return Ok(items),
             }
         }
     }
+
+    /// Up to `limit` items of `pk` whose sort key lies between `from` and `to`, newest (last)
+    /// first, every page until `limit`.
+    async fn newest(
+        &self,
+        pk: &str,
+        (from, to): (&str, &str),
+        limit: usize,
+    ) -> Result<Vec<Item>, FerryError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        while items.len() < limit {
+            let values = HashMap::from([
+                (":pk".to_owned(), s(pk)),
+                (":from".to_owned(), s(from)),
+                (":to".to_owned(), s(to)),
+            ]);
+            let request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .set_expression_attribute_values(Some(values))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send();
+            let page = send("Query", request, table_class).await?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    /// A Query of the items of `pk` whose sort key starts with `prefix` (all of `pk` when it
+    /// is empty).
+    fn key_query(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        // DynamoDB refuses an empty string as a key value, `begins_with`'s included: the
+        // whole partition is `pk` alone.
+        let mut values = HashMap::from([(":pk".to_owned(), s(pk))]);
+        let condition = if prefix.is_empty() {
+            "pk = :pk"
+        } else {
+            values.insert(":prefix".to_owned(), s(prefix));
+            "pk = :pk AND begins_with(sk, :prefix)"
+        };
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+    }
+
+    /// How many items of `pk` under `prefix` there are, counted up to `limit` (`Select` COUNT:
+    /// nothing is returned but the count, page by page).
+    async fn count(&self, pk: String, prefix: &str, limit: usize) -> Result<usize, FerryError> {
+        let mut count = 0usize;
+        let mut start: Option<Item> = None;
+        loop {
+            let request = self
+                .key_query(&pk, prefix)
+                .consistent_read(true)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .limit(i32::try_from(limit - count).unwrap_or(i32::MAX).max(1))
+                .set_exclusive_start_key(start.take())
+                .send();
+            let page = send("Query", request, table_class).await?;
+            count += usize::try_from(page.count).unwrap_or_default();
+            match page.last_evaluated_key {
+                Some(last) if count < limit => start = Some(last),
+                _ => return Ok(count.min(limit)),
+            }
+        }
+    }
+
+    /// The items with `keys`, consistently, every page (`BatchGetItem`, 100 keys to a call;
+    /// keys DynamoDB leaves unprocessed are asked for again, with backoff).
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, FerryError> {
+        const OP: &str = "BatchGetItem";
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(KEYS_PER_BATCH_GET) {
+            let mut wanted = chunk.to_vec();
+            for attempt in 0..BATCH_ATTEMPTS {
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| request_error(OP, e))?;
+                let answer = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let class = e.as_service_error().and_then(table_class);
+                        classify(OP, e, class)
+                    })?;
+                if let Some(mut found) = answer.responses {
+                    items.extend(found.remove(&self.table).unwrap_or_default());
+                }
+                wanted = answer
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if wanted.is_empty() {
+                    break;
+                }
+                self.pause(attempt).await;
+            }
+            if !wanted.is_empty() {
+                return Err(unprocessed(OP, wanted.len(), "keys"));
+            }
+        }
+        Ok(items)
+    }
+
+    /// The pause before writing (or reading) again what DynamoDB left unprocessed: doubling
+    /// from 50 ms.
+    async fn pause(&self, attempt: u32) {
+        if let Some(sleep) = &self.sleep {
+            sleep
+                .sleep(std::time::Duration::from_millis(50u64 << attempt))
+                .await;
+        }
+    }
+}
+
+/// What DynamoDB counts an item as, in bytes (Developer Guide, "Item sizes and formats"): each
+/// attribute's name (UTF-8) and value; a string its UTF-8 bytes, a number about one byte per two
+/// significant digits plus one (counted here at its most), binary its length, a boolean or null
+/// one byte, a list or map 3 bytes plus one per element plus its elements (and, for a map, its
+/// names). The lane table's items stay within [`budget::ITEM_BYTES`] by this count.
+pub fn item_bytes(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_bytes(value))
+        .sum()
+}
+
+fn value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) => text.len(),
+        AttributeValue::N(number) => number.len().div_ceil(2) + 1,
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_bytes(v))
+                .sum::<usize>()
+        }
+        // A kind this SDK does not know: counted as nothing it could be smaller than.
+        _ => 0,
+    }
+}
+
+const DAY_MS: Millis = 86_400_000;
+
+/// The history index's partition of the day of `at`: every lane's reports of that day.
+fn history_pk(at: Millis) -> String {
+    format!("history#{}", at / DAY_MS)
+}
+
+/// The registry's partition: one item per lane (`sk` its key).
+const REGISTRY_PK: &str = "lanes";
+
+/// A registry item read back.
+fn registered(item: &Item) -> Result<Registered, FerryError> {
+    let lane = text(item, "sk").unwrap_or_default();
+    let lane = LaneId::parse(&lane).map_err(|e| malformed("Query", &format!("lane {e}")))?;
+    Ok(Registered {
+        lane,
+        idle: item.contains_key("idle_since"),
+        last_job: text(item, "last_job").and_then(|id| JobId::parse(&id).ok()),
+    })
+}
+
+/// What DynamoDB still left unprocessed after every attempt: throttling, as the caller sees it.
+fn unprocessed(operation: &'static str, count: usize, what: &str) -> FerryError {
+    FerryError::Throttled {
+        source: AwsError::malformed(
+            operation,
+            &format!("{count} {what} were still unprocessed after {BATCH_ATTEMPTS} attempts"),
+        ),
+    }
+}
+
+/// UTF-8 bytes of a string attribute (0 when absent).
+fn text_len(item: &Item, name: &str) -> usize {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map_or(0, String::len)
 }
 
 /// What a conditional write did.
@@ -370,10 +603,60 @@ enum Transacted {
     ConditionFailed,
 }
 
+impl ReadRuns for AwsLanes {
+    #[instrument(skip(self))]
+    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
+        let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
+        item.map(|item| stored_run_of(&item)).transpose()
+    }
+}
+
+impl ReadQueued for AwsLanes {
+    /// `BatchGetItem` of the jobs' items, then in the order asked.
+    #[instrument(skip(self, ids), fields(jobs = ids.len()))]
+    async fn queued(&self, lane: &LaneId, ids: &[JobId]) -> Result<Vec<QueuedJob>, FerryError> {
+        let keys = ids
+            .iter()
+            .map(|id| key(lane_pk(lane), format!("job#{id}")))
+            .collect();
+        let mut found: HashMap<JobId, QueuedJob> = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let job: QueuedJob = record("BatchGetItem", &item)?;
+            found.insert(job.id.clone(), job);
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}
+
 impl LaneView for AwsLanes {
     #[instrument(skip(self))]
-    async fn pending(&self, lane: &LaneId, limit: usize) -> Result<Vec<QueuedJob>, FerryError> {
-        let items = self.query(lane_pk(lane), "pending#", limit).await?;
+    async fn pending(
+        &self,
+        lane: &LaneId,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<QueuedJob>, FerryError> {
+        let items = self
+            .query_within(lane_pk(lane), "pending#", limit, max_bytes)
+            .await?;
+        items.iter().map(|item| record("Query", item)).collect()
+    }
+
+    #[instrument(skip(self))]
+    async fn pending_count(&self, lane: &LaneId, limit: usize) -> Result<usize, FerryError> {
+        self.count(lane_pk(lane), "pending#", limit).await
+    }
+
+    #[instrument(skip(self))]
+    async fn members(
+        &self,
+        lane: &LaneId,
+        run: &RunId,
+        limit: usize,
+    ) -> Result<Vec<RunJob>, FerryError> {
+        let items = self
+            .query(lane_pk(lane), &member_prefix(run), limit)
+            .await?;
         items.iter().map(|item| record("Query", item)).collect()
     }
 
@@ -389,7 +672,17 @@ impl LaneView for AwsLanes {
             return Ok(None);
         };
         let state = text(&item, "job_state").unwrap_or_default();
+        let cancel = text(&item, "cancel_json")
+            .map(|text| serde_json::from_str::<CancelRequest>(&text))
+            .transpose()
+            .map_err(|e| {
+                malformed(
+                    "GetItem",
+                    &format!("a cancel request that does not parse: {e}"),
+                )
+            })?;
         Ok(Some(JobRecord {
+            cancel,
             job: record("GetItem", &item)?,
             state: JobState::parse(&state)
                 .ok_or_else(|| malformed("GetItem", &format!("a job in state {state:?}")))?,
@@ -397,18 +690,23 @@ impl LaneView for AwsLanes {
         }))
     }
 
+    /// One Query of the registry (every page), past registrations left out: DynamoDB's TTL
+    /// deletes expired items within days, not at once (Developer Guide, "Using time to live").
     #[instrument(skip(self))]
-    async fn lanes(&self) -> Result<Vec<LaneId>, FerryError> {
-        let items = self.query("lanes".into(), "", usize::MAX).await?;
+    async fn lanes(&self, now: Millis) -> Result<Vec<Registered>, FerryError> {
+        let items = self.query(REGISTRY_PK.into(), "", usize::MAX).await?;
         items
             .iter()
-            .map(|item| {
-                let lane = text(item, "sk").unwrap_or_default();
-                LaneId::parse(&lane).map_err(|e| malformed("Query", &format!("lane {e}")))
-            })
+            .filter(|item| number(item, "expires_at").is_none_or(|at| at > now / 1000))
+            .map(registered)
             .collect()
     }
 
+    #[instrument(skip(self))]
+    async fn registration(&self, lane: &LaneId) -> Result<Option<Registered>, FerryError> {
+        let item = self.get(key(REGISTRY_PK.into(), lane.to_string())).await?;
+        item.as_ref().map(registered).transpose()
+    }
     #[instrument(skip(self))]
     async fn lane(&self, lane: &LaneId) -> Result<LaneState, FerryError> {
         let Some(item) = self.get(key(lane_pk(lane), "lane")).await? else {
@@ -424,23 +722,46 @@ impl LaneView for AwsLanes {
         })
     }
 
+    /// `--lane`: one Query of the lane's report index, newest first, `limit` items. Every
+    /// lane: the day partitions of the history index from `now` back to `since`, newest first,
+    /// until `limit` are read.
     #[instrument(skip(self))]
-    async fn run(&self, lane: &LaneId, id: &RunId) -> Result<Option<RunRecord>, FerryError> {
-        let item = self.get(key(lane_pk(lane), format!("run#{id}"))).await?;
-        item.map(|item| stored_run_of(&item)).transpose()
-    }
-
-    #[instrument(skip(self))]
-    async fn reports(&self, lane: &LaneId) -> Result<Vec<KeptReport>, FerryError> {
-        let items = self.query(lane_pk(lane), "report#", usize::MAX).await?;
-        let mut reports = items
-            .iter()
-            .map(|item| record("Query", item))
-            .collect::<Result<Vec<KeptReport>, _>>()?;
-        reports.sort_by_key(|r| std::cmp::Reverse(r.published_at));
+    async fn history(
+        &self,
+        lane: Option<&LaneId>,
+        (since, now): (Millis, Millis),
+        limit: usize,
+    ) -> Result<Vec<KeptReport>, FerryError> {
+        let partitions: Vec<(String, String)> = match lane {
+            Some(lane) => vec![(lane_pk(lane), "reported#".to_owned())],
+            None => (since / DAY_MS..=now / DAY_MS)
+                .rev()
+                .map(|day| (history_pk(day * DAY_MS), String::new()))
+                .collect(),
+        };
+        let mut reports: Vec<KeptReport> = Vec::new();
+        for (pk, prefix) in partitions {
+            if reports.len() >= limit {
+                break;
+            }
+            let from = format!("{prefix}{since:020}");
+            let to = format!("{prefix}~");
+            for item in self
+                .newest(&pk, (&from, &to), limit - reports.len())
+                .await?
+            {
+                let report: KeptReport = record("Query", &item)?;
+                // A retried notify indexes its report again: the newest copy stands.
+                if !reports
+                    .iter()
+                    .any(|r| r.run == report.run && r.lane == report.lane)
+                {
+                    reports.push(report);
+                }
+            }
+        }
         Ok(reports)
     }
-
     /// One query per hour from `since` to `now` (every page of each).
     #[instrument(skip(self))]
     async fn dropped(&self, since: Millis, now: Millis) -> Result<Vec<DroppedUpload>, FerryError> {
@@ -481,7 +802,13 @@ impl LaneQueue for AwsLanes {
         pending.insert("doc_json".into(), json(job));
         let mut locator = key(format!("job#{}", job.id), "job");
         locator.insert("lane_key".into(), s(job.lane.to_string()));
-        let registered = key("lanes".into(), job.lane.to_string());
+        // The lane's registration, renewed (and no longer idle): the sweep's list.
+        let mut registered = key(REGISTRY_PK.into(), job.lane.to_string());
+        registered.insert("last_job".into(), s(job.id.to_string()));
+        registered.insert(
+            "expires_at".into(),
+            n(job.enqueued_at / 1000 + REGISTRATION_DAYS * 86_400),
+        );
         let items = vec![
             self.put(item, Some("attribute_not_exists(pk)"))?,
             self.put(pending, None)?,
@@ -531,6 +858,45 @@ impl LaneLease for AwsLanes {
     #[instrument(skip(self))]
     async fn release(&self, lane: &LaneId, owner: &str) -> Result<(), FerryError> {
         self.change_lease(lane, owner, LeaseChange::Release).await
+    }
+
+    /// One conditional `UpdateItem` of the registration: only while it still names `seen`.
+    #[instrument(skip(self))]
+    async fn mark_idle(
+        &self,
+        lane: &LaneId,
+        seen: Option<&JobId>,
+        now: Millis,
+    ) -> Result<bool, FerryError> {
+        const OP: &str = "UpdateItem";
+        let mut values = HashMap::from([(":now".to_owned(), n(now))]);
+        let condition = match seen {
+            Some(job) => {
+                values.insert(":seen".into(), s(job.to_string()));
+                "last_job = :seen"
+            }
+            None => "attribute_exists(pk) AND attribute_not_exists(last_job)",
+        };
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(REGISTRY_PK.into(), lane.to_string())))
+            .update_expression("SET idle_since = :now")
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => {
+                    let class = e.as_service_error().and_then(table_class);
+                    Err(classify(OP, e, class))
+                }
+            },
+        }
     }
 
     #[instrument(skip(self))]
@@ -591,27 +957,46 @@ impl AwsLanes {
 }
 
 impl KeepReports for AwsLanes {
-    /// One unconditional put: a retried `notify` writes the same report again. It expires with
-    /// the run's record.
+    /// One transaction of three unconditional puts: the report whole (`ferry watch` reads it
+    /// by run), and its summary in two indexes, by lane and by day, newest first (`ferry
+    /// history` reads only what it prints). A retried `notify` writes the same report again.
+    /// They expire with the run's record.
     #[instrument(skip(self, report), fields(lane = %report.lane, run = %report.run))]
     async fn keep_report(&self, report: &KeptReport) -> Result<(), FerryError> {
-        const OP: &str = "PutItem";
-        let mut item = key(lane_pk(&report.lane), format!("report#{}", report.run));
-        item.insert("doc_json".into(), json(report));
-        item.insert(
-            "expires_at".into(),
-            n(report.published_at / 1000 + RETENTION_SECONDS),
-        );
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| {
-                let class = e.as_service_error().and_then(table_class);
-                classify(OP, e, class)
-            })?;
+        let at = report.published_at;
+        let expires = n(at / 1000 + RETENTION_SECONDS);
+        let summary = KeptReport {
+            text: String::new(),
+            ..report.clone()
+        };
+        let items = [
+            (
+                lane_pk(&report.lane),
+                format!("report#{}", report.run),
+                json(report),
+            ),
+            (
+                lane_pk(&report.lane),
+                format!("reported#{at:020}#{}", report.run),
+                json(&summary),
+            ),
+            (
+                history_pk(at),
+                format!("{at:020}#{}", report.run),
+                json(&summary),
+            ),
+        ];
+        let puts = items
+            .into_iter()
+            .map(|(pk, sk, doc)| {
+                let mut item = key(pk, sk);
+                item.insert("doc_json".into(), doc);
+                item.insert("expires_at".into(), expires.clone());
+                self.put(item, None)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // No condition: a failure is an error, never a condition.
+        self.transact(puts).await?;
         Ok(())
     }
 }
@@ -647,23 +1032,10 @@ impl RecordDropped for AwsLanes {
                 if requests.is_empty() {
                     break;
                 }
-                // The pause doubles from 50 ms.
-                if let Some(sleep) = &self.sleep {
-                    sleep
-                        .sleep(std::time::Duration::from_millis(50u64 << attempt))
-                        .await;
-                }
+                self.pause(attempt).await;
             }
             if !requests.is_empty() {
-                return Err(FerryError::Throttled {
-                    source: AwsError::malformed(
-                        OP,
-                        &format!(
-                            "{} of the dropped uploads were still unprocessed after {BATCH_ATTEMPTS} attempts",
-                            requests.len()
-                        ),
-                    ),
-                });
+                return Err(unprocessed(OP, requests.len(), "of the dropped uploads"));
             }
         }
         Ok(())
@@ -758,19 +1130,27 @@ impl AwsLanes {
 }
 
 impl LaneRuns for AwsLanes {
-    #[instrument(skip(self, jobs), fields(jobs = jobs.len()))]
+    /// One transaction per job: its queue entry removed, its item ended (only while pending),
+    /// with who cancelled it and why when someone did.
+    #[instrument(skip(self, jobs, end), fields(jobs = jobs.len()))]
     async fn end_pending(&self, jobs: &[QueuedJob], end: JobEnd) -> Result<Vec<JobId>, FerryError> {
         let mut ended = Vec::with_capacity(jobs.len());
         for job in jobs {
+            let mut expression = "SET job_state = :state, expires_at = :expires".to_owned();
+            let mut values = HashMap::from([
+                (":state".into(), s(end.state.as_str())),
+                (":pending".into(), s(JobState::Pending.as_str())),
+                (":expires".into(), n(end.at / 1000 + RETENTION_SECONDS)),
+            ]);
+            if let Some(cancel) = &end.cancel {
+                expression.push_str(", cancel_json = :cancel");
+                values.insert(":cancel".into(), json(cancel));
+            }
             let items = self.out_of_queue(
                 (&job.lane, job.enqueued_at, &job.id),
-                "SET job_state = :state, expires_at = :expires",
+                &expression,
                 "job_state = :pending",
-                HashMap::from([
-                    (":state".into(), s(end.state.as_str())),
-                    (":pending".into(), s(JobState::Pending.as_str())),
-                    (":expires".into(), n(end.at / 1000 + RETENTION_SECONDS)),
-                ]),
+                values,
             )?;
             if self.transact(items.to_vec()).await? {
                 ended.push(job.id.clone());
@@ -781,7 +1161,7 @@ impl LaneRuns for AwsLanes {
 
     /// The run and the lane's pointer to it in one transaction: the lease must be `owner`'s
     /// and the lane free.
-    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id, jobs = run.jobs.len()))]
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id, jobs = run.job_count))]
     async fn claim(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
         let mut item = key(lane_pk(&run.lane), format!("run#{}", run.id));
         item.insert("run_state".into(), s(state_name(run.state)));
@@ -801,25 +1181,48 @@ impl LaneRuns for AwsLanes {
         held(claimed, &run.lane, owner)
     }
 
-    /// 50 jobs to a transaction. A transaction that fails because a job is no longer pending
-    /// (cancelled) is redone job by job, so the others are taken and the cancelled ones named.
-    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id, jobs = run.jobs.len()))]
-    async fn take_jobs(&self, run: &RunRecord) -> Result<Vec<JobId>, FerryError> {
+    /// Three actions a job (its queue entry removed, its item running in this run, its member
+    /// record written), packed within a transaction's limits. A transaction that fails because
+    /// a job is no longer pending (cancelled) is redone job by job, so the others are taken and
+    /// the cancelled ones named.
+    #[instrument(skip(self, run, jobs), fields(lane = %run.lane, run = %run.id, jobs = jobs.len()))]
+    async fn take_jobs(
+        &self,
+        run: &RunRecord,
+        jobs: &[QueuedJob],
+    ) -> Result<Vec<JobId>, FerryError> {
+        let groups = jobs
+            .iter()
+            .map(|job| self.take_job(run, job))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut gone = Vec::new();
-        for chunk in run.jobs.chunks(JOBS_PER_TRANSACTION) {
-            let mut items = Vec::with_capacity(chunk.len() * 2);
-            for job in chunk {
-                items.extend(self.take_job(run, job)?);
+        for (range, items) in packed(groups) {
+            if self.transact(items).await? {
+                continue;
             }
-            if !self.transact(items).await? {
-                for job in chunk {
-                    if !self.transact(self.take_job(run, job)?.to_vec()).await? {
-                        gone.push(job.id.clone());
-                    }
+            for job in &jobs[range] {
+                let (actions, _) = self.take_job(run, job)?;
+                if !self.transact(actions).await? {
+                    gone.push(job.id.clone());
                 }
             }
         }
         Ok(gone)
+    }
+
+    /// Three actions a job: its item pending again (only while this run's), its queue entry
+    /// back, its member record removed.
+    #[instrument(skip(self, run, jobs), fields(lane = %run.lane, run = %run.id, jobs = jobs.len()))]
+    async fn return_jobs(&self, run: &RunRecord, jobs: &[QueuedJob]) -> Result<(), FerryError> {
+        let groups = jobs
+            .iter()
+            .map(|job| self.return_job(run, job))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (_, items) in packed(groups) {
+            // A job no longer this run's (it cannot happen but by hand) stays as it is.
+            self.transact(items).await?;
+        }
+        Ok(())
     }
 
     #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
@@ -827,30 +1230,77 @@ impl LaneRuns for AwsLanes {
         self.replace_run(run).await
     }
 
-    /// Each job to its end state (100 to a transaction; a job already ended stays as it is),
-    /// then the run done and the lane's pointer to it removed, together, while the lease is
-    /// `owner`'s.
+    /// `ADD adoptions 1` beside the run's record (never lost to a record replaced from an
+    /// earlier read), on a run still in flight.
     #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
-    async fn finish(&self, owner: &str, run: &RunRecord) -> Result<(), FerryError> {
+    async fn adopted(&self, run: &RunRecord) -> Result<u32, FerryError> {
+        const OP: &str = "UpdateItem";
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(lane_pk(&run.lane), format!("run#{}", run.id))))
+            .update_expression("ADD adoptions :one")
+            .condition_expression("attribute_exists(pk) AND run_state <> :done")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":done", s(state_name(RunState::Done)))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => Ok(output
+                .attributes
+                .as_ref()
+                .and_then(|item| number(item, "adoptions"))
+                .map_or(1, |count| u32::try_from(count).unwrap_or(u32::MAX))),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                    Err(FerryError::NotFound {
+                        message: format!("run {} of {} is not in flight", run.id, run.lane),
+                        source: None,
+                    })
+                }
+                _ => {
+                    let class = e.as_service_error().and_then(table_class);
+                    Err(classify(OP, e, class))
+                }
+            },
+        }
+    }
+
+    /// Each member's job to `state` (packed within a transaction's limits; a job already ended
+    /// stays as it is), then the run done and the lane's pointer to it removed, together,
+    /// while the lease is `owner`'s.
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id, jobs = run.job_count))]
+    async fn finish(
+        &self,
+        owner: &str,
+        run: &RunRecord,
+        state: JobState,
+    ) -> Result<(), FerryError> {
         let pk = lane_pk(&run.lane);
         let at = run.ended_at.unwrap_or(run.claimed_at);
         let expires = n(at / 1000 + RETENTION_SECONDS);
-        for chunk in run.jobs.chunks(JOBS_PER_TRANSACTION * 2) {
-            let mut items = Vec::with_capacity(chunk.len());
-            for job in chunk {
-                items.push(self.update(
-                    key(pk.clone(), format!("job#{}", job.id)),
+        let members = self.members(&run.lane, &run.id, usize::MAX).await?;
+        let groups = members
+            .iter()
+            .map(|member| {
+                let update = self.update(
+                    key(pk.clone(), format!("job#{}", member.id)),
                     "SET job_state = :state, expires_at = :expires",
                     Some("run_id = :run"),
                     HashMap::from([
-                        (":state".into(), s(job.state.as_str())),
+                        (":state".into(), s(state.as_str())),
                         (":expires".into(), expires.clone()),
                         (":run".into(), s(run.id.0.clone())),
                     ]),
-                )?);
-            }
+                )?;
+                Ok((vec![update], member.weight + JOB_ITEM_EXTRA_BYTES))
+            })
+            .collect::<Result<Vec<_>, FerryError>>()?;
+        for (_, items) in packed(groups) {
             // A job this run does not hold any more (it cannot happen but by hand) keeps its
-            // state; redo the chunk job by job so the others still end.
+            // state; redo the transaction item by item so the others still end.
             if !self.transact(items.clone()).await? {
                 for item in items {
                     self.transact(vec![item]).await?;
@@ -878,6 +1328,27 @@ impl LaneRuns for AwsLanes {
         let finished = self.transact(vec![run_done, pointer]).await?;
         held(finished, &run.lane, owner)
     }
+}
+
+/// Groups of actions (each with its weight in bytes) packed into transactions within
+/// DynamoDB's limits ([`budget::transactions`]): each transaction's actions, and which groups
+/// it holds.
+fn packed(
+    groups: Vec<(Vec<TransactWriteItem>, usize)>,
+) -> Vec<(std::ops::Range<usize>, Vec<TransactWriteItem>)> {
+    let sizes: Vec<(usize, usize)> = groups.iter().map(|(a, w)| (a.len(), *w)).collect();
+    let mut groups = groups.into_iter();
+    budget::transactions(&sizes)
+        .into_iter()
+        .map(|range| {
+            let items = groups
+                .by_ref()
+                .take(range.len())
+                .flat_map(|(actions, _)| actions)
+                .collect();
+            (range, items)
+        })
+        .collect()
 }
 
 /// `Ok` when an update of the lane item conditional on `owner`'s lease happened; the lease
@@ -927,14 +1398,15 @@ impl AwsLanes {
         )
     }
 
-    /// The two writes that move one job of `run` from pending to running, only while it is
-    /// pending (or already this run's).
+    /// The writes that move one job of `run` from pending to running, only while it is pending
+    /// (or already this run's): its queue entry removed, its item updated, its member record
+    /// written. Weighed as the three items (the entry and the item hold the job's record).
     fn take_job(
         &self,
         run: &RunRecord,
-        job: &crate::lanes::record::RunJob,
-    ) -> Result<[TransactWriteItem; 2], FerryError> {
-        self.out_of_queue(
+        job: &QueuedJob,
+    ) -> Result<(Vec<TransactWriteItem>, usize), FerryError> {
+        let [entry, item] = self.out_of_queue(
             (&run.lane, job.enqueued_at, &job.id),
             "SET job_state = :running, run_id = :run",
             "job_state = :pending OR run_id = :run",
@@ -943,7 +1415,41 @@ impl AwsLanes {
                 (":pending".into(), s(JobState::Pending.as_str())),
                 (":run".into(), s(run.id.0.clone())),
             ]),
-        )
+        )?;
+        let member = RunJob::of(job);
+        let mut record = key(lane_pk(&run.lane), member_sk(&run.id, &member));
+        record.insert("doc_json".into(), json(&member));
+        record.insert(
+            "expires_at".into(),
+            n(run.claimed_at / 1000 + MEMBER_RETENTION_SECONDS),
+        );
+        let weight = 2 * (member.weight + JOB_ITEM_EXTRA_BYTES) + item_bytes(&record);
+        Ok((vec![entry, item, self.put(record, None)?], weight))
+    }
+
+    /// The writes that give one job of `run` back to its lane: its item pending again (only
+    /// while this run's), its queue entry back, its member record removed.
+    fn return_job(
+        &self,
+        run: &RunRecord,
+        job: &QueuedJob,
+    ) -> Result<(Vec<TransactWriteItem>, usize), FerryError> {
+        let pk = lane_pk(&run.lane);
+        let item = self.update(
+            key(pk.clone(), format!("job#{}", job.id)),
+            "SET job_state = :pending REMOVE run_id",
+            Some("run_id = :run"),
+            HashMap::from([
+                (":pending".into(), s(JobState::Pending.as_str())),
+                (":run".into(), s(run.id.0.clone())),
+            ]),
+        )?;
+        let mut entry = key(pk.clone(), pending_sk(job.enqueued_at, &job.id));
+        entry.insert("doc_json".into(), json(job));
+        let member = RunJob::of(job);
+        let gone = self.delete(key(pk, member_sk(&run.id, &member)))?;
+        let weight = 2 * (member.weight + JOB_ITEM_EXTRA_BYTES) + budget::json_bytes(&member);
+        Ok((vec![item, self.put(entry, None)?, gone], weight))
     }
 
     /// The two writes that take a job (its lane, enqueue time and id) out of the queue: its

@@ -78,6 +78,25 @@ where
     (rule, seen)
 }
 
+/// Every request a rule received, in order (a [`capturing`] that keeps them all).
+pub fn capturing_all<I, O, E>(
+    mock: RuleBuilder<I, O, E>,
+    output: impl Fn() -> O + Send + Sync + 'static,
+) -> (Rule, Arc<Mutex<Vec<I>>>)
+where
+    I: Clone + Debug + Send + Sync + 'static,
+    O: Debug + Send + Sync + 'static,
+    E: Debug + Send + Sync + std::error::Error + 'static,
+{
+    let seen: Arc<Mutex<Vec<I>>> = Arc::new(Mutex::new(Vec::new()));
+    let cell = seen.clone();
+    let rule = mock.then_compute_output(move |req| {
+        cell.lock().unwrap().push(req.clone());
+        output()
+    });
+    (rule, seen)
+}
+
 /// The last request a [`capturing`] rule received; panics when it received none.
 pub fn last<T: Clone>(seen: &Seen<T>) -> T {
     seen.lock().unwrap().clone().expect("request seen")

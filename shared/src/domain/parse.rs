@@ -12,12 +12,31 @@ use serde::de::DeserializeOwned;
 
 use crate::error::FieldErrors;
 
-/// Deserializes `value` as `T`; on error, names the field as `root.path.to[3].field`.
+/// Deserializes `value` as `T`; on error, names the field as `root.path.to[3].field`. A whole
+/// function input (`root` empty) must be a JSON object: serde would otherwise read a struct
+/// whose fields are all optional from an empty array.
 pub fn from_value<T: DeserializeOwned>(
     value: serde_json::Value,
     root: &str,
 ) -> Result<T, FieldErrors> {
+    if root.is_empty() && !value.is_object() {
+        return Err(FieldErrors::one(
+            "input",
+            format!("expected a JSON object, got {}", kind_of(&value)),
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| problem(root, e))
+}
+
+fn kind_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Deserializes the JSON text `text` as `T`, naming the field as [`from_value`] does.

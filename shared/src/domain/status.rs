@@ -434,16 +434,48 @@ impl TaskStatus {
         TaskStatus {
             task: snapshot.task,
             phase,
-            lifecycle: snapshot.lifecycle,
+            lifecycle: bounded(Some(snapshot.lifecycle)).unwrap_or_default(),
             done,
             timed_out,
             age_seconds,
             next_poll_seconds,
             counts: snapshot.counts,
             timings: snapshot.timings,
-            failure: snapshot.failure,
-            report: snapshot.report,
+            failure: snapshot.failure.map(Failure::bounded),
+            report: snapshot.report.map(ReportLocation::bounded),
             report_pending,
+        }
+    }
+}
+
+/// Most characters of a service's own text (an error detail, a lifecycle) the normalized status
+/// keeps: it travels in the runner's state, whose quota is 256 KiB, and the services document
+/// no bound for DataSync's `ErrorDetail`.
+pub const MAX_SERVICE_TEXT_CHARS: usize = 2_000;
+
+fn bounded(text: Option<String>) -> Option<String> {
+    text.map(|t| crate::domain::text::truncate_chars(&t, MAX_SERVICE_TEXT_CHARS))
+}
+
+impl Failure {
+    /// Each text within [`MAX_SERVICE_TEXT_CHARS`].
+    pub fn bounded(self) -> Failure {
+        Failure {
+            message: bounded(self.message),
+            error_code: bounded(self.error_code),
+            error_detail: bounded(self.error_detail),
+        }
+    }
+}
+
+impl ReportLocation {
+    /// Each text within [`MAX_SERVICE_TEXT_CHARS`].
+    pub fn bounded(self) -> ReportLocation {
+        ReportLocation {
+            path: bounded(self.path),
+            status: bounded(self.status),
+            error_code: bounded(self.error_code),
+            error_detail: bounded(self.error_detail),
         }
     }
 }

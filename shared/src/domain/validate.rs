@@ -7,6 +7,7 @@
 use aws_sdk_datasync::types as ds;
 use aws_sdk_fsx::types as fsx;
 
+use crate::budget::{self, SPEC_BYTES};
 use crate::domain::job::{
     DataSyncJob, DataSyncOptions, DataSyncTarget, FsxJob, JOB_SPEC_VERSION, JobKind, JobSpec,
     Limits, ManifestSpec, S3Source, Service, TaskReportSpec, ValidJob,
@@ -42,6 +43,7 @@ pub fn validate(job: JobSpec, limits: &Limits) -> Result<ValidJob, FieldErrors> 
     } else {
         c.datasync(&job).map(Service::DataSync)
     };
+    c.weight(&job);
     match (c.errors.is_empty(), service) {
         (true, Some(service)) => Ok(ValidJob::new(job, service, topic)),
         (_, _) if !c.errors.is_empty() => Err(FieldErrors { errors: c.errors }),
@@ -106,6 +108,38 @@ impl Checker {
         self.control(job);
         let topic = job.notify.as_ref().and_then(|n| n.topic_arn.as_deref())?;
         self.parsed("notify.topic_arn", TopicArn::parse(topic))
+    }
+
+    /// The whole spec within [`SPEC_BYTES`] as JSON: a job is kept in one DynamoDB item (400
+    /// KB), as is the run that merges it, so a heavier one could never be queued or run. Every
+    /// field may be within its own API limit and the sum still too heavy (two DataSync filters
+    /// of 102,400 characters of CJK weigh 600 KB); the error names the heaviest field.
+    fn weight(&mut self, job: &JobSpec) {
+        let bytes = budget::json_bytes(job);
+        if bytes <= SPEC_BYTES {
+            return;
+        }
+        let fields: [(&str, usize); 6] = [
+            ("paths", budget::json_bytes(&job.paths)),
+            ("includes", budget::json_bytes(&job.includes)),
+            ("excludes", budget::json_bytes(&job.excludes)),
+            ("task", budget::json_bytes(&job.task)),
+            ("tags", budget::json_bytes(&job.tags)),
+            ("manifest", budget::json_bytes(&job.manifest)),
+        ];
+        let (heaviest, weight) = fields
+            .into_iter()
+            .max_by_key(|&(_, w)| w)
+            .unwrap_or(("paths", 0));
+        self.fail(
+            field(heaviest),
+            format!(
+                "weighs {} bytes as JSON, and the whole job {}: a job is kept in one DynamoDB item and may weigh at most {} bytes (docs/limits.md); send fewer or shorter paths or patterns (DataSync: list the files in a manifest instead)",
+                budget::thousands(weight),
+                budget::thousands(bytes),
+                budget::thousands(SPEC_BYTES)
+            ),
+        );
     }
 
     /// Ferry's own fields: `timeout_seconds` and `poll`.

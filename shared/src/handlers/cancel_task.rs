@@ -10,7 +10,8 @@ use super::TaskInput;
 use crate::config::{Laned, TaskConfig};
 use crate::domain::status::TaskStatus;
 use crate::error::FerryError;
-use crate::ports::{CancelOutcome, CancelTask, DescribeTask, LaneLease};
+use crate::lanes::runner::stored_run;
+use crate::ports::{CancelOutcome, CancelTask, DescribeTask, LaneLease, ReadRuns};
 
 /// What the cancellation did, and the task's status after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,18 +21,23 @@ pub struct CancelTaskOutput {
     pub status: TaskStatus,
 }
 
-pub async fn handle<P: CancelTask + DescribeTask, L: LaneLease>(
+pub async fn handle<P: CancelTask + DescribeTask, L: LaneLease + ReadRuns>(
     (tasks, lanes): &(P, L),
     config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
 ) -> Result<CancelTaskOutput, FerryError> {
     let input @ TaskInput { task, .. } = &TaskInput::parse(event.payload)?;
-    if let Some(runner) = &input.runner {
-        runner.renew(lanes, &config.lanes).await?;
-    }
+    let run = match &input.runner {
+        Some(runner) => {
+            runner.renew(lanes, &config.lanes).await?;
+            Some(stored_run(lanes, &runner.lane, &runner.run).await?)
+        }
+        None => None,
+    };
+    let job = input.job(run.as_ref().map(|r| &r.spec))?;
     let cancel = tasks.cancel_task(task).await?;
     let snapshot = tasks.describe_task(task).await?;
-    let status = TaskStatus::from_snapshot(snapshot, input.context(&config.config, true));
+    let status = TaskStatus::from_snapshot(snapshot, input.context(job, &config.config, true));
     info!(task = %status.task, cancel = ?cancel, lifecycle = %status.lifecycle, "cancel");
-    Ok(CancelTaskOutput { cancel, status })
+    super::bounded(CancelTaskOutput { cancel, status }, "the cancel answer")
 }

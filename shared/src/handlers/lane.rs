@@ -10,9 +10,11 @@
 //! | `hand_over` | pass the lease to the runner's next execution | that execution's input |
 //! | `await` | (a callback state) leave the runner's task token where a DataSync run's end wakes it ([`crate::lanes::wake`]) | `{"parked": "waiting" \| "already_woken"}` (Step Functions waits for the token either way) |
 //!
-//! The answers are shaped for the state machine, whose state Step Functions caps at 256 KiB: a
-//! run travels as a [`RunSummary`] (its spec, without its job list, which can hold 2,000 jobs;
-//! `notify` reads that list from the table).
+//! The answers are shaped for the state machine, whose state Step Functions caps at 256 KiB:
+//! references, never values. A run travels as a [`RunSummary`] (its id, state, task handle and
+//! counts: no spec, no job list; the task functions read the spec from the lane table), expired
+//! jobs as their ids. Every answer is checked against [`budget::ANSWER_BYTES`] before it
+//! leaves.
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -20,19 +22,21 @@ use serde_json::Value;
 use tracing::info;
 
 use super::timing;
+use crate::budget;
 use crate::config::{Laned, TaskConfig};
-use crate::domain::job::JobSpec;
 use crate::domain::parse;
 use crate::domain::status::TaskHandle;
 use crate::error::FerryError;
 use crate::ids::DataSyncExecutionArn;
-use crate::lanes::LaneId;
 use crate::lanes::record::{JobState, Millis, RunId, RunRecord, RunState};
-use crate::lanes::runner::{self, ExpiredJob, RunnerInput, Taken, Timing};
+use crate::lanes::runner::{self, RunnerInput, Taken, Taker, Timing};
 use crate::lanes::wake::{self, Wait};
+use crate::lanes::{JobId, LaneId};
 use crate::metrics::{self, Emf, Unit};
 use crate::notify::report::Outcome;
-use crate::ports::{LaneLease, LaneRuns, LaneView, Parked, WakeRunners, WakeSlot, WakeSlots};
+use crate::ports::{
+    LaneLease, LaneRuns, LaneView, Parked, ReadQueued, WakeRunners, WakeSlot, WakeSlots,
+};
 
 /// One step, as the runner state machine sends it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +45,9 @@ pub enum LaneInput {
     Take {
         lane: LaneId,
         owner: String,
+        /// How many executions ran the lane before this one without a break.
+        #[serde(default)]
+        generation: u64,
     },
     Started {
         lane: LaneId,
@@ -79,13 +86,12 @@ pub enum LaneInput {
     },
 }
 
-/// A run as the state machine carries it.
+/// A run as the state machine carries it: a reference and what its choices read. The spec
+/// stays in the lane table, where the task functions read it (it may weigh 320 KiB).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub id: RunId,
     pub state: RunState,
-    /// The merged spec the task runs.
-    pub spec: JobSpec,
     /// The task, once started (an adopted run may have one).
     pub task: Option<TaskHandle>,
     pub deadline: Millis,
@@ -93,6 +99,8 @@ pub struct RunSummary {
     pub jobs: usize,
     /// Someone asked to cancel one of its jobs.
     pub cancel_requested: bool,
+    /// Runners that adopted it after their predecessor stopped.
+    pub adoptions: u32,
 }
 
 impl RunSummary {
@@ -100,11 +108,11 @@ impl RunSummary {
         RunSummary {
             id: run.id.clone(),
             state: run.state,
-            spec: run.spec.clone(),
             task: run.task.clone(),
             deadline: run.deadline,
-            jobs: run.jobs.len(),
+            jobs: run.job_count,
             cancel_requested: run.cancel.is_some(),
+            adoptions: run.adoptions,
         }
     }
 }
@@ -114,7 +122,12 @@ impl RunSummary {
 pub struct TakeAnswer {
     pub run: Option<RunSummary>,
     pub adopted: bool,
-    pub expired: Vec<ExpiredJob>,
+    /// The run was adopted more than [`runner::MAX_ADOPTIONS`] times: the runner ends it
+    /// failed (`Abandon`), its task cancelled, instead of following it again.
+    pub abandon: bool,
+    /// Jobs that ended pending (their deadline passed): `notify` reports each, reading it from
+    /// the lane table.
+    pub expired: Vec<JobId>,
     pub backlog: usize,
 }
 
@@ -140,7 +153,7 @@ pub fn job_state(outcome: Outcome) -> JobState {
 }
 
 /// `ports`: the lane table, and Step Functions for a runner whose wait was over before it began.
-pub async fn handle<P: LaneView + LaneLease + LaneRuns + WakeSlots, S: WakeRunners>(
+pub async fn handle<P: LaneView + LaneLease + LaneRuns + ReadQueued + WakeSlots, S: WakeRunners>(
     (ports, runners): &(P, S),
     config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
@@ -148,12 +161,17 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns + WakeSlots, S: WakeRunne
     let input: LaneInput = parse::from_value(event.payload, "")?;
     let timing = timing(&config.lanes);
     let output = match input {
-        LaneInput::Take { lane, owner } => {
-            let limits = &config.config.limits;
-            let salt = &event.context.request_id;
-            let taken = runner::take(ports, limits, (&lane, &owner), timing, salt).await?;
-            emit_metrics(&lane, &taken, timing.now);
-            LaneOutput::Taken(answer(&lane, taken))
+        LaneInput::Take {
+            lane,
+            owner,
+            generation,
+        } => {
+            let taker = Taker {
+                lane: &lane,
+                owner: &owner,
+                generation,
+            };
+            take(ports, config, taker, timing, &event.context.request_id).await?
         }
         LaneInput::Started {
             lane,
@@ -171,12 +189,7 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns + WakeSlots, S: WakeRunne
             owner,
             run,
             outcome,
-        } => {
-            let state = job_state(outcome);
-            let done = runner::finish(ports, (&lane, &owner), &run, state, timing).await?;
-            info!(lane = %lane, run = %run, jobs = done.jobs.len(), state = state.as_str(), "run finished");
-            LaneOutput::Run(RunSummary::of(&done))
-        }
+        } => finish(ports, (&lane, &owner), &run, outcome, timing).await?,
         LaneInput::Release { lane, owner } => LaneOutput::Release {
             again: runner::release(ports, (&lane, &owner), timing).await?,
         },
@@ -186,7 +199,8 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns + WakeSlots, S: WakeRunne
             generation,
         } => {
             let next = runner::hand_over(ports, (&lane, &owner), generation, timing).await?;
-            info!(lane = %lane, from = %owner, to = %next.owner, generation = next.generation, "lease handed over");
+            info!(lane = %lane, from = %owner, to = %next.owner, generation = next.generation,
+                  "lease handed over");
             LaneOutput::HandedOver(next)
         }
         LaneInput::Await {
@@ -206,18 +220,56 @@ pub async fn handle<P: LaneView + LaneLease + LaneRuns + WakeSlots, S: WakeRunne
                 token: Some(checked_token(token)?),
                 heartbeat_seconds: heartbeat_seconds.max(1),
             };
-            let wait = Wait {
-                slot,
-                timeout_seconds,
-                lease_ms: timing.lease_ms,
-                now: timing.now,
-            };
-            LaneOutput::Parked {
-                parked: wake::park((ports, runners), &wait).await?,
-            }
+            let parked = park((ports, runners), slot, timeout_seconds, timing).await?;
+            LaneOutput::Parked { parked }
         }
     };
+    budget::check("the lane function's answer", &output, budget::ANSWER_BYTES)
+        .map_err(FerryError::from)?;
     Ok(output)
+}
+
+/// Leaves the waiting runner's token in its run's wake slot, for `timeout_seconds` at most.
+async fn park<P: LaneLease + WakeSlots, S: WakeRunners>(
+    ports: (&P, &S),
+    slot: WakeSlot,
+    timeout_seconds: u64,
+    timing: Timing,
+) -> Result<Parked, FerryError> {
+    let wait = Wait {
+        slot,
+        timeout_seconds,
+        lease_ms: timing.lease_ms,
+        now: timing.now,
+    };
+    wake::park(ports, &wait).await
+}
+
+/// Ends the run as its report's `outcome` says (each job's state follows it).
+async fn finish<P: LaneView + LaneLease + LaneRuns>(
+    ports: &P,
+    (lane, owner): (&LaneId, &str),
+    run: &RunId,
+    outcome: Outcome,
+    timing: Timing,
+) -> Result<LaneOutput, FerryError> {
+    let state = job_state(outcome);
+    let done = runner::finish(ports, (lane, owner), run, state, timing).await?;
+    info!(lane = %lane, run = %run, jobs = done.job_count, state = state.as_str(), "run finished");
+    Ok(LaneOutput::Run(RunSummary::of(&done)))
+}
+
+/// A take, its metrics and its answer; `salt` (the invocation's id) names a new run.
+async fn take<P: LaneView + LaneLease + LaneRuns + ReadQueued>(
+    ports: &P,
+    config: &Laned<TaskConfig>,
+    taker: Taker<'_>,
+    timing: Timing,
+    salt: &str,
+) -> Result<LaneOutput, FerryError> {
+    let taken = runner::take(ports, &config.config.limits, taker, timing, salt).await?;
+    emit_metrics(taker.lane, &taken, timing.now);
+    Ok(LaneOutput::Taken(answer(taker.lane, taken)))
 }
 
 /// The lane's backlog, and how long each job of a new run waited (dimension Lane).
@@ -225,21 +277,20 @@ fn emit_metrics(lane: &LaneId, taken: &Taken, now: Millis) {
     let lane = lane.to_string();
     let mut emf = Emf::new(now, &[("Lane", &lane)], &[&["Lane"]]);
     emf.add(metrics::BACKLOG, Unit::Count, taken.backlog as f64);
-    if let (Some(run), false) = (&taken.run, taken.adopted) {
-        for job in &run.jobs {
-            let waited = now.saturating_sub(job.enqueued_at) / 1000;
-            emf.add(metrics::JOB_WAIT, Unit::Seconds, waited as f64);
-        }
+    for enqueued_at in &taken.enqueued {
+        let waited = now.saturating_sub(*enqueued_at) / 1000;
+        emf.add(metrics::JOB_WAIT, Unit::Seconds, waited as f64);
     }
     emf.emit();
 }
 
 fn answer(lane: &LaneId, taken: Taken) -> TakeAnswer {
     info!(lane = %lane, run = ?taken.run.as_ref().map(|r| &r.id), adopted = taken.adopted,
-          expired = taken.expired.len(), backlog = taken.backlog, "take");
+          abandon = taken.abandon, expired = taken.expired.len(), backlog = taken.backlog, "take");
     TakeAnswer {
         run: taken.run.as_ref().map(RunSummary::of),
         adopted: taken.adopted,
+        abandon: taken.abandon,
         expired: taken.expired,
         backlog: taken.backlog,
     }

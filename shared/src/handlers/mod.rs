@@ -106,11 +106,14 @@ impl RunnerContext {
     }
 }
 
-/// `task-status` and `cancel-task` input: the job and the task it started.
+/// `task-status` and `cancel-task` input: the job and the task it started (from the lane
+/// runner: the reference to its run instead of the job, read from the lane table).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskInput {
-    pub job: JobSpec,
+    /// Absent with `runner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobSpec>,
     pub task: TaskHandle,
     /// Set by the state machine after it asked to cancel (a cancelled DataSync run ends ERROR).
     #[serde(default)]
@@ -121,27 +124,74 @@ pub struct TaskInput {
 }
 
 impl TaskInput {
-    /// Parses the input. The job was validated when its task started and is not checked again
-    /// on every poll: only its polling bounds and timeout are read, and the handle (whose ids
-    /// are parsed with it) must belong to the job's service.
+    /// Parses the input: `job` or `runner`, one of them. The job was validated when its task
+    /// started and is not checked again on every poll: only its polling bounds and timeout are
+    /// read, and the handle (whose ids are parsed with it) must belong to the job's service.
     pub fn parse(payload: serde_json::Value) -> Result<TaskInput, FerryError> {
         let input: TaskInput = crate::domain::parse::from_value(payload, "")?;
-        if input.task.is_fsx() != input.job.kind.is_fsx() {
-            return Err(FerryError::invalid(
-                "task.service",
-                format!("does not match the job's kind {}", input.job.kind.as_str()),
-            ));
+        match (&input.job, &input.runner) {
+            (Some(job), None) => matching(&input.task, job)?,
+            (None, Some(_)) => {}
+            (Some(_), Some(_)) => {
+                return Err(FerryError::invalid(
+                    "job",
+                    "must be left out with \"runner\": the runner's job is its run's, read from the lane table",
+                ));
+            }
+            (None, None) => {
+                return Err(FerryError::invalid(
+                    "job",
+                    "is required (or \"runner\", the lane runner's reference to its run)",
+                ));
+            }
         }
         Ok(input)
     }
 
-    /// What the status computation needs, now.
-    pub fn context(&self, config: &TaskConfig, cancel_requested: bool) -> StatusContext {
+    /// What the status computation needs, now, for `job` (the input's, or its run's).
+    pub fn context(
+        &self,
+        job: &JobSpec,
+        config: &TaskConfig,
+        cancel_requested: bool,
+    ) -> StatusContext {
         StatusContext {
-            poll: self.job.poll_settings(config.poll),
-            timeout_seconds: self.job.timeout_seconds(),
+            poll: job.poll_settings(config.poll),
+            timeout_seconds: job.timeout_seconds(),
             cancel_requested,
             now: Timestamp::now(),
         }
     }
+
+    /// The job: the input's, or else `run`'s (read by the caller for the runner), checked
+    /// against the task handle.
+    pub fn job<'a>(&'a self, run: Option<&'a JobSpec>) -> Result<&'a JobSpec, FerryError> {
+        let job = self
+            .job
+            .as_ref()
+            .or(run)
+            .ok_or_else(|| FerryError::invalid("job", "is required (or \"runner\")"))?;
+        matching(&self.task, job)?;
+        Ok(job)
+    }
+}
+
+/// The handle must belong to the job's service.
+fn matching(task: &TaskHandle, job: &JobSpec) -> Result<(), FerryError> {
+    if task.is_fsx() == job.kind.is_fsx() {
+        Ok(())
+    } else {
+        Err(FerryError::invalid(
+            "task.service",
+            format!("does not match the job's kind {}", job.kind.as_str()),
+        ))
+    }
+}
+
+/// An answer to the state machine, checked against [`crate::budget::ANSWER_BYTES`]: a state
+/// over Step Functions' 256 KiB fails its execution beyond any `Catch`, so an answer that could
+/// make one is an error here instead (`TooLarge`), which the runner can catch.
+pub fn bounded<T: Serialize>(answer: T, what: &str) -> Result<T, FerryError> {
+    crate::budget::check(what, &answer, crate::budget::ANSWER_BYTES)?;
+    Ok(answer)
 }

@@ -8,8 +8,10 @@
 //! or unreadable failure report is said in the message; a failed publish is an error (the state
 //! machine retries it).
 //!
-//! With `expired` instead, it reports each job whose deadline passed while it waited in its
-//! lane: one report per job, `timed_out`, no task.
+//! With `expired` instead, it reports each job that ended while it waited in its lane (its
+//! deadline passed, or someone cancelled it): one report per job, no task. Jobs and runs come
+//! by reference (lane, ids) and are read from the lane table, so the state machine never
+//! carries a spec or a job list.
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -23,11 +25,11 @@ use crate::domain::status::{TaskHandle, TaskStatus, Timestamp};
 use crate::domain::text;
 use crate::error::FerryError;
 use crate::ids::TopicArn;
-use crate::lanes::record::{KEPT_TEXT_BYTES, KeptReport, Millis, RunRecord};
-use crate::lanes::runner::{ExpiredJob, stored_run};
+use crate::lanes::record::{JobRecord, JobState, KEPT_TEXT_BYTES, KeptReport, Millis, RunRecord};
+use crate::lanes::runner::{EndedPending, stored_run};
 use crate::metrics::{self, Emf, Unit};
 use crate::notify::report::{
-    self, CoveredJob, CoveredJobs, Facts, JobInfo, Outcome, Report, StepError,
+    self, CoveredJob, CoveredJobs, Facts, JobInfo, MAX_LISTED_JOBS, Outcome, Report, StepError,
 };
 use crate::notify::{attach_digest, message};
 use crate::ports::{KeepReports, LaneView, Publish, ReadReports};
@@ -37,7 +39,8 @@ use crate::ports::{KeepReports, LaneView, Publish, ReadReports};
 #[serde(deny_unknown_fields)]
 pub struct NotifyInput {
     /// The job spec, kept as JSON: a job that could not start may be invalid, and is reported
-    /// all the same ([`JobInfo`] reads what it can). Absent with `expired`.
+    /// all the same ([`JobInfo`] reads what it can). Absent with `expired`, and with `runner`
+    /// (the run's spec is read from the lane table).
     #[serde(default)]
     pub job: Value,
     /// The Step Functions execution name.
@@ -57,9 +60,10 @@ pub struct NotifyInput {
     /// The lane runner reporting a run: the report lists the run's jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<RunnerContext>,
-    /// Jobs that ended pending, their deadline passed: one report each.
+    /// Jobs that ended pending (their deadline passed, or someone cancelled them): one report
+    /// each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expired: Option<Vec<ExpiredJob>>,
+    pub expired: Option<EndedPending>,
 }
 
 /// What `notify` returns: the outcome it reported and the published message ids.
@@ -80,15 +84,22 @@ pub async fn handle<P: Publish + ReadReports, L: LaneView + KeepReports>(
     let input: NotifyInput = parse::from_value(event.payload, "")?;
     let config = &config.config;
     if let Some(expired) = &input.expired {
-        return report_expired(reports, config, expired).await;
+        return report_expired((reports, lanes), config, expired).await;
     }
-    if input.job.is_null() {
-        return Err(FerryError::invalid(
-            "job",
-            "expected the job spec (or \"expired\")",
-        ));
-    }
-    let job = JobInfo::from_value(&input.job);
+    let run = match &input.runner {
+        Some(runner) => Some(stored_run(lanes, &runner.lane, &runner.run).await?),
+        None => None,
+    };
+    let job = match (&run, input.job.is_null()) {
+        (Some(run), _) => JobInfo::from_spec(run.spec.clone()),
+        (None, false) => JobInfo::from_value(&input.job),
+        (None, true) => {
+            return Err(FerryError::invalid(
+                "job",
+                "expected the job spec (or \"runner\", or \"expired\")",
+            ));
+        }
+    };
     let topic_arn = topic_for(&job, config)?;
     let facts = Facts {
         job: &job,
@@ -102,12 +113,9 @@ pub async fn handle<P: Publish + ReadReports, L: LaneView + KeepReports>(
     let mut report = report::build(&facts).map_err(|e| FerryError::InvalidEvent {
         message: e.to_string(),
     })?;
-    let run = match &input.runner {
-        Some(runner) => Some(stored_run(lanes, &runner.lane, &runner.run).await?),
-        None => None,
-    };
     if let Some(run) = &run {
-        describe_run(&mut report, run);
+        let listed = lanes.members(&run.lane, &run.id, MAX_LISTED_JOBS).await?;
+        describe_run(&mut report, run, listed);
     }
     attach_digest(reports, config, &job, input.status.as_ref(), &mut report).await;
     let (report, messages) = message::render(report, topic_arn.as_str());
@@ -116,16 +124,21 @@ pub async fn handle<P: Publish + ReadReports, L: LaneView + KeepReports>(
         // where the other order would publish twice after a failed write.
         lanes.keep_report(&kept(run, &report, &messages)).await?;
     }
-    let metrics = run.as_ref().map(|run| run_metrics(run, &report));
+    let abandoned = input
+        .error
+        .as_ref()
+        .is_some_and(|e| e.error == report::ABANDONED);
+    let metrics = run.as_ref().map(|run| run_metrics(run, &report, abandoned));
     let published = publish(reports, report, messages, &topic_arn).await?;
     if let Some(emf) = metrics {
         emf.emit();
     }
-    Ok(published)
+    super::bounded(published, "the notify answer")
 }
 
-/// A run's report as metrics: by lane and outcome, and by outcome alone.
-fn run_metrics(run: &RunRecord, report: &Report) -> Emf {
+/// A run's report as metrics: by lane and outcome, and by outcome alone. An abandoned run
+/// counts in `RunsAbandoned` too (its alarm).
+fn run_metrics(run: &RunRecord, report: &Report, abandoned: bool) -> Emf {
     let lane = run.lane.to_string();
     let outcome = report.outcome.as_upper().to_ascii_lowercase();
     let mut emf = Emf::new(
@@ -138,10 +151,13 @@ fn run_metrics(run: &RunRecord, report: &Report) -> Emf {
     emf.add(metrics::RUNS, Unit::Count, 1.0).add(
         metrics::JOBS_PER_RUN,
         Unit::Count,
-        run.jobs.len() as f64,
+        run.job_count as f64,
     );
     if let Some(seconds) = report.duration_seconds {
         emf.add(metrics::RUN_DURATION, Unit::Seconds, seconds as f64);
+    }
+    if abandoned {
+        emf.add(metrics::RUNS_ABANDONED, Unit::Count, 1.0);
     }
     if let Some(files) = counts.succeeded.or(counts.files_transferred) {
         emf.add(metrics::FILES, Unit::Count, as_f64(files));
@@ -173,7 +189,7 @@ fn kept(run: &RunRecord, report: &Report, messages: &[message::SnsMessage]) -> K
         ended_at: report.ended_at,
         duration_seconds: report.duration_seconds,
         counts: report.counts.clone(),
-        jobs: run.jobs.len(),
+        jobs: run.job_count,
         subject: messages
             .first()
             .map(|m| m.subject.clone())
@@ -183,16 +199,24 @@ fn kept(run: &RunRecord, report: &Report, messages: &[message::SnsMessage]) -> K
     }
 }
 
-/// The run and its jobs in the report; a cancel someone asked for is the reason.
-fn describe_run(report: &mut Report, run: &RunRecord) {
+/// The run and its jobs in the report (`listed`: the first of its members, oldest first; the
+/// rest are counted); a cancel someone asked for is the reason.
+fn describe_run(report: &mut Report, run: &RunRecord, listed: Vec<crate::lanes::record::RunJob>) {
     report.run = Some(run.id.to_string());
-    report.jobs = Some(CoveredJobs::of(run.jobs.iter().map(|j| CoveredJob {
-        id: j.id.to_string(),
-        name: j.name.clone(),
-        source: j.source.clone(),
-        enqueued_at: at(j.enqueued_at),
-        deadline: None,
-    })));
+    report.jobs = Some(CoveredJobs {
+        total: run.job_count.max(listed.len()),
+        listed: listed
+            .into_iter()
+            .take(MAX_LISTED_JOBS)
+            .map(|j| CoveredJob {
+                id: j.id.to_string(),
+                name: j.name,
+                source: j.source,
+                enqueued_at: at(j.enqueued_at),
+                deadline: None,
+            })
+            .collect(),
+    });
     if let (Outcome::Canceled, Some(cancel)) = (report.outcome, &run.cancel) {
         let why = if cancel.reason.is_empty() {
             String::new()
@@ -218,20 +242,29 @@ fn at(millis: Millis) -> Timestamp {
     Timestamp::from_secs(i64::try_from(millis / 1000).unwrap_or(i64::MAX))
 }
 
-/// One report per job that ended pending: its deadline passed, or it was cancelled.
-async fn report_expired<P: Publish + ReadReports>(
-    reports: &P,
+/// One report per job that ended pending: its deadline passed, or it was cancelled. Each is
+/// read from the lane table; one no longer there (its record expired) is skipped, said in the
+/// log.
+async fn report_expired<P: Publish + ReadReports, L: LaneView>(
+    (reports, lanes): (&P, &L),
     config: &NotifyConfig,
-    expired: &[ExpiredJob],
+    expired: &EndedPending,
 ) -> Result<NotifyOutput, FerryError> {
     let mut message_ids = Vec::new();
     let mut outcome = Outcome::TimedOut;
+    let mut ended = Vec::with_capacity(expired.jobs.len());
+    for id in &expired.jobs {
+        match lanes.job(id).await? {
+            Some(record) => ended.push(record),
+            None => warn!(job = %id, "an ended job to report is no longer in the lane table"),
+        }
+    }
     let mut emf = Emf::new(super::now_millis(), &[], &[&[]]);
-    let timed_out = expired.iter().filter(|e| e.canceled.is_none()).count();
+    let timed_out = ended.iter().filter(|e| e.cancel.is_none()).count();
     emf.add(metrics::JOBS_EXPIRED, Unit::Count, timed_out as f64);
     emf.emit();
-    for ended in expired {
-        let job = JobInfo::from_value(&ended.job);
+    for ended in &ended {
+        let job = JobInfo::from_spec(ended.job.spec.clone());
         let topic_arn = topic_for(&job, config)?;
         let error = ended_pending_error(ended);
         let facts = Facts {
@@ -240,29 +273,29 @@ async fn report_expired<P: Publish + ReadReports>(
             task: None,
             status: None,
             error: Some(&error),
-            timed_out: ended.canceled.is_none(),
+            timed_out: ended.cancel.is_none(),
             region: config.region.as_deref(),
         };
         let mut report = report::build(&facts).map_err(|e| FerryError::InvalidEvent {
             message: e.to_string(),
         })?;
-        if ended.canceled.is_some() {
+        if ended.cancel.is_some() || ended.state == JobState::Canceled {
             report.outcome = Outcome::Canceled;
             report.reason = Some(error.cause.clone());
         }
         report.jobs = Some(CoveredJobs::of(std::iter::once(CoveredJob {
-            id: ended.id.to_string(),
+            id: ended.job.id.to_string(),
             name: job.name.clone(),
-            source: ended.source.clone(),
-            enqueued_at: at(ended.enqueued_at),
-            deadline: Some(at(ended.deadline)),
+            source: ended.job.source.clone(),
+            enqueued_at: at(ended.job.enqueued_at),
+            deadline: Some(at(ended.job.deadline)),
         })));
         let (report, messages) = message::render(report, topic_arn.as_str());
         let published = publish(reports, report, messages, &topic_arn).await?;
         outcome = published.outcome;
         message_ids.extend(published.message_ids);
     }
-    Ok(NotifyOutput {
+    let answer = NotifyOutput {
         outcome,
         topic_arn: config
             .topic_arn
@@ -271,13 +304,14 @@ async fn report_expired<P: Publish + ReadReports>(
             .unwrap_or_default(),
         message_ids,
         paths_truncated: false,
-    })
+    };
+    super::bounded(answer, "the notify answer")
 }
 
 /// Why a job ended without running: its deadline passed, or someone cancelled it.
-fn ended_pending_error(ended: &ExpiredJob) -> StepError {
-    let since = message::rfc3339(at(ended.enqueued_at));
-    match &ended.canceled {
+fn ended_pending_error(ended: &JobRecord) -> StepError {
+    let since = message::rfc3339(at(ended.job.enqueued_at));
+    match &ended.cancel {
         Some(cancel) => {
             let why = if cancel.reason.is_empty() {
                 String::new()
@@ -296,7 +330,7 @@ fn ended_pending_error(ended: &ExpiredJob) -> StepError {
             error: "TimedOut".into(),
             cause: format!(
                 "the job waited in its lane from {since} until its deadline {} passed and never ran (the lane was busy: runs ahead of it, or a task Ferry did not start)",
-                message::rfc3339(at(ended.deadline))
+                message::rfc3339(at(ended.job.deadline))
             ),
         },
     }

@@ -4,6 +4,10 @@
 //! system) is not an error: the answer says `busy`, names the task that holds it, and says how
 //! long to wait before asking again (at most `FERRY_BUSY_POLL_MAX_SECONDS`), so the runner
 //! starts within one wait of that task ending. Past the run's `deadline` it says `timed_out`.
+//!
+//! Called by the lane runner, it reads the run from the lane table (its merged spec, its
+//! deadline, a cancel asked for it): the runner's state carries only the reference. A run whose
+//! cancel was asked before its task started is not started (`canceled`).
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -19,13 +23,17 @@ use crate::domain::poll::{PollInput, PollSettings, next_poll_seconds};
 use crate::domain::status::{TaskHandle, Timestamp};
 use crate::error::FerryError;
 use crate::lanes::record::Millis;
-use crate::ports::{ActiveTask, ActiveTasks, LaneLease, StartTask};
+use crate::lanes::runner::stored_run;
+use crate::ports::{ActiveTask, ActiveTasks, LaneLease, ReadRuns, StartTask};
 
-/// The input: the job, and the identity of the caller.
+/// The input: the job and the identity of the caller, or the lane runner's reference to its
+/// run (whose spec, identity and deadline are read from the lane table).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartTaskInput {
-    pub job: JobSpec,
+    /// The job to start; absent with `runner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobSpec>,
     /// The idempotency identity: the run's id (or a Step Functions execution name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
@@ -49,6 +57,9 @@ pub struct StartTaskOutput {
     pub held_by: Vec<ActiveTask>,
     /// `busy` past the `deadline`: the run ends without starting.
     pub timed_out: bool,
+    /// Someone cancelled the run before its task started: it is not started.
+    #[serde(default)]
+    pub canceled: bool,
     /// The FSx `ClientRequestToken` / DataSync tag value used for this start.
     pub idempotency_key: String,
     /// Seconds to wait before the next status check (or, `busy`, the next start).
@@ -56,42 +67,93 @@ pub struct StartTaskOutput {
     pub started_at: Timestamp,
 }
 
-pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease>(
+/// What to start: the spec, the identity its idempotency key derives from, the deadline, and
+/// whether a cancel came first.
+struct Start {
+    job: JobSpec,
+    identity: Option<String>,
+    deadline: Option<Millis>,
+    canceled: bool,
+}
+
+/// The job from the input, or from the run the runner refers to (after renewing its lease).
+async fn what_to_start<L: LaneLease + ReadRuns>(
+    lanes: &L,
+    config: &Laned<TaskConfig>,
+    input: StartTaskInput,
+) -> Result<Start, FerryError> {
+    match (input.runner, input.job) {
+        (Some(runner), None) => {
+            runner.renew(lanes, &config.lanes).await?;
+            let run = stored_run(lanes, &runner.lane, &runner.run).await?;
+            Ok(Start {
+                identity: Some(run.id.0),
+                deadline: Some(run.deadline),
+                canceled: run.cancel.is_some(),
+                job: run.spec,
+            })
+        }
+        (None, Some(job)) => Ok(Start {
+            job,
+            identity: input.execution,
+            deadline: input.deadline,
+            canceled: false,
+        }),
+        (Some(_), Some(_)) => Err(FerryError::invalid(
+            "job",
+            "must be left out with \"runner\": the runner's job is its run's, read from the lane table",
+        )),
+        (None, None) => Err(FerryError::invalid(
+            "job",
+            "is required (or \"runner\", the lane runner's reference to its run)",
+        )),
+    }
+}
+
+pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns>(
     (tasks, lanes): &(P, L),
     config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
 ) -> Result<StartTaskOutput, FerryError> {
     let input: StartTaskInput = parse::from_value(event.payload, "")?;
-    let job = input.job.validate(&config.config.limits)?;
-    if let Some(runner) = &input.runner {
-        runner.renew(lanes, &config.lanes).await?;
-    }
-    let key = IdempotencyKey::derive(input.execution.as_deref(), &job);
-    info!(job = %job.name, kind = job.kind.as_str(), key = %key, "starting task");
+    let start = what_to_start(lanes, config, input).await?;
+    let job = start.job.validate(&config.config.limits)?;
+    let key = IdempotencyKey::derive(start.identity.as_deref(), &job);
     let poll = job.poll_settings(config.config.poll);
     let mut output = StartTaskOutput {
         task: None,
         busy: false,
         held_by: Vec::new(),
         timed_out: false,
+        canceled: start.canceled,
         idempotency_key: key.to_string(),
         next_poll_seconds: poll.min_seconds,
         started_at: Timestamp::now(),
     };
+    if start.canceled {
+        info!(job = %job.name, key = %key, "cancelled before its task started: not started");
+        return super::bounded(output, "the start answer");
+    }
+    info!(job = %job.name, kind = job.kind.as_str(), key = %key, "starting task");
     match tasks.start_task(&job, &key).await {
         Ok(task) => output.task = Some(task),
         Err(FerryError::TaskConflict { message, .. }) => {
             output.held_by = tasks.active_tasks(&job).await?;
             output.busy = true;
-            output.timed_out = input.deadline.is_some_and(|d| now_millis() >= d);
+            output.timed_out = start.deadline.is_some_and(|d| now_millis() >= d);
             output.next_poll_seconds = busy_wait(&job, config, &output.held_by);
+            output.held_by.truncate(MAX_HELD_BY);
             info!(job = %job.name, reason = %message, held_by = ?output.held_by,
                   wait = output.next_poll_seconds, timed_out = output.timed_out, "target busy");
         }
         Err(e) => return Err(e),
     }
-    Ok(output)
+    super::bounded(output, "the start answer")
 }
+
+/// Most tasks holding the target that the answer names (FSx runs one task at a time; a few are
+/// `CANCELING` or `PENDING` beside it): the answer stays far within the state's budget.
+const MAX_HELD_BY: usize = 10;
 
 /// How long to wait for the tasks that hold the target: a fifth of the oldest one's age, as
 /// for Ferry's own tasks, between the job's shortest poll and `FERRY_BUSY_POLL_MAX_SECONDS`.

@@ -19,7 +19,7 @@
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::info;
+use tracing::{error, info};
 
 use super::timing;
 use crate::config::SubmitConfig;
@@ -74,6 +74,9 @@ pub struct CancelInput {
 struct CancelEnvelope {
     cancel: CancelInput,
 }
+
+/// Longest schedule occurrence `submit` takes.
+const MAX_OCCURRENCE_CHARS: usize = 1024;
 
 /// Longest `by` (an IAM ARN is at most 2048 characters) and `reason` a cancel takes.
 const MAX_BY_CHARS: usize = 2048;
@@ -154,7 +157,25 @@ fn source(input: &SubmitInput, request_id: &str) -> Result<JobSource, FerryError
                 ))
             }
         }
-        (None, Some(occurrence)) => Ok(JobSource::Schedule(occurrence.clone())),
+        (None, Some(occurrence)) => {
+            // `<schedule ARN>@<scheduled time>`: a schedule ARN names a group and a schedule
+            // of at most 64 characters each (EventBridge Scheduler API reference), so an
+            // occurrence is a few hundred characters; the bound keeps the job's source (kept
+            // with the job, listed in reports) small whatever is sent.
+            let ok = (1..=MAX_OCCURRENCE_CHARS).contains(&occurrence.chars().count())
+                && !occurrence.chars().any(char::is_control);
+            if ok {
+                Ok(JobSource::Schedule(occurrence.clone()))
+            } else {
+                Err(FerryError::invalid(
+                    "occurrence",
+                    format!(
+                        "must be 1-{MAX_OCCURRENCE_CHARS} characters without control characters (<schedule ARN>@<scheduled time>); got {} characters",
+                        occurrence.chars().count()
+                    ),
+                ))
+            }
+        }
         (None, None) => Ok(JobSource::Caller(format!("request {request_id}"))),
     }
 }
@@ -180,16 +201,8 @@ pub async fn handle<
     if event.payload.get("sweep").is_some() {
         let _: Sweep = parse::from_value(event.payload, "")?;
         let timing = timing(&config.lanes);
-        let kicked = runner::sweep((lanes, runners), timing, &request_id).await?;
-        info!(kicked = kicked.len(), "swept");
-        for (lane, age) in runner::oldest_pending(lanes, timing.now).await? {
-            let lane = lane.to_string();
-            // Per lane, and without dimension: the oldest-pending alarm's metric.
-            let mut emf = Emf::new(timing.now, &[("Lane", &lane)], &[&["Lane"], &[]]);
-            emf.add(metrics::OLDEST_PENDING, Unit::Seconds, age as f64);
-            emf.emit();
-        }
-        return Ok(SubmitOutput::Swept { kicked });
+        let swept = runner::sweep((lanes, runners), timing, &request_id).await?;
+        return answer_sweep(swept, timing.now);
     }
     let input: SubmitInput = parse::from_value(event.payload, "")?;
     submit(ports, config, &input, &request_id)
@@ -233,6 +246,35 @@ pub async fn submit<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
         enqueued,
         runner,
     })
+}
+
+/// The sweep's metrics and answer. A lane whose visit failed fails the sweep, once every other
+/// lane was visited: the error names them (the schedule's retry, or the next sweep, visits
+/// them again).
+fn answer_sweep(swept: runner::Swept, now: Millis) -> Result<SubmitOutput, FerryError> {
+    info!(
+        registered = swept.registered,
+        visited = swept.oldest.len() + swept.failed.len(),
+        kicked = swept.kicked.len(),
+        failed = swept.failed.len(),
+        "swept"
+    );
+    for (lane, age) in &swept.oldest {
+        let lane = lane.to_string();
+        // Per lane, and without dimension: the oldest-pending alarm's metric.
+        let mut emf = Emf::new(now, &[("Lane", &lane)], &[&["Lane"], &[]]);
+        emf.add(metrics::OLDEST_PENDING, Unit::Seconds, *age as f64);
+        emf.emit();
+    }
+    let failed = swept.failed.len();
+    let Some((lane, first)) = swept.failed.into_iter().next() else {
+        return Ok(SubmitOutput::Swept {
+            kicked: swept.kicked,
+        });
+    };
+    error!(failed, lane = %lane, error_type = first.error_type(), error = %first,
+           "the sweep could not visit every lane");
+    Err(first)
 }
 
 /// The sweep schedule's input: `{"sweep": {}}`, nothing else.

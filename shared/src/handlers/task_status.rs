@@ -57,12 +57,13 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
         Some(runner) => Some(lane_news(lanes, &config.lanes, runner).await?),
         None => None,
     };
+    let job = input.job(news.as_ref().map(|n| &n.run.spec))?;
     let snapshot = tasks.describe_task(&input.task).await?;
     let mut cancelled = input.cancel_requested;
     if let Some(news) = &news {
         cancelled |= cancelled_outside(lanes, &news.run, &snapshot.lifecycle, &input).await?;
     }
-    let context = input.context(&config.config, cancelled);
+    let context = input.context(job, &config.config, cancelled);
     let mut status = TaskStatus::from_snapshot(snapshot, context);
     let (waiting, cancel_asked) = news
         .as_ref()
@@ -81,12 +82,15 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
         done = status.done, timed_out = status.timed_out, next_poll_seconds = status.next_poll_seconds,
         waiting, cancel_asked, awaits = wait.is_some(), "task status"
     );
-    Ok(StatusOutput {
-        status,
-        waiting,
-        cancel_asked,
-        wait,
-    })
+    super::bounded(
+        StatusOutput {
+            status,
+            waiting,
+            cancel_asked,
+            wait,
+        },
+        "the task status",
+    )
 }
 
 /// The wait for a DataSync run that goes on, when events are on (a fallback period is set).
@@ -116,7 +120,7 @@ async fn lane_news<L: LaneView + LaneLease>(
     runner: &RunnerContext,
 ) -> Result<LaneNews, FerryError> {
     runner.renew(lanes, config).await?;
-    let waiting = !lanes.pending(&runner.lane, 1).await?.is_empty();
+    let waiting = !lanes.pending(&runner.lane, 1, 0).await?.is_empty();
     let run = stored_run(lanes, &runner.lane, &runner.run).await?;
     Ok(LaneNews { waiting, run })
 }

@@ -13,11 +13,15 @@
 //! - **DataSync**: the union of the jobs' include patterns while the joined filter stays within
 //!   102,400 characters; a job with no includes (the whole task) covers every other job.
 //!
+//! - **Bytes**: the merged spec within [`SPEC_BYTES`] as JSON, since the run's record keeps it
+//!   in one DynamoDB item: a merge stops adding a job at the first budget it would cross.
+//!
 //! A job that does not fit stays pending for the next run: the oldest job is always taken, so
 //! no job waits behind ever newer ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::budget::{SPEC_BYTES, json_bytes, json_list_bytes, json_str_bytes};
 use crate::domain::job::{JobKind, JobSpec, Limits};
 use crate::domain::validate::{MAX_FILTER_CHARS, filter_value_len};
 use crate::trigger::coalesce::collapse;
@@ -56,12 +60,13 @@ pub fn merge(pending: &[Candidate<'_>], limits: &Limits) -> Option<Merged> {
     let key = compatibility_key(first.spec);
     let alone = first.spec.manifest.is_some();
     let mut targets = Targets::new(first, limits);
+    let weigher = Weigher::new(first.spec);
     let mut taken = vec![0];
     for (i, candidate) in pending.iter().enumerate().skip(1) {
         if alone || candidate.spec.manifest.is_some() {
             break;
         }
-        if compatibility_key(candidate.spec) == key && targets.try_add(candidate) {
+        if compatibility_key(candidate.spec) == key && targets.try_add(candidate, &weigher) {
             taken.push(i);
         }
     }
@@ -101,7 +106,7 @@ impl Targets {
     }
 
     /// Adds the candidate's targets when they fit; `false` leaves the targets as they were.
-    fn try_add(&mut self, candidate: &Candidate<'_>) -> bool {
+    fn try_add(&mut self, candidate: &Candidate<'_>, weigher: &Weigher) -> bool {
         let spec = candidate.spec;
         match self {
             Targets::Everything => true,
@@ -113,7 +118,9 @@ impl Targets {
                 let mut grown = includes.clone();
                 grown.extend(spec.includes.iter().cloned());
                 let joined: Vec<String> = grown.iter().cloned().collect();
-                if filter_value_len(&joined) > MAX_FILTER_CHARS {
+                if filter_value_len(&joined) > MAX_FILTER_CHARS
+                    || !weigher.fits(json_list_bytes(grown.iter().map(String::as_str)))
+                {
                     return false;
                 }
                 *includes = grown;
@@ -126,7 +133,7 @@ impl Targets {
             Targets::Fsx(paths) => {
                 let mut grown = paths.clone();
                 grown.add(candidate);
-                if grown.fit() {
+                if grown.fit() && weigher.fits(grown.list_bytes()) {
                     *paths = grown;
                     true
                 } else {
@@ -148,6 +155,35 @@ impl Targets {
             Targets::Fsx(paths) => spec.paths = paths.list(),
             Targets::DataSync(includes) => spec.includes = includes.into_iter().collect(),
         }
+    }
+}
+
+/// What a merged spec weighs besides its target list (`paths` or `includes`), counted once from
+/// the first job: the rest of a merged spec is the first job's, but for its timeout, counted
+/// here at its longest.
+#[derive(Debug, Clone, Copy)]
+struct Weigher {
+    fixed: usize,
+}
+
+impl Weigher {
+    fn new(first: &JobSpec) -> Weigher {
+        let mut probe = first.clone();
+        probe.timeout_seconds = Some(u64::MAX);
+        if first.kind == JobKind::Datasync {
+            probe.includes = vec![String::new()];
+        } else {
+            probe.paths = vec![String::new()];
+        }
+        Weigher {
+            fixed: json_bytes(&probe) - json_list_bytes([""]),
+        }
+    }
+
+    /// True when a merged spec whose target list weighs `list_bytes` (as a JSON array) stays
+    /// within [`SPEC_BYTES`].
+    fn fits(self, list_bytes: usize) -> bool {
+        self.fixed + list_bytes <= SPEC_BYTES
     }
 }
 
@@ -217,6 +253,21 @@ impl FsxPaths {
             *group = collapsed;
         }
         self.count() <= self.cap
+    }
+
+    /// What [`FsxPaths::list`] weighs as a JSON array, without building it: a root joined to
+    /// a path escapes as the two do apart.
+    fn list_bytes(&self) -> usize {
+        let mut count = 0usize;
+        let mut sum = 0usize;
+        for (root, rels) in &self.groups {
+            let root_bytes = root.as_deref().map_or(0, |r| json_str_bytes(r) - 2);
+            for rel in rels {
+                count += 1;
+                sum += root_bytes + json_str_bytes(rel);
+            }
+        }
+        2 + sum + count.saturating_sub(1)
     }
 
     /// The paths, roots joined back on.

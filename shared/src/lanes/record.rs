@@ -31,6 +31,13 @@ pub struct QueuedJob {
     pub deadline: Millis,
 }
 
+impl QueuedJob {
+    /// What the job weighs as stored (its record as JSON), in bytes.
+    pub fn weight(&self) -> usize {
+        crate::budget::json_bytes(self)
+    }
+}
+
 /// What enqueueing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
@@ -90,6 +97,8 @@ pub struct JobRecord {
     pub state: JobState,
     /// The run that took it, once one did.
     pub run: Option<RunId>,
+    /// Who cancelled it while it was pending, and why.
+    pub cancel: Option<CancelRequest>,
 }
 
 /// A run's identity: `run-` and the id of the invocation that claimed it (unique).
@@ -103,15 +112,33 @@ impl std::fmt::Display for RunId {
     }
 }
 
-/// A job a run covers, as its report lists it.
+/// A job a run covers, as its report lists it: the run's **member** record. A run's job list is
+/// not part of the run's own record (2,000 jobs with long sources pass DynamoDB's 400 KB item
+/// limit): each job it took has a member record of its own, written with the job's move from
+/// pending to running, and the run keeps the count ([`RunRecord::job_count`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunJob {
     pub id: JobId,
     pub name: String,
     pub source: String,
     pub enqueued_at: Millis,
-    /// `Running` while the run goes on; its end state once the run is finished.
-    pub state: JobState,
+    /// What the job's own record weighs in the lane table, in bytes: what ending it costs a
+    /// transaction ([`crate::budget::TRANSACTION_BYTES`]).
+    #[serde(default)]
+    pub weight: usize,
+}
+
+impl RunJob {
+    /// The member record of `job`.
+    pub fn of(job: &QueuedJob) -> RunJob {
+        RunJob {
+            id: job.id.clone(),
+            name: job.spec.name.clone(),
+            source: job.source.clone(),
+            enqueued_at: job.enqueued_at,
+            weight: job.weight(),
+        }
+    }
 }
 
 /// Where a run is.
@@ -135,7 +162,9 @@ pub struct CancelRequest {
 }
 
 /// The run in flight in a lane: written before the task starts, so a runner that dies at any
-/// step is finished by the one that adopts the lane.
+/// step is finished by the one that adopts the lane. Its jobs are its members ([`RunJob`]),
+/// kept apart; the record counts them. What it weighs: its spec (at most
+/// [`crate::budget::SPEC_BYTES`]) and a few bounded fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: RunId,
@@ -143,7 +172,8 @@ pub struct RunRecord {
     pub state: RunState,
     /// The merged task spec.
     pub spec: JobSpec,
-    pub jobs: Vec<RunJob>,
+    /// How many jobs it covers (its members).
+    pub job_count: usize,
     /// The idempotency key the task is started with (FSx `ClientRequestToken`, DataSync tag).
     pub token: String,
     pub task: Option<TaskHandle>,
@@ -159,17 +189,25 @@ pub struct RunRecord {
     /// AWS CLI, the API): the run ends canceled "outside Ferry", not failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canceled_outside: Option<Millis>,
+    /// How many runners adopted it after the one before them stopped without handing it over
+    /// (a runner's continuation adopts it without counting). Past
+    /// [`crate::lanes::runner::MAX_ADOPTIONS`] the run is abandoned: it can only be stopping
+    /// every runner that follows it, and the jobs behind it must not wait for ever.
+    #[serde(default)]
+    pub adoptions: u32,
 }
 
 fn no_deadline() -> Millis {
     Millis::MAX
 }
 
-/// How pending jobs end without a run: `TimedOut` at their deadline, or `Canceled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How pending jobs end without a run: `TimedOut` at their deadline, or `Canceled` (who asked
+/// and why is kept with the job, for its report).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobEnd {
     pub state: JobState,
     pub at: Millis,
+    pub cancel: Option<CancelRequest>,
 }
 
 /// A lease asked for on `lane`: `owner`'s until `until`, taken at `now` (a lease whose `until`
@@ -197,6 +235,22 @@ pub enum Leased {
     /// Another runner holds it, until `until` unless renewed.
     HeldBy(Lease),
 }
+
+/// A lane in the registry: a lane where a job was queued in the last
+/// [`REGISTRATION_DAYS`] days (an entry renews it; DynamoDB's TTL prunes it after).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub lane: LaneId,
+    /// Its runner released it with nothing pending, and no job came since: the sweep passes
+    /// it by.
+    pub idle: bool,
+    /// The job whose enqueue last renewed it (what marking it idle is conditional on).
+    pub last_job: Option<JobId>,
+}
+
+/// How long a lane stays registered after its last job was queued: a job waits at most its
+/// 30-day timeout, and its run ends by then.
+pub const REGISTRATION_DAYS: u64 = 31;
 
 /// A lane's own record: its lease and the run in flight.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

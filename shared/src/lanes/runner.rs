@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 
 use super::merge::{Candidate, merge};
 use super::record::{
-    CancelRequest, JobEnd, JobState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunJob,
-    RunRecord, RunState,
+    CancelRequest, JobEnd, JobState, LeaseRequest, Leased, Millis, QueuedJob, RunId, RunRecord,
+    RunState,
 };
 use super::{JobId, LaneId, MAX_JOBS_PER_RUN};
 use crate::domain::idempotency::IdempotencyKey;
@@ -32,7 +32,9 @@ use crate::domain::status::TaskHandle;
 use crate::domain::text::hex;
 use crate::error::FerryError;
 use crate::ids::DataSyncExecutionArn;
-use crate::ports::{LaneLease, LaneRuns, LaneView, StartExecution, StartOutcome};
+use crate::ports::{
+    LaneLease, LaneRuns, LaneView, ReadQueued, ReadRuns, StartExecution, StartOutcome,
+};
 
 /// Most pending jobs one take reads (and so may merge): a run covers at most
 /// [`MAX_JOBS_PER_RUN`] anyway; the rest wait for the next run.
@@ -123,90 +125,85 @@ pub async fn kick<L: LaneLease, S: StartExecution>(
     }
 }
 
-/// Most expired jobs one take ends: their summaries travel in the runner's state, which
-/// Step Functions caps at 256 KiB.
+/// Most expired jobs one take ends (and so one `NotifyExpired` reports): their ids travel in
+/// the runner's state; the next take ends the rest.
 pub const MAX_EXPIRED_PER_TAKE: usize = 50;
 
-/// A job that ended pending, as its report needs it: the spec without its path lists (which
-/// can be 100 KB), and where it came from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExpiredJob {
-    pub id: JobId,
-    pub source: String,
-    pub enqueued_at: Millis,
-    pub deadline: Millis,
-    /// The job spec with `paths`, `includes` and `excludes` left out.
-    pub job: serde_json::Value,
-    /// Someone cancelled it while it was pending (absent: its deadline passed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canceled: Option<CancelRequest>,
-}
+/// Most bytes of pending jobs one take reads (and so may merge): the lane function's memory
+/// holds them. At the typical 1-3 KB a job, [`MAX_PENDING_READ`] jobs fit many times over; at
+/// the largest a job may be ([`crate::budget::SPEC_BYTES`]), about fifty do, and the rest wait
+/// for the next run. The oldest job is always read.
+pub const PENDING_READ_BYTES: usize = 16 * 1024 * 1024;
 
-impl ExpiredJob {
-    fn of(job: QueuedJob) -> ExpiredJob {
-        let mut spec = serde_json::to_value(&job.spec).unwrap_or_default();
-        if let Some(fields) = spec.as_object_mut() {
-            for long in ["paths", "includes", "excludes"] {
-                fields.remove(long);
-            }
-        }
-        ExpiredJob {
-            id: job.id,
-            source: job.source,
-            enqueued_at: job.enqueued_at,
-            deadline: job.deadline,
-            job: spec,
-            canceled: None,
-        }
-    }
-
-    fn canceled(job: QueuedJob, request: CancelRequest) -> ExpiredJob {
-        ExpiredJob {
-            canceled: Some(request),
-            ..ExpiredJob::of(job)
-        }
-    }
-}
+/// Most times a run is adopted after its runner stopped without handing it over, before it is
+/// abandoned: reported failed, its task cancelled, its jobs ended, the lane freed. A run that
+/// stops every runner that follows it (a bug, a payload AWS refuses, a step that can never
+/// succeed) must not hold its lane for ever.
+pub const MAX_ADOPTIONS: u32 = 3;
 
 /// What a take found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Taken {
     /// The run to start or follow; `None`: nothing is pending.
     pub run: Option<RunRecord>,
     /// The run was in flight already (its runner died or handed over).
     pub adopted: bool,
+    /// The run was adopted more than [`MAX_ADOPTIONS`] times: end it, failed.
+    pub abandon: bool,
     /// Jobs whose deadline passed while they were pending: ended as timed out, to report (at
     /// most [`MAX_EXPIRED_PER_TAKE`]; the next take ends the rest).
-    pub expired: Vec<ExpiredJob>,
+    pub expired: Vec<JobId>,
     /// Pending jobs left for later runs (as far as this take read).
     pub backlog: usize,
+    /// When each job of a new run was enqueued (how long they waited, for the metric).
+    pub enqueued: Vec<Millis>,
 }
 
-/// One take for the runner `owner` of `lane`; `run_id` names a new run (the invocation's id).
-pub async fn take<P: LaneView + LaneLease + LaneRuns>(
+/// Who takes: the lane, the runner execution holding its lease, and how many executions ran
+/// the lane before it without a break (a continuation, generation 1 and up, adopts the run its
+/// predecessor handed over; generation 0 adopts one whose runner stopped).
+#[derive(Debug, Clone, Copy)]
+pub struct Taker<'a> {
+    pub lane: &'a LaneId,
+    pub owner: &'a str,
+    pub generation: u64,
+}
+
+/// One take for the runner `taker`; `run_id` names a new run (the invocation's id).
+pub async fn take<P: LaneView + LaneLease + LaneRuns + ReadQueued>(
     ports: &P,
     limits: &Limits,
-    (lane, owner): (&LaneId, &str),
+    taker: Taker<'_>,
     timing: Timing,
     run_id: &str,
 ) -> Result<Taken, FerryError> {
+    let Taker { lane, owner, .. } = taker;
     ports.renew(lane, owner, timing.until()).await?;
-    if let Some(id) = ports.lane(lane).await?.run {
-        let run = adopt(ports, lane, &id).await?;
-        return Ok(Taken {
-            run: Some(run),
-            adopted: true,
-            expired: Vec::new(),
-            backlog: 0,
-        });
-    }
-    let pending = ports.pending(lane, MAX_PENDING_READ).await?;
+    let in_flight = ports.lane(lane).await?.run;
+    let pending = ports
+        .pending(lane, MAX_PENDING_READ, PENDING_READ_BYTES)
+        .await?;
+    // Jobs past their deadline end even behind a run in flight, so a run that keeps failing
+    // never keeps them from their report.
     let (mut expired, live): (Vec<QueuedJob>, Vec<QueuedJob>) = pending
         .into_iter()
         .partition(|job| job.deadline <= timing.now);
     expired.truncate(MAX_EXPIRED_PER_TAKE);
     let expired = end_expired(ports, expired, timing.now).await?;
-    let Some(mut run) = plan(
+    if let Some(id) = in_flight {
+        let adopted = adopt(ports, limits, taker, &id, timing).await?;
+        return Ok(Taken {
+            abandon: adopted
+                .as_ref()
+                .is_some_and(|run| run.adoptions > MAX_ADOPTIONS),
+            run: adopted,
+            adopted: true,
+            expired,
+            backlog: live.len(),
+            enqueued: Vec::new(),
+        });
+    }
+    let Some(planned) = plan(
         &live,
         limits,
         lane,
@@ -216,52 +213,101 @@ pub async fn take<P: LaneView + LaneLease + LaneRuns>(
         return Ok(Taken {
             run: None,
             adopted: false,
+            abandon: false,
             expired,
             backlog: 0,
+            enqueued: Vec::new(),
         });
     };
-    ports.claim(owner, &run).await?;
-    let gone = ports.take_jobs(&run).await?;
-    if !gone.is_empty() {
-        drop_jobs(ports, &mut run, &live, limits, &gone).await?;
-    }
-    let backlog = live.len().saturating_sub(run.jobs.len() + gone.len());
-    if run.jobs.is_empty() {
-        // Every job of it was cancelled meanwhile: nothing to run; free the lane.
-        run.ended_at = Some(timing.now);
-        ports.finish(owner, &run).await?;
-        return Ok(Taken {
-            run: None,
-            adopted: false,
-            expired,
-            backlog,
-        });
-    }
+    ports.claim(owner, &planned.run).await?;
+    let jobs: Vec<QueuedJob> = planned.taken.iter().map(|&i| live[i].clone()).collect();
+    let taken = jobs.len();
+    let gone = ports.take_jobs(&planned.run, &jobs).await?;
+    let enqueued = jobs
+        .iter()
+        .filter(|j| !gone.contains(&j.id))
+        .map(|j| j.enqueued_at)
+        .collect();
+    let run = if gone.is_empty() {
+        Some(planned.run)
+    } else {
+        let kept = jobs.into_iter().filter(|j| !gone.contains(&j.id)).collect();
+        settle(ports, limits, (planned.run, kept), owner, timing.now).await?
+    };
     Ok(Taken {
-        run: Some(run),
+        run,
         adopted: false,
+        abandon: false,
         expired,
-        backlog,
+        backlog: live.len().saturating_sub(taken),
+        enqueued,
     })
 }
 
-/// The run in flight, its jobs taken again (a claim can die between writing the run and
-/// taking its jobs: taking them again changes nothing that was done).
-async fn adopt<P: LaneView + LaneRuns>(
+/// The run in flight, adopted: the adoption counted (unless this runner continues the one
+/// that handed the run over), and a run whose claim died before it took every job settled to
+/// the jobs it took. `None`: it took none, and is finished.
+async fn adopt<P: LaneView + LaneRuns + LaneLease + ReadQueued>(
     ports: &P,
-    lane: &LaneId,
+    limits: &Limits,
+    taker: Taker<'_>,
     id: &RunId,
-) -> Result<RunRecord, FerryError> {
-    let run = stored_run(ports, lane, id).await?;
-    if run.state == RunState::Claimed {
-        // A job cancelled in between is reported with the run: it never started.
-        ports.take_jobs(&run).await?;
+    timing: Timing,
+) -> Result<Option<RunRecord>, FerryError> {
+    let mut run = stored_run(ports, taker.lane, id).await?;
+    if taker.generation == 0 {
+        // Counted first: whatever fails next, the count of runners the run stopped grows.
+        run.adoptions = ports.adopted(&run).await?;
     }
-    Ok(run)
+    if run.state != RunState::Claimed || run.adoptions > MAX_ADOPTIONS {
+        return Ok(Some(run));
+    }
+    // A claim can die between writing the run and taking its last job: the run is what it
+    // took (each job's move and member record are one write).
+    let members = ports.members(taker.lane, id, MAX_JOBS_PER_RUN + 1).await?;
+    if members.len() == run.job_count {
+        return Ok(Some(run));
+    }
+    let ids: Vec<JobId> = members.into_iter().map(|m| m.id).collect();
+    let kept = ports.queued(taker.lane, &ids).await?;
+    settle(ports, limits, (run, kept), taker.owner, timing.now).await
+}
+
+/// Settles a claimed run on the jobs it holds (`kept`, oldest first): merged again, since some
+/// of the planned ones are not among them; a job the new merge leaves out goes back to the
+/// lane. A run that holds no job is finished at once (`None`).
+async fn settle<P: LaneRuns>(
+    ports: &P,
+    limits: &Limits,
+    (mut run, kept): (RunRecord, Vec<QueuedJob>),
+    owner: &str,
+    now: Millis,
+) -> Result<Option<RunRecord>, FerryError> {
+    let Some(again) = plan(&kept, limits, &run.lane, run.id.clone(), run.claimed_at) else {
+        run.job_count = 0;
+        run.ended_at = Some(now);
+        ports.finish(owner, &run, JobState::Canceled).await?;
+        return Ok(None);
+    };
+    let left: Vec<QueuedJob> = kept
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !again.taken.contains(i))
+        .map(|(_, job)| job.clone())
+        .collect();
+    if !left.is_empty() {
+        ports.return_jobs(&run, &left).await?;
+    }
+    run.spec = again.run.spec;
+    run.job_count = again.run.job_count;
+    run.token = again.run.token;
+    run.deadline = again.run.deadline;
+    ports.update(&run).await?;
+    Ok(Some(run))
 }
 
 /// The run `id` of `lane`, which the lane table must hold.
-pub(crate) async fn stored_run<P: LaneView>(
+pub(crate) async fn stored_run<P: ReadRuns>(
     ports: &P,
     lane: &LaneId,
     id: &RunId,
@@ -280,31 +326,33 @@ async fn end_expired<P: LaneRuns>(
     ports: &P,
     expired: Vec<QueuedJob>,
     now: Millis,
-) -> Result<Vec<ExpiredJob>, FerryError> {
+) -> Result<Vec<JobId>, FerryError> {
     if expired.is_empty() {
         return Ok(Vec::new());
     }
     let end = JobEnd {
         state: JobState::TimedOut,
         at: now,
+        cancel: None,
     };
-    let ended = ports.end_pending(&expired, end).await?;
-    Ok(expired
-        .into_iter()
-        .filter(|job| ended.contains(&job.id))
-        .map(ExpiredJob::of)
-        .collect())
+    ports.end_pending(&expired, end).await
+}
+
+/// A run planned from pending jobs: its record, and which of them (by index) it covers.
+struct Planned {
+    run: RunRecord,
+    taken: Vec<usize>,
 }
 
 /// The run that merges the oldest of `live` with every compatible job that fits, at most
-/// [`MAX_JOBS_PER_RUN`] of them.
+/// [`MAX_JOBS_PER_RUN`] of them, within the spec budget.
 fn plan(
     live: &[QueuedJob],
     limits: &Limits,
     lane: &LaneId,
     id: RunId,
     now: Millis,
-) -> Option<RunRecord> {
+) -> Option<Planned> {
     let candidates: Vec<Candidate> = live
         .iter()
         .take(MAX_JOBS_PER_RUN)
@@ -314,15 +362,14 @@ fn plan(
         })
         .collect();
     let merged = merge(&candidates, limits)?;
-    let jobs = merged.taken.iter().map(|&i| run_job(&live[i])).collect();
     let deadline = merged.taken.iter().map(|&i| live[i].deadline).max()?;
     let token = IdempotencyKey::derive(Some(&id.0), &merged.spec).to_string();
-    Some(RunRecord {
+    let run = RunRecord {
         id,
         lane: lane.clone(),
         state: RunState::Claimed,
         spec: merged.spec,
-        jobs,
+        job_count: merged.taken.len(),
         token,
         task: None,
         claimed_at: now,
@@ -331,43 +378,12 @@ fn plan(
         ended_at: None,
         cancel: None,
         canceled_outside: None,
+        adoptions: 0,
+    };
+    Some(Planned {
+        run,
+        taken: merged.taken,
     })
-}
-
-fn run_job(job: &QueuedJob) -> RunJob {
-    RunJob {
-        id: job.id.clone(),
-        name: job.spec.name.clone(),
-        source: job.source.clone(),
-        enqueued_at: job.enqueued_at,
-        state: JobState::Running,
-    }
-}
-
-/// Drops the jobs `gone` (cancelled while the run was claimed) and merges again what is left;
-/// a run left with no job is finished at once.
-async fn drop_jobs<P: LaneRuns>(
-    ports: &P,
-    run: &mut RunRecord,
-    live: &[QueuedJob],
-    limits: &Limits,
-    gone: &[super::JobId],
-) -> Result<(), FerryError> {
-    let kept: Vec<QueuedJob> = live
-        .iter()
-        .filter(|job| run.jobs.iter().any(|j| j.id == job.id) && !gone.contains(&job.id))
-        .cloned()
-        .collect();
-    match plan(&kept, limits, &run.lane, run.id.clone(), run.claimed_at) {
-        Some(again) => {
-            run.jobs = again.jobs;
-            run.spec = again.spec;
-            run.token = again.token;
-            run.deadline = again.deadline;
-        }
-        None => run.jobs.clear(),
-    }
-    ports.update(run).await
 }
 
 /// Ends the run in flight: every job to `state` (the run's outcome), then the lane free. A run
@@ -384,11 +400,8 @@ pub async fn finish<P: LaneView + LaneLease + LaneRuns>(
     if run.state == RunState::Done {
         return Ok(run);
     }
-    for job in &mut run.jobs {
-        job.state = state;
-    }
     run.ended_at = Some(timing.now);
-    ports.finish(owner, &run).await?;
+    ports.finish(owner, &run, state).await?;
     run.state = RunState::Done;
     Ok(run)
 }
@@ -400,8 +413,12 @@ pub async fn release<P: LaneView + LaneLease>(
     (lane, owner): (&LaneId, &str),
     timing: Timing,
 ) -> Result<bool, FerryError> {
+    // Read before the look: an entry that queues a job after it renews the registration, so
+    // the idle mark, conditional on what was read here, cannot hide that job from the sweep.
+    let seen = ports.registration(lane).await?.and_then(|r| r.last_job);
     ports.release(lane, owner).await?;
-    if ports.pending(lane, 1).await?.is_empty() {
+    if ports.pending(lane, 1, 0).await?.is_empty() {
+        ports.mark_idle(lane, seen.as_ref(), timing.now).await?;
         return Ok(false);
     }
     let request = LeaseRequest {
@@ -439,43 +456,82 @@ pub async fn hand_over<P: LaneLease>(
     })
 }
 
+/// Most lanes the sweep visits at once: each visit is two reads (the lane, its oldest job)
+/// and maybe a kick; ten thousand lanes take a thousand rounds of a few milliseconds.
+pub const SWEEP_CONCURRENCY: usize = 16;
+
+/// What the sweep did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Lanes registered (idle ones included).
+    pub registered: usize,
+    /// Each lane visited (not idle) and how long its oldest pending job has waited, in
+    /// seconds (0: none waits): the oldest-pending alarm's metric.
+    pub oldest: Vec<(LaneId, u64)>,
+    /// The lanes kicked, and what each kick did.
+    pub kicked: Vec<(LaneId, Kicked)>,
+    /// The lanes whose visit failed, and why; the others were visited all the same.
+    pub failed: Vec<(LaneId, FerryError)>,
+}
+
 /// Kicks every lane whose runner is gone (its lease expired) while work is left: a run in
-/// flight to finish or jobs pending. Returns what each kick did.
+/// flight to finish or jobs pending. Lanes their runner released idle are passed by (an entry
+/// that queues a job there renews them); the others are visited [`SWEEP_CONCURRENCY`] at a
+/// time, and one that fails does not keep the sweep from the rest.
 pub async fn sweep<L: LaneView + LaneLease, S: StartExecution>(
     (lanes, runners): (&L, &S),
     timing: Timing,
     salt: &str,
-) -> Result<Vec<(LaneId, Kicked)>, FerryError> {
-    let mut kicked = Vec::new();
-    for lane in lanes.lanes().await? {
-        let state = lanes.lane(&lane).await?;
-        if state.lease.as_ref().is_some_and(|l| l.until >= timing.now) {
-            continue;
+) -> Result<Swept, FerryError> {
+    use futures_util::stream::{self, StreamExt};
+    let registered = lanes.lanes(timing.now).await?;
+    let mut swept = Swept {
+        registered: registered.len(),
+        ..Swept::default()
+    };
+    let visits = stream::iter(registered.into_iter().filter(|r| !r.idle))
+        .map(|r| async move {
+            let visit = visit((lanes, runners), &r.lane, timing, salt).await;
+            (r.lane, visit)
+        })
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    for (lane, visit) in visits {
+        match visit {
+            Ok((age, kicked)) => {
+                swept.oldest.push((lane.clone(), age));
+                if let Some(kicked) = kicked {
+                    swept.kicked.push((lane, kicked));
+                }
+            }
+            Err(e) => swept.failed.push((lane, e)),
         }
-        if state.run.is_none() && lanes.pending(&lane, 1).await?.is_empty() {
-            continue;
-        }
-        let outcome = kick((lanes, runners), &lane, timing, salt).await?;
-        kicked.push((lane, outcome));
     }
-    Ok(kicked)
+    swept.oldest.sort();
+    swept.kicked.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(swept)
 }
 
-/// Each lane and how long its oldest pending job has waited, in seconds (0: none waits): the
-/// sweep's metric, which the oldest-pending alarm watches.
-pub async fn oldest_pending<L: LaneView>(
-    lanes: &L,
-    now: Millis,
-) -> Result<Vec<(LaneId, u64)>, FerryError> {
-    let mut ages = Vec::new();
-    for lane in lanes.lanes().await? {
-        let oldest = lanes.pending(&lane, 1).await?;
-        let age = oldest
-            .first()
-            .map_or(0, |job| now.saturating_sub(job.enqueued_at) / 1000);
-        ages.push((lane, age));
+/// One lane's visit: how long its oldest pending job has waited, and the kick it needed (its
+/// lease expired while work is left).
+async fn visit<L: LaneView + LaneLease, S: StartExecution>(
+    (lanes, runners): (&L, &S),
+    lane: &LaneId,
+    timing: Timing,
+    salt: &str,
+) -> Result<(u64, Option<Kicked>), FerryError> {
+    let state = lanes.lane(lane).await?;
+    let oldest = lanes.pending(lane, 1, 0).await?;
+    let age = oldest
+        .first()
+        .map_or(0, |job| timing.now.saturating_sub(job.enqueued_at) / 1000);
+    let held = state.lease.as_ref().is_some_and(|l| l.until >= timing.now);
+    if held || (state.run.is_none() && oldest.is_empty()) {
+        return Ok((age, None));
     }
-    Ok(ages)
+    let kicked = kick((lanes, runners), lane, timing, salt).await?;
+    Ok((age, Some(kicked)))
 }
 
 /// What cancelling a job did.
@@ -484,9 +540,9 @@ pub async fn oldest_pending<L: LaneView>(
 pub enum Cancelled {
     /// It was pending: it ended canceled and will never run.
     WhilePending,
-    /// It is running in `run`: the run's task is cancelled at its next status check, and every
-    /// job of the run (`jobs`) ends canceled with it.
-    RunCancelRequested { run: RunId, jobs: Vec<JobId> },
+    /// It is running in `run`: the run's task is cancelled at its next status check (or not
+    /// started at all), and every job of the run (`jobs` of them) ends canceled with it.
+    RunCancelRequested { run: RunId, jobs: usize },
     /// It had ended already, in `state`.
     AlreadyEnded { state: JobState },
 }
@@ -495,10 +551,10 @@ pub enum Cancelled {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cancel {
     pub done: Cancelled,
-    /// A job that ended canceled while pending: its report, which [`report_canceled`] sends.
-    /// Also for a job found already ended that way, since the cancel that ended it may have
-    /// stopped before sending it (sending twice reports once).
-    pub report: Option<ExpiredJob>,
+    /// A job that ended canceled while pending: the report [`report_canceled`] sends. Also for
+    /// a job found already ended that way, since the cancel that ended it may have stopped
+    /// before sending it (sending twice reports once).
+    pub report: Option<EndedPending>,
     /// A run whose cancel was asked follows this DataSync execution: its runner may be waiting
     /// for the execution's end event; [`crate::lanes::wake::wake`] it so it cancels now.
     pub wake: Option<DataSyncExecutionArn>,
@@ -523,10 +579,15 @@ pub async fn cancel<P: LaneView + LaneRuns>(
         at: now,
     };
     let mut found = ports.job(id).await?.ok_or_else(not_found)?;
+    let report = || EndedPending {
+        lane: found.job.lane.clone(),
+        jobs: vec![id.clone()],
+    };
     if found.state == JobState::Pending {
         let end = JobEnd {
             state: JobState::Canceled,
             at: now,
+            cancel: Some(request.clone()),
         };
         if ports
             .end_pending(std::slice::from_ref(&found.job), end)
@@ -535,40 +596,25 @@ pub async fn cancel<P: LaneView + LaneRuns>(
         {
             return Ok(Cancel {
                 done: Cancelled::WhilePending,
-                report: Some(ExpiredJob::canceled(found.job, request)),
+                report: Some(report()),
                 wake: None,
             });
         }
         // A runner took it meanwhile (or another cancel ended it): look again.
         found = ports.job(id).await?.ok_or_else(not_found)?;
     }
-    match (found.state, found.run) {
+    match (found.state, found.run.clone()) {
         (JobState::Running, Some(run_id)) => {
-            let mut run = stored_run(ports, &found.job.lane, &run_id).await?;
-            if run.cancel.is_none() {
-                run.cancel = Some(request);
-                ports.update(&run).await?;
-            }
-            let wake = match &run.task {
-                Some(TaskHandle::Datasync { task_execution_arn }) => {
-                    Some(task_execution_arn.clone())
-                }
-                _ => None,
-            };
-            Ok(Cancel {
-                done: Cancelled::RunCancelRequested {
-                    run: run_id,
-                    jobs: run.jobs.into_iter().map(|j| j.id).collect(),
-                },
-                report: None,
-                wake,
-            })
+            cancel_run(ports, &found.job.lane, run_id, request).await
         }
         (JobState::Canceled, None) => Ok(Cancel {
             done: Cancelled::AlreadyEnded {
                 state: JobState::Canceled,
             },
-            report: Some(ExpiredJob::canceled(found.job, request)),
+            report: Some(EndedPending {
+                lane: found.job.lane.clone(),
+                jobs: vec![id.clone()],
+            }),
             wake: None,
         }),
         (state, _) => Ok(Cancel {
@@ -579,11 +625,48 @@ pub async fn cancel<P: LaneView + LaneRuns>(
     }
 }
 
+/// Marks the run in flight `run_id` of `lane` cancelled (once: the first request stands): its
+/// runner cancels the task at its next status check, or does not start it.
+async fn cancel_run<P: LaneView + LaneRuns>(
+    ports: &P,
+    lane: &LaneId,
+    run_id: RunId,
+    request: CancelRequest,
+) -> Result<Cancel, FerryError> {
+    let mut run = stored_run(ports, lane, &run_id).await?;
+    if run.cancel.is_none() {
+        run.cancel = Some(request);
+        ports.update(&run).await?;
+    }
+    let wake = match &run.task {
+        Some(TaskHandle::Datasync { task_execution_arn }) => Some(task_execution_arn.clone()),
+        _ => None,
+    };
+    Ok(Cancel {
+        done: Cancelled::RunCancelRequested {
+            run: run_id,
+            jobs: run.job_count,
+        },
+        report: None,
+        wake,
+    })
+}
+
+/// Jobs of one lane that ended pending (their deadline passed, or someone cancelled them), to
+/// report one by one: `notify` reads each from the lane table. By reference: at most
+/// [`MAX_EXPIRED_PER_TAKE`] ids (about 3 KB), however large the jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndedPending {
+    pub lane: LaneId,
+    pub jobs: Vec<JobId>,
+}
+
 /// The input of the runner execution that only reports jobs cancelled while pending (the
 /// state machine sends `canceled` to notify and ends; it takes no lease).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CanceledInput {
-    pub canceled: Vec<ExpiredJob>,
+    pub canceled: EndedPending,
 }
 
 /// Sends the report of a job cancelled while pending: a runner execution named after the job
@@ -592,16 +675,19 @@ pub struct CanceledInput {
 /// the job (30 days), so a second cancel of the job sends nothing twice.
 pub async fn report_canceled<S: StartExecution>(
     runners: &S,
-    report: &ExpiredJob,
+    report: &EndedPending,
 ) -> Result<StartOutcome, FerryError> {
     let input = CanceledInput {
-        canceled: vec![report.clone()],
+        canceled: report.clone(),
     };
-    // Plain data: serializing cannot fail.
+    // Plain data: serializing cannot fail. Two ids and a lane: far within the 256 KiB an
+    // execution's input may be.
     let text = serde_json::to_string(&input).unwrap_or_default();
-    runners
-        .start_execution(&canceled_name(&report.id), &text)
-        .await
+    let name = report
+        .jobs
+        .first()
+        .map_or_else(|| "cancel-none".to_owned(), canceled_name);
+    runners.start_execution(&name, &text).await
 }
 
 /// `cancel-<job id>`: StartExecution's `name` takes at most 80 letters, digits, `-` and `_`;

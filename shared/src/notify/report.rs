@@ -113,7 +113,7 @@ impl JobInfo {
         }
     }
 
-    fn from_spec(spec: JobSpec) -> JobInfo {
+    pub fn from_spec(spec: JobSpec) -> JobInfo {
         JobInfo {
             fsx_report_path: spec
                 .report
@@ -350,6 +350,14 @@ fn ending(f: &Facts<'_>, task: Option<&TaskHandle>) -> Result<(Outcome, Option<S
         (None, Some(error)) if task.is_none() && f.timed_out => {
             (Outcome::TimedOut, Some(error.reason()))
         }
+        // A run cancelled before its task started (`notify` names who asked).
+        (None, Some(error)) if task.is_none() && error.error == CANCELED_BEFORE_START => {
+            (Outcome::Canceled, Some(error.cause.clone()))
+        }
+        // A run every runner that adopted it stopped on: ended, failed.
+        (None, Some(error)) if error.error == ABANDONED => {
+            (Outcome::Failed, Some(error.cause.clone()))
+        }
         (None, Some(error)) if task.is_none() => (Outcome::CouldNotStart, Some(error.reason())),
         (None, Some(error)) => (
             Outcome::Failed,
@@ -362,6 +370,14 @@ fn ending(f: &Facts<'_>, task: Option<&TaskHandle>) -> Result<(Outcome, Option<S
         }
     })
 }
+
+/// The `Error` of a run whose cancel came before its task started (the state machine's
+/// `CanceledBeforeStart`).
+pub const CANCELED_BEFORE_START: &str = "Canceled";
+
+/// The `Error` of a run abandoned after its runners kept stopping on it (the state machine's
+/// `Abandon`; [`crate::lanes::runner::MAX_ADOPTIONS`]).
+pub const ABANDONED: &str = "RunAbandoned";
 
 /// The reason of a run cancelled without Ferry asking.
 pub const CANCELED_OUTSIDE: &str =

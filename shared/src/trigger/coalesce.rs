@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::events::S3Object;
 use super::routes::{Route, Routes};
+use crate::budget::{SPEC_BYTES, json_bytes, json_list_bytes, json_str_bytes};
 use crate::domain::job::{JobKind, JobSpec, Limits};
 use crate::domain::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, filter_len, fsx_path_problem};
 use crate::ids::is_forbidden_char;
@@ -421,8 +422,13 @@ fn plan_datasync(index: usize, route: &Route, limits: &Limits, group: &[Routed],
         .map(|(rel, _)| filter_len(rel) + 1)
         .sum::<usize>()
         + entries.len().saturating_sub(1);
-    let needs_manifest =
-        filter_len > MAX_FILTER_CHARS || entries.iter().any(|(rel, _)| inexpressible(rel));
+    let filter_bytes = 2 + entries
+        .iter()
+        .map(|(rel, _)| json_str_bytes(rel) + 2)
+        .sum::<usize>();
+    let needs_manifest = filter_len > MAX_FILTER_CHARS
+        || filter_bytes > includes_budget(route)
+        || entries.iter().any(|(rel, _)| inexpressible(rel));
     if needs_manifest && route.manifest.is_some() {
         plan_manifest(index, route, &entries, plan);
     } else {
@@ -464,7 +470,20 @@ fn plan_manifest(index: usize, route: &Route, entries: &[(&str, &[Routed])], pla
     }
 }
 
-/// Include filters only: as many jobs as it takes for each filter to fit in one rule.
+/// The most the `includes` of a job from `route` may weigh as JSON: the job spec must stay
+/// within [`SPEC_BYTES`] (it is kept in one DynamoDB item), and the route's own job (its
+/// excludes, tags, options) takes its share first. Keys of many-byte scripts reach this before
+/// DataSync's 102,400 characters: 102,400 CJK characters weigh 300 KB.
+fn includes_budget(route: &Route) -> usize {
+    let mut probe = route.job.clone();
+    probe.includes = vec![String::new()];
+    // The route's job, its includes key and an empty list's bytes; what is left is the list's.
+    let fixed = json_bytes(&probe) - json_list_bytes([""]);
+    SPEC_BYTES.saturating_sub(fixed)
+}
+
+/// Include filters only: as many jobs as it takes for each filter to fit in one rule, and each
+/// job within the spec budget ([`includes_budget`]).
 fn plan_filters(
     index: usize,
     route: &Route,
@@ -474,6 +493,9 @@ fn plan_filters(
 ) {
     let mut chunk: Vec<String> = Vec::new();
     let mut chunk_len = 0usize;
+    let budget = includes_budget(route);
+    // The list's JSON: its brackets, then each pattern and a comma.
+    let mut chunk_bytes = 2usize;
     let mut covered = Covered::default();
     let flush = |chunk: &mut Vec<String>, covered: &mut Covered, plan: &mut Plan| {
         if chunk.is_empty() {
@@ -494,11 +516,14 @@ fn plan_filters(
         }
         let pattern = format!("/{rel}");
         let added = filter_len(&pattern) + usize::from(!chunk.is_empty());
-        if chunk_len + added > MAX_FILTER_CHARS {
+        let weight = json_str_bytes(&pattern) + usize::from(!chunk.is_empty());
+        if chunk_len + added > MAX_FILTER_CHARS || chunk_bytes + weight > budget {
             flush(&mut chunk, &mut covered, plan);
             chunk_len = 0;
+            chunk_bytes = 2;
         }
         chunk_len += filter_len(&pattern) + usize::from(!chunk.is_empty());
+        chunk_bytes += json_str_bytes(&pattern) + usize::from(!chunk.is_empty());
         chunk.push(pattern);
         covered.add(same);
     }

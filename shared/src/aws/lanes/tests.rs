@@ -17,7 +17,7 @@ use super::*;
 use crate::aws::test_support::*;
 use crate::domain::job::JobSpec;
 use crate::lanes::JobSource;
-use crate::lanes::record::{CancelRequest, RunJob};
+use crate::lanes::record::{CancelRequest, Registered, RunJob};
 
 const TABLE: &str = "ferry-lanes";
 
@@ -51,16 +51,7 @@ fn run_of(jobs: &[QueuedJob]) -> RunRecord {
         lane: lane(),
         state: RunState::Claimed,
         spec: jobs[0].spec.clone(),
-        jobs: jobs
-            .iter()
-            .map(|j| RunJob {
-                id: j.id.clone(),
-                name: j.spec.name.clone(),
-                source: j.source.clone(),
-                enqueued_at: j.enqueued_at,
-                state: JobState::Running,
-            })
-            .collect(),
+        job_count: jobs.len(),
         token: "ferry-token".into(),
         task: None,
         claimed_at: 1_700_000_001_000,
@@ -69,7 +60,16 @@ fn run_of(jobs: &[QueuedJob]) -> RunRecord {
         ended_at: None,
         cancel: None,
         canceled_outside: None,
+        adoptions: 0,
     }
+}
+
+/// The member record a run keeps of `job`, as a Query returns it.
+fn member_item(job: &QueuedJob) -> HashMap<String, AttributeValue> {
+    HashMap::from([(
+        "doc_json".to_owned(),
+        AttributeValue::S(serde_json::to_string(&RunJob::of(job)).unwrap()),
+    )])
 }
 
 fn st(item: &HashMap<String, AttributeValue>, name: &str) -> String {
@@ -279,48 +279,112 @@ async fn a_claim_writes_the_run_and_points_the_lane_at_it_for_the_lease_holder_o
 }
 
 #[tokio::test]
-async fn jobs_are_taken_fifty_to_a_transaction_and_a_cancelled_one_is_named() {
+async fn jobs_are_taken_within_a_transactions_limits_and_a_cancelled_one_is_named() {
+    // Three actions a job: 33 jobs (99 actions) to a transaction.
     let jobs: Vec<QueuedJob> = (0..60).map(queued).collect();
     let run = run_of(&jobs);
     let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
-    let gone = lanes(&[&rule]).take_jobs(&run).await.unwrap();
+    let gone = lanes(&[&rule]).take_jobs(&run, &jobs).await.unwrap();
     assert!(gone.is_empty());
-    assert_eq!(rule.num_calls(), 2, "60 jobs: 50 then 10");
+    assert_eq!(rule.num_calls(), 2, "60 jobs: 33 then 27");
     let req = last(&seen);
-    assert_eq!(items(&req).len(), 20);
+    assert_eq!(items(&req).len(), 27 * 3);
     let delete = items(&req)[0].delete().unwrap();
     assert_eq!(
         st(delete.key(), "sk"),
-        format!("pending#{:020}#{}", jobs[50].enqueued_at, jobs[50].id)
+        format!("pending#{:020}#{}", jobs[33].enqueued_at, jobs[33].id)
     );
     let update = items(&req)[1].update().unwrap();
     assert_eq!(
         update.condition_expression(),
         Some("job_state = :pending OR run_id = :run")
     );
+    let member = items(&req)[2].put().unwrap();
+    assert_eq!(
+        st(member.item(), "sk"),
+        format!("member#run-1#{:020}#{}", jobs[33].enqueued_at, jobs[33].id)
+    );
 
     // The first transaction fails: job by job, the cancelled one (the second) is named.
     let two = run_of(&jobs[..2]);
     let rule = mock!(ddb::Client::transact_write_items)
         .sequence()
-        .error(|| cancelled(&["None", "None", "None", "ConditionalCheckFailed"]))
+        .error(|| {
+            cancelled(&[
+                "None",
+                "None",
+                "None",
+                "None",
+                "ConditionalCheckFailed",
+                "None",
+            ])
+        })
         .output(transacted)
-        .error(|| cancelled(&["None", "ConditionalCheckFailed"]))
+        .error(|| cancelled(&["None", "ConditionalCheckFailed", "None"]))
         .build();
-    let gone = lanes(&[&rule]).take_jobs(&two).await.unwrap();
+    let gone = lanes(&[&rule]).take_jobs(&two, &jobs[..2]).await.unwrap();
     assert_eq!(gone, [jobs[1].id.clone()]);
 }
 
 #[tokio::test]
-async fn finishing_ends_the_jobs_then_the_run_and_frees_the_lane() {
-    let mut run = run_of(&[queued(1), queued(2)]);
-    run.jobs[0].state = JobState::Succeeded;
-    run.jobs[1].state = JobState::Failed;
+async fn heavy_jobs_are_taken_a_few_to_a_transaction_within_four_megabytes() {
+    // Issue 24, mechanism 4: jobs of 300 KB each (their queue entry and item hold it twice),
+    // 50 to a transaction would weigh 30 MB; six of them (3.6 MB) fit in one.
+    let jobs: Vec<QueuedJob> = (0..12)
+        .map(|n| {
+            let mut job = queued(n);
+            job.spec.paths = (0..25)
+                .map(|p| {
+                    format!(
+                        "s3://ferry-data/incoming/{n}/{p}/{}",
+                        "\u{6587}".repeat(4000)
+                    )
+                })
+                .collect();
+            job
+        })
+        .collect();
+    assert!(jobs[0].weight() > 290_000);
+    let run = run_of(&jobs);
+    let (rule, seen) = capturing_all(mock!(ddb::Client::transact_write_items), transacted);
+    lanes(&[&rule]).take_jobs(&run, &jobs).await.unwrap();
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "12 heavy jobs: two transactions");
+    for req in &calls {
+        let weight: usize = req
+            .transact_items()
+            .chunks(3)
+            .map(|_| 2 * (jobs[0].weight() + 4096))
+            .sum();
+        assert!(weight <= crate::budget::TRANSACTION_BYTES, "{weight}");
+        assert!(req.transact_items().len() <= crate::budget::TRANSACTION_ACTIONS);
+    }
+}
+
+#[tokio::test]
+async fn finishing_ends_the_members_jobs_then_the_run_and_frees_the_lane() {
+    let jobs = [queued(1), queued(2)];
+    let mut run = run_of(&jobs);
     run.ended_at = Some(1_700_000_100_000);
-    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
-    lanes(&[&rule]).finish("runner-a", &run).await.unwrap();
+    let members = mock!(ddb::Client::query).then_output(move || {
+        ddb::operation::query::QueryOutput::builder()
+            .items(member_item(&queued(1)))
+            .items(member_item(&queued(2)))
+            .build()
+    });
+    let (rule, seen) = capturing_all(mock!(ddb::Client::transact_write_items), transacted);
+    lanes(&[&members, &rule])
+        .finish("runner-a", &run, JobState::Succeeded)
+        .await
+        .unwrap();
     assert_eq!(rule.num_calls(), 2, "the jobs, then the run and the lane");
-    let req = last(&seen);
+    let calls = seen.lock().unwrap().clone();
+    let first = &calls[0];
+    assert_eq!(items(first).len(), 2);
+    let job_update = items(first)[0].update().unwrap();
+    assert_eq!(st(job_update.key(), "sk"), format!("job#{}", jobs[0].id));
+    assert_eq!(job_update.condition_expression(), Some("run_id = :run"));
+    let req = calls[1].clone();
     let run_update = items(&req)[0].update().unwrap();
     assert_eq!(st(run_update.key(), "sk"), "run#run-1");
     let values = run_update.expression_attribute_values().unwrap();
@@ -349,7 +413,10 @@ async fn pending_jobs_are_read_oldest_first_consistently() {
             .items(item)
             .build()
     });
-    let pending = lanes(&[&rule]).pending(&lane(), 10).await.unwrap();
+    let pending = lanes(&[&rule])
+        .pending(&lane(), 10, usize::MAX)
+        .await
+        .unwrap();
     assert_eq!(pending, [job]);
     let req = last(&seen);
     assert_eq!(
@@ -378,7 +445,15 @@ async fn every_lane_is_listed_by_its_partition_alone() {
             .items(item)
             .build()
     });
-    assert_eq!(lanes(&[&rule]).lanes().await.unwrap(), [lane()]);
+    let listed = lanes(&[&rule]).lanes(1_700_000_000_000).await.unwrap();
+    assert_eq!(
+        listed,
+        [Registered {
+            lane: lane(),
+            idle: false,
+            last_job: None
+        }]
+    );
     let req = last(&seen);
     // DynamoDB refuses an empty key value, begins_with's prefix included.
     assert_eq!(req.key_condition_expression(), Some("pk = :pk"));
@@ -465,56 +540,88 @@ fn kept_report(run: &str, published_at: Millis) -> KeptReport {
 }
 
 #[tokio::test]
-async fn a_report_is_kept_beside_its_run_and_expires_with_it() {
+async fn a_report_is_kept_beside_its_run_and_indexed_by_lane_and_day_and_expires_with_it() {
     let report = kept_report("run-1", 1_700_000_000_000);
-    let (rule, seen) = capturing(mock!(ddb::Client::put_item), || {
-        ddb::operation::put_item::PutItemOutput::builder().build()
-    });
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
     lanes(&[&rule]).keep_report(&report).await.unwrap();
     let req = last(&seen);
-    assert_eq!(req.table_name(), Some(TABLE));
-    let item = req.item().unwrap();
+    let puts: Vec<_> = items(&req).iter().map(|i| i.put().unwrap()).collect();
+    let keys: Vec<(String, String)> = puts
+        .iter()
+        .map(|p| (st(p.item(), "pk"), st(p.item(), "sk")))
+        .collect();
     assert_eq!(
-        (st(item, "pk"), st(item, "sk")),
-        (format!("lane#fsx:{FS}"), "report#run-1".to_owned())
+        keys,
+        [
+            (format!("lane#fsx:{FS}"), "report#run-1".to_owned()),
+            (
+                format!("lane#fsx:{FS}"),
+                "reported#00000001700000000000#run-1".to_owned()
+            ),
+            (
+                "history#19675".to_owned(),
+                "00000001700000000000#run-1".to_owned()
+            ),
+        ]
     );
-    assert_eq!(
-        item["expires_at"],
-        AttributeValue::N((1_700_000_000 + RETENTION_SECONDS).to_string())
-    );
-    assert_eq!(req.condition_expression(), None, "a retry writes it again");
-    let stored: KeptReport = serde_json::from_str(&st(item, "doc_json")).unwrap();
+    for put in &puts {
+        assert_eq!(
+            put.item()["expires_at"],
+            AttributeValue::N((1_700_000_000 + RETENTION_SECONDS).to_string())
+        );
+        assert_eq!(put.condition_expression(), None, "a retry writes it again");
+    }
+    let stored: KeptReport = serde_json::from_str(&st(puts[0].item(), "doc_json")).unwrap();
     assert_eq!(stored, report);
+    let summary: KeptReport = serde_json::from_str(&st(puts[2].item(), "doc_json")).unwrap();
+    assert_eq!(
+        summary.text, "",
+        "the indexes keep the summary, not the text"
+    );
 }
 
 #[tokio::test]
-async fn kept_reports_are_read_from_every_page_newest_first() {
-    let page = |run: &str, at: Millis, next: Option<&str>| {
-        let mut item = HashMap::new();
-        item.insert(
-            "doc_json".to_owned(),
-            AttributeValue::S(serde_json::to_string(&kept_report(run, at)).unwrap()),
-        );
-        let mut out = ddb::operation::query::QueryOutput::builder().items(item);
-        if let Some(sk) = next {
-            out = out.last_evaluated_key("sk", AttributeValue::S(sk.into()));
+async fn history_reads_only_what_it_lists_newest_first() {
+    // Issue 24, mechanism 5: 50 of the last 30 days' reports, not all of them.
+    let day = 86_400_000;
+    let now = 1_700_000_000_000;
+    let page = |runs: &[(&str, Millis)]| {
+        let mut out = ddb::operation::query::QueryOutput::builder();
+        for (run, at) in runs {
+            let mut item = HashMap::new();
+            item.insert(
+                "doc_json".to_owned(),
+                AttributeValue::S(serde_json::to_string(&kept_report(run, *at)).unwrap()),
+            );
+            out = out.items(item);
         }
         out.build()
     };
-    let first = mock!(ddb::Client::query)
-        .match_requests(|r| r.exclusive_start_key().is_none())
-        .then_output(move || page("run-old", 1_000, Some("report#run-old")));
-    let (second, seen) = capturing(
-        mock!(ddb::Client::query).match_requests(|r| r.exclusive_start_key().is_some()),
-        move || page("run-new", 2_000, None),
+    let today = format!("history#{}", now / day);
+    let (first, seen) = capturing_all(
+        mock!(ddb::Client::query).match_requests(move |r| {
+            r.expression_attribute_values().unwrap()[":pk"] == AttributeValue::S(today.clone())
+        }),
+        move || page(&[("run-b", now - 10), ("run-a", now - 20)]),
     );
-    let reports = lanes(&[&first, &second]).reports(&lane()).await.unwrap();
+    let (older, older_seen) = capturing_all(mock!(ddb::Client::query), move || {
+        page(&[("run-z", now - day)])
+    });
+    let reports = lanes(&[&first, &older])
+        .history(None, (now - 30 * day, now), 3)
+        .await
+        .unwrap();
     let runs: Vec<&str> = reports.iter().map(|r| r.run.0.as_str()).collect();
-    assert_eq!(runs, ["run-new", "run-old"]);
-    let req = last(&seen);
+    assert_eq!(runs, ["run-b", "run-a", "run-z"]);
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(req.scan_index_forward(), Some(false), "newest first");
+    assert_eq!(req.limit(), Some(3));
+    let older_req = older_seen.lock().unwrap()[0].clone();
+    assert_eq!(older_req.limit(), Some(1), "only what is still wanted");
     assert_eq!(
-        req.expression_attribute_values().unwrap()[":prefix"],
-        AttributeValue::S("report#".into())
+        older_seen.lock().unwrap().len(),
+        1,
+        "the days before are not read once the list is full"
     );
 }
 
@@ -691,4 +798,99 @@ async fn cancel_marks_are_kept_beside_the_run_so_a_stale_replace_cannot_drop_the
         .unwrap();
     assert_eq!(read.cancel.unwrap().by, "alice");
     assert_eq!(read.canceled_outside, Some(1_700_000_003_000));
+}
+
+/// The heaviest job that validation lets in: export paths of CJK characters up to the spec
+/// budget, from a schedule occurrence of 1,024 four-byte characters, with the longest route
+/// prefix to collapse within.
+fn heaviest_job() -> QueuedJob {
+    let mut job = queued(1);
+    job.spec.kind = crate::domain::job::JobKind::FsxExport;
+    job.spec.paths.clear();
+    let path = |i: usize, len: usize| format!("{i:03}{}", "\u{6587}".repeat(len));
+    let mut i = 0;
+    while crate::budget::json_bytes(&job.spec) + 4_096 * 3 + 8 < crate::budget::SPEC_BYTES {
+        job.spec.paths.push(path(i, 4_093));
+        i += 1;
+    }
+    while crate::budget::json_bytes(&job.spec) + 20 < crate::budget::SPEC_BYTES {
+        job.spec.paths.push(path(i, 1));
+        i += 1;
+    }
+    job.source = format!("schedule {}", "\u{1F600}".repeat(1_024));
+    job.collapse_root = Some(format!("s3://ferry-data/{}/", "\u{6587}".repeat(4_000)));
+    assert!(crate::budget::json_bytes(&job.spec) <= crate::budget::SPEC_BYTES);
+    job
+}
+
+#[tokio::test]
+async fn the_heaviest_job_and_run_each_fit_one_item() {
+    // Issue 24, mechanism 2: every item the lane table holds within DynamoDB's 400 KB,
+    // measured as DynamoDB counts (names and values, UTF-8).
+    let job = heaviest_job();
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    lanes(&[&rule]).enqueue(&job).await.unwrap();
+    let enqueue = last(&seen);
+    let mut largest = 0;
+    for put in items(&enqueue).iter().filter_map(|w| w.put()) {
+        let bytes = item_bytes(put.item());
+        largest = largest.max(bytes);
+        assert!(bytes <= crate::budget::ITEM_BYTES, "{bytes}");
+    }
+    // The job's item once cancelled while pending: its record and who asked, at most.
+    let cancel = CancelRequest {
+        by: "\u{1F600}".repeat(2_048),
+        reason: "\u{1F600}".repeat(1_024),
+        at: 1,
+    };
+    let job_item = items(&enqueue)[0].put().unwrap().item().clone();
+    let mut cancelled = job_item;
+    cancelled.insert("cancel_json".into(), json(&cancel));
+    cancelled.insert("expires_at".into(), n(u64::MAX));
+    assert!(item_bytes(&cancelled) <= crate::budget::ITEM_BYTES);
+
+    // The run that merges it: its record with a cancel asked, and the cancel's copy beside.
+    let mut run = run_of(std::slice::from_ref(&job));
+    run.spec = job.spec.clone();
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    lanes(&[&rule]).claim("runner-a", &run).await.unwrap();
+    let claim = last(&seen);
+    let mut record = items(&claim)[0].put().unwrap().item().clone();
+    run.cancel = Some(cancel.clone());
+    run.canceled_outside = Some(u64::MAX);
+    run.task = Some(
+        serde_json::from_value(json!({"service": "fsx", "file_system_id": FS,
+                                      "task_id": "task-0123456789abcdef0"}))
+        .unwrap(),
+    );
+    record.insert("doc_json".into(), json(&run));
+    record.insert("cancel_json".into(), json(&cancel));
+    record.insert("canceled_outside_at".into(), n(u64::MAX));
+    record.insert("adoptions".into(), n(u64::from(u32::MAX)));
+    record.insert("expires_at".into(), n(u64::MAX));
+    let bytes = item_bytes(&record);
+    largest = largest.max(bytes);
+    assert!(bytes <= crate::budget::ITEM_BYTES, "{bytes}");
+    eprintln!(
+        "largest item: {largest} bytes of {}",
+        crate::budget::ITEM_BYTES
+    );
+}
+
+#[test]
+fn item_sizes_are_counted_as_dynamodb_counts_them() {
+    // Developer Guide, "Item sizes and formats": names and values; a number about one byte
+    // per two digits plus one; a list or map 3 bytes plus one a member.
+    let item: Item = HashMap::from([
+        ("pk".to_owned(), s("é")),
+        ("n".to_owned(), n(12_345)),
+        (
+            "l".to_owned(),
+            AttributeValue::L(vec![s("ab"), AttributeValue::Bool(true)]),
+        ),
+    ]);
+    assert_eq!(
+        item_bytes(&item),
+        (2 + 2) + (1 + 4) + (1 + 3 + (1 + 2) + (1 + 1))
+    );
 }

@@ -537,3 +537,46 @@ fn a_file_cache_id_is_refused_with_the_reason() {
                      "file_system_id": "fc-0123456789abcdef0", "capacity_to_release": 10});
     rejects(job, "job.file_system_id", "Amazon File Cache");
 }
+
+#[test]
+fn a_job_heavier_than_one_item_can_hold_is_refused_naming_its_heaviest_field() {
+    // Issue 24: every field within its API limit, the whole past what one DynamoDB item holds.
+    // 32 export paths of 4,096 CJK characters: 12 KiB each, 393 KB in all.
+    let long: Vec<String> = (0..32)
+        .map(|i| format!("{i:02}{}", "\u{6587}".repeat(4094)))
+        .collect();
+    let heavy = with(export(), "paths", json!(long));
+    let e = errors(heavy);
+    assert_eq!(e.errors.len(), 1, "{e}");
+    assert_eq!(e.errors[0].field, "job.paths");
+    assert!(e.errors[0].problem.contains("393,"), "{e}");
+    assert!(e.errors[0].problem.contains("327,680"), "{e}");
+    // Two DataSync filters of 102,400 units of CJK: each fits the API, together 600 KB.
+    let cjk: Vec<String> = (0..1024)
+        .map(|_| format!("/{}", "\u{6587}".repeat(98)))
+        .collect();
+    let mut excludes = cjk.clone();
+    excludes[0].push('x');
+    let both = with(
+        with(datasync(), "includes", json!(cjk)),
+        "excludes",
+        json!(excludes),
+    );
+    rejects(both, "job.excludes", "327,680 bytes");
+    // The heaviest job that fits: one filter at the API's limit.
+    accepts(with(datasync(), "includes", json!(cjk)));
+}
+
+#[test]
+fn the_weight_budget_counts_json_escapes() {
+    // A tab is one character of a path and two bytes of JSON; \u{1} is six.
+    let paths: Vec<String> = (0..32)
+        .map(|i| format!("{i:02}{}", "\u{1}".repeat(4094)))
+        .collect();
+    assert!(crate::budget::json_bytes(&paths) > crate::budget::SPEC_BYTES);
+    rejects(
+        with(export(), "paths", json!(paths)),
+        "job.paths",
+        "bytes as JSON",
+    );
+}

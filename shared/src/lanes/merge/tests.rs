@@ -235,3 +235,56 @@ fn the_merged_run_is_a_valid_job() {
         .validate(&Limits::default())
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn a_merge_stops_at_the_first_job_that_would_pass_the_spec_budget() {
+    // Issue 24: export jobs whose paths are long and multi-byte, each valid alone (8 paths of
+    // 4,000 CJK characters: 96 KB), merged with the cap raised to 100 paths: four of them fit
+    // 320 KiB, the fifth would not.
+    let specs: Vec<JobSpec> = (0..8)
+        .map(|j| {
+            let paths: Vec<String> = (0..8)
+                .map(|p| format!("d{j}/{p}{}", "\u{6587}".repeat(4000)))
+                .collect();
+            spec(json!({"name": format!("e{j}"), "kind": "fsx_export", "file_system_id": FS, "paths": paths}))
+        })
+        .collect();
+    let candidates: Vec<Candidate> = specs.iter().map(as_given).collect();
+    let merged = merge(&candidates, &limits(100)).unwrap();
+    assert_eq!(merged.taken, [0, 1, 2]);
+    let weight = crate::budget::json_bytes(&merged.spec);
+    assert!(weight <= crate::budget::SPEC_BYTES, "{weight}");
+    // The next one alone is taken by the next run.
+    let rest = merge(&candidates[3..], &limits(100)).unwrap();
+    assert_eq!(rest.taken, [0, 1, 2]);
+}
+
+#[test]
+fn datasync_includes_merge_within_the_spec_budget_as_well_as_the_filter_limit() {
+    // CJK patterns: 102,400 UTF-16 units fit the filter limit but weigh 300 KB; with the
+    // first job's own excludes (60 KB) the bytes run out first.
+    let pattern = |j: usize, p: usize| format!("/{j}/{p}{}", "\u{6587}".repeat(90));
+    let excludes: Vec<String> = (0..200).map(|p| pattern(99, p)).collect();
+    let specs: Vec<JobSpec> = (0..12)
+        .map(|j| {
+            let includes: Vec<String> = (0..100).map(|p| pattern(j, p)).collect();
+            spec(
+                json!({"name": format!("s{j}"), "kind": "datasync", "task_arn": TASK,
+                        "includes": includes, "excludes": excludes}),
+            )
+        })
+        .collect();
+    let candidates: Vec<Candidate> = specs.iter().map(as_given).collect();
+    let merged = merge(&candidates, &limits(32)).unwrap();
+    let weight = crate::budget::json_bytes(&merged.spec);
+    assert!(weight <= crate::budget::SPEC_BYTES, "{weight}");
+    assert!(
+        filter_value_len(&merged.spec.includes) < MAX_FILTER_CHARS,
+        "the byte budget, not the filter limit, stopped it"
+    );
+    assert!(
+        merged.taken.len() < 12 && merged.taken.len() > 1,
+        "{:?}",
+        merged.taken
+    );
+}

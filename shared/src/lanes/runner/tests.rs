@@ -7,7 +7,7 @@ use crate::domain::job::JobSpec;
 use crate::fakes::FakeLanes;
 use crate::lanes::record::Lease;
 use crate::lanes::{JobId, JobSource};
-use crate::ports::LaneQueue;
+use crate::ports::{LaneLease, LaneQueue, LaneRuns, LaneView};
 
 const FS: &str = "fs-0123456789abcdef0";
 const MINUTE: Millis = 60_000;
@@ -47,7 +47,12 @@ async fn take_as(
     timing: Timing,
     run_id: &str,
 ) -> Result<Taken, FerryError> {
-    take(fake, &Limits::default(), (&lane(), owner), timing, run_id).await
+    let taker = Taker {
+        lane: &lane(),
+        owner,
+        generation: 0,
+    };
+    take(fake, &Limits::default(), taker, timing, run_id).await
 }
 
 async fn enqueued(fake: &FakeLanes, jobs: &[QueuedJob]) {
@@ -131,10 +136,16 @@ async fn a_take_merges_everything_pending_into_one_run() {
     let taken = take_as(&fake, &owner, at(3), "r1").await.unwrap();
     let run = taken.run.expect("a run");
     assert!(!taken.adopted);
-    assert_eq!(run.jobs.len(), 3);
+    assert_eq!(run.job_count, 3);
+    assert_eq!(fake.members(&lane(), &run.id, 10).await.unwrap().len(), 3);
     assert_eq!(run.id.0, "run-r1");
     assert_eq!(run.spec.paths.len(), 3);
-    assert!(fake.pending(&lane(), 10).await.unwrap().is_empty());
+    assert!(
+        fake.pending(&lane(), 10, usize::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(fake.jobs().iter().all(|(_, s)| *s == JobState::Running));
     // The same run is in flight: another take adopts it, nothing new is claimed.
     assert_adopts(&fake, &owner, at(4), &run).await;
@@ -143,6 +154,7 @@ async fn a_take_merges_everything_pending_into_one_run() {
 /// A take by `owner` adopts `run`, the only run ever claimed: no second task.
 async fn assert_adopts(fake: &FakeLanes, owner: &str, timing: Timing, run: &RunRecord) {
     let taken = take_as(fake, owner, timing, "another").await.unwrap();
+    assert!(!taken.abandon);
     assert!(taken.adopted);
     assert_eq!(taken.run.map(|r| r.id), Some(run.id.clone()));
     assert_eq!(fake.runs().len(), 1);
@@ -167,10 +179,11 @@ async fn jobs_past_their_deadline_end_timed_out_without_running() {
     let owner = runner(&fake, at(75)).await;
     let taken = take_as(&fake, &owner, at(75), "r").await.unwrap();
     assert_eq!(taken.expired.len(), 1);
-    assert_eq!(taken.expired[0].id, upload("old", 0).id);
+    assert_eq!(taken.expired[0], upload("old", 0).id);
     let run = taken.run.unwrap();
-    assert_eq!(run.jobs.len(), 1);
-    assert_eq!(run.jobs[0].id, upload("fresh", 70).id);
+    assert_eq!(run.job_count, 1);
+    let members = fake.members(&lane(), &run.id, 10).await.unwrap();
+    assert_eq!(members[0].id, upload("fresh", 70).id);
     let states: Vec<JobState> = fake.jobs().into_iter().map(|(_, s)| s).collect();
     assert_eq!(states, [JobState::TimedOut, JobState::Running]);
 }
@@ -232,7 +245,8 @@ async fn a_run_in_flight_keeps_the_lane_and_a_new_runner_adopts_it() {
         "a runner with a run in flight cannot give the lane up"
     );
     // The first runner is stopped; its lease expires; the sweep starts a second.
-    let kicked = sweep((&fake, &fake), at(30), "sweep-1").await.unwrap();
+    let swept = sweep((&fake, &fake), at(30), "sweep-1").await.unwrap();
+    let kicked = swept.kicked;
     let [(kicked_lane, Kicked::Started { owner: second })] = kicked.as_slice() else {
         panic!("expected one start, got {kicked:?}");
     };
@@ -251,12 +265,20 @@ async fn the_sweep_leaves_held_and_idle_lanes_alone() {
     enqueued(&fake, &[upload("a", 0)]).await;
     runner(&fake, at(0)).await;
     assert!(
-        sweep((&fake, &fake), at(5), "s").await.unwrap().is_empty(),
+        sweep((&fake, &fake), at(5), "s")
+            .await
+            .unwrap()
+            .kicked
+            .is_empty(),
         "held"
     );
     let fake = FakeLanes::new();
     assert!(
-        sweep((&fake, &fake), at(5), "s").await.unwrap().is_empty(),
+        sweep((&fake, &fake), at(5), "s")
+            .await
+            .unwrap()
+            .kicked
+            .is_empty(),
         "no lane"
     );
 }
@@ -317,7 +339,7 @@ async fn a_full_lane_of_ten_thousand_pending_uploads_drains_in_runs_of_at_most_t
             .await
             .unwrap();
         let Some(run) = taken.run else { break };
-        assert!(run.jobs.len() <= MAX_JOBS_PER_RUN);
+        assert!(run.job_count <= MAX_JOBS_PER_RUN);
         assert!(!run.spec.paths.is_empty() && run.spec.paths.len() <= limits.max_paths);
         assert!(
             run.spec
@@ -327,7 +349,7 @@ async fn a_full_lane_of_ten_thousand_pending_uploads_drains_in_runs_of_at_most_t
             "never above the route's prefix: {:?}",
             run.spec.paths
         );
-        sizes.push(run.jobs.len());
+        sizes.push(run.job_count);
         finish(
             &fake,
             (&lane(), &owner),
@@ -345,4 +367,264 @@ async fn a_full_lane_of_ten_thousand_pending_uploads_drains_in_runs_of_at_most_t
             .all(|(_, state)| *state == JobState::Succeeded)
     );
     assert!(!release(&fake, (&lane(), &owner), at(20)).await.unwrap());
+}
+
+/// Enqueues `jobs` and claims a run of them by hand (as a take does up to its claim): the
+/// runner's name, the planned run and the jobs it plans to take.
+async fn claimed(fake: &FakeLanes, jobs: &[QueuedJob], timing: Timing) -> (String, RunRecord) {
+    enqueued(fake, jobs).await;
+    let owner = runner(fake, timing).await;
+    let planned = plan(
+        jobs,
+        &Limits::default(),
+        &lane(),
+        RunId("run-c".into()),
+        timing.now,
+    )
+    .expect("a run");
+    fake.claim(&owner, &planned.run).await.unwrap();
+    (owner, planned.run)
+}
+
+#[tokio::test]
+async fn a_job_cancelled_between_the_claim_and_its_taking_leaves_the_run_and_nothing_behind() {
+    // Issue 24/25: the run goes on with the jobs it took, merged again; every job is either a
+    // member of the run, or ended, or pending, never running outside any run.
+    let fake = FakeLanes::new();
+    let jobs = [upload("a/1", 0), upload("b/22", 0), upload("c/333", 0)];
+    let (owner, run) = claimed(&fake, &jobs, at(1)).await;
+    let end = JobEnd {
+        state: JobState::Canceled,
+        at: at(1).now,
+        cancel: Some(CancelRequest {
+            by: "arn:aws:iam::111122223333:user/ana".into(),
+            reason: "wrong folder".into(),
+            at: at(1).now,
+        }),
+    };
+    fake.end_pending(&jobs[1..2], end).await.unwrap();
+    let gone = fake.take_jobs(&run, &jobs).await.unwrap();
+    assert_eq!(gone, [jobs[1].id.clone()]);
+    let kept = vec![jobs[0].clone(), jobs[2].clone()];
+    let settled = settle(&fake, &Limits::default(), (run, kept), &owner, at(1).now)
+        .await
+        .unwrap()
+        .expect("a run of two");
+    assert_eq!(settled.job_count, 2);
+    assert_eq!(settled.spec.paths.len(), 2);
+    assert!(!settled.spec.paths.iter().any(|p| p.contains("b/22")));
+    assert_every_job_accounted_for(&fake).await;
+}
+
+/// Every job is pending, ended, or running as a member of the run in flight.
+async fn assert_every_job_accounted_for(fake: &FakeLanes) {
+    let in_flight = fake.lane(&lane()).await.unwrap().run;
+    let members: Vec<JobId> = match &in_flight {
+        Some(id) => fake
+            .members(&lane(), id, usize::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect(),
+        None => Vec::new(),
+    };
+    for (job, state) in fake.jobs() {
+        if state == JobState::Running {
+            assert!(members.contains(&job.id), "{} runs outside its run", job.id);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_claim_that_died_halfway_through_taking_is_settled_by_its_adopter() {
+    let fake = FakeLanes::new();
+    let jobs = [upload("a/1", 0), upload("b/22", 0), upload("c/333", 0)];
+    let (_, run) = claimed(&fake, &jobs, at(1)).await;
+    // The first runner took one job, then died.
+    fake.take_jobs(&run, &jobs[..1]).await.unwrap();
+    let second = runner(&fake, at(30)).await;
+    let taken = take_as(&fake, &second, at(30), "x").await.unwrap();
+    let adopted = taken.run.expect("the run");
+    assert!(taken.adopted);
+    assert_eq!(adopted.adoptions, 1);
+    assert_eq!(adopted.job_count, 1, "the run is the job it took");
+    assert_eq!(adopted.spec.paths, jobs[0].spec.paths);
+    assert_eq!(
+        taken.backlog, 2,
+        "the two it never took wait for the next run"
+    );
+    assert_every_job_accounted_for(&fake).await;
+}
+
+#[tokio::test]
+async fn a_run_whose_runners_keep_stopping_is_abandoned_and_the_jobs_behind_it_still_expire() {
+    let fake = FakeLanes::new();
+    let (_, run) = running(&fake, &[upload("a", 0)], at(0)).await;
+    // A job behind the run, past its deadline before the run ends.
+    enqueued(&fake, &[upload("behind", 1)]).await;
+    let mut minute = 0;
+    for adoption in 1..=MAX_ADOPTIONS + 1 {
+        // Each runner stops; its lease expires; the sweep's runner adopts the run.
+        minute += 20;
+        let owner = runner(&fake, at(minute)).await;
+        let taken = take_as(&fake, &owner, at(minute), "x").await.unwrap();
+        assert_eq!(taken.run.as_ref().map(|r| r.adoptions), Some(adoption));
+        assert_eq!(
+            taken.abandon,
+            adoption > MAX_ADOPTIONS,
+            "adoption {adoption}"
+        );
+        if minute >= 61 {
+            assert!(
+                fake.jobs()
+                    .iter()
+                    .any(|(j, s)| j.id == upload("behind", 1).id && *s == JobState::TimedOut),
+                "the job behind the stuck run expired at minute {minute}"
+            );
+        }
+        assert_eq!(taken.run.unwrap().id, run.id);
+    }
+}
+
+#[tokio::test]
+async fn a_continuation_adopts_the_run_it_was_handed_without_counting() {
+    let fake = FakeLanes::new();
+    let (owner, run) = running(&fake, &[upload("a", 0)], at(0)).await;
+    let next = hand_over(&fake, (&lane(), &owner), 0, at(5)).await.unwrap();
+    let taker = Taker {
+        lane: &lane(),
+        owner: &next.owner,
+        generation: next.generation,
+    };
+    let taken = take(&fake, &Limits::default(), taker, at(5), "y")
+        .await
+        .unwrap();
+    assert_eq!(taken.run.map(|r| (r.id, r.adoptions)), Some((run.id, 0)));
+}
+
+#[tokio::test]
+async fn a_cancelled_pending_job_is_reported_by_reference() {
+    let fake = FakeLanes::new();
+    enqueued(&fake, &[upload("a", 0)]).await;
+    let id = upload("a", 0).id;
+    let cancel = cancel(&fake, &id, ("ana", "oops"), at(1).now)
+        .await
+        .unwrap();
+    assert_eq!(cancel.done, Cancelled::WhilePending);
+    let report = cancel.report.expect("a report");
+    assert_eq!((report.lane, report.jobs), (lane(), vec![id.clone()]));
+    let record = fake.job(&id).await.unwrap().unwrap();
+    assert_eq!(record.cancel.map(|c| c.reason), Some("oops".into()));
+    report_canceled(
+        &fake,
+        &EndedPending {
+            lane: lane(),
+            jobs: vec![id.clone()],
+        },
+    )
+    .await
+    .unwrap();
+    let (name, input) = fake.runners().pop().unwrap();
+    assert_eq!(name, format!("cancel-{id}"));
+    assert!(input.len() < 200, "{input}");
+}
+
+/// `n` lanes (DataSync tasks Ferry ensures, by name), each with one job queued at minute 0.
+async fn lanes_with_a_job_each(fake: &FakeLanes, n: usize) -> Vec<LaneId> {
+    let mut lanes = Vec::new();
+    for i in 0..n {
+        let spec: JobSpec = serde_json::from_value(json!({"name": "sync", "kind": "datasync",
+            "task_arn": format!("arn:aws:datasync:us-east-1:111122223333:task/task-{i:017x}")}))
+        .unwrap();
+        let job = QueuedJob {
+            id: JobId::derive(&JobSource::Caller(format!("j{i}")), &spec),
+            lane: LaneId::of(&spec.clone().validate(&Limits::default()).unwrap()),
+            spec,
+            collapse_root: None,
+            source: "submit".into(),
+            enqueued_at: at(0).now,
+            deadline: at(0).now + 600 * MINUTE,
+        };
+        lanes.push(job.lane.clone());
+        fake.enqueue(&job).await.unwrap();
+    }
+    lanes
+}
+
+#[tokio::test]
+async fn a_lane_that_fails_its_visit_does_not_keep_the_sweep_from_the_others() {
+    // Issue 24, mechanism 5: one failed read used to abort the sweep and its metrics.
+    let fake = FakeLanes::new();
+    let lanes = lanes_with_a_job_each(&fake, 40).await;
+    fake.fail_next_lane_reads(1);
+    let swept = sweep((&fake, &fake), at(1), "s").await.unwrap();
+    assert_eq!(swept.registered, 40);
+    assert_eq!(swept.failed.len(), 1);
+    assert_eq!(swept.kicked.len(), 39, "every other lane got its runner");
+    assert_eq!(swept.oldest.len(), 39);
+    assert!(
+        swept.oldest.iter().all(|(_, age)| *age == 60),
+        "a minute old"
+    );
+    assert!(lanes.contains(&swept.failed[0].0));
+}
+
+#[tokio::test]
+async fn lanes_released_idle_are_passed_by_until_a_job_comes() {
+    let fake = FakeLanes::new();
+    enqueued(&fake, &[upload("a", 0)]).await;
+    let (owner, run) = {
+        let owner = runner(&fake, at(0)).await;
+        let run = take_as(&fake, &owner, at(0), "r")
+            .await
+            .unwrap()
+            .run
+            .unwrap();
+        (owner, run)
+    };
+    finish(
+        &fake,
+        (&lane(), &owner),
+        &run.id,
+        JobState::Succeeded,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert!(!release(&fake, (&lane(), &owner), at(1)).await.unwrap());
+    let swept = sweep((&fake, &fake), at(30), "s").await.unwrap();
+    assert_eq!(
+        (swept.registered, swept.oldest.len()),
+        (1, 0),
+        "idle: not visited"
+    );
+    // A job comes: the lane is visited again (and, its lease long gone, kicked).
+    enqueued(&fake, &[upload("b", 31)]).await;
+    let swept = sweep((&fake, &fake), at(32), "s").await.unwrap();
+    assert_eq!(swept.oldest, [(lane(), 60)]);
+    assert_eq!(swept.kicked.len(), 1);
+}
+
+#[tokio::test]
+async fn an_idle_mark_never_hides_a_job_queued_during_the_release() {
+    // The release reads the registration, gives the lease up and looks: a job queued after
+    // the look renews the registration, so the mark (conditional on what was read) fails.
+    let fake = FakeLanes::new();
+    enqueued(&fake, &[upload("a", 0)]).await;
+    let seen = fake.registration(&lane()).await.unwrap().unwrap().last_job;
+    enqueued(&fake, &[upload("late", 1)]).await;
+    assert!(
+        !fake
+            .mark_idle(&lane(), seen.as_ref(), at(1).now)
+            .await
+            .unwrap()
+    );
+    assert!(!fake.registration(&lane()).await.unwrap().unwrap().idle);
+    let now_seen = fake.registration(&lane()).await.unwrap().unwrap().last_job;
+    assert!(
+        fake.mark_idle(&lane(), now_seen.as_ref(), at(1).now)
+            .await
+            .unwrap()
+    );
 }

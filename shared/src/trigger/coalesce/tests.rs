@@ -655,3 +655,57 @@ fn emoji_keys_split_filters_by_utf16_units() {
     }
     assert_eq!(p.jobs.iter().map(|j| j.objects).sum::<usize>(), 600);
 }
+
+/// A DataSync route whose own job excludes 200 KB of CJK patterns: what is left of the spec
+/// budget for the includes is far less than DataSync's 102,400 characters.
+fn heavy_datasync_routes(manifest: bool) -> Routes {
+    let excludes: Vec<String> = (0..700)
+        .map(|i| format!("/skip/{i}/{}", "\u{6587}".repeat(95)))
+        .collect();
+    let mut route = json!({"name": "outgoing", "bucket": "ferry-data", "prefix": "outgoing/", "source_prefix": "outgoing/",
+                           "job": {"name": "outgoing-sync", "kind": "datasync", "task_arn": DS_TASK,
+                                   "excludes": excludes}});
+    if manifest {
+        route["manifest"] = json!({"bucket": "ferry-data", "prefix": "ferry-manifests/",
+                                   "bucket_access_role_arn": "arn:aws:iam::111122223333:role/ferry-manifest"});
+    }
+    routes(json!([route]))
+}
+
+/// `n` uploads of CJK keys (300 bytes each).
+fn cjk_keys(n: usize) -> Vec<(usize, S3Object)> {
+    (0..n)
+        .map(|i| {
+            (
+                i,
+                object(
+                    "ferry-data",
+                    &format!("outgoing/{i:05}{}", "\u{6587}".repeat(98)),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn datasync_filters_stay_within_the_spec_budget_not_only_the_filter_limit() {
+    // Issue 24: 600 CJK keys are 60,000 characters of filter (within 102,400) but with the
+    // route's own excludes the job would pass 320 KiB.
+    let objects = cjk_keys(600);
+    let split = plan_with(&heavy_datasync_routes(false), objects.clone());
+    assert!(split.rejected.is_empty(), "{:?}", split.rejected);
+    assert!(split.jobs.len() > 1, "split into fitting jobs");
+    for job in &split.jobs {
+        let weight = crate::budget::json_bytes(&job.job);
+        assert!(weight <= crate::budget::SPEC_BYTES, "{weight}");
+        job.job.clone().validate(&Limits::default()).unwrap();
+    }
+    assert_eq!(split.jobs.iter().map(|j| j.objects).sum::<usize>(), 600);
+    let listed = plan_with(&heavy_datasync_routes(true), objects);
+    assert_eq!(
+        listed.jobs.len(),
+        1,
+        "with a manifest: one job listing every key"
+    );
+    assert!(listed.jobs[0].manifest.is_some());
+}

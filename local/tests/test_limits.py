@@ -1,0 +1,68 @@
+"""The heaviest jobs end to end (issue 24): the real functions, the deployed runner definition
+and the emulator, each enforcing AWS's hard limits as AWS does (a state over 256 KiB fails its
+execution with States.DataLimitExceeded, beyond any Catch; an item over 400 KB or a
+transaction over 100 actions or 4 MB is refused). A lane of jobs each as heavy as a job may be
+drains: every job runs, is reported and ends; no runner fails; a heavier job is refused at the
+edge naming its heaviest field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from conftest import report_of, submitted
+from ferry_local.emulator_process import ACCOUNT
+from ferry_local.ferry import Inbox, LocalFerry, lane_of_fs, unique
+
+#: A job's budget as JSON (shared/src/budget.rs: SPEC_BYTES).
+SPEC_BYTES = 327_680
+
+
+def heavy_export(fs: str, i: int) -> dict[str, Any]:
+    """An export of 22 paths of 4,000 CJK characters (264 KB of JSON): valid, so heavy that two
+    never share a run, and heavier than a Step Functions state may be (256 KiB): a runner whose
+    state carried the spec would fail beyond any Catch."""
+    paths = [f"heavy/{i}/{p:02}" + "\u6587" * 4_000 for p in range(22)]
+    return {"name": "heaviest-export", "kind": "fsx_export", "file_system_id": fs,
+            "paths": paths}
+
+
+def test_a_lane_of_the_heaviest_jobs_drains_every_job_reported_no_runner_failed(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"heavy/keep.nc": "x\n"})
+    jobs = []
+    for i in range(4):
+        # The longest occurrence a schedule may send: the job's source, kept with the job and
+        # listed in its report.
+        occurrence = (f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/heavy@{i}-"
+                      + "\U0001F600" * 900)
+        jobs.append(submitted(ferry, heavy_export(fs, i), occurrence=occurrence))
+    settled = ferry.settle(lane_of_fs(fs), jobs=4, timeout=240)
+    assert [settled[j]["state"] for j in jobs] == ["succeeded"] * 4
+    tasks = ferry.fsx_tasks(fs)
+    assert len(tasks) == 4, "each run alone: two of these would pass the spec budget"
+    for job in jobs:
+        report = report_of(reports, job, timeout=60)
+        assert report["outcome"] == "succeeded"
+        assert report["jobs"]["total"] == 1
+    runners = ferry.runners(lane_of_fs(fs))
+    assert runners and all(r.status == "SUCCEEDED" for r in runners), \
+        [r.describe() for r in runners]
+    # No state came near the quota: the runner carries references, never the spec.
+    for runner in runners:
+        for event in runner.events:
+            if event["type"] == "StateExited":
+                assert len(str(event.get("output"))) < 64 * 1024, event["state"]
+
+
+def test_a_job_heavier_than_its_budget_is_refused_at_the_edge_naming_its_field(
+        ferry: LocalFerry, file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system()
+    job = {"name": unique("too-heavy"), "kind": "fsx_export", "file_system_id": fs,
+           "paths": [f"d{p:02}/" + "\u6587" * 4_090 for p in range(32)]}
+    refused = ferry.submit({"job": job})
+    assert refused.error_type == "InvalidJob", refused
+    assert "job.paths: weighs 392,865 bytes as JSON" in refused.error_message
+    assert f"{SPEC_BYTES:,}" in refused.error_message
+    assert ferry.lane_jobs(lane_of_fs(fs)) == {}, "nothing queued"
