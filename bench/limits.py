@@ -48,11 +48,12 @@ def job_id(i: int, salt: str) -> str:
     return "job-" + hashlib.sha256(f"{salt}/{i}".encode()).hexdigest()[:56]
 
 
-def queued(lane: str, fs: str, i: int, salt: str, paths: list[str], now_ms: int) -> dict[str, Any]:
+def queued(lane: str, fs: str, i: int, salt: str, paths: list[str], now_ms: int,
+           kind: str = "fsx_export", root: str | None = None) -> dict[str, Any]:
     return {"id": job_id(i, salt), "lane": lane,
-            "spec": {"version": 1, "name": "bench-import", "kind": "fsx_export",
+            "spec": {"version": 1, "name": "bench-job", "kind": kind,
                      "file_system_id": fs, "paths": paths},
-            "collapse_root": None, "source": f"schedule bench-{i}",
+            "collapse_root": root, "source": f"s3-trigger route incoming ({i})",
             "enqueued_at": now_ms + i, "deadline": now_ms + i + 3_600_000}
 
 
@@ -86,11 +87,18 @@ def take_at_cap(ferry: LocalFerry, jobs: int, heavy: bool) -> dict[str, Any]:
     ddb = ferry.client("dynamodb")
     now_ms = int(time.time() * 1000)
     items = [hold(ddb, lane, now_ms + 3_600_000)]
-    path = "\u6587" * 4_000 if heavy else "x" * 60
     count = 60 if heavy else jobs
+    root = "s3://bench-data/incoming/"
     for i in range(count):
-        paths = [f"d{i}/{p:02}{path}" for p in range(25 if heavy else 2)]
-        items.extend(pending_items(lane, queued(lane, fs, i, f"{fs}-{heavy}", paths, now_ms)))
+        if heavy:
+            paths = [f"d{i}/{p:02}" + "\u6587" * 4_000 for p in range(25)]
+            job = queued(lane, fs, i, f"{fs}-heavy", paths, now_ms)
+        else:
+            # Upload imports, as s3-trigger queues them: two keys each under the route's prefix,
+            # which a run's paths collapse within (so one run takes 2,000 of them).
+            paths = [f"{root}d{i % 40:02}/f{i:05}-{p}.h5" for p in range(2)]
+            job = queued(lane, fs, i, f"{fs}-typical", paths, now_ms, "fsx_import", root)
+        items.extend(pending_items(lane, job))
     write(ddb, items)
     pid = ferry.functions.pid("ferry-lane")
     before = vm_hwm_kib(pid)
@@ -101,7 +109,7 @@ def take_at_cap(ferry: LocalFerry, jobs: int, heavy: bool) -> dict[str, Any]:
     if not answer.ok:
         raise RuntimeError(f"take failed: {answer.error_type}: {answer.error_message}")
     run = answer.payload["run"]
-    return {"case": "heaviest jobs (300 KB each)" if heavy else "typical jobs (2 paths)",
+    return {"case": "heaviest jobs (300 KB each)" if heavy else "upload imports (2 keys each)",
             "pending": count, "run_jobs": run["jobs"] if run else 0,
             "backlog": answer.payload["backlog"], "take_seconds": round(seconds, 2),
             "peak_rss_mib_before": round(before / 1024, 1),
@@ -136,6 +144,7 @@ def sweep(ferry: LocalFerry, lanes: int, active: bool) -> dict[str, Any]:
     return {"case": "every lane with a live runner and a pending job" if active
             else "every lane idle", "lanes": lanes, "sweep_seconds": round(seconds, 2),
             "kicked": len(answer.payload.get("kicked", [])),
+            "visited": answer.payload.get("visited"), "unvisited": answer.payload.get("unvisited"),
             "timeout_seconds": ferry.functions.configs["ferry-submit"].timeout}
 
 
@@ -145,7 +154,15 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=10_000)
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args()
-    results: dict[str, Any] = {"take": [], "sweep": []}
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    from stream import machine  # noqa: PLC0415 (bench/stream.py: the date, CPU, commit)
+
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "method": "bench/limits.py: the real (debug) binaries against the emulator; jobs and "
+                  "registrations written straight into the lane table; peak RSS is the lane "
+                  "function's VmHWM after the take; the sweep is submit's {\"sweep\": {}}",
+        "take": [], "sweep": []}
     with LocalFerry("bench-limits") as ferry:
         ferry.launch = False  # runners would take the jobs: only the measured calls run
         ferry.start_functions()

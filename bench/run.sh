@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: Ferry's benchmarks, in five sections. See bench/README.md.
+# `make bench`: Ferry's benchmarks, in six sections. See bench/README.md.
 #
 #   1. artifact size   `make build` (cargo lambda build --release, x86_64), then the size of
 #                      every target/lambda/<bin>/bootstrap.zip and bootstrap
@@ -10,14 +10,18 @@
 #   5. stream          bench/stream.py: the real system (emulator, runner definition, function
 #                      binaries) against steady upload streams, every timer scaled by
 #                      BENCH_TIME_SCALE (0.05); v1's per-batch policy beside it (bench/lane_model.py)
+#   6. limits          bench/limits.py: the lane function's take at a lane's cap (2,000 jobs;
+#                      the heaviest jobs) with its peak RSS, and the sweep over 10,000 lanes
 #
-# Results: bench/results/latest.json (sections 1-4) and bench/results/stream.json (section 5),
+# Results: bench/results/latest.json (sections 1-4), bench/results/stream.json (section 5) and
+# bench/results/limits.json (section 6),
 # with the date and machine, and the summary tables printed at the end. Needs what a fresh clone has (Rust, Python 3, a C compiler for the
 # harness floor); cargo-lambda is installed, pinned, by scripts/install-tools.sh.
 #
 # BENCH_RUNS=<n>       cold start runs per function (at least 20 for docs/performance.md's figures)
 # BENCH_SKIP_BUILD=1   reuse target/lambda as the last `make build` left it
 # BENCH_SKIP_STREAM=1  leave section 5 out (it takes about 20 minutes at the default scale)
+# BENCH_SKIP_LIMITS=1  leave section 6 out (about 4 minutes)
 # BENCH_TIME_SCALE=<f> section 5's time scale (0.05: a 2-hour stream in 6 minutes)
 set -euo pipefail
 
@@ -55,7 +59,7 @@ json.dump({
 EOF
 
 # --- 1. artifact size ---------------------------------------------------------------------
-section "1/5 Artifact size: make build (cargo lambda build --release, x86_64)"
+section "1/6 Artifact size: make build (cargo lambda build --release, x86_64)"
 if [[ "${BENCH_SKIP_BUILD:-0}" == 1 ]]; then
   echo "BENCH_SKIP_BUILD=1: using target/lambda as it is"
   build_seconds=null
@@ -87,16 +91,16 @@ for r in rows:
 EOF
 
 # --- 2. cold start and peak memory --------------------------------------------------------
-section "2/5 Cold start and peak RSS: $runs runs per function (bench/coldstart.py)"
+section "2/6 Cold start and peak RSS: $runs runs per function (bench/coldstart.py)"
 python3 bench/coldstart.py --lambda-dir "$target/lambda" --runs "$runs" --json "$work/coldstart.json"
 
 # --- 3. coalescing ------------------------------------------------------------------------
-section "3/5 Coalescing: cargo bench -p ferry --bench coalesce (criterion)"
+section "3/6 Coalescing: cargo bench -p ferry --bench coalesce (criterion)"
 # A criterion home of this run's own: the report reads only what this run measured.
 CRITERION_HOME="$work/criterion" cargo bench --locked -p ferry --bench coalesce
 
 # --- 4. polling cost ----------------------------------------------------------------------
-section "4/5 Polling cost: adaptive vs fixed 30 s (poll_cost, walking statemachine/ferry.asl.json)"
+section "4/6 Polling cost: adaptive vs fixed 30 s (poll_cost, walking statemachine/ferry.asl.json)"
 # A count, not a timing: the dev profile (what `cargo test` already built) is enough.
 cargo run --locked -q -p ferry --example poll_cost -- --json "$work/poll.json"
 
@@ -104,14 +108,24 @@ cargo run --locked -q -p ferry --example poll_cost -- --json "$work/poll.json"
 section "Summary"
 python3 bench/report.py --work "$work" --criterion "$work/criterion" --out "$out"
 
-# --- 5. stream ----------------------------------------------------------------------------
-if [[ "${BENCH_SKIP_STREAM:-0}" == 1 ]]; then
-  echo "BENCH_SKIP_STREAM=1: section 5 left out"
-  exit 0
-fi
-section "5/5 Stream: steady uploads through the real system, time scale ${BENCH_TIME_SCALE:-0.05} (bench/stream.py)"
-# The harness (emulator venv, statemachine/test's npm packages, the debug binaries).
+# The harness for sections 5 and 6 (emulator venv, statemachine/test's npm packages, the debug
+# binaries).
 # shellcheck source=../local/prepare.sh
 source "$root/local/prepare.sh"
 ferry_prepare "$root"
-"$root/.tools/emulator-venv/bin/python" bench/stream.py --time-scale "${BENCH_TIME_SCALE:-0.05}"
+
+# --- 5. stream ----------------------------------------------------------------------------
+if [[ "${BENCH_SKIP_STREAM:-0}" == 1 ]]; then
+  echo "BENCH_SKIP_STREAM=1: section 5 left out"
+else
+  section "5/6 Stream: steady uploads through the real system, time scale ${BENCH_TIME_SCALE:-0.05} (bench/stream.py)"
+  "$root/.tools/emulator-venv/bin/python" bench/stream.py --time-scale "${BENCH_TIME_SCALE:-0.05}"
+fi
+
+# --- 6. limits ----------------------------------------------------------------------------
+if [[ "${BENCH_SKIP_LIMITS:-0}" == 1 ]]; then
+  echo "BENCH_SKIP_LIMITS=1: section 6 left out"
+  exit 0
+fi
+section "6/6 Limits: take at a lane's cap, the sweep over 10,000 lanes (bench/limits.py)"
+"$root/.tools/emulator-venv/bin/python" bench/limits.py --json "$root/bench/results/limits.json"

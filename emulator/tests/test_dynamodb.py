@@ -287,3 +287,53 @@ def test_transact_get_items_reads_at_most_4000000_bytes(ddb):
     gets = [{"Get": {"TableName": TABLE, "Key": key(f"g{i}")}} for i in range(11)]
     assert len(ddb.transact_get_items(TransactItems=gets[:10])["Responses"]) == 10
     refused(lambda: ddb.transact_get_items(TransactItems=gets), "ValidationException")
+
+
+@pytest.fixture()
+def ranged(aws: Any) -> Any:
+    """A table with a sort key, as the lane table has."""
+    client = aws("dynamodb")
+    client.create_table(TableName="ranged", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}])
+    return client
+
+
+def rkey(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(ranged):
+    # moto's rollback copied whole tables; the emulator's copies the items the actions name.
+    ranged.put_item(TableName="ranged", Item={**rkey("a", "1"), "v": {"S": "old"}})
+    ranged.put_item(TableName="ranged", Item={**rkey("a", "2"), "v": {"S": "doomed"}})
+    with pytest.raises(ClientError) as e:
+        ranged.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "ranged", "Key": rkey("a", "1"),
+                        "UpdateExpression": "SET v = :new",
+                        "ExpressionAttributeValues": {":new": {"S": "new"}}}},
+            {"Delete": {"TableName": "ranged", "Key": rkey("a", "2")}},
+            {"Put": {"TableName": "ranged", "Item": {**rkey("a", "3"), "v": {"S": "born"}}}},
+            {"ConditionCheck": {"TableName": "ranged", "Key": rkey("b", "1"),
+                                "ConditionExpression": "attribute_exists(pk)"}},
+        ])
+    assert e.value.response["Error"]["Code"] == "TransactionCanceledException"
+    items = ranged.query(TableName="ranged", KeyConditionExpression="pk = :pk",
+                         ExpressionAttributeValues={":pk": {"S": "a"}})["Items"]
+    assert [(i["sk"]["S"], i["v"]["S"]) for i in items] == [("1", "old"), ("2", "doomed")]
+
+
+def test_a_query_reads_its_partition_in_order_among_many(ranged):
+    # The emulator hands moto's Query the partition alone: the answer is the same.
+    for pk in ("a", "b", "c"):
+        for sk in ("3", "1", "2"):
+            ranged.put_item(TableName="ranged", Item=rkey(pk, sk))
+    got = ranged.query(TableName="ranged", KeyConditionExpression="pk = :pk AND sk > :s",
+                       ExpressionAttributeValues={":pk": {"S": "b"}, ":s": {"S": "1"}},
+                       ScanIndexForward=False)["Items"]
+    assert [(i["pk"]["S"], i["sk"]["S"]) for i in got] == [("b", "3"), ("b", "2")]
+    empty = ranged.query(TableName="ranged", KeyConditionExpression="pk = :pk",
+                         ExpressionAttributeValues={":pk": {"S": "none"}})["Items"]
+    assert empty == []

@@ -610,7 +610,10 @@ async fn a_schedule_occurrence_submitted_twice_is_one_job_and_one_runner() {
     let swept = submit::handle(&ports, &config, event(json!({"sweep": {}})))
         .await
         .unwrap();
-    assert_eq!(serde_json::to_value(swept).unwrap(), json!({"kicked": []}));
+    assert_eq!(
+        serde_json::to_value(swept).unwrap(),
+        json!({"kicked": [], "registered": 1, "visited": 1, "unvisited": 0})
+    );
     let bad = submit::handle(&ports, &config, event(json!({"sweep": {"now": true}})))
         .await
         .unwrap_err();

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info};
 
-use super::timing;
+use super::{now_millis, timing};
 use crate::config::SubmitConfig;
 use crate::domain::job::JobSpec;
 use crate::domain::parse;
@@ -53,7 +53,13 @@ pub struct SubmitInput {
 #[serde(untagged)]
 pub enum SubmitOutput {
     Submitted(Submitted),
-    Swept { kicked: Vec<(LaneId, Kicked)> },
+    Swept {
+        kicked: Vec<(LaneId, Kicked)>,
+        /// Lanes registered, lanes visited, and lanes with work the sweep had no time for.
+        registered: usize,
+        visited: usize,
+        unvisited: usize,
+    },
     Cancelled(Cancelled),
 }
 
@@ -201,7 +207,9 @@ pub async fn handle<
     if event.payload.get("sweep").is_some() {
         let _: Sweep = parse::from_value(event.payload, "")?;
         let timing = timing(&config.lanes);
-        let swept = runner::sweep((lanes, runners), timing, &request_id).await?;
+        let until = sweep_until(event.context.deadline, timing.now);
+        let swept =
+            runner::sweep((lanes, runners), (timing, until), &request_id, now_millis).await?;
         return answer_sweep(swept, timing.now);
     }
     let input: SubmitInput = parse::from_value(event.payload, "")?;
@@ -248,6 +256,19 @@ pub async fn submit<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
     })
 }
 
+/// Time the sweep leaves itself before its function's deadline (`Context::deadline`, epoch ms):
+/// visits in flight finish and the answer goes back within it. Without a deadline (a test, a
+/// direct call), 25 s, within the function's 30 s timeout.
+const SWEEP_MARGIN_MS: Millis = 5_000;
+
+fn sweep_until(deadline: Millis, now: Millis) -> Millis {
+    if deadline == 0 {
+        now + 25_000
+    } else {
+        deadline.saturating_sub(SWEEP_MARGIN_MS)
+    }
+}
+
 /// The sweep's metrics and answer. A lane whose visit failed fails the sweep, once every other
 /// lane was visited: the error names them (the schedule's retry, or the next sweep, visits
 /// them again).
@@ -270,6 +291,9 @@ fn answer_sweep(swept: runner::Swept, now: Millis) -> Result<SubmitOutput, Ferry
     let Some((lane, first)) = swept.failed.into_iter().next() else {
         return Ok(SubmitOutput::Swept {
             kicked: swept.kicked,
+            registered: swept.registered,
+            visited: swept.oldest.len(),
+            unvisited: swept.unvisited,
         });
     };
     error!(failed, lane = %lane, error_type = first.error_type(), error = %first,

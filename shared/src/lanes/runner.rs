@@ -465,6 +465,9 @@ pub const SWEEP_CONCURRENCY: usize = 16;
 pub struct Swept {
     /// Lanes registered (idle ones included).
     pub registered: usize,
+    /// Lanes with work left unvisited when the sweep's time ran out: the next sweep, which
+    /// starts elsewhere in the registry, visits them.
+    pub unvisited: usize,
     /// Each lane visited (not idle) and how long its oldest pending job has waited, in
     /// seconds (0: none waits): the oldest-pending alarm's metric.
     pub oldest: Vec<(LaneId, u64)>,
@@ -477,11 +480,15 @@ pub struct Swept {
 /// Kicks every lane whose runner is gone (its lease expired) while work is left: a run in
 /// flight to finish or jobs pending. Lanes their runner released idle are passed by (an entry
 /// that queues a job there renews them); the others are visited [`SWEEP_CONCURRENCY`] at a
-/// time, and one that fails does not keep the sweep from the rest.
+/// time, and one that fails does not keep the sweep from the rest. No visit starts past
+/// `until` (the function's deadline, less a margin): the sweep ends in time whatever the
+/// number of lanes, and each sweep starts at another place in the registry (it turns with the
+/// clock), so lanes a sweep did not reach are reached by the next.
 pub async fn sweep<L: LaneView + LaneLease, S: StartExecution>(
     (lanes, runners): (&L, &S),
-    timing: Timing,
+    (timing, until): (Timing, Millis),
     salt: &str,
+    clock: impl Fn() -> Millis,
 ) -> Result<Swept, FerryError> {
     use futures_util::stream::{self, StreamExt};
     let registered = lanes.lanes(timing.now).await?;
@@ -489,15 +496,32 @@ pub async fn sweep<L: LaneView + LaneLease, S: StartExecution>(
         registered: registered.len(),
         ..Swept::default()
     };
-    let visits = stream::iter(registered.into_iter().filter(|r| !r.idle))
-        .map(|r| async move {
-            let visit = visit((lanes, runners), &r.lane, timing, salt).await;
-            (r.lane, visit)
+    let mut working: Vec<LaneId> = registered
+        .into_iter()
+        .filter(|r| !r.idle)
+        .map(|r| r.lane)
+        .collect();
+    if !working.is_empty() {
+        let turn = usize::try_from(timing.now / 1000).unwrap_or_default() % working.len();
+        working.rotate_left(turn);
+    }
+    let clock = &clock;
+    let visits = stream::iter(working)
+        .map(|lane| async move {
+            if clock() >= until {
+                return (lane, None);
+            }
+            let visit = visit((lanes, runners), &lane, timing, salt).await;
+            (lane, Some(visit))
         })
         .buffer_unordered(SWEEP_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
     for (lane, visit) in visits {
+        let Some(visit) = visit else {
+            swept.unvisited += 1;
+            continue;
+        };
         match visit {
             Ok((age, kicked)) => {
                 swept.oldest.push((lane.clone(), age));

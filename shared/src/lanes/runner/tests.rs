@@ -69,6 +69,11 @@ async fn running(fake: &FakeLanes, jobs: &[QueuedJob], timing: Timing) -> (Strin
     (owner, taken.run.expect("a run"))
 }
 
+/// A sweep at `timing` with all the time it needs.
+async fn sweep_at(fake: &FakeLanes, timing: Timing, salt: &str) -> Result<Swept, FerryError> {
+    sweep((fake, fake), (timing, Millis::MAX), salt, || timing.now).await
+}
+
 /// Kicks a runner at `timing` and returns its name.
 async fn runner(fake: &FakeLanes, timing: Timing) -> String {
     match kick((fake, fake), &lane(), timing, "req-1").await.unwrap() {
@@ -245,7 +250,7 @@ async fn a_run_in_flight_keeps_the_lane_and_a_new_runner_adopts_it() {
         "a runner with a run in flight cannot give the lane up"
     );
     // The first runner is stopped; its lease expires; the sweep starts a second.
-    let swept = sweep((&fake, &fake), at(30), "sweep-1").await.unwrap();
+    let swept = sweep_at(&fake, at(30), "sweep-1").await.unwrap();
     let kicked = swept.kicked;
     let [(kicked_lane, Kicked::Started { owner: second })] = kicked.as_slice() else {
         panic!("expected one start, got {kicked:?}");
@@ -265,20 +270,12 @@ async fn the_sweep_leaves_held_and_idle_lanes_alone() {
     enqueued(&fake, &[upload("a", 0)]).await;
     runner(&fake, at(0)).await;
     assert!(
-        sweep((&fake, &fake), at(5), "s")
-            .await
-            .unwrap()
-            .kicked
-            .is_empty(),
+        sweep_at(&fake, at(5), "s").await.unwrap().kicked.is_empty(),
         "held"
     );
     let fake = FakeLanes::new();
     assert!(
-        sweep((&fake, &fake), at(5), "s")
-            .await
-            .unwrap()
-            .kicked
-            .is_empty(),
+        sweep_at(&fake, at(5), "s").await.unwrap().kicked.is_empty(),
         "no lane"
     );
 }
@@ -558,7 +555,7 @@ async fn a_lane_that_fails_its_visit_does_not_keep_the_sweep_from_the_others() {
     let fake = FakeLanes::new();
     let lanes = lanes_with_a_job_each(&fake, 40).await;
     fake.fail_next_lane_reads(1);
-    let swept = sweep((&fake, &fake), at(1), "s").await.unwrap();
+    let swept = sweep_at(&fake, at(1), "s").await.unwrap();
     assert_eq!(swept.registered, 40);
     assert_eq!(swept.failed.len(), 1);
     assert_eq!(swept.kicked.len(), 39, "every other lane got its runner");
@@ -593,7 +590,7 @@ async fn lanes_released_idle_are_passed_by_until_a_job_comes() {
     .await
     .unwrap();
     assert!(!release(&fake, (&lane(), &owner), at(1)).await.unwrap());
-    let swept = sweep((&fake, &fake), at(30), "s").await.unwrap();
+    let swept = sweep_at(&fake, at(30), "s").await.unwrap();
     assert_eq!(
         (swept.registered, swept.oldest.len()),
         (1, 0),
@@ -601,7 +598,7 @@ async fn lanes_released_idle_are_passed_by_until_a_job_comes() {
     );
     // A job comes: the lane is visited again (and, its lease long gone, kicked).
     enqueued(&fake, &[upload("b", 31)]).await;
-    let swept = sweep((&fake, &fake), at(32), "s").await.unwrap();
+    let swept = sweep_at(&fake, at(32), "s").await.unwrap();
     assert_eq!(swept.oldest, [(lane(), 60)]);
     assert_eq!(swept.kicked.len(), 1);
 }
@@ -626,5 +623,37 @@ async fn an_idle_mark_never_hides_a_job_queued_during_the_release() {
         fake.mark_idle(&lane(), now_seen.as_ref(), at(1).now)
             .await
             .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_out_of_time_leaves_the_rest_to_the_next_which_starts_elsewhere() {
+    // Issue 24, mechanism 5: however many lanes, the sweep ends before its function's timeout;
+    // the lanes it did not reach are the next sweep's.
+    let fake = FakeLanes::new();
+    lanes_with_a_job_each(&fake, 40).await;
+    let ticks = std::sync::atomic::AtomicU64::new(0);
+    let clock = || ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let first = sweep((&fake, &fake), (at(1), 10), "s", clock)
+        .await
+        .unwrap();
+    assert_eq!((first.oldest.len(), first.unvisited), (10, 30));
+    let visited: std::collections::BTreeSet<LaneId> =
+        first.oldest.iter().map(|(l, _)| l.clone()).collect();
+    // A sweep a few seconds later starts at another lane.
+    let ticks = std::sync::atomic::AtomicU64::new(0);
+    let clock = || ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let later = Timing {
+        now: at(1).now + 17_000,
+        ..at(1)
+    };
+    let second = sweep((&fake, &fake), (later, 10), "s", clock)
+        .await
+        .unwrap();
+    let again: std::collections::BTreeSet<LaneId> =
+        second.oldest.iter().map(|(l, _)| l.clone()).collect();
+    assert!(
+        again.difference(&visited).count() > 0,
+        "the next sweep reaches other lanes"
     );
 }
