@@ -70,9 +70,8 @@ pub async fn run(args: HistoryArgs) -> Result<ExitCode, Failure> {
 async fn unmatched<L: LaneView>(lanes: &L, args: &HistoryArgs) -> Result<ExitCode, Failure> {
     let now = now_millis();
     let since = now.saturating_sub(args.since.saturating_mul(1000));
-    let mut dropped = lanes.dropped(since, now).await?;
-    dropped.sort_by_key(|d| std::cmp::Reverse(d.at));
-    dropped.truncate(args.limit);
+    // Newest first, and only as many as are printed.
+    let dropped = lanes.dropped((since, now), args.limit).await?;
     if args.output.json {
         println!("{}", serde_json::json!({ "dropped": dropped }));
         return Ok(ExitCode::SUCCESS);

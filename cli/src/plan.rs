@@ -78,7 +78,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         (None, None) => unreachable!("clap requires one of them"),
     };
     let plan = coalesce::plan(&routes, &limits, objects.iter().map(|o| (0, o)));
-    refused.extend(plan.rejected.iter().map(|(_, why)| why.clone()));
+    refused.extend(plan.rejected.iter().map(|r| r.reason.clone()));
     let mut jobs = Vec::new();
     for planned in &plan.jobs {
         match job_output(&routes, &limits, planned) {

@@ -26,7 +26,16 @@ fuzz_target!(|data: &[u8]| {
         LambdaEvent::new(event.clone(), Context::default()),
     ));
     if let Err(violation) =
-        oracle::check_trigger(config, &event, &output, &oracle::queued(&ports.1), &ports.0.objects())
+        oracle::check_trigger(
+            config,
+            &event,
+            &output,
+            oracle::Effects {
+                executions: &oracle::queued(&ports.1),
+                written: &ports.0.objects(),
+                recorded: &oracle::recorded(&ports.1),
+            },
+        )
     {
         panic!("{violation}");
     }

@@ -7,7 +7,8 @@
 //!
 //! - every object an `ObjectCreated` record names is counted `unmatched` (no route), or is
 //!   covered by a job of its route queued in its lane (an FSx path equal to or above it, a DataSync
-//!   include pattern naming it, or a line of the manifest written for it), or its message is
+//!   include pattern naming it, or a line of the manifest written for it), or it is recorded
+//!   refused (a job that could never run, for `ferry history --unmatched`), or its message is
 //!   reported failed (SQS `batchItemFailures`) or the whole invocation failed (so it is retried);
 //! - every queued job is valid, and reaches nothing outside its route's prefix;
 //! - a direct invocation's summary counts what the event holds.
@@ -22,6 +23,7 @@ use ferry::config::{
 use ferry::domain::job::{JobKind, JobSpec};
 use ferry::fakes::FakeLanes;
 use ferry::handlers::s3_trigger::TriggerOutput;
+use ferry::lanes::record::DroppedUpload;
 use ferry::trigger::events::{self, S3Object, Shape};
 use ferry::trigger::routes::Route;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -92,6 +94,11 @@ pub fn form_encode(key: &str) -> String {
         .replace(' ', "+")
 }
 
+/// The uploads the in-memory lane table recorded as starting nothing.
+pub fn recorded(lanes: &FakeLanes) -> Vec<DroppedUpload> {
+    lanes.dropped_uploads()
+}
+
 /// The jobs queued in the in-memory lane table, as (job id, `{"job": spec}`).
 pub fn queued(lanes: &FakeLanes) -> Vec<(String, Value)> {
     lanes
@@ -101,16 +108,28 @@ pub fn queued(lanes: &FakeLanes) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// Checks the handler's answer to `event`. `executions` are the jobs it queued (id, `{"job":
-/// spec}`, see [`queued`]) and `written` the objects it stored (bucket, key, body), both for
-/// this invocation alone.
+/// What the handler left behind for one invocation: the jobs it queued (id, `{"job": spec}`,
+/// see [`queued`]), the objects it stored (bucket, key, body) and the uploads it recorded as
+/// starting nothing (see [`recorded`]).
+pub struct Effects<'a> {
+    pub executions: &'a [(String, Value)],
+    pub written: &'a [(String, String, Vec<u8>)],
+    pub recorded: &'a [DroppedUpload],
+}
+
+/// Checks the handler's answer to `event`, given what it left behind (`effects`, this
+/// invocation's alone).
 pub fn check_trigger(
     config: &TriggerConfig,
     event: &Value,
     output: &Result<TriggerOutput, FerryError>,
-    executions: &[(String, Value)],
-    written: &[(String, String, Vec<u8>)],
+    effects: Effects<'_>,
 ) -> Result<(), String> {
+    let Effects {
+        executions,
+        written,
+        recorded,
+    } = effects;
     let batch = match events::parse(event.clone()) {
         Ok(batch) => batch,
         Err(_) => {
@@ -186,9 +205,14 @@ pub fn check_trigger(
                 .iter()
                 .filter(|(job, _)| job.name == route.job.name)
                 .any(|(job, rows)| covers(route, job, rows, object));
-            if !covered {
+            let refused = recorded.iter().any(|d| {
+                d.why.starts_with("refused: ")
+                    && d.bucket.as_deref() == Some(object.bucket.as_str())
+                    && d.key.as_deref() == Some(object.key.as_str())
+            });
+            if !covered && !refused {
                 return Err(format!(
-                    "s3://{}/{:?} (message {i}) is in no queued job of route {} and its message did not fail",
+                    "s3://{}/{:?} (message {i}) is in no queued job of route {}, was not recorded refused, and its message did not fail",
                     object.bucket, object.key, route.name
                 ));
             }

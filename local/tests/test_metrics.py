@@ -102,16 +102,20 @@ def test_an_upload_batch_counts_what_it_queued_matched_nothing_or_ignored(
     before = len(emf_documents(ferry, "ferry-s3-trigger"))
     s3 = ferry.client("s3")
     stray = f"elsewhere/{unique('m')}.h5"
+    # No FSx path may hold a `..` segment: no job of the route could ever import it.
+    refused = f"incoming/{unique('m')}/../escape.h5"
     s3.put_object(Bucket=world.data_bucket, Key=f"incoming/{unique('m')}/a.h5", Body=b"a")
     s3.put_object(Bucket=world.data_bucket, Key=stray, Body=b"b")
-    ferry.deliver_until_done(ferry.receive_uploads(world.uploads_url, 2), world.uploads_url,
+    s3.put_object(Bucket=world.data_bucket, Key=refused, Body=b"c")
+    ferry.deliver_until_done(ferry.receive_uploads(world.uploads_url, 3), world.uploads_url,
                              world.uploads_arn)
     docs = emf_documents(ferry, "ferry-s3-trigger")[before:]
     assert docs, "one document per batch"
-    totals = {name: sum(d.get(name, 0) for d in docs)
-              for name in ("UploadsQueued", "UploadsUnmatched", "UploadsIgnored", "MessagesFailed")}
+    names = ("UploadsQueued", "UploadsUnmatched", "UploadsIgnored", "UploadsRefused",
+             "MessagesFailed")
+    totals = {name: sum(d.get(name, 0) for d in docs) for name in names}
     assert totals == {"UploadsQueued": 1, "UploadsUnmatched": 1, "UploadsIgnored": 0,
-                      "MessagesFailed": 0}, totals
+                      "UploadsRefused": 1, "MessagesFailed": 0}, totals
     assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]] for d in docs)
 
     # The stray upload is recorded where an operator finds it (keys stay out of the logs).
@@ -121,6 +125,10 @@ def test_an_upload_batch_counts_what_it_queued_matched_nothing_or_ignored(
     assert len(dropped) == 1, out.stdout
     assert (dropped[0]["why"], dropped[0]["bucket"]) == ("matched no route", world.data_bucket)
     assert dropped[0]["message_id"]
+    # The refused one too, with why (issue 24: recorded, acknowledged, never retried in vain).
+    [gone] = [d for d in json.loads(out.stdout)["dropped"] if d["key"] == refused]
+    assert gone["why"].startswith("refused: ") and "'..'" in gone["why"], gone
     text = ferry_cli(ferry, "history", "--unmatched")
     assert text.returncode == 0 and f"s3://{world.data_bucket}/{stray}" in text.stdout
-    assert stray not in ferry.functions.log_path("ferry-s3-trigger").read_text()
+    log = ferry.functions.log_path("ferry-s3-trigger").read_text()
+    assert stray not in log and refused not in log

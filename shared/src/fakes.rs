@@ -721,16 +721,22 @@ impl LaneView for FakeLanes {
         reports.truncate(limit);
         Ok(reports)
     }
-    async fn dropped(&self, since: Millis, _now: Millis) -> Result<Vec<DroppedUpload>, FerryError> {
+    async fn dropped(
+        &self,
+        (since, _now): (Millis, Millis),
+        limit: usize,
+    ) -> Result<Vec<DroppedUpload>, FerryError> {
         let state = self.state.lock();
-        Ok(state
+        let mut dropped: Vec<DroppedUpload> = state
             .dropped
             .iter()
             .filter(|d| d.at >= since)
             .cloned()
-            .collect())
+            .collect();
+        dropped.sort_by_key(|d| std::cmp::Reverse(d.at));
+        dropped.truncate(limit);
+        Ok(dropped)
     }
-
     async fn report(&self, lane: &LaneId, id: &RunId) -> Result<Option<KeptReport>, FerryError> {
         let state = self.state.lock();
         Ok(state.reports.get(&(lane.clone(), id.clone())).cloned())

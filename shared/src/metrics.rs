@@ -88,6 +88,8 @@ pub const UPLOADS_QUEUED: &str = "UploadsQueued";
 pub const UPLOADS_UNMATCHED: &str = "UploadsUnmatched";
 /// Records that were not object creations (removals, test events).
 pub const UPLOADS_IGNORED: &str = "UploadsIgnored";
+/// Objects refused: no job of their route could ever run them (recorded, not retried).
+pub const UPLOADS_REFUSED: &str = "UploadsRefused";
 /// Messages failed back to the queue (unreadable, refused, not queued).
 pub const MESSAGES_FAILED: &str = "MessagesFailed";
 

@@ -259,12 +259,12 @@ pub trait LaneView: ReadRuns {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<KeptReport>, FerryError>> + Send;
 
-    /// Uploads that started nothing, recorded at or after `since` (within the last 30 days),
-    /// oldest first.
+    /// Uploads that started nothing, recorded within `window` (since, now; at most the last 30
+    /// days), newest first, at most `limit` of them: only those are read.
     fn dropped(
         &self,
-        since: Millis,
-        now: Millis,
+        window: (Millis, Millis),
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<DroppedUpload>, FerryError>> + Send;
 
     /// The report kept for the run `id` of `lane`, once `notify` published it.

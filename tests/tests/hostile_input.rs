@@ -40,9 +40,14 @@ async fn trigger(event: Value) -> (Result<TriggerOutput, FerryError>, Ports) {
     )
     .await;
     let queued = oracle::queued(&ports.1);
-    if let Err(violation) =
-        oracle::check_trigger(config(), &event, &output, &queued, &ports.0.objects())
-    {
+    let written = ports.0.objects();
+    let recorded = oracle::recorded(&ports.1);
+    let effects = oracle::Effects {
+        executions: &queued,
+        written: &written,
+        recorded: &recorded,
+    };
+    if let Err(violation) = oracle::check_trigger(config(), &event, &output, effects) {
         panic!("{violation}");
     }
     (output, ports)
@@ -111,7 +116,7 @@ async fn a_six_megabyte_event_of_ten_thousand_records_is_handled_in_full() {
 }
 
 #[tokio::test]
-async fn ten_thousand_messages_are_each_started_unmatched_ignored_or_failed() {
+async fn ten_thousand_messages_are_each_started_unmatched_refused_ignored_or_failed() {
     let mut keys: Vec<(&str, String)> = Vec::new();
     for i in 0..10_000 {
         let key = match i % 8 {
@@ -122,21 +127,31 @@ async fn ten_thousand_messages_are_each_started_unmatched_ignored_or_failed() {
             4 => format!("sync/{i}"),
             5 => format!("elsewhere/{i}"),
             6 => format!("incoming/bad%FF{i}"), // not UTF-8: fails alone
-            _ => format!("sync/a%7Cpipe{i}"),   // '|' and no manifest: fails alone
+            _ => format!("sync/a%7Cpipe{i}"),   // '|' and no manifest: refused, recorded
         };
         keys.push((DATA, key));
     }
     let (output, fake) = trigger(sqs(&keys)).await;
     let failed = failed_ids(&output);
-    assert_eq!(
-        failed.len(),
-        2_500,
-        "exactly the unreadable and inexpressible keys"
+    assert_eq!(failed.len(), 1_250, "exactly the unreadable keys");
+    assert!(
+        failed
+            .iter()
+            .all(|id| id[1..].parse::<usize>().unwrap() % 8 == 6)
     );
-    assert!(failed.iter().all(|id| {
-        let i: usize = id[1..].parse().unwrap();
-        i % 8 == 6 || i % 8 == 7
-    }));
+    let refused: Vec<usize> = fake
+        .1
+        .dropped_uploads()
+        .into_iter()
+        .filter(|d| d.why.starts_with("refused: "))
+        .map(|d| d.message_id.unwrap()[1..].parse().unwrap())
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1_250,
+        "the inexpressible keys, recorded once each"
+    );
+    assert!(refused.iter().all(|i| i % 8 == 7));
     assert!(!fake.1.jobs().is_empty());
 }
 
@@ -236,7 +251,7 @@ async fn keys_of_1024_bytes_pass_and_longer_keys_fail_alone() {
 }
 
 #[tokio::test]
-async fn control_characters_in_keys_fail_alone_or_go_to_a_manifest() {
+async fn control_characters_in_keys_are_refused_alone_or_go_to_a_manifest() {
     for (encoded, name) in [
         ("%00", "NUL"),
         ("%0D", "CR"),
@@ -246,11 +261,20 @@ async fn control_characters_in_keys_fail_alone_or_go_to_a_manifest() {
         let keys = [
             (DATA, format!("incoming/a{encoded}b")), // FSx paths cannot hold it
             (DATA, format!("outgoing/a{encoded}b")), // DataSync with a manifest: quoted there
-            (DATA, format!("sync/a{encoded}b")),     // DataSync without one: fails alone
+            (DATA, format!("sync/a{encoded}b")),     // DataSync without one: refused alone
             (DATA, "incoming/fine".into()),
         ];
         let (output, fake) = trigger(sqs(&keys)).await;
-        assert_eq!(failed_ids(&output), ["m0", "m2"], "{name}");
+        // Refused for good (no delivery could change it): recorded for people, acknowledged.
+        assert!(failed_ids(&output).is_empty(), "{name}");
+        let refused: Vec<String> = fake
+            .1
+            .dropped_uploads()
+            .into_iter()
+            .filter(|d| d.why.starts_with("refused: "))
+            .filter_map(|d| d.message_id)
+            .collect();
+        assert_eq!(refused, ["m0", "m2"], "{name}");
         let written = fake.0.objects();
         assert_eq!(written.len(), 1, "{name}: the manifest");
         let decoded = decode_notification_key(&format!("a{encoded}b")).unwrap();
@@ -285,13 +309,22 @@ async fn dot_segments_and_double_slashes_never_reach_outside_the_route() {
             keys.push((DATA, format!("{prefix}{rest}")));
         }
         // The oracle checks every started path, include and manifest line against its route.
-        let (output, fake) = trigger(sqs(&keys)).await;
-        let failed = failed_ids(&output);
+        let (_, fake) = trigger(sqs(&keys)).await;
+        let refused: Vec<String> = fake
+            .1
+            .dropped_uploads()
+            .into_iter()
+            .filter(|d| d.why.starts_with("refused: "))
+            .filter_map(|d| d.message_id)
+            .collect();
         for (i, (_, key)) in keys.iter().enumerate() {
             // No route takes a key with a `..` segment: FSx paths and DataSync refuse it.
             let decoded = decode_notification_key(key).unwrap();
             if decoded.split('/').any(|s| s == "..") {
-                assert!(failed.contains(&format!("m{i}")), "{decoded:?}: {failed:?}");
+                assert!(
+                    refused.contains(&format!("m{i}")),
+                    "{decoded:?}: {refused:?}"
+                );
             }
         }
         for (_, input) in oracle::queued(&fake.1) {

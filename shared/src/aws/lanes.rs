@@ -762,26 +762,33 @@ impl LaneView for AwsLanes {
         }
         Ok(reports)
     }
-    /// One query per hour from `since` to `now` (every page of each).
+    /// The hour partitions from `now` back to `since`, each newest first, until `limit` are
+    /// read.
     #[instrument(skip(self))]
-    async fn dropped(&self, since: Millis, now: Millis) -> Result<Vec<DroppedUpload>, FerryError> {
+    async fn dropped(
+        &self,
+        (since, now): (Millis, Millis),
+        limit: usize,
+    ) -> Result<Vec<DroppedUpload>, FerryError> {
         let mut dropped = Vec::new();
-        let mut hour = since / 3_600_000;
-        while hour <= now / 3_600_000 {
-            for item in self
-                .query(dropped_pk(hour * 3_600_000), "", usize::MAX)
-                .await?
-            {
-                let upload: DroppedUpload = record("Query", &item)?;
-                if upload.at >= since {
-                    dropped.push(upload);
-                }
+        for hour in (since / 3_600_000..=now / 3_600_000).rev() {
+            if dropped.len() >= limit {
+                break;
             }
-            hour += 1;
+            let from = format!("{since:020}");
+            let items = self
+                .newest(
+                    &dropped_pk(hour * 3_600_000),
+                    (&from, "~"),
+                    limit - dropped.len(),
+                )
+                .await?;
+            for item in items {
+                dropped.push(record::<DroppedUpload>("Query", &item)?);
+            }
         }
         Ok(dropped)
     }
-
     #[instrument(skip(self))]
     async fn report(&self, lane: &LaneId, id: &RunId) -> Result<Option<KeptReport>, FerryError> {
         let item = self.get(key(lane_pk(lane), format!("report#{id}"))).await?;
@@ -1071,8 +1078,9 @@ impl NoteRuns for AwsLanes {
     }
 }
 
-/// A run's record, with the marks kept beside it: a cancel request (`cancel_json`) and the
-/// first sighting of an outside cancel (`canceled_outside_at`). Each is written once, next to
+/// A run's record, with the marks kept beside it: a cancel request (`cancel_json`), the
+/// first sighting of an outside cancel (`canceled_outside_at`) and the adoption count
+/// (`adoptions`). Each is written once, next to
 /// the record, by whoever makes it, so a record replaced from an earlier read (the runner's
 /// `started`, a status check's note, a cancel) never loses the other's.
 fn stored_run_of(item: &Item) -> Result<RunRecord, FerryError> {
@@ -1089,6 +1097,11 @@ fn stored_run_of(item: &Item) -> Result<RunRecord, FerryError> {
     }
     if run.canceled_outside.is_none() {
         run.canceled_outside = number(item, "canceled_outside_at");
+    }
+    // The count `adopted` keeps beside the record (ADD), never lost to a record replaced from
+    // an earlier read.
+    if let Some(count) = number(item, "adoptions") {
+        run.adoptions = run.adoptions.max(u32::try_from(count).unwrap_or(u32::MAX));
     }
     Ok(run)
 }

@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use super::timing;
 use crate::config::TriggerConfig;
 use crate::domain::job::JobSpec;
+use crate::domain::text::truncate_chars;
 use crate::error::FerryError;
 use crate::ids::S3Url;
 use crate::lanes::record::{DroppedUpload, Enqueued, Millis, QueuedJob};
@@ -27,7 +28,7 @@ use crate::lanes::runner::{self, Kicked, Timing};
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
 use crate::ports::{LaneLease, LaneQueue, PutObject, RecordDropped, StartExecution};
-use crate::trigger::coalesce::{self, ManifestFile, PlannedJob};
+use crate::trigger::coalesce::{self, ManifestFile, PlannedJob, Refused};
 use crate::trigger::events::{self, Batch, S3Object, Shape};
 use crate::trigger::job_name;
 use crate::trigger::routes::Route;
@@ -38,6 +39,9 @@ pub struct TriggerSummary {
     pub objects: usize,
     pub unmatched: usize,
     pub ignored: usize,
+    /// Objects refused: no job of their route could ever run them (recorded for people).
+    #[serde(default)]
+    pub refused: usize,
     /// Jobs added to their lanes, by id.
     pub enqueued: Vec<String>,
     /// Jobs that were queued before (a redelivery), by id.
@@ -89,24 +93,20 @@ pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease + Re
     });
     let plan = coalesce::plan(&config.routes, &config.limits, objects);
     summary.unmatched = plan.unmatched;
+    summary.refused = plan.rejected.len();
     if plan.unmatched > 0 {
         info!(unmatched = plan.unmatched, "objects matched no route");
     }
-    for (message, reason) in &plan.rejected {
-        warn!(message_id = ?batch.messages[*message].id, reason = %reason, "object cannot be transferred");
-        failures.add([*message], || FerryError::InvalidEvent {
-            message: reason.clone(),
-        });
+    for refused in &plan.rejected {
+        // The reason names the key: payload, kept out of the logs (ferry history --unmatched).
+        warn!(message_id = ?batch.messages[refused.message].id, "an upload is refused: its job could never run; recorded");
     }
     let timing = timing(&config.lanes);
-    record_dropped(
-        &ports.1,
-        &batch,
-        &plan.unmatched_objects,
-        timing.now,
-        &mut failures,
-    )
-    .await;
+    let dropped = Dropped {
+        unmatched: &plan.unmatched_objects,
+        refused: &plan.rejected,
+    };
+    record_dropped(&ports.1, &batch, dropped, timing.now, &mut failures).await;
     let mut lanes = BTreeSet::new();
     let mut queued_objects = 0;
     for planned in plan.jobs {
@@ -141,17 +141,32 @@ fn emit_metrics(summary: &TriggerSummary, queued: usize, failed: usize, now: Mil
             Unit::Count,
             summary.ignored as f64,
         )
+        .add(
+            metrics::UPLOADS_REFUSED,
+            Unit::Count,
+            summary.refused as f64,
+        )
         .add(metrics::MESSAGES_FAILED, Unit::Count, failed as f64);
     emf.emit();
 }
 
+/// What of a batch starts nothing, besides the records that are not creations.
+struct Dropped<'a> {
+    /// Objects no route matched, with their message's index.
+    unmatched: &'a [(usize, S3Object)],
+    /// Objects whose job could never run (a key no task can name, a job over its budget).
+    refused: &'a [Refused],
+}
+
 /// Records the uploads that start nothing (records that are not creations, objects no route
-/// matched) where `ferry history --unmatched` finds them. A failed write fails their messages:
-/// they come back rather than vanish unrecorded.
+/// matched, objects refused) where `ferry history --unmatched` finds them. A refused upload is
+/// refused again on every delivery, so it is recorded once and its message acknowledged rather
+/// than failed until the dead-letter queue. A failed write fails their messages: they come back
+/// rather than vanish unrecorded.
 async fn record_dropped<L: RecordDropped>(
     lanes: &L,
     batch: &Batch,
-    unmatched: &[(usize, S3Object)],
+    found: Dropped<'_>,
     now: Millis,
     failures: &mut Failures,
 ) {
@@ -169,14 +184,22 @@ async fn record_dropped<L: RecordDropped>(
             });
         }
     }
-    for (i, object) in unmatched {
-        messages.insert(*i);
+    let objects = found
+        .unmatched
+        .iter()
+        .map(|(i, object)| (*i, object, "matched no route".to_owned()))
+        .chain(found.refused.iter().map(|r| {
+            let why = format!("refused: {}", truncate_chars(&r.reason, MAX_REFUSED_CHARS));
+            (r.message, &r.object, why)
+        }));
+    for (i, object, why) in objects {
+        messages.insert(i);
         dropped.push(DroppedUpload {
             at: now,
-            why: "matched no route".into(),
+            why,
             bucket: Some(object.bucket.clone()),
             key: Some(object.key.clone()),
-            message_id: batch.messages[*i].id.clone(),
+            message_id: batch.messages[i].id.clone(),
         });
     }
     if dropped.is_empty() {
@@ -188,6 +211,10 @@ async fn record_dropped<L: RecordDropped>(
         failures.add(messages, || e);
     }
 }
+
+/// Most characters of a refusal's reason kept with the upload (a reason names the key, and a
+/// job's every broken rule).
+const MAX_REFUSED_CHARS: usize = 2_000;
 
 /// Counts what the batch holds and fails each message that cannot be read.
 fn read(batch: &Batch, failures: &mut Failures) -> TriggerSummary {

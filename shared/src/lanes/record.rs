@@ -172,7 +172,9 @@ pub struct RunRecord {
     pub state: RunState,
     /// The merged task spec.
     pub spec: JobSpec,
-    /// How many jobs it covers (its members).
+    /// How many jobs it covers (its members). (A record written before runs kept their jobs
+    /// as members has none: drain the lanes before upgrading, docs/deploy.md.)
+    #[serde(default)]
     pub job_count: usize,
     /// The idempotency key the task is started with (FSx `ClientRequestToken`, DataSync tag).
     pub token: String,

@@ -59,8 +59,19 @@ pub struct Plan {
     pub unmatched: usize,
     /// Those objects, with the index of the message each came from.
     pub unmatched_objects: Vec<(usize, S3Object)>,
-    /// Objects that cannot be turned into a valid job, with why, by message index.
-    pub rejected: Vec<(usize, String)>,
+    /// Objects that cannot be turned into a valid job, and why: refused for good (the same
+    /// upload is refused again), so `s3-trigger` records them for people instead of failing
+    /// their messages again and again.
+    pub rejected: Vec<Refused>,
+}
+
+/// An upload refused, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    /// The index of the message it came in.
+    pub message: usize,
+    pub object: S3Object,
+    pub reason: String,
 }
 
 /// `(route, object, message)`, sorted by route then key: duplicates of a key are adjacent.
@@ -222,19 +233,23 @@ fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
 
 /// What a job covers, gathered one distinct key at a time.
 #[derive(Default)]
-struct Covered {
+struct Covered<'a> {
     objects: usize,
     messages: Vec<usize>,
+    /// Each record covered (its message and object), to name them if the job is refused.
+    records: Vec<(usize, &'a S3Object)>,
     uploads: Sha256,
     /// One key's identity, hashed in one call (many small `update`s cost more than the hash).
     scratch: Vec<u8>,
 }
 
-impl Covered {
+impl<'a> Covered<'a> {
     /// Adds one distinct key (all the records naming it).
-    fn add(&mut self, same: &[Routed]) {
+    fn add(&mut self, same: &[Routed<'a>]) {
         self.objects += 1;
         self.messages.extend(same.iter().map(|r| r.message));
+        self.records
+            .extend(same.iter().map(|r| (r.message, r.object)));
         let buf = &mut self.scratch;
         buf.clear();
         field(buf, same[0].object.key.as_bytes());
@@ -271,15 +286,23 @@ impl Covered {
     }
 }
 
-/// Fails every record of one distinct key.
+/// Refuses every record of one distinct key.
 fn reject(plan: &mut Plan, same: &[Routed], reason: &str) {
-    reject_messages(plan, same.iter().map(|r| r.message), reason);
+    reject_records(plan, same.iter().map(|r| (r.message, r.object)), reason);
 }
 
-/// Fails each message of `messages` for `reason`.
-fn reject_messages(plan: &mut Plan, messages: impl IntoIterator<Item = usize>, reason: &str) {
+/// Refuses each record (its message and object) for `reason`.
+fn reject_records<'a>(
+    plan: &mut Plan,
+    records: impl IntoIterator<Item = (usize, &'a S3Object)>,
+    reason: &str,
+) {
     plan.rejected
-        .extend(messages.into_iter().map(|m| (m, reason.to_owned())));
+        .extend(records.into_iter().map(|(message, object)| Refused {
+            message,
+            object: object.clone(),
+            reason: reason.to_owned(),
+        }));
 }
 
 /// Adds `job` when it is valid; otherwise fails every message it covers. Checked here, as
@@ -296,7 +319,7 @@ fn push_valid(
         Ok(_) => plan.jobs.push(covered.job(index, job, None)),
         Err(invalid) => {
             let reason = format!("route {}: {invalid}", route.name);
-            reject_messages(plan, covered.messages, &reason);
+            reject_records(plan, covered.records, &reason);
         }
     }
 }
@@ -465,7 +488,7 @@ fn plan_manifest(index: usize, route: &Route, entries: &[(&str, &[Routed])], pla
         Ok(_) => {}
         Err(e) => {
             let reason = format!("route {}: manifest: {e}", route.name);
-            reject_messages(plan, covered.messages, &reason);
+            reject_records(plan, covered.records, &reason);
         }
     }
 }

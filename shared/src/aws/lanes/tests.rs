@@ -719,9 +719,10 @@ async fn dropped_uploads_still_unprocessed_after_every_attempt_are_an_error() {
 }
 
 #[tokio::test]
-async fn dropped_uploads_are_read_hour_by_hour_from_since_to_now() {
+async fn dropped_uploads_are_read_newest_hour_first_and_only_as_many_as_wanted() {
     let hour = 3_600_000u64;
-    let (rule, seen) = capturing(mock!(ddb::Client::query), move || {
+    let now = 1_700_000_000_000u64;
+    let (rule, seen) = capturing_all(mock!(ddb::Client::query), move || {
         let mut item = HashMap::new();
         item.insert(
             "doc_json".to_owned(),
@@ -731,18 +732,31 @@ async fn dropped_uploads_are_read_hour_by_hour_from_since_to_now() {
             .items(item)
             .build()
     });
-    let since = 1_700_000_000_000 - 2 * hour;
-    let found = lanes(&[&rule])
-        .dropped(since, 1_700_000_000_000)
-        .await
-        .unwrap();
+    let since = now - 2 * hour;
+    let found = lanes(&[&rule]).dropped((since, now), 10).await.unwrap();
     assert_eq!(rule.num_calls(), 3, "three hours");
     assert_eq!(found.len(), 3);
-    let last = last(&seen);
+    let calls = seen.lock().unwrap().clone();
     assert_eq!(
-        last.expression_attribute_values().unwrap()[":pk"],
-        AttributeValue::S(format!("dropped#{}", 1_700_000_000_000u64 / hour))
+        calls[0].expression_attribute_values().unwrap()[":pk"],
+        AttributeValue::S(format!("dropped#{}", now / hour)),
+        "the newest hour first"
     );
+    assert_eq!(calls[0].scan_index_forward(), Some(false));
+    // Two wanted, one found an hour: two hours read, the second asked for one.
+    let (rule, seen) = capturing_all(mock!(ddb::Client::query), move || {
+        let mut item = HashMap::new();
+        item.insert(
+            "doc_json".to_owned(),
+            AttributeValue::S(serde_json::to_string(&dropped_upload(2)).unwrap()),
+        );
+        ddb::operation::query::QueryOutput::builder()
+            .items(item)
+            .build()
+    });
+    let found = lanes(&[&rule]).dropped((since, now), 2).await.unwrap();
+    assert_eq!((found.len(), rule.num_calls()), (2, 2));
+    assert_eq!(seen.lock().unwrap()[1].limit(), Some(1));
 }
 
 #[tokio::test]

@@ -166,7 +166,7 @@ fn records(keys: &[(usize, &str)]) -> Vec<(usize, S3Object)> {
 
 /// The messages of the records a plan rejected.
 fn rejected(plan: &Plan) -> BTreeSet<usize> {
-    plan.rejected.iter().map(|(m, _)| *m).collect()
+    plan.rejected.iter().map(|r| r.message).collect()
 }
 
 /// The manifest of a plan's first job, as text.
@@ -269,11 +269,11 @@ fn an_unusable_key_fails_only_its_message() {
     assert_eq!(plan.jobs.len(), 1);
     assert_eq!(plan.jobs[0].messages, BTreeSet::from([0]));
     assert_eq!(plan.rejected.len(), 1);
-    assert_eq!(plan.rejected[0].0, 1);
+    assert_eq!(plan.rejected[0].message, 1);
     assert!(
-        plan.rejected[0].1.contains("'..'"),
+        plan.rejected[0].reason.contains("'..'"),
         "{}",
-        plan.rejected[0].1
+        plan.rejected[0].reason
     );
 }
 
@@ -405,7 +405,7 @@ fn datasync_keys_it_cannot_transfer_fail_alone_and_never_name_another_object() {
     assert_eq!(p.jobs.len(), 1);
     assert_eq!(p.jobs[0].job.includes, ["/folder/", "/x"]);
     assert_eq!(rejected(&p), BTreeSet::from([0, 1, 2, 3, 4]));
-    assert!(p.rejected[0].1.contains("'//'"), "{:?}", p.rejected);
+    assert!(p.rejected[0].reason.contains("'//'"), "{:?}", p.rejected);
     let p = plan_with(
         &datasync_routes(true),
         records(&[(0, "outgoing/../secret/x")]),
@@ -442,7 +442,7 @@ fn datasync_keys_with_line_breaks_go_to_the_manifest_or_fail_alone() {
         .validate(&Limits::default())
         .unwrap();
     assert_eq!(without.rejected.len(), 1);
-    assert_eq!(without.rejected[0].0, 0);
+    assert_eq!(without.rejected[0].message, 0);
 }
 
 #[test]
