@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from conftest import report_of, submitted
+from ferry_local import processes
 from ferry_local.emulator_process import ACCOUNT
 from ferry_local.ferry import Inbox, LocalFerry, lane_of_fs, unique
 
@@ -66,3 +67,33 @@ def test_a_job_heavier_than_its_budget_is_refused_at_the_edge_naming_its_field(
     assert "job.paths: weighs 392,865 bytes as JSON" in refused.error_message
     assert f"{SPEC_BYTES:,}" in refused.error_message
     assert ferry.lane_jobs(lane_of_fs(fs)) == {}, "nothing queued"
+
+
+def test_a_run_of_the_most_jobs_with_the_longest_sources_ends_with_one_report(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    """A run of 1,999 jobs (a run covers at most 2,000), each from a schedule occurrence of 900
+    emoji: their sources alone weigh 7 MB, which neither the runner's state nor the run's record
+    could hold; the run's jobs are member items, and the state a reference."""
+    _, fs = file_system(files={"big/keep.nc": "x\n"})
+    lane = lane_of_fs(fs)
+    release = {"kind": "fsx_release", "file_system_id": fs, "paths": ["big"],
+               "release": {"days_since_last_access": 0}}
+    ferry.ctl.hold(file_system_id=fs)
+    first = submitted(ferry, {"name": unique("holder"), **release})
+    processes.wait_for(lambda: (ferry.run_in_flight(lane) or {}).get("state") == "started", 60,
+                       what="the first run to start")
+    jobs = []
+    for i in range(1_999):
+        occurrence = (f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/default/many@{i}-"
+                      + "\U0001F600" * 900)
+        jobs.append(submitted(ferry, {"name": "many", **release}, occurrence=occurrence))
+    ferry.ctl.release(file_system_id=fs)
+    settled = ferry.settle(lane, jobs=2_000, timeout=600)
+    assert {settled[j]["state"] for j in [first, *jobs]} == {"succeeded"}
+    assert len(ferry.fsx_tasks(fs)) == 2, "the holder's run, then one run of the 1,999"
+    report = report_of(reports, jobs[0], timeout=120)
+    assert report["jobs"]["total"] == 1_999
+    assert len(report["jobs"]["listed"]) == 100, "the first 100 listed, the rest counted"
+    runners = ferry.runners(lane)
+    assert all(r.status == "SUCCEEDED" for r in runners), [r.describe() for r in runners]

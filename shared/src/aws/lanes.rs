@@ -232,6 +232,7 @@ fn lease_lost(lane: &LaneId, owner: &str) -> FerryError {
 
 impl AwsLanes {
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, FerryError> {
+        within_an_item(&item)?;
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -517,6 +518,22 @@ impl AwsLanes {
                 .await;
         }
     }
+}
+
+/// `Ok` when `item` fits one DynamoDB item ([`budget::ITEM_BYTES`], as DynamoDB counts it):
+/// checked before every put, so that a size is never discovered by DynamoDB. The budgets
+/// upstream (a job's spec, a run's merge) keep every item far within it; this names the item
+/// if one ever is not.
+fn within_an_item(item: &Item) -> Result<(), FerryError> {
+    let what = || {
+        let sk = text(item, "sk").unwrap_or_default();
+        format!(
+            "the lane table item {}",
+            crate::domain::text::truncate_chars(&sk, 80)
+        )
+    };
+    budget::within(what(), item_bytes(item), budget::ITEM_BYTES)?;
+    Ok(())
 }
 
 /// What DynamoDB counts an item as, in bytes (Developer Guide, "Item sizes and formats"): each
@@ -1116,6 +1133,13 @@ impl AwsLanes {
             (":doc".into(), json(run)),
             (":done".into(), s(state_name(RunState::Done))),
         ]);
+        // The record the update leaves: its doc and the marks beside it, at their largest.
+        let mut after = key(lane_pk(&run.lane), format!("run#{}", run.id));
+        after.insert("doc_json".into(), values[":doc"].clone());
+        if let Some(cancel) = &run.cancel {
+            after.insert("cancel_json".into(), json(cancel));
+        }
+        within_an_item(&after)?;
         if let Some(cancel) = &run.cancel {
             expression.push_str(", cancel_json = if_not_exists(cancel_json, :cancel)");
             values.insert(":cancel".into(), json(cancel));

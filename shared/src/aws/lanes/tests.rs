@@ -908,3 +908,15 @@ fn item_sizes_are_counted_as_dynamodb_counts_them() {
         (2 + 2) + (1 + 4) + (1 + 3 + (1 + 2) + (1 + 1))
     );
 }
+
+#[tokio::test]
+async fn an_item_over_400_kb_is_refused_before_dynamodb_sees_it() {
+    // Never reached through the budgets upstream; checked before every put all the same.
+    let mut job = queued(1);
+    job.spec.paths = vec![format!("s3://ferry-data/incoming/{}", "x".repeat(420_000))];
+    let rule = mock!(ddb::Client::transact_write_items).then_output(transacted);
+    let error = lanes(&[&rule]).enqueue(&job).await.unwrap_err();
+    assert_eq!(error.error_type(), "TooLarge");
+    assert!(error.to_string().contains("409,600"), "{error}");
+    assert_eq!(rule.num_calls(), 0, "nothing sent");
+}
