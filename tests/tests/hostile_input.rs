@@ -139,12 +139,9 @@ async fn ten_thousand_messages_are_each_started_unmatched_refused_ignored_or_fai
             .iter()
             .all(|id| id[1..].parse::<usize>().unwrap() % 8 == 6)
     );
-    let refused: Vec<usize> = fake
-        .1
-        .dropped_uploads()
-        .into_iter()
-        .filter(|d| d.why.starts_with("refused: "))
-        .map(|d| d.message_id.unwrap()[1..].parse().unwrap())
+    let refused: Vec<usize> = refused_ids(&fake)
+        .iter()
+        .map(|id| id[1..].parse().unwrap())
         .collect();
     assert_eq!(
         refused.len(),
@@ -217,6 +214,17 @@ async fn non_utf8_percent_encodings_fail_their_message_alone() {
     assert_eq!(decode_notification_key("a%zz%4").unwrap(), "a%zz%4");
 }
 
+/// The ids of the messages whose uploads were recorded refused.
+fn refused_ids(ports: &Ports) -> Vec<String> {
+    ports
+        .1
+        .dropped_uploads()
+        .into_iter()
+        .filter(|d| d.why.starts_with("refused: "))
+        .filter_map(|d| d.message_id)
+        .collect()
+}
+
 #[tokio::test]
 async fn keys_of_1024_bytes_pass_and_longer_keys_fail_alone() {
     let at = |n: usize| format!("incoming/{}", "k".repeat(n - "incoming/".len()));
@@ -267,13 +275,7 @@ async fn control_characters_in_keys_are_refused_alone_or_go_to_a_manifest() {
         let (output, fake) = trigger(sqs(&keys)).await;
         // Refused for good (no delivery could change it): recorded for people, acknowledged.
         assert!(failed_ids(&output).is_empty(), "{name}");
-        let refused: Vec<String> = fake
-            .1
-            .dropped_uploads()
-            .into_iter()
-            .filter(|d| d.why.starts_with("refused: "))
-            .filter_map(|d| d.message_id)
-            .collect();
+        let refused = refused_ids(&fake);
         assert_eq!(refused, ["m0", "m2"], "{name}");
         let written = fake.0.objects();
         assert_eq!(written.len(), 1, "{name}: the manifest");
@@ -310,13 +312,7 @@ async fn dot_segments_and_double_slashes_never_reach_outside_the_route() {
         }
         // The oracle checks every started path, include and manifest line against its route.
         let (_, fake) = trigger(sqs(&keys)).await;
-        let refused: Vec<String> = fake
-            .1
-            .dropped_uploads()
-            .into_iter()
-            .filter(|d| d.why.starts_with("refused: "))
-            .filter_map(|d| d.message_id)
-            .collect();
+        let refused = refused_ids(&fake);
         for (i, (_, key)) in keys.iter().enumerate() {
             // No route takes a key with a `..` segment: FSx paths and DataSync refuse it.
             let decoded = decode_notification_key(key).unwrap();
