@@ -548,9 +548,13 @@ class LocalFerry:
             Key={"pk": {"S": f"lane#{lane}"}, "sk": {"S": f"run#{run_id}"}}).get("Item")
         return json.loads(item["doc_json"]["S"]) if item else None
 
-    def settle(self, lane: str, timeout: float = 120.0, jobs: int | None = None) -> dict[str, dict[str, Any]]:
+    def settle(self, lane: str, timeout: float = 120.0, jobs: int | None = None,
+               interval: float = 0.2) -> dict[str, dict[str, Any]]:
         """Waits until `lane` has work no more: at least `jobs` jobs (when given), none pending
-        or running, no run in flight, and every runner of it ended. Returns its jobs."""
+        or running, no run in flight, and every runner of it ended. Returns its jobs. Each look
+        reads the lane's whole partition, under the emulator's DynamoDB lock: a lane of
+        thousands of jobs is looked at every few seconds (`interval`), not to slow its
+        functions."""
         def settled() -> bool:
             found = self.lane_jobs(lane)
             if jobs is not None and len(found) < jobs:
@@ -561,7 +565,7 @@ class LocalFerry:
                 return False
             return all(r.done for r in self.runners(lane))
 
-        processes.wait_for(settled, timeout, interval=0.2,
+        processes.wait_for(settled, timeout, interval=interval,
                            what=f"lane {lane} to finish its jobs "
                                 f"({[(k[:12], v['state']) for k, v in self.lane_jobs(lane).items()]})")
         return self.lane_jobs(lane)

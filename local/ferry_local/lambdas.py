@@ -64,8 +64,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from . import paths, processes, template
 from .emulator_process import ACCOUNT, REGION
@@ -228,6 +229,20 @@ class Functions:
 
     def log_path(self, name: str) -> pathlib.Path:
         return self.log_dir / f"{name}.log"
+
+    @contextmanager
+    def timeout(self, name: str, seconds: int) -> Iterator[None]:
+        """Within: invocations of `name` that start time out after `seconds`, not its Timeout.
+        For a test whose subject is not time, run where the emulator is slower than the
+        service (moto's DynamoDB writes one request at a time)."""
+        with self._lock:
+            before = self.configs[name].timeout
+            self.configs[name].timeout = seconds
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.configs[name].timeout = before
 
     def pid(self, name: str) -> int:
         """The process id of `name`'s instance now (its peak memory is in /proc/<pid>/status)."""

@@ -72,3 +72,14 @@ def test_an_invocation_past_the_timeout_is_stopped(functions: Functions) -> None
     assert "Task timed out after 2.00 seconds" in (answer.error_message or "")
     assert functions.invoke(NAME, EVENT).error_type == "NotFound"
     assert functions.starts[NAME] == 2
+
+
+def test_a_timeout_given_for_a_while_applies_then_the_template_s_again(
+        functions: Functions) -> None:
+    with functions.timeout(NAME, 3):
+        longer = invoke_while_stopped(functions, then="wait")
+    assert "Task timed out after 3.00 seconds" in (longer.error_message or ""), longer
+    # The timed-out instance is gone; a plain invocation starts the next one.
+    assert functions.invoke(NAME, EVENT).error_type == "NotFound"
+    after = invoke_while_stopped(functions, then="wait")
+    assert "Task timed out after 2.00 seconds" in (after.error_message or ""), after
