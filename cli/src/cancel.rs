@@ -69,7 +69,7 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
     // A job that ended pending (now, or by a cancel that stopped before reporting it): its
     // report, once, whatever the number of cancels.
     if let Some(report) = &cancel.report {
-        runner::report_canceled(&runners, report).await.map_err(|e| {
+        runner::report_canceled(&runners, report, cancel.enqueued_at).await.map_err(|e| {
             Failure::new(format!(
                 "job {job} is canceled, but its report was not sent: {}; run this cancel again to send it",
                 crate::text::error_line(&e)

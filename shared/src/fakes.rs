@@ -918,7 +918,8 @@ impl LaneLease for FakeLanes {
         let lane = &to.lane;
         let mut state = self.state.lock();
         match state.leases.get_mut(lane) {
-            Some(held) if held.owner == from => {
+            // Or passed to `to` already: a retried hand-over whose first attempt landed.
+            Some(held) if held.owner == from || held.owner == to.owner => {
                 held.owner.clone_from(&to.owner);
                 held.until = to.until;
                 Ok(())

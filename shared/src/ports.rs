@@ -317,7 +317,7 @@ pub trait LaneLease {
     ) -> impl Future<Output = Result<bool, FerryError>> + Send;
 
     /// Passes `from`'s lease on `to.lane` to `to.owner` (a runner continuing as a new
-    /// execution).
+    /// execution); a lease `to.owner` holds already (a retried hand-over) is kept, extended.
     fn hand_over(
         &self,
         from: &str,

@@ -448,7 +448,8 @@ async fn a_pending_job_cancelled_never_runs_and_its_report_goes_out_at_once_and_
     );
     // One runner execution, named after the job, whose input is what notify reports.
     let [(name, input)] = runners.executions().try_into().unwrap();
-    assert_eq!(name, format!("cancel-{job}"));
+    let enqueued_at = lanes.job(&job).await.unwrap().unwrap().job.enqueued_at;
+    assert_eq!(name, ferry::lanes::runner::canceled_name(&job, enqueued_at));
     assert!(name.len() <= 80);
     assert_eq!(
         input,

@@ -969,7 +969,9 @@ impl AwsLanes {
                 values.insert(":until".into(), n(until));
                 (
                     "SET lease_owner = :to, lease_until = :until",
-                    "lease_owner = :owner",
+                    // Or passed to `to` already: a retried hand-over whose first attempt
+                    // landed (its answer lost) goes on.
+                    "lease_owner = :owner OR lease_owner = :to",
                 )
             }
         };

@@ -124,7 +124,7 @@ pub async fn cancel<S: StartExecution + WakeRunners, L: LaneView + LaneRuns + Wa
     let done = runner::cancel(lanes, &input.job, (input.by.trim(), &input.reason), now).await?;
     info!(job = %input.job, outcome = ?done.done, "cancel");
     if let Some(report) = &done.report {
-        let started = runner::report_canceled(runners, report).await?;
+        let started = runner::report_canceled(runners, report, done.enqueued_at).await?;
         info!(job = %input.job, report = ?started, "cancel report");
     }
     if let Some(execution) = &done.wake {

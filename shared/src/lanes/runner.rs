@@ -87,6 +87,21 @@ pub fn runner_name(lane: &LaneId, now: Millis, salt: &str) -> String {
     )
 }
 
+/// The name of the execution that continues runner `owner` of `lane` after its hand-over at
+/// `generation`: `lane-<lane digest>-h<generation + 1>-<digest of owner and generation>`, at
+/// most 56 characters. Unique as `owner` is (each name has its own digest), and the same each
+/// time it is asked for.
+pub fn continuation_name(lane: &LaneId, owner: &str, generation: u64) -> String {
+    let lane_digest = Sha256::digest(lane.to_string().as_bytes());
+    let from_digest = Sha256::digest(format!("{owner}/{generation}").as_bytes());
+    format!(
+        "lane-{}-h{}-{}",
+        hex(&lane_digest, 16),
+        generation.saturating_add(1),
+        hex(&from_digest, 12)
+    )
+}
+
 /// Takes `lane`'s lease for a new runner named after `salt` and starts it with `runners`. A
 /// failed start gives the lease back so the next kick can try; if even that fails, the lease
 /// expires.
@@ -416,7 +431,23 @@ pub async fn release<P: LaneView + LaneLease>(
     // Read before the look: an entry that queues a job after it renews the registration, so
     // the idle mark, conditional on what was read here, cannot hide that job from the sweep.
     let seen = ports.registration(lane).await?.and_then(|r| r.last_job);
-    ports.release(lane, owner).await?;
+    match ports.release(lane, owner).await {
+        Ok(()) => {}
+        // A retried Release whose first attempt landed (its answer lost): the lease is gone,
+        // or taken by the runner a kick started since, which carries on. Look as the first
+        // attempt would have, or the lane would wait for the sweep with a job in it.
+        Err(FerryError::LeaseLost { .. }) => match ports.lane(lane).await?.lease {
+            Some(held) if held.owner == owner => {
+                return Err(FerryError::LeaseLost {
+                    lane: lane.to_string(),
+                    owner: owner.to_owned(),
+                });
+            }
+            Some(held) if held.until > timing.now => return Ok(false),
+            _ => {}
+        },
+        Err(e) => return Err(e),
+    }
     if ports.pending(lane, 1, 0).await?.is_empty() {
         ports.mark_idle(lane, seen.as_ref(), timing.now).await?;
         return Ok(false);
@@ -433,15 +464,17 @@ pub async fn release<P: LaneView + LaneLease>(
 
 /// Passes the lease to the runner's next execution, which the state machine then starts
 /// itself (with the answer as its input). The new name derives from the old one and
-/// `generation`, so a retried hand-over names the same execution (Step Functions answers a
-/// name in use with that execution).
+/// `generation` only (not the clock), so a retried hand-over names the same execution: the
+/// port accepts a lease already passed to it, and Step Functions answers a name in use, with
+/// the same input, with that execution (issue 25: a retry named another execution, found the
+/// lease gone and ended `LaneLost`, leaving the lane to the lease's expiry and the sweep).
 pub async fn hand_over<P: LaneLease>(
     ports: &P,
     (lane, owner): (&LaneId, &str),
     generation: u64,
     timing: Timing,
 ) -> Result<RunnerInput, FerryError> {
-    let next = runner_name(lane, timing.now, &format!("{owner}/{generation}"));
+    let next = continuation_name(lane, owner, generation);
     let to = LeaseRequest {
         lane: lane.clone(),
         owner: next.clone(),
@@ -579,6 +612,10 @@ pub struct Cancel {
     /// a job found already ended that way, since the cancel that ended it may have stopped
     /// before sending it (sending twice reports once).
     pub report: Option<EndedPending>,
+    /// When the job was enqueued: it names this enqueue of the job apart from an earlier one
+    /// under the same id (a caller's id submitted again after the table forgot the first), so
+    /// the report's execution name is its own.
+    pub enqueued_at: Millis,
     /// A run whose cancel was asked follows this DataSync execution: its runner may be waiting
     /// for the execution's end event; [`crate::lanes::wake::wake`] it so it cancels now.
     pub wake: Option<DataSyncExecutionArn>,
@@ -621,15 +658,17 @@ pub async fn cancel<P: LaneView + LaneRuns>(
             return Ok(Cancel {
                 done: Cancelled::WhilePending,
                 report: Some(report()),
+                enqueued_at: found.job.enqueued_at,
                 wake: None,
             });
         }
         // A runner took it meanwhile (or another cancel ended it): look again.
         found = ports.job(id).await?.ok_or_else(not_found)?;
     }
+    let enqueued_at = found.job.enqueued_at;
     match (found.state, found.run.clone()) {
         (JobState::Running, Some(run_id)) => {
-            cancel_run(ports, &found.job.lane, run_id, request).await
+            cancel_run(ports, &found.job.lane, run_id, request, enqueued_at).await
         }
         (JobState::Canceled, None) => Ok(Cancel {
             done: Cancelled::AlreadyEnded {
@@ -639,11 +678,13 @@ pub async fn cancel<P: LaneView + LaneRuns>(
                 lane: found.job.lane.clone(),
                 jobs: vec![id.clone()],
             }),
+            enqueued_at,
             wake: None,
         }),
         (state, _) => Ok(Cancel {
             done: Cancelled::AlreadyEnded { state },
             report: None,
+            enqueued_at,
             wake: None,
         }),
     }
@@ -656,6 +697,7 @@ async fn cancel_run<P: LaneView + LaneRuns>(
     lane: &LaneId,
     run_id: RunId,
     request: CancelRequest,
+    enqueued_at: Millis,
 ) -> Result<Cancel, FerryError> {
     let mut run = stored_run(ports, lane, &run_id).await?;
     if run.cancel.is_none() {
@@ -672,6 +714,7 @@ async fn cancel_run<P: LaneView + LaneRuns>(
             jobs: run.job_count,
         },
         report: None,
+        enqueued_at,
         wake,
     })
 }
@@ -694,12 +737,15 @@ pub struct CanceledInput {
 }
 
 /// Sends the report of a job cancelled while pending: a runner execution named after the job
-/// reports it. The name makes it once: Step Functions refuses a name used in the last 90 days
-/// (`ExecutionAlreadyExists`, API reference, StartExecution), longer than the lane table keeps
-/// the job (30 days), so a second cancel of the job sends nothing twice.
+/// and when it was enqueued reports it. The name makes it once: Step Functions refuses a name
+/// used in the last 90 days (`ExecutionAlreadyExists`, API reference, StartExecution), so a
+/// second cancel of the job sends nothing twice. The enqueue time in the name keeps apart a
+/// job whose id comes back after the lane table forgot it (30 days; a caller's id submitted
+/// again): its own cancel is reported, not refused as the first one's (issue 25).
 pub async fn report_canceled<S: StartExecution>(
     runners: &S,
     report: &EndedPending,
+    enqueued_at: Millis,
 ) -> Result<StartOutcome, FerryError> {
     let input = CanceledInput {
         canceled: report.clone(),
@@ -707,17 +753,19 @@ pub async fn report_canceled<S: StartExecution>(
     // Plain data: serializing cannot fail. Two ids and a lane: far within the 256 KiB an
     // execution's input may be.
     let text = serde_json::to_string(&input).unwrap_or_default();
-    let name = report
-        .jobs
-        .first()
-        .map_or_else(|| "cancel-none".to_owned(), canceled_name);
+    let name = report.jobs.first().map_or_else(
+        || "cancel-none".to_owned(),
+        |id| canceled_name(id, enqueued_at),
+    );
     runners.start_execution(&name, &text).await
 }
 
-/// `cancel-<job id>`: StartExecution's `name` takes at most 80 letters, digits, `-` and `_`;
-/// a job id is always `job-` and 56 hex digits ([`JobId::parse`]), so this is 67.
-fn canceled_name(id: &JobId) -> String {
-    format!("cancel-{id}")
+/// `cancel-<job digest>-<enqueued at>`: StartExecution's `name` takes at most 80 letters,
+/// digits, `-` and `_`; a job id is always `job-` and 56 hex digits ([`JobId::parse`]) and
+/// epoch milliseconds 13 digits until the year 2286, so this is 77.
+pub fn canceled_name(id: &JobId, enqueued_at: Millis) -> String {
+    let digest = id.as_str().trim_start_matches("job-");
+    format!("cancel-{digest}-{enqueued_at}")
 }
 
 // Over the in-memory lane table, which the `test-util` feature builds (`cargo test --workspace`

@@ -251,6 +251,13 @@ async fn renewing_releasing_or_handing_over_a_lease_not_ours_is_lease_lost() {
         Some("lease_owner = :owner AND attribute_not_exists(run_id)"),
         "a runner with a run in flight cannot give the lane up"
     );
+    let (rule, seen) = capturing(mock!(ddb::Client::update_item), updated);
+    lanes(&[&rule]).hand_over("a", &to).await.unwrap();
+    assert_eq!(
+        last(&seen).condition_expression(),
+        Some("lease_owner = :owner OR lease_owner = :to"),
+        "a retried hand-over whose first attempt landed goes on"
+    );
 }
 
 #[tokio::test]

@@ -240,6 +240,36 @@ async fn a_job_enqueued_while_the_lane_is_released_is_never_stranded() {
     assert!(taken.run.is_some());
 }
 
+/// A `Release` retried after its first attempt gave the lease up (and stopped, or lost its
+/// answer) looks for jobs as the first would have: a job whose kick found the lane still held
+/// is taken now, not left to the lease's expiry and the sweep.
+#[tokio::test]
+async fn a_retried_release_whose_first_attempt_landed_still_takes_a_late_job() {
+    let fake = FakeLanes::new();
+    let owner = runner(&fake, at(0)).await;
+    enqueued(&fake, &[upload("late", 1)]).await;
+    assert!(matches!(
+        kick((&fake, &fake), &lane(), at(1), "req-9").await.unwrap(),
+        Kicked::Running { .. }
+    ));
+    // The first attempt's write landed; it stopped before looking.
+    fake.release(&lane(), &owner).await.unwrap();
+    assert!(release(&fake, (&lane(), &owner), at(1)).await.unwrap());
+    assert_eq!(fake.lease(&lane()).map(|l| l.owner), Some(owner.clone()));
+
+    // With the lane taken by another runner since, the retry stops and leaves it to that one.
+    fake.release(&lane(), &owner).await.unwrap();
+    let other = match kick((&fake, &fake), &lane(), at(2), "req-10")
+        .await
+        .unwrap()
+    {
+        Kicked::Started { owner } => owner,
+        k => panic!("expected a start, got {k:?}"),
+    };
+    assert!(!release(&fake, (&lane(), &owner), at(2)).await.unwrap());
+    assert_eq!(fake.lease(&lane()).map(|l| l.owner), Some(other));
+}
+
 #[tokio::test]
 async fn a_run_in_flight_keeps_the_lane_and_a_new_runner_adopts_it() {
     let fake = FakeLanes::new();
@@ -288,12 +318,20 @@ async fn a_hand_over_passes_the_lease_to_the_next_execution_once() {
         .await
         .unwrap();
     assert_ne!(next.owner, owner);
+    assert!(next.owner.len() <= 80, "{}", next.owner);
     assert_eq!((next.lane.clone(), next.generation), (lane(), 2));
+    // Retried later (the first answer lost): the same execution, the lease kept for it.
+    let retried = hand_over(&fake, (&lane(), &owner), 1, at(11)).await;
+    assert_eq!(
+        retried.unwrap(),
+        next,
+        "a retry names the same next execution"
+    );
     assert_eq!(
         fake.lease(&lane()),
         Some(Lease {
             owner: next.owner.clone(),
-            until: at(10).now + 15 * MINUTE
+            until: at(11).now + 15 * MINUTE
         })
     );
     assert_eq!(
@@ -509,22 +547,46 @@ async fn a_cancelled_pending_job_is_reported_by_reference() {
         .await
         .unwrap();
     assert_eq!(cancel.done, Cancelled::WhilePending);
+    let enqueued_at = cancel.enqueued_at;
     let report = cancel.report.expect("a report");
     assert_eq!((report.lane, report.jobs), (lane(), vec![id.clone()]));
     let record = fake.job(&id).await.unwrap().unwrap();
+    assert_eq!(record.job.enqueued_at, enqueued_at);
     assert_eq!(record.cancel.map(|c| c.reason), Some("oops".into()));
-    report_canceled(
-        &fake,
-        &EndedPending {
-            lane: lane(),
-            jobs: vec![id.clone()],
-        },
-    )
-    .await
-    .unwrap();
+    let ended = EndedPending {
+        lane: lane(),
+        jobs: vec![id.clone()],
+    };
+    report_canceled(&fake, &ended, enqueued_at).await.unwrap();
     let (name, input) = fake.runners().pop().unwrap();
-    assert_eq!(name, format!("cancel-{id}"));
+    assert_eq!(name, canceled_name(&id, enqueued_at));
+    assert!(name.len() <= 80, "{name}");
     assert!(input.len() < 200, "{input}");
+}
+
+/// A caller's id submitted again after the lane table forgot the first job (30 days) is the
+/// same job id; cancelled again within Step Functions' 90 days of names, its report still
+/// goes out: the name carries the enqueue, so only a repeat of the same cancel is refused.
+#[tokio::test]
+async fn a_job_id_enqueued_again_is_reported_when_cancelled_again() {
+    let fake = FakeLanes::new();
+    let ended = EndedPending {
+        lane: lane(),
+        jobs: vec![upload("a", 0).id],
+    };
+    let first = at(1).now;
+    let again = first + 31 * 24 * 3_600_000;
+    for enqueued_at in [first, first, again, again] {
+        report_canceled(&fake, &ended, enqueued_at).await.unwrap();
+    }
+    let names: Vec<String> = fake.runners().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            canceled_name(&ended.jobs[0], first),
+            canceled_name(&ended.jobs[0], again)
+        ]
+    );
 }
 
 /// `n` lanes (DataSync tasks Ferry ensures, by name), each with one job queued at minute 0.
