@@ -636,6 +636,32 @@ async fn a_cancel_and_a_status_check_s_note_racing_both_survive() {
     assert!(read.canceled_outside.is_some());
 }
 
+/// A job may ask for status checks an hour apart (`poll.min_seconds` 3600), but each check
+/// renews the runner's lease: the first must come within a third of it, or the lease expires
+/// during the wait and another runner adopts the run.
+#[tokio::test]
+async fn the_first_status_check_after_a_start_comes_within_the_lease() {
+    let mut spec = serde_json::to_value(import("slow")).unwrap();
+    spec["poll"] = json!({"min_seconds": 3600, "max_seconds": 3600});
+    let spec: JobSpec = serde_json::from_value(spec).unwrap();
+    let (lanes, run, _) = a_run_in_flight_of(spec.clone(), lane_id()).await;
+    let ports = (FakeTasks::new(), lanes);
+    let config = laned(TaskConfig::default());
+    let lease_seconds = config.lanes.lease_seconds;
+    assert!(lease_seconds < 3600);
+    let started = start_task::handle(&ports, &config, event(json!({"runner": runner(&run)})))
+        .await
+        .unwrap();
+    assert!(started.task.is_some());
+    assert_eq!(started.next_poll_seconds, lease_seconds / 3);
+    // A caller without a lease (the job given whole) gets the job's own wait.
+    let direct = json!({"job": spec, "execution": "direct-1"});
+    let started = start_task::handle(&ports, &config, event(direct))
+        .await
+        .unwrap();
+    assert_eq!(started.next_poll_seconds, 3600);
+}
+
 #[tokio::test]
 async fn start_task_reads_the_run_it_is_given_by_reference_and_starts_it_once() {
     let (lanes, run, _) = a_run_in_flight().await;

@@ -74,6 +74,8 @@ struct Start {
     identity: Option<String>,
     deadline: Option<Millis>,
     canceled: bool,
+    /// Started for a lane runner, which holds a lease: no wait may outlast a third of it.
+    leased: bool,
 }
 
 /// The job from the input, or from the run the runner refers to (after renewing its lease).
@@ -90,6 +92,7 @@ async fn what_to_start<L: LaneLease + ReadRuns>(
                 identity: Some(run.id.0),
                 deadline: Some(run.deadline),
                 canceled: run.cancel.is_some(),
+                leased: true,
                 job: run.spec,
             })
         }
@@ -98,6 +101,7 @@ async fn what_to_start<L: LaneLease + ReadRuns>(
             identity: input.execution,
             deadline: input.deadline,
             canceled: false,
+            leased: false,
         }),
         (Some(_), Some(_)) => Err(FerryError::invalid(
             "job",
@@ -147,6 +151,12 @@ pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns>(
                   wait = output.next_poll_seconds, timed_out = output.timed_out, "target busy");
         }
         Err(e) => return Err(e),
+    }
+    if start.leased {
+        // The first status check renews the lease: a job's `poll.min_seconds` longer than
+        // the lease would let it expire and another runner adopt the run (issue 25).
+        output.next_poll_seconds =
+            super::task_status::within_lease(output.next_poll_seconds, false, &config.lanes);
     }
     super::bounded(output, "the start answer")
 }

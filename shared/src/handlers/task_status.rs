@@ -69,7 +69,7 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
         .as_ref()
         .map_or((false, false), |n| (n.waiting, n.run.cancel.is_some()));
     if input.runner.is_some() {
-        status.next_poll_seconds = capped(status.next_poll_seconds, waiting, &config.lanes);
+        status.next_poll_seconds = within_lease(status.next_poll_seconds, waiting, &config.lanes);
     }
     let wait = match &news {
         Some(news) if !cancel_asked && !input.cancel_requested => {
@@ -151,7 +151,7 @@ async fn cancelled_outside<L: NoteRuns>(
 
 /// The wait, within `FERRY_BUSY_POLL_MAX_SECONDS` while jobs wait and within a third of the
 /// lease always.
-fn capped(seconds: u32, waiting: bool, lanes: &LaneConfig) -> u32 {
+pub(super) fn within_lease(seconds: u32, waiting: bool, lanes: &LaneConfig) -> u32 {
     let mut cap = (lanes.lease_seconds / 3).max(1);
     if waiting {
         cap = cap.min(lanes.busy_poll_max_seconds);
