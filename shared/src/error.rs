@@ -84,6 +84,12 @@ pub enum FerryError {
     #[error("too large: {0}")]
     TooLarge(#[from] crate::budget::Oversize),
 
+    /// Whether acting would do something twice cannot be told within Ferry's bounds (a start
+    /// retried after its first attempt stopped, with more DataSync executions to search than
+    /// one invocation reads): Ferry does not act. Never retried: the same search ends the same.
+    #[error("cannot tell: {message}")]
+    Indeterminate { message: String },
+
     /// Any other AWS failure (network, 5xx, an unexpected error code). Retried a few times.
     #[error("AWS service error: {source}")]
     AwsService {
@@ -105,6 +111,7 @@ impl FerryError {
             FerryError::NotFound { .. } => "NotFound",
             FerryError::LeaseLost { .. } => "LeaseLost",
             FerryError::TooLarge(_) => "TooLarge",
+            FerryError::Indeterminate { .. } => "Indeterminate",
             FerryError::AwsService { .. } => "AwsService",
         }
     }

@@ -195,13 +195,39 @@ impl StartTask for FakeTasks {
         job: &ValidJob,
         key: &IdempotencyKey,
     ) -> Result<TaskHandle, FerryError> {
+        self.start(job, key, false)
+    }
+
+    async fn start_task_again(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+    ) -> Result<TaskHandle, FerryError> {
+        self.start(job, key, true)
+    }
+}
+
+impl FakeTasks {
+    /// One task per key, as the services keep it: FSx's `ClientRequestToken` finds the task
+    /// whatever its lifecycle; the adapter's DataSync search finds only a live execution,
+    /// unless `again` (an attempt may have started one that has ended since).
+    fn start(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+        again: bool,
+    ) -> Result<TaskHandle, FerryError> {
         let mut state = self.state.lock();
         state.start_calls += 1;
         if let Some(failure) = state.start_failures.pop_front() {
             return Err(failure.into_error());
         }
         if let Some(&index) = state.by_key.get(key) {
-            return Ok(state.tasks[index].handle.clone());
+            let task = &state.tasks[index];
+            let fsx = matches!(task.handle, TaskHandle::Fsx { .. });
+            if fsx || again || !FakeTasks::is_terminal(task) {
+                return Ok(task.handle.clone());
+            }
         }
         let n = state.tasks.len() + 1;
         // Ids in the services' own formats, so they parse like real ones.
@@ -954,6 +980,19 @@ impl NoteRuns for FakeLanes {
     async fn note(&self, run: &RunRecord) -> Result<(), FerryError> {
         LaneRuns::update(self, run).await
     }
+
+    async fn mark_start(&self, run: &RunRecord, now: Millis) -> Result<Millis, FerryError> {
+        let mut state = self.state.lock();
+        match state.runs.get_mut(&(run.lane.clone(), run.id.clone())) {
+            Some(stored) if stored.state != RunState::Done => {
+                Ok(*stored.start_attempted.get_or_insert(now))
+            }
+            _ => Err(FerryError::NotFound {
+                message: format!("run {} of {} is not in flight", run.id, run.lane),
+                source: None,
+            }),
+        }
+    }
 }
 
 impl LaneRuns for FakeLanes {
@@ -1036,10 +1075,12 @@ impl LaneRuns for FakeLanes {
                 // as the lane table keeps them beside the record.
                 let cancel = stored.cancel.clone().or_else(|| run.cancel.clone());
                 let canceled_outside = stored.canceled_outside.or(run.canceled_outside);
+                let start_attempted = stored.start_attempted.or(run.start_attempted);
                 let adoptions = stored.adoptions;
                 *stored = RunRecord {
                     cancel,
                     canceled_outside,
+                    start_attempted,
                     adoptions,
                     ..run.clone()
                 };

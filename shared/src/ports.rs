@@ -28,6 +28,16 @@ pub trait StartTask {
         job: &ValidJob,
         key: &IdempotencyKey,
     ) -> impl Future<Output = Result<TaskHandle, FerryError>> + Send;
+
+    /// As [`Self::start_task`], after an attempt that may have started the task and stopped
+    /// before recording it: the task it started is found even if it has ended since (DataSync,
+    /// whose search otherwise looks only at live executions), or, when that cannot be told,
+    /// nothing is started ([`FerryError::Indeterminate`]).
+    fn start_task_again(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<TaskHandle, FerryError>> + Send;
 }
 
 /// Describes a task as its service reports it.
@@ -380,10 +390,19 @@ pub trait LaneRuns {
     ) -> impl Future<Output = Result<(), FerryError>> + Send;
 }
 
-/// What a status check writes on the run it follows (`task-status`): that its task was seen
-/// being cancelled from outside Ferry. The record is replaced as [`LaneRuns::update`] does.
+/// What the runner's task steps write on their run: `task-status`, that its task was seen
+/// being cancelled from outside Ferry; `start-task`, that it sets out to start the task, then
+/// the task it started. The record is replaced as [`LaneRuns::update`] does.
 pub trait NoteRuns {
     fn note(&self, run: &RunRecord) -> impl Future<Output = Result<(), FerryError>> + Send;
+
+    /// Marks the run in flight: a start of its task is attempted from `now` on (kept beside
+    /// the record; the first mark stands). Returns the mark that stands.
+    fn mark_start(
+        &self,
+        run: &RunRecord,
+        now: Millis,
+    ) -> impl Future<Output = Result<Millis, FerryError>> + Send;
 }
 
 /// Keeps the report `notify` published for a run, for `ferry history` and `ferry watch`.

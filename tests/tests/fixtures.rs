@@ -177,6 +177,7 @@ async fn lane_with_a_run(payload: &Value) -> FakeLanes {
         cancel: None,
         canceled_outside: None,
         adoptions: 0,
+        start_attempted: None,
     };
     lanes.claim(FIXTURE_OWNER, &run).await.unwrap();
     lanes.take_jobs(&run, &pending).await.unwrap();

@@ -662,6 +662,68 @@ async fn the_first_status_check_after_a_start_comes_within_the_lease() {
     assert_eq!(started.next_poll_seconds, 3600);
 }
 
+/// start-task records the task it started on the run before answering: a runner that adopts
+/// the run follows that task, and a retry (its first answer lost) asks the service nothing.
+#[tokio::test]
+async fn start_task_records_what_it_started_on_the_run_before_answering() {
+    let (lanes, runner) = a_datasync_run_in_flight().await;
+    let run_id = ferry::lanes::record::RunId(runner["run"].as_str().unwrap().to_owned());
+    let ports = (FakeTasks::new(), lanes);
+    let config = laned(TaskConfig::default());
+    let input = json!({"runner": runner});
+    let first = start_task::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    let run = ports.1.run(&sync_lane(), &run_id).await.unwrap().unwrap();
+    assert_eq!(run.state, ferry::lanes::record::RunState::Started);
+    assert_eq!(run.task, first.task);
+    assert!(run.start_attempted.is_some() && run.started_at.is_some());
+    let again = start_task::handle(&ports, &config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(again.task, first.task);
+    assert_eq!(
+        ports.0.start_calls(),
+        1,
+        "the retry asked the service nothing"
+    );
+}
+
+/// Issue 25: a runner stopped between starting its DataSync execution and recording it left
+/// the run claimed; the runner that adopted it after the lease expired looked for the
+/// execution among live ones only and, the execution having ended meanwhile, started another.
+#[tokio::test]
+async fn a_run_adopted_after_its_start_stopped_midway_never_gets_a_second_execution() {
+    let (lanes, runner) = a_datasync_run_in_flight().await;
+    let run_id = ferry::lanes::record::RunId(runner["run"].as_str().unwrap().to_owned());
+    let claimed = lanes.run(&sync_lane(), &run_id).await.unwrap().unwrap();
+    let ports = (FakeTasks::new(), lanes);
+    let config = laned(TaskConfig::default());
+    let input = json!({"runner": runner});
+    let first = start_task::handle(&ports, &config, event(input.clone()))
+        .await
+        .unwrap();
+    // As if it stopped before recording: the run as claimed (its mark kept beside it) ...
+    ferry::ports::LaneRuns::update(&ports.1, &claimed)
+        .await
+        .unwrap();
+    let run = ports.1.run(&sync_lane(), &run_id).await.unwrap().unwrap();
+    assert_eq!(
+        (run.task.clone(), run.start_attempted.is_some()),
+        (None, true)
+    );
+    // ... and its execution ended before the run was adopted.
+    let handle = first.task.clone().unwrap();
+    ports.0.set(&handle, "SUCCESS", Counts::default(), None);
+    let adopted = start_task::handle(&ports, &config, event(input))
+        .await
+        .unwrap();
+    assert_eq!(adopted.task, first.task, "the first execution, followed");
+    assert_eq!(ports.0.tasks().len(), 1, "never a second execution");
+    let run = ports.1.run(&sync_lane(), &run_id).await.unwrap().unwrap();
+    assert_eq!(run.task, first.task, "recorded this time");
+}
+
 #[tokio::test]
 async fn start_task_reads_the_run_it_is_given_by_reference_and_starts_it_once() {
     let (lanes, run, _) = a_run_in_flight().await;

@@ -13,6 +13,7 @@ use aws_sdk_datasync::types::{
     S3ManifestConfig, SourceManifestConfig, TagListEntry, TaskExecutionStatus, TaskMode,
     TaskReportConfig,
 };
+use futures_util::{StreamExt, stream};
 use tracing::{info, instrument};
 
 use super::{Class, build_error, classify, datasync_task, response_id, send, unmodeled};
@@ -31,14 +32,34 @@ use crate::ports::{CancelOutcome, ListedTask};
 /// `ListTaskExecutions` pages of at most 100 (API model, `MaxResults`).
 const LIST_PAGE_SIZE: i32 = 100;
 
-/// Starts an execution, unless one tagged with `key` is already active: DataSync has no
-/// idempotency token, so a retried start looks for the execution the first attempt started.
+/// Most ended executions whose tags a search after a stopped attempt reads
+/// ([`Search::Any`]): one `ListTagsForResource` each, about 50 ms, [`TAG_READS_AT_ONCE`] at a
+/// time, so a search stays well within `start-task`'s 30 s timeout.
+pub(super) const MAX_ENDED_SEARCHED: usize = 500;
+
+/// `ListTagsForResource` calls a search makes at once.
+const TAG_READS_AT_ONCE: usize = 4;
+
+/// Which executions a start looks among for the one an earlier attempt started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Search {
+    /// Queued and running ones: a retry soon after the attempt (an execution lasts minutes).
+    Live,
+    /// Ended ones too, after an attempt that stopped before its run recorded what it started
+    /// (the run was adopted after its lease expired, and the execution may have ended since).
+    Any,
+}
+
+/// Starts an execution, unless one tagged with `key` is already there (active; ended too with
+/// [`Search::Any`]): DataSync has no idempotency token, so a retried start looks for the
+/// execution the first attempt started.
 #[instrument(skip(client, job, target), fields(job = %job.name))]
 pub(super) async fn start(
     client: &Client,
     job: &ValidJob,
     target: &DataSyncJob,
     key: &IdempotencyKey,
+    search: Search,
 ) -> Result<TaskHandle, FerryError> {
     const OP: &str = "StartTaskExecution";
     let ensured;
@@ -49,7 +70,7 @@ pub(super) async fn start(
             &ensured
         }
     };
-    if let Some(existing) = find_started(client, task_arn, key).await? {
+    if let Some(existing) = find_started(client, task_arn, key, search).await? {
         info!(task_execution_arn = %existing, "execution already started for this key");
         return Ok(TaskHandle::Datasync {
             task_execution_arn: existing,
@@ -136,15 +157,22 @@ fn is_conflict_message(message: &str) -> bool {
     .any(|phrase| m.contains(phrase))
 }
 
-/// The ARN of a live execution of `task_arn` tagged with `key`, if there is one. Every page is
-/// read, to the end (issue 17: the search used to stop after 10 pages and start a second
-/// execution as if none existed); only live executions' tags are fetched, and a task has few.
+/// The ARN of an execution of `task_arn` tagged with `key`, if there is one: among live ones
+/// ([`Search::Live`]), or among all ([`Search::Any`]; live ones first, as they are read). Every
+/// page is read, to the end (issue 17: the search used to stop after 10 pages and start a
+/// second execution as if none existed). Live executions' tags are fetched as they come (a task
+/// has few); with [`Search::Any`] the ended ones' after the last page, at most
+/// [`MAX_ENDED_SEARCHED`]: past that, not found is not known, and nothing is started.
 async fn find_started(
     client: &Client,
     task_arn: &DataSyncTaskArn,
     key: &IdempotencyKey,
+    search: Search,
 ) -> Result<Option<DataSyncExecutionArn>, FerryError> {
     let mut next_token: Option<String> = None;
+    // The first ended executions listed (their tags are read last), and how many there are.
+    let mut ended: Vec<String> = Vec::new();
+    let mut ended_count = 0_usize;
     loop {
         let request = client
             .list_task_executions()
@@ -157,17 +185,18 @@ async fn find_started(
         })
         .await?;
         for entry in page.task_executions() {
-            let live = entry.status().is_some_and(is_live);
-            if let (true, Some(arn)) = (live, entry.task_execution_arn())
-                && has_key(client, arn, key).await?
-            {
-                let arn = response_id(
-                    "ListTaskExecutions",
-                    "TaskExecutionArn",
-                    Some(arn),
-                    DataSyncExecutionArn::parse,
-                )?;
-                return Ok(Some(arn));
+            let Some(arn) = entry.task_execution_arn() else {
+                continue;
+            };
+            if !entry.status().is_some_and(is_live) {
+                if search == Search::Any {
+                    ended_count += 1;
+                    if ended.len() < MAX_ENDED_SEARCHED {
+                        ended.push(arn.to_owned());
+                    }
+                }
+            } else if has_key(client, arn, key).await? {
+                return found(arn).map(Some);
             }
         }
         match page.next_token() {
@@ -182,9 +211,50 @@ async fn find_started(
                 });
             }
             Some(token) => next_token = Some(token.to_owned()),
-            None => return Ok(None),
+            None => return find_ended(client, (task_arn, key), &ended, ended_count).await,
         }
     }
+}
+
+/// The execution among `ended` (the first [`MAX_ENDED_SEARCHED`] of `count` ended ones, as
+/// listed) tagged with `key`; not there with more left unread is [`FerryError::Indeterminate`].
+async fn find_ended(
+    client: &Client,
+    (task_arn, key): (&DataSyncTaskArn, &IdempotencyKey),
+    ended: &[String],
+    count: usize,
+) -> Result<Option<DataSyncExecutionArn>, FerryError> {
+    let mut reads = stream::iter(ended.iter().cloned())
+        .map(|arn: String| async move { has_key(client, &arn, key).await.map(|has| (arn, has)) })
+        .buffered(TAG_READS_AT_ONCE);
+    while let Some(read) = reads.next().await {
+        if let (arn, true) = read? {
+            return found(&arn).map(Some);
+        }
+    }
+    if count > ended.len() {
+        return Err(FerryError::Indeterminate {
+            message: format!(
+                "an earlier attempt to start this run stopped before recording what it started, \
+                 and {task_arn} has {} ended executions, more than the {MAX_ENDED_SEARCHED} \
+                 searched for the tag {IDEMPOTENCY_TAG}={key}: not started again, so as never to \
+                 run it twice; look for an execution with that tag, and submit the jobs again \
+                 if there is none",
+                count
+            ),
+        });
+    }
+    Ok(None)
+}
+
+/// An execution ARN as `ListTaskExecutions` gave it, checked.
+fn found(arn: &str) -> Result<DataSyncExecutionArn, FerryError> {
+    response_id(
+        "ListTaskExecutions",
+        "TaskExecutionArn",
+        Some(arn),
+        DataSyncExecutionArn::parse,
+    )
 }
 
 /// Every execution of a DataSync task (`ferry tasks`), optionally only in some statuses:

@@ -13,7 +13,7 @@
 //! | `lane#{lane}` | `report#{run}` | a run's report as published (`doc_json`: summary and text) |
 //! | `lane#{lane}` | `reported#{published_at:020}#{run}` | its summary, the lane's history newest last |
 //! | `history#{day}` | `{published_at:020}#{run}` | its summary, every lane's history of that day |
-//! | `lane#{lane}` | `run#{run}` | a run (`run_state`, `doc_json`; `adoptions`, and the cancel marks `cancel_json`, `canceled_outside_at`, beside it) |
+//! | `lane#{lane}` | `run#{run}` | a run (`run_state`, `doc_json`; `adoptions`, `start_attempted_at` and the cancel marks `cancel_json`, `canceled_outside_at`, beside it) |
 //! | `lane#{lane}` | `member#{run}#{enqueued_at:020}#{job}` | a job the run took, oldest first (`doc_json`: its summary for the report) |
 //! | `job#{job}` | `job` | which lane a job is in (`lane_key`) |
 //! | `lanes` | `{lane}` | the registry: every lane with a job queued in the last 31 days (`last_job`, `expires_at`; `idle_since` once its runner released it with nothing pending), the sweep's list |
@@ -1095,11 +1095,49 @@ impl NoteRuns for AwsLanes {
     async fn note(&self, run: &RunRecord) -> Result<(), FerryError> {
         self.replace_run(run).await
     }
+
+    /// `SET start_attempted_at = if_not_exists(...)` beside the run's record, on a run still
+    /// in flight; the mark that stands comes back (`UPDATED_NEW`).
+    #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
+    async fn mark_start(&self, run: &RunRecord, now: Millis) -> Result<Millis, FerryError> {
+        const OP: &str = "UpdateItem";
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(lane_pk(&run.lane), format!("run#{}", run.id))))
+            .update_expression("SET start_attempted_at = if_not_exists(start_attempted_at, :now)")
+            .condition_expression("attribute_exists(pk) AND run_state <> :done")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":done", s(state_name(RunState::Done)))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => Ok(output
+                .attributes
+                .as_ref()
+                .and_then(|item| number(item, "start_attempted_at"))
+                .unwrap_or(now)),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                    Err(FerryError::NotFound {
+                        message: format!("run {} of {} is not in flight", run.id, run.lane),
+                        source: None,
+                    })
+                }
+                _ => {
+                    let class = e.as_service_error().and_then(table_class);
+                    Err(classify(OP, e, class))
+                }
+            },
+        }
+    }
 }
 
 /// A run's record, with the marks kept beside it: a cancel request (`cancel_json`), the
-/// first sighting of an outside cancel (`canceled_outside_at`) and the adoption count
-/// (`adoptions`). Each is written once, next to
+/// first sighting of an outside cancel (`canceled_outside_at`), the adoption count
+/// (`adoptions`) and the first attempt to start its task (`start_attempted_at`). Each is written once, next to
 /// the record, by whoever makes it, so a record replaced from an earlier read (the runner's
 /// `started`, a status check's note, a cancel) never loses the other's.
 fn stored_run_of(item: &Item) -> Result<RunRecord, FerryError> {
@@ -1116,6 +1154,9 @@ fn stored_run_of(item: &Item) -> Result<RunRecord, FerryError> {
     }
     if run.canceled_outside.is_none() {
         run.canceled_outside = number(item, "canceled_outside_at");
+    }
+    if run.start_attempted.is_none() {
+        run.start_attempted = number(item, "start_attempted_at");
     }
     // The count `adopted` keeps beside the record (ADD), never lost to a record replaced from
     // an earlier read.

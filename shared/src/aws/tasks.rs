@@ -42,7 +42,24 @@ impl StartTask for AwsTasks {
     ) -> Result<TaskHandle, FerryError> {
         match job.service() {
             Service::Fsx(target) => fsx::start(&self.fsx, job, target, key).await,
-            Service::DataSync(target) => datasync::start(&self.datasync, job, target, key).await,
+            Service::DataSync(target) => {
+                datasync::start(&self.datasync, job, target, key, datasync::Search::Live).await
+            }
+        }
+    }
+
+    /// FSx keeps a `ClientRequestToken` with the task it created, ended or not; DataSync
+    /// executions are searched whatever their status.
+    async fn start_task_again(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+    ) -> Result<TaskHandle, FerryError> {
+        match job.service() {
+            Service::Fsx(target) => fsx::start(&self.fsx, job, target, key).await,
+            Service::DataSync(target) => {
+                datasync::start(&self.datasync, job, target, key, datasync::Search::Any).await
+            }
         }
     }
 }

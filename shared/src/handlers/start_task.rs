@@ -22,9 +22,9 @@ use crate::domain::parse;
 use crate::domain::poll::{PollInput, PollSettings, next_poll_seconds};
 use crate::domain::status::{TaskHandle, Timestamp};
 use crate::error::FerryError;
-use crate::lanes::record::Millis;
+use crate::lanes::record::{Millis, RunRecord, RunState};
 use crate::lanes::runner::stored_run;
-use crate::ports::{ActiveTask, ActiveTasks, LaneLease, ReadRuns, StartTask};
+use crate::ports::{ActiveTask, ActiveTasks, LaneLease, NoteRuns, ReadRuns, StartTask};
 
 /// The input: the job and the identity of the caller, or the lane runner's reference to its
 /// run (whose spec, identity and deadline are read from the lane table).
@@ -74,8 +74,8 @@ struct Start {
     identity: Option<String>,
     deadline: Option<Millis>,
     canceled: bool,
-    /// Started for a lane runner, which holds a lease: no wait may outlast a third of it.
-    leased: bool,
+    /// The lane runner's run (the runner holds a lease: no wait may outlast a third of it).
+    run: Option<RunRecord>,
 }
 
 /// The job from the input, or from the run the runner refers to (after renewing its lease).
@@ -89,11 +89,11 @@ async fn what_to_start<L: LaneLease + ReadRuns>(
             runner.renew(lanes, &config.lanes).await?;
             let run = stored_run(lanes, &runner.lane, &runner.run).await?;
             Ok(Start {
-                identity: Some(run.id.0),
+                identity: Some(run.id.0.clone()),
                 deadline: Some(run.deadline),
                 canceled: run.cancel.is_some(),
-                leased: true,
-                job: run.spec,
+                job: run.spec.clone(),
+                run: Some(run),
             })
         }
         (None, Some(job)) => Ok(Start {
@@ -101,7 +101,7 @@ async fn what_to_start<L: LaneLease + ReadRuns>(
             identity: input.execution,
             deadline: input.deadline,
             canceled: false,
-            leased: false,
+            run: None,
         }),
         (Some(_), Some(_)) => Err(FerryError::invalid(
             "job",
@@ -114,7 +114,7 @@ async fn what_to_start<L: LaneLease + ReadRuns>(
     }
 }
 
-pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns>(
+pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns + NoteRuns>(
     (tasks, lanes): &(P, L),
     config: &Laned<TaskConfig>,
     event: LambdaEvent<Value>,
@@ -139,7 +139,7 @@ pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns>(
         return super::bounded(output, "the start answer");
     }
     info!(job = %job.name, kind = job.kind.as_str(), key = %key, "starting task");
-    match tasks.start_task(&job, &key).await {
+    match start_once((tasks, lanes), &job, &key, start.run.as_ref()).await {
         Ok(task) => output.task = Some(task),
         Err(FerryError::TaskConflict { message, .. }) => {
             output.held_by = tasks.active_tasks(&job).await?;
@@ -152,13 +152,53 @@ pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns>(
         }
         Err(e) => return Err(e),
     }
-    if start.leased {
+    if start.run.is_some() {
         // The first status check renews the lease: a job's `poll.min_seconds` longer than
         // the lease would let it expire and another runner adopt the run (issue 25).
         output.next_poll_seconds =
             super::task_status::within_lease(output.next_poll_seconds, false, &config.lanes);
     }
     super::bounded(output, "the start answer")
+}
+
+/// Starts the run's task once, whatever stops on the way (the run's id is the idempotency key).
+///
+/// For a lane runner's run: a task already recorded is the answer (a retry whose first answer
+/// was lost). Otherwise the run is marked before the service is called, and the task started
+/// is recorded on the run at once, before any answer: a runner that adopts the run later
+/// follows that task. A start that finds the mark of an earlier attempt but no task recorded
+/// may have started one that has ended since (the runner stopped, its lease expired, the run
+/// was adopted): it looks among ended DataSync executions too ([`StartTask::start_task_again`]),
+/// and never starts a second (issue 25).
+async fn start_once<P: StartTask, L: NoteRuns>(
+    (tasks, lanes): (&P, &L),
+    job: &ValidJob,
+    key: &IdempotencyKey,
+    run: Option<&RunRecord>,
+) -> Result<TaskHandle, FerryError> {
+    let Some(run) = run else {
+        return tasks.start_task(job, key).await;
+    };
+    if let Some(task) = &run.task {
+        info!(run = %run.id, task = %task, "task recorded already");
+        return Ok(task.clone());
+    }
+    let now = now_millis();
+    let marked = lanes.mark_start(run, now).await?;
+    let task = if run.start_attempted.is_none() && marked == now {
+        tasks.start_task(job, key).await?
+    } else {
+        info!(run = %run.id, since = marked, "an earlier attempt may have started the task");
+        tasks.start_task_again(job, key).await?
+    };
+    let recorded = RunRecord {
+        state: RunState::Started,
+        task: Some(task.clone()),
+        started_at: Some(now),
+        ..run.clone()
+    };
+    lanes.note(&recorded).await?;
+    Ok(task)
 }
 
 /// Most tasks holding the target that the answer names (FSx runs one task at a time; a few are

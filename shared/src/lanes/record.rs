@@ -197,6 +197,12 @@ pub struct RunRecord {
     /// every runner that follows it, and the jobs behind it must not wait for ever.
     #[serde(default)]
     pub adoptions: u32,
+    /// When `start-task` first set out to start its task, before calling the service. A later
+    /// attempt that finds no task recorded knows an earlier one may have started it and looks
+    /// for it even among DataSync executions that have ended (DataSync has no idempotency
+    /// token); kept beside the record, first one wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_attempted: Option<Millis>,
 }
 
 fn no_deadline() -> Millis {

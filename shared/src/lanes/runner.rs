@@ -394,6 +394,7 @@ fn plan(
         cancel: None,
         canceled_outside: None,
         adoptions: 0,
+        start_attempted: None,
     };
     Some(Planned {
         run,

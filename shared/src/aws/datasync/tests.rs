@@ -261,6 +261,69 @@ async fn datasync_a_retried_start_reads_every_page_to_find_its_execution() {
     assert_eq!(tags.num_calls(), 1, "only live executions' tags are read");
 }
 
+fn untagged() -> Rule {
+    mock!(ds::Client::list_tags_for_resource).then_output(|| {
+        ds::operation::list_tags_for_resource::ListTagsForResourceOutput::builder().build()
+    })
+}
+
+/// Starts the DataSync job again (an earlier attempt may have started it) with
+/// ListTaskExecutions answered by `list`, DS_EXEC's tags by `tags` and every other execution
+/// untagged: the answer, how many times StartTaskExecution and ListTagsForResource were called.
+async fn start_again_after(
+    list: &Rule,
+    tags: &Rule,
+) -> (Result<TaskHandle, crate::error::FerryError>, usize, usize) {
+    let start = mock!(ds::Client::start_task_execution).then_output(started);
+    let others = untagged();
+    let answer = tasks_ds(&[list, tags, &others, &start])
+        .start_task_again(&valid(datasync_job()), &key())
+        .await;
+    let tag_reads = tags.num_calls() + others.num_calls();
+    (answer, start.num_calls(), tag_reads)
+}
+
+#[tokio::test]
+async fn datasync_a_start_again_finds_its_execution_among_ended_ones() {
+    // Issue 25: a run adopted after its runner stopped between StartTaskExecution and recording
+    // what it started, whose execution had ended meanwhile, got a second execution.
+    let list = paged(3, ds::types::TaskExecutionStatus::Success);
+    let (answer, starts, tag_reads) = start_again_after(&list, &tagged(key().as_str())).await;
+    assert_eq!(answer.unwrap(), ds_handle());
+    assert_eq!(starts, 0, "no second execution");
+    assert_eq!(tag_reads, 301, "the ended ones, in the order listed");
+
+    // A first start reads no ended execution's tags, and starts.
+    let list = paged(3, ds::types::TaskExecutionStatus::Success);
+    let tags = tagged(key().as_str());
+    let (_, starts) = start_after(&list, &tags).await;
+    assert_eq!((starts, tags.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn datasync_a_start_again_that_reads_every_ended_execution_and_finds_none_starts() {
+    // The earlier attempt stopped before its call: nothing of its key, so it starts.
+    let list = paged(2, ds::types::TaskExecutionStatus::Success);
+    let (answer, starts, tag_reads) = start_again_after(&list, &tagged("ferry-other")).await;
+    assert_eq!(answer.unwrap(), ds_handle());
+    assert_eq!((starts, tag_reads), (1, 201));
+}
+
+#[tokio::test]
+async fn datasync_a_start_again_with_more_ended_executions_than_it_reads_starts_nothing() {
+    let list = paged(6, ds::types::TaskExecutionStatus::Success);
+    let (answer, starts, tag_reads) = start_again_after(&list, &tagged("ferry-other")).await;
+    let error = answer.unwrap_err();
+    assert_eq!(error.error_type(), "Indeterminate");
+    let message = error.to_string();
+    assert!(
+        message.contains("601 ended executions") && message.contains(key().as_str()),
+        "{message}"
+    );
+    assert_eq!(starts, 0, "never a second execution");
+    assert_eq!(tag_reads, super::MAX_ENDED_SEARCHED);
+}
+
 #[tokio::test]
 async fn datasync_a_cancelling_execution_of_the_same_key_is_not_adopted() {
     // Issue 17: a CANCELLING execution counted as the job's current one.

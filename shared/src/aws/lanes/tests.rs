@@ -61,6 +61,7 @@ fn run_of(jobs: &[QueuedJob]) -> RunRecord {
         cancel: None,
         canceled_outside: None,
         adoptions: 0,
+        start_attempted: None,
     }
 }
 
@@ -819,6 +820,58 @@ async fn cancel_marks_are_kept_beside_the_run_so_a_stale_replace_cannot_drop_the
         .unwrap();
     assert_eq!(read.cancel.unwrap().by, "alice");
     assert_eq!(read.canceled_outside, Some(1_700_000_003_000));
+}
+
+#[tokio::test]
+async fn the_start_mark_is_kept_beside_the_run_first_one_standing() {
+    use crate::ports::NoteRuns;
+    let run = run_of(&[queued(1)]);
+    let (rule, seen) = capturing(mock!(ddb::Client::update_item), || {
+        ddb::operation::update_item::UpdateItemOutput::builder()
+            .attributes("start_attempted_at", n(1_700_000_000_500))
+            .build()
+    });
+    let standing = lanes(&[&rule])
+        .mark_start(&run, 1_700_000_009_000)
+        .await
+        .unwrap();
+    assert_eq!(standing, 1_700_000_000_500, "an earlier mark stands");
+    let req = last(&seen);
+    assert_eq!(
+        req.update_expression(),
+        Some("SET start_attempted_at = if_not_exists(start_attempted_at, :now)")
+    );
+    assert_eq!(
+        req.condition_expression(),
+        Some("attribute_exists(pk) AND run_state <> :done"),
+        "only a run in flight"
+    );
+    let gone = mock!(ddb::Client::update_item).then_error(|| condition_failed(&[]));
+    let error = lanes(&[&gone]).mark_start(&run, 1).await.unwrap_err();
+    assert_eq!(error.error_type(), "NotFound");
+
+    // A record written from an earlier read (no mark in it) reads back with the mark.
+    let stale = run_of(&[queued(1)]);
+    let rule = mock!(ddb::Client::get_item).then_output(move || {
+        let mut item = HashMap::new();
+        item.insert(
+            "doc_json".to_owned(),
+            AttributeValue::S(serde_json::to_string(&stale).unwrap()),
+        );
+        item.insert(
+            "start_attempted_at".to_owned(),
+            AttributeValue::N("1700000000500".into()),
+        );
+        ddb::operation::get_item::GetItemOutput::builder()
+            .set_item(Some(item))
+            .build()
+    });
+    let read = lanes(&[&rule])
+        .run(&lane(), &RunId("run-1".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.start_attempted, Some(1_700_000_000_500));
 }
 
 /// The heaviest job that validation lets in: export paths of CJK characters up to the spec
