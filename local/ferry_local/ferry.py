@@ -12,6 +12,7 @@ TEST AND DEMO INFRASTRUCTURE. What stands in for what:
 | SQS → Lambda event source    | `deliver()`: receive, build Lambda's SQS event, invoke, delete what succeeded |
 | EventBridge Scheduler        | `run_schedule()`: template.yaml's schedule input to its function; `sweep()`: the sweep's; `datasync_check()` (and `start_datasync_checks()`): DataSyncCheckSchedule's |
 | EventBridge (DataSync events) | the event router (eventbridge.py): the emulator's DataSync events, through template.yaml's DataSyncEventRule, to datasync-event; `drop_events()`, `duplicate_events()`, `delay_events()`, `reorder_events()` |
+| EventBridge (Step Functions events) | each runner execution that ends aborted or failed: its "Step Functions Execution Status Change" event, through template.yaml's RunnerStoppedRule, to submit (`runner_stop_events = False` loses them all) |
 
 Usage::
 
@@ -59,6 +60,8 @@ OPEN_STATES = ("pending", "running")
 #: template.yaml's rule for DataSync's events, and the schedule that checks waiting runners.
 DATASYNC_EVENT_RULE = "DataSyncEventRule"
 DATASYNC_CHECK_SCHEDULE = "DataSyncCheckSchedule"
+#: template.yaml's rule for the runner executions' status change events.
+RUNNER_STOPPED_RULE = "RunnerStoppedRule"
 
 
 def lane_of_fs(file_system_id: str) -> str:
@@ -182,6 +185,12 @@ class LocalFerry:
         #: DataSyncCheckSchedule's deliveries by `start_datasync_checks`: (wall time, answer).
         self.datasync_checks: list[tuple[float, Invocation]] = []
         self._checks_stopping: threading.Event | None = None
+        #: False: runner executions that end aborted or failed send no status change event (as
+        #: if EventBridge lost them all): only lease expiry and the sweep replace them.
+        self.runner_stop_events = True
+        #: Each status change event a runner's end sent through RunnerStoppedRule: (wall time
+        #: of the end, the event, submit's answer).
+        self.stop_deliveries: list[tuple[float, dict[str, Any], Invocation]] = []
         self.machine: LocalStateMachine | None = None
         self.state_machine_arn = ""
         self.topic_arn = ""
@@ -601,7 +610,47 @@ class LocalFerry:
         run = self.machine.start(described["name"], json.loads(described["input"]),
                                  on_event=on_event, **kwargs)
         self._runs[arn] = run
+        threading.Thread(target=self._send_stop_event, args=(arn, described, run),
+                         name=f"end of {run.name}", daemon=True).start()
         return run
+
+    def _send_stop_event(self, arn: str, described: Mapping[str, Any], run: Run) -> None:
+        """What Step Functions and EventBridge do when a runner execution ends: a "Step
+        Functions Execution Status Change" event (Step Functions developer guide, "Automating
+        Step Functions event delivery with EventBridge": `detail` has the execution's ARN, name,
+        status and input as a string) that RunnerStoppedRule's pattern matches goes to its
+        function, invoked asynchronously (here: in this thread, no retries)."""
+        run._done.wait()  # noqa: SLF001 - the run's end, as the launcher sees it
+        status = {"FAILED": "FAILED", "ABORTED": "ABORTED"}.get(run.status or "", "SUCCEEDED")
+        if self._stopping.is_set() or not self.runner_stop_events or self.functions is None:
+            return
+        rule = template.event_rule(RUNNER_STOPPED_RULE,
+                                   resources={"StateMachine": self.state_machine_arn})
+        now = dt.datetime.now(dt.timezone.utc)
+        event = {
+            "version": "0", "id": str(uuid.uuid4()),
+            "detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+            "account": ACCOUNT, "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+            "resources": [arn],
+            "detail": {
+                "executionArn": arn, "stateMachineArn": self.state_machine_arn,
+                "name": run.name, "status": status,
+                "startDate": int(described["startDate"].timestamp() * 1000),
+                "stopDate": int(now.timestamp() * 1000),
+                "input": described["input"], "inputDetails": {"included": True},
+                "output": None, "outputDetails": None,
+                "error": run.error if status != "SUCCEEDED" else None,
+                "cause": None,
+            },
+        }
+        if not EventPattern(rule.pattern).matches(event):
+            return
+        ended = time.time()
+        try:
+            answer = self.functions.invoke(rule.binary, event)
+        except OSError:
+            return  # the functions stopped
+        self.stop_deliveries.append((ended, event, answer))
 
     def run_schedule(self, logical_id: str, parameters: Mapping[str, Any],
                      scheduled_time: dt.datetime | None = None,

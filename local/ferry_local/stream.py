@@ -58,8 +58,8 @@ class Scenario:
     target: str = "fsx"  # or "datasync"
     #: (start, end) of a task Ferry did not start holding the file system.
     foreign: tuple[float, float] | None = None
-    #: When to stop the runner by hand (while a task runs, at or after this time).
-    stop_runner_at: float | None = None
+    #: When to stop the runner by hand (each while a task runs, at or after that time).
+    stop_runners_at: tuple[float, ...] = ()
     import_base: float = 60.0
     import_per_file: float = 0.01
     transfer_seconds: float = 120.0
@@ -68,7 +68,8 @@ class Scenario:
 SCENARIOS = {
     "fsx-steady": Scenario("fsx-steady", 120, 1.0),
     "fsx-foreign": Scenario("fsx-foreign", 120, 1.0, foreign=(45 * 60, 75 * 60)),
-    "fsx-runner-stopped": Scenario("fsx-runner-stopped", 30, 1.0, stop_runner_at=10 * 60),
+    "fsx-runner-stopped": Scenario("fsx-runner-stopped", 30, 1.0,
+                                   stop_runners_at=(8 * 60, 14 * 60, 20 * 60)),
     "datasync-steady": Scenario("datasync-steady", 60, 0.5, target="datasync"),
 }
 
@@ -102,6 +103,11 @@ class StreamResult:
     transitions_per_run: dict[str, int] | None = None
     #: datasync-lengths: each run's length (unscaled s), detection delay and transitions.
     lengths: list[dict[str, Any]] | None = None
+    #: fsx-runner-stopped: from each stop to the replacement's first Take, in unscaled
+    #: seconds (p50, p95, max); and how each replacement came (submit on the status change
+    #: event, or the sweep).
+    runner_recovery_seconds: dict[str, float] | None = None
+    replaced_by: list[str] | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -121,13 +127,14 @@ class Stream:
         self.delivery_errors: list[str] = []
         self.foreign_id: str | None = None
         self.foreign_end: float | None = None
-        self.stopped: str | None = None
+        #: Each runner stopped by hand: (its name, when, real time).
+        self.stopped: list[tuple[str, float]] = []
 
     # -- the run
 
     def run(self) -> StreamResult:
         s, k = self.s, self.k
-        lease = 900 * k if s.stop_runner_at is not None else 900
+        lease = 900 * k if s.stop_runners_at else 900
         with LocalFerry(f"stream-{s.name}", step_seconds=PENDING_SECONDS * k,
                         time_scale=k, lease_seconds=max(10, round(lease)),
                         busy_poll_max_seconds=60) as ferry:
@@ -144,7 +151,7 @@ class Stream:
             self.lane = lane_of_fs(self.fs) if s.target == "fsx" else lane_of_task(self.task_arn)
             self.inbox = ferry.subscribe("stream-reports", {"format": ["json"]})
             env = {}
-            if s.stop_runner_at is not None:
+            if s.stop_runners_at:
                 # The lease must outlast the longest poll (config check): 900 s x scale.
                 env["FERRY_POLL_MAX_SECONDS"] = str(max(5, round(lease) - 5))
             ferry.start_functions(routes=[
@@ -264,8 +271,8 @@ class Stream:
             ferry.ctl.release(task_id=self.foreign_id)
             processes.wait_for(lambda: self._foreign_ended(), 60, interval=0.05,
                                what="the foreign task's end")
-        if s.stop_runner_at is not None:
-            if self._stop.wait(max(0.0, self.t0 + s.stop_runner_at * self.k - time.time())):
+        for at in s.stop_runners_at:
+            if self._stop.wait(max(0.0, self.t0 + at * self.k - time.time())):
                 return
 
             def running() -> Any:
@@ -275,8 +282,8 @@ class Stream:
 
             runners = processes.wait_for(running, 300, interval=0.05, what="a run in flight")
             ferry.stop_runner(runners[-1])
-            self.stopped = runners[-1].name
-            self.log(f"  {s.name}: stopped runner {self.stopped} by hand")
+            self.stopped.append((runners[-1].name, time.time()))
+            self.log(f"  {s.name}: stopped runner {runners[-1].name} by hand")
 
     def _foreign_task(self) -> str:
         created = self.ferry.client("fsx").create_data_repository_task(
@@ -367,6 +374,8 @@ class Stream:
             result.transitions_per_run = {
                 k: int(v) for k, v in (spread([row["transitions"] for row in rows]) or {}).items()
                 if k in ("p50", "max")}
+        if self.stopped:
+            self._recovery(result, runners)
         if self.foreign_end is not None:
             after = [t["start"] for t in tasks if t["start"] >= self.foreign_end]
             if after:
@@ -379,6 +388,32 @@ class Stream:
             result.notes.append(f"{len(unfinished)} jobs not succeeded: "
                                 f"{sorted({j['state'] for j in unfinished})}")
         return result
+
+
+    def _recovery(self, result: StreamResult, runners: list[Any]) -> None:
+        """How soon each stopped runner's lane had a runner acting again: from the stop to the
+        first Take of the first runner of the lane that started after it (unscaled seconds),
+        and what started that runner."""
+        recoveries, by = [], []
+        replacements: set[str] = set()
+        for _, _, answer in self.ferry.stop_deliveries:
+            replaced = (answer.payload or {}).get("replaced") or {}
+            if replaced.get("owner"):
+                replacements.add(replaced["owner"])
+        for name, at in self.stopped:
+            takes = sorted((e["received_at"], r.name) for r in runners
+                           if r.name != name and r.input.get("lane") == self.lane
+                           for e in r.events[:40]
+                           if e["type"] == "StateEntered" and e.get("state") == "Take"
+                           and e["received_at"] > at)
+            if not takes:
+                result.notes.append(f"runner {name}: no runner acted after its stop")
+                continue
+            first_take, runner = takes[0]
+            recoveries.append((first_take - at) / self.k)
+            by.append("status change event" if runner in replacements else "sweep or kick")
+        result.runner_recovery_seconds = spread(recoveries)
+        result.replaced_by = by
 
 
 def followed(ferry: LocalFerry, run: Any) -> list[dict[str, Any]]:
@@ -478,8 +513,8 @@ def run(name: str, time_scale: float, minutes: float | None = None,
         if scenario.foreign is not None:
             third = minutes * 60 / 3
             scenario.foreign = (third, 2 * third)
-        if scenario.stop_runner_at is not None:
-            scenario.stop_runner_at = minutes * 60 / 3
+        if scenario.stop_runners_at:
+            scenario.stop_runners_at = (minutes * 60 / 3,)
     log(f"stream {name}: {scenario.minutes:g} min at {scenario.rate:g} upload/s, "
         f"time scale {time_scale:g} ({scenario.minutes * 60 * time_scale:.0f} s of real time)")
     return Stream(scenario, time_scale, log).run()

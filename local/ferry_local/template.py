@@ -182,9 +182,11 @@ class EventRule:
     binary: str
 
 
-def event_rule(logical_id: str, account: str = ACCOUNT) -> EventRule:
+def event_rule(logical_id: str, account: str = ACCOUNT,
+               resources: Mapping[str, str] | None = None) -> EventRule:
     """The rule `logical_id`, its `EventPattern` evaluated with `AWS::AccountId` = `account`
-    (the account in the ARNs of the events it must match). Its one target must receive the
+    (the account in the ARNs of the events it must match) and `!Ref` of the harness's
+    `resources` (logical id → what the harness made for it). Its one target must receive the
     event as is (no Input, InputPath or InputTransformer): the local router sends nothing else."""
     template = load()
     resource = template["Resources"].get(logical_id)
@@ -198,7 +200,8 @@ def event_rule(logical_id: str, account: str = ACCOUNT) -> EventRule:
     if len(targets) != 1 or {"Input", "InputPath", "InputTransformer"} & set(targets[0]):
         raise ValueError(f"{logical_id}: the local router sends each event, as is, to one "
                          "target")
-    return EventRule(logical_id, Evaluator(template, {}, account=account).value(pattern),
+    evaluator = Evaluator(template, {}, resources, account=account)
+    return EventRule(logical_id, evaluator.value(pattern),
                      _target_binary(template, targets[0]["Arn"], logical_id))
 
 

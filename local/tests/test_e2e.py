@@ -554,9 +554,10 @@ def test_a_task_cancelled_outside_ferry_is_reported_canceled_not_failed(
     ferry.ctl.release(**target)
 
 
-def test_a_runner_stopped_by_hand_is_replaced_and_its_run_finished_once(
-        ferry: LocalFerry, reports: Inbox,
-        file_system: Callable[..., tuple[str, str]]) -> None:
+def stop_the_runner_mid_export(ferry: LocalFerry, file_system: Callable[..., tuple[str, str]],
+                               ) -> tuple[str, str, str, Any]:
+    """An export submitted and EXECUTING, its runner stopped by hand (the file system released
+    after): the file system, its lane, the job and the stopped runner."""
     _, fs = file_system(files={f"results/{i}.nc": f"{i}\n" for i in range(3)})
     lane = lane_of_fs(fs)
     ferry.ctl.hold(file_system_id=fs)
@@ -568,15 +569,13 @@ def test_a_runner_stopped_by_hand_is_replaced_and_its_run_finished_once(
     [stopped] = ferry.runners(lane)
     ferry.stop_runner(stopped)
     ferry.ctl.release(file_system_id=fs)
-    # Until its lease expires the lane is the stopped runner's: the sweep starts nothing.
-    def kicked() -> list[Any]:
-        swept = ferry.sweep()
-        assert swept.ok, swept
-        return [k for k in swept.payload["kicked"] if k[0] == lane]
+    return fs, lane, job, stopped
 
-    assert kicked() == []
-    processes.wait_for(kicked, LEASE_SECONDS + 30, interval=1.0,
-                       what="the sweep replacing the stopped runner")
+
+def assert_adopted_and_reported_once(ferry: LocalFerry, reports: Inbox, fs: str, lane: str,
+                                     job: str) -> Any:
+    """The stopped runner's run finished by the runner that adopted it: one task, followed,
+    one report. Returns the adopter."""
     jobs = ferry.settle(lane, jobs=1)
     assert jobs[job]["state"] == "succeeded"
     [task] = ferry.fsx_tasks(fs)
@@ -588,6 +587,50 @@ def test_a_runner_stopped_by_hand_is_replaced_and_its_run_finished_once(
     report = report_of(reports, job)
     assert report["outcome"] == "succeeded"
     assert report["task_id"] == task["TaskId"]
+    return adopter
+
+
+def test_a_runner_stopped_by_hand_is_replaced_at_once_and_its_run_finished_once(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    fs, lane, job, stopped = stop_the_runner_mid_export(ferry, file_system)
+    # Step Functions' status change event reaches submit through RunnerStoppedRule: the lease
+    # passes to a replacement at once, long before it would expire.
+    delivery = processes.wait_for(
+        lambda: [d for d in ferry.stop_deliveries
+                 if d[1]["detail"]["name"] == stopped.name], 30, interval=0.2,
+        what="the stop event delivered")
+    [(_, event, answer)] = delivery
+    assert event["detail"]["status"] == "ABORTED"
+    assert answer.ok, answer
+    replacement = answer.payload["replaced"]
+    assert replacement["kick"] == "started"
+    adopter = assert_adopted_and_reported_once(ferry, reports, fs, lane, job)
+    assert adopter.name == replacement["owner"]
+    assert adopter.path[:3] == ["Entry", "Settle", "Init"], "it let the stopped steps end"
+
+
+def test_a_runner_stopped_without_its_event_is_replaced_by_the_sweep_after_its_lease(
+        ferry: LocalFerry, reports: Inbox,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    # EventBridge delivers Step Functions' events on a best-effort basis: the safety net.
+    ferry.runner_stop_events = False
+    try:
+        fs, lane, job, stopped = stop_the_runner_mid_export(ferry, file_system)
+
+        # Until its lease expires the lane is the stopped runner's: the sweep starts nothing.
+        def kicked() -> list[Any]:
+            swept = ferry.sweep()
+            assert swept.ok, swept
+            return [k for k in swept.payload["kicked"] if k[0] == lane]
+
+        assert kicked() == []
+        processes.wait_for(kicked, LEASE_SECONDS + 30, interval=1.0,
+                           what="the sweep replacing the stopped runner")
+    finally:
+        ferry.runner_stop_events = True
+    assert not [d for d in ferry.stop_deliveries if d[1]["detail"]["name"] == stopped.name]
+    assert_adopted_and_reported_once(ferry, reports, fs, lane, job)
 
 
 # ---------------------------------------------------------------------------------- problems

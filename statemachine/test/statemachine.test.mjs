@@ -429,6 +429,25 @@ test('an adopted run whose task started is followed: no second start, no second 
   assert.ok(!claimedAgain.visited.includes('Follow'));
 });
 
+test('a runner that replaces a stopped one waits settle_seconds first, then adopts as any runner', async () => {
+  const input = { ...INPUT, settle_seconds: 40 };
+  const r = await run(oneRun({
+    Take: [taken(startedRun(RUN, TASK2), { adopted: true }), NOTHING],
+    StartTask: [],
+    Started: [],
+    GetStatus: [status('succeeded', 'SUCCEEDED', { task: TASK2 })],
+  }), { input });
+  assert.equal(r.status, 'SUCCEEDED');
+  assert.deepEqual(r.visited.slice(0, 3), ['Entry', 'Settle', 'Init']);
+  const settle = r.events.find((e) => e.type === 'StateEntered' && e.state.name === 'Settle');
+  assert.equal(settle.state.input.settle_seconds, 40);
+  assert.equal(definition.States.Settle.SecondsPath, '$.settle_seconds');
+  assert.deepEqual(r.calls.Take[0], { action: 'take', lane: LANE, owner: OWNER, generation: 0 }, 'settle_seconds goes no further');
+  // A runner without it starts at once.
+  const plain = await run(oneRun());
+  assert.ok(!plain.visited.includes('Settle'));
+});
+
 test('jobs that expired in the lane are reported once, and the run proceeds; a failed report does not stop the runner', async () => {
   // By reference: the ids of the jobs the take ended; notify reads each from the lane table.
   const expired = [`job-${'1'.repeat(56)}`, `job-${'2'.repeat(56)}`];

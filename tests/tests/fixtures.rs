@@ -450,6 +450,7 @@ async fn every_fixture_runs_through_its_real_handler() {
                     "datasync-event" if fixture.payload.get("check").is_some() => "kept_waiting",
                     "datasync-event" => "woke",
                     "submit" if fixture.payload.get("sweep").is_some() => "kicked",
+                    "submit" if fixture.payload.get("detail-type").is_some() => "replaced",
                     "submit" => "job_id",
                     _ => "task",
                 };

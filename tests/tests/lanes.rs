@@ -828,3 +828,70 @@ async fn an_occurrence_too_long_to_be_a_schedules_is_refused_by_name() {
     );
     assert!(ports.1.jobs().is_empty());
 }
+
+/// The status change event Step Functions sends for a runner execution (the parts `submit`
+/// reads, and a field EventBridge may add).
+fn status_change(status: &str, input: Option<Value>) -> Value {
+    let mut detail = json!({
+        "executionArn": format!("arn:aws:states:us-east-1:111122223333:execution:ferry:{OWNER}"),
+        "stateMachineArn": "arn:aws:states:us-east-1:111122223333:stateMachine:ferry",
+        "name": OWNER, "status": status, "redriveCount": 0,
+    });
+    if let Some(input) = input {
+        detail["input"] = Value::String(input.to_string());
+    }
+    json!({"detail-type": "Step Functions Execution Status Change", "source": "aws.states",
+           "detail": detail})
+}
+
+#[tokio::test]
+async fn a_runner_aborted_failed_or_timed_out_is_replaced_and_nothing_else_is() {
+    let runner_input = json!({"lane": lane_id(), "owner": OWNER, "generation": 3});
+    for status in ["ABORTED", "FAILED", "TIMED_OUT"] {
+        let (lanes, _, _) = a_run_in_flight().await;
+        let ports = (FakeTrigger::new(), lanes);
+        let event_in = status_change(status, Some(runner_input.clone()));
+        let out = submit::handle(&ports, &submit_config(), event(event_in))
+            .await
+            .unwrap();
+        let out = serde_json::to_value(out).unwrap();
+        let owner = ferry::lanes::runner::replacement_name(&lane_id(), OWNER);
+        assert_eq!(
+            out,
+            json!({"lane": lane_id(), "replaced": {"kick": "started", "owner": owner}}),
+            "{status}"
+        );
+        assert_eq!(ports.1.lease(&lane_id()).unwrap().owner, owner);
+        let [(name, input)] = ports.0.executions().try_into().unwrap();
+        assert_eq!(name, owner);
+        assert_eq!(input["settle_seconds"], 40);
+    }
+    let cases = [
+        ("SUCCEEDED", Some(runner_input.clone()), "not a stop"),
+        ("RUNNING", Some(runner_input.clone()), "not a stop"),
+        (
+            "ABORTED",
+            None,
+            "the event carries no input: the sweep replaces the runner",
+        ),
+        (
+            "FAILED",
+            Some(json!({"canceled": {"lane": lane_id(), "jobs": []}})),
+            "not a lane runner (a cancel's report)",
+        ),
+    ];
+    for (status, input, why) in cases {
+        let (lanes, _, _) = a_run_in_flight().await;
+        let ports = (FakeTrigger::new(), lanes);
+        let out = submit::handle(
+            &ports,
+            &submit_config(),
+            event(status_change(status, input)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(serde_json::to_value(out).unwrap(), json!({"ignored": why}));
+        assert_eq!(ports.1.lease(&lane_id()).unwrap().owner, OWNER, "{status}");
+        assert!(ports.0.executions().is_empty());
+    }
+}

@@ -1163,3 +1163,54 @@ fn topics_queues_logs_and_the_lane_table_are_encrypted_and_executions_log_no_dat
         );
     }
 }
+
+/// Issue 25: a runner replaced on its status change event must not still be acting when its
+/// replacement starts. Step Functions does not stop a Lambda invocation in flight when it stops
+/// an execution, so the replacement waits [`runner::SETTLE_SECONDS`], which must outlast every
+/// runner step that acts on a task or the lane; and the rule must send exactly the stops of the
+/// runner state machine to `submit`.
+#[test]
+fn a_replacement_runner_waits_out_every_step_the_stopped_one_had_in_flight() {
+    use ferry::lanes::runner;
+    let template = template();
+    let resources = &template["Resources"];
+    let default = template["Globals"]["Function"]["Timeout"]
+        .as_u64()
+        .expect("a global Timeout");
+    for function in [
+        "StartTaskFunction",
+        "TaskStatusFunction",
+        "CancelTaskFunction",
+        "LaneFunction",
+    ] {
+        let timeout = resources[function]["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap_or(default);
+        assert!(
+            timeout < u64::from(runner::SETTLE_SECONDS),
+            "{function}: Timeout {timeout} s is not shorter than the replacement's settle ({} s)",
+            runner::SETTLE_SECONDS
+        );
+    }
+    let rule = &resources["RunnerStoppedRule"]["Properties"];
+    let pattern = &rule["EventPattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.states"));
+    assert_eq!(
+        pattern["detail-type"][0].as_str(),
+        Some(ferry::handlers::submit::STATUS_CHANGE)
+    );
+    let statuses: Vec<&str> = pattern["detail"]["status"]
+        .as_sequence()
+        .expect("statuses")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(statuses, ["ABORTED", "FAILED", "TIMED_OUT"]);
+    let target = format!("{:?}", rule["Targets"][0]["Arn"]);
+    assert!(target.contains("SubmitFunction"), "{target}");
+    let permission = format!("{:?}", resources["RunnerStoppedPermission"]["Properties"]);
+    assert!(
+        permission.contains("SubmitFunction") && permission.contains("events.amazonaws.com"),
+        "{permission}"
+    );
+}

@@ -11,6 +11,11 @@
 //! runner is gone (its lease expired) while work is left: a runner execution that was stopped,
 //! failed or timed out is replaced, and the new one adopts its run.
 //!
+//! A "Step Functions Execution Status Change" event (template.yaml's `RunnerStoppedRule`)
+//! of a runner execution that was aborted, failed or timed out passes its lane's lease to a
+//! replacement at once ([`runner::replace`]); the sweep stays the safety net, as the event is
+//! delivered on a best-effort basis.
+//!
 //! The job's id derives from where it came from: a schedule's `occurrence` (EventBridge
 //! Scheduler's schedule ARN and scheduled time, the same in every delivery of one occurrence,
 //! so a duplicate delivery adds nothing), a caller's `id` (`ferry submit --id`: submitting it
@@ -61,7 +66,41 @@ pub enum SubmitOutput {
         unvisited: usize,
     },
     Cancelled(Cancelled),
+    /// A stopped runner's lane: what replacing it did.
+    Replaced {
+        lane: LaneId,
+        replaced: Kicked,
+    },
+    /// A status change event that needs nothing: why.
+    Ignored {
+        ignored: String,
+    },
 }
+
+/// What Step Functions sends EventBridge when an execution's status changes (`detail-type`
+/// "Step Functions Execution Status Change", `source` "aws.states"). Only what `submit` reads;
+/// EventBridge may add fields.
+#[derive(Debug, Deserialize)]
+struct StatusChange {
+    detail: StatusDetail,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusDetail {
+    #[serde(rename = "executionArn")]
+    execution_arn: String,
+    status: String,
+    /// The execution's input, as a JSON string (absent when EventBridge left it out).
+    #[serde(default)]
+    input: Option<String>,
+}
+
+/// The `detail-type` of the events [`runner_stopped`] handles.
+pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+
+/// The statuses of an execution that ended without giving its lane up (`SUCCEEDED` runners
+/// released the lane or handed it over).
+const STOPPED: [&str; 3] = ["ABORTED", "FAILED", "TIMED_OUT"];
 
 /// `{"cancel": ...}`: who cancels which job, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,6 +243,10 @@ pub async fn handle<
             .await
             .map(SubmitOutput::Cancelled);
     }
+    if event.payload.get("detail-type").and_then(Value::as_str) == Some(STATUS_CHANGE) {
+        let change: StatusChange = parse::from_value(event.payload, "")?;
+        return runner_stopped(ports, &change.detail, timing(&config.lanes)).await;
+    }
     if event.payload.get("sweep").is_some() {
         let _: Sweep = parse::from_value(event.payload, "")?;
         let timing = timing(&config.lanes);
@@ -216,6 +259,38 @@ pub async fn handle<
     submit(ports, config, &input, &request_id)
         .await
         .map(SubmitOutput::Submitted)
+}
+
+/// Replaces the runner a status change event reports stopped (see the module's summary).
+/// Another execution's event (a cancel's report, a status that is not a stop) needs nothing.
+async fn runner_stopped<S: StartExecution, L: LaneLease>(
+    (runners, lanes): &(S, L),
+    detail: &StatusDetail,
+    timing: runner::Timing,
+) -> Result<SubmitOutput, FerryError> {
+    let ignored = |why: &str| {
+        info!(execution = %detail.execution_arn, status = %detail.status, why, "status change ignored");
+        Ok(SubmitOutput::Ignored {
+            ignored: why.to_owned(),
+        })
+    };
+    if !STOPPED.contains(&detail.status.as_str()) {
+        return ignored("not a stop");
+    }
+    let Some(input) = &detail.input else {
+        // The lane is only in the input; the sweep replaces the runner after its lease.
+        return ignored("the event carries no input: the sweep replaces the runner");
+    };
+    let Ok(stopped) = serde_json::from_str::<runner::RunnerInput>(input) else {
+        return ignored("not a lane runner (a cancel's report)");
+    };
+    let replaced = runner::replace((lanes, runners), &stopped.lane, &stopped.owner, timing).await?;
+    info!(lane = %stopped.lane, stopped = %stopped.owner, status = %detail.status,
+          replaced = ?replaced, "stopped runner replaced");
+    Ok(SubmitOutput::Replaced {
+        lane: stopped.lane,
+        replaced,
+    })
 }
 
 /// Validates `input`'s job, enqueues it on its lane (once per job id) and kicks the lane's

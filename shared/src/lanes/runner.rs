@@ -65,23 +65,35 @@ pub enum Kicked {
     Running { owner: String },
 }
 
-/// The runner execution's input: its lane, its name (the lease's owner), and how many
-/// executions ran the lane before it without a break (hand-overs).
+/// The runner execution's input: its lane, its name (the lease's owner), how many executions
+/// ran the lane before it without a break (hand-overs), and how long to wait before its first
+/// step (a replacement, [`replace`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunnerInput {
     pub lane: LaneId,
     pub owner: String,
     #[serde(default)]
     pub generation: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settle_seconds: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A runner execution's name: the lane's digest, the time and `salt` (an invocation id), within
 /// Step Functions' 80 characters of `[A-Za-z0-9_-]`.
 pub fn runner_name(lane: &LaneId, now: Millis, salt: &str) -> String {
+    named(lane, &now.to_string(), salt)
+}
+
+/// `lane-<16 hex digits of the lane's digest>-<middle>-<12 of salt's>`: a runner's name.
+fn named(lane: &LaneId, middle: &str, salt: &str) -> String {
     let lane_digest = Sha256::digest(lane.to_string().as_bytes());
     let salt_digest = Sha256::digest(salt.as_bytes());
     format!(
-        "lane-{}-{now}-{}",
+        "lane-{}-{middle}-{}",
         hex(&lane_digest, 16),
         hex(&salt_digest, 12)
     )
@@ -92,14 +104,8 @@ pub fn runner_name(lane: &LaneId, now: Millis, salt: &str) -> String {
 /// most 56 characters. Unique as `owner` is (each name has its own digest), and the same each
 /// time it is asked for.
 pub fn continuation_name(lane: &LaneId, owner: &str, generation: u64) -> String {
-    let lane_digest = Sha256::digest(lane.to_string().as_bytes());
-    let from_digest = Sha256::digest(format!("{owner}/{generation}").as_bytes());
-    format!(
-        "lane-{}-h{}-{}",
-        hex(&lane_digest, 16),
-        generation.saturating_add(1),
-        hex(&from_digest, 12)
-    )
+    let middle = format!("h{}", generation.saturating_add(1));
+    named(lane, &middle, &format!("{owner}/{generation}"))
 }
 
 /// Takes `lane`'s lease for a new runner named after `salt` and starts it with `runners`. A
@@ -125,6 +131,7 @@ pub async fn kick<L: LaneLease, S: StartExecution>(
         lane: lane.clone(),
         owner: owner.clone(),
         generation: 0,
+        settle_seconds: 0,
     };
     // Plain data: serializing cannot fail.
     let text = serde_json::to_string(&input).unwrap_or_default();
@@ -487,7 +494,62 @@ pub async fn hand_over<P: LaneLease>(
         lane: lane.clone(),
         owner: next,
         generation: generation.saturating_add(1),
+        settle_seconds: 0,
     })
+}
+
+/// How long a replacement runner waits before its first step: longer than any runner step's
+/// Lambda timeout that acts on a task (start-task, task-status and cancel-task: 30 s), since
+/// Step Functions does not stop a Lambda invocation in flight when it stops the execution. A
+/// step the stopped runner had in flight has ended before the replacement acts; its later
+/// steps never come, and its lease is the replacement's.
+pub const SETTLE_SECONDS: u32 = 40;
+
+/// The name of the runner that replaces the stopped runner `stopped` of `lane`:
+/// `lane-<lane digest>-r-<digest of the stopped one>`, 48 characters. It derives from the
+/// stopped runner alone, so a stop event delivered twice names the same replacement.
+pub fn replacement_name(lane: &LaneId, stopped: &str) -> String {
+    named(lane, "r", stopped)
+}
+
+/// Replaces the runner `stopped` of `lane`, whose execution ended without releasing the lane
+/// or handing it over (aborted, failed or timed out; Step Functions' status change event says
+/// so): its lease passes at once to a replacement, which waits [`SETTLE_SECONDS`] and adopts
+/// the run in flight. Without this, the lane waited for the lease to expire and the sweep
+/// (issue 25: p95 906 s). A lease that is not the stopped runner's any more (released, handed
+/// over, or expired and taken) is left to its holder; a free one gets a plain [`kick`].
+pub async fn replace<L: LaneLease, S: StartExecution>(
+    (lanes, runners): (&L, &S),
+    lane: &LaneId,
+    stopped: &str,
+    timing: Timing,
+) -> Result<Kicked, FerryError> {
+    let owner = replacement_name(lane, stopped);
+    let to = LeaseRequest {
+        lane: lane.clone(),
+        owner: owner.clone(),
+        now: timing.now,
+        until: timing.until(),
+    };
+    match lanes.hand_over(stopped, &to).await {
+        Ok(()) => {}
+        Err(FerryError::LeaseLost { .. }) => {
+            return kick((lanes, runners), lane, timing, stopped).await;
+        }
+        Err(e) => return Err(e),
+    }
+    let input = RunnerInput {
+        lane: lane.clone(),
+        owner: owner.clone(),
+        generation: 0,
+        settle_seconds: SETTLE_SECONDS,
+    };
+    // Plain data: serializing cannot fail.
+    let text = serde_json::to_string(&input).unwrap_or_default();
+    // A start that fails is an error: the event is delivered again (Lambda retries an
+    // asynchronous invocation), names the same replacement, and finds the lease its own.
+    runners.start_execution(&owner, &text).await?;
+    Ok(Kicked::Started { owner })
 }
 
 /// Most lanes the sweep visits at once: each visit is two reads (the lane, its oldest job)

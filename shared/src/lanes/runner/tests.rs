@@ -95,6 +95,7 @@ async fn a_kick_starts_one_runner_holding_the_lease() {
             lane: lane(),
             owner: owner.clone(),
             generation: 0,
+            settle_seconds: 0,
         }
     );
     let again = kick((&fake, &fake), &lane(), at(1), "req-2").await.unwrap();
@@ -718,4 +719,70 @@ async fn a_sweep_out_of_time_leaves_the_rest_to_the_next_which_starts_elsewhere(
         again.difference(&visited).count() > 0,
         "the next sweep reaches other lanes"
     );
+}
+
+/// Issue 25: a runner stopped by hand, failed or timed out was replaced only after its lease
+/// expired and a sweep came. Its status change event now passes the lease to a replacement at
+/// once, which waits for the stopped runner's steps in flight to end and adopts the run.
+#[tokio::test]
+async fn a_stopped_runner_is_replaced_at_once_and_can_no_longer_act() {
+    let fake = FakeLanes::new();
+    let (stopped, run) = running(&fake, &[upload("a", 0)], at(0)).await;
+    let replaced = replace((&fake, &fake), &lane(), &stopped, at(1))
+        .await
+        .unwrap();
+    let Kicked::Started { owner } = replaced else {
+        panic!("expected a start, got {replaced:?}");
+    };
+    assert_eq!(owner, replacement_name(&lane(), &stopped));
+    assert!(owner.len() <= 80, "{owner}");
+    assert_eq!(fake.lease(&lane()).map(|l| l.owner), Some(owner.clone()));
+    let (name, input) = fake.runners().pop().unwrap();
+    assert_eq!(name, owner);
+    let input: RunnerInput = serde_json::from_str(&input).unwrap();
+    assert_eq!(
+        (input.generation, input.settle_seconds),
+        (0, SETTLE_SECONDS)
+    );
+    assert_eq!(
+        error_type(take_as(&fake, &stopped, at(1), "x").await),
+        "LeaseLost",
+        "the stopped runner cannot act any more"
+    );
+    let taken = take_as(&fake, &owner, at(2), "y").await.unwrap();
+    assert!(taken.adopted);
+    assert_eq!(taken.run.map(|r| (r.id, r.adoptions)), Some((run.id, 1)));
+
+    // The same event delivered again names the same replacement: nothing new starts.
+    let again = replace((&fake, &fake), &lane(), &stopped, at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Kicked::Started {
+            owner: owner.clone()
+        }
+    );
+    assert_eq!(fake.runners().len(), 2, "the kick and one replacement");
+}
+
+#[tokio::test]
+async fn a_stop_event_for_a_runner_that_no_longer_holds_the_lane_replaces_nothing() {
+    let fake = FakeLanes::new();
+    let (stopped, _) = running(&fake, &[upload("a", 0)], at(0)).await;
+    // Its lease expired and the sweep started another runner before the event came.
+    let swept = sweep_at(&fake, at(30), "sweep-1").await.unwrap();
+    let [(_, Kicked::Started { owner: second })] = swept.kicked.as_slice() else {
+        panic!("expected one start, got {:?}", swept.kicked);
+    };
+    let late = replace((&fake, &fake), &lane(), &stopped, at(31))
+        .await
+        .unwrap();
+    assert_eq!(
+        late,
+        Kicked::Running {
+            owner: second.clone()
+        }
+    );
+    assert_eq!(fake.lease(&lane()).map(|l| l.owner), Some(second.clone()));
 }
