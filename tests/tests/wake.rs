@@ -144,6 +144,28 @@ impl World {
     }
 }
 
+/// Issue 25: the wait ended at the run's deadline (its jobs' enqueue plus their timeout), but
+/// the task is cancelled at its own timeout (its creation plus the job's timeout): in between,
+/// the runner spun through one-second waits, each a status check and a dozen writes.
+#[tokio::test]
+async fn a_run_past_its_deadline_waits_until_its_task_s_timeout_not_one_second() {
+    use ferry::ports::{LaneRuns, ReadRuns};
+    let world = World::started("TRANSFERRING").await;
+    let id = ferry::lanes::record::RunId(world.run.clone());
+    let mut run = world.lanes.run(&lane_id(), &id).await.unwrap().unwrap();
+    // The jobs waited in the lane for most of their timeout before the task started.
+    run.deadline = now_millis() - 1_000;
+    world.lanes.update(&run).await.unwrap();
+    let status = world.status(&lane_config()).await;
+    assert_eq!(status["timed_out"], false, "the task itself is young");
+    let timeout = sync_job().timeout_seconds();
+    let wait = status["await"]["timeout_seconds"].as_u64().unwrap();
+    assert!(
+        wait + 5 >= timeout && wait <= timeout,
+        "waits {wait} s, until the task's timeout ({timeout} s from its creation)"
+    );
+}
+
 #[tokio::test]
 async fn a_run_s_end_event_wakes_its_waiting_runner_once() {
     let world = World::started("TRANSFERRING").await;

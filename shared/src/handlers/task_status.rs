@@ -43,7 +43,7 @@ pub struct StatusOutput {
 pub struct AwaitPlan {
     /// `FERRY_DATASYNC_FALLBACK_POLL_SECONDS`: without news for this long, the runner checks.
     pub heartbeat_seconds: u32,
-    /// Until the run's deadline (at least 1).
+    /// Until the task's timeout, counted from its creation as `timed_out` is (at least 1).
     pub timeout_seconds: u64,
 }
 
@@ -64,6 +64,7 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
         cancelled |= cancelled_outside(lanes, &news.run, &snapshot.lifecycle, &input).await?;
     }
     let context = input.context(job, &config.config, cancelled);
+    let timeout_seconds = context.timeout_seconds;
     let mut status = TaskStatus::from_snapshot(snapshot, context);
     let (waiting, cancel_asked) = news
         .as_ref()
@@ -72,9 +73,11 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
         status.next_poll_seconds = within_lease(status.next_poll_seconds, waiting, &config.lanes);
     }
     let wait = match &news {
-        Some(news) if !cancel_asked && !input.cancel_requested => {
-            await_plan(&status, &news.run, config.lanes.datasync_fallback_seconds)
-        }
+        Some(news) if !cancel_asked && !input.cancel_requested => await_plan(
+            &status,
+            timeout_seconds,
+            config.lanes.datasync_fallback_seconds,
+        ),
         _ => None,
     };
     info!(
@@ -93,15 +96,23 @@ pub async fn handle<P: DescribeTask, L: LaneView + LaneLease + NoteRuns>(
     )
 }
 
-/// The wait for a DataSync run that goes on, when events are on (a fallback period is set).
-fn await_plan(status: &TaskStatus, run: &RunRecord, fallback_seconds: u32) -> Option<AwaitPlan> {
+/// The wait for a DataSync run that goes on, when events are on (a fallback period is set):
+/// until the task's own timeout (`timeout_seconds` from its creation), when the status check
+/// that ends the wait finds it `timed_out` and the runner cancels it. (Issue 25: the wait used
+/// to end at the run's deadline, counted from its jobs' enqueue, so between that and the
+/// task's timeout the runner spun through one-second waits, each a status check.)
+fn await_plan(
+    status: &TaskStatus,
+    timeout_seconds: u64,
+    fallback_seconds: u32,
+) -> Option<AwaitPlan> {
     let datasync = matches!(status.task, TaskHandle::Datasync { .. });
     if !datasync || fallback_seconds == 0 || status.done || status.timed_out {
         return None;
     }
     Some(AwaitPlan {
         heartbeat_seconds: fallback_seconds,
-        timeout_seconds: (run.deadline.saturating_sub(now_millis()) / 1000).max(1),
+        timeout_seconds: timeout_seconds.saturating_sub(status.age_seconds).max(1),
     })
 }
 
