@@ -12,7 +12,7 @@ SHELL := bash
 FUNCTIONS := $(patsubst functions/%/Cargo.toml,ferry-%,$(wildcard functions/*/Cargo.toml))
 LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
 
-.PHONY: test lint tools build bench demo e2e fuzz clean validate-tools validate package
+.PHONY: simulate test lint tools build bench demo e2e fuzz clean validate-tools validate package
 
 # The state machine tests run the deployed definition with aws-local-stepfunctions (pinned
 # in statemachine/test/package-lock.json); installed again only when the lock file changes.
@@ -38,6 +38,12 @@ e2e: $(SFN_TEST_DEPS)
 # Fuzz the parsers for a bounded time each (scripts/fuzz.sh; FUZZ_SECONDS per target).
 fuzz:
 	bash scripts/fuzz.sh
+
+# The lane protocol's simulation, a longer campaign than `make test`'s 1,000 seeds
+# (tests/tests/simulation.rs): FERRY_SIM_SEEDS seeds from FERRY_SIM_FIRST_SEED, release build.
+simulate:
+	FERRY_SIM_SEEDS=$${FERRY_SIM_SEEDS:-20000} FERRY_SIM_FIRST_SEED=$${FERRY_SIM_FIRST_SEED:-1000} \
+		cargo test --release --locked -p ferry-tests --test simulation
 
 lint:
 	python3 scripts/check-docs.py && python3 scripts/check-docs.py --self-test

@@ -281,8 +281,9 @@ class Stream:
                     r for r in ferry.runners(self.lane) if not r.done]
 
             runners = processes.wait_for(running, 300, interval=0.05, what="a run in flight")
-            ferry.stop_runner(runners[-1])
+            # Before the stop: its status change event may be handled before stop_runner returns.
             self.stopped.append((runners[-1].name, time.time()))
+            ferry.stop_runner(runners[-1])
             self.log(f"  {s.name}: stopped runner {runners[-1].name} by hand")
 
     def _foreign_task(self) -> str:

@@ -10,6 +10,7 @@
 //!   test puts; scripted publish failures and denied reads.
 //! - [`FakeLanes`] (the lane table): the adapter's conditions, in memory.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -425,6 +426,20 @@ impl StartExecution for FakeTrigger {
     }
 }
 
+thread_local! {
+    static VIRTUAL_NOW: Cell<Option<Millis>> = const { Cell::new(None) };
+}
+
+/// Sets this thread's clock for [`crate::handlers::now_millis`] (`None`: the wall clock again).
+pub fn set_virtual_now(now: Option<Millis>) {
+    VIRTUAL_NOW.with(|c| c.set(now));
+}
+
+/// This thread's virtual clock, if a test set one.
+pub fn virtual_now() -> Option<Millis> {
+    VIRTUAL_NOW.with(Cell::get)
+}
+
 impl FakeTrigger {
     /// Tokens completed (SendTaskSuccess) and their output, in order.
     pub fn woken(&self) -> Vec<(String, String)> {
@@ -620,6 +635,7 @@ struct LanesState {
     slots: BTreeMap<String, (WakeSlot, Option<Millis>)>,
     fail_runner_starts: u32,
     fail_lane_reads: u32,
+    fail_notes: u32,
 }
 
 /// A lane's registration, as the lane table keeps it.
@@ -646,6 +662,12 @@ impl FakeLanes {
     /// Makes the next `count` reads of a lane's own record fail (the table throttled).
     pub fn fail_next_lane_reads(&self, count: u32) {
         self.state.lock().fail_lane_reads += count;
+    }
+
+    /// Sets how many of the next notes on a run (`NoteRuns::note`: start-task recording the
+    /// task it started, a status check's note) fail (a DynamoDB outage): 0 ends it.
+    pub fn fail_next_notes(&self, count: u32) {
+        self.state.lock().fail_notes = count;
     }
 
     /// Makes the next `count` enqueues fail (a DynamoDB outage).
@@ -978,6 +1000,13 @@ impl RecordDropped for FakeLanes {
 
 impl NoteRuns for FakeLanes {
     async fn note(&self, run: &RunRecord) -> Result<(), FerryError> {
+        {
+            let mut state = self.state.lock();
+            if state.fail_notes > 0 {
+                state.fail_notes -= 1;
+                return Err(FakeFailure::Internal.into_error());
+            }
+        }
         LaneRuns::update(self, run).await
     }
 

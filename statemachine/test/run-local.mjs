@@ -396,8 +396,9 @@ export async function runLocal({ lambdaUrl, sfnUrl, stateMachineArn, input, name
   const taskStates = new Set([...lambdaStates, ...startStates]);
   const waitStates = states.filter(([, s]) => s.Type === 'Wait').map(([n]) => n);
   // Scaled waits: every Wait follows the function whose answer set its seconds
-  // (`next_poll_seconds`), so the last such answer is the wait asked for.
-  let askedSeconds = 0;
+  // (`next_poll_seconds`), so the last such answer is the wait asked for; the one Wait before
+  // any function, Settle, waits what the input asks (`settle_seconds`, a replacement runner's).
+  let askedSeconds = typeof input?.settle_seconds === 'number' ? input.settle_seconds : 0;
   const waits = {};
   for (const state of waitStates) {
     Object.defineProperty(waits, state, {

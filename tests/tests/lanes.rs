@@ -874,11 +874,7 @@ async fn a_runner_aborted_failed_or_timed_out_is_replaced_and_nothing_else_is() 
             None,
             "the event carries no input: the sweep replaces the runner",
         ),
-        (
-            "FAILED",
-            Some(json!({"canceled": {"lane": lane_id(), "jobs": []}})),
-            "not a lane runner (a cancel's report)",
-        ),
+        ("FAILED", Some(json!({"jobs": []})), "not a lane runner"),
     ];
     for (status, input, why) in cases {
         let (lanes, _, _) = a_run_in_flight().await;
@@ -894,4 +890,31 @@ async fn a_runner_aborted_failed_or_timed_out_is_replaced_and_nothing_else_is() 
         assert_eq!(ports.1.lease(&lane_id()).unwrap().owner, OWNER, "{status}");
         assert!(ports.0.executions().is_empty());
     }
+
+    // A cancel's report execution that stopped before reporting is started again, once.
+    let report = json!({"canceled": {"lane": lane_id(), "jobs": []}});
+    let (lanes, _, _) = a_run_in_flight().await;
+    let ports = (FakeTrigger::new(), lanes);
+    for _ in 0..2 {
+        let out = submit::handle(
+            &ports,
+            &submit_config(),
+            event(status_change("ABORTED", Some(report.clone()))),
+        )
+        .await
+        .unwrap();
+        let out = serde_json::to_value(out).unwrap();
+        assert_eq!(out["replaced"]["kick"], "started");
+    }
+    let [(name, input)] = ports.0.executions().try_into().unwrap();
+    assert!(
+        name.starts_with("cancel-again-") && name.len() <= 80,
+        "{name}"
+    );
+    assert_eq!(input, report);
+    assert_eq!(
+        ports.1.lease(&lane_id()).unwrap().owner,
+        OWNER,
+        "no lease taken"
+    );
 }

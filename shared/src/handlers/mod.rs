@@ -66,8 +66,14 @@ where
     lambda_runtime::run(service_fn(handle)).await
 }
 
-/// Milliseconds since the Unix epoch, now: the lane table's clock.
+/// Milliseconds since the Unix epoch, now: the lane table's clock. Built with the `test-util`
+/// feature (never deployed), a test may set its thread's clock instead
+/// ([`crate::fakes::set_virtual_now`]): the lane protocol's simulation drives leases with it.
 pub fn now_millis() -> Millis {
+    #[cfg(feature = "test-util")]
+    if let Some(now) = crate::fakes::virtual_now() {
+        return now;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

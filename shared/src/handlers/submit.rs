@@ -263,7 +263,7 @@ pub async fn handle<
 
 /// Replaces the runner a status change event reports stopped (see the module's summary).
 /// Another execution's event (a cancel's report, a status that is not a stop) needs nothing.
-async fn runner_stopped<S: StartExecution, L: LaneLease>(
+async fn runner_stopped<S: StartExecution, L: LaneLease + LaneView>(
     (runners, lanes): &(S, L),
     detail: &StatusDetail,
     timing: runner::Timing,
@@ -281,8 +281,18 @@ async fn runner_stopped<S: StartExecution, L: LaneLease>(
         // The lane is only in the input; the sweep replaces the runner after its lease.
         return ignored("the event carries no input: the sweep replaces the runner");
     };
+    if let Ok(report) = serde_json::from_str::<runner::CanceledInput>(input) {
+        // A cancel's report that never went out: sent again.
+        let name = detail.execution_arn.rsplit(':').next().unwrap_or_default();
+        let again = runner::report_canceled_again(runners, name, &report).await?;
+        info!(stopped = name, again = %again, "a cancel's report started again");
+        return Ok(SubmitOutput::Replaced {
+            lane: report.canceled.lane,
+            replaced: Kicked::Started { owner: again },
+        });
+    }
     let Ok(stopped) = serde_json::from_str::<runner::RunnerInput>(input) else {
-        return ignored("not a lane runner (a cancel's report)");
+        return ignored("not a lane runner");
     };
     let replaced = runner::replace((lanes, runners), &stopped.lane, &stopped.owner, timing).await?;
     info!(lane = %stopped.lane, stopped = %stopped.owner, status = %detail.status,

@@ -518,12 +518,22 @@ pub fn replacement_name(lane: &LaneId, stopped: &str) -> String {
 /// the run in flight. Without this, the lane waited for the lease to expire and the sweep
 /// (issue 25: p95 906 s). A lease that is not the stopped runner's any more (released, handed
 /// over, or expired and taken) is left to its holder; a free one gets a plain [`kick`].
-pub async fn replace<L: LaneLease, S: StartExecution>(
+///
+/// The lease is read first and passed on only while the stopped runner holds it: a stop event
+/// delivered again after the replacement ran and stopped in turn must not give the lane back
+/// to that dead replacement (found by the lane protocol's simulation, seed 0: the hand-over
+/// accepts a lease its target holds, for retried hand-overs, and Step Functions answers a
+/// used name as started, so the lane stayed with a dead runner for another lease).
+pub async fn replace<L: LaneLease + LaneView, S: StartExecution>(
     (lanes, runners): (&L, &S),
     lane: &LaneId,
     stopped: &str,
     timing: Timing,
 ) -> Result<Kicked, FerryError> {
+    let held = lanes.lane(lane).await?.lease;
+    if held.is_none_or(|lease| lease.owner != stopped) {
+        return kick((lanes, runners), lane, timing, stopped).await;
+    }
     let owner = replacement_name(lane, stopped);
     let to = LeaseRequest {
         lane: lane.clone(),
@@ -821,6 +831,27 @@ pub async fn report_canceled<S: StartExecution>(
         |id| canceled_name(id, enqueued_at),
     );
     runners.start_execution(&name, &text).await
+}
+
+/// Starts again the report of a job cancelled while pending whose execution `stopped` ended
+/// before reporting (stopped by hand, or notify failing past its retries): its status change
+/// event says so. The new execution's name derives from the stopped one's, so a second
+/// delivery of the event starts nothing more; the report may then go out twice (reports are
+/// at least once). Found by the lane protocol's simulation (seed 9): the report was lost, and
+/// a second cancel could not send it (its name was taken).
+pub async fn report_canceled_again<S: StartExecution>(
+    runners: &S,
+    stopped: &str,
+    input: &CanceledInput,
+) -> Result<String, FerryError> {
+    let name = format!(
+        "cancel-again-{}",
+        hex(&Sha256::digest(stopped.as_bytes()), 24)
+    );
+    // Plain data: serializing cannot fail.
+    let text = serde_json::to_string(input).unwrap_or_default();
+    runners.start_execution(&name, &text).await?;
+    Ok(name)
 }
 
 /// `cancel-<job digest>-<enqueued at>`: StartExecution's `name` takes at most 80 letters,

@@ -753,17 +753,29 @@ async fn a_stopped_runner_is_replaced_at_once_and_can_no_longer_act() {
     assert!(taken.adopted);
     assert_eq!(taken.run.map(|r| (r.id, r.adoptions)), Some((run.id, 1)));
 
-    // The same event delivered again names the same replacement: nothing new starts.
+    // The same event delivered again finds the replacement holding the lane: nothing new.
     let again = replace((&fake, &fake), &lane(), &stopped, at(3))
         .await
         .unwrap();
     assert_eq!(
         again,
-        Kicked::Started {
+        Kicked::Running {
             owner: owner.clone()
         }
     );
     assert_eq!(fake.runners().len(), 2, "the kick and one replacement");
+
+    // Found by the simulation (seed 0): the replacement stops too, its event lost; a late
+    // copy of the first stop's event must not hand the lane back to that dead replacement
+    // (whose name Step Functions answers as started) once its lease has expired.
+    let late = replace((&fake, &fake), &lane(), &stopped, at(40))
+        .await
+        .unwrap();
+    let Kicked::Started { owner: fresh } = late else {
+        panic!("expected a fresh runner, got {late:?}");
+    };
+    assert_ne!(fresh, owner);
+    assert_eq!(fake.lease(&lane()).map(|l| l.owner), Some(fresh));
 }
 
 #[tokio::test]
