@@ -103,9 +103,10 @@ class StreamResult:
     transitions_per_run: dict[str, int] | None = None
     #: datasync-lengths: each run's length (unscaled s), detection delay and transitions.
     lengths: list[dict[str, Any]] | None = None
-    #: fsx-runner-stopped: from each stop to the replacement's first Take, in unscaled
-    #: seconds (p50, p95, max); and how each replacement came (submit on the status change
-    #: event, or the sweep).
+    #: fsx-runner-stopped: from each stop to the replacement's first Take (p50, p95, max):
+    #: its settle wait in unscaled seconds, the rest (event delivery, submit, StartExecution)
+    #: in real seconds, as the detection delay; and how each replacement came (submit on the
+    #: status change event, or the sweep).
     runner_recovery_seconds: dict[str, float] | None = None
     replaced_by: list[str] | None = None
     notes: list[str] = field(default_factory=list)
@@ -411,7 +412,16 @@ class Stream:
                 result.notes.append(f"runner {name}: no runner acted after its stop")
                 continue
             first_take, runner = takes[0]
-            recoveries.append((first_take - at) / self.k)
+            real = first_take - at
+            settle = next((float(r.input.get("settle_seconds") or 0) for r in runners
+                           if r.name == runner), 0.0)
+            if settle:
+                # The settle is a timer (scaled, counted in deployed seconds); the rest (the
+                # event's delivery, submit, StartExecution, the launcher) is latency, counted
+                # in real seconds, as the DataSync detection delay is.
+                recoveries.append(settle + max(0.0, real - settle * self.k))
+            else:
+                recoveries.append(real / self.k)
             by.append("status change event" if runner in replacements else "sweep or kick")
         result.runner_recovery_seconds = spread(recoveries)
         result.replaced_by = by
