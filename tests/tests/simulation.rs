@@ -9,6 +9,7 @@
 //! GetStatus, CancelTask, Notify, Finish, Release, HandOver); the services moving tasks along
 //! (FSx tasks and DataSync executions succeed or fail); the sweep, every 5 minutes of virtual
 //! time; runner stops, whose status change event is delivered at once, late, twice or never;
+//! runners paused past their lease (their lane taken over meanwhile, their next step refused);
 //! Lambda invocations that crash before their call or after it (the answer lost, the call
 //! retried); the lane table failing between start-task's start of a task and its record of it;
 //! and the clock, which jumps, so that leases of slow runners expire.
@@ -30,7 +31,8 @@
 //! the fakes' conditions; and Step Functions itself (the runner model follows the definition's
 //! paths; `statemachine/test` runs the definition).
 //!
-//! `make test` runs [`SEEDS`] seeds (0 to 999) and prints how many, the steps and the time;
+//! `make test` runs [`SEEDS`] seeds (0 to 999) and prints how many, the steps, the time and how
+//! often each path was taken (a campaign that never takes one of [`EXPLORED`] fails);
 //! `make simulate` is the longer campaign (`FERRY_SIM_SEEDS`, 20,000 by default, from
 //! `FERRY_SIM_FIRST_SEED`, in a release build). A failure prints its seed and the steps before
 //! it; `FERRY_SIM_SEED=<n>` replays it exactly, `FERRY_SIM_LOG=1` with every step.
@@ -118,6 +120,8 @@ struct Runner {
     steps: u32,
     failures: u32,
     stopped: bool,
+    /// A slow runner (its Lambda calls throttled, a long wait) takes no step before then.
+    paused_until: u64,
 }
 
 impl Runner {
@@ -166,6 +170,8 @@ struct World {
     orphaned_since: BTreeMap<LaneId, u64>,
     faults: bool,
     log: Vec<String>,
+    /// How often each path was taken (printed, and checked to be explored at all).
+    seen: BTreeMap<&'static str, u64>,
 }
 
 /// An invocation with its own request id (Lambda's are unique: they name runs and runners).
@@ -240,6 +246,7 @@ impl World {
             orphaned_since: BTreeMap::new(),
             faults: true,
             log: Vec::new(),
+            seen: BTreeMap::new(),
         }
     }
 
@@ -257,6 +264,10 @@ impl World {
         )
     }
 
+    fn saw(&mut self, path: &'static str) {
+        *self.seen.entry(path).or_default() += 1;
+    }
+
     fn note(&mut self, line: String) {
         self.log.push(format!(
             "{:>7} s  {line}",
@@ -272,7 +283,7 @@ impl World {
             return self.sweep().await;
         }
         let live: Vec<usize> = (0..self.runners.len())
-            .filter(|&i| self.runners[i].live())
+            .filter(|&i| self.runners[i].live() && self.runners[i].paused_until <= self.now)
             .collect();
         let roll = self.rng.below(100);
         match roll {
@@ -288,6 +299,14 @@ impl World {
                 self.stop_runner(i);
             }
             85..=89 if !self.events.is_empty() => self.deliver_event().await,
+            90 if self.faults && !live.is_empty() => {
+                // A runner slower than its lease: its lane is taken over meanwhile.
+                let i = live[self.rng.below(live.len() as u64) as usize];
+                self.runners[i].paused_until = self.now + 20 * MINUTE + self.rng.below(20 * MINUTE);
+                let name = self.runners[i].name.clone();
+                self.saw("runners paused past their lease");
+                self.note(format!("pause {name}"));
+            }
             _ => self.tick(),
         }
         self.spawn_runners();
@@ -384,6 +403,9 @@ impl World {
         match submit::handle(&ports, &submit_config(), event(json!({"sweep": {}}))).await {
             Ok(out) => {
                 let out = serde_json::to_value(out).unwrap();
+                if out["kicked"].as_array().is_some_and(|k| !k.is_empty()) {
+                    self.saw("sweeps that kicked a lane");
+                }
                 self.note(format!("sweep: kicked {}", out["kicked"]));
             }
             Err(e) => self.fail(&format!("sweep failed: {e}")),
@@ -410,6 +432,7 @@ impl World {
         if deliveries > 0 {
             self.events.push((name.clone(), input, deliveries));
         }
+        self.saw("runners stopped");
         self.note(format!("stop {name} (events: {deliveries})"));
     }
 
@@ -429,6 +452,9 @@ impl World {
         match submit::handle(&ports, &submit_config(), event(change)).await {
             Ok(out) => {
                 let out = serde_json::to_value(out).unwrap();
+                if out["replaced"]["kick"] == "started" {
+                    self.saw("runners replaced on their stop event");
+                }
                 self.note(format!("stop event {name}: {out}"));
             }
             // Lambda retries an asynchronous invocation: the event comes back.
@@ -466,6 +492,7 @@ impl World {
                 steps: 0,
                 failures: 0,
                 stopped: false,
+                paused_until: 0,
             });
         }
     }
@@ -482,6 +509,9 @@ impl World {
         // A lane table failing between start-task's call to the service and its record of
         // what it started: the run is left marked, with no task recorded.
         let record_fails = self.faults && function == "start-task" && self.rng.chance(10);
+        if record_fails {
+            self.saw("starts whose record failed");
+        }
         self.lanes.fail_next_notes(u32::from(record_fails));
         let answer = match function {
             "lane" => {
@@ -536,6 +566,7 @@ impl World {
         self.runners[i].steps += 1;
         match called {
             Called::Crashed => {
+                self.saw("Lambda crashes");
                 self.note(format!("{name} {pc:?}: crashed"));
                 self.retry(i, &pc);
             }
@@ -544,6 +575,7 @@ impl World {
                     .lane
                     .as_ref()
                     .and_then(|l| self.lanes.lease(l));
+                self.saw("steps refused LeaseLost");
                 self.note(format!("{name} {pc:?}: LeaseLost (lease: {lease:?})"));
                 self.runners[i].pc = Pc::Done("LaneLost");
             }
@@ -555,6 +587,13 @@ impl World {
                 self.runners[i].failures = 0;
                 if lease_checked(&pc) {
                     self.check_holder(i, &pc, &answer);
+                }
+                match &pc {
+                    Pc::Take if answer["adopted"] == true => self.saw("runs adopted"),
+                    Pc::HandOver => self.saw("hand-overs"),
+                    Pc::CancelTask => self.saw("tasks cancelled"),
+                    Pc::Finish(_) => self.saw("runs finished"),
+                    _ => {}
                 }
                 self.note(format!("{name} {pc:?}: ok"));
                 if let Some((next, input)) = self.advance(i, &pc, answer) {
@@ -870,7 +909,7 @@ fn is_final_job(state: JobState) -> bool {
     !matches!(state, JobState::Pending | JobState::Running)
 }
 
-async fn simulate(seed: u64) -> usize {
+async fn simulate(seed: u64, seen: &mut BTreeMap<&'static str, u64>) -> usize {
     let mut world = World::new(seed);
     for _ in 0..STEPS {
         world.step().await;
@@ -891,8 +930,27 @@ async fn simulate(seed: u64) -> usize {
     }
     world.check_end();
     set_virtual_now(None);
+    for (path, n) in world.seen {
+        *seen.entry(path).or_default() += n;
+    }
     steps
 }
+
+/// Paths every campaign of a hundred seeds or more must have taken: a change that stopped the
+/// simulation reaching one would otherwise pass unnoticed.
+const EXPLORED: [&str; 11] = [
+    "runners paused past their lease",
+    "Lambda crashes",
+    "steps refused LeaseLost",
+    "starts whose record failed",
+    "runners stopped",
+    "runners replaced on their stop event",
+    "sweeps that kicked a lane",
+    "runs adopted",
+    "hand-overs",
+    "tasks cancelled",
+    "runs finished",
+];
 
 #[tokio::test]
 async fn the_lane_protocol_keeps_its_invariants_under_every_interleaving_tried() {
@@ -911,8 +969,9 @@ async fn the_lane_protocol_keeps_its_invariants_under_every_interleaving_tried()
     };
     let started = std::time::Instant::now();
     let mut steps = 0;
+    let mut seen = BTreeMap::new();
     for &seed in &seeds {
-        steps += simulate(seed).await;
+        steps += simulate(seed, &mut seen).await;
     }
     // Straight to stderr, past the test harness's capture: `make test` shows it.
     let line = format!(
@@ -922,5 +981,15 @@ async fn the_lane_protocol_keeps_its_invariants_under_every_interleaving_tried()
         seeds.last().unwrap_or(&0),
         started.elapsed().as_secs_f64()
     );
+    let paths: Vec<String> = seen.iter().map(|(p, n)| format!("{p} {n}")).collect();
+    let line = format!("{line}simulation paths: {}\n", paths.join(", "));
     let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    if seeds.len() >= 100 {
+        for path in EXPLORED {
+            assert!(
+                seen.get(path).is_some_and(|n| *n > 0),
+                "never explored: {path}"
+            );
+        }
+    }
 }
