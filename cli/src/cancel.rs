@@ -7,12 +7,12 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use ferry::handlers::now_millis;
-use ferry::handlers::submit::CancelInput;
 use ferry::lanes::JobId;
+use ferry::lanes::intake::CancelInput;
 use ferry::lanes::record::RunId;
 use ferry::lanes::runner::{self, Cancelled};
 use ferry::ports::LaneView;
+use ferry::runtime::now_millis;
 
 use crate::Failure;
 use crate::deploy::{DeployArgs, RunnerArgs};

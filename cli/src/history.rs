@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use comfy_table::{Table, presets::NOTHING};
-use ferry::handlers::now_millis;
 use ferry::lanes::LaneId;
 use ferry::lanes::record::KeptReport;
 use ferry::ports::LaneView;
+use ferry::runtime::now_millis;
 
 use crate::deploy::DeployArgs;
 use crate::text::{age, bytes, parse_duration, short_lane};

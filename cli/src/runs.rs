@@ -2,10 +2,10 @@
 //! progress.
 
 use ferry::domain::status::TaskSnapshot;
-use ferry::handlers::now_millis;
 use ferry::lanes::record::{RunId, RunRecord};
 use ferry::lanes::{JobId, LaneId};
 use ferry::ports::LaneView;
+use ferry::runtime::now_millis;
 use serde::Serialize;
 
 use crate::Failure;

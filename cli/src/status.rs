@@ -10,10 +10,10 @@ use comfy_table::{Table, presets::NOTHING};
 use ferry::aws::AwsTasks;
 use ferry::domain::job::JobKind;
 use ferry::domain::status::TaskHandle;
-use ferry::handlers::now_millis;
 use ferry::lanes::LaneId;
 use ferry::lanes::record::{LaneState, Millis, RunRecord, RunState};
 use ferry::ports::{DescribeTask, LaneView};
+use ferry::runtime::now_millis;
 use serde::Serialize;
 
 use crate::deploy::DeployArgs;

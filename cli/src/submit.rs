@@ -10,8 +10,8 @@ use clap::Args;
 use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::domain::job::JobSpec;
 use ferry::domain::parse;
-use ferry::handlers::submit::{self, SubmitInput, Submitted};
 use ferry::lanes::JobId;
+use ferry::lanes::intake::{self, SubmitInput, Submitted};
 use ferry::lanes::record::JobState;
 use ferry::lanes::runner::Kicked;
 use ferry::ports::LaneView;
@@ -59,7 +59,8 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
     let deployment = args.deploy.open(Some(&args.runner)).await?;
     let config = deployment.submit_config()?;
     let ports = (deployment.runners()?, deployment.lanes()?);
-    let submitted = submit::submit(&ports, &config, &input, &request_id()).await?;
+    let timing = ferry::runtime::timing(&config.lanes);
+    let submitted = intake::submit(&ports, &config, &input, (&request_id(), timing)).await?;
     if args.output.json {
         println!("{}", serde_json::to_string(&submitted).unwrap_or_default());
     } else {

@@ -80,7 +80,7 @@ const MAX_REPORTS_READ: usize = 1_000;
 
 /// The task ids Ferry's runs in this lane used (kept reports and the run in flight).
 async fn ferrys_tasks<L: LaneView>(lanes: &L, lane: &LaneId) -> Result<BTreeSet<String>, Failure> {
-    let now = ferry::handlers::now_millis();
+    let now = ferry::runtime::now_millis();
     // The kept reports of the last 30 days, newest first (at most as many as listed).
     let mut ids: BTreeSet<String> = lanes
         .history(

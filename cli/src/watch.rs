@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use ferry::aws::AwsTasks;
-use ferry::handlers::now_millis;
 use ferry::lanes::LaneId;
 use ferry::lanes::record::{JobState, KeptReport, RunId};
 use ferry::notify::report::Outcome;
 use ferry::ports::{DescribeTask, LaneView};
+use ferry::runtime::now_millis;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::deploy::DeployArgs;

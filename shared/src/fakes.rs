@@ -430,7 +430,7 @@ thread_local! {
     static VIRTUAL_NOW: Cell<Option<Millis>> = const { Cell::new(None) };
 }
 
-/// Sets this thread's clock for [`crate::handlers::now_millis`] (`None`: the wall clock again).
+/// Sets this thread's clock for [`crate::runtime::now_millis`] (`None`: the wall clock again).
 pub fn set_virtual_now(now: Option<Millis>) {
     VIRTUAL_NOW.with(|c| c.set(now));
 }

@@ -40,6 +40,7 @@ pub mod lanes;
 pub mod metrics;
 pub mod notify;
 pub mod ports;
+pub mod runtime;
 pub mod trigger;
 
 #[cfg(feature = "test-util")]

@@ -1100,38 +1100,9 @@ impl NoteRuns for AwsLanes {
     /// in flight; the mark that stands comes back (`UPDATED_NEW`).
     #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
     async fn mark_start(&self, run: &RunRecord, now: Millis) -> Result<Millis, FerryError> {
-        const OP: &str = "UpdateItem";
-        let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(lane_pk(&run.lane), format!("run#{}", run.id))))
-            .update_expression("SET start_attempted_at = if_not_exists(start_attempted_at, :now)")
-            .condition_expression("attribute_exists(pk) AND run_state <> :done")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":done", s(state_name(RunState::Done)))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match answer {
-            Ok(output) => Ok(output
-                .attributes
-                .as_ref()
-                .and_then(|item| number(item, "start_attempted_at"))
-                .unwrap_or(now)),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
-                    Err(FerryError::NotFound {
-                        message: format!("run {} of {} is not in flight", run.id, run.lane),
-                        source: None,
-                    })
-                }
-                _ => {
-                    let class = e.as_service_error().and_then(table_class);
-                    Err(classify(OP, e, class))
-                }
-            },
-        }
+        let expression = "SET start_attempted_at = if_not_exists(start_attempted_at, :now)";
+        let item = self.mark_run(run, expression, (":now", n(now))).await?;
+        Ok(number(&item, "start_attempted_at").unwrap_or(now))
     }
 }
 
@@ -1164,6 +1135,47 @@ fn stored_run_of(item: &Item) -> Result<RunRecord, FerryError> {
         run.adoptions = run.adoptions.max(u32::try_from(count).unwrap_or(u32::MAX));
     }
     Ok(run)
+}
+
+impl AwsLanes {
+    /// One `UpdateItem` of a mark kept beside a run in flight (`expression`, with its one
+    /// `value`), answering the marks it left (`UPDATED_NEW`); a run no longer in flight is
+    /// `NotFound`.
+    async fn mark_run(
+        &self,
+        run: &RunRecord,
+        expression: &str,
+        (name, value): (&str, AttributeValue),
+    ) -> Result<Item, FerryError> {
+        const OP: &str = "UpdateItem";
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(lane_pk(&run.lane), format!("run#{}", run.id))))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk) AND run_state <> :done")
+            .expression_attribute_values(name, value)
+            .expression_attribute_values(":done", s(state_name(RunState::Done)))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => Ok(output.attributes.unwrap_or_default()),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                    Err(FerryError::NotFound {
+                        message: format!("run {} of {} is not in flight", run.id, run.lane),
+                        source: None,
+                    })
+                }
+                _ => {
+                    let class = e.as_service_error().and_then(table_class);
+                    Err(classify(OP, e, class))
+                }
+            },
+        }
+    }
 }
 
 impl AwsLanes {
@@ -1314,38 +1326,10 @@ impl LaneRuns for AwsLanes {
     /// earlier read), on a run still in flight.
     #[instrument(skip(self, run), fields(lane = %run.lane, run = %run.id))]
     async fn adopted(&self, run: &RunRecord) -> Result<u32, FerryError> {
-        const OP: &str = "UpdateItem";
-        let answer = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(lane_pk(&run.lane), format!("run#{}", run.id))))
-            .update_expression("ADD adoptions :one")
-            .condition_expression("attribute_exists(pk) AND run_state <> :done")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":done", s(state_name(RunState::Done)))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match answer {
-            Ok(output) => Ok(output
-                .attributes
-                .as_ref()
-                .and_then(|item| number(item, "adoptions"))
-                .map_or(1, |count| u32::try_from(count).unwrap_or(u32::MAX))),
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
-                    Err(FerryError::NotFound {
-                        message: format!("run {} of {} is not in flight", run.id, run.lane),
-                        source: None,
-                    })
-                }
-                _ => {
-                    let class = e.as_service_error().and_then(table_class);
-                    Err(classify(OP, e, class))
-                }
-            },
-        }
+        let item = self
+            .mark_run(run, "ADD adoptions :one", (":one", n(1)))
+            .await?;
+        Ok(number(&item, "adoptions").map_or(1, |count| u32::try_from(count).unwrap_or(u32::MAX)))
     }
 
     /// Each member's job to `state` (packed within a transaction's limits; a job already ended

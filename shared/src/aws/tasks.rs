@@ -40,25 +40,31 @@ impl StartTask for AwsTasks {
         job: &ValidJob,
         key: &IdempotencyKey,
     ) -> Result<TaskHandle, FerryError> {
-        match job.service() {
-            Service::Fsx(target) => fsx::start(&self.fsx, job, target, key).await,
-            Service::DataSync(target) => {
-                datasync::start(&self.datasync, job, target, key, datasync::Search::Live).await
-            }
-        }
+        self.start(job, key, datasync::Search::Live).await
     }
 
-    /// FSx keeps a `ClientRequestToken` with the task it created, ended or not; DataSync
-    /// executions are searched whatever their status.
     async fn start_task_again(
         &self,
         job: &ValidJob,
         key: &IdempotencyKey,
     ) -> Result<TaskHandle, FerryError> {
+        self.start(job, key, datasync::Search::Any).await
+    }
+}
+
+impl AwsTasks {
+    /// FSx keeps a `ClientRequestToken` with the task it created, ended or not, so `search`
+    /// only tells DataSync which executions to look among for one the key started.
+    async fn start(
+        &self,
+        job: &ValidJob,
+        key: &IdempotencyKey,
+        search: datasync::Search,
+    ) -> Result<TaskHandle, FerryError> {
         match job.service() {
             Service::Fsx(target) => fsx::start(&self.fsx, job, target, key).await,
             Service::DataSync(target) => {
-                datasync::start(&self.datasync, job, target, key, datasync::Search::Any).await
+                datasync::start(&self.datasync, job, target, key, search).await
             }
         }
     }

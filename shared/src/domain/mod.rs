@@ -14,7 +14,9 @@
 
 pub mod idempotency;
 pub mod job;
+pub mod outcome;
 pub mod parse;
+pub mod paths;
 pub mod poll;
 pub mod status;
 pub mod task_definition;

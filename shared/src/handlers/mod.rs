@@ -17,6 +17,8 @@
 //!   invocation at a time, so worker threads would only add start-up work (measured: about
 //!   1.3 ms of a 13 ms cold start; `bench/README.md`).
 
+pub use crate::runtime::{now_millis, timing};
+
 pub mod cancel_task;
 pub mod datasync_event;
 pub mod lane;
@@ -28,7 +30,6 @@ pub mod task_status;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
@@ -39,7 +40,7 @@ use crate::domain::job::JobSpec;
 use crate::domain::status::{StatusContext, TaskHandle, Timestamp};
 use crate::error::FerryError;
 use crate::lanes::LaneId;
-use crate::lanes::record::{Millis, RunId};
+use crate::lanes::record::RunId;
 use crate::lanes::runner::Timing;
 use crate::ports::LaneLease;
 
@@ -64,27 +65,6 @@ where
         Box::pin(handler(&ports, &config, event))
     };
     lambda_runtime::run(service_fn(handle)).await
-}
-
-/// Milliseconds since the Unix epoch, now: the lane table's clock. Built with the `test-util`
-/// feature (never deployed), a test may set its thread's clock instead
-/// ([`crate::fakes::set_virtual_now`]): the lane protocol's simulation drives leases with it.
-pub fn now_millis() -> Millis {
-    #[cfg(feature = "test-util")]
-    if let Some(now) = crate::fakes::virtual_now() {
-        return now;
-    }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Now, and how long a lease taken or renewed now lasts.
-pub fn timing(lanes: &LaneConfig) -> Timing {
-    Timing {
-        now: now_millis(),
-        lease_ms: u64::from(lanes.lease_seconds) * 1000,
-    }
 }
 
 /// Who calls a task function when the lane runner does: the lane, the runner execution that

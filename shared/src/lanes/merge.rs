@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::budget::{SPEC_BYTES, json_bytes, json_list_bytes, json_str_bytes};
 use crate::domain::job::{JobKind, JobSpec, Limits};
+use crate::domain::paths::collapse;
 use crate::domain::validate::{MAX_FILTER_CHARS, filter_value_len};
-use crate::trigger::coalesce::collapse;
 
 /// A job waiting in a lane, as the merge sees it.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,7 @@
 //!
 //! The whole design, for people: `docs/lanes.md`.
 
+pub mod intake;
 pub mod merge;
 pub mod record;
 pub mod runner;

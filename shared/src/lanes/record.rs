@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{JobId, LaneId};
 use crate::domain::job::JobSpec;
+use crate::domain::outcome::Outcome;
 use crate::domain::status::{Counts, TaskHandle, Timestamp};
-use crate::notify::report::Outcome;
 
 /// Milliseconds since the Unix epoch: the lane table's clock (enqueue order, leases,
 /// deadlines).

@@ -19,31 +19,7 @@ pub const SCHEMA: &str = "ferry.completion-report/1";
 /// The longest reason kept (a Step Functions `Cause` can be 32,768 characters).
 pub const MAX_REASON_CHARS: usize = 2_000;
 
-/// How the job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Succeeded,
-    Failed,
-    Canceled,
-    /// The job's `timeout_seconds` passed; Ferry cancelled the task.
-    TimedOut,
-    /// The task was never started: the start failed in a way retries could not fix.
-    CouldNotStart,
-}
-
-impl Outcome {
-    /// The upper-case word used in subjects and the `status` message attribute.
-    pub fn as_upper(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "SUCCEEDED",
-            Outcome::Failed => "FAILED",
-            Outcome::Canceled => "CANCELED",
-            Outcome::TimedOut => "TIMED_OUT",
-            Outcome::CouldNotStart => "COULD_NOT_START",
-        }
-    }
-}
+pub use crate::domain::outcome::Outcome;
 
 /// The error Step Functions' `Catch` passes on (`ResultPath` of the error output).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

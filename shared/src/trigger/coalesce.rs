@@ -14,7 +14,6 @@
 //! same jobs, whatever order the records arrived in: a redelivered batch names the same
 //! executions.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
@@ -23,6 +22,7 @@ use super::events::S3Object;
 use super::routes::{Route, Routes};
 use crate::budget::{SPEC_BYTES, json_bytes, json_list_bytes, json_str_bytes};
 use crate::domain::job::{JobKind, JobSpec, Limits};
+pub use crate::domain::paths::{collapse, component_cmp};
 use crate::domain::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, filter_len, fsx_path_problem};
 use crate::ids::is_forbidden_char;
 
@@ -129,39 +129,6 @@ pub fn plan<'a>(
     plan
 }
 
-/// Orders paths component by component (`a/b` before `a-b/c`, because `a` < `a-b`): byte
-/// order with `/` ranked below every other byte. Equal to comparing `split('/')` sequences,
-/// without building them.
-pub fn component_cmp(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let same = common_prefix_len(a, b);
-    match (a.get(same), b.get(same)) {
-        (Some(x), Some(y)) => rank(*x).cmp(&rank(*y)),
-        _ => a.len().cmp(&b.len()),
-    }
-}
-
-/// Length of the common prefix of `a` and `b`, eight bytes at a time (keys in a batch share
-/// long prefixes; this comparison is most of the sort).
-fn common_prefix_len(a: &[u8], b: &[u8]) -> usize {
-    let (a_words, _) = a.as_chunks::<8>();
-    let (b_words, _) = b.as_chunks::<8>();
-    let mut same = 0;
-    for (x, y) in a_words.iter().zip(b_words) {
-        let diff = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
-        if diff != 0 {
-            // Little-endian: the lowest set bit is in the first differing byte.
-            return same + (diff.trailing_zeros() / 8) as usize;
-        }
-        same += 8;
-    }
-    same + a[same..]
-        .iter()
-        .zip(&b[same..])
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
 /// The first eight bytes of `rel` as a number that orders like [`component_cmp`]: each byte
 /// mapped to a distinct value in rank order (`/` lowest), missing bytes as 0. A smaller head
 /// means a smaller key; equal heads need the full comparison.
@@ -175,10 +142,6 @@ fn head(rel: &str) -> u64 {
         };
     }
     u64::from_be_bytes(out)
-}
-
-fn rank(byte: u8) -> u16 {
-    if byte == b'/' { 0 } else { u16::from(byte) + 1 }
 }
 
 /// The distinct objects of a sorted group: runs of records naming the same key.
@@ -551,123 +514,6 @@ fn plan_filters(
         covered.add(same);
     }
     flush(&mut chunk, &mut covered, plan);
-}
-
-/// Collapses relative keys into at most `cap` prefixes that together cover every key.
-///
-/// Keys are split on `/` into a tree. Starting from the root (the route's prefix, one path),
-/// nodes are expanded into their children level by level, cheapest first, while the count
-/// stays within `cap`. A node left unexpanded stands for its whole subtree. Returns
-/// `(relative path, is_directory)` in key order; `("", true)` is the root itself.
-pub fn collapse(keys: &[&str], cap: usize) -> Vec<(String, bool)> {
-    let mut sorted: Vec<&str> = keys.iter().map(|k| k.trim_end_matches('/')).collect();
-    // In component order, a node's children arrive sorted and contiguous, so each insertion
-    // only compares with the last child (no map, no allocation). `plan` hands keys over
-    // already in that order; checking is linear.
-    if !sorted.is_sorted_by(|a, b| component_cmp(a, b).is_le()) {
-        sorted.sort_unstable_by(|a, b| component_cmp(a, b));
-    }
-    sorted.dedup();
-    let mut tree = Tree::default();
-    for key in sorted {
-        tree.insert(key);
-    }
-    let mut expanded = vec![false; tree.nodes.len()];
-    let mut count = 1usize;
-    let mut level = vec![0usize];
-    while !level.is_empty() {
-        let mut candidates: Vec<(usize, usize)> = level
-            .iter()
-            .filter(|&&n| !tree.nodes[n].children.is_empty())
-            .map(|&n| {
-                let node = &tree.nodes[n];
-                (node.children.len() + usize::from(node.terminal) - 1, n)
-            })
-            .collect();
-        candidates.sort_unstable();
-        let mut next = Vec::new();
-        for (growth, n) in candidates {
-            if count + growth <= cap {
-                count += growth;
-                expanded[n] = true;
-                next.extend_from_slice(&tree.nodes[n].children);
-            }
-        }
-        level = next;
-    }
-    let mut out = Vec::with_capacity(count);
-    tree.emit(0, &expanded, &mut String::new(), &mut out);
-    out
-}
-
-#[derive(Debug)]
-struct Node<'a> {
-    name: &'a str,
-    children: Vec<usize>,
-    /// A key ends here.
-    terminal: bool,
-}
-
-#[derive(Debug)]
-struct Tree<'a> {
-    nodes: Vec<Node<'a>>,
-}
-
-impl Default for Tree<'_> {
-    fn default() -> Self {
-        Tree {
-            nodes: vec![Node {
-                name: "",
-                children: Vec::new(),
-                terminal: false,
-            }],
-        }
-    }
-}
-
-impl<'a> Tree<'a> {
-    /// Inserts a key; keys must arrive in component order.
-    fn insert(&mut self, key: &'a str) {
-        let mut at = 0;
-        if !key.is_empty() {
-            for part in key.split('/') {
-                at = match self.nodes[at].children.last() {
-                    Some(&child) if self.nodes[child].name == part => child,
-                    _ => {
-                        let child = self.nodes.len();
-                        self.nodes.push(Node {
-                            name: part,
-                            children: Vec::new(),
-                            terminal: false,
-                        });
-                        self.nodes[at].children.push(child);
-                        child
-                    }
-                };
-            }
-        }
-        self.nodes[at].terminal = true;
-    }
-
-    fn emit(&self, n: usize, expanded: &[bool], path: &mut String, out: &mut Vec<(String, bool)>) {
-        let node = &self.nodes[n];
-        if !expanded[n] {
-            out.push((path.clone(), !node.children.is_empty()));
-            return;
-        }
-        if node.terminal {
-            out.push((path.clone(), false));
-        }
-        for &child in &node.children {
-            let len = path.len();
-            if n != 0 {
-                path.push('/');
-            }
-            path.push_str(self.nodes[child].name);
-            self.emit(child, expanded, path, out);
-            path.truncate(len);
-        }
-    }
 }
 
 #[cfg(test)]

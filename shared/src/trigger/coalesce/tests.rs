@@ -1,6 +1,9 @@
+use std::cmp::Ordering;
+
 use serde_json::json;
 
 use super::*;
+use crate::domain::paths::common_prefix_len;
 use crate::domain::validate::filter_value_len;
 use crate::trigger::routes::Routes;
 
