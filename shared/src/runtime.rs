@@ -9,7 +9,7 @@ use crate::lanes::runner::Timing;
 
 /// Milliseconds since the Unix epoch, now: the lane table's clock. Built with the `test-util`
 /// feature (never deployed), a test may set its thread's clock instead
-/// ([`crate::fakes::set_virtual_now`]): the lane protocol's simulation drives leases with it.
+/// (`fakes::set_virtual_now`): the lane protocol's simulation drives leases with it.
 pub fn now_millis() -> Millis {
     #[cfg(feature = "test-util")]
     if let Some(now) = crate::fakes::virtual_now() {

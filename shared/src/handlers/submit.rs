@@ -82,7 +82,7 @@ struct StatusDetail {
     input: Option<String>,
 }
 
-/// The `detail-type` of the events [`runner_stopped`] handles.
+/// The `detail-type` of the events `runner_stopped` handles.
 pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
 
 /// The statuses of an execution that ended without giving its lane up (`SUCCEEDED` runners
