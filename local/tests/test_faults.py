@@ -119,6 +119,43 @@ def test_one_batch_delivered_five_times_queues_one_job_per_route(
         assert report["task_id"] in (task["TaskId"], execution["TaskExecutionArn"])
 
 
+def test_a_batch_whose_answer_was_lost_comes_back_regrouped_and_queues_each_upload_once(
+        ferry: LocalFerry, world: World, reports: Inbox) -> None:
+    # Issue 25, mechanism 6: the first invocation queues the job and dies before answering;
+    # SQS delivers the messages again, in other batches, whose jobs would have other ids.
+    batch = unique("regroup")
+    keys = [f"incoming/{batch}/run-{i}.h5" for i in range(8)]
+    upload(ferry, world.data_bucket, keys)
+    lane = lane_of_fs(world.route_fs)
+    jobs_before = ferry.lane_jobs(lane)
+    tasks_before = ferry.fsx_tasks(world.route_fs)
+
+    messages = ferry.receive_uploads(world.uploads_url, objects=len(keys))
+    [first] = ferry.deliver(messages, world.uploads_url, world.uploads_arn, batch_size=100,
+                            delete=False)
+    assert first.invocation.ok and first.failed == [], first.invocation
+    # The visibility timeout ends (at once, here): the emulated SQS counts the second receive.
+    sqs = ferry.client("sqs")
+    for m in messages:
+        sqs.change_message_visibility(QueueUrl=world.uploads_url,
+                                      ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+    again = ferry.receive_uploads(world.uploads_url, objects=len(keys))
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in again} == {"2"}
+    deliveries = ferry.deliver(again, world.uploads_url, world.uploads_arn, batch_size=3)
+    assert len(deliveries) >= 3, "three other groupings"
+    for d in deliveries:
+        assert d.invocation.ok and d.failed == [], d.invocation
+    assert ferry.queue_depth(world.uploads_url) == 0, "every message acknowledged"
+
+    jobs = new_jobs(ferry.settle(lane), jobs_before)
+    assert len(jobs) == 1, f"one job, not one per grouping: {sorted(jobs)}"
+    assert {j["state"] for j in jobs.values()} == {"succeeded"}
+    [task] = new_fsx_tasks(ferry, world.route_fs, tasks_before)
+    assert task["Status"]["TotalCount"] == len(keys)
+    [job_id] = jobs
+    assert report_of(reports, job_id)["outcome"] == "succeeded"
+
+
 def test_one_datasync_schedule_occurrence_delivered_twice_starts_one_execution(
         ferry: LocalFerry, world: World, reports: Inbox) -> None:
     # Scheduler's duplicates come close together: the first job is still transferring.

@@ -11,14 +11,14 @@
 //! - [`FakeLanes`] (the lane table): the adapter's conditions, in memory.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{DataSyncTarget, JobSpec, Service, ValidJob};
 use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskSnapshot, Timestamp, Timings};
 use crate::error::{AwsError, FerryError};
-use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url};
+use crate::ids::{DataSyncExecutionArn, FsxTaskId, S3Url, UploadId};
 use crate::lanes::record::{
     CancelRequest, DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState,
     Lease, LeaseRequest, Leased, Millis, QueuedJob, REGISTRATION_DAYS, Registered, RunId, RunJob,
@@ -29,8 +29,8 @@ use crate::notify::message::SnsMessage;
 use crate::ports::{
     ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeExecution, DescribeTask, Fetched,
     KeepReports, KeepRunnersWaiting, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted,
-    Parked, Publish, PutObject, ReadQueued, ReadReports, ReadRuns, RecordDropped, StartExecution,
-    StartOutcome, StartTask, TokenAnswer, WakeRunners, WakeSlot, WakeSlots,
+    Parked, Publish, PutObject, QueuedUploads, ReadQueued, ReadReports, ReadRuns, RecordDropped,
+    StartExecution, StartOutcome, StartTask, TokenAnswer, WakeRunners, WakeSlot, WakeSlots,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
@@ -629,6 +629,9 @@ struct LanesState {
     fail_record_dropped: u32,
     in_flight: BTreeMap<LaneId, RunId>,
     fail_enqueues: u32,
+    /// The uploads each job of `s3-trigger` covers: (lane, enqueued at, job, upload ids).
+    covered: Vec<(LaneId, Millis, JobId, Vec<UploadId>)>,
+    fail_upload_reads: u32,
     /// Runner executions started: (name, input).
     runners: Vec<(String, String)>,
     /// Wake slots by execution ARN: the slot, and when a wake no runner waited for came.
@@ -670,7 +673,6 @@ impl FakeLanes {
         self.state.lock().fail_notes = count;
     }
 
-    /// Makes the next `count` enqueues fail (a DynamoDB outage).
     /// Fails the next `count` recordings of dropped uploads.
     pub fn fail_next_record_dropped(&self, count: u32) {
         self.state.lock().fail_record_dropped = count;
@@ -681,8 +683,25 @@ impl FakeLanes {
         self.state.lock().dropped.clone()
     }
 
+    /// Makes the next `count` enqueues fail (a DynamoDB outage).
     pub fn fail_next_enqueues(&self, count: u32) {
         self.state.lock().fail_enqueues += count;
+    }
+
+    /// Sets how many of the next reads of queued uploads fail (the table throttled): 0 ends it.
+    pub fn fail_next_upload_reads(&self, count: u32) {
+        self.state.lock().fail_upload_reads = count;
+    }
+
+    /// Each job enqueued with the uploads it covers: (job, upload ids), in enqueue order.
+    pub fn covered_uploads(&self) -> Vec<(JobId, Vec<UploadId>)> {
+        let state = self.state.lock();
+        let mut covered: Vec<_> = state.covered.iter().collect();
+        covered.sort_by_key(|(_, at, job, _)| (*at, job.clone()));
+        covered
+            .into_iter()
+            .map(|(_, _, job, ids)| (job.clone(), ids.clone()))
+            .collect()
     }
 
     /// Every job with its state, in enqueue order.
@@ -903,6 +922,40 @@ impl LaneQueue for FakeLanes {
         };
         state.registry.insert(job.lane.clone(), registration);
         Ok(Enqueued::Added)
+    }
+}
+
+impl QueuedUploads for FakeLanes {
+    async fn enqueue_covering(
+        &self,
+        job: &QueuedJob,
+        uploads: &[UploadId],
+    ) -> Result<Enqueued, FerryError> {
+        let enqueued = self.enqueue(job).await?;
+        if enqueued == Enqueued::Added {
+            let ids = uploads.to_vec();
+            let entry = (job.lane.clone(), job.enqueued_at, job.id.clone(), ids);
+            self.state.lock().covered.push(entry);
+        }
+        Ok(enqueued)
+    }
+
+    async fn queued_uploads(
+        &self,
+        lane: &LaneId,
+        since: Millis,
+    ) -> Result<HashSet<UploadId>, FerryError> {
+        let mut state = self.state.lock();
+        if state.fail_upload_reads > 0 {
+            state.fail_upload_reads -= 1;
+            return Err(FakeFailure::Throttled.into_error());
+        }
+        Ok(state
+            .covered
+            .iter()
+            .filter(|(l, at, _, _)| l == lane && *at >= since)
+            .flat_map(|(_, _, _, ids)| ids.iter().copied())
+            .collect())
     }
 }
 

@@ -555,5 +555,20 @@ impl fmt::Display for S3Url {
     }
 }
 
+/// One upload: a 128-bit digest of what an event says was created (bucket, key, version id,
+/// sequencer and ETag, each length-prefixed). Two records of one upload (S3's duplicate
+/// notifications, an SQS redelivery) have the same id; a later upload of the same key has a
+/// different sequencer, so a different id. The jobs `s3-trigger` enqueues record the ids they
+/// cover, so that a redelivered message regrouped into another batch is not queued again.
+/// 128 bits: a false match would leave an upload unqueued, so collisions must be out of reach
+/// (about 2^-64 for 2^32 uploads by the birthday bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UploadId(pub [u8; 16]);
+
+impl UploadId {
+    /// Its bytes as stored (the lane table keeps ids side by side in one binary attribute).
+    pub const BYTES: usize = 16;
+}
+
 #[cfg(test)]
 mod tests;

@@ -3,13 +3,14 @@
 //! `test-util`) in memory. A handler is generic over exactly the ports it calls, which is also
 //! how the security test derives each function's IAM policy from the code.
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::ValidJob;
 use crate::domain::status::{Counts, TaskHandle, TaskSnapshot, Timestamp};
 use crate::error::FerryError;
-use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, FileSystemId, S3Url};
+use crate::ids::{DataSyncExecutionArn, DataSyncTaskArn, FileSystemId, S3Url, UploadId};
 use crate::lanes::record::{
     DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState, LeaseRequest,
     Leased, Millis, QueuedJob, Registered, RunId, RunJob, RunRecord,
@@ -290,6 +291,26 @@ pub trait LaneQueue {
     /// Enqueues `job` in its lane, at most once per job id.
     fn enqueue(&self, job: &QueuedJob)
     -> impl Future<Output = Result<Enqueued, FerryError>> + Send;
+}
+
+/// Jobs that record the uploads they cover (`s3-trigger`): a message SQS delivers again, in
+/// another grouping, finds its uploads queued instead of queueing them in a second job.
+pub trait QueuedUploads {
+    /// Enqueues `job` as [`LaneQueue::enqueue`] does and, in the same transaction, the ids of
+    /// the uploads it covers: both are written, or neither.
+    fn enqueue_covering(
+        &self,
+        job: &QueuedJob,
+        uploads: &[UploadId],
+    ) -> impl Future<Output = Result<Enqueued, FerryError>> + Send;
+
+    /// The uploads covered by the jobs enqueued on `lane` at or after `since` (epoch ms),
+    /// read consistently.
+    fn queued_uploads(
+        &self,
+        lane: &LaneId,
+        since: Millis,
+    ) -> impl Future<Output = Result<HashSet<UploadId>, FerryError>> + Send;
 }
 
 /// Each lane's lease: at most one runner at a time.

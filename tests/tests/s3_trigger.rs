@@ -551,3 +551,141 @@ async fn a_later_upload_that_coalesces_to_the_same_job_is_still_queued() {
         .unwrap();
     assert_eq!(fake.1.jobs().len(), 2, "an overwrite queues a new import");
 }
+
+/// `batch` as SQS delivers it the `receives`th time: `ApproximateReceiveCount` and
+/// `SentTimestamp` among each message's attributes (decimal strings, as Lambda's SQS event has
+/// them), sent a minute ago.
+fn delivered(batch: &Value, receives: u32) -> Value {
+    let sent = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 60_000;
+    let mut batch = batch.clone();
+    for record in batch["Records"].as_array_mut().unwrap() {
+        record["attributes"] = json!({"ApproximateReceiveCount": receives.to_string(),
+                                      "SentTimestamp": sent.to_string()});
+    }
+    batch
+}
+
+/// The messages `range` of `batch`, as one invocation gets them.
+fn regrouped(batch: &Value, range: std::ops::Range<usize>) -> Value {
+    json!({"Records": batch["Records"].as_array().unwrap()[range].to_vec()})
+}
+
+fn summary_of(output: TriggerOutput) -> (Vec<String>, usize) {
+    match output {
+        TriggerOutput::Sqs(response) => (
+            response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            0,
+        ),
+        TriggerOutput::Summary(s) => (Vec::new(), s.uploads_already_queued),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_redelivered_in_other_groupings_queues_no_upload_twice() {
+    // Issue 25, mechanism 6: an invocation dies after its enqueue; SQS delivers the messages
+    // again in other batches, whose jobs would have other ids.
+    let fake = fakes();
+    let config = config();
+    let batch = sqs_batch(16, |i| {
+        if i < 12 {
+            format!("incoming/regroup/f{i:02}.h5")
+        } else {
+            format!("outgoing/regroup/p{i:02}.csv")
+        }
+    });
+    let first = invoke(&fake, &config, delivered(&batch, 1)).await.unwrap();
+    assert!(failures(first).is_empty());
+    assert_eq!(fake.1.jobs().len(), 2, "one job per route");
+    // The answer was lost: every message comes back, in three other groupings.
+    let again = delivered(&batch, 2);
+    for range in [0..5, 5..14, 14..16, 0..16] {
+        let output = invoke(&fake, &config, regrouped(&again, range.clone()))
+            .await
+            .unwrap();
+        assert!(failures(output).is_empty(), "{range:?}: acknowledged");
+    }
+    assert_eq!(
+        fake.1.jobs().len(),
+        2,
+        "no upload is queued in a second job"
+    );
+    let covered: Vec<_> = fake.1.covered_uploads();
+    assert_eq!(covered.len(), 2);
+    assert_eq!(
+        covered.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
+        16,
+        "each job recorded the uploads it covers"
+    );
+
+    // Redelivered messages beside new ones: only the new uploads make a job.
+    let fresh = sqs_batch(19, |i| format!("incoming/regroup/f{i:02}.h5"));
+    let mut mixed = regrouped(&again, 0..12);
+    for record in delivered(&fresh, 1)["Records"].as_array().unwrap()[16..].iter() {
+        let mut record = record.clone();
+        record["messageId"] = json!(format!("new-{}", record["messageId"].as_str().unwrap()));
+        mixed["Records"].as_array_mut().unwrap().push(record);
+    }
+    let output = invoke(&fake, &config, mixed).await.unwrap();
+    assert!(failures(output).is_empty());
+    let jobs = started_jobs(&fake);
+    assert_eq!(jobs.len(), 3);
+    assert_eq!(
+        jobs[2].paths,
+        [16, 17, 18].map(|i| format!("s3://ferry-data-repository/incoming/regroup/f{i}.h5")),
+        "the new job covers the new uploads only"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivery_whose_lane_cannot_be_read_fails_its_messages_and_queues_nothing() {
+    let fake = fakes();
+    let config = config();
+    let batch = sqs_batch(6, |i| format!("incoming/unread/f{i}.h5"));
+    // A first delivery does not read the lane table: the failure stays armed.
+    fake.1.fail_next_upload_reads(1);
+    let output = invoke(&fake, &config, delivered(&regrouped(&batch, 0..3), 1))
+        .await
+        .unwrap();
+    assert!(failures(output).is_empty());
+    assert_eq!(fake.1.jobs().len(), 1);
+    // The redelivery's read fails: its messages come back, nothing is queued.
+    let again = delivered(&batch, 2);
+    let output = invoke(&fake, &config, again.clone()).await.unwrap();
+    assert_eq!(failures(output), ["m0", "m1", "m2", "m3", "m4", "m5"]);
+    assert_eq!(fake.1.jobs().len(), 1);
+    // Next time it reads: m3..m5 are queued, m0..m2 left out.
+    let output = invoke(&fake, &config, again).await.unwrap();
+    assert!(failures(output).is_empty());
+    let jobs = started_jobs(&fake);
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(
+        jobs[1].paths,
+        [3, 4, 5].map(|i| format!("s3://ferry-data-repository/incoming/unread/f{i}.h5"))
+    );
+}
+
+#[tokio::test]
+async fn a_direct_event_retried_whole_needs_no_lookup() {
+    // Direct S3 events carry no receive count: Lambda retries them whole (same grouping), and
+    // the job id alone keeps them to one job; no lookup is needed, none is made.
+    let fake = fakes();
+    invoke(&fake, &config(), fixture("s3-direct"))
+        .await
+        .unwrap();
+    fake.1.fail_next_upload_reads(1);
+    let (failed, already) = summary_of(
+        invoke(&fake, &config(), fixture("s3-direct"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!((failed.len(), already), (0, 0));
+    assert_eq!(fake.1.jobs().len(), 2);
+}

@@ -4,14 +4,18 @@
 //! `notify`) and the in-memory ports, on a virtual clock, and checks the protocol's invariants
 //! after every step.
 //!
-//! Actors: people submitting jobs (each kicks its lane) and cancelling them; lane runners, each
+//! Actors: people submitting jobs (each kicks its lane) and cancelling them; uploads, whose
+//! notifications wait in an SQS queue that `s3-trigger` is invoked on in batches SQS groups as
+//! it likes (a message not acknowledged comes back after its visibility timeout, with its
+//! receive count up, in whatever batch); lane runners, each
 //! following the state machine's paths (Settle, Take, NotifyExpired, StartTask, Started,
 //! GetStatus, CancelTask, Notify, Finish, Release, HandOver); the services moving tasks along
 //! (FSx tasks and DataSync executions succeed or fail); the sweep, every 5 minutes of virtual
 //! time; runner stops, whose status change event is delivered at once, late, twice or never;
 //! runners paused past their lease (their lane taken over meanwhile, their next step refused);
 //! Lambda invocations that crash before their call or after it (the answer lost, the call
-//! retried); the lane table failing between start-task's start of a task and its record of it;
+//! retried; for `s3-trigger`, every message of the batch comes back); the lane table failing
+//! to say which uploads are queued; the lane table failing between start-task's start of a task and its record of it;
 //! and the clock, which jumps, so that leases of slow runners expire.
 //!
 //! Invariants, checked after every step (each failure names its seed: `FERRY_SIM_SEED=<n>`
@@ -19,10 +23,13 @@
 //! - **one task per run**: no two FSx tasks or DataSync executions carry one run's key;
 //! - **one runner per lane**: a lease-checked step that succeeds is the lease holder's;
 //! - **a job ends once**: a job in a final state never changes again;
+//! - **an upload is queued once**: no upload is in two jobs, however its message was
+//!   redelivered and regrouped;
 //! - **recovery**: no lane has work (a job pending or a run in flight) without a live runner
 //!   holding its lease for longer than [`RECOVERY_BOUND_MS`] (a lease and a sweep, when the
 //!   stop event is lost);
-//! - at the end, once faults stop: **every job ends** and **every job is reported**.
+//! - at the end, once faults stop: **every job ends**, **every job is reported**, and **every
+//!   upload is queued** (in exactly one job, its message acknowledged).
 //!
 //! What it does not cover: a cancel's report execution stopped whose status change event is
 //! lost too (that report is lost: docs/guarantees.md); a step is atomic (one Lambda invocation runs whole between two
@@ -39,15 +46,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ferry::config::TriggerConfig;
 use ferry::config::{Laned, NotifyConfig, SubmitConfig, TaskConfig};
 use ferry::fakes::{FakeLanes, FakeNotify, FakeTasks, FakeTrigger, set_virtual_now};
+use ferry::handlers::s3_trigger::{self, TriggerOutput};
 use ferry::handlers::{cancel_task, lane, notify, start_task, submit, task_status};
 use ferry::ids::{StateMachineArn, TopicArn};
 use ferry::lanes::LaneId;
 use ferry::lanes::record::JobState;
 use ferry::ports::LaneView;
 use ferry::{FerryError, lanes::JobId};
-use ferry_tests::{STATE_MACHINE, lane_config, laned};
+use ferry_tests::{STATE_MACHINE, lane_config, laned, trigger_config};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -64,6 +73,11 @@ const RECOVERY_BOUND_MS: u64 = 900_000 + 5 * MINUTE + MINUTE;
 const MAX_ATTEMPTS: u32 = 6;
 /// A runner hands over after this many steps (the history budget, scaled down).
 const HAND_OVER_AFTER: u32 = 40;
+
+/// Uploads made at most (fewer than an import's 32 paths: a job's paths name its uploads).
+const MAX_UPLOADS: u64 = 24;
+/// The upload queue's visibility timeout: a message not acknowledged comes back after it.
+const VISIBILITY_MS: u64 = 5 * MINUTE;
 
 const FS: &str = "fs-0123456789abcdef0";
 const TASK_ARN: &str = "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0";
@@ -149,6 +163,16 @@ enum Called {
     Crashed,
 }
 
+/// An upload's notification in the SQS queue.
+#[derive(Debug)]
+struct Notification {
+    upload: u64,
+    /// Times it was received (its `ApproximateReceiveCount` once received again).
+    receives: u32,
+    sent: u64,
+    visible_at: u64,
+}
+
 struct World {
     rng: Rng,
     seed: u64,
@@ -165,6 +189,14 @@ struct World {
     /// left).
     events: Vec<(String, Value, u32)>,
     jobs: Vec<JobId>,
+    /// The upload queue, and how many uploads were made.
+    queue: Vec<Notification>,
+    uploads: u64,
+    /// Which jobs cover each upload, as of the last `s3-trigger` invocation (the only actor
+    /// that queues uploads).
+    covered: BTreeMap<u64, Vec<JobId>>,
+    /// `s3-trigger`'s configuration, read once.
+    routes: TriggerConfig,
     ended: BTreeMap<JobId, JobState>,
     /// Since when each lane has had work and no live runner holding its lease.
     orphaned_since: BTreeMap<LaneId, u64>,
@@ -242,6 +274,10 @@ impl World {
             seen_executions: 0,
             events: Vec::new(),
             jobs: Vec::new(),
+            queue: Vec::new(),
+            uploads: 0,
+            covered: BTreeMap::new(),
+            routes: routes(),
             ended: BTreeMap::new(),
             orphaned_since: BTreeMap::new(),
             faults: true,
@@ -287,19 +323,23 @@ impl World {
             .collect();
         let roll = self.rng.below(100);
         match roll {
-            0..=54 if !live.is_empty() => {
+            0..=50 if !live.is_empty() => {
                 let i = live[self.rng.below(live.len() as u64) as usize];
                 self.runner_step(i).await;
             }
-            55..=69 => self.service_step(),
-            70..=77 if self.faults && self.jobs.len() < 40 => self.submit_job().await,
-            78..=80 if self.faults => self.cancel_job().await,
-            81..=84 if self.faults && !live.is_empty() => {
+            51..=64 => self.service_step(),
+            65..=72 if self.faults && self.jobs.len() < 40 => self.submit_job().await,
+            73..=75 if self.faults => self.cancel_job().await,
+            76..=79 if self.faults && !live.is_empty() => {
                 let i = live[self.rng.below(live.len() as u64) as usize];
                 self.stop_runner(i);
             }
-            85..=89 if !self.events.is_empty() => self.deliver_event().await,
-            90 if self.faults && !live.is_empty() => {
+            80..=84 if !self.events.is_empty() => self.deliver_event().await,
+            86..=87 if self.faults && self.uploads < MAX_UPLOADS => self.upload(),
+            88..=90 if self.queue.iter().any(|n| n.visible_at <= self.now) => {
+                self.deliver_uploads().await
+            }
+            85 if self.faults && !live.is_empty() => {
                 // A runner slower than its lease: its lane is taken over meanwhile.
                 let i = live[self.rng.below(live.len() as u64) as usize];
                 self.runners[i].paused_until = self.now + 20 * MINUTE + self.rng.below(20 * MINUTE);
@@ -410,6 +450,116 @@ impl World {
             }
             Err(e) => self.fail(&format!("sweep failed: {e}")),
         }
+    }
+
+    /// One to three objects uploaded: S3 sends one notification each to the queue.
+    fn upload(&mut self) {
+        for _ in 0..=self.rng.below(3) {
+            if self.uploads == MAX_UPLOADS {
+                break;
+            }
+            self.queue.push(Notification {
+                upload: self.uploads,
+                receives: 0,
+                sent: self.now,
+                visible_at: self.now,
+            });
+            self.note(format!("upload u{}", self.uploads));
+            self.uploads += 1;
+        }
+    }
+
+    /// The event source mapping invokes `s3-trigger` on some of the visible messages, grouped
+    /// as SQS likes; what it does not acknowledge (failed, crashed, answer lost) comes back
+    /// after the visibility timeout.
+    async fn deliver_uploads(&mut self) {
+        let visible: Vec<usize> = (0..self.queue.len())
+            .filter(|&i| self.queue[i].visible_at <= self.now)
+            .collect();
+        let mut batch: Vec<usize> = visible
+            .iter()
+            .copied()
+            .filter(|_| self.rng.chance(60))
+            .collect();
+        if batch.is_empty() {
+            batch.push(visible[self.rng.below(visible.len() as u64) as usize]);
+        }
+        let mut records = Vec::new();
+        for &i in &batch {
+            let n = &mut self.queue[i];
+            n.receives += 1;
+            n.visible_at = self.now + VISIBILITY_MS;
+            if n.receives > 1 && self.covered.contains_key(&n.upload) {
+                *self
+                    .seen
+                    .entry("uploads redelivered after they were queued")
+                    .or_default() += 1;
+            }
+            records.push(sqs_record(n));
+        }
+        let uploads: Vec<u64> = batch.iter().map(|&i| self.queue[i].upload).collect();
+        let crash = self.faults && self.rng.chance(15);
+        if crash && self.rng.chance(33) {
+            self.saw("Lambda crashes");
+            return self.note(format!("s3-trigger {uploads:?}: crashed before its calls"));
+        }
+        let read_fails = self.faults && self.rng.chance(10);
+        self.lanes.fail_next_upload_reads(u32::from(read_fails));
+        let ports = (self.trigger.clone(), self.lanes.clone());
+        let payload = event(json!({"Records": records}));
+        let answer = s3_trigger::handle(&ports, &self.routes, payload).await;
+        self.lanes.fail_next_upload_reads(0);
+        self.covered = self.coverage();
+        let known: BTreeSet<JobId> = self.jobs.iter().cloned().collect();
+        for (job, _) in self.lanes.jobs() {
+            if !known.contains(&job.id) {
+                self.jobs.push(job.id);
+            }
+        }
+        if crash {
+            self.saw("Lambda crashes");
+            return self.note(format!("s3-trigger {uploads:?}: answer lost"));
+        }
+        let failed: BTreeSet<String> = match answer {
+            Ok(TriggerOutput::Sqs(response)) => response
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect(),
+            Ok(other) => self.fail(&format!("s3-trigger answered an SQS event with {other:?}")),
+            Err(e) => self.fail(&format!("s3-trigger failed its whole batch: {e}")),
+        };
+        if !failed.is_empty() {
+            self.saw("upload messages failed for redelivery");
+        }
+        self.note(format!("s3-trigger {uploads:?}: failed {failed:?}"));
+        let done: BTreeSet<usize> = batch
+            .into_iter()
+            .filter(|&i| !failed.contains(&message_id(self.queue[i].upload)))
+            .collect();
+        let mut i = 0;
+        self.queue.retain(|_| {
+            i += 1;
+            !done.contains(&(i - 1))
+        });
+    }
+
+    /// Which jobs cover each upload, from the jobs' import paths (one path an upload: fewer
+    /// uploads than an import's path cap never collapse).
+    fn coverage(&self) -> BTreeMap<u64, Vec<JobId>> {
+        let mut covered: BTreeMap<u64, Vec<JobId>> = BTreeMap::new();
+        for (job, _) in self.lanes.jobs() {
+            for path in &job.spec.paths {
+                let upload = path
+                    .strip_prefix("s3://ferry-data/up/u")
+                    .and_then(|rest| rest.strip_suffix(".h5"))
+                    .and_then(|n| n.parse().ok());
+                if let Some(upload) = upload {
+                    covered.entry(upload).or_default().push(job.id.clone());
+                }
+            }
+        }
+        covered
     }
 
     /// A runner execution stops (by hand, failed, timed out): its status change event comes
@@ -838,6 +988,12 @@ impl World {
                 self.ended.insert(id, state);
             }
         }
+        // An upload is queued once.
+        if let Some((upload, jobs)) = self.covered.iter().find(|(_, j)| j.len() > 1) {
+            self.fail(&format!(
+                "an upload is queued once: u{upload} is in {jobs:?}"
+            ));
+        }
         // Recovery.
         for lane in [fsx_lane(), sync_lane()] {
             let has_work = self.has_work(&lane).await;
@@ -895,7 +1051,43 @@ impl World {
                 self.fail(&format!("every job is reported: {id} is in no report"));
             }
         }
+        if let Some(lost) = (0..self.uploads).find(|u| !self.covered.contains_key(u)) {
+            self.fail(&format!("every upload is queued: u{lost} is in no job"));
+        }
+        if !self.queue.is_empty() {
+            self.fail(&format!(
+                "every upload message is acknowledged: {:?}",
+                self.queue
+            ));
+        }
     }
+}
+
+/// `s3-trigger`'s routes: uploads under `up/` are imported into the simulated file system.
+fn routes() -> TriggerConfig {
+    trigger_config(
+        &json!([{"name": "uploads", "bucket": "ferry-data", "prefix": "up/",
+                 "job": {"name": "import-uploads", "kind": "fsx_import", "file_system_id": FS}}])
+        .to_string(),
+    )
+}
+
+fn message_id(upload: u64) -> String {
+    format!("msg-u{upload}")
+}
+
+/// An upload's notification as Lambda's SQS event carries it: the same message id every time,
+/// its receive count and the time it was sent among its attributes.
+fn sqs_record(n: &Notification) -> Value {
+    let body = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "ferry-data"},
+               "object": {"key": format!("up/u{}.h5", n.upload), "size": 1,
+                          "eTag": "0123456789abcdef0123456789abcdef",
+                          "sequencer": format!("{:016X}", n.upload)}}}]});
+    json!({"messageId": message_id(n.upload), "eventSource": "aws:sqs",
+           "body": body.to_string(),
+           "attributes": {"ApproximateReceiveCount": n.receives.to_string(),
+                          "SentTimestamp": n.sent.to_string()}})
 }
 
 fn is_final(lifecycle: &str) -> bool {
@@ -923,7 +1115,8 @@ async fn simulate(seed: u64, seen: &mut BTreeMap<&'static str, u64>) -> usize {
         steps += 1;
         let quiet = world.lanes.jobs().iter().all(|(_, s)| is_final_job(*s))
             && !world.runners.iter().any(Runner::live)
-            && world.events.is_empty();
+            && world.events.is_empty()
+            && world.queue.is_empty();
         if quiet {
             break;
         }
@@ -938,8 +1131,10 @@ async fn simulate(seed: u64, seen: &mut BTreeMap<&'static str, u64>) -> usize {
 
 /// Paths every campaign of a hundred seeds or more must have taken: a change that stopped the
 /// simulation reaching one would otherwise pass unnoticed.
-const EXPLORED: [&str; 11] = [
+const EXPLORED: [&str; 13] = [
     "runners paused past their lease",
+    "uploads redelivered after they were queued",
+    "upload messages failed for redelivery",
     "Lambda crashes",
     "steps refused LeaseLost",
     "starts whose record failed",

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `lane#{lane}` | `lane` | the lease (`lease_owner`, `lease_until`) and the run in flight (`run_id`) |
 //! | `lane#{lane}` | `pending#{enqueued_at:020}#{job}` | a pending job, oldest first (`doc_json`) |
+//! | `lane#{lane}` | `uploads#{enqueued_at:020}#{job}#{part}` | the uploads an `s3-trigger` job covers (`upload_ids`: 16-byte ids side by side), kept 15 days |
 //! | `lane#{lane}` | `job#{job}` | a job's state (`job_state`, `run_id`, `doc_json`) |
 //! | `lane#{lane}` | `report#{run}` | a run's report as published (`doc_json`: summary and text) |
 //! | `lane#{lane}` | `reported#{published_at:020}#{run}` | its summary, the lane's history newest last |
@@ -28,7 +29,7 @@
 //! records hold a spec of at most [`budget::SPEC_BYTES`], and a run's job list is not one item
 //! but one member item per job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{AsyncSleep, SharedAsyncSleep};
@@ -45,7 +46,7 @@ use super::{Class, classify, send};
 use crate::budget;
 use crate::domain::text::hex;
 use crate::error::{AwsError, FerryError};
-use crate::ids::DataSyncExecutionArn;
+use crate::ids::{DataSyncExecutionArn, UploadId};
 use crate::lanes::record::{
     CancelRequest, DroppedUpload, Enqueued, JobEnd, JobRecord, JobState, KeptReport, LaneState,
     Lease, LeaseRequest, Leased, Millis, QueuedJob, REGISTRATION_DAYS, Registered, RunId, RunJob,
@@ -53,8 +54,8 @@ use crate::lanes::record::{
 };
 use crate::lanes::{JobId, LaneId};
 use crate::ports::{
-    KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted, Parked, ReadQueued,
-    ReadRuns, RecordDropped, WakeSlot, WakeSlots,
+    KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted, Parked, QueuedUploads,
+    ReadQueued, ReadRuns, RecordDropped, WakeSlot, WakeSlots,
 };
 
 /// How long finished jobs and runs are kept (TTL): 30 days.
@@ -127,6 +128,52 @@ fn key(pk: String, sk: impl Into<String>) -> Item {
 
 fn pending_sk(enqueued_at: Millis, job: &JobId) -> String {
     format!("pending#{enqueued_at:020}#{job}")
+}
+
+/// Where the uploads a job covers are kept, oldest job first (a redelivery reads from the
+/// time its message was sent).
+const UPLOADS_PREFIX: &str = "uploads#";
+
+/// Upload ids per `uploads#` item: 16,384 × 16 bytes = 256 KiB, within an item's 400 KB with
+/// room for its keys. An invocation carries at most 6 MB (Lambda's payload limit), a few
+/// thousand to some 70,000 records, so a job's ids take at most a few items, and the enqueue
+/// transaction stays within 100 actions and 4 MB (checked before it is sent).
+const UPLOAD_IDS_PER_ITEM: usize = 16_384;
+
+/// How long the uploads a job covers are kept: SQS keeps a message at most 14 days (SQS
+/// developer guide, "Amazon SQS message quotas": `MessageRetentionPeriod`), after which it
+/// cannot come back; a day more for clocks.
+const UPLOADS_RETENTION_SECONDS: u64 = 15 * 24 * 60 * 60;
+
+/// The `part`th item of the uploads `job` covers: the ids side by side in one binary attribute
+/// (`upload_ids`), kept while a message could come back.
+fn uploads_item(job: &QueuedJob, part: usize, ids: &[UploadId]) -> Item {
+    let sk = format!("{UPLOADS_PREFIX}{:020}#{}#{part}", job.enqueued_at, job.id);
+    let mut item = key(lane_pk(&job.lane), sk);
+    let bytes: Vec<u8> = ids.iter().flat_map(|id| id.0).collect();
+    item.insert(
+        "upload_ids".into(),
+        AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes)),
+    );
+    item.insert(
+        "expires_at".into(),
+        n(job.enqueued_at / 1000 + UPLOADS_RETENTION_SECONDS),
+    );
+    item
+}
+
+/// `Ok` when `items` fit one transaction (100 actions, 4 MB, as [`item_bytes`] weighs them):
+/// an enqueue is one transaction or it is not atomic.
+fn within_a_transaction(items: &[TransactWriteItem], job: &JobId) -> Result<(), FerryError> {
+    let what = || format!("the enqueue of job {job}");
+    budget::within(what(), items.len(), budget::TRANSACTION_ACTIONS)?;
+    let bytes = items
+        .iter()
+        .filter_map(|i| i.put.as_ref())
+        .map(|put| item_bytes(put.item()))
+        .sum();
+    budget::within(what(), bytes, budget::TRANSACTION_BYTES)?;
+    Ok(())
 }
 
 fn member_prefix(run: &RunId) -> String {
@@ -395,17 +442,8 @@ impl AwsLanes {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         while items.len() < limit {
-            let values = HashMap::from([
-                (":pk".to_owned(), s(pk)),
-                (":from".to_owned(), s(from)),
-                (":to".to_owned(), s(to)),
-            ]);
             let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .set_expression_attribute_values(Some(values))
+                .range_query(pk, (from, to))
                 .scan_index_forward(false)
                 .limit(i32::try_from(limit - items.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
@@ -419,6 +457,24 @@ impl AwsLanes {
         }
         items.truncate(limit);
         Ok(items)
+    }
+
+    /// A Query of the items of `pk` whose sort key lies between `from` and `to`.
+    fn range_query(
+        &self,
+        pk: &str,
+        (from, to): (&str, &str),
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let values = HashMap::from([
+            (":pk".to_owned(), s(pk)),
+            (":from".to_owned(), s(from)),
+            (":to".to_owned(), s(to)),
+        ]);
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .set_expression_attribute_values(Some(values))
     }
 
     /// A Query of the items of `pk` whose sort key starts with `prefix` (all of `pk` when it
@@ -814,10 +870,74 @@ impl LaneView for AwsLanes {
 }
 
 impl LaneQueue for AwsLanes {
-    /// One transaction: the job (only if new), its place in the queue, its locator and the
-    /// lane's registration. A job seen before fails the first condition: already queued.
     #[instrument(skip(self, job), fields(lane = %job.lane, job = %job.id))]
     async fn enqueue(&self, job: &QueuedJob) -> Result<Enqueued, FerryError> {
+        self.enqueue_with(job, &[]).await
+    }
+}
+
+impl QueuedUploads for AwsLanes {
+    #[instrument(skip(self, job, uploads), fields(lane = %job.lane, job = %job.id, uploads = uploads.len()))]
+    async fn enqueue_covering(
+        &self,
+        job: &QueuedJob,
+        uploads: &[UploadId],
+    ) -> Result<Enqueued, FerryError> {
+        self.enqueue_with(job, uploads).await
+    }
+
+    /// Every `uploads#` item of the lane from `since` on, consistently, every page (only a
+    /// message SQS delivered again asks: the read is not on the path of a first delivery).
+    #[instrument(skip(self))]
+    async fn queued_uploads(
+        &self,
+        lane: &LaneId,
+        since: Millis,
+    ) -> Result<HashSet<UploadId>, FerryError> {
+        let pk = lane_pk(lane);
+        let from = format!("{UPLOADS_PREFIX}{since:020}");
+        let to = format!("{UPLOADS_PREFIX}~");
+        let mut found = HashSet::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let request = self
+                .range_query(&pk, (&from, &to))
+                .projection_expression("upload_ids")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send();
+            let page = send("Query", request, table_class).await?;
+            for item in page.items.unwrap_or_default() {
+                let Some(AttributeValue::B(ids)) = item.get("upload_ids") else {
+                    return Err(malformed("Query", "an uploads item without upload_ids"));
+                };
+                let ids = ids.as_ref();
+                if ids.len() % UploadId::BYTES != 0 {
+                    return Err(malformed("Query", "upload_ids not a whole number of ids"));
+                }
+                found.extend(ids.chunks_exact(UploadId::BYTES).map(|chunk| {
+                    let mut id = [0; UploadId::BYTES];
+                    id.copy_from_slice(chunk);
+                    UploadId(id)
+                }));
+            }
+            match page.last_evaluated_key {
+                Some(last) => start = Some(last),
+                None => return Ok(found),
+            }
+        }
+    }
+}
+
+impl AwsLanes {
+    /// One transaction: the job (only if new), its place in the queue, its locator, the
+    /// lane's registration, and the uploads it covers (one item per
+    /// [`UPLOAD_IDS_PER_ITEM`]). A job seen before fails the first condition: already queued.
+    async fn enqueue_with(
+        &self,
+        job: &QueuedJob,
+        uploads: &[UploadId],
+    ) -> Result<Enqueued, FerryError> {
         let pk = lane_pk(&job.lane);
         let mut item = key(pk.clone(), format!("job#{}", job.id));
         item.insert("job_state".into(), s(JobState::Pending.as_str()));
@@ -833,12 +953,16 @@ impl LaneQueue for AwsLanes {
             "expires_at".into(),
             n(job.enqueued_at / 1000 + REGISTRATION_DAYS * 86_400),
         );
-        let items = vec![
+        let mut items = vec![
             self.put(item, Some("attribute_not_exists(pk)"))?,
             self.put(pending, None)?,
             self.put(locator, None)?,
             self.put(registered, None)?,
         ];
+        for (part, ids) in uploads.chunks(UPLOAD_IDS_PER_ITEM).enumerate() {
+            items.push(self.put(uploads_item(job, part, ids), None)?);
+        }
+        within_a_transaction(&items, &job.id)?;
         match self.transaction(items).await? {
             Transacted::Done => Ok(Enqueued::Added),
             // Only the job's put has a condition: a job enqueued before.

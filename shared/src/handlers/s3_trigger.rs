@@ -3,13 +3,16 @@
 //! Reads the invocation ([`crate::trigger::events`]), routes and coalesces the created objects
 //! ([`crate::trigger::coalesce`]), writes a DataSync manifest where one is needed, enqueues each
 //! job on its lane (its id derives from the uploads it covers, so a redelivered batch adds
-//! nothing), then kicks each lane's runner. A message is acknowledged only once its jobs are
+//! nothing), then kicks each lane's runner. Each job is enqueued with the ids of the uploads it
+//! covers, in the same transaction: an SQS message delivered again (after an invocation died
+//! past its enqueue) may come in another grouping, whose job would have another id, so the
+//! uploads of redelivered messages are looked up first and those already queued are left out. A message is acknowledged only once its jobs are
 //! enqueued: for SQS it reports per-message failures (`batchItemFailures`), so only the messages
 //! behind a failed enqueue, or a message that cannot be read, are redelivered; a poison message
 //! fails alone. A failed kick fails nothing: the jobs are queued, and the sweep starts the
 //! runner.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_runtime::LambdaEvent;
@@ -22,12 +25,12 @@ use crate::config::TriggerConfig;
 use crate::domain::job::JobSpec;
 use crate::domain::text::truncate_chars;
 use crate::error::FerryError;
-use crate::ids::S3Url;
+use crate::ids::{S3Url, UploadId};
 use crate::lanes::record::{DroppedUpload, Enqueued, Millis, QueuedJob};
 use crate::lanes::runner::{self, Kicked, Timing};
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
-use crate::ports::{LaneLease, LaneQueue, PutObject, RecordDropped, StartExecution};
+use crate::ports::{LaneLease, PutObject, QueuedUploads, RecordDropped, StartExecution};
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob, Refused};
 use crate::trigger::events::{self, Batch, S3Object, Shape};
 use crate::trigger::job_name;
@@ -46,6 +49,9 @@ pub struct TriggerSummary {
     pub enqueued: Vec<String>,
     /// Jobs that were queued before (a redelivery), by id.
     pub already_queued: Vec<String>,
+    /// Uploads of redelivered messages that jobs enqueued before already cover (left out).
+    #[serde(default)]
+    pub uploads_already_queued: usize,
 }
 
 /// The handler's answer: SQS gets its batch response; other shapes a summary.
@@ -77,7 +83,7 @@ impl Failures {
 }
 
 /// `ports`: S3 for manifests and the runner state machine, and the lane table.
-pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease + RecordDropped>(
+pub async fn handle<P: PutObject + StartExecution, L: QueuedUploads + LaneLease + RecordDropped>(
     ports: &(P, L),
     config: &TriggerConfig,
     event: LambdaEvent<Value>,
@@ -87,11 +93,27 @@ pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease + Re
     })?;
     let mut failures = Failures::default();
     let mut summary = read(&batch, &mut failures);
-    let objects = batch.messages.iter().enumerate().flat_map(|(i, message)| {
-        let found = message.objects.as_deref().unwrap_or_default();
-        found.iter().map(move |object| (i, object))
-    });
-    let plan = coalesce::plan(&config.routes, &config.limits, objects);
+    let timing = timing(&config.lanes);
+    let objects = || {
+        batch.messages.iter().enumerate().flat_map(|(i, message)| {
+            let found = message.objects.as_deref().unwrap_or_default();
+            found.iter().map(move |object| (i, object))
+        })
+    };
+    let mut plan = coalesce::plan(&config.routes, &config.limits, objects());
+    let before = queued_before(&ports.1, config, (&batch, &plan), timing.now, &mut failures).await;
+    if !before.queued.is_empty() || !before.unknown.is_empty() {
+        // Planned again without them: the same uploads always make the same jobs.
+        let left = objects().filter(|(i, object)| {
+            !before.unknown.contains(i) && !before.queued.contains(&object.upload_id())
+        });
+        plan = coalesce::plan(&config.routes, &config.limits, left);
+        summary.uploads_already_queued = before.queued.len();
+        info!(
+            uploads = before.queued.len(),
+            "uploads of redelivered messages were queued before; left out"
+        );
+    }
     summary.unmatched = plan.unmatched;
     summary.refused = plan.rejected.len();
     if plan.unmatched > 0 {
@@ -101,7 +123,6 @@ pub async fn handle<P: PutObject + StartExecution, L: LaneQueue + LaneLease + Re
         // The reason names the key: payload, kept out of the logs (ferry history --unmatched).
         warn!(message_id = ?batch.messages[refused.message].id, "an upload is refused: its job could never run; recorded");
     }
-    let timing = timing(&config.lanes);
     let dropped = Dropped {
         unmatched: &plan.unmatched_objects,
         refused: &plan.rejected,
@@ -234,9 +255,73 @@ fn read(batch: &Batch, failures: &mut Failures) -> TriggerSummary {
     summary
 }
 
+/// What the lane table says of the uploads of redelivered messages.
+#[derive(Default)]
+struct QueuedBefore {
+    /// Uploads of this batch that jobs enqueued before cover.
+    queued: HashSet<UploadId>,
+    /// Messages whose lane could not be read: failed, and left out of the plan.
+    unknown: BTreeSet<usize>,
+}
+
+/// How far before a message's `SentTimestamp` a job covering it is looked for: clocks differ.
+const CLOCK_SKEW_MS: Millis = 5 * 60 * 1000;
+/// How far back a lookup reaches at most: SQS keeps a message at most 14 days (the lane table
+/// keeps what jobs cover 15).
+const LOOKBACK_MS: Millis = 14 * 24 * 3_600_000;
+
+/// For each lane with a planned job covering a redelivered message, the uploads jobs enqueued
+/// since that message was sent cover (only those of this batch are kept). A lane that cannot be
+/// read fails the messages of its jobs: they come back rather than risk a second job.
+async fn queued_before<L: QueuedUploads>(
+    lanes: &L,
+    config: &TriggerConfig,
+    (batch, plan): (&Batch, &coalesce::Plan),
+    now: Millis,
+    failures: &mut Failures,
+) -> QueuedBefore {
+    let mut found = QueuedBefore::default();
+    let mut asks: BTreeMap<LaneId, (Millis, Vec<&PlannedJob>)> = BTreeMap::new();
+    for planned in &plan.jobs {
+        let messages = planned.messages.iter();
+        let sent = messages
+            .filter_map(|&i| batch.messages[i].redelivered_since)
+            .min();
+        // Planned jobs are valid (coalesce keeps no other), so each has a lane.
+        let (Some(sent), Ok(valid)) = (sent, planned.job.clone().validate(&config.limits)) else {
+            continue;
+        };
+        let ask = asks.entry(LaneId::of(&valid)).or_insert((sent, Vec::new()));
+        ask.0 = ask.0.min(sent);
+        ask.1.push(planned);
+    }
+    for (lane, (sent, jobs)) in asks {
+        let since = sent
+            .saturating_sub(CLOCK_SKEW_MS)
+            .max(now.saturating_sub(LOOKBACK_MS));
+        match lanes.queued_uploads(&lane, since).await {
+            Ok(queued) => {
+                let ours = jobs.iter().flat_map(|job| &job.upload_ids);
+                found.queued.extend(ours.filter(|id| queued.contains(id)));
+            }
+            Err(e) => {
+                error!(lane = %lane, error_type = e.error_type(), error = %e,
+                       "could not read which uploads are queued; their messages come back");
+                let messages: Vec<usize> = jobs
+                    .iter()
+                    .flat_map(|j| j.messages.iter().copied())
+                    .collect();
+                found.unknown.extend(&messages);
+                failures.add(messages, || e);
+            }
+        }
+    }
+    found
+}
+
 /// Enqueues one planned job; a failure fails every message the job covers. Returns the lane
 /// to kick when the job is queued.
-async fn act<P: PutObject, L: LaneQueue>(
+async fn act<P: PutObject, L: QueuedUploads>(
     (objects, lanes): &(P, L),
     config: &TriggerConfig,
     planned: PlannedJob,
@@ -248,7 +333,7 @@ async fn act<P: PutObject, L: LaneQueue>(
     let enqueue = async {
         let job = with_manifest(objects, route, &name, planned.job, planned.manifest).await?;
         let queued = queued_job(config, route, job, &planned.uploads, now)?;
-        let outcome = lanes.enqueue(&queued).await?;
+        let outcome = lanes.enqueue_covering(&queued, &planned.upload_ids).await?;
         Ok::<_, FerryError>((queued, outcome))
     };
     match enqueue.await {

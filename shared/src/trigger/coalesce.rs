@@ -24,7 +24,7 @@ use crate::budget::{SPEC_BYTES, json_bytes, json_list_bytes, json_str_bytes};
 use crate::domain::job::{JobKind, JobSpec, Limits};
 pub use crate::domain::paths::{collapse, component_cmp};
 use crate::domain::validate::{MAX_FILTER_CHARS, MAX_PATH_CHARS, filter_len, fsx_path_problem};
-use crate::ids::is_forbidden_char;
+use crate::ids::{UploadId, is_forbidden_char};
 
 /// A job to start, with what it needs written first and the messages it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +42,9 @@ pub struct PlannedJob {
     /// (paths collapsed to one folder) but carry different uploads differ here, so they get
     /// different execution names; a redelivered batch has the same uploads and the same name.
     pub uploads: [u8; 32],
+    /// Each distinct upload the job covers, sorted: the lane table keeps them with the job, so
+    /// that a message redelivered in another grouping finds its uploads queued.
+    pub upload_ids: Vec<UploadId>,
 }
 
 /// A CSV manifest: one path per line (and a version id when the event had one). It goes to the
@@ -202,6 +205,7 @@ struct Covered<'a> {
     /// Each record covered (its message and object), to name them if the job is refused.
     records: Vec<(usize, &'a S3Object)>,
     uploads: Sha256,
+    upload_ids: Vec<UploadId>,
     /// One key's identity, hashed in one call (many small `update`s cost more than the hash).
     scratch: Vec<u8>,
 }
@@ -213,6 +217,8 @@ impl<'a> Covered<'a> {
         self.messages.extend(same.iter().map(|r| r.message));
         self.records
             .extend(same.iter().map(|r| (r.message, r.object)));
+        self.upload_ids
+            .extend(same.iter().map(|r| r.object.upload_id()));
         let buf = &mut self.scratch;
         buf.clear();
         field(buf, same[0].object.key.as_bytes());
@@ -238,6 +244,9 @@ impl<'a> Covered<'a> {
         let mut messages = self.messages;
         messages.sort_unstable();
         messages.dedup();
+        let mut upload_ids = self.upload_ids;
+        upload_ids.sort_unstable();
+        upload_ids.dedup();
         PlannedJob {
             route,
             job,
@@ -245,6 +254,7 @@ impl<'a> Covered<'a> {
             objects: self.objects,
             messages: messages.into_iter().collect(),
             uploads: self.uploads.finalize().into(),
+            upload_ids,
         }
     }
 }

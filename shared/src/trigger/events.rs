@@ -27,8 +27,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use sha2::{Digest, Sha256};
+
 use super::key::{KeyError, check_key, decode_notification_key};
 use crate::domain::parse;
+use crate::ids::UploadId;
 
 /// One object an event says was created.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +45,35 @@ pub struct S3Object {
     /// the ETag, it tells a new upload from a redelivery of the same event.
     pub sequencer: Option<String>,
     pub etag: Option<String>,
+}
+
+impl S3Object {
+    /// The upload this record names (see [`UploadId`]).
+    pub fn upload_id(&self) -> UploadId {
+        let mut hasher = Sha256::new();
+        let fields = [
+            Some(self.bucket.as_str()),
+            Some(self.key.as_str()),
+            self.version_id.as_deref(),
+            self.sequencer.as_deref(),
+            self.etag.as_deref(),
+        ];
+        for field in fields {
+            // Length-prefixed, and a missing field told from an empty one.
+            match field {
+                Some(f) => {
+                    hasher.update([1]);
+                    hasher.update((f.len() as u64).to_le_bytes());
+                    hasher.update(f.as_bytes());
+                }
+                None => hasher.update([0]),
+            }
+        }
+        let digest = hasher.finalize();
+        let mut id = [0; UploadId::BYTES];
+        id.copy_from_slice(&digest[..UploadId::BYTES]);
+        UploadId(id)
+    }
 }
 
 /// Which shape the invocation had.
@@ -96,6 +128,11 @@ pub struct Message {
     pub objects: Result<Vec<S3Object>, MessageError>,
     /// Records that were not object creations (removals, test events).
     pub ignored: Vec<Ignored>,
+    /// Set when an SQS message may have been delivered before (its `ApproximateReceiveCount`
+    /// is not 1): its `SentTimestamp` (epoch milliseconds; 0 when missing), before which no
+    /// job can cover it. A message delivered again may come in another grouping, whose job
+    /// would have another id: `s3-trigger` looks up which of its uploads are queued already.
+    pub redelivered_since: Option<u64>,
 }
 
 /// A record that was not an object creation: what it was, and what it named.
@@ -118,6 +155,7 @@ impl Message {
             id,
             objects,
             ignored,
+            redelivered_since: None,
         }
     }
 }
@@ -248,6 +286,7 @@ fn sqs_message(index: usize, record: Value) -> Message {
     if id.is_none() {
         return Message::new(None, Err(malformed(join(&base, "messageId"), "missing")));
     }
+    let redelivered_since = redelivered_since(&record);
     let read = read_as::<SqsMessage>(record, &base).and_then(|message| {
         let field = join(&base, "body");
         let body = message
@@ -257,7 +296,27 @@ fn sqs_message(index: usize, record: Value) -> Message {
             serde_json::from_str(&body).map_err(|e| malformed(&field, format!("not JSON: {e}")))?;
         body_objects(parsed, &field, 0)
     });
-    Message::new(id, read)
+    Message {
+        redelivered_since,
+        ..Message::new(id, read)
+    }
+}
+
+/// See [`Message::redelivered_since`]. SQS sends both attributes as decimal strings ("Using
+/// Lambda with Amazon SQS", the event's `attributes`); a count that is missing or unreadable
+/// is taken as a redelivery (a lookup costs little; a duplicate job costs a task).
+fn redelivered_since(record: &Value) -> Option<u64> {
+    let attribute = |name: &str| {
+        record
+            .get("attributes")
+            .and_then(|a| a.get(name))
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    match attribute("ApproximateReceiveCount") {
+        Some(1) => None,
+        _ => Some(attribute("SentTimestamp").unwrap_or(0)),
+    }
 }
 
 /// The objects in an SQS message body: an S3 notification, an S3 test event, an EventBridge

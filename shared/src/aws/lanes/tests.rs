@@ -887,6 +887,19 @@ fn heaviest_job() -> QueuedJob {
         job.spec.paths.push(path(i, 4_093));
         i += 1;
     }
+    // Small paths to the brim, measured once a batch: each weighs at most 16 bytes as JSON
+    // (quotes, comma, digits, one character), so a batch of `room / 16` never overshoots.
+    loop {
+        let room =
+            crate::budget::SPEC_BYTES.saturating_sub(crate::budget::json_bytes(&job.spec) + 20);
+        if room < 16 {
+            break;
+        }
+        for _ in 0..room / 16 {
+            job.spec.paths.push(path(i, 1));
+            i += 1;
+        }
+    }
     while crate::budget::json_bytes(&job.spec) + 20 < crate::budget::SPEC_BYTES {
         job.spec.paths.push(path(i, 1));
         i += 1;
@@ -979,4 +992,142 @@ async fn an_item_over_400_kb_is_refused_before_dynamodb_sees_it() {
     assert_eq!(error.error_type(), "TooLarge");
     assert!(error.to_string().contains("409,600"), "{error}");
     assert_eq!(rule.num_calls(), 0, "nothing sent");
+}
+
+/// The most uploads one invocation can carry: Lambda's 6 MB payload over the smallest S3
+/// record `s3-trigger` reads (`{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"abc"},
+/// "object":{"key":"k"}}}` and its separator, about 90 bytes), rounded well up.
+const MOST_UPLOADS: usize = crate::budget::LAMBDA_SYNC_BYTES / 64;
+
+fn upload_ids(count: usize) -> Vec<UploadId> {
+    (0..count)
+        .map(|i| {
+            let mut id = [0xA5; UploadId::BYTES];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            UploadId(id)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_and_the_uploads_it_covers_are_one_transaction_within_every_limit() {
+    // Issue 25, mechanism 6: the ids are written with the job, or not at all; the heaviest job
+    // with the most uploads an invocation can carry still fits one transaction.
+    let job = heaviest_job();
+    let ids = upload_ids(MOST_UPLOADS);
+    let (rule, seen) = capturing(mock!(ddb::Client::transact_write_items), transacted);
+    assert_eq!(
+        lanes(&[&rule]).enqueue_covering(&job, &ids).await.unwrap(),
+        Enqueued::Added
+    );
+    let req = last(&seen);
+    let puts: Vec<_> = items(&req).iter().filter_map(|w| w.put()).collect();
+    let parts = MOST_UPLOADS.div_ceil(UPLOAD_IDS_PER_ITEM);
+    assert_eq!(
+        puts.len(),
+        4 + parts,
+        "the job's four items and {parts} of uploads"
+    );
+    let mut total = 0;
+    let mut stored = Vec::new();
+    for (part, put) in puts[4..].iter().enumerate() {
+        let item = put.item();
+        assert_eq!(st(item, "pk"), format!("lane#fsx:{FS}"));
+        assert_eq!(
+            st(item, "sk"),
+            format!("uploads#{:020}#{}#{part}", job.enqueued_at, job.id)
+        );
+        assert_eq!(put.condition_expression(), None);
+        let Some(AttributeValue::B(blob)) = item.get("upload_ids") else {
+            panic!("no upload_ids in part {part}")
+        };
+        stored.extend_from_slice(blob.as_ref());
+        assert_eq!(
+            item["expires_at"],
+            n(job.enqueued_at / 1000 + 15 * 86_400),
+            "kept while SQS could deliver the message again"
+        );
+    }
+    assert_eq!(stored, ids.iter().flat_map(|id| id.0).collect::<Vec<_>>());
+    for put in &puts {
+        let bytes = item_bytes(put.item());
+        assert!(bytes <= crate::budget::ITEM_BYTES, "{bytes}");
+        total += bytes;
+    }
+    assert!(total <= crate::budget::TRANSACTION_BYTES, "{total}");
+    eprintln!(
+        "heaviest enqueue: {total} bytes of {} in {} actions",
+        crate::budget::TRANSACTION_BYTES,
+        puts.len()
+    );
+
+    // Past what any invocation carries, the enqueue is refused before DynamoDB sees it.
+    let rule = mock!(ddb::Client::transact_write_items).then_output(transacted);
+    let error = lanes(&[&rule])
+        .enqueue_covering(&job, &upload_ids(3 * MOST_UPLOADS))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "TooLarge");
+    assert!(error.to_string().contains("the enqueue of job"), "{error}");
+    assert_eq!(rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn queued_uploads_are_read_from_the_time_asked_every_page_consistently() {
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let (rule, seen) = capturing_all(mock!(ddb::Client::query), move || {
+        let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ids: Vec<u8> = upload_ids(3)[call..call + 2]
+            .iter()
+            .flat_map(|id| id.0)
+            .collect();
+        let item = HashMap::from([(
+            "upload_ids".to_owned(),
+            AttributeValue::B(ddb::primitives::Blob::new(ids)),
+        )]);
+        let page = ddb::operation::query::QueryOutput::builder().items(item);
+        if call == 0 {
+            page.last_evaluated_key("pk", AttributeValue::S("next".into()))
+                .build()
+        } else {
+            page.build()
+        }
+    });
+    let found = lanes(&[&rule])
+        .queued_uploads(&lane(), 1_700_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(found, upload_ids(3).into_iter().collect());
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2, "every page");
+    let first = &calls[0];
+    assert_eq!(first.consistent_read(), Some(true));
+    assert_eq!(
+        first.key_condition_expression(),
+        Some("pk = :pk AND sk BETWEEN :from AND :to")
+    );
+    let values = first.expression_attribute_values().unwrap();
+    assert_eq!(values[":pk"], AttributeValue::S(format!("lane#fsx:{FS}")));
+    assert_eq!(
+        values[":from"],
+        AttributeValue::S(format!("uploads#{:020}", 1_700_000_000_000u64))
+    );
+    assert_eq!(values[":to"], AttributeValue::S("uploads#~".into()));
+    assert!(calls[1].exclusive_start_key().is_some());
+
+    // A stored list that is not whole ids is an error, never a guess.
+    let rule = mock!(ddb::Client::query).then_output(|| {
+        let item = HashMap::from([(
+            "upload_ids".to_owned(),
+            AttributeValue::B(ddb::primitives::Blob::new(vec![1; 17])),
+        )]);
+        ddb::operation::query::QueryOutput::builder()
+            .items(item)
+            .build()
+    });
+    let error = lanes(&[&rule])
+        .queued_uploads(&lane(), 0)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("whole number"), "{error}");
 }

@@ -180,3 +180,91 @@ fn a_record_missing_its_key_or_event_name_names_the_field() {
     let e = error(&parse(event).unwrap().messages[0]);
     assert!(e.contains("missing field `eventName`"), "{e}");
 }
+
+#[test]
+fn a_message_received_before_says_since_when_a_job_could_cover_it() {
+    let body = s3_event(vec![("ObjectCreated:Put", "incoming/a.h5")]).to_string();
+    let message = |attributes: Value| json!({"messageId": "m", "eventSource": "aws:sqs", "body": body, "attributes": attributes});
+    let batch = parse(json!({"Records": [
+        message(json!({"ApproximateReceiveCount": "1", "SentTimestamp": "1764000000000"})),
+        message(json!({"ApproximateReceiveCount": "3", "SentTimestamp": "1764000000000"})),
+        message(json!({"ApproximateReceiveCount": "2"})),
+        message(json!({"SentTimestamp": "1764000000000"})),
+        message(json!({"ApproximateReceiveCount": "one", "SentTimestamp": "soon"})),
+        {"messageId": "m", "eventSource": "aws:sqs", "body": body},
+    ]}))
+    .unwrap();
+    let since: Vec<Option<u64>> = batch.messages.iter().map(|m| m.redelivered_since).collect();
+    assert_eq!(
+        since,
+        [
+            None,
+            Some(1_764_000_000_000),
+            Some(0),
+            Some(1_764_000_000_000),
+            Some(0),
+            Some(0)
+        ],
+        "only a first delivery is known not to be a redelivery"
+    );
+    // Direct events are retried whole by Lambda: no regrouping, nothing to look up.
+    let direct = parse(s3_event(vec![("ObjectCreated:Put", "incoming/a.h5")])).unwrap();
+    assert_eq!(direct.messages[0].redelivered_since, None);
+}
+
+#[test]
+fn an_upload_is_told_apart_by_every_field_and_a_missing_one_from_an_empty_one() {
+    let object = S3Object {
+        bucket: "ferry-data".into(),
+        key: "incoming/a.h5".into(),
+        size: Some(5),
+        version_id: Some("v1".into()),
+        sequencer: Some("00AA".into()),
+        etag: Some("e".into()),
+    };
+    let id = object.upload_id();
+    assert_eq!(
+        id,
+        S3Object {
+            size: Some(6),
+            ..object.clone()
+        }
+        .upload_id(),
+        "the size is not part of an upload's identity"
+    );
+    let others = [
+        S3Object {
+            bucket: "ferry-datb".into(),
+            ..object.clone()
+        },
+        S3Object {
+            key: "incoming/b.h5".into(),
+            ..object.clone()
+        },
+        S3Object {
+            version_id: None,
+            ..object.clone()
+        },
+        S3Object {
+            version_id: Some(String::new()),
+            ..object.clone()
+        },
+        S3Object {
+            sequencer: Some("00AB".into()),
+            ..object.clone()
+        },
+        S3Object {
+            etag: Some("f".into()),
+            ..object.clone()
+        },
+        // Fields do not run into each other.
+        S3Object {
+            bucket: "ferry-data/incoming".into(),
+            key: "/a.h5".into(),
+            ..object.clone()
+        },
+    ];
+    for other in others {
+        assert_ne!(other.upload_id(), id, "{other:?}");
+    }
+}
