@@ -81,7 +81,9 @@ build: tools
 
 # Template checks, all offline (no AWS account or credentials): SAM's own validation with
 # cfn-lint, the plain CloudFormation that SAM's transform produces (cfn-lint again, then
-# checkov), and the state machine definition. Tools are pinned in
+# checkov), the dashboard's metrics and what only a real account would show (on-failure
+# destinations, retained keys, global names: scripts/check-template.py), and the state
+# machine definition. Tools are pinned in
 # scripts/install-validate-tools.sh. Suppressions live next to the resources they concern.
 SAM := SAM_CLI_TELEMETRY=0 sam
 TRANSLATED := build/template.translated.json
@@ -99,6 +101,8 @@ validate: validate-tools
 	python -c 'import sys; sys.setrecursionlimit(20000); sys.argv[0] = "cfn-lint"; from cfnlint.runner import main; sys.exit(main())' $(TRANSLATED)
 	python3 scripts/check-dashboard.py --self-test
 	python3 scripts/check-dashboard.py $(TRANSLATED)
+	python3 scripts/check-template.py --self-test
+	python3 scripts/check-template.py $(TRANSLATED)
 	$(ASL_VALIDATOR) --json-path statemachine/ferry.asl.json
 	$(CHECKOV) -f template.yaml -f $(TRANSLATED) --framework cloudformation --compact --quiet --skip-download
 

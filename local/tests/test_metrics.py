@@ -10,6 +10,7 @@ from typing import Any, Callable
 from conftest import World, submitted
 from test_cli import ferry_cli
 from ferry_local import processes
+from ferry_local import template as ferry_template
 from ferry_local.ferry import LocalFerry, lane_of_fs, unique
 
 UNITS = {"Count", "Seconds", "Bytes"}
@@ -132,3 +133,56 @@ def test_an_upload_batch_counts_what_it_queued_matched_nothing_or_ignored(
     assert text.returncode == 0 and f"s3://{world.data_bucket}/{stray}" in text.stdout
     log = ferry.functions.log_path("ferry-s3-trigger").read_text()
     assert stray not in log and refused not in log
+
+
+# Lambda's log levels, most detailed first (Lambda developer guide, "Log-level filtering").
+LAMBDA_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+
+
+def lambda_keeps(line: str, application_level: str) -> bool:
+    """Lambda's filter for a function with LogFormat JSON: a JSON line's `level` decides, and
+    "if the `level` value field is invalid or missing, Lambda assigns the log output the level
+    INFO"; a line is sent when its level is at or above ApplicationLogLevel."""
+    try:
+        level = str(json.loads(line).get("level", "")).upper()
+    except (ValueError, AttributeError):
+        level = ""
+    if level not in LAMBDA_LEVELS:
+        level = "INFO"
+    return LAMBDA_LEVELS.index(level) >= LAMBDA_LEVELS.index(application_level.upper())
+
+
+def test_metrics_survive_every_log_level_the_template_allows(
+        world: World, ferry: LocalFerry) -> None:
+    # Issue 31, item 1: with ApplicationLogLevel at LogLevel, WARN and above dropped every
+    # EMF line (no `level`: INFO to Lambda), and every metric and alarm went dark.
+    assert ferry.functions is not None
+    before = len(emf_documents(ferry, "ferry-s3-trigger"))
+    test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent",
+                             "Bucket": world.data_bucket})
+    answer = ferry.functions.invoke("ferry-s3-trigger", {"Records": [
+        {"messageId": "m-levels", "eventSource": "aws:sqs", "body": test_event}]})
+    assert answer.ok, answer
+    log = ferry.functions.log_path("ferry-s3-trigger").read_text(errors="replace")
+    emf_lines = [line for line in log.splitlines() if line.startswith("{") and '"_aws":' in line]
+    assert len(emf_lines) > before, "the batch wrote its metrics"
+
+    template = ferry_template.load()
+    globals_logging = template["Globals"]["Function"]["LoggingConfig"]
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    allowed = template["Parameters"]["LogLevel"]["AllowedValues"]
+    assert allowed == LAMBDA_LEVELS
+    for level in allowed:
+        evaluator = ferry_template.Evaluator(template, {"LogLevel": level})
+        for binary, function in ferry_template.functions(template).items():
+            logging = {**globals_logging, **function["Properties"].get("LoggingConfig", {})}
+            assert logging["LogFormat"] == "JSON", binary
+            lambda_level = evaluator.value(logging["ApplicationLogLevel"])
+            kept = [line for line in emf_lines if lambda_keeps(line, lambda_level)]
+            assert kept == emf_lines, (
+                f"LogLevel={level}: Lambda drops {binary}'s metric lines "
+                f"(ApplicationLogLevel {lambda_level})")
+            # The level still applies: the function filters its own lines at it.
+            own = function["Properties"].get("Environment", {}).get("Variables", {})
+            variables = {**globals_env, **own}
+            assert evaluator.value(variables["FERRY_LOG_LEVEL"]) == level, binary

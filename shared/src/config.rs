@@ -143,12 +143,17 @@ impl FromEnvironment for TaskConfig {
             poll::ALLOWED_SECONDS,
             poll::DEFAULT_MAX_SECONDS,
         )?;
-        if min_seconds > max_seconds {
-            return Err(ConfigError {
-                variable: ENV_POLL_MIN,
-                problem: format!("{min_seconds} exceeds {ENV_POLL_MAX} ({max_seconds})"),
-            });
-        }
+        // CloudFormation cannot compare two parameters (a template's Rules have no numeric
+        // comparison), so the deployment may pass a minimum above the maximum: the maximum
+        // wins, said once at cold start, rather than every invocation failing.
+        let min_seconds = if min_seconds > max_seconds {
+            tracing::warn!(
+                "{ENV_POLL_MIN} ({min_seconds}) exceeds {ENV_POLL_MAX} ({max_seconds}): polls wait {max_seconds} s at least and at most"
+            );
+            max_seconds
+        } else {
+            min_seconds
+        };
         Ok(TaskConfig {
             limits: limits(&lookup)?,
             poll: PollSettings {
@@ -208,14 +213,19 @@ impl FromEnvironment for LaneConfig {
             poll::DEFAULT_MAX_SECONDS,
         )?;
         let lease_seconds = number(&lookup, ENV_LEASE_SECONDS, 10..=86_400, 900)?;
-        if lease_seconds <= poll_max {
-            return Err(ConfigError {
-                variable: ENV_LEASE_SECONDS,
-                problem: format!(
-                    "{lease_seconds} must exceed {ENV_POLL_MAX} ({poll_max}): a runner renews its lease at each status check"
-                ),
-            });
-        }
+        // A runner renews its lease at each status check, at most `poll_max` apart: a shorter
+        // lease would expire while its runner waits. CloudFormation cannot compare the two
+        // parameters, so the lease is lengthened to cover the wait and a step, said once at
+        // cold start, rather than every invocation failing.
+        let lease_seconds = if lease_seconds <= poll_max {
+            let longer = poll_max + LEASE_MARGIN_SECONDS;
+            tracing::warn!(
+                "{ENV_LEASE_SECONDS} ({lease_seconds}) does not exceed {ENV_POLL_MAX} ({poll_max}): leases last {longer} s"
+            );
+            longer
+        } else {
+            lease_seconds
+        };
         Ok(LaneConfig {
             table,
             lease_seconds,
@@ -225,7 +235,12 @@ impl FromEnvironment for LaneConfig {
     }
 }
 
-/// `FERRY_DATASYNC_FALLBACK_POLL_SECONDS`: 0 (off) or 10-86,400.
+/// What a lease lasts beyond the longest wait between status checks when the configured lease
+/// is not longer than that wait: a minute for the step that renews it.
+pub const LEASE_MARGIN_SECONDS: u32 = 60;
+
+/// `FERRY_DATASYNC_FALLBACK_POLL_SECONDS`: 0 (off) or 10-86,400 (template.yaml's
+/// `AllowedPattern` lets only these through).
 fn datasync_fallback(lookup: &impl Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
     let seconds = number(
         lookup,

@@ -1,7 +1,10 @@
-//! What the binaries and the CLI share at the top: the clock. Use cases take the time as a
-//! value ([`crate::lanes::runner::Timing`]); their callers read it here.
+//! What the binaries and the CLI share at the top: the clock and the functions' logging. Use
+//! cases take the time as a value ([`crate::lanes::runner::Timing`]); their callers read it
+//! here.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::tracing::subscriber::filter::{EnvFilter, LevelFilter};
 
 use crate::config::LaneConfig;
 use crate::lanes::record::Millis;
@@ -25,5 +28,96 @@ pub fn timing(lanes: &LaneConfig) -> Timing {
     Timing {
         now: now_millis(),
         lease_ms: u64::from(lanes.lease_seconds) * 1000,
+    }
+}
+
+/// The functions' own log level (template.yaml sets it from the `LogLevel` parameter):
+/// `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR` or `FATAL`.
+pub const ENV_LOG_LEVEL: &str = "FERRY_LOG_LEVEL";
+
+/// The level Ferry's log lines are kept at: `FERRY_LOG_LEVEL`, else Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO (`lookup` reads the environment).
+///
+/// The functions filter their own lines because Lambda's filter cannot be used: "If the
+/// `level` value field is invalid or missing, Lambda assigns the log output the level INFO"
+/// (Lambda developer guide, "Log-level filtering"), so with `ApplicationLogLevel` at WARN or
+/// above it drops every Embedded Metric Format line (EMF has no `level`), and with them every
+/// metric, the dashboard and the alarms on them. template.yaml keeps Lambda's filter at TRACE
+/// and passes `LogLevel` here instead; EMF lines are written past this filter. Tracing has no
+/// FATAL level and Ferry logs nothing fatal: FATAL keeps no log line (metrics still go out).
+/// A value that is no level is INFO (the template allows only levels).
+pub fn log_level(lookup: impl Fn(&str) -> Option<String>) -> LevelFilter {
+    let chosen = [ENV_LOG_LEVEL, "AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"]
+        .into_iter()
+        .find_map(|name| lookup(name).filter(|v| !v.trim().is_empty()));
+    match chosen.as_deref().map(str::trim) {
+        Some(level) if level.eq_ignore_ascii_case("FATAL") => LevelFilter::OFF,
+        Some(level) => level.parse().unwrap_or(LevelFilter::INFO),
+        None => LevelFilter::INFO,
+    }
+}
+
+/// Sets up the functions' tracing: JSON lines (each with its `level`) when Lambda's log format
+/// is JSON (`AWS_LAMBDA_LOG_FORMAT`), text otherwise, at [`log_level`] (`RUST_LOG` directives
+/// may refine it). What `lambda_runtime::tracing::init_default_subscriber` does, but with
+/// Ferry's level first.
+pub fn init_logging() {
+    let env = |name: &str| std::env::var(name).ok();
+    let filter = EnvFilter::builder()
+        .with_default_directive(log_level(env).into())
+        .from_env_lossy();
+    let collector = lambda_runtime::tracing::subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter);
+    let json = env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    if json {
+        collector.json().init();
+    } else {
+        collector.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(vars: &[(&str, &str)]) -> LevelFilter {
+        log_level(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn each_log_level_the_template_allows_is_ferrys_own_filter() {
+        let cases = [
+            ("TRACE", LevelFilter::TRACE),
+            ("DEBUG", LevelFilter::DEBUG),
+            ("INFO", LevelFilter::INFO),
+            ("WARN", LevelFilter::WARN),
+            ("ERROR", LevelFilter::ERROR),
+            ("FATAL", LevelFilter::OFF),
+        ];
+        for (name, filter) in cases {
+            // Lambda's own variable says TRACE (template.yaml): Ferry's wins.
+            assert_eq!(
+                level(&[(ENV_LOG_LEVEL, name), ("AWS_LAMBDA_LOG_LEVEL", "TRACE")]),
+                filter,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            level(&[("AWS_LAMBDA_LOG_LEVEL", "warn")]),
+            LevelFilter::WARN
+        );
+        assert_eq!(level(&[("RUST_LOG", "debug")]), LevelFilter::DEBUG);
+        assert_eq!(
+            level(&[(ENV_LOG_LEVEL, " "), ("RUST_LOG", "error")]),
+            LevelFilter::ERROR
+        );
+        assert_eq!(level(&[(ENV_LOG_LEVEL, "loud")]), LevelFilter::INFO);
+        assert_eq!(level(&[]), LevelFilter::INFO);
     }
 }

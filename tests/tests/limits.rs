@@ -327,3 +327,177 @@ async fn a_run_of_the_most_jobs_with_the_longest_sources_travels_by_reference() 
     assert!(sources > 8_000_000, "{sources}");
     assert!(json_bytes(&run) < 2_000, "the run's record counts its jobs");
 }
+
+// ---------------------------------------------------------------------------------------
+// The template's parameters against the configuration's rules (issue 31, item 8)
+// ---------------------------------------------------------------------------------------
+
+fn template() -> serde_norway::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("template.yaml: {e}"))
+}
+
+/// The values CloudFormation lets `parameter` take at its edges: `AllowedValues`; a number's
+/// `MinValue`, `MaxValue` and `Default`; for a string with an `AllowedPattern`, those of a
+/// spread of whole numbers (and the default) that the pattern accepts, as CloudFormation
+/// matches it (the whole value).
+fn edges(parameter: &serde_norway::Value) -> Vec<String> {
+    use serde_norway::Value as Y;
+    let constrained = ["AllowedValues", "AllowedPattern", "MinValue", "MaxValue"];
+    if !constrained.iter().any(|k| parameter.get(*k).is_some()) {
+        return Vec::new(); // free text (routes, names): not a rule of the configuration
+    }
+    let text = |v: &Y| match v {
+        Y::Number(n) => n.to_string(),
+        Y::String(s) => s.clone(),
+        other => panic!("a parameter value that is not a scalar: {other:?}"),
+    };
+    if let Some(Y::Sequence(values)) = parameter.get("AllowedValues") {
+        return values.iter().map(text).collect();
+    }
+    let default = parameter.get("Default").map(text);
+    if let Some(pattern) = parameter.get("AllowedPattern").and_then(Y::as_str) {
+        let whole = regex_lite::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+        let spread = [
+            0u64, 1, 9, 10, 59, 60, 599, 600, 601, 3_600, 86_399, 86_400, 86_401,
+        ];
+        let mut found: Vec<String> = spread.iter().map(u64::to_string).collect();
+        found.extend(default);
+        found.retain(|v| whole.is_match(v));
+        return found;
+    }
+    let mut found: Vec<String> = ["MinValue", "MaxValue"]
+        .iter()
+        .filter_map(|k| parameter.get(*k).map(text))
+        .collect();
+    found.extend(default);
+    found
+}
+
+#[test]
+fn every_parameter_value_the_template_allows_is_one_every_function_starts_with() {
+    // Issue 31, item 8: PollMinSeconds above PollMaxSeconds, a LeaseSeconds not above
+    // PollMaxSeconds or a DataSyncFallbackPollSeconds of 1-9 deployed, then stopped every
+    // function at cold start. Every combination of every parameter's edges must start.
+    use ferry::config::{FromEnvironment, LaneConfig, Laned, TriggerConfig};
+    let template = template();
+    let variables = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    let mut varied: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, value) in variables {
+        let serde_norway::Value::Tagged(tagged) = value else {
+            continue;
+        };
+        let Some(parameter) = tagged.value.as_str().filter(|_| tagged.tag == "Ref") else {
+            continue;
+        };
+        if let Some(spec) = template["Parameters"].get(parameter) {
+            let values = edges(spec);
+            if !values.is_empty() {
+                varied.push((name.as_str().unwrap().to_owned(), values));
+            }
+        }
+    }
+    let names: Vec<&str> = varied.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "FERRY_POLL_MIN_SECONDS",
+        "FERRY_LEASE_SECONDS",
+        "FERRY_LOG_LEVEL",
+    ] {
+        assert!(names.contains(&expected), "{expected} not among {names:?}");
+    }
+    let routes = r#"[{"name": "r", "bucket": "ferry-data", "prefix": "in/",
+        "job": {"name": "r", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}}]"#;
+    let fixed = [
+        ("FERRY_LANE_TABLE", "ferry-lanes"),
+        ("FERRY_STATE_MACHINE_ARN", STATE_MACHINE),
+        ("FERRY_ROUTES", routes),
+        ("FERRY_TOPIC_ARN", TOPIC),
+    ];
+    let mut combination = vec![0usize; varied.len()];
+    let mut tried = 0;
+    loop {
+        let env: Vec<(&str, &str)> = varied
+            .iter()
+            .zip(&combination)
+            .map(|((name, values), &i)| (name.as_str(), values[i].as_str()))
+            .chain(fixed)
+            .collect();
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        fn starts<C: FromEnvironment>(
+            lookup: impl Fn(&str) -> Option<String>,
+            env: &[(&str, &str)],
+        ) -> C {
+            C::from_lookup(lookup).unwrap_or_else(|e| panic!("{env:?}: {e}"))
+        }
+        let lanes: LaneConfig = starts(lookup, &env);
+        let tasks: TaskConfig = starts(lookup, &env);
+        assert!(lanes.lease_seconds > tasks.poll.max_seconds, "{env:?}");
+        assert!(tasks.poll.min_seconds <= tasks.poll.max_seconds, "{env:?}");
+        starts::<Laned<NotifyConfig>>(lookup, &env);
+        starts::<SubmitConfig>(lookup, &env);
+        starts::<TriggerConfig>(lookup, &env);
+        tried += 1;
+        // The next combination, odometer-style.
+        let Some(digit) = (0..varied.len()).find(|&d| combination[d] + 1 < varied[d].1.len())
+        else {
+            break;
+        };
+        combination[digit] += 1;
+        combination[..digit].iter_mut().for_each(|c| *c = 0);
+    }
+    eprintln!("{tried} combinations of {names:?}");
+
+    // A function's own numeric parameters (notify's report caps), one at a time.
+    let mut checked = 0;
+    let resources = template["Resources"].as_mapping().unwrap();
+    for function in resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+    {
+        let Some(own) = function["Properties"]["Environment"]["Variables"].as_mapping() else {
+            continue;
+        };
+        for (name, value) in own {
+            let serde_norway::Value::Tagged(tagged) = value else {
+                continue;
+            };
+            let parameter = tagged.value.as_str().unwrap_or_default();
+            let Some(spec) = template["Parameters"].get(parameter) else {
+                continue;
+            };
+            let name = name.as_str().unwrap();
+            for edge in edges(spec) {
+                let env = [(name, edge.as_str())];
+                let lookup = |n: &str| {
+                    env.iter()
+                        .chain(&fixed)
+                        .find(|(k, _)| *k == n)
+                        .map(|(_, v)| (*v).to_owned())
+                };
+                let said = |e: ferry::config::ConfigError| -> () { panic!("{name}={edge}: {e}") };
+                Laned::<NotifyConfig>::from_lookup(lookup)
+                    .map(|_| ())
+                    .unwrap_or_else(said);
+                SubmitConfig::from_lookup(lookup)
+                    .map(|_| ())
+                    .unwrap_or_else(said);
+                TriggerConfig::from_lookup(lookup)
+                    .map(|_| ())
+                    .unwrap_or_else(said);
+                checked += 1;
+            }
+        }
+    }
+    assert!(tried > 10_000);
+    assert!(
+        checked >= 6,
+        "notify's two report caps, three edges each: {checked}"
+    );
+}

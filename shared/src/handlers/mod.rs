@@ -44,7 +44,8 @@ use crate::lanes::record::RunId;
 use crate::lanes::runner::Timing;
 use crate::ports::LaneLease;
 
-/// Runs a function: sets up JSON-capable tracing (`lambda_runtime`'s subscriber), reads the
+/// Runs a function: sets up JSON-capable tracing at Ferry's log level
+/// ([`crate::runtime::init_logging`]), reads the
 /// configuration `C` from the environment, loads the AWS configuration, builds the function's
 /// ports with `ports`, then hands every event to `handler`. A configuration error stops the
 /// function at cold start, naming the variable.
@@ -56,7 +57,7 @@ where
     C: FromEnvironment,
     O: Serialize,
 {
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::runtime::init_logging();
     let config = C::from_env()?;
     let ports = ports(&crate::load_aws_config().await, &config);
     // Boxed: the handler's future type stays out of the runtime's (whose layout the optimizer
