@@ -15,6 +15,10 @@ translation of template.yaml (`make validate` runs it; standard library only).
 - The docs name as many functions as the template deploys ("eight functions").
 - samconfig.toml gives `sam build` and `sam deploy` the same Architecture: a guided deploy
   saves its answers to the deploy section, which `sam build` never reads.
+- Each function's environment variables fit Lambda's 4 KB at their longest (Lambda developer
+  guide, "Lambda quotas": "Aggregate size of all environment variables: 4 KB"): a string
+  parameter passed to one needs a MaxLength; a resource's name or ARN counts 256 bytes, a
+  pseudo parameter its longest.
 
 Problems are printed one per line and make the exit status 1.
 """
@@ -118,6 +122,7 @@ def check(template: dict[str, Any], docs: dict[str, str]) -> list[str]:
         if dashboard is not None and "AWS::Region" not in json.dumps(dashboard):
             problems.append(f"{name}: DashboardName {json.dumps(dashboard)} lacks the region: "
                             "dashboard names are unique per account")
+    problems += environment_sizes(template)[0]
     deployed = sum(1 for r in resources.values() if r["Type"] == "AWS::Lambda::Function")
     for path, text in sorted(docs.items()):
         for number, line in counts(text):
@@ -125,6 +130,73 @@ def check(template: dict[str, Any], docs: dict[str, str]) -> list[str]:
                 problems.append(f"{path}:{line}: names {number} functions; the template deploys "
                                 f"{deployed}")
     return problems
+
+
+ENV_BYTES = 4096
+# The longest each pseudo parameter can be; a resource's Ref or attribute counts RESOURCE_BYTES.
+PSEUDO = {"AWS::StackName": 128, "AWS::Region": 20, "AWS::AccountId": 12,
+          "AWS::Partition": 10, "AWS::URLSuffix": 20}
+RESOURCE_BYTES = 256
+
+
+def longest(value: Any, parameters: dict[str, Any], problems: list[str], where: str) -> int:
+    """The most bytes `value` (a template value) can take once deployed."""
+    if isinstance(value, (str, int, float, bool)):
+        return len(str(value).encode())
+    if not isinstance(value, dict) or len(value) != 1:
+        return RESOURCE_BYTES
+    (key, arg), = value.items()
+    if key == "Ref":
+        return reference(arg, parameters, problems, where)
+    if key == "Fn::If":
+        return max(longest(v, parameters, problems, where) for v in arg[1:])
+    if key == "Fn::Sub":
+        text, bound = (arg, {}) if isinstance(arg, str) else arg
+        total = len(re.sub(r"\$\{[^}]+\}", "", text).encode())
+        for name in re.findall(r"\$\{([^}!]+)\}", text):
+            total += (longest(bound[name], parameters, problems, where) if name in bound
+                      else reference(name.split(".")[0], parameters, problems, where))
+        return total
+    if key == "Fn::Join":
+        sep, items = arg
+        parts = items if isinstance(items, list) else [items]
+        return sum(longest(p, parameters, problems, where) for p in parts) + len(sep) * len(parts)
+    return RESOURCE_BYTES
+
+
+def reference(name: str, parameters: dict[str, Any], problems: list[str], where: str) -> int:
+    if name in PSEUDO:
+        return PSEUDO[name]
+    if name not in parameters:
+        return RESOURCE_BYTES
+    spec = parameters[name]
+    if "AllowedValues" in spec:
+        return max(len(str(v).encode()) for v in spec["AllowedValues"])
+    if spec.get("Type") == "Number":
+        return len(str(spec.get("MaxValue", 10**19)))
+    if "MaxLength" not in spec:
+        problems.append(f"{where}: parameter {name} has no MaxLength: its value could take the "
+                        f"function past Lambda's {ENV_BYTES} bytes of environment variables")
+        return 0
+    return int(spec["MaxLength"]) * (4 if "Comma" in spec.get("Type", "") else 1)
+
+
+def environment_sizes(template: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """Problems, and each function's environment at its longest, in bytes."""
+    parameters = template.get("Parameters", {})
+    problems: list[str] = []
+    sizes = {}
+    for name, r in template.get("Resources", {}).items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        variables = r.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        size = sum(len(k) + longest(v, parameters, problems, f"{name} {k}")
+                   for k, v in variables.items())
+        sizes[name] = size
+        if size > ENV_BYTES:
+            problems.append(f"{name}: environment variables take up to {size:,} bytes, past "
+                            f"Lambda's {ENV_BYTES:,}: shorten a parameter's MaxLength")
+    return problems, sizes
 
 
 def architectures(config: dict[str, Any]) -> list[str]:
@@ -162,7 +234,11 @@ def read_docs() -> dict[str, str]:
 def self_test() -> int:
     """A template and docs with one mistake of each kind: each must be found."""
     function = {"Type": "AWS::Lambda::Function", "Properties": {}}
-    template = {"Resources": {
+    template = {"Parameters": {"Routes": {"Type": "String"},
+                               "Big": {"Type": "String", "MaxLength": 4000}},
+                "Resources": {
+        "Env": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {
+            "FERRY_ROUTES": {"Ref": "Routes"}, "BIG": {"Fn::Sub": "${Big}-${AWS::StackName}"}}}}},
         "Submit": function, "Events": function, "Quiet": function,
         "Schedule": {"Type": "AWS::Scheduler::Schedule",
                      "Properties": {"Target": {"Arn": {"Fn::GetAtt": ["Submit", "Arn"]}}}},
@@ -177,15 +253,17 @@ def self_test() -> int:
         "Board": {"Type": "AWS::CloudWatch::Dashboard",
                   "Properties": {"DashboardName": {"Fn::Sub": "${AWS::StackName}-ferry"}}}}}
     docs = {"README.md": "deploys the seven\nfunctions; the three functions it calls",
-            "docs/a.md": "Three Lambda functions, one binary each."}
+            "docs/a.md": "Four Lambda functions, one binary each."}
     problems = check(template, docs)
     problems += architectures({"default": {
         "build": {"parameters": {"parameter_overrides": "Architecture=arm64"}},
         "deploy": {"parameters": {"parameter_overrides": "LogLevel=WARN Architecture=x86_64"}}}})
     expected = ["samconfig.toml [default]: Architecture arm64 for sam build, x86_64",
+                "Env FERRY_ROUTES: parameter Routes has no MaxLength",
+                "Env: environment variables take up to 4,144 bytes",
                 "Submit: invoked asynchronously (schedule Schedule)",
                 "Key: encrypts Table, which is retained, but its UpdateReplacePolicy",
-                "Board: DashboardName", "README.md:1: names 7 functions; the template deploys 3"]
+                "Board: DashboardName", "README.md:1: names 7 functions; the template deploys 4"]
     missed = [e for e in expected if not any(p.startswith(e) for p in problems)]
     if missed or len(problems) != len(expected):
         print(f"check-template self-test: missed {missed}; found {problems}")
@@ -207,7 +285,8 @@ def main() -> int:
         print(f"check-template: {problem}")
     if not problems:
         print("check-template: on-failure destinations, retained keys, the dashboard's name, "
-              "the docs' function count and samconfig.toml's architecture agree")
+              "the docs' function count, samconfig.toml's architecture and every function's "
+              "environment (within 4 KB) agree")
     return 1 if problems else 0
 
 

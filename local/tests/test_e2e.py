@@ -12,6 +12,7 @@ type, paths and counts, objects written) and the SNS report.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Callable
 
 import pytest
@@ -759,3 +760,47 @@ def test_a_task_past_its_timeout_is_cancelled_and_the_job_behind_it_expires(
     assert expired.json["outcome"] == "timed_out"
     assert "never ran" in expired.json["reason"]
     assert "task_id" not in expired.json
+
+
+def test_routes_in_an_s3_object_are_read_when_s3_trigger_starts(
+        ferry: LocalFerry, world: World, tmp_path: Any) -> None:
+    # Issue 31, item 3: routes past Lambda's 4 KB of environment variables live in an object
+    # (RoutesS3Url -> FERRY_ROUTES_URL), read by the real binary at cold start from the
+    # emulator's S3.
+    from ferry_local.lambdas import Functions
+    assert ferry.functions is not None
+    config = ferry.bucket(unique("ferry-config"))
+    prefix = f"{unique('object-routes')}/"
+    routes = [{"name": "from-object", "bucket": world.data_bucket, "prefix": prefix,
+               "job": {"name": "object-import", "kind": "fsx_import",
+                       "file_system_id": world.route_fs}}]
+    ferry.client("s3").put_object(Bucket=config, Key="ferry/routes.json",
+                                  Body=json.dumps(routes).encode())
+    name = "ferry-s3-trigger"
+    env = dict(ferry.functions._per_function[name])  # noqa: SLF001 - the harness's own env
+    env["FERRY_ROUTES"] = ""
+    env["FERRY_ROUTES_URL"] = f"s3://{config}/ferry/routes.json"
+    common = ferry.functions._common  # noqa: SLF001
+    lane = lane_of_fs(world.route_fs)
+    before = ferry.lane_jobs(lane)
+    event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                          "s3": {"bucket": {"name": world.data_bucket},
+                                 "object": {"key": f"{prefix}a.h5", "size": 1}}}]}
+    for sub in ("object", "missing"):
+        (tmp_path / sub).mkdir()
+    with Functions(tmp_path / "object", common, {name: env}, names=(name,)) as functions:
+        answer = functions.invoke(name, event)
+        assert answer.ok, answer
+        assert len(answer.payload["enqueued"]) == 1, answer.payload
+        log = functions.log_path(name).read_text()
+    assert "routes read" in log
+    [job] = [j for i, j in ferry.lane_jobs(lane).items() if i not in before]
+    assert job["job"]["spec"]["paths"] == [f"s3://{world.data_bucket}/{prefix}a.h5"]
+
+    # A routes object that is not there stops the cold start, naming the variable and object.
+    env["FERRY_ROUTES_URL"] = f"s3://{config}/ferry/missing.json"
+    with pytest.raises(RuntimeError) as stopped:
+        with Functions(tmp_path / "missing", common, {name: env}, names=(name,)):
+            pass
+    assert "FERRY_ROUTES_URL" in str(stopped.value)
+    assert f"s3://{config}/ferry/missing.json" in str(stopped.value)

@@ -8,8 +8,8 @@ use std::str::FromStr;
 
 use crate::domain::job::Limits;
 use crate::domain::poll::{self, PollSettings};
-use crate::domain::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS};
-use crate::ids::{IdError, StateMachineArn, TopicArn};
+use crate::domain::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS, MAX_PATH_CHARS};
+use crate::ids::{IdError, S3Url, StateMachineArn, TopicArn};
 use crate::trigger::routes::Routes;
 
 /// Cap on FSx `Paths` per task (default 32, at most the API's 100).
@@ -20,6 +20,14 @@ pub const ENV_POLL_MIN: &str = "FERRY_POLL_MIN_SECONDS";
 pub const ENV_POLL_MAX: &str = "FERRY_POLL_MAX_SECONDS";
 /// The routes of `s3-trigger` (a JSON array; `docs/routes.md`).
 pub const ENV_ROUTES: &str = "FERRY_ROUTES";
+/// Where `s3-trigger`'s routes are when they do not fit in [`ENV_ROUTES`]: an `s3://` object
+/// holding the same JSON array, read once at cold start. Lambda allows 4 KB for all of a
+/// function's variables (Lambda developer guide, "Lambda quotas": environment variables), so
+/// inline routes stop at about a dozen.
+pub const ENV_ROUTES_URL: &str = "FERRY_ROUTES_URL";
+/// Most bytes of a routes object: validated whole at cold start, a megabyte is thousands of
+/// routes.
+pub const MAX_ROUTES_BYTES: usize = 1 << 20;
 /// The state machine `s3-trigger` starts executions of.
 pub const ENV_STATE_MACHINE_ARN: &str = "FERRY_STATE_MACHINE_ARN";
 /// The default report topic; a job's `notify.topic_arn` overrides it.
@@ -275,7 +283,7 @@ impl<C: FromEnvironment> FromEnvironment for Laned<C> {
 }
 
 /// `FERRY_STATE_MACHINE_ARN`: the runner state machine, whose executions the entries start.
-fn runner(lookup: &impl Fn(&str) -> Option<String>) -> Result<StateMachineArn, ConfigError> {
+pub fn runner(lookup: &impl Fn(&str) -> Option<String>) -> Result<StateMachineArn, ConfigError> {
     required(
         id(lookup, ENV_STATE_MACHINE_ARN, StateMachineArn::parse)?,
         ENV_STATE_MACHINE_ARN,
@@ -311,23 +319,61 @@ pub struct TriggerConfig {
 }
 
 /// Invalid or overlapping routes stop the function at cold start with every problem listed.
+/// This reads inline routes (`FERRY_ROUTES`); `s3-trigger` reads an object's
+/// (`FERRY_ROUTES_URL`) first, then [`TriggerConfig::with_routes`].
 impl FromEnvironment for TriggerConfig {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TriggerConfig, ConfigError> {
-        let limits = limits(&lookup)?;
         let text = required(
             read(&lookup, ENV_ROUTES),
             ENV_ROUTES,
-            "a JSON array of routes",
+            "a JSON array of routes (or FERRY_ROUTES_URL, an s3:// object holding them)",
         )?;
-        let routes = Routes::from_json(&text, &limits).map_err(|e| ConfigError {
-            variable: ENV_ROUTES,
+        TriggerConfig::with_routes(&lookup, &text, ENV_ROUTES)
+    }
+}
+
+impl TriggerConfig {
+    /// The object holding the routes, when `FERRY_ROUTES` is unset and `FERRY_ROUTES_URL` set
+    /// (inline routes win: a small deployment needs no object).
+    pub fn routes_object(
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<S3Url>, ConfigError> {
+        if read(lookup, ENV_ROUTES).is_some() {
+            return Ok(None);
+        }
+        read(lookup, ENV_ROUTES_URL)
+            .map(|url| {
+                S3Url::parse(&url, MAX_PATH_CHARS)
+                    .ok()
+                    .filter(|object| !object.key().is_empty() && !object.key().ends_with('/'))
+                    .ok_or_else(|| ConfigError {
+                        variable: ENV_ROUTES_URL,
+                        problem: format!(
+                            "must be an s3://bucket/key URL of an object, got {:?}",
+                            crate::domain::text::truncate_chars(&url, 200)
+                        ),
+                    })
+            })
+            .transpose()
+    }
+
+    /// The configuration, with the routes `text` (read from `variable`'s place), validated as
+    /// inline routes are.
+    pub fn with_routes(
+        lookup: &impl Fn(&str) -> Option<String>,
+        text: &str,
+        variable: &'static str,
+    ) -> Result<TriggerConfig, ConfigError> {
+        let limits = limits(lookup)?;
+        let routes = Routes::from_json(text, &limits).map_err(|e| ConfigError {
+            variable,
             problem: e.to_string(),
         })?;
         Ok(TriggerConfig {
             routes,
             limits,
-            lanes: LaneConfig::from_lookup(&lookup)?,
-            runner: runner(&lookup)?,
+            lanes: LaneConfig::from_lookup(lookup)?,
+            runner: runner(lookup)?,
         })
     }
 }

@@ -29,8 +29,9 @@ use crate::notify::message::SnsMessage;
 use crate::ports::{
     ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeExecution, DescribeTask, Fetched,
     KeepReports, KeepRunnersWaiting, LaneLease, LaneQueue, LaneRuns, LaneView, NoteRuns, Noted,
-    Parked, Publish, PutObject, QueuedUploads, ReadQueued, ReadReports, ReadRuns, RecordDropped,
-    StartExecution, StartOutcome, StartTask, TokenAnswer, WakeRunners, WakeSlot, WakeSlots,
+    Parked, Publish, PutObject, QueuedUploads, ReadQueued, ReadReports, ReadRoutes, ReadRuns,
+    RecordDropped, StartExecution, StartOutcome, StartTask, TokenAnswer, WakeRunners, WakeSlot,
+    WakeSlots,
 };
 
 /// A fake's state behind a lock. A test that panicked while holding it already failed; the
@@ -478,6 +479,23 @@ impl KeepRunnersWaiting for FakeTrigger {
         }
         state.heartbeats.push(token.to_owned());
         Ok(TokenAnswer::Taken)
+    }
+}
+
+/// Routes objects are the objects written with `put_object` (the latest of a key wins).
+impl ReadRoutes for FakeTrigger {
+    async fn read_routes(&self, object: &S3Url, max_bytes: usize) -> Result<String, FerryError> {
+        let state = self.state.lock();
+        let found = state
+            .objects
+            .iter()
+            .rev()
+            .find(|(b, k, _)| b == object.bucket().as_str() && k == object.key());
+        let Some((_, _, body)) = found else {
+            return Err(FakeFailure::NotFound.into_error());
+        };
+        crate::budget::within(object.to_string(), body.len(), max_bytes)?;
+        Ok(String::from_utf8_lossy(body).into_owned())
     }
 }
 

@@ -169,6 +169,16 @@ pub struct Fetched {
     pub cut: bool,
 }
 
+/// `s3-trigger`'s routes, when they live in S3 (`FERRY_ROUTES_URL`): read once, at cold start.
+pub trait ReadRoutes {
+    /// The object's text: `NotFound` when it does not exist, `TooLarge` past `max_bytes`.
+    fn read_routes(
+        &self,
+        object: &S3Url,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<String, FerryError>> + Send;
+}
+
 /// Reads failure reports from S3.
 pub trait ReadReports {
     /// The first `max_bytes` of an object; `None` when it does not exist.

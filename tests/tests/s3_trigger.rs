@@ -689,3 +689,109 @@ async fn a_direct_event_retried_whole_needs_no_lookup() {
     assert_eq!((failed.len(), already), (0, 0));
     assert_eq!(fake.1.jobs().len(), 2);
 }
+
+/// `s3-trigger`'s environment with `vars`, as its cold start reads it.
+fn environment(vars: &[(&'static str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let mut all = vec![
+        (
+            "FERRY_STATE_MACHINE_ARN",
+            ferry_tests::STATE_MACHINE.to_owned(),
+        ),
+        ("FERRY_LANE_TABLE", ferry_tests::LANE_TABLE.to_owned()),
+    ];
+    all.extend(vars.iter().cloned());
+    move |name: &str| {
+        all.iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+#[tokio::test]
+async fn routes_in_an_s3_object_are_read_at_cold_start_and_checked_as_inline_ones() {
+    // Issue 31, item 3: FERRY_ROUTES is an environment variable, and Lambda allows 4 KB for all
+    // of them; routes past that live in an object.
+    use ferry::ids::S3Url;
+    use ferry::ports::PutObject;
+    let text = std::fs::read_to_string(root().join("config/routes.example.json")).unwrap();
+    let fake = fakes();
+    let object = S3Url::parse("s3://ferry-config/routes.json", 100).unwrap();
+    fake.0
+        .put_object(&object, text.clone().into_bytes())
+        .await
+        .unwrap();
+    let url = ("FERRY_ROUTES_URL", object.to_string());
+
+    let loaded = s3_trigger::load(&fake.0, environment(std::slice::from_ref(&url)))
+        .await
+        .unwrap();
+    assert_eq!(loaded.routes, config().routes, "the same routes as inline");
+    let output = invoke(&fake, &loaded, fixture("s3-direct")).await.unwrap();
+    let TriggerOutput::Summary(summary) = output else {
+        panic!("expected a summary")
+    };
+    assert_eq!(summary.enqueued.len(), 2);
+
+    // Inline routes win: a small deployment needs no object.
+    let one = r#"[{"name": "only", "bucket": "b-1", "job": {"name": "n", "kind": "fsx_import",
+        "file_system_id": "fs-0123456789abcdef0"}}]"#;
+    let inline = s3_trigger::load(
+        &fake.0,
+        environment(&[url.clone(), (ENV_ROUTES, one.into())]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inline.routes.len(), 1);
+
+    // What stops the cold start names the variable and the object.
+    let missing = ("FERRY_ROUTES_URL", "s3://ferry-config/nope.json".to_owned());
+    let error = s3_trigger::load(&fake.0, environment(&[missing]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.variable, "FERRY_ROUTES_URL");
+    assert!(
+        error.problem.contains("s3://ferry-config/nope.json"),
+        "{error}"
+    );
+    let broken = S3Url::parse("s3://ferry-config/broken.json", 100).unwrap();
+    fake.0
+        .put_object(&broken, br#"[{"name": "x"}]"#.to_vec())
+        .await
+        .unwrap();
+    let error = s3_trigger::load(
+        &fake.0,
+        environment(&[("FERRY_ROUTES_URL", broken.to_string())]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.variable, "FERRY_ROUTES_URL");
+    assert!(
+        error.problem.starts_with("s3://ferry-config/broken.json: ")
+            && error.problem.contains("bucket"),
+        "{error}"
+    );
+    let huge = S3Url::parse("s3://ferry-config/huge.json", 100).unwrap();
+    fake.0
+        .put_object(&huge, vec![b' '; (1 << 20) + 1])
+        .await
+        .unwrap();
+    let error = s3_trigger::load(
+        &fake.0,
+        environment(&[("FERRY_ROUTES_URL", huge.to_string())]),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.problem.contains("1,048,576"), "{error}");
+    for url in ["s3://ferry-config", "s3://ferry-config/dir/", "https://x/y"] {
+        let error = s3_trigger::load(&fake.0, environment(&[("FERRY_ROUTES_URL", url.into())]))
+            .await
+            .unwrap_err();
+        assert!(error.problem.contains("s3://bucket/key"), "{url}: {error}");
+    }
+    // Neither: the routes are required.
+    let error = s3_trigger::load(&fake.0, environment(&[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.variable, ENV_ROUTES);
+}

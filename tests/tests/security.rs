@@ -739,7 +739,8 @@ impl Adapters {
 }
 
 /// Handlers (`shared/src/handlers/<name>.rs`: `pub async fn handle<P: TraitA + TraitB>`), by
-/// file name, and the port traits they may use.
+/// file name, and the port traits they may use: those of `handle` and of `load` (a
+/// configuration read at cold start through a port, as `s3-trigger`'s routes object).
 fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     let dir = root().join("shared/src/handlers");
@@ -752,7 +753,7 @@ fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
             let syn::Item::Fn(f) = item else { continue };
             if f.sig.asyncness.is_none()
                 || !matches!(f.vis, syn::Visibility::Public(_))
-                || f.sig.ident != "handle"
+                || !["handle", "load"].contains(&f.sig.ident.to_string().as_str())
             {
                 continue;
             }
@@ -769,7 +770,9 @@ fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
                 }
             }
             if !traits.is_empty() {
-                out.insert(stem.to_owned(), traits);
+                out.entry(stem.to_owned())
+                    .or_insert_with(BTreeSet::new)
+                    .extend(traits);
             }
         }
     }
@@ -1080,7 +1083,7 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
     assert_eq!(iam_problems(&new_call, &granted).len(), 1);
     let mut extra_grant = granted.clone();
     if let Some(actions) = extra_grant.get_mut("s3-trigger") {
-        actions.insert("s3:GetObject".into());
+        actions.insert("s3:DeleteObject".into());
     }
     assert_eq!(iam_problems(&called, &extra_grant).len(), 1);
     let mut stale = granted;

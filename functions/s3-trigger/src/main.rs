@@ -1,12 +1,18 @@
-//! `ferry-s3-trigger`: see `ferry::handlers::s3_trigger`; `ferry::handlers::serve` wires it.
+//! `ferry-s3-trigger`: see `ferry::handlers::s3_trigger`; `ferry::handlers::serve_loaded` wires
+//! it, with the routes read first (inline, or from the S3 object `FERRY_ROUTES_URL` names).
 
 use ferry::aws::{AwsLanes, AwsTrigger};
-use ferry::config::TriggerConfig;
-use ferry::handlers::{s3_trigger, serve};
+use ferry::config::{TriggerConfig, runner};
+use ferry::handlers::{s3_trigger, serve_loaded};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve(
+    serve_loaded(
+        async |aws| {
+            let env = |name: &str| std::env::var(name).ok();
+            let routes = AwsTrigger::new(aws, runner(&env)?);
+            s3_trigger::load(&routes, env).await
+        },
         |aws, config: &TriggerConfig| {
             let runners = AwsTrigger::new(aws, config.runner.clone());
             (runners, AwsLanes::new(aws, &config.lanes.table))

@@ -108,6 +108,17 @@ fn s3_class<E: ProvideErrorMetadata>(error: &E) -> Option<Class> {
     (error.code() == Some("NoSuchBucket")).then_some(Class::NotFound)
 }
 
+/// An S3 object's body, read whole (a read that breaks off is a malformed response of `op`).
+async fn read_body(
+    op: &'static str,
+    body: aws_sdk_s3::primitives::ByteStream,
+) -> Result<Vec<u8>, FerryError> {
+    let collected = body.collect().await.map_err(|e| FerryError::AwsService {
+        source: AwsError::malformed(op, &format!("body could not be read: {e}")),
+    })?;
+    Ok(collected.into_bytes().to_vec())
+}
+
 /// An identifier a response must carry (the API reference promises it), parsed; a missing or
 /// malformed one is a malformed response.
 fn response_id<T>(

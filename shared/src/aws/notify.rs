@@ -106,15 +106,7 @@ impl ReadReports for AwsNotify {
             .content_range()
             .and_then(|r| r.rsplit('/').next())
             .and_then(|t| t.parse::<u64>().ok());
-        let body = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| FerryError::AwsService {
-                source: AwsError::malformed(OP, &format!("body could not be read: {e}")),
-            })?
-            .into_bytes()
-            .to_vec();
+        let body = super::read_body(OP, output.body).await?;
         let cut = total.is_some_and(|t| t > body.len() as u64) || body.len() > max_bytes;
         let mut body = body;
         body.truncate(max_bytes);

@@ -4,10 +4,15 @@
 use aws_sdk_s3::primitives::ByteStream;
 use tracing::instrument;
 
-use super::{s3_class, send, sfn};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+
+use super::{classify, s3_class, send, sfn};
+use crate::budget;
+use crate::config::{ConfigError, ENV_ROUTES_URL};
 use crate::error::FerryError;
 use crate::ids::{S3Url, StateMachineArn};
-use crate::ports::{PutObject, StartExecution, StartOutcome, TokenAnswer, WakeRunners};
+use crate::ports::{PutObject, ReadRoutes, StartExecution, StartOutcome, TokenAnswer, WakeRunners};
 
 /// Starts executions of the runner state machine and writes manifests.
 #[derive(Debug, Clone)]
@@ -78,6 +83,51 @@ impl PutObject for AwsTrigger {
             .send();
         send(OP, request, s3_class).await?;
         Ok(())
+    }
+}
+
+/// `s3-trigger`'s routes object, read at cold start: at most `max_bytes + 1` bytes are asked
+/// for (a range), so an object past the budget is refused without being read whole. The bucket
+/// must be Ferry's own account's (`ExpectedBucketOwner`), as for manifests: routes from a bucket
+/// someone else re-created under the configured name would decide what Ferry moves.
+impl ReadRoutes for AwsTrigger {
+    #[instrument(skip(self))]
+    async fn read_routes(&self, object: &S3Url, max_bytes: usize) -> Result<String, FerryError> {
+        const OP: &str = "GetObject";
+        let request = self
+            .s3
+            .get_object()
+            .bucket(object.bucket().as_str())
+            .key(object.key())
+            .set_expected_bucket_owner(self.bucket_owner.clone())
+            .range(format!("bytes=0-{max_bytes}"))
+            .send()
+            .await;
+        let output = match request {
+            Ok(output) => output,
+            Err(e) => {
+                return match e.as_service_error() {
+                    Some(GetObjectError::NoSuchKey(_)) => Err(FerryError::NotFound {
+                        message: format!("{object}: no such object"),
+                        source: None,
+                    }),
+                    // A range of an empty object is unsatisfiable: the routes are empty.
+                    _ if e.code() == Some("InvalidRange") => Ok(String::new()),
+                    _ => {
+                        let class = e.as_service_error().and_then(s3_class);
+                        Err(classify(OP, e, class))
+                    }
+                };
+            }
+        };
+        let body = super::read_body(OP, output.body).await?;
+        budget::within(format!("the routes object {object}"), body.len(), max_bytes)?;
+        String::from_utf8(body).map_err(|e| {
+            FerryError::Configuration(ConfigError {
+                variable: ENV_ROUTES_URL,
+                problem: format!("{object}: routes must be UTF-8 JSON: {e}"),
+            })
+        })
     }
 }
 

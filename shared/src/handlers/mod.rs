@@ -35,7 +35,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{FromEnvironment, LaneConfig, TaskConfig};
+use crate::config::{ConfigError, FromEnvironment, LaneConfig, TaskConfig};
 use crate::domain::job::JobSpec;
 use crate::domain::status::{StatusContext, TaskHandle, Timestamp};
 use crate::error::FerryError;
@@ -45,10 +45,9 @@ use crate::lanes::runner::Timing;
 use crate::ports::LaneLease;
 
 /// Runs a function: sets up JSON-capable tracing at Ferry's log level
-/// ([`crate::runtime::init_logging`]), reads the
-/// configuration `C` from the environment, loads the AWS configuration, builds the function's
-/// ports with `ports`, then hands every event to `handler`. A configuration error stops the
-/// function at cold start, naming the variable.
+/// ([`crate::runtime::init_logging`]), reads the configuration `C` from the environment, loads
+/// the AWS configuration, builds the function's ports with `ports`, then hands every event to
+/// `handler`. A configuration error stops the function at cold start, naming the variable.
 pub async fn serve<C, P, O>(
     ports: impl FnOnce(&aws_config::SdkConfig, &C) -> P,
     handler: impl AsyncFn(&P, &C, LambdaEvent<Value>) -> Result<O, FerryError>,
@@ -57,9 +56,28 @@ where
     C: FromEnvironment,
     O: Serialize,
 {
+    serve_loaded(
+        async |_: &aws_config::SdkConfig| C::from_env(),
+        ports,
+        handler,
+    )
+    .await
+}
+
+/// As [`serve`], with a configuration that `load` reads with the AWS configuration in hand
+/// (`s3-trigger`'s routes may be an S3 object).
+pub async fn serve_loaded<C, P, O>(
+    load: impl AsyncFnOnce(&aws_config::SdkConfig) -> Result<C, ConfigError>,
+    ports: impl FnOnce(&aws_config::SdkConfig, &C) -> P,
+    handler: impl AsyncFn(&P, &C, LambdaEvent<Value>) -> Result<O, FerryError>,
+) -> Result<(), lambda_runtime::Error>
+where
+    O: Serialize,
+{
     crate::runtime::init_logging();
-    let config = C::from_env()?;
-    let ports = ports(&crate::load_aws_config().await, &config);
+    let aws = crate::load_aws_config().await;
+    let config = load(&aws).await?;
+    let ports = ports(&aws, &config);
     // Boxed: the handler's future type stays out of the runtime's (whose layout the optimizer
     // otherwise computes past rustc's query depth limit); one allocation per invocation.
     let handle = |event| -> Pin<Box<dyn Future<Output = Result<O, FerryError>> + '_>> {

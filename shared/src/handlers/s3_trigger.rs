@@ -21,7 +21,9 @@ use serde_json::Value;
 use tracing::{error, info, warn};
 
 use super::timing;
-use crate::config::TriggerConfig;
+use crate::config::{
+    ConfigError, ENV_ROUTES_URL, FromEnvironment, MAX_ROUTES_BYTES, TriggerConfig,
+};
 use crate::domain::job::JobSpec;
 use crate::domain::text::truncate_chars;
 use crate::error::FerryError;
@@ -30,7 +32,9 @@ use crate::lanes::record::{DroppedUpload, Enqueued, Millis, QueuedJob};
 use crate::lanes::runner::{self, Kicked, Timing};
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
-use crate::ports::{LaneLease, PutObject, QueuedUploads, RecordDropped, StartExecution};
+use crate::ports::{
+    LaneLease, PutObject, QueuedUploads, ReadRoutes, RecordDropped, StartExecution,
+};
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob, Refused};
 use crate::trigger::events::{self, Batch, S3Object, Shape};
 use crate::trigger::job_name;
@@ -80,6 +84,37 @@ impl Failures {
             self.first = Some(error());
         }
     }
+}
+
+/// `s3-trigger`'s configuration, once, at cold start: the routes inline (`FERRY_ROUTES`), or
+/// read from the object `FERRY_ROUTES_URL` names (at most [`MAX_ROUTES_BYTES`]) and validated
+/// the same way. Any failure (no such object, access denied, invalid routes) stops the cold
+/// start naming the variable and the object: Lambda reports the function's init error, and
+/// the upload queue keeps the messages until it starts.
+pub async fn load<R: ReadRoutes>(
+    routes: &R,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<TriggerConfig, ConfigError> {
+    let Some(object) = TriggerConfig::routes_object(&lookup)? else {
+        return TriggerConfig::from_lookup(lookup);
+    };
+    let text = routes
+        .read_routes(&object, MAX_ROUTES_BYTES)
+        .await
+        .map_err(|e| ConfigError {
+            variable: ENV_ROUTES_URL,
+            problem: format!("could not read the routes from {object}: {e}"),
+        })?;
+    let config = TriggerConfig::with_routes(&lookup, &text, ENV_ROUTES_URL).map_err(|e| {
+        let problem = if e.variable == ENV_ROUTES_URL {
+            format!("{object}: {}", e.problem)
+        } else {
+            e.problem
+        };
+        ConfigError { problem, ..e }
+    })?;
+    info!(routes = config.routes.len(), object = %object, "routes read");
+    Ok(config)
 }
 
 /// `ports`: S3 for manifests and the runner state machine, and the lane table.

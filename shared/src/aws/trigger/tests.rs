@@ -132,3 +132,62 @@ async fn put_object_writes_the_manifest() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_routes_object_is_read_from_our_own_account_within_its_budget() {
+    use crate::ports::ReadRoutes;
+    use s3::operation::get_object::{GetObjectError, GetObjectOutput};
+    let routes = r#"[{"name": "r"}]"#;
+    let (rule, seen) = capturing(mock!(s3::Client::get_object), move || {
+        GetObjectOutput::builder()
+            .body(s3::primitives::ByteStream::from_static(routes.as_bytes()))
+            .build()
+    });
+    let object = object("ferry-config", "routes.json");
+    let text = ports(&[], &[&rule])
+        .read_routes(&object, 1_048_576)
+        .await
+        .unwrap();
+    assert_eq!(text, routes);
+    let req = last(&seen);
+    assert_eq!(
+        (req.bucket(), req.key()),
+        (Some("ferry-config"), Some("routes.json"))
+    );
+    assert_eq!(
+        req.expected_bucket_owner(),
+        Some("111122223333"),
+        "a bucket of another account is refused by S3"
+    );
+    assert_eq!(
+        req.range(),
+        Some("bytes=0-1048576"),
+        "one byte past the budget at most"
+    );
+
+    // Past the budget: refused, named.
+    let long = mock!(s3::Client::get_object).then_output(|| {
+        GetObjectOutput::builder()
+            .body(s3::primitives::ByteStream::from(vec![b' '; 11]))
+            .build()
+    });
+    let error = ports(&[], &[&long])
+        .read_routes(&object, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "TooLarge");
+    assert!(
+        error.to_string().contains("s3://ferry-config/routes.json"),
+        "{error}"
+    );
+
+    // No such object: NotFound, naming it.
+    let missing = mock!(s3::Client::get_object)
+        .then_error(|| GetObjectError::NoSuchKey(s3::types::error::NoSuchKey::builder().build()));
+    let error = ports(&[], &[&missing])
+        .read_routes(&object, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "NotFound");
+    assert!(error.to_string().contains("routes.json"), "{error}");
+}
