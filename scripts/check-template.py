@@ -19,12 +19,16 @@ translation of template.yaml (`make validate` runs it; standard library only).
   guide, "Lambda quotas": "Aggregate size of all environment variables: 4 KB"): a string
   parameter passed to one needs a MaxLength; a resource's name or ARN counts 256 bytes, a
   pseudo parameter its longest.
+- A queue that admits S3 notifications admits every bucket of the parameter naming them, which
+  is a list: its aws:SourceArn condition, evaluated for two buckets, matches both (routes may
+  name several buckets; a bucket the policy does not name is refused by SQS, silently).
 
 Problems are printed one per line and make the exit status 1.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import sys
@@ -123,6 +127,7 @@ def check(template: dict[str, Any], docs: dict[str, str]) -> list[str]:
             problems.append(f"{name}: DashboardName {json.dumps(dashboard)} lacks the region: "
                             "dashboard names are unique per account")
     problems += environment_sizes(template)[0]
+    problems += notification_sources(template)
     deployed = sum(1 for r in resources.values() if r["Type"] == "AWS::Lambda::Function")
     for path, text in sorted(docs.items()):
         for number, line in counts(text):
@@ -231,6 +236,60 @@ def read_docs() -> dict[str, str]:
             for p in sorted(ROOT.glob(pattern))}
 
 
+SAMPLE_BUCKETS = ["ferry-data-a", "ferry-data-b"]
+
+
+def notification_sources(template: dict[str, Any]) -> list[str]:
+    """Queue policies admitting S3: their source condition must admit each of two buckets."""
+    problems = []
+    for name, r in template.get("Resources", {}).items():
+        if r["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        for statement in r.get("Properties", {}).get("PolicyDocument", {}).get("Statement", []):
+            if statement.get("Principal") != {"Service": "s3.amazonaws.com"}:
+                continue
+            condition = statement.get("Condition", {}).get("ArnLike", {}).get("aws:SourceArn")
+            params = {p for p in referenced(condition)
+                      if p in template.get("Parameters", {})}
+            lists = [p for p in params
+                     if template["Parameters"][p].get("Type") == "CommaDelimitedList"]
+            if not lists:
+                problems.append(f"{name}: admits S3 notifications from one bucket "
+                                f"({', '.join(sorted(params)) or 'none named'} is no list)")
+                continue
+            arns = evaluate(condition, {p: SAMPLE_BUCKETS for p in lists})
+            patterns = arns if isinstance(arns, list) else [arns]
+            for bucket in SAMPLE_BUCKETS:
+                arn = f"arn:aws:s3:::{bucket}"
+                if not any(isinstance(p, str) and fnmatch.fnmatchcase(arn, p) for p in patterns):
+                    problems.append(f"{name}: aws:SourceArn {patterns} does not admit {arn}")
+    return problems
+
+
+def evaluate(node: Any, values: dict[str, Any]) -> Any:
+    """Fn::Join, Fn::Split and Ref to the given parameters; anything else is left unresolved."""
+    if isinstance(node, list):
+        out = []
+        for item in node:
+            value = evaluate(item, values)
+            out += value if isinstance(value, list) and isinstance(item, dict) else [value]
+        return out
+    if not isinstance(node, dict) or len(node) != 1:
+        return node
+    (function, args), = node.items()
+    if function == "Ref":
+        return values.get(args, node)
+    if function == "Fn::Join":
+        parts = evaluate(args[1], values)
+        if all(isinstance(p, str) for p in parts):
+            return args[0].join(parts)
+    if function == "Fn::Split":
+        text = evaluate(args[1], values)
+        if isinstance(text, str):
+            return text.split(args[0])
+    return node
+
+
 def self_test() -> int:
     """A template and docs with one mistake of each kind: each must be found."""
     function = {"Type": "AWS::Lambda::Function", "Properties": {}}
@@ -251,7 +310,10 @@ def self_test() -> int:
         "Table": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": {
             "SSESpecification": {"KMSMasterKeyId": {"Fn::GetAtt": ["Key", "Arn"]}}}},
         "Board": {"Type": "AWS::CloudWatch::Dashboard",
-                  "Properties": {"DashboardName": {"Fn::Sub": "${AWS::StackName}-ferry"}}}}}
+                  "Properties": {"DashboardName": {"Fn::Sub": "${AWS::StackName}-ferry"}}},
+        "QueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {"PolicyDocument": {
+            "Statement": [{"Principal": {"Service": "s3.amazonaws.com"}, "Condition": {
+                "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:aws:s3:::${Routes}"}}}}]}}}}}
     docs = {"README.md": "deploys the seven\nfunctions; the three functions it calls",
             "docs/a.md": "Four Lambda functions, one binary each."}
     problems = check(template, docs)
@@ -263,7 +325,8 @@ def self_test() -> int:
                 "Env: environment variables take up to 4,144 bytes",
                 "Submit: invoked asynchronously (schedule Schedule)",
                 "Key: encrypts Table, which is retained, but its UpdateReplacePolicy",
-                "Board: DashboardName", "README.md:1: names 7 functions; the template deploys 4"]
+                "Board: DashboardName", "QueuePolicy: admits S3 notifications from one bucket",
+                "README.md:1: names 7 functions; the template deploys 4"]
     missed = [e for e in expected if not any(p.startswith(e) for p in problems)]
     if missed or len(problems) != len(expected):
         print(f"check-template self-test: missed {missed}; found {problems}")
@@ -285,8 +348,8 @@ def main() -> int:
         print(f"check-template: {problem}")
     if not problems:
         print("check-template: on-failure destinations, retained keys, the dashboard's name, "
-              "the docs' function count, samconfig.toml's architecture and every function's "
-              "environment (within 4 KB) agree")
+              "the docs' function count, samconfig.toml's architecture, every function's "
+              "environment (within 4 KB) and the buckets the upload queue admits agree")
     return 1 if problems else 0
 
 

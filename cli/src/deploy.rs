@@ -138,6 +138,14 @@ impl Deployment {
     }
 }
 
+/// The outputs `keys` of the stack `name` (each an error naming it when the stack lacks it),
+/// with the AWS configuration loaded the way the functions load it.
+pub async fn stack_outputs(name: &str, keys: &[&str]) -> Result<Vec<String>, Failure> {
+    let aws = ferry::load_aws_config().await;
+    let stack = StackOutputs::read(&aws, name).await?;
+    keys.iter().map(|key| stack.get(key)).collect()
+}
+
 /// A stack's outputs.
 struct StackOutputs {
     name: String,

@@ -12,6 +12,7 @@
 mod cancel;
 mod deploy;
 mod history;
+mod notifications;
 mod plan;
 mod runs;
 mod status;
@@ -53,6 +54,10 @@ enum Command {
         /// Job spec or routes files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also check routes against this stack: a route whose bucket is not among the
+        /// stack's DataBucketNames (its DataBucketName parameter) never fires
+        #[arg(long, value_name = "NAME")]
+        stack: Option<String>,
     },
     /// What s3-trigger would queue for some uploads, and the runs that would follow (offline).
     Plan(plan::PlanArgs),
@@ -69,6 +74,9 @@ enum Command {
     History(history::HistoryArgs),
     /// The service's own tasks on a file system or DataSync task, Ferry's or not.
     Tasks(tasks::TasksArgs),
+    /// The S3 event notification configuration a bucket needs for the routes: one filtered
+    /// queue configuration per route, merged with what the bucket already has.
+    Notifications(notifications::NotificationsArgs),
 }
 
 /// Output options shared by the commands that print records.
@@ -122,7 +130,16 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
     match command {
-        Command::Validate { files } => Ok(validate::run(&files)),
+        Command::Validate { files, stack } => {
+            let allowed = match stack.as_deref().filter(|s| !s.is_empty()) {
+                Some(stack) => {
+                    let outputs = [notifications::OUTPUT_BUCKETS];
+                    deploy::stack_outputs(stack, &outputs).await?.pop()
+                }
+                None => None,
+            };
+            Ok(validate::run(&files, allowed.as_deref()))
+        }
         Command::Plan(args) => plan::run(&args),
         Command::Submit(args) => submit::run(args).await,
         Command::Status(args) => status::run(args).await,
@@ -130,6 +147,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Watch(args) => watch::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,
+        Command::Notifications(args) => notifications::run(&args).await,
     }
 }
 

@@ -1,6 +1,7 @@
-//! `ferry validate FILE...`: job specs and routes files, offline, with the functions' rules
-//! (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the environment
-//! sets (`FERRY_MAX_PATHS`).
+//! `ferry validate FILE... [--stack NAME]`: job specs and routes files, offline, with the
+//! functions' rules (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the
+//! environment sets (`FERRY_MAX_PATHS`); with `--stack`, also routes whose bucket the stack's
+//! upload queue does not accept notifications from (they would never fire).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use ferry::trigger::routes::Routes;
 
 /// Prints one verdict per file (and every broken rule under an invalid one); exit 1 when any
 /// file is invalid or unreadable.
-pub fn run(files: &[PathBuf]) -> ExitCode {
+pub fn run(files: &[PathBuf], allowed_buckets: Option<&str>) -> ExitCode {
     let limits = match TaskConfig::from_env() {
         Ok(config) => config.limits,
         Err(e) => {
@@ -24,7 +25,7 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
     };
     let mut all_valid = true;
     for file in files {
-        match check(file, &limits) {
+        match check(file, &limits, allowed_buckets) {
             Ok(what) => println!("{}: valid {what}", file.display()),
             Err(problems) => {
                 all_valid = false;
@@ -44,7 +45,11 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
 
 /// What the file is when valid (`job "x" on lane fsx:fs-...`, `routes file (3 routes)`), or
 /// its problems.
-pub fn check(file: &Path, limits: &Limits) -> Result<String, Vec<String>> {
+pub fn check(
+    file: &Path,
+    limits: &Limits,
+    allowed_buckets: Option<&str>,
+) -> Result<String, Vec<String>> {
     let text = std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read: {e}")])?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| vec![format!("not JSON: {e}")])?;
@@ -54,6 +59,12 @@ pub fn check(file: &Path, limits: &Limits) -> Result<String, Vec<String>> {
     match value {
         serde_json::Value::Array(_) => {
             let routes = Routes::from_json(&text, limits).map_err(listed)?;
+            let unreachable = allowed_buckets.map_or_else(Vec::new, |allowed| {
+                crate::notifications::buckets_that_cannot_send(&routes, allowed)
+            });
+            if !unreachable.is_empty() {
+                return Err(unreachable);
+            }
             Ok(format!(
                 "routes file ({} route{})",
                 routes.len(),

@@ -342,8 +342,9 @@ class LocalFerry:
         return url, arn
 
     def notify_uploads(self, bucket: str, queue_name: str) -> tuple[str, str]:
-        """Sends the bucket's ObjectCreated notifications to a new queue (the command
-        template.yaml's BucketNotificationCommand output gives). Returns (url, arn)."""
+        """Sends every ObjectCreated notification of the bucket to a new queue (a deployment
+        filters them per route with `ferry notifications`; the tests keep every upload, to
+        see the unmatched ones recorded). Returns (url, arn)."""
         url, arn = self.queue(queue_name)
         self.client("s3").put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [

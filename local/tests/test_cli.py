@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import pathlib
 import subprocess
+import time
+import urllib.parse
 from typing import Any, Callable
 
 import pytest
@@ -303,3 +305,55 @@ def test_tasks_lists_a_datasync_task_s_executions(
     [execution] = json.loads(out.stdout)["tasks"]
     assert execution["id"].startswith(task_arn + "/execution/exec-")
     assert (execution["lifecycle"], execution["ferry"]) == ("SUCCESS", True)
+
+
+def test_notifications_send_exactly_the_routes_uploads_and_keep_the_buckets_own(
+        ferry: LocalFerry, world: World, tmp_path: pathlib.Path) -> None:
+    # Issue 31, item 7: a whole-bucket notification sent Ferry every object created, its own
+    # manifests and reports included. One filtered configuration per route, merged.
+    s3, sqs = ferry.client("s3"), ferry.client("sqs")
+    bucket = ferry.bucket(unique("ferry-notify"))
+    routes = [{"name": "h5", "bucket": bucket, "prefix": "in/", "suffixes": [".h5"],
+               "job": {"name": "i", "kind": "fsx_import", "file_system_id": world.route_fs}}]
+    routes_file = tmp_path / "routes.json"
+    routes_file.write_text(json.dumps(routes))
+    url, arn = ferry.queue(unique("ferry-notify-q"))
+    _, other_arn = ferry.queue(unique("ferry-other-q"))
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "deletions", "QueueArn": other_arn,
+                                 "Events": ["s3:ObjectRemoved:*"]}]})
+    current = tmp_path / "current.json"
+    current.write_text(json.dumps(s3.get_bucket_notification_configuration(Bucket=bucket),
+                                  default=str))
+
+    out = ferry_cli(ferry, "notifications", "--routes", str(routes_file), "--queue-arn", arn,
+                    "--existing", str(current))
+    assert out.returncode == 0, out.stderr
+    assert f"--bucket {bucket}" in out.stderr
+    configuration = json.loads(out.stdout)
+    s3.put_bucket_notification_configuration(Bucket=bucket,
+                                             NotificationConfiguration=configuration)
+    kept = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    assert sorted(c["Id"] for c in kept) == ["deletions", "ferry-h5"]
+
+    for key in ("in/a.h5", "in/b.csv", "out/c.h5"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    keys = []
+    for _ in range(20):
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        for message in got.get("Messages", []):
+            body = json.loads(message["Body"])
+            # Keys arrive URL-encoded, as S3 sends them.
+            keys += [urllib.parse.unquote_plus(r["s3"]["object"]["key"])
+                     for r in body.get("Records", [])]
+        if keys:
+            break
+        time.sleep(0.1)
+    assert keys == ["in/a.h5"], "only the route's uploads reach the queue"
+
+    # A configuration of the bucket's own that S3 would find overlapping is refused by name.
+    current.write_text(json.dumps({"QueueConfigurations": [
+        {"Id": "everything", "QueueArn": other_arn, "Events": ["s3:ObjectCreated:Put"]}]}))
+    out = ferry_cli(ferry, "notifications", "--routes", str(routes_file), "--queue-arn", arn,
+                    "--existing", str(current))
+    assert out.returncode == 1 and "everything (QueueConfigurations) overlaps ferry-h5" in out.stderr

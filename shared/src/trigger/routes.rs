@@ -135,11 +135,68 @@ impl Routes {
                 }
             }
         }
+        for (i, route) in routes.iter().enumerate() {
+            for (place, what) in ferry_outputs(&routes) {
+                if place.could_be_matched_by(route) {
+                    RouteCheck { index: i, errors: &mut errors }.fail(
+                        "prefix",
+                        format!(
+                            "route {:?} would queue Ferry's own output: {what} are written under s3://{}/{}; narrow the prefix or suffixes, or write them elsewhere",
+                            route.name, place.bucket, place.prefix
+                        ),
+                    );
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(Routes(routes))
         } else {
             Err(FieldErrors { errors })
         }
+    }
+
+    /// The S3 event notification filters the routes need, by bucket: one per route and
+    /// suffix (S3 takes one prefix and one suffix rule a configuration: S3 user guide,
+    /// "Configuring event notifications using object key name filtering"). A suffix that
+    /// ends with another of the same route is left out (the other covers it; S3 refuses
+    /// overlapping configurations).
+    pub fn notification_filters(&self) -> Vec<(String, Vec<KeyFilter>)> {
+        let mut by_bucket: Vec<(String, Vec<KeyFilter>)> = Vec::new();
+        for route in &self.0 {
+            let bucket = route.bucket.as_str().to_owned();
+            let suffixes: Vec<Option<String>> = if route.suffixes.is_empty() {
+                vec![None]
+            } else {
+                let covered = |s: &String| {
+                    route
+                        .suffixes
+                        .iter()
+                        .any(|o| o != s && s.ends_with(o.as_str()))
+                };
+                let mut kept: Vec<&String> =
+                    route.suffixes.iter().filter(|s| !covered(s)).collect();
+                kept.sort();
+                kept.dedup();
+                kept.into_iter().map(|s| Some(s.clone())).collect()
+            };
+            let filters = suffixes
+                .into_iter()
+                .enumerate()
+                .map(|(i, suffix)| KeyFilter {
+                    id: if i == 0 {
+                        format!("ferry-{}", route.name)
+                    } else {
+                        format!("ferry-{}-{i}", route.name)
+                    },
+                    prefix: route.prefix.clone(),
+                    suffix,
+                });
+            match by_bucket.iter_mut().find(|(b, _)| *b == bucket) {
+                Some((_, list)) => list.extend(filters),
+                None => by_bucket.push((bucket, filters.collect())),
+            }
+        }
+        by_bucket
     }
 
     /// The route `key` in `bucket` belongs to, if any.
@@ -158,6 +215,76 @@ impl Routes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// One S3 event notification filter: a key prefix and at most one suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// The configuration's `Id`: `ferry-<route>` (and `-<n>` for a route's further suffixes).
+    pub id: String,
+    pub prefix: String,
+    pub suffix: Option<String>,
+}
+
+/// Where Ferry itself writes into S3 on behalf of the routes' jobs.
+struct Output<'a> {
+    bucket: &'a str,
+    prefix: String,
+    /// The suffix every key written there has, when known.
+    suffix: Option<&'static str>,
+}
+
+impl Output<'_> {
+    /// True when some key written here could match `route`.
+    fn could_be_matched_by(&self, route: &Route) -> bool {
+        let prefixes =
+            self.prefix.starts_with(&route.prefix) || route.prefix.starts_with(&self.prefix);
+        let suffixes = match self.suffix {
+            None => true,
+            Some(suffix) => {
+                route.suffixes.is_empty()
+                    || route
+                        .suffixes
+                        .iter()
+                        .any(|s| suffix.ends_with(s.as_str()) || s.ends_with(suffix))
+            }
+        };
+        route.bucket.as_str() == self.bucket && prefixes && suffixes
+    }
+}
+
+/// The places the routes' jobs write to: DataSync manifests (`<prefix><name>.csv`) and FSx
+/// completion reports (under the report path, in the task's own folder). A route matching one
+/// would queue a job for every manifest or report, and each job writes another.
+fn ferry_outputs(routes: &[Route]) -> Vec<(Output<'_>, &'static str)> {
+    let mut places = Vec::new();
+    for route in routes {
+        if let Some(m) = &route.manifest {
+            let place = Output {
+                bucket: m.bucket.as_str(),
+                prefix: m.prefix.clone(),
+                suffix: Some(".csv"),
+            };
+            places.push((place, "DataSync manifests"));
+        }
+        let report = route.job.report.as_ref().filter(|r| r.enabled);
+        let path = report.and_then(|r| r.path.as_deref());
+        if let Some(rest) = path.and_then(|p| p.strip_prefix("s3://")) {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = if key.is_empty() || key.ends_with('/') {
+                key.to_owned()
+            } else {
+                format!("{key}/")
+            };
+            let place = Output {
+                bucket,
+                prefix,
+                suffix: None,
+            };
+            places.push((place, "FSx completion reports"));
+        }
+    }
+    places
 }
 
 /// Two routes overlap when an object could match both: same bucket, one prefix a prefix of
@@ -360,6 +487,68 @@ mod tests {
         assert!(
             e.mentions("routes[0].manifest.bucket_access_role_arn"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_route_that_would_queue_ferrys_own_manifests_or_reports_is_refused() {
+        // Issue 31, item 7: every manifest or report Ferry writes there would queue a job,
+        // whose run writes another.
+        let role = "arn:aws:iam::111122223333:role/ferry-manifests";
+        let datasync = |prefix: &str, manifests: &str| {
+            json!({"name": "ds", "bucket": "ferry-data", "prefix": prefix,
+                "manifest": {"bucket": "ferry-data", "prefix": manifests, "bucket_access_role_arn": role},
+                "job": {"name": "ds", "kind": "datasync",
+                        "task_arn": "arn:aws:datasync:us-east-1:111122223333:task/task-0123456789abcdef0"}})
+        };
+        let e = routes(json!([datasync("", "ferry-manifests/")])).unwrap_err();
+        assert!(e.mentions("routes[0].prefix"), "{e}");
+        assert!(e.to_string().contains("DataSync manifests"), "{e}");
+        assert!(routes(json!([datasync("out/", "ferry-manifests/")])).is_ok());
+        // Another route over the manifests, unless its suffixes exclude `.csv`.
+        let mut all = import("all", "ferry-");
+        let e = routes(json!([datasync("out/", "ferry-manifests/"), all.clone()])).unwrap_err();
+        assert!(e.mentions("routes[1].prefix"), "{e}");
+        all["suffixes"] = json!([".h5"]);
+        assert!(routes(json!([datasync("out/", "ferry-manifests/"), all])).is_ok());
+        // FSx completion reports, written under the report path.
+        let mut reporting = import("rep", "in/");
+        reporting["job"]["report"] = json!({"enabled": true, "path": "s3://ferry-data/in/reports"});
+        let e = routes(json!([reporting.clone()])).unwrap_err();
+        assert!(e.to_string().contains("FSx completion reports"), "{e}");
+        reporting["job"]["report"]["path"] = json!("s3://ferry-data/ferry-reports");
+        assert!(routes(json!([reporting])).is_ok());
+    }
+
+    #[test]
+    fn each_route_needs_one_notification_filter_a_suffix() {
+        let mut h5 = import("h5", "in/");
+        h5["suffixes"] = json!([".h5", "data.h5", ".nc"]);
+        let mut other = import("other", "raw/");
+        other["bucket"] = json!("ferry-other");
+        let r = routes(json!([h5, import("all", "out/"), other])).unwrap();
+        let filter = |id: &str, prefix: &str, suffix: Option<&str>| KeyFilter {
+            id: id.into(),
+            prefix: prefix.into(),
+            suffix: suffix.map(Into::into),
+        };
+        assert_eq!(
+            r.notification_filters(),
+            [
+                (
+                    "ferry-data".to_owned(),
+                    vec![
+                        filter("ferry-h5", "in/", Some(".h5")),
+                        filter("ferry-h5-1", "in/", Some(".nc")),
+                        filter("ferry-all", "out/", None),
+                    ]
+                ),
+                (
+                    "ferry-other".to_owned(),
+                    vec![filter("ferry-other", "raw/", None)]
+                ),
+            ],
+            "data.h5 is covered by .h5: S3 would refuse the two as overlapping"
         );
     }
 
