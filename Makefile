@@ -47,6 +47,7 @@ simulate:
 
 lint:
 	python3 scripts/check-docs.py && python3 scripts/check-docs.py --self-test
+	python3 statemachine/build.py --check && python3 statemachine/build.py --self-test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 

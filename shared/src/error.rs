@@ -99,6 +99,22 @@ pub enum FerryError {
 }
 
 impl FerryError {
+    /// Every `error_type` [`FerryError::error_type`] returns: the only names of Ferry's that the
+    /// state machine (`statemachine/build.py`) may retry or catch.
+    pub const ERROR_TYPES: [&'static str; 11] = [
+        "InvalidJob",
+        "InvalidEvent",
+        "Configuration",
+        "TaskConflict",
+        "LimitExceeded",
+        "Throttled",
+        "NotFound",
+        "LeaseLost",
+        "TooLarge",
+        "Indeterminate",
+        "AwsService",
+    ];
+
     /// The stable `error_type` reported to Lambda, matched by the state machine's Retry/Catch.
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -300,6 +316,91 @@ impl AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn aws() -> AwsError {
+        AwsError {
+            operation: "Test",
+            code: None,
+            summary: "test".into(),
+            source: Box::new(std::io::Error::other("test")),
+        }
+    }
+
+    #[test]
+    fn error_types_lists_every_type_an_error_can_have() {
+        let message = || "m".to_owned();
+        let every_variant = [
+            FerryError::invalid("f", "p"),
+            FerryError::Configuration(ConfigError {
+                variable: "X",
+                problem: message(),
+            }),
+            FerryError::Rejected { source: aws() },
+            FerryError::InvalidEvent { message: message() },
+            FerryError::TaskConflict {
+                message: message(),
+                source: None,
+            },
+            FerryError::LimitExceeded { source: aws() },
+            FerryError::Throttled { source: aws() },
+            FerryError::LeaseLost {
+                lane: message(),
+                owner: message(),
+            },
+            FerryError::NotFound {
+                message: message(),
+                source: None,
+            },
+            FerryError::TooLarge(crate::budget::Oversize {
+                what: message(),
+                bytes: 2,
+                limit: 1,
+            }),
+            FerryError::Indeterminate { message: message() },
+            FerryError::AwsService { source: aws() },
+        ];
+        let types: std::collections::BTreeSet<_> =
+            every_variant.iter().map(FerryError::error_type).collect();
+        let listed: std::collections::BTreeSet<_> = FerryError::ERROR_TYPES.into_iter().collect();
+        assert_eq!(types, listed);
+    }
+
+    /// A name the definition retries or catches that no step can raise is a policy that never
+    /// applies (a typo such as "LeaseLosts" leaves a lost lease to `States.ALL`).
+    #[test]
+    fn the_runner_definition_matches_only_errors_that_exist() {
+        fn names(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::Array(errors)) = map.get("ErrorEquals") {
+                        found.extend(errors.iter().filter_map(|e| e.as_str().map(str::to_owned)));
+                    }
+                    map.values().for_each(|v| names(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| names(v, found)),
+                _ => {}
+            }
+        }
+        let definition: serde_json::Value =
+            serde_json::from_str(include_str!("../../statemachine/ferry.asl.json")).unwrap();
+        let mut found = Vec::new();
+        names(&definition, &mut found);
+        assert!(found.len() > 100, "{} names", found.len());
+        // Lambda's own errorTypes for a crashed or timed-out instance; Step Functions' and its
+        // service integrations' names are prefixed.
+        let runtime = ["Runtime.ExitError", "Sandbox.Timedout"];
+        let unknown: Vec<_> = found
+            .iter()
+            .filter(|n| !FerryError::ERROR_TYPES.contains(&n.as_str()))
+            .filter(|n| !runtime.contains(&n.as_str()))
+            .filter(|n| {
+                !["States.", "Lambda.", "StepFunctions."]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+            .collect();
+        assert!(unknown.is_empty(), "matched but never raised: {unknown:?}");
+    }
 
     #[test]
     fn error_messages_are_bounded_for_step_functions() {
