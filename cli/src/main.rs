@@ -11,6 +11,7 @@
 
 mod cancel;
 mod deploy;
+mod drain;
 mod history;
 mod notifications;
 mod plan;
@@ -74,6 +75,9 @@ enum Command {
     History(history::HistoryArgs),
     /// The service's own tasks on a file system or DataSync task, Ferry's or not.
     Tasks(tasks::TasksArgs),
+    /// Before a teardown: export a file system through its lane, wait until its lane has no
+    /// work left; exit 0 only when every file was exported (1: failed, 3: timed out).
+    Drain(drain::DrainArgs),
     /// The S3 event notification configuration a bucket needs for the routes: one filtered
     /// queue configuration per route, merged with what the bucket already has.
     Notifications(notifications::NotificationsArgs),
@@ -148,6 +152,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::History(args) => history::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,
         Command::Notifications(args) => notifications::run(&args).await,
+        Command::Drain(args) => drain::run(args).await,
     }
 }
 

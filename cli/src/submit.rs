@@ -88,14 +88,14 @@ pub fn read_job(file: &PathBuf) -> Result<JobSpec, Failure> {
 }
 
 /// Names this submission when the caller gave no id: unique per process and instant.
-fn request_id() -> String {
+pub fn request_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("cli-{nanos:x}-{}", std::process::id())
 }
 
-fn describe(submitted: &Submitted) -> String {
+pub fn describe(submitted: &Submitted) -> String {
     let queued = if submitted.enqueued {
         "queued"
     } else {

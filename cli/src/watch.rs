@@ -59,7 +59,7 @@ pub async fn run(args: WatchArgs) -> Result<ExitCode, Failure> {
 
 /// Waits for a pending job to be taken by a run. `None`: it ended without one (cancelled or
 /// timed out while pending), which is said.
-async fn run_of_job<L: LaneView>(
+pub async fn run_of_job<L: LaneView>(
     lanes: &L,
     job: &ferry::lanes::JobId,
     pause: Duration,
@@ -87,7 +87,7 @@ async fn run_of_job<L: LaneView>(
 }
 
 /// Follows the run until `notify` has kept its report; shows progress meanwhile.
-async fn follow<L: LaneView, T: DescribeTask>(
+pub async fn follow<L: LaneView, T: DescribeTask>(
     lanes: &L,
     tasks: &T,
     (lane, id): (&LaneId, &RunId),

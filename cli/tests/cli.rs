@@ -34,7 +34,16 @@ fn help_lists_every_command() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for command in [
-        "validate", "plan", "submit", "status", "cancel", "watch", "history", "tasks",
+        "validate",
+        "plan",
+        "submit",
+        "status",
+        "cancel",
+        "watch",
+        "history",
+        "tasks",
+        "notifications",
+        "drain",
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
@@ -174,6 +183,27 @@ fn an_invalid_job_is_refused_before_anything_is_sent() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_drain_of_something_that_is_no_file_system_is_refused_before_anything_is_sent() {
+    let runner = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
+    let out = ferry(&["drain", "vol-123", "--runner", runner]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("ferry: invalid drain: job.file_system_id:"),
+        "{stderr}"
+    );
+    let out = ferry(&["drain", "fs-0123456789abcdef0", "../up", "--runner", runner]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("job.paths[0]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ferry(&["drain", "fs-0123456789abcdef0", "--timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -357,3 +357,55 @@ def test_notifications_send_exactly_the_routes_uploads_and_keep_the_buckets_own(
     out = ferry_cli(ferry, "notifications", "--routes", str(routes_file), "--queue-arn", arn,
                     "--existing", str(current))
     assert out.returncode == 1 and "everything (QueueConfigurations) overlaps ferry-h5" in out.stderr
+
+
+def test_drain_waits_out_the_lane_s_work_times_out_with_3_and_exits_0_once_exported(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"results/a.nc": "a\n", "results/b.nc": "b\n"})
+    lane = lane_of_fs(fs)
+    ferry.ctl.hold(file_system_id=fs)
+    running = submit_started(ferry, tmp_path, lane, {
+        "name": unique("cli-before-drain"), "kind": "fsx_import", "file_system_id": fs},
+        "EXECUTING")
+
+    # The lane is busy with a held import: the drain queues its export and gives up in time.
+    out = ferry_cli(ferry, "drain", fs, "results", "--id", "teardown-1", "--timeout", "3",
+                    "--interval", "1")
+    assert out.returncode == 3, (out.stdout, out.stderr)
+    assert out.stdout.splitlines()[-1].startswith("not drained: gave up after 3 s; job job-")
+    assert lane_status(ferry, lane)["waiting"] == 1
+
+    # Run again with the same id (a retried teardown script): it follows the same export.
+    again = subprocess.Popen([str(paths.cli()), "drain", fs, "results", "--id", "teardown-1",
+                              "--interval", "1", "--json"], env=ferry.cli_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        assert again.poll() is None, again.communicate()
+        ferry.ctl.release(file_system_id=fs)
+        stdout, stderr = again.communicate(timeout=120)
+    finally:
+        again.kill()
+    assert again.returncode == 0, (stdout, stderr)
+    drained = json.loads(stdout.splitlines()[-1])
+    assert (drained["drained"], drained["verdict"], drained["lane"]) == (True, "drained", lane)
+    assert drained["report"]["outcome"] == "succeeded", drained
+    assert drained["report"]["counts"]["failed"] == 0, drained
+    assert report_of(reports, running)["outcome"] == "succeeded"
+    status = lane_status(ferry, lane)
+    assert status["waiting"] == 0 and status["run"] is None, status
+    exports = [t for t in ferry.fsx_tasks(fs) if t["Type"] == "EXPORT_TO_REPOSITORY"]
+    assert len(exports) == 1 and exports[0]["Paths"] == ["results"], exports
+
+
+def test_drain_with_failed_files_exits_1_and_prints_which_failed(
+        world: World, ferry: LocalFerry, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    bucket, fs = file_system(files={"out/a.nc": "a\n", "out/b.nc": "b\n"})
+    ferry.ctl.fsx_fail(fs, files=[{"path": "out/b.nc", "error_code": "S3AccessDenied"}])
+    out = ferry_cli(ferry, "drain", fs, "--report", f"s3://{bucket}/ferry-reports",
+                    "--interval", "1")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert "out/b.nc (S3AccessDenied)" in out.stdout, out.stdout
+    assert out.stdout.splitlines()[-1] == f"not drained: the export of {fs} failed"
