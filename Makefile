@@ -25,6 +25,10 @@ $(SFN_TEST_DEPS): statemachine/test/package-lock.json
 test: $(SFN_TEST_DEPS)
 	cargo test --workspace --all-targets --locked
 	cargo test --workspace --doc --locked
+	@# Benchmarks that cannot rot: one run of the cold-start section's functions against its
+	@# AWS stub, and the polling-cost walk of the runner definition (bench/README.md).
+	python3 bench/coldstart.py --smoke
+	cargo run -p ferry --example poll_cost --locked -q > /dev/null
 	cd statemachine/test && npm test
 	bash scripts/emulator.sh install
 	bash scripts/emulator.sh test

@@ -31,6 +31,13 @@ Standard library only (and a C compiler for the floor). Usage:
     python3 bench/coldstart.py [--lambda-dir target/lambda] [--runs 30] [--json out.json]
     python3 bench/coldstart.py --lambda-dir before=DIR1 --lambda-dir after=DIR2   # A/B, interleaved
     python3 bench/coldstart.py --only ferry-s3-trigger --env SSL_CERT_FILE=/path/to/bundle.pem
+    python3 bench/coldstart.py --smoke   # make test: one run each, no figures
+
+`--smoke` runs every function once (no warm-up, no floor) on the binaries the tests use
+(FERRY_PROFILE as in local/ferry_local/paths.py: `target/<profile>/<bin>`, or
+`target/lambda/<bin>/bootstrap` for `lambda`) and fails as a measuring run would: an error
+answer or an AWS call the stub does not expect. `make test` runs it, so a function that starts
+calling something new breaks the tests the day it does, not the next `make bench`.
 """
 
 from __future__ import annotations
@@ -88,9 +95,12 @@ def cases() -> list[Case]:
              ["sns:Publish", "sns:Publish"], {"FERRY_TOPIC_ARN": TOPIC_ARN, **LANES}),
         # Five uploads to the two example routes: one FSx import job, and one DataSync job whose
         # key with `|` needs a manifest (S3 PutObject); each queued (a transaction) in its lane,
-        # whose lease is taken (UpdateItem) and runner started (StartExecution).
+        # whose lease is taken (UpdateItem) and runner started (StartExecution). The batch's
+        # two ignored uploads (a folder marker, a key no route matches) are recorded
+        # (BatchWriteItem): uploads that start nothing stay visible.
         Case("ferry-s3-trigger", "events/s3-trigger/sqs-batch.json", 256,
-             sorted(["s3:PutObject", "dynamodb:TransactWriteItems", "dynamodb:TransactWriteItems",
+             sorted(["s3:PutObject", "dynamodb:BatchWriteItem",
+                     "dynamodb:TransactWriteItems", "dynamodb:TransactWriteItems",
                      "dynamodb:UpdateItem", "dynamodb:UpdateItem",
                      "sfn:StartExecution", "sfn:StartExecution"]),
              {"FERRY_ROUTES": routes, "FERRY_STATE_MACHINE_ARN": STATE_MACHINE_ARN, **LANES}),
@@ -139,6 +149,7 @@ JSON_RESPONSES = {
     "DynamoDB_20120810.UpdateItem": ("dynamodb:UpdateItem", {}),
     "DynamoDB_20120810.GetItem": ("dynamodb:GetItem", {}),
     "DynamoDB_20120810.Query": ("dynamodb:Query", {"Items": [], "Count": 0, "ScannedCount": 0}),
+    "DynamoDB_20120810.BatchWriteItem": ("dynamodb:BatchWriteItem", {"UnprocessedItems": {}}),
 }
 
 SNS_PUBLISH_XML = (
@@ -411,6 +422,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--only", action="append", help="only these functions (binary names)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one run of each function on the tests' binaries, no figures")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="one more environment variable for every function, e.g. "
                              "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt")
@@ -422,9 +435,40 @@ def main() -> int:
             parser.error(f"--env {assignment!r}: expected NAME=VALUE")
     builds = [d.split("=", 1) if "=" in d else ("", d)
               for d in args.lambda_dir or [str(ROOT / "target/lambda")]]
+    if args.smoke:
+        target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+        builds = [("", str(target / os.environ.get("FERRY_PROFILE", "debug")))]
 
     with tempfile.TemporaryDirectory(prefix="ferry-coldstart-") as workdir:
         return measure(args, builds, workdir)
+
+
+def smoke(jobs: list, workdir: str) -> int:
+    """One run of each job: its answer and its AWS calls checked, nothing measured."""
+    for job in jobs:
+        if run_checked(job, workdir) is None:
+            return 1
+    print(f"coldstart smoke: {len(jobs)} functions answered their fixture with the AWS calls "
+          "the benchmark expects")
+    return 0
+
+
+def run_checked(job: tuple, workdir: str) -> tuple | None:
+    """One run of `job` (run, peak RSS, CPU ms); `None`, with the function's log printed, when
+    it answered with an error or made other AWS calls than expected."""
+    label, binary, env, event, case = job
+    log = os.path.join(workdir, "run.log")
+    run, peak_rss, cpu_ms = run_once(binary, env, event, label, log)
+    problem = None
+    if run.outcome != "response":
+        problem = f"ended with {run.outcome}: {run.body[:500]!r}"
+    elif case is not None and sorted(run.calls) != sorted(case.expected_calls):
+        problem = f"made AWS calls {sorted(run.calls)}, expected {case.expected_calls}"
+    if problem:
+        tail = Path(log).read_text(errors="replace")[-2000:] if os.path.exists(log) else ""
+        print(f"coldstart: {label} {problem}\n--- its log:\n{tail}", file=sys.stderr)
+        return None
+    return run, peak_rss, cpu_ms
 
 
 def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
@@ -439,6 +483,8 @@ def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
     for case in selected:
         for build, directory in builds:
             binary = os.path.join(directory, case.function, "bootstrap")
+            if args.smoke and not directory.endswith("lambda"):
+                binary = os.path.join(directory, case.function)
             if not os.access(binary, os.X_OK):
                 print(f"coldstart: {binary} is missing: run `make build` first", file=sys.stderr)
                 return 1
@@ -447,6 +493,8 @@ def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
             env.update(a.split("=", 1) for a in args.env)
             label = f"{build}:{case.function}" if build else case.function
             jobs.append((label, binary, env, (ROOT / case.fixture).read_bytes(), case))
+    if args.smoke:
+        return smoke(jobs, workdir)
     null_runtime = build_null_runtime(workdir)
     if null_runtime:
         env = lambda_env("null-runtime", 128, workdir)
@@ -456,18 +504,12 @@ def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
 
     samples: dict[str, list[Sample]] = {label: [] for label, *_ in jobs}
     for round_ in range(args.runs + 1):  # round 0 is the discarded warm-up
-        for label, binary, env, event, case in jobs:
-            log = os.path.join(workdir, "run.log")
-            run, peak_rss, cpu_ms = run_once(binary, env, event, label, log)
-            problem = None
-            if run.outcome != "response":
-                problem = f"ended with {run.outcome}: {run.body[:500]!r}"
-            elif case is not None and sorted(run.calls) != sorted(case.expected_calls):
-                problem = f"made AWS calls {sorted(run.calls)}, expected {case.expected_calls}"
-            if problem:
-                tail = Path(log).read_text(errors="replace")[-2000:] if os.path.exists(log) else ""
-                print(f"coldstart: {label} {problem}\n--- its log:\n{tail}", file=sys.stderr)
+        for job in jobs:
+            checked = run_checked(job, workdir)
+            if checked is None:
                 return 1
+            run, peak_rss, cpu_ms = checked
+            label = job[0]
             if round_ > 0:
                 elapsed_ms = (run.finished_ns - run.started_ns) / 1e6
                 samples[label].append(Sample(elapsed_ms, peak_rss, cpu_ms))
