@@ -1,4 +1,5 @@
-//! `ferry validate FILE... [--stack NAME]`: job specs and routes files, offline, with the
+//! `ferry validate FILE... [--stack NAME]`: job specs, submit events (what a schedule sends
+//! `submit`: `{"job": ..., "occurrence": ...}`) and routes files, offline, with the
 //! functions' rules (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the
 //! environment sets (`FERRY_MAX_PATHS`); with `--stack`, also routes whose bucket the stack's
 //! upload queue does not accept notifications from (they would never fire).
@@ -6,11 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use ferry::FerryError;
 use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::domain::job::{JobSpec, Limits};
 use ferry::domain::parse;
 use ferry::error::FieldErrors;
 use ferry::lanes::LaneId;
+use ferry::lanes::intake::SubmitInput;
 use ferry::trigger::routes::Routes;
 
 /// Prints one verdict per file (and every broken rule under an invalid one); exit 1 when any
@@ -71,6 +74,21 @@ pub fn check(
                 if routes.len() == 1 { "" } else { "s" }
             ))
         }
+        // What the submit function takes: `{"job": ..., "id"|"occurrence": ...}` (a schedule's
+        // input, events/submit/*.json), checked as submit checks it.
+        serde_json::Value::Object(ref fields) if fields.contains_key("job") => {
+            let input: SubmitInput = parse::from_value(value, "").map_err(listed)?;
+            input.check_source().map_err(|e| match e {
+                FerryError::InvalidJob(errors) => listed(errors),
+                other => vec![other.to_string()],
+            })?;
+            let job = input.job.validate(limits).map_err(listed)?;
+            Ok(format!(
+                "submit event: job {:?} on lane {}",
+                job.spec().name,
+                LaneId::of(&job)
+            ))
+        }
         serde_json::Value::Object(_) => {
             let spec: JobSpec = parse::from_value(value, "job").map_err(listed)?;
             let job = spec.validate(limits).map_err(listed)?;
@@ -81,7 +99,8 @@ pub fn check(
             ))
         }
         _ => Err(vec![
-            "expected a job spec (a JSON object) or routes (a JSON array)".to_owned(),
+            "expected a job spec or a submit event (a JSON object), or routes (a JSON array)"
+                .to_owned(),
         ]),
     }
 }

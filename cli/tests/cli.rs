@@ -75,6 +75,29 @@ fn valid_files_pass_and_say_what_they_are() {
     assert!(stdout.contains("tests/files/routes.json: valid routes file (1 route)"));
 }
 
+/// What `submit` takes (a schedule's input) is what `ferry validate` takes, with submit's rules.
+#[test]
+fn submit_events_are_checked_as_submit_checks_them() {
+    let out = ferry(&[
+        "validate",
+        "../events/submit/schedule.json",
+        "../events/submit/person.json",
+        "../events/submit/invalid-id-and-occurrence.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for expected in [
+        "../events/submit/schedule.json: valid submit event: job ",
+        "../events/submit/person.json: valid submit event: job ",
+        "../events/submit/invalid-id-and-occurrence.json: invalid\n  id: give either id",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+}
+
 #[test]
 fn every_broken_rule_is_named_by_its_field_and_exits_1() {
     let out = ferry(&[

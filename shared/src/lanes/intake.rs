@@ -103,6 +103,14 @@ pub struct Submitted {
     pub runner: Kicked,
 }
 
+impl SubmitInput {
+    /// Checks `id` and `occurrence` as `submit` does (the job is checked by
+    /// [`JobSpec::validate`]): what `ferry validate` says of a submit event.
+    pub fn check_source(&self) -> Result<(), FerryError> {
+        source(self, "validate").map(|_| ())
+    }
+}
+
 /// The source a submission's job id derives from.
 fn source(input: &SubmitInput, request_id: &str) -> Result<JobSource, FerryError> {
     match (&input.id, &input.occurrence) {
