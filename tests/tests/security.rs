@@ -3,7 +3,9 @@
 //! - Every handler runs through its real AWS adapter, signed with credentials that carry a
 //!   session token, against an in-process HTTP endpoint. The logs, captured as
 //!   `lambda_runtime`'s JSON subscriber writes them, hold no secret key or session token even
-//!   at TRACE, and at INFO and DEBUG none of the payload (job specs, keys, report paths).
+//!   at TRACE, and at INFO and DEBUG none of the payload (job specs, keys, report paths), also
+//!   when every function is then fed hostile input (refused, unmatched, malformed and
+//!   oversized keys, invalid jobs and events: what gets logged at WARN).
 //! - The DataSync manifest `PutObject` carries `x-amz-expected-bucket-owner` and no ACL,
 //!   encryption or storage-class header: the bucket owner's settings apply.
 //! - Each function's IAM policy in `template.yaml` grants exactly the AWS calls its code makes,
@@ -20,8 +22,10 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use ferry::aws::{AwsLanes, AwsNotify, AwsTasks, AwsTokens, AwsTrigger};
-use ferry::config::{FromEnvironment, NotifyConfig, SubmitConfig, TaskConfig};
-use ferry::handlers::{cancel_task, lane, notify, s3_trigger, start_task, submit, task_status};
+use ferry::config::{FromEnvironment, NotifyConfig, SubmitConfig, TaskConfig, TriggerConfig};
+use ferry::handlers::{
+    cancel_task, datasync_event, lane, notify, s3_trigger, start_task, submit, task_status,
+};
 use ferry::ids::StateMachineArn;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -105,6 +109,7 @@ fn answer(request: &http::Request<aws_sdk_s3::primitives::SdkBody>) -> http::Res
                                    "startDate": 1_763_700_000}),
         // The lane table: every write succeeds, every read finds an empty lane.
         "TransactWriteItems" | "UpdateItem" | "GetItem" => json!({}),
+        "BatchWriteItem" => json!({"UnprocessedItems": {}}),
         "Query" => json!({"Items": [], "Count": 0, "ScannedCount": 0}),
         _ if body.contains("Action=Publish") => {
             return response(
@@ -174,6 +179,25 @@ fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
+/// s3-trigger's configuration (the example routes), the runner and its ports.
+fn trigger_setup(
+    aws: &SdkConfig,
+    lanes: &AwsLanes,
+) -> (TriggerConfig, StateMachineArn, (AwsTrigger, AwsLanes)) {
+    let trigger_config = ferry_tests::trigger_config(&read("config/routes.example.json"));
+    let state_machine = StateMachineArn::parse(STATE_MACHINE).unwrap_or_else(|e| panic!("{e}"));
+    let trigger = (AwsTrigger::new(aws, state_machine.clone()), lanes.clone());
+    (trigger_config, state_machine, trigger)
+}
+
+/// An S3 notification of one upload of `key`, as an SQS message body.
+fn body(key: &str) -> String {
+    json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "ferry-data-repository"},
+               "object": {"key": key, "size": 1, "sequencer": "00AB"}}}]})
+    .to_string()
+}
+
 /// Runs every handler through its AWS adapters, each call expected to succeed.
 async fn run_every_function(aws: &SdkConfig) {
     let config =
@@ -203,16 +227,7 @@ async fn run_every_function(aws: &SdkConfig) {
             .unwrap_or_else(|e| panic!("cancel-task: {e}"));
     }
 
-    let routes = read("config/routes.example.json");
-    let trigger_config = ferry_tests::trigger_config(&routes);
-    let state_machine = StateMachineArn::parse(STATE_MACHINE).unwrap_or_else(|e| panic!("{e}"));
-    let trigger = (AwsTrigger::new(aws, state_machine.clone()), lanes.clone());
-    let body = |key: &str| {
-        json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": "ferry-data-repository"},
-                   "object": {"key": key, "size": 1, "sequencer": "00AB"}}}]})
-        .to_string()
-    };
+    let (trigger_config, state_machine, trigger) = trigger_setup(aws, &lanes);
     let batch = json!({"Records": [
         {"messageId": "m1", "eventSource": "aws:sqs", "body": body(&format!("incoming/{PAYLOAD}/a.nc"))},
         // '|' cannot be in a filter: this one goes to a manifest (PutObject).
@@ -259,6 +274,90 @@ async fn run_every_function(aws: &SdkConfig) {
     }
 }
 
+/// Every function fed input it refuses, each carrying [`PAYLOAD`]: what it logs about a refusal
+/// (at WARN) must not echo the input. Errors are expected; only the logs are looked at.
+async fn run_hostile_inputs(aws: &SdkConfig) {
+    let config =
+        ferry_tests::laned(TaskConfig::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}")));
+    let lanes = AwsLanes::new(aws, ferry_tests::LANE_TABLE);
+    let tasks = (AwsTasks::new(aws), lanes.clone());
+    let invalid_job = json!({"name": format!("{PAYLOAD}!"), "kind": "fsx_export",
+                             "file_system_id": format!("fs-{PAYLOAD}"),
+                             "paths": [format!("/{PAYLOAD}/../x")]});
+    let _ = start_task::handle(&tasks, &config, event(json!({"job": invalid_job}))).await;
+    let _ = task_status::handle(
+        &tasks,
+        &config,
+        event(json!({"job": invalid_job, "task": PAYLOAD})),
+    )
+    .await;
+    let _ = cancel_task::handle(&tasks, &config, event(json!({"task": {"fsx": PAYLOAD}}))).await;
+
+    let (trigger_config, state_machine, trigger) = trigger_setup(aws, &lanes);
+    let long = format!("incoming/{}", PAYLOAD.repeat(80));
+    let keys = [
+        format!("elsewhere/{PAYLOAD}/unmatched.nc"),
+        format!("incoming/{PAYLOAD}%FF.nc"),
+        format!("incoming/{PAYLOAD}%01control.nc"),
+        format!("incoming/{PAYLOAD}/../../escape.nc"),
+        format!("incoming/{PAYLOAD}/"),
+        long,
+    ];
+    let mut records: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| json!({"messageId": format!("h{i}"), "eventSource": "aws:sqs", "body": body(key)}))
+        .collect();
+    records.push(
+        json!({"messageId": "h-bad", "eventSource": "aws:sqs", "body": format!("{{{PAYLOAD}")}),
+    );
+    let _ = s3_trigger::handle(
+        &trigger,
+        &trigger_config,
+        event(json!({"Records": records})),
+    )
+    .await;
+    let _ = s3_trigger::handle(&trigger, &trigger_config, event(json!({PAYLOAD: 1}))).await;
+
+    let submit_config = SubmitConfig {
+        tasks: config.config,
+        lanes: config.lanes.clone(),
+        runner: state_machine,
+    };
+    for input in [
+        json!({"job": invalid_job}),
+        json!({"job": invalid_job, "id": PAYLOAD, "occurrence": PAYLOAD}),
+        json!({"cancel": {"job": PAYLOAD, "by": PAYLOAD, "reason": PAYLOAD}}),
+        json!({PAYLOAD: {}}),
+    ] {
+        let _ = submit::handle(&trigger, &submit_config, event(input)).await;
+    }
+    let lane_ports = (lanes.clone(), AwsTokens::new(aws));
+    let _ = lane::handle(&lane_ports, &config, event(json!({"action": PAYLOAD}))).await;
+    let _ = lane::handle(
+        &lane_ports,
+        &config,
+        event(json!({"action": "take", "lane": format!("fsx:{PAYLOAD}"), "owner": PAYLOAD})),
+    )
+    .await;
+    let notify_config =
+        NotifyConfig::from_lookup(|name| (name == "FERRY_TOPIC_ARN").then(|| TOPIC.to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let notify_ports = (AwsNotify::new(aws), lanes.clone());
+    let notify_config = ferry_tests::laned(notify_config);
+    let _ = notify::handle(
+        &notify_ports,
+        &notify_config,
+        event(json!({"job": invalid_job})),
+    )
+    .await;
+    let event_ports = (lanes.clone(), AwsTokens::new(aws), AwsTasks::new(aws));
+    let datasync_event = json!({"source": "aws.datasync", "detail-type": PAYLOAD,
+                                "resources": [format!("arn:aws:datasync:{PAYLOAD}")],
+                                "detail": {"State": PAYLOAD}});
+    let _ = datasync_event::handle(&event_ports, &config.lanes, event(datasync_event)).await;
+}
+
 /// The logs of one run of every function at `level`, and the requests it sent.
 fn logs_at(level: Level) -> (String, Vec<Sent>) {
     let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
@@ -277,7 +376,10 @@ fn logs_at(level: Level) -> (String, Vec<Sent>) {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("{e}"))
-            .block_on(run_every_function(&aws));
+            .block_on(async {
+                run_every_function(&aws).await;
+                run_hostile_inputs(&aws).await;
+            });
     });
     let logs =
         String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
@@ -325,9 +427,16 @@ fn logs_never_hold_credentials_even_at_trace() {
 
 #[test]
 fn logs_at_info_and_debug_hold_no_payload() {
-    for level in [Level::INFO, Level::DEBUG] {
+    for level in [Level::WARN, Level::INFO, Level::DEBUG] {
         let (logs, _) = logs_at(level);
-        assert!(logs.contains("\"runner started\""), "{level}: {logs}");
+        if level >= Level::INFO {
+            assert!(logs.contains("\"runner started\""), "{level}: {logs}");
+        }
+        // The hostile run was refused loudly enough to be seen at WARN.
+        assert!(
+            logs.contains("\"WARN\""),
+            "{level}: nothing at WARN: {logs}"
+        );
         for secret in [SECRET_ACCESS_KEY, SESSION_TOKEN] {
             assert!(
                 !logs.contains(secret),

@@ -51,9 +51,28 @@ pub fn hex(bytes: &[u8], max_digits: usize) -> String {
     out
 }
 
+/// What a log line may say of a key, a path or any other payload: its length and a short hash
+/// (`41 bytes #3f9a0c1e`), never the text. The same text always gives the same fingerprint, so
+/// lines about one key can be matched (and a suspected key checked by hashing it).
+pub fn fingerprint(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    format!("{} bytes #{}", text.len(), hex(&digest, 8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_says_length_and_hash_never_the_text() {
+        let key = "incoming/secret-project/a.nc";
+        let print = fingerprint(key);
+        assert_eq!(print, fingerprint(key));
+        assert!(print.starts_with("28 bytes #") && print.len() == "28 bytes #".len() + 8);
+        assert!(!print.contains("secret"));
+        assert_ne!(print, fingerprint("incoming/secret-project/b.nc"));
+    }
 
     /// Asserts `cut(text, max)` for each `(text, max, expected)`.
     fn cuts(cut: fn(&str, usize) -> String, cases: &[(&str, usize, &str)]) {

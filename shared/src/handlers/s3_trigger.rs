@@ -18,7 +18,7 @@ use aws_lambda_events::sqs::SqsBatchResponse;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{error, info, warn};
+use tracing::{error, info, trace, warn};
 
 use super::timing;
 use crate::config::{
@@ -155,8 +155,11 @@ pub async fn handle<P: PutObject + StartExecution, L: QueuedUploads + LaneLease 
         info!(unmatched = plan.unmatched, "objects matched no route");
     }
     for refused in &plan.rejected {
-        // The reason names the key: payload, kept out of the logs (ferry history --unmatched).
-        warn!(message_id = ?batch.messages[refused.message].id, "an upload is refused: its job could never run; recorded");
+        // The reason names the key: payload, kept out of the logs (ferry history --unmatched
+        // shows it); the key by its fingerprint.
+        warn!(message_id = ?batch.messages[refused.message].id,
+              key = %crate::domain::text::fingerprint(&refused.object.key),
+              "an upload is refused: its job could never run; recorded");
     }
     let dropped = Dropped {
         unmatched: &plan.unmatched_objects,
@@ -280,7 +283,10 @@ fn read(batch: &Batch, failures: &mut Failures) -> TriggerSummary {
         match &message.objects {
             Ok(found) => summary.objects += found.len(),
             Err(e) => {
-                warn!(message_id = ?message.id, error = %e, "unreadable message");
+                // The error quotes the key (payload): WARN says which field and why, the key
+                // only by its fingerprint; TRACE has it whole.
+                warn!(message_id = ?message.id, error = %e.loggable(), "unreadable message");
+                trace!(message_id = ?message.id, error = %e, "unreadable message");
                 failures.add([i], || FerryError::InvalidEvent {
                     message: e.to_string(),
                 });

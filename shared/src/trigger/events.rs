@@ -119,6 +119,27 @@ pub enum MessageError {
     },
 }
 
+impl MessageError {
+    /// What a log line may say (the field, and a key or a quoted value only by its
+    /// [`fingerprint`](crate::domain::text::fingerprint)): the whole error quotes the key.
+    pub fn loggable(&self) -> String {
+        use crate::domain::text::fingerprint;
+        match self {
+            MessageError::Malformed { field, problem } => {
+                format!("{field}: malformed (reason {})", fingerprint(problem))
+            }
+            MessageError::Key {
+                field,
+                source: KeyError::NotUtf8 { encoded },
+            } => format!(
+                "{field}: object key ({}) is not UTF-8 once percent-decoded",
+                fingerprint(encoded)
+            ),
+            MessageError::Key { field, source } => format!("{field}: {source}"),
+        }
+    }
+}
+
 /// What one message (or the whole direct event) contained.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
