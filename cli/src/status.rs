@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use comfy_table::{Table, presets::NOTHING};
+use comfy_table::{ContentArrangement, Table, presets::NOTHING};
 use ferry::aws::AwsTasks;
 use ferry::domain::job::JobKind;
 use ferry::domain::status::TaskHandle;
@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::deploy::DeployArgs;
 use crate::runs::Progress;
-use crate::text::{age, bytes, plural, short_id, short_lane};
+use crate::text::{age, bytes, short_id, short_lane};
 use crate::{Failure, OutputArgs};
 
 /// Pending jobs counted per lane; past it the count reads `1000+`.
@@ -29,6 +29,9 @@ pub struct StatusArgs {
     /// One lane (`fsx:fs-0123456789abcdef0`, `datasync:<task ARN>`, `datasync-task:<name>`);
     /// every lane when left out.
     pub lane: Option<String>,
+    /// Every column (the task, bytes, the oldest wait) and whole ids: run, runner.
+    #[arg(long)]
+    pub wide: bool,
     #[command(flatten)]
     pub deploy: DeployArgs,
     #[command(flatten)]
@@ -108,7 +111,7 @@ pub async fn run(args: StatusArgs) -> Result<ExitCode, Failure> {
             crate::text::plural(idle, "lane")
         );
     } else {
-        println!("{}", table(&all));
+        println!("{}", table(&all, args.wide));
         if idle > 0 {
             println!(
                 "and {} idle (ferry status LANE shows one)",
@@ -175,64 +178,110 @@ async fn run_status<T: DescribeTask>(tasks: &T, run: &RunRecord, now: Millis) ->
     status
 }
 
-fn table(lanes: &[LaneStatus]) -> Table {
+/// Columns of the table: the narrow form fits a 100-column terminal for fsx lanes (ids cut to
+/// what tells them apart); `--wide` adds the task, bytes and oldest wait, with full ids.
+fn table(lanes: &[LaneStatus], wide: bool) -> Table {
     let mut table = Table::new();
-    table.load_style(NOTHING).set_header(vec![
-        "LANE",
-        "RUN",
-        "TASK",
-        "LIFECYCLE",
-        "FILES",
-        "BYTES",
-        "AGE",
-        "LEFT",
-        "WAITING",
-        "OLDEST",
-        "RUNNER",
-    ]);
-    let dash = || "-".to_owned();
+    let mut header = vec!["LANE", "RUN", "JOBS"];
+    if wide {
+        header.push("TASK");
+    }
+    header.extend(["LIFECYCLE", "FILES"]);
+    if wide {
+        header.push("BYTES");
+    }
+    header.extend(["AGE", "LEFT", "WAITING"]);
+    if wide {
+        header.push("OLDEST");
+    }
+    header.push("RUNNER");
+    table.load_style(NOTHING).set_header(header);
     for lane in lanes {
-        let run = lane.run.as_ref();
-        let files = run.and_then(|r| match (r.progress.files_done, r.progress.files_total) {
-            (Some(done), Some(total)) => Some(format!("{done}/{total}")),
-            (Some(done), None) => Some(done.to_string()),
-            _ => None,
-        });
-        let waiting = if lane.waiting_capped {
-            format!("{}+", lane.waiting)
-        } else {
-            lane.waiting.to_string()
-        };
-        table.add_row(vec![
-            short_lane(&lane.lane),
-            run.map_or_else(dash, |r| {
-                format!("{} ({}, {})", r.id, r.kind.as_str(), plural(r.jobs, "job"))
-            }),
-            run.and_then(|r| r.task.as_ref())
-                .map_or_else(dash, |t| short_id(t.id()).to_owned()),
-            run.and_then(|r| r.task_error.clone().or(r.progress.lifecycle.clone()))
-                .map_or_else(dash, |l| {
-                    if run.is_some_and(|r| r.cancel_requested) {
-                        format!("{l} (cancel asked)")
-                    } else {
-                        l
-                    }
-                }),
-            files.unwrap_or_else(dash),
-            run.and_then(|r| r.progress.bytes).map_or_else(dash, bytes),
-            run.map_or_else(dash, |r| age(r.age_seconds)),
-            run.and_then(|r| r.progress.eta_seconds)
-                .map_or_else(dash, age),
-            waiting,
-            lane.oldest_waiting_seconds.map_or_else(dash, age),
-            lane.runner.as_ref().map_or_else(dash, |r| {
-                if r.alive {
-                    r.owner.clone()
-                } else {
-                    format!("{} (lease expired)", r.owner)
-                }
-            }),
-        ]);
+        table.add_row(row(lane, wide));
+    }
+    let last = table.column_count().saturating_sub(1);
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if i == last { 0 } else { 2 }));
+    }
+    if let Some(width) = terminal_width() {
+        table
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
     }
     table
+}
+
+/// The terminal's width when standard output is one (a pipe or a file gets every row whole).
+fn terminal_width() -> Option<u16> {
+    let (rows, columns) = console::Term::stdout().size_checked()?;
+    (rows > 0 && columns > 0).then_some(columns)
+}
+
+fn row(lane: &LaneStatus, wide: bool) -> Vec<String> {
+    let dash = || "-".to_owned();
+    let run = lane.run.as_ref();
+    let files = run.and_then(|r| match (r.progress.files_done, r.progress.files_total) {
+        (Some(done), Some(total)) => Some(format!("{done}/{total}")),
+        (Some(done), None) => Some(done.to_string()),
+        _ => None,
+    });
+    let waiting = if lane.waiting_capped {
+        format!("{}+", lane.waiting)
+    } else {
+        lane.waiting.to_string()
+    };
+    let mut cells = vec![
+        short_lane(&lane.lane),
+        run.map_or_else(dash, |r| if wide { r.id.clone() } else { short_run(&r.id) }),
+        run.map_or_else(dash, |r| {
+            let kind = r.kind.as_str();
+            format!("{} {}", r.jobs, kind.strip_prefix("fsx_").unwrap_or(kind))
+        }),
+    ];
+    if wide {
+        cells.push(
+            run.and_then(|r| r.task.as_ref())
+                .map_or_else(dash, |t| short_id(t.id()).to_owned()),
+        );
+    }
+    cells.push(
+        run.and_then(|r| r.task_error.clone().or(r.progress.lifecycle.clone()))
+            .map_or_else(dash, |l| {
+                if run.is_some_and(|r| r.cancel_requested) {
+                    format!("{l} (cancel asked)")
+                } else {
+                    l
+                }
+            }),
+    );
+    cells.push(files.unwrap_or_else(dash));
+    if wide {
+        cells.push(run.and_then(|r| r.progress.bytes).map_or_else(dash, bytes));
+    }
+    cells.push(run.map_or_else(dash, |r| age(r.age_seconds)));
+    cells.push(
+        run.and_then(|r| r.progress.eta_seconds)
+            .map_or_else(dash, age),
+    );
+    cells.push(waiting);
+    if wide {
+        cells.push(lane.oldest_waiting_seconds.map_or_else(dash, age));
+    }
+    cells.push(
+        lane.runner
+            .as_ref()
+            .map_or_else(dash, |r| match (r.alive, wide) {
+                (true, true) => r.owner.clone(),
+                (false, true) => format!("{} (lease expired)", r.owner),
+                (true, false) => "alive".to_owned(),
+                (false, false) => "lease expired".to_owned(),
+            }),
+    );
+    cells
+}
+
+/// `run-23406811`: a run id's first eight hex digits, enough to tell the runs on one screen
+/// apart (`ferry watch` and `ferry cancel` take the whole id: `--wide` or `--json` shows it).
+fn short_run(id: &str) -> String {
+    id.get(..12).map_or_else(|| id.to_owned(), str::to_owned)
 }

@@ -122,6 +122,12 @@ def test_cancel_from_the_cli_pending_and_running_with_status_in_between(
     assert run["task"]["file_system_id"] == fs and run["lifecycle"] == "EXECUTING", run
     text = ferry_cli(ferry, "status")
     assert text.returncode == 0 and lane in text.stdout and "EXECUTING" in text.stdout
+    # A 100-column terminal holds it (fsx lanes); --wide has every column and whole ids.
+    assert all(len(line) <= 100 for line in text.stdout.splitlines()), text.stdout
+    assert run["id"][:12] in text.stdout and run["id"] not in text.stdout
+    wide = ferry_cli(ferry, "status", "--wide")
+    assert wide.returncode == 0 and run["id"] in wide.stdout and "TASK" in wide.stdout
+    assert status["runner"]["owner"] in wide.stdout
 
     out = ferry_cli(ferry, "cancel", pending, "--reason", "wrong folder")
     assert (out.returncode, out.stdout.strip()) == (0, (
