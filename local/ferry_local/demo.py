@@ -51,8 +51,9 @@ EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
             "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED",
             "outgoing-snapshot": "SUCCEEDED", "long-export": "CANCELED",
             "late-export": "CANCELED"}
-#: Reports in all: the snapshot job runs twice (its task created, then updated).
-EXPECTED_REPORTS = len(EXPECTED) + 1
+#: Reports in all: the snapshot job runs twice (its task created, then updated); and the
+#: teardown's `ferry drain` export (`drain-<file system>`, its name known once the file system is).
+EXPECTED_REPORTS = len(EXPECTED) + 2
 SNAPSHOT_LANE = "datasync-task:outgoing-snapshot"
 
 
@@ -240,12 +241,14 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
             _release(ferry, console, fs, report_path)
             _defined_task(ferry, console)
             _cancelled_by_a_person(ferry, console, fs)
+            _drained_before_teardown(ferry, console, fs)
             received = printer.wait(EXPECTED_REPORTS, timeout=60)
         finally:
             printer.stop()
         outcomes = {r.attributes.get("job"): r.attributes.get("status") for r in received}
-        if outcomes != EXPECTED:
-            console.line("unexpected", f"reports {outcomes}, expected {EXPECTED} (logs in "
+        expected = {**EXPECTED, f"drain-{fs}": "SUCCEEDED"}
+        if outcomes != expected:
+            console.line("unexpected", f"reports {outcomes}, expected {expected} (logs in "
                                        f"{ferry.log_dir})")
             return 1
         imports = [r for r in received if r.attributes.get("job") == "incoming-import"]
@@ -384,6 +387,14 @@ def _cancelled_by_a_person(ferry: LocalFerry, console: Console, fs: str) -> None
     _cli(ferry, console, "cancel", jobs["long-export"], "--reason", "wrong folder, resubmitting")
     ferry.settle(lane, timeout=120)
     ferry.ctl.release(file_system_id=fs)
+
+
+def _drained_before_teardown(ferry: LocalFerry, console: Console, fs: str) -> None:
+    """A cluster's last step: `ferry drain` exports one run's results through the lane and
+    exits 0 only once they are all in S3 and the lane has no work left
+    (docs/space-and-teardown.md)."""
+    _cli(ferry, console, "drain", fs, "results/2026/run-01", "--id", "demo-teardown",
+         "--interval", "1", "--timeout", "120")
 
 
 def _cli(ferry: LocalFerry, console: Console, *args: str, check: bool = True) -> str:
