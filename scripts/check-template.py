@@ -19,6 +19,8 @@ translation of template.yaml (`make validate` runs it; standard library only).
   guide, "Lambda quotas": "Aggregate size of all environment variables: 4 KB"): a string
   parameter passed to one needs a MaxLength; a resource's name or ARN counts 256 bytes, a
   pseudo parameter its longest.
+- A regional service name (`logs.${AWS::Region}.…`, a `kms:ViaService`) ends in
+  `${AWS::URLSuffix}`, not `amazonaws.com`: China's regions use amazonaws.com.cn.
 - A queue that admits S3 notifications admits every bucket of the parameter naming them, which
   is a list: its aws:SourceArn condition, evaluated for two buckets, matches both (routes may
   name several buckets; a bucket the policy does not name is refused by SQS, silently).
@@ -128,6 +130,12 @@ def check(template: dict[str, Any], docs: dict[str, str]) -> list[str]:
                             "dashboard names are unique per account")
     problems += environment_sizes(template)[0]
     problems += notification_sources(template)
+    for name, r in resources.items():
+        for node in walk(r):
+            if isinstance(node, dict) and isinstance(node.get("Fn::Sub"), str) \
+                    and "${AWS::Region}.amazonaws.com" in node["Fn::Sub"]:
+                problems.append(f"{name}: {node['Fn::Sub']!r} hard-codes amazonaws.com: use "
+                                "${AWS::URLSuffix} (amazonaws.com.cn in China)")
     deployed = sum(1 for r in resources.values() if r["Type"] == "AWS::Lambda::Function")
     for path, text in sorted(docs.items()):
         for number, line in counts(text):
@@ -311,6 +319,8 @@ def self_test() -> int:
             "SSESpecification": {"KMSMasterKeyId": {"Fn::GetAtt": ["Key", "Arn"]}}}},
         "Board": {"Type": "AWS::CloudWatch::Dashboard",
                   "Properties": {"DashboardName": {"Fn::Sub": "${AWS::StackName}-ferry"}}},
+        "Key2": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Condition": {
+            "kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}}}},
         "QueuePolicy": {"Type": "AWS::SQS::QueuePolicy", "Properties": {"PolicyDocument": {
             "Statement": [{"Principal": {"Service": "s3.amazonaws.com"}, "Condition": {
                 "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:aws:s3:::${Routes}"}}}}]}}}}}
@@ -326,6 +336,7 @@ def self_test() -> int:
                 "Submit: invoked asynchronously (schedule Schedule)",
                 "Key: encrypts Table, which is retained, but its UpdateReplacePolicy",
                 "Board: DashboardName", "QueuePolicy: admits S3 notifications from one bucket",
+                "Key2: 'dynamodb.${AWS::Region}.amazonaws.com' hard-codes amazonaws.com",
                 "README.md:1: names 7 functions; the template deploys 4"]
     missed = [e for e in expected if not any(p.startswith(e) for p in problems)]
     if missed or len(problems) != len(expected):
