@@ -44,10 +44,10 @@ fuzz:
 	bash scripts/fuzz.sh
 
 # The lane protocol's simulation, a longer campaign than `make test`'s 1,000 seeds
-# (tests/tests/simulation.rs): FERRY_SIM_SEEDS seeds from FERRY_SIM_FIRST_SEED, release build.
+# (tests/tests/all/simulation.rs): FERRY_SIM_SEEDS seeds from FERRY_SIM_FIRST_SEED, release build.
 simulate:
 	FERRY_SIM_SEEDS=$${FERRY_SIM_SEEDS:-20000} FERRY_SIM_FIRST_SEED=$${FERRY_SIM_FIRST_SEED:-1000} \
-		cargo test --release --locked -p ferry-tests --test simulation
+		cargo test --release --locked -p ferry-tests --test all -- simulation::
 
 lint:
 	python3 scripts/check-docs.py && python3 scripts/check-docs.py --self-test

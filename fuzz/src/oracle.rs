@@ -2,7 +2,7 @@
 //! uploaded object accounted for, and does every job stay inside its route?
 //!
 //! Shared, as one source file, by the fuzz targets (`fuzz/`) and by the hostile-input tests
-//! (`tests/tests/hostile_input.rs` includes it with `#[path]`), so `cargo test` and `make fuzz`
+//! (`tests/tests/all/hostile_input.rs` includes it with `#[path]`), so `cargo test` and `make fuzz`
 //! hold the handler to the same promise:
 //!
 //! - every object an `ObjectCreated` record names is counted `unmatched` (no route), or is

@@ -290,7 +290,7 @@ impl World {
         let keep = std::env::var("FERRY_SIM_LOG").map_or(40, |_| usize::MAX);
         let tail: Vec<&String> = self.log.iter().rev().take(keep).collect();
         panic!(
-            "seed {}: {what}\nreplay: FERRY_SIM_SEED={} cargo test -p ferry-tests --test simulation\nlast steps, newest first:\n  {}",
+            "seed {}: {what}\nreplay: FERRY_SIM_SEED={} cargo test -p ferry-tests --test all -- simulation::\nlast steps, newest first:\n  {}",
             self.seed,
             self.seed,
             tail.iter()

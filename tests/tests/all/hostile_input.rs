@@ -7,7 +7,7 @@
 //! (`fuzz/src/oracle.rs`): every object is in a queued job of its route, counted unmatched,
 //! or behind a failed message.
 
-#[path = "../../fuzz/src/oracle.rs"]
+#[path = "../../../fuzz/src/oracle.rs"]
 mod oracle;
 
 use std::sync::OnceLock;
