@@ -2,11 +2,14 @@
 
 use serde_json::json;
 
+use super::run::{plan, settle};
 use super::*;
-use crate::domain::job::JobSpec;
+use crate::domain::job::{JobSpec, Limits};
 use crate::fakes::FakeLanes;
-use crate::lanes::record::Lease;
-use crate::lanes::{JobId, JobSource};
+use crate::lanes::record::{
+    CancelRequest, JobEnd, JobState, Lease, QueuedJob, RunId, RunRecord, RunState,
+};
+use crate::lanes::{JobId, JobSource, MAX_JOBS_PER_RUN};
 use crate::ports::{LaneLease, LaneQueue, LaneRuns, LaneView};
 
 const FS: &str = "fs-0123456789abcdef0";
