@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use ferry::fakes::{FakeLanes, FakeTrigger};
-use ferry::config::TriggerConfig;
+use ferry::trigger::config::TriggerConfig;
 use ferry::handlers::s3_trigger;
 use ferry_fuzz::{block_on, oracle};
 use lambda_runtime::{Context, LambdaEvent};

@@ -18,12 +18,12 @@ use std::collections::{BTreeSet, HashSet};
 use ferry::FerryError;
 use ferry::config::{
     ENV_LANE_TABLE, ENV_MAX_PATHS, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment,
-    TriggerConfig,
 };
 use ferry::domain::job::{JobKind, JobSpec};
 use ferry::fakes::FakeLanes;
 use ferry::handlers::s3_trigger::TriggerOutput;
 use ferry::lanes::record::DroppedUpload;
+use ferry::trigger::config::TriggerConfig;
 use ferry::trigger::events::{self, S3Object, Shape};
 use ferry::trigger::routes::Route;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

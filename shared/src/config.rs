@@ -8,9 +8,9 @@ use std::str::FromStr;
 
 use crate::domain::job::Limits;
 use crate::domain::poll::{self, PollSettings};
-use crate::domain::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS, MAX_PATH_CHARS};
-use crate::ids::{IdError, S3Url, StateMachineArn, TopicArn};
-use crate::trigger::routes::Routes;
+use crate::domain::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS};
+pub use crate::error::ConfigError;
+use crate::ids::{IdError, StateMachineArn, TopicArn};
 
 /// Cap on FSx `Paths` per task (default 32, at most the API's 100).
 pub const ENV_MAX_PATHS: &str = "FERRY_MAX_PATHS";
@@ -49,14 +49,6 @@ pub const ENV_BUSY_POLL_MAX: &str = "FERRY_BUSY_POLL_MAX_SECONDS";
 pub const ENV_DATASYNC_FALLBACK: &str = "FERRY_DATASYNC_FALLBACK_POLL_SECONDS";
 /// The fallback's default: DataSync events are best effort (EventBridge events reference).
 pub const DEFAULT_DATASYNC_FALLBACK_SECONDS: u32 = 900;
-
-/// A variable is unset where it is required, or set to something unusable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("environment variable {variable}: {problem}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub problem: String,
-}
 
 /// Reads one variable through `lookup` (the environment, or a map in tests): trimmed, with a
 /// blank value counted as unset.
@@ -112,7 +104,11 @@ fn id<T>(
         .transpose()
 }
 
-fn required<T>(value: Option<T>, variable: &'static str, what: &str) -> Result<T, ConfigError> {
+pub(crate) fn required<T>(
+    value: Option<T>,
+    variable: &'static str,
+    what: &str,
+) -> Result<T, ConfigError> {
     value.ok_or_else(|| ConfigError {
         variable,
         problem: format!("is required: {what}"),
@@ -172,7 +168,7 @@ impl FromEnvironment for TaskConfig {
     }
 }
 
-fn limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+pub(crate) fn limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
     Ok(Limits {
         max_paths: number(lookup, ENV_MAX_PATHS, 1..=API_MAX_PATHS, DEFAULT_MAX_PATHS)?,
     })
@@ -305,75 +301,6 @@ impl FromEnvironment for SubmitConfig {
             tasks: TaskConfig::from_lookup(&lookup)?,
             lanes: LaneConfig::from_lookup(&lookup)?,
             runner: runner(&lookup)?,
-        })
-    }
-}
-
-/// `s3-trigger`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TriggerConfig {
-    pub routes: Routes,
-    pub limits: Limits,
-    pub lanes: LaneConfig,
-    pub runner: StateMachineArn,
-}
-
-/// Invalid or overlapping routes stop the function at cold start with every problem listed.
-/// This reads inline routes (`FERRY_ROUTES`); `s3-trigger` reads an object's
-/// (`FERRY_ROUTES_URL`) first, then [`TriggerConfig::with_routes`].
-impl FromEnvironment for TriggerConfig {
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TriggerConfig, ConfigError> {
-        let text = required(
-            read(&lookup, ENV_ROUTES),
-            ENV_ROUTES,
-            "a JSON array of routes (or FERRY_ROUTES_URL, an s3:// object holding them)",
-        )?;
-        TriggerConfig::with_routes(&lookup, &text, ENV_ROUTES)
-    }
-}
-
-impl TriggerConfig {
-    /// The object holding the routes, when `FERRY_ROUTES` is unset and `FERRY_ROUTES_URL` set
-    /// (inline routes win: a small deployment needs no object).
-    pub fn routes_object(
-        lookup: &impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<S3Url>, ConfigError> {
-        if read(lookup, ENV_ROUTES).is_some() {
-            return Ok(None);
-        }
-        read(lookup, ENV_ROUTES_URL)
-            .map(|url| {
-                S3Url::parse(&url, MAX_PATH_CHARS)
-                    .ok()
-                    .filter(|object| !object.key().is_empty() && !object.key().ends_with('/'))
-                    .ok_or_else(|| ConfigError {
-                        variable: ENV_ROUTES_URL,
-                        problem: format!(
-                            "must be an s3://bucket/key URL of an object, got {:?}",
-                            crate::domain::text::truncate_chars(&url, 200)
-                        ),
-                    })
-            })
-            .transpose()
-    }
-
-    /// The configuration, with the routes `text` (read from `variable`'s place), validated as
-    /// inline routes are.
-    pub fn with_routes(
-        lookup: &impl Fn(&str) -> Option<String>,
-        text: &str,
-        variable: &'static str,
-    ) -> Result<TriggerConfig, ConfigError> {
-        let limits = limits(lookup)?;
-        let routes = Routes::from_json(text, &limits).map_err(|e| ConfigError {
-            variable,
-            problem: e.to_string(),
-        })?;
-        Ok(TriggerConfig {
-            routes,
-            limits,
-            lanes: LaneConfig::from_lookup(lookup)?,
-            runner: runner(lookup)?,
         })
     }
 }

@@ -10,8 +10,17 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 
-use crate::config::ConfigError;
 use crate::domain::text::truncate_bytes;
+
+/// A configuration variable is unset where it is required, or set to something unusable
+/// (`crate::config` reads them; the error lives here, at the floor, so that `FerryError` can
+/// carry it without reaching up into configuration).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
 
 /// The error type every handler returns.
 #[derive(Debug, thiserror::Error)]

@@ -2,12 +2,13 @@
 
 use ferry::config::{
     ENV_LANE_TABLE, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, LaneConfig, Laned,
-    TaskConfig, TriggerConfig,
+    TaskConfig,
 };
 use ferry::domain::job::{JobSpec, ValidJob};
 use ferry::handlers::now_millis;
 use ferry::lanes::record::QueuedJob;
 use ferry::lanes::{JobId, LaneId};
+use ferry::trigger::config::TriggerConfig;
 
 /// The runner state machine the entries' tests start executions of.
 pub const STATE_MACHINE: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";

@@ -2,8 +2,9 @@
 //! it, with the routes read first (inline, or from the S3 object `FERRY_ROUTES_URL` names).
 
 use ferry::aws::{AwsLanes, AwsTrigger};
-use ferry::config::{TriggerConfig, runner};
+use ferry::config::runner;
 use ferry::handlers::{s3_trigger, serve_loaded};
+use ferry::trigger::config::TriggerConfig;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::trigger::config::TriggerConfig;
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = vars

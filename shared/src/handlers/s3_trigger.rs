@@ -21,9 +21,7 @@ use serde_json::Value;
 use tracing::{error, info, trace, warn};
 
 use super::timing;
-use crate::config::{
-    ConfigError, ENV_ROUTES_URL, FromEnvironment, MAX_ROUTES_BYTES, TriggerConfig,
-};
+use crate::config::{ConfigError, ENV_ROUTES_URL, FromEnvironment, MAX_ROUTES_BYTES};
 use crate::domain::job::JobSpec;
 use crate::domain::text::truncate_chars;
 use crate::error::FerryError;
@@ -36,6 +34,7 @@ use crate::ports::{
     LaneLease, PutObject, QueuedUploads, ReadRoutes, RecordDropped, StartExecution,
 };
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob, Refused};
+use crate::trigger::config::TriggerConfig;
 use crate::trigger::events::{self, Batch, S3Object, Shape};
 use crate::trigger::job_name;
 use crate::trigger::routes::Route;

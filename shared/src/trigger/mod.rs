@@ -3,9 +3,11 @@
 //! [`events`] reads the invocation (S3, SQS or EventBridge), [`key`] decodes object keys,
 //! [`routes`] says which job an object belongs to, [`coalesce`] turns a batch of objects into
 //! as few jobs as the APIs allow, and [`job_name`] names each job (and its manifest) after its
-//! content. The handler that runs them is [`crate::handlers::s3_trigger`].
+//! content; [`config`] is the function's configuration. The handler that runs them is
+//! [`crate::handlers::s3_trigger`].
 
 pub mod coalesce;
+pub mod config;
 pub mod events;
 pub mod key;
 pub mod routes;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use ferry::FerryError;
-use ferry::config::{Laned, NotifyConfig, SubmitConfig, TaskConfig, TriggerConfig};
+use ferry::config::{Laned, NotifyConfig, SubmitConfig, TaskConfig};
 use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::{JobKind, JobSpec};
 use ferry::domain::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
@@ -20,6 +20,7 @@ use ferry::ids::{DataSyncExecutionArn, StateMachineArn, TopicArn};
 use ferry::lanes::record::{JobEnd, JobState, LeaseRequest, RunId, RunRecord, RunState};
 use ferry::lanes::{JobId, JobSource, LaneId};
 use ferry::ports::{CancelOutcome, LaneLease, LaneQueue, LaneRuns, LaneView, WakeSlot, WakeSlots};
+use ferry::trigger::config::TriggerConfig;
 use ferry_tests::{STATE_MACHINE, lane_config, laned, submitted_job};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};

@@ -13,10 +13,11 @@ mod oracle;
 use std::sync::OnceLock;
 
 use ferry::FerryError;
-use ferry::config::{FromEnvironment, TaskConfig, TriggerConfig};
+use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::fakes::{FakeLanes, FakeTasks, FakeTrigger};
 use ferry::handlers::s3_trigger::{self, TriggerOutput, TriggerSummary};
 use ferry::handlers::start_task::{self, StartTaskOutput};
+use ferry::trigger::config::TriggerConfig;
 use ferry::trigger::key::{KeyError, MAX_KEY_BYTES, decode_notification_key};
 use lambda_runtime::{Context, LambdaEvent};
 use proptest::prelude::*;

@@ -380,7 +380,8 @@ fn every_parameter_value_the_template_allows_is_one_every_function_starts_with()
     // Issue 31, item 8: PollMinSeconds above PollMaxSeconds, a LeaseSeconds not above
     // PollMaxSeconds or a DataSyncFallbackPollSeconds of 1-9 deployed, then stopped every
     // function at cold start. Every combination of every parameter's edges must start.
-    use ferry::config::{FromEnvironment, LaneConfig, Laned, TriggerConfig};
+    use ferry::config::{FromEnvironment, LaneConfig, Laned};
+    use ferry::trigger::config::TriggerConfig;
     let template = template();
     let variables = template["Globals"]["Function"]["Environment"]["Variables"]
         .as_mapping()

@@ -5,12 +5,13 @@ use std::path::Path;
 
 use aws_lambda_events::sqs::SqsBatchResponse;
 use ferry::FerryError;
-use ferry::config::{ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, TriggerConfig};
+use ferry::config::{ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment};
 use ferry::domain::job::{JobKind, JobSpec, Limits};
 use ferry::domain::validate::{MAX_FILTER_CHARS, filter_value_len};
 use ferry::fakes::{FakeFailure, FakeLanes, FakeTrigger};
 use ferry::handlers::s3_trigger::{self, TriggerOutput};
 use ferry::lanes::record::JobState;
+use ferry::trigger::config::TriggerConfig;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 

@@ -22,11 +22,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use ferry::aws::{AwsLanes, AwsNotify, AwsTasks, AwsTokens, AwsTrigger};
-use ferry::config::{FromEnvironment, NotifyConfig, SubmitConfig, TaskConfig, TriggerConfig};
+use ferry::config::{FromEnvironment, NotifyConfig, SubmitConfig, TaskConfig};
 use ferry::handlers::{
     cancel_task, datasync_event, lane, notify, s3_trigger, start_task, submit, task_status,
 };
 use ferry::ids::StateMachineArn;
+use ferry::trigger::config::TriggerConfig;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tracing::Level;

@@ -46,7 +46,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry::config::TriggerConfig;
 use ferry::config::{Laned, NotifyConfig, SubmitConfig, TaskConfig};
 use ferry::fakes::{FakeLanes, FakeNotify, FakeTasks, FakeTrigger, set_virtual_now};
 use ferry::handlers::s3_trigger::{self, TriggerOutput};
@@ -55,6 +54,7 @@ use ferry::ids::{StateMachineArn, TopicArn};
 use ferry::lanes::LaneId;
 use ferry::lanes::record::JobState;
 use ferry::ports::LaneView;
+use ferry::trigger::config::TriggerConfig;
 use ferry::{FerryError, lanes::JobId};
 use ferry_tests::{STATE_MACHINE, lane_config, laned, trigger_config};
 use lambda_runtime::{Context, LambdaEvent};
