@@ -9,8 +9,9 @@
 //! - The DataSync manifest `PutObject` carries `x-amz-expected-bucket-owner` and no ACL,
 //!   encryption or storage-class header: the bucket owner's settings apply.
 //! - Each function's IAM policy in `template.yaml` grants exactly the AWS calls its code makes,
-//!   derived from the source (`shared/src/aws/*.rs`, the handlers' port bounds and each
-//!   `functions/<name>/src/main.rs`), plus a listed set of documented dependent actions.
+//!   derived from the source (`shared/src/aws/*.rs` with their child modules, the handlers'
+//!   port bounds and each `functions/<name>/src/main.rs`), plus a listed set of documented
+//!   dependent actions.
 //! - Topics, queues, log groups and the lane table are encrypted (the table with point-in-time
 //!   recovery); the queues refuse plain HTTP; the state machine logs no execution data.
 
@@ -678,15 +679,18 @@ fn sdk_crate_of(ty: &syn::Type, imported_client: Option<&str>) -> Option<String>
     }
 }
 
-fn read_adapters() -> Adapters {
+/// The adapter modules of `shared/src/aws` and their files: `fsx.rs` is the module `fsx`, with
+/// its children (`fsx/<child>.rs`, its tests aside); `mod.rs` is the module "".
+fn adapter_modules() -> BTreeMap<String, Vec<PathBuf>> {
     let dir = root().join("shared/src/aws");
-    let mut adapters = Adapters::default();
+    let rust = |path: &Path| path.extension().is_some_and(|e| e == "rs");
+    let mut modules = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        if path.extension().is_none_or(|e| e != "rs") || stem == "test_support" {
+        if !rust(&path) || stem == "test_support" {
             continue;
         }
         let module = if stem == "mod" {
@@ -694,9 +698,27 @@ fn read_adapters() -> Adapters {
         } else {
             stem.to_owned()
         };
-        let file = parse_rust(&path);
+        let mut files = vec![path.clone()];
+        if let Ok(children) = std::fs::read_dir(dir.join(stem)) {
+            for child in children {
+                let child = child.unwrap_or_else(|e| panic!("{e}")).path();
+                if rust(&child) && child.file_stem().is_some_and(|s| s != "tests") {
+                    files.push(child);
+                }
+            }
+        }
+        modules.insert(module, files);
+    }
+    modules
+}
+
+fn read_adapters() -> Adapters {
+    let mut adapters = Adapters::default();
+    for (module, paths) in adapter_modules() {
+        let files: Vec<syn::File> = paths.iter().map(|path| parse_rust(path)).collect();
+        let items = || files.iter().flat_map(|file| &file.items);
         // `use aws_sdk_fsx::Client;`
-        let imported = file.items.iter().find_map(|item| match item {
+        let imported = items().find_map(|item| match item {
             syn::Item::Use(u) => {
                 let text = quote_tokens(&u.tree);
                 text.strip_prefix("aws_sdk_")
@@ -707,7 +729,7 @@ fn read_adapters() -> Adapters {
         });
         // Struct fields holding clients (`sfn: aws_sdk_sfn::Client`).
         let mut fields = BTreeMap::new();
-        for item in &file.items {
+        for item in items() {
             if let syn::Item::Struct(s) = item {
                 for field in &s.fields {
                     if let (Some(name), Some(krate)) =
@@ -735,7 +757,7 @@ fn read_adapters() -> Adapters {
             syn::visit::Visit::visit_block(&mut visitor, block);
             visitor.facts
         };
-        for item in &file.items {
+        for item in items() {
             match item {
                 syn::Item::Fn(f) => {
                     adapters.functions.insert(

@@ -8,16 +8,27 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
 use aws_sdk_dynamodb::operation::update_item::{
     UpdateItemError, UpdateItemInput, UpdateItemOutput,
 };
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, PutRequest, TransactWriteItem, WriteRequest,
+};
 use aws_smithy_mocks::{Rule, mock};
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::queue::UPLOAD_IDS_PER_ITEM;
 use super::*;
 use crate::aws::test_support::*;
 use crate::domain::job::JobSpec;
+use crate::ids::UploadId;
 use crate::lanes::JobSource;
-use crate::lanes::record::{CancelRequest, Registered, RunJob};
+use crate::lanes::record::{
+    CancelRequest, DroppedUpload, Enqueued, JobState, KeptReport, Lease, LeaseRequest, Leased,
+    QueuedJob, Registered, RunJob, RunRecord, RunState,
+};
+use crate::ports::{
+    KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, QueuedUploads, ReadRuns, RecordDropped,
+};
 
 const TABLE: &str = "ferry-lanes";
 
