@@ -52,6 +52,7 @@ simulate:
 lint:
 	python3 scripts/check-docs.py && python3 scripts/check-docs.py --self-test
 	python3 statemachine/build.py --check && python3 statemachine/build.py --self-test
+	python3 scripts/check-architecture.py && python3 scripts/check-architecture.py --self-test
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
