@@ -15,8 +15,11 @@ autolinks; code spans and fenced code blocks are skipped):
   (`#L10`, `#L10-L20`) are accepted;
 - an http(s) link must be well formed (nothing is fetched).
 
-README.md must also be at most 260 lines. Problems are printed as `file:line: link: problem`
-and make the exit status 1.
+README.md must also be at most 260 lines, and its code map (the block that opens with
+`shared/src/`) must name every module of `shared/src` (`budget.rs`, `domain/`, ...) and, on
+each folder's line, every file directly in that folder (tests and `mod.rs` aside): a file added
+without a home in the map fails. Problems are printed as `file:line: link: problem` and make the
+exit status 1.
 """
 
 from __future__ import annotations
@@ -271,10 +274,46 @@ class Checker:
             if problem:
                 problems.append(Problem(name, line, link, problem))
         if name == "README.md":
+            problems.extend(code_map_problems(self.root, text))
             count = len(text.splitlines())
             if count > README_MAX_LINES:
                 problems.append(Problem(name, count, "-", f"README.md has {count} lines, at most {README_MAX_LINES}"))
         return problems
+
+
+FOLDER_LINE = re.compile(r"^  (\w+)/\s")
+
+
+def code_map_problems(root: Path, readme: str) -> list[Problem]:
+    """Modules of shared/src the README's code map leaves out (nothing when there is no map or
+    no shared/src, as in the self-test's tree without one)."""
+    src = root / "shared" / "src"
+    lines = readme.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith("shared/src/")), None)
+    if start is None or not src.is_dir():
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("```")), len(lines))
+    block = lines[start:end]
+    text = "\n".join(block)
+    problems = []
+    modules = sorted({p.stem if p.suffix == ".rs" else p.name for p in src.iterdir()
+                      if p.suffix == ".rs" or p.is_dir()})
+    for module in modules:
+        if not re.search(rf"(?<![\w/.]){re.escape(module)}(\.rs\b|/)", text):
+            problems.append(Problem("README.md", start + 1, "-",
+                                    f"code map: shared/src/{module} is not named"))
+    for offset, line in enumerate(block):
+        folder = FOLDER_LINE.match(line)
+        if not folder or not (src / folder.group(1)).is_dir():
+            continue
+        for file in sorted((src / folder.group(1)).glob("*.rs")):
+            if file.name in ("mod.rs", "tests.rs") or re.search(
+                    rf"(?<![\w/]){re.escape(file.name)}", line):
+                continue
+            problems.append(Problem("README.md", start + offset + 1, "-",
+                                    f"code map: {folder.group(1)}/{file.name} is not named on "
+                                    f"the {folder.group(1)}/ line"))
+    return problems
 
 
 def documents(root: Path) -> list[Path]:
@@ -379,6 +418,21 @@ def self_test() -> int:
             ("bench/README.md", 1, "../nope.md"),
         ])
 
+        (root / "shared" / "src" / "lanes").mkdir(parents=True)
+        for module in ("lib.rs", "budget.rs", "lanes/mod.rs", "lanes/merge.rs", "lanes/wake.rs"):
+            (root / "shared" / "src" / module).write_text("")
+        (root / "README.md").write_text("```\nshared/src/\n  lib.rs  the crate\n"
+                                        "  lanes/  merge.rs\n```\n")
+        (root / "bench" / "README.md").write_text("ok\n")
+        problems, _, _ = check(root)
+        expect("a code map missing a module and a file",
+               sorted(p.problem for p in problems if p.problem.startswith("code map")),
+               ["code map: lanes/wake.rs is not named on the lanes/ line",
+                "code map: shared/src/budget is not named"])
+        for module in ("budget.rs", "lanes/mod.rs", "lanes/merge.rs", "lanes/wake.rs", "lib.rs"):
+            (root / "shared" / "src" / module).unlink()
+        (root / "shared" / "src" / "lanes").rmdir()
+
         (root / "README.md").write_text("# Project\n" + "line\n" * README_MAX_LINES)
         (root / "bench" / "README.md").write_text("ok\n")
         problems, _, _ = check(root)
@@ -391,7 +445,7 @@ def self_test() -> int:
             print(f"  {failure}", file=sys.stderr)
         return 1
     print(f"check-docs --self-test: ok ({len(slugs)} slugs, duplicates, link extraction, "
-          "a good tree, 10 broken links, README length)")
+          "a good tree, 10 broken links, README length, the code map)")
     return 0
 
 
