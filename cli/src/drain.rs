@@ -174,7 +174,7 @@ async fn drain<L: LaneView, T: DescribeTask>(
     pause: Duration,
     quiet: bool,
 ) -> Result<Option<KeptReport>, Failure> {
-    let Some((lane, run)) = run_of_job(lanes, job, pause).await? else {
+    let Ok((lane, run)) = run_of_job(lanes, job, pause).await? else {
         return Ok(None);
     };
     let report = follow(lanes, tasks, (&lane, &run), pause, quiet).await?;

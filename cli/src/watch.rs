@@ -40,8 +40,17 @@ pub async fn run(args: WatchArgs) -> Result<ExitCode, Failure> {
     let (lane, run) = match Target::parse(&args.id)? {
         Target::Run(run) => (find_run(&lanes, &run).await?.0, run),
         Target::Job(job) => match run_of_job(&lanes, &job, pause).await? {
-            Some(found) => found,
-            None => return Ok(ExitCode::FAILURE),
+            Ok(found) => found,
+            Err(state) => {
+                if args.output.json {
+                    let line =
+                        serde_json::json!({"job": job, "state": state.as_str(), "run": null});
+                    println!("{line}");
+                } else {
+                    println!("job {job} ended {} without running", state.as_str());
+                }
+                return Ok(ExitCode::FAILURE);
+            }
         },
     };
     let report = follow(&lanes, &tasks, (&lane, &run), pause, args.output.json).await?;
@@ -57,30 +66,27 @@ pub async fn run(args: WatchArgs) -> Result<ExitCode, Failure> {
     })
 }
 
-/// Waits for a pending job to be taken by a run. `None`: it ended without one (cancelled or
-/// timed out while pending), which is said.
+/// Waits for a pending job to be taken by a run. `Err(state)`: it ended without one (cancelled
+/// or timed out while pending), for the caller to say.
 pub async fn run_of_job<L: LaneView>(
     lanes: &L,
     job: &ferry::lanes::JobId,
     pause: Duration,
-) -> Result<Option<(LaneId, RunId)>, Failure> {
+) -> Result<Result<(LaneId, RunId), JobState>, Failure> {
     let mut said = false;
     loop {
         let record = lanes.job(job).await?.ok_or_else(|| {
             Failure::new(format!("not found: job {job} is not in the lane table"))
         })?;
         match (record.state, record.run) {
-            (_, Some(run)) => return Ok(Some((record.job.lane, run))),
+            (_, Some(run)) => return Ok(Ok((record.job.lane, run))),
             (JobState::Pending, None) => {
                 if !said {
                     eprintln!("job {job} waits in {}", record.job.lane);
                     said = true;
                 }
             }
-            (state, None) => {
-                println!("job {job} ended {} without running", state.as_str());
-                return Ok(None);
-            }
+            (state, None) => return Ok(Err(state)),
         }
         tokio::time::sleep(pause).await;
     }

@@ -415,3 +415,40 @@ def test_drain_with_failed_files_exits_1_and_prints_which_failed(
     assert out.returncode == 1, (out.stdout, out.stderr)
     assert "out/b.nc (S3AccessDenied)" in out.stdout, out.stdout
     assert out.stdout.splitlines()[-1] == f"not drained: the export of {fs} failed"
+
+
+def test_a_job_cancelled_while_pending_ends_drain_and_watch_with_one_json_document(
+        world: World, ferry: LocalFerry, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"results/a.nc": "a\n"})
+    lane = lane_of_fs(fs)
+    ferry.ctl.hold(file_system_id=fs)
+    submit_started(ferry, tmp_path, lane, {
+        "name": unique("cli-holds-the-lane"), "kind": "fsx_import", "file_system_id": fs},
+        "EXECUTING")
+    drain = subprocess.Popen([str(paths.cli()), "drain", fs, "--interval", "1", "--json"],
+                             env=ferry.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        def drain_job() -> str | None:
+            return next((job for job, record in ferry.lane_jobs(lane).items()
+                         if record["job"]["spec"]["name"] == f"drain-{fs}"), None)
+
+        processes.wait_for(drain_job, 30, interval=0.3, what="the drain's export queued")
+        job = drain_job()
+        assert job is not None
+        out = ferry_cli(ferry, "cancel", job, "--reason", "keeping the cluster")
+        assert out.returncode == 0, out.stderr
+        stdout, stderr = drain.communicate(timeout=60)
+    finally:
+        drain.kill()
+        ferry.ctl.release(file_system_id=fs)
+    # One JSON document, nothing else on standard output.
+    assert drain.returncode == 1, (stdout, stderr)
+    [line] = stdout.splitlines()
+    drained = json.loads(line)
+    assert (drained["drained"], drained["verdict"], drained["job_id"]) == (False, "not_run", job)
+    watched = ferry_cli(ferry, "watch", job, "--json", "--interval", "1")
+    assert watched.returncode == 1, watched.stderr
+    assert [json.loads(l) for l in watched.stdout.splitlines()] == [
+        {"job": job, "state": "canceled", "run": None}]
