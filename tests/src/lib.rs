@@ -5,9 +5,9 @@ use ferry::config::{
     TaskConfig,
 };
 use ferry::domain::job::{JobSpec, ValidJob};
-use ferry::handlers::now_millis;
 use ferry::lanes::record::QueuedJob;
 use ferry::lanes::{JobId, LaneId};
+use ferry::runtime::now_millis;
 use ferry::trigger::config::TriggerConfig;
 
 /// The runner state machine the entries' tests start executions of.
