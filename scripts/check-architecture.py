@@ -20,9 +20,8 @@ ARCHITECTURE.md):
 
 KNOWN lists exceptions, each with why; a new one fails, and one that no longer occurs must be
 taken off the list (so the list only shrinks). It is empty: the two that remained (error.rs's
-ConfigError from config.rs, config.rs parsing routes with trigger/) moved down. Only direct references are seen: a part
-reaching another through a third (handlers → lib.rs's `load_aws_config` → aws/retry.rs) is
-not.
+ConfigError from config.rs, config.rs parsing routes with trigger/) moved down. Only direct
+references are seen, not a part reaching another through a third.
 """
 
 from __future__ import annotations

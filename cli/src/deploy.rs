@@ -50,7 +50,7 @@ impl DeployArgs {
     /// Loads the AWS configuration the way the functions load it and finds the deployment:
     /// reads the stack's outputs when `--stack` is given.
     pub async fn open(&self, runner: Option<&RunnerArgs>) -> Result<Deployment, Failure> {
-        let aws = ferry::load_aws_config().await;
+        let aws = ferry::runtime::load_aws_config().await;
         let stack = match given(self.stack.as_deref()) {
             Some(name) => Some(StackOutputs::read(&aws, name).await?),
             None => None,
@@ -141,7 +141,7 @@ impl Deployment {
 /// The outputs `keys` of the stack `name` (each an error naming it when the stack lacks it),
 /// with the AWS configuration loaded the way the functions load it.
 pub async fn stack_outputs(name: &str, keys: &[&str]) -> Result<Vec<String>, Failure> {
-    let aws = ferry::load_aws_config().await;
+    let aws = ferry::runtime::load_aws_config().await;
     let stack = StackOutputs::read(&aws, name).await?;
     keys.iter().map(|key| stack.get(key)).collect()
 }

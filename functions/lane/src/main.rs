@@ -1,8 +1,9 @@
-//! `ferry-lane`: see `ferry::handlers::lane`; `ferry::handlers::serve` wires it.
+//! `ferry-lane`: see `ferry::handlers::lane`; `ferry::runtime::serve` wires it.
 
 use ferry::aws::{AwsLanes, AwsTokens};
 use ferry::config::{Laned, TaskConfig};
-use ferry::handlers::{lane, serve};
+use ferry::handlers::lane;
+use ferry::runtime::serve;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,9 +1,10 @@
-//! `ferry-s3-trigger`: see `ferry::handlers::s3_trigger`; `ferry::handlers::serve_loaded` wires
+//! `ferry-s3-trigger`: see `ferry::handlers::s3_trigger`; `ferry::runtime::serve_loaded` wires
 //! it, with the routes read first (inline, or from the S3 object `FERRY_ROUTES_URL` names).
 
 use ferry::aws::{AwsLanes, AwsTrigger};
 use ferry::config::runner;
-use ferry::handlers::{s3_trigger, serve_loaded};
+use ferry::handlers::s3_trigger;
+use ferry::runtime::serve_loaded;
 use ferry::trigger::config::TriggerConfig;
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,8 +1,9 @@
-//! `ferry-start-task`: see `ferry::handlers::start_task`; `ferry::handlers::serve` wires it.
+//! `ferry-start-task`: see `ferry::handlers::start_task`; `ferry::runtime::serve` wires it.
 
 use ferry::aws::{AwsLanes, AwsTasks};
 use ferry::config::{Laned, TaskConfig};
-use ferry::handlers::{serve, start_task};
+use ferry::handlers::start_task;
+use ferry::runtime::serve;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

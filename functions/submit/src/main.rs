@@ -1,8 +1,9 @@
-//! `ferry-submit`: see `ferry::handlers::submit`; `ferry::handlers::serve` wires it.
+//! `ferry-submit`: see `ferry::handlers::submit`; `ferry::runtime::serve` wires it.
 
 use ferry::aws::{AwsLanes, AwsTrigger};
 use ferry::config::SubmitConfig;
-use ferry::handlers::{serve, submit};
+use ferry::handlers::submit;
+use ferry::runtime::serve;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

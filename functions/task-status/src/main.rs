@@ -1,8 +1,9 @@
-//! `ferry-task-status`: see `ferry::handlers::task_status`; `ferry::handlers::serve` wires it.
+//! `ferry-task-status`: see `ferry::handlers::task_status`; `ferry::runtime::serve` wires it.
 
 use ferry::aws::{AwsLanes, AwsTasks};
 use ferry::config::{Laned, TaskConfig};
-use ferry::handlers::{serve, task_status};
+use ferry::handlers::task_status;
+use ferry::runtime::serve;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {

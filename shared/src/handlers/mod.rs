@@ -9,9 +9,9 @@
 //! - **Raw input.** Each takes the event as a `serde_json::Value` and parses it with
 //!   [`crate::domain::parse`], which says why (a stable `InvalidJob`/`InvalidEvent` instead of
 //!   the runtime's own deserialization error, and per-message failures for SQS).
-//! - **One way to start.** Every binary's `main` is [`serve`]: tracing, configuration read once,
-//!   the AWS configuration loaded once, the function's adapter built, then the handler for each
-//!   event.
+//! - **One way to start.** Every binary's `main` is [`crate::runtime::serve`]: tracing,
+//!   configuration read once, the AWS configuration loaded once, the function's adapter built,
+//!   then the handler for each event.
 //! - **One thread.** Every binary runs on a current-thread tokio runtime
 //!   (`#[tokio::main(flavor = "current_thread")]`): Lambda hands an execution environment one
 //!   invocation at a time, so worker threads would only add start-up work (measured: about
@@ -28,14 +28,9 @@ pub mod start_task;
 pub mod submit;
 pub mod task_status;
 
-use std::future::Future;
-use std::pin::Pin;
-
-use lambda_runtime::{LambdaEvent, service_fn};
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::config::{ConfigError, FromEnvironment, LaneConfig, TaskConfig};
+use crate::config::{LaneConfig, TaskConfig};
 use crate::domain::job::JobSpec;
 use crate::domain::status::{StatusContext, TaskHandle, Timestamp};
 use crate::error::FerryError;
@@ -43,48 +38,6 @@ use crate::lanes::LaneId;
 use crate::lanes::record::RunId;
 use crate::lanes::runner::Timing;
 use crate::ports::LaneLease;
-
-/// Runs a function: sets up JSON-capable tracing at Ferry's log level
-/// ([`crate::runtime::init_logging`]), reads the configuration `C` from the environment, loads
-/// the AWS configuration, builds the function's ports with `ports`, then hands every event to
-/// `handler`. A configuration error stops the function at cold start, naming the variable.
-pub async fn serve<C, P, O>(
-    ports: impl FnOnce(&aws_config::SdkConfig, &C) -> P,
-    handler: impl AsyncFn(&P, &C, LambdaEvent<Value>) -> Result<O, FerryError>,
-) -> Result<(), lambda_runtime::Error>
-where
-    C: FromEnvironment,
-    O: Serialize,
-{
-    serve_loaded(
-        async |_: &aws_config::SdkConfig| C::from_env(),
-        ports,
-        handler,
-    )
-    .await
-}
-
-/// As [`serve`], with a configuration that `load` reads with the AWS configuration in hand
-/// (`s3-trigger`'s routes may be an S3 object).
-pub async fn serve_loaded<C, P, O>(
-    load: impl AsyncFnOnce(&aws_config::SdkConfig) -> Result<C, ConfigError>,
-    ports: impl FnOnce(&aws_config::SdkConfig, &C) -> P,
-    handler: impl AsyncFn(&P, &C, LambdaEvent<Value>) -> Result<O, FerryError>,
-) -> Result<(), lambda_runtime::Error>
-where
-    O: Serialize,
-{
-    crate::runtime::init_logging();
-    let aws = crate::load_aws_config().await;
-    let config = load(&aws).await?;
-    let ports = ports(&aws, &config);
-    // Boxed: the handler's future type stays out of the runtime's (whose layout the optimizer
-    // otherwise computes past rustc's query depth limit); one allocation per invocation.
-    let handle = |event| -> Pin<Box<dyn Future<Output = Result<O, FerryError>> + '_>> {
-        Box::pin(handler(&ports, &config, event))
-    };
-    lambda_runtime::run(service_fn(handle)).await
-}
 
 /// Who calls a task function when the lane runner does: the lane, the runner execution that
 /// holds its lease, and the run. The function renews the lease before anything else, so a
