@@ -435,9 +435,13 @@ def main() -> int:
             parser.error(f"--env {assignment!r}: expected NAME=VALUE")
     builds = [d.split("=", 1) if "=" in d else ("", d)
               for d in args.lambda_dir or [str(ROOT / "target/lambda")]]
+    # Cargo's own layout (`target/<profile>/<bin>`) unless the binaries are make build's.
+    args.cargo_layout = False
     if args.smoke:
         target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-        builds = [("", str(target / os.environ.get("FERRY_PROFILE", "debug")))]
+        profile = os.environ.get("FERRY_PROFILE", "debug")
+        builds = [("", str(target / profile))]
+        args.cargo_layout = profile != "lambda"
 
     with tempfile.TemporaryDirectory(prefix="ferry-coldstart-") as workdir:
         return measure(args, builds, workdir)
@@ -482,9 +486,8 @@ def measure(args: argparse.Namespace, builds: list, workdir: str) -> int:
     jobs = []  # (label, binary, env, event, case or None)
     for case in selected:
         for build, directory in builds:
-            binary = os.path.join(directory, case.function, "bootstrap")
-            if args.smoke and not directory.endswith("lambda"):
-                binary = os.path.join(directory, case.function)
+            binary = (os.path.join(directory, case.function) if args.cargo_layout
+                      else os.path.join(directory, case.function, "bootstrap"))
             if not os.access(binary, os.X_OK):
                 print(f"coldstart: {binary} is missing: run `make build` first", file=sys.stderr)
                 return 1

@@ -181,11 +181,13 @@ async fn drain<L: LaneView, T: DescribeTask>(
     let mut said = false;
     loop {
         let in_flight = lanes.lane(&lane).await?.run.is_some();
-        let pending = lanes.pending_count(&lane, 1_000).await?;
-        if !in_flight && pending == 0 {
+        // Whether any job waits is one key read; the count (up to 1,000) only for the line said.
+        let any_pending = lanes.pending_count(&lane, 1).await? > 0;
+        if !in_flight && !any_pending {
             return Ok(Some(report));
         }
         if !said && !quiet {
+            let pending = lanes.pending_count(&lane, 1_000).await?;
             let more = if in_flight {
                 "a run in flight"
             } else {
