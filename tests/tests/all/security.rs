@@ -360,8 +360,47 @@ async fn run_hostile_inputs(aws: &SdkConfig) {
     let _ = datasync_event::handle(&event_ports, &config.lanes, event(datasync_event)).await;
 }
 
+/// A global subscriber that records nothing but leaves every callsite's interest undecided.
+///
+/// `tracing` caches, per callsite, whether any subscriber wants it, computed from the
+/// subscribers alive when the callsite is first hit. Every test of this binary shares the
+/// cache, so a handler's callsite first hit by another test while no capturing subscriber is
+/// alive can be cached as "never" and then miss a capture here (a flaky missing log line).
+/// With this one installed no callsite is ever "never": each event asks the thread's
+/// subscriber.
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// The logs of one run of every function at `level`, and the requests it sent.
 fn logs_at(level: Level) -> (String, Vec<Sent>) {
+    static UNDECIDED: std::sync::Once = std::sync::Once::new();
+    UNDECIDED.call_once(|| {
+        // Only this module captures logs; if something else set a global one, it is not ours
+        // to replace, and the rebuild below still covers the callsites registered so far.
+        let _ = tracing::subscriber::set_global_default(Undecided);
+    });
     let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
     let sink = buffer.clone();
     // As lambda_runtime::tracing::init_default_subscriber writes them with LogFormat JSON.
@@ -374,6 +413,9 @@ fn logs_at(level: Level) -> (String, Vec<Sent>) {
     let sent = Arc::new(Mutex::new(Vec::new()));
     let aws = aws(sent.clone());
     tracing::subscriber::with_default(subscriber, || {
+        // Callsites first hit by other tests before the line above have their interest
+        // recomputed now that this subscriber is alive.
+        tracing::callsite::rebuild_interest_cache();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
