@@ -98,7 +98,13 @@ pub async fn run(args: DrainArgs) -> Result<ExitCode, Failure> {
     };
     let timing = ferry::runtime::timing(&config.lanes);
     let request = crate::submit::request_id();
-    let submitted = intake::submit(&ports, &config, &input, (&request, timing)).await?;
+    let submitted = intake::submit(
+        &ports,
+        &config,
+        (&input, intake::Caller::Unverified),
+        (&request, timing),
+    )
+    .await?;
     if !args.output.json {
         println!("{}", crate::submit::describe(&submitted));
     }

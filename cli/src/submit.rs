@@ -60,7 +60,13 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
     let config = deployment.submit_config()?;
     let ports = (deployment.runners()?, deployment.lanes()?);
     let timing = ferry::runtime::timing(&config.lanes);
-    let submitted = intake::submit(&ports, &config, &input, (&request_id(), timing)).await?;
+    let submitted = intake::submit(
+        &ports,
+        &config,
+        (&input, intake::Caller::Unverified),
+        (&request_id(), timing),
+    )
+    .await?;
     if args.output.json {
         println!("{}", serde_json::to_string(&submitted).unwrap_or_default());
     } else {

@@ -1,5 +1,5 @@
 //! `ferry validate FILE... [--stack NAME]`: job specs, submit events (what a schedule sends
-//! `submit`: `{"job": ..., "occurrence": ...}`) and routes files, offline, with the
+//! `submit`: `{"job": ..., "occurrence": ...}`), access policies (`{"rules": ...}`) and routes files, offline, with the
 //! functions' rules (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the
 //! environment sets (`FERRY_MAX_PATHS`); with `--stack`, also routes whose bucket the stack's
 //! upload queue does not accept notifications from (they would never fire).
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use ferry::FerryError;
 use ferry::config::{FromEnvironment, TaskConfig};
+use ferry::domain::access::Policy;
 use ferry::domain::job::{JobSpec, Limits};
 use ferry::domain::parse;
 use ferry::error::FieldErrors;
@@ -89,6 +90,11 @@ pub fn check(
                 LaneId::of(&job)
             ))
         }
+        // An access policy (`AccessPolicy`, docs/access.md), checked as submit's cold start does.
+        serde_json::Value::Object(ref fields) if fields.contains_key("rules") => {
+            let policy = Policy::parse(&text).map_err(listed)?;
+            Ok(format!("access policy (rules {})", policy.rule_names().join(", ")))
+        }
         serde_json::Value::Object(_) => {
             let spec: JobSpec = parse::from_value(value, "job").map_err(listed)?;
             let job = spec.validate(limits).map_err(listed)?;
@@ -99,7 +105,7 @@ pub fn check(
             ))
         }
         _ => Err(vec![
-            "expected a job spec or a submit event (a JSON object), or routes (a JSON array)"
+            "expected a job spec, a submit event or an access policy (a JSON object), or routes (a JSON array)"
                 .to_owned(),
         ]),
     }

@@ -75,6 +75,32 @@ fn valid_files_pass_and_say_what_they_are() {
     assert!(stdout.contains("tests/files/routes.json: valid routes file (1 route)"));
 }
 
+/// An access policy is checked as `submit`'s cold start checks it, every broken field named.
+#[test]
+fn access_policies_are_checked_naming_each_field() {
+    let broken = std::env::temp_dir().join(format!("ferry-policy-{}.json", std::process::id()));
+    std::fs::write(
+        &broken,
+        r#"{"rules": [{"name": "a", "principals": ["alice"], "actions": ["delete"]}]}"#,
+    )
+    .unwrap();
+    let out = ferry(&[
+        "validate",
+        "../config/access.example.json",
+        broken.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&broken);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "../config/access.example.json: valid access policy (rules hpc-users, operators)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rules[0].actions[0]"), "{stdout}");
+}
+
 /// What `submit` takes (a schedule's input) is what `ferry validate` takes, with submit's rules.
 #[test]
 fn submit_events_are_checked_as_submit_checks_them() {

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 from conftest import (LEASE_SECONDS, World, report_of, reports_of_job, submitted)
-from ferry_local import processes, template
+from ferry_local import paths, processes, template
 from ferry_local.ferry import ROLE, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
 
@@ -475,6 +475,25 @@ def test_a_foreign_task_holding_the_file_system_is_waited_for(
     assert report_of(reports, job)["outcome"] == "succeeded"
 
 
+def test_the_submit_url_refuses_every_request_of_a_deployment_without_a_policy(
+        ferry: LocalFerry) -> None:
+    """The real binary with the template's default AccessPolicy (empty): a request as the
+    function URL delivers it, from a caller Lambda verified, is answered 403 (an HTTP response,
+    not a function error), and nothing is queued."""
+    functions = ferry.functions
+    assert functions is not None
+    body = {"job": {"name": unique("e2e-url"), "kind": "fsx_export",
+                    "file_system_id": "fs-0123456789abcdef0"}}
+    request = json.loads((paths.ROOT / "events/submit/url-person.json").read_text())
+    request["body"] = json.dumps(body)
+    answer = functions.invoke("ferry-submit", request)
+    assert answer.ok, answer
+    assert answer.payload["statusCode"] == 403, answer
+    refusal = json.loads(answer.payload["body"])
+    assert refusal["error_type"] == "AccessDenied"
+    assert "no access policy" in refusal["message"]
+
+
 def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
         ferry: LocalFerry, reports: Inbox,
         file_system: Callable[..., tuple[str, str]]) -> None:
@@ -496,7 +515,7 @@ def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
     # Its report goes out at once, while the lane is still busy with the held export.
     pending_report = report_of(reports, pending)
     assert pending_report["outcome"] == "canceled"
-    assert pending_report["reason"].startswith("cancelled at the request of alice while it waited")
+    assert pending_report["reason"].startswith("cancelled at the request of alice (unverified) while it waited")
     assert pending_report["reason"].endswith(": wrong folder; it never ran")
     assert ferry.lane_jobs(lane)[running]["state"] == "running"
     answer = functions.invoke("ferry-submit", {"cancel": {"job": running, "by": "bob",
@@ -512,7 +531,7 @@ def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(
     assert path.index("MarkCanceled") < path.index("CancelTask") < path.index("Notify")
     report = report_of(reports, running)
     assert report["outcome"] == "canceled"
-    assert report["reason"] == "cancelled at the request of bob: no longer needed"
+    assert report["reason"] == "cancelled at the request of bob (unverified): no longer needed"
     assert len(reports_of_job(reports, pending, 2, 5)) == 2, "the pending job's report, once"
     ferry.ctl.release(file_system_id=fs)
 

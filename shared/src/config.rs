@@ -6,6 +6,7 @@
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+use crate::domain::access::Policy;
 use crate::domain::job::Limits;
 use crate::domain::poll::{self, PollSettings};
 use crate::domain::validate::{API_MAX_PATHS, DEFAULT_MAX_PATHS};
@@ -293,6 +294,28 @@ pub struct SubmitConfig {
     pub tasks: TaskConfig,
     pub lanes: LaneConfig,
     pub runner: StateMachineArn,
+    /// Who may do what through the function URL ([`ENV_ACCESS_POLICY`]); `None` refuses every
+    /// URL request (closed by default). Direct invocations are not checked: IAM decides them.
+    pub access: Option<Policy>,
+}
+
+/// The access policy's JSON ([`crate::domain::access`]), on `submit` only.
+pub const ENV_ACCESS_POLICY: &str = "FERRY_ACCESS_POLICY";
+
+/// The access policy in `lookup`, if one is set: a policy that does not parse fails the cold
+/// start, naming the variable and every broken field.
+pub fn access_policy(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Policy>, ConfigError> {
+    match lookup(ENV_ACCESS_POLICY) {
+        Some(text) if !text.trim().is_empty() => {
+            Policy::parse(&text).map(Some).map_err(|e| ConfigError {
+                variable: ENV_ACCESS_POLICY,
+                problem: e.to_string(),
+            })
+        }
+        _ => Ok(None),
+    }
 }
 
 impl FromEnvironment for SubmitConfig {
@@ -301,6 +324,7 @@ impl FromEnvironment for SubmitConfig {
             tasks: TaskConfig::from_lookup(&lookup)?,
             lanes: LaneConfig::from_lookup(&lookup)?,
             runner: runner(&lookup)?,
+            access: access_policy(&lookup)?,
         })
     }
 }

@@ -99,6 +99,12 @@ pub enum FerryError {
     #[error("cannot tell: {message}")]
     Indeterminate { message: String },
 
+    /// The access policy allows no such request from this verified caller (or there is no
+    /// policy, or no verified caller): the message names the caller, what it asked and what its
+    /// rules lack (`domain::access`). Never retried.
+    #[error("access denied: {message}")]
+    AccessDenied { message: String },
+
     /// Any other AWS failure (network, 5xx, an unexpected error code). Retried a few times.
     #[error("AWS service error: {source}")]
     AwsService {
@@ -110,7 +116,7 @@ pub enum FerryError {
 impl FerryError {
     /// Every `error_type` [`FerryError::error_type`] returns: the only names of Ferry's that the
     /// state machine (`statemachine/build.py`) may retry or catch.
-    pub const ERROR_TYPES: [&'static str; 11] = [
+    pub const ERROR_TYPES: [&'static str; 12] = [
         "InvalidJob",
         "InvalidEvent",
         "Configuration",
@@ -121,6 +127,7 @@ impl FerryError {
         "LeaseLost",
         "TooLarge",
         "Indeterminate",
+        "AccessDenied",
         "AwsService",
     ];
 
@@ -137,6 +144,7 @@ impl FerryError {
             FerryError::LeaseLost { .. } => "LeaseLost",
             FerryError::TooLarge(_) => "TooLarge",
             FerryError::Indeterminate { .. } => "Indeterminate",
+            FerryError::AccessDenied { .. } => "AccessDenied",
             FerryError::AwsService { .. } => "AwsService",
         }
     }
@@ -366,6 +374,7 @@ mod tests {
                 limit: 1,
             }),
             FerryError::Indeterminate { message: message() },
+            FerryError::AccessDenied { message: message() },
             FerryError::AwsService { source: aws() },
         ];
         let types: std::collections::BTreeSet<_> =

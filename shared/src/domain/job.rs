@@ -22,7 +22,7 @@ use crate::ids::{DataSyncTaskArn, FileSystemId, RoleArn, S3BucketArn, S3Url, Top
 pub const JOB_SPEC_VERSION: u32 = 1;
 
 /// What kind of transfer a job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// FSx `EXPORT_TO_REPOSITORY`: file system → linked S3 repository.

@@ -11,7 +11,9 @@
 //! - [`idempotency`]: the keys that make a retried start return the task it already started.
 //! - [`parse`]: serde with field paths, for every input Ferry reads.
 //! - [`text`]: bounded text and hex digests.
+//! - [`access`]: the access policy: which verified caller may submit or cancel which jobs.
 
+pub mod access;
 pub mod idempotency;
 pub mod job;
 pub mod outcome;

@@ -2,6 +2,11 @@
 //! lane (once per job id) and kicks the lane's runner; the runner merges it with whatever else
 //! waits and runs it when the lane frees.
 //!
+//! People's requests come through the function URL (`AuthType: AWS_IAM`, [`url`]): the caller
+//! is the principal AWS verified, and the access policy says what it may do. A direct
+//! invocation (the Scheduler, the sweep, EventBridge) is trusted as IAM allowed it, and a job or
+//! cancel it carries is recorded as from an unverified caller.
+//!
 //! `{"cancel": {"job": "job-…", "by": "…", "reason": "…"}}` cancels a job instead: a pending
 //! one ends canceled at once and a runner execution named after it sends its report (it takes no
 //! lease, so a busy lane does not delay it); a running one's run is marked, and its runner
@@ -31,8 +36,11 @@ use crate::config::SubmitConfig;
 use crate::domain::parse;
 use crate::error::FerryError;
 use crate::lanes::LaneId;
-use crate::lanes::intake::{self, cancel};
+use crate::lanes::intake::{self, Caller, cancel};
 pub use crate::lanes::intake::{CancelInput, SubmitInput, Submitted};
+pub use url::UrlResponse;
+
+pub mod url;
 use crate::lanes::record::Millis;
 use crate::lanes::runner::{self, Cancelled, Kicked};
 use crate::metrics::{self, Emf, Unit};
@@ -62,6 +70,8 @@ pub enum SubmitOutput {
     Ignored {
         ignored: String,
     },
+    /// A function URL request's answer: an HTTP response.
+    Url(UrlResponse),
 }
 
 /// What Step Functions sends EventBridge when an execution's status changes (`detail-type`
@@ -106,10 +116,13 @@ pub async fn handle<
 ) -> Result<SubmitOutput, FerryError> {
     let (runners, lanes) = ports;
     let request_id = event.context.request_id;
+    if url::is_url_request(&event.payload) {
+        return Ok(url::handle(ports, config, event.payload, &request_id).await);
+    }
     if event.payload.get("cancel").is_some() {
         let input: CancelEnvelope = parse::from_value(event.payload, "")?;
         let now = timing(&config.lanes).now;
-        return cancel(ports, &input.cancel, now)
+        return cancel(ports, (&input.cancel, Caller::Unverified), now)
             .await
             .map(SubmitOutput::Cancelled);
     }
@@ -126,9 +139,15 @@ pub async fn handle<
         return answer_sweep(swept, timing.now);
     }
     let input: SubmitInput = parse::from_value(event.payload, "")?;
-    intake::submit(ports, config, &input, (&request_id, timing(&config.lanes)))
-        .await
-        .map(SubmitOutput::Submitted)
+    let timing = timing(&config.lanes);
+    intake::submit(
+        ports,
+        config,
+        (&input, Caller::Unverified),
+        (&request_id, timing),
+    )
+    .await
+    .map(SubmitOutput::Submitted)
 }
 
 /// Replaces the runner a status change event reports stopped (see the module's summary).

@@ -8,6 +8,7 @@ use super::record::{Enqueued, Millis, QueuedJob};
 use super::runner::{self, Cancelled, Kicked, Timing};
 use super::{JobId, JobSource, LaneId, wake};
 use crate::config::SubmitConfig;
+use crate::domain::access::Principal;
 use crate::domain::job::JobSpec;
 use crate::error::FerryError;
 use crate::ports::{
@@ -73,13 +74,20 @@ impl CancelInput {
 /// Cancels `input.job` (see the module's summary) and, for a job that ended pending, starts
 /// the runner execution that reports it. Sending the report again is safe, so a cancel that
 /// failed after ending the job is simply repeated.
+///
+/// The report names who asked: a verified caller's principal ARN, or the `by` an unverified
+/// caller typed, marked `(unverified)`.
 pub async fn cancel<S: StartExecution + WakeRunners, L: LaneView + LaneRuns + WakeSlots>(
     (runners, lanes): &(S, L),
-    input: &CancelInput,
+    (input, caller): (&CancelInput, Caller<'_>),
     now: Millis,
 ) -> Result<Cancelled, FerryError> {
     input.check()?;
-    let done = runner::cancel(lanes, &input.job, (input.by.trim(), &input.reason), now).await?;
+    let by = match caller {
+        Caller::Verified(principal) => principal.to_string(),
+        Caller::Unverified => format!("{} (unverified)", input.by.trim()),
+    };
+    let done = runner::cancel(lanes, &input.job, (&by, &input.reason), now).await?;
     info!(job = %input.job, outcome = ?done.done, "cancel");
     if let Some(report) = &done.report {
         let started = runner::report_canceled(runners, report, done.enqueued_at).await?;
@@ -152,13 +160,31 @@ fn source(input: &SubmitInput, request_id: &str) -> Result<JobSource, FerryError
     }
 }
 
+/// Who asks: a principal AWS verified (the function URL's caller), or a caller nothing
+/// verified (a direct invocation, the CLI writing the table with its own credentials).
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Verified(&'a Principal),
+    Unverified,
+}
+
+/// How a job submitted by a verified caller names it in its `source` (and in reports).
+const VERIFIED_SOURCE: &str = "submit by ";
+
+/// The verified principal that submitted `job`, if one did (read back from its source).
+pub fn submitter(job: &QueuedJob) -> Option<&str> {
+    job.source.strip_prefix(VERIFIED_SOURCE)
+}
+
 /// Validates `input`'s job, enqueues it on its lane (once per job id) and kicks the lane's
-/// runner, at `timing` (now, and the lease). `request_id` names this submission when the input names none (no `id`, no
-/// `occurrence`): every such submission is a new job. Also what `ferry submit` calls.
+/// runner, at `timing` (now, and the lease). `request_id` names this submission when the input
+/// names none (no `id`, no `occurrence`): every such submission is a new job. The job's source
+/// says who asked: a schedule's occurrence, a verified caller, or an unverified one. Also what
+/// `ferry submit` calls.
 pub async fn submit<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
     (runners, lanes): &(S, L),
     config: &SubmitConfig,
-    input: &SubmitInput,
+    (input, caller): (&SubmitInput, Caller<'_>),
     (request_id, timing): (&str, Timing),
 ) -> Result<Submitted, FerryError> {
     let source = source(input, request_id)?;
@@ -168,9 +194,10 @@ pub async fn submit<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
         id: JobId::derive(&source, &job),
         lane: lane.clone(),
         collapse_root: None,
-        source: match &input.occurrence {
-            Some(occurrence) => format!("schedule {occurrence}"),
-            None => "submit".into(),
+        source: match (&input.occurrence, caller) {
+            (Some(occurrence), _) => format!("schedule {occurrence}"),
+            (None, Caller::Verified(principal)) => format!("{VERIFIED_SOURCE}{principal}"),
+            (None, Caller::Unverified) => "submit (unverified caller)".into(),
         },
         enqueued_at: timing.now,
         deadline: timing

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ferry::FerryError;
 use ferry::config::{Laned, NotifyConfig, SubmitConfig, TaskConfig};
+use ferry::domain::access::Policy;
 use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::{JobKind, JobSpec};
 use ferry::domain::status::{Counts, Phase, TaskHandle, TaskStatus, Timestamp};
@@ -391,10 +392,15 @@ fn running(payload: &Value) -> &'static str {
 }
 
 fn submit_config() -> SubmitConfig {
+    let policy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/access.example.json"),
+    )
+    .unwrap();
     SubmitConfig {
         tasks: TaskConfig::default(),
         lanes: lane_config(),
         runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+        access: Some(Policy::parse(&policy).unwrap_or_else(|e| panic!("{e}"))),
     }
 }
 
@@ -448,6 +454,18 @@ async fn every_fixture_runs_through_its_real_handler() {
                         Some("await") => "parked",
                         _ => "generation",
                     },
+                    "submit" if fixture.payload.get("rawPath").is_some() => {
+                        // A function URL request: answered 200, what the job's submission says.
+                        assert_eq!(output["statusCode"], 200, "{name}: {output}");
+                        assert!(
+                            output["body"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .contains("job_id"),
+                            "{name}: {output}"
+                        );
+                        "statusCode"
+                    }
                     "submit" if fixture.payload.get("cancel").is_some() => "cancel",
                     "datasync-event" if fixture.payload.get("check").is_some() => "kept_waiting",
                     "datasync-event" => "woke",

@@ -86,6 +86,7 @@ fn submit_config() -> SubmitConfig {
         tasks: TaskConfig::default(),
         lanes: lane_config(),
         runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+        access: None,
     }
 }
 
@@ -329,7 +330,7 @@ async fn one_report_per_run_lists_its_jobs_and_says_who_cancelled_it() {
     assert_eq!(report["jobs"]["listed"][0]["id"], json!(job));
     assert_eq!(
         report["reason"],
-        "cancelled at the request of bob: not needed"
+        "cancelled at the request of bob (unverified): not needed"
     );
     assert!(published[1].body.contains("Jobs:         1 (first)\n"));
 
@@ -478,7 +479,7 @@ async fn a_pending_job_cancelled_never_runs_and_its_report_goes_out_at_once_and_
     let reason = report["reason"].as_str().unwrap();
     assert!(
         reason.starts_with(
-            "cancelled at the request of arn:aws:iam::111122223333:user/alice while it waited"
+            "cancelled at the request of arn:aws:iam::111122223333:user/alice (unverified) while it waited"
         ),
         "{reason}"
     );
@@ -586,6 +587,7 @@ async fn a_schedule_occurrence_submitted_twice_is_one_job_and_one_runner() {
         tasks: TaskConfig::default(),
         lanes: lane_config(),
         runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+        access: None,
     };
     let occurrence =
         "arn:aws:scheduler:us-east-1:111122223333:schedule/default/x@2026-11-30T01:00:00Z";
@@ -633,7 +635,7 @@ async fn a_cancel_and_a_status_check_s_note_racing_both_survive() {
     stale.canceled_outside = Some(now_millis());
     lanes.note(&stale).await.unwrap();
     let read = lanes.run(&lane_id(), &run_id).await.unwrap().unwrap();
-    assert_eq!(read.cancel.expect("the cancel kept").by, "bob");
+    assert_eq!(read.cancel.expect("the cancel kept").by, "bob (unverified)");
     assert!(read.canceled_outside.is_some());
 }
 
@@ -789,7 +791,7 @@ async fn a_run_cancelled_before_its_task_started_is_not_started_and_is_reported_
     let report: Value = serde_json::from_str(&notify_ports.0.published()[0].body).unwrap();
     assert_eq!(
         report["reason"],
-        "cancelled at the request of arn:aws:iam::111122223333:user/ana: oops"
+        "cancelled at the request of arn:aws:iam::111122223333:user/ana (unverified): oops"
     );
 }
 

@@ -59,6 +59,7 @@ fn submit_config() -> SubmitConfig {
         tasks: task_config(),
         lanes: lane_config(),
         runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+        access: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! (`cargo clean -p ferry-tests && cargo test -p ferry-tests --no-run`, dependencies built;
 //! 2026-12-07, 2 cores, load about 3).
 //!
+//! - `access`: the function URL's verified caller and the access policy;
 //! - `fixtures`: every fixture in `events/` through its real handler;
 //! - `hostile_input`: hostile batches, keys and job specs (proptest), never a panic;
 //! - `lanes`, `wake`: the lane protocol and DataSync wake-ups through the handlers;
@@ -12,6 +13,7 @@
 //! - `security`: logs, IAM derived from the code, encryption;
 //! - `simulation`: the lane protocol's deterministic simulation (`make simulate`).
 
+mod access;
 mod fixtures;
 mod hostile_input;
 mod lanes;

@@ -265,6 +265,7 @@ async fn run_every_function(aws: &SdkConfig) {
         tasks: config.config,
         lanes: config.lanes.clone(),
         runner: state_machine,
+        access: None,
     };
     for input in [
         json!({"job": fsx_job, "id": format!("{PAYLOAD}-id")}),
@@ -325,6 +326,7 @@ async fn run_hostile_inputs(aws: &SdkConfig) {
         tasks: config.config,
         lanes: config.lanes.clone(),
         runner: state_machine,
+        access: None,
     };
     for input in [
         json!({"job": invalid_job}),
@@ -912,17 +914,31 @@ impl Adapters {
     }
 }
 
-/// Handlers (`shared/src/handlers/<name>.rs`: `pub async fn handle<P: TraitA + TraitB>`), by
-/// file name, and the port traits they may use: those of `handle` and of `load` (a
-/// configuration read at cold start through a port, as `s3-trigger`'s routes object).
+/// Handlers (`shared/src/handlers/<name>.rs`: `pub async fn handle<P: TraitA + TraitB>`, and
+/// its child modules in `handlers/<name>/`), by file name, and the port traits they may use:
+/// those of `handle` and of `load` (a configuration read at cold start through a port, as
+/// `s3-trigger`'s routes object).
 fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
     let dir = root().join("shared/src/handlers");
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
+        if path.is_dir() {
+            for child in std::fs::read_dir(&path).unwrap_or_else(|e| panic!("{e}")) {
+                files.push((
+                    stem.to_owned(),
+                    child.unwrap_or_else(|e| panic!("{e}")).path(),
+                ));
+            }
+        } else {
+            files.push((stem.to_owned(), path));
+        }
+    }
+    for (stem, path) in files {
         for item in parse_rust(&path).items {
             let syn::Item::Fn(f) = item else { continue };
             if f.sig.asyncness.is_none()
@@ -944,7 +960,7 @@ fn handler_bounds() -> BTreeMap<String, BTreeSet<String>> {
                 }
             }
             if !traits.is_empty() {
-                out.entry(stem.to_owned())
+                out.entry(stem.clone())
                     .or_insert_with(BTreeSet::new)
                     .extend(traits);
             }

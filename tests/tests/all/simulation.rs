@@ -232,6 +232,7 @@ fn submit_config() -> SubmitConfig {
         tasks: TaskConfig::default(),
         lanes: lane_config(),
         runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+        access: None,
     }
 }
 

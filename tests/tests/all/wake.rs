@@ -288,6 +288,7 @@ async fn a_cancel_wakes_the_runner_waiting_for_its_run() {
         tasks: TaskConfig::default(),
         lanes: lane_config(),
         runner: StateMachineArn::parse(STATE_MACHINE).unwrap(),
+        access: None,
     };
     let input = json!({"cancel": {"job": world.job, "by": "alice", "reason": "wrong folder"}});
     let out = submit::handle(&ports, &config, event(input)).await.unwrap();
