@@ -153,6 +153,8 @@ fn a_principal_is_an_arn_within_iams_length() {
         String::new(),
         "alice".to_owned(),
         format!("arn:{}", "a".repeat(MAX_PRINCIPAL_CHARS)),
+        // Counted in bytes: 600 four-byte characters are 2,404 bytes.
+        format!("arn:{}", "\u{1F600}".repeat(600)),
         "arn:aws:iam::1:user/a\nb".to_owned(),
     ] {
         let error = Principal::parse(&bad).unwrap_err().to_string();
