@@ -120,6 +120,9 @@ class _Instance:
     number: int
     proc: subprocess.Popen[bytes]
     ready: threading.Event = field(default_factory=threading.Event)
+    #: Its `next` poll is waiting for an invocation: one queued now is handed to it (and its
+    #: timeout starts) even if the process is stopped.
+    polling: bool = False
 
 
 @dataclass
@@ -341,6 +344,7 @@ class Functions:
             if instance is None or instance.number != number:
                 return None
             instance.ready.set()
+            instance.polling = True
         while not self._stopping.is_set():
             try:
                 request = self._queues[name].get(timeout=0.5)
@@ -355,6 +359,7 @@ class Functions:
                 request.instance = number
                 request.deadline = time.monotonic() + self.configs[name].timeout
                 self._running[request.id] = request
+                instance.polling = False
             return request
         return None
 

@@ -15,6 +15,7 @@ from typing import Iterator
 import pytest
 
 from conftest import World
+from ferry_local import processes
 from ferry_local.lambdas import Functions, Invocation
 
 NAME = "ferry-task-status"
@@ -37,6 +38,10 @@ def functions(world: World) -> Iterator[Functions]:
 def invoke_while_stopped(functions: Functions, then: str) -> Invocation:
     """Invokes with the instance stopped (SIGSTOP: it holds the event, never answers), then
     kills it (`then="kill"`) or leaves it to the function's timeout (`then="wait"`)."""
+    # Stopped only once it polls for the next event: stopped before, it would never take the
+    # event, so no timeout would start (a race the CI machine lost once).
+    processes.wait_for(lambda: functions._instances[NAME].polling, 30,  # noqa: SLF001
+                       interval=0.02, what=f"{NAME}'s instance polling for its next event")
     proc = functions._instances[NAME].proc  # noqa: SLF001 - the instance under test
     os.kill(proc.pid, signal.SIGSTOP)
     answer: list[Invocation] = []
