@@ -1,21 +1,22 @@
 //! `ferry cancel JOB|RUN [--reason TEXT]`: a pending job ends canceled and never starts, and a
 //! runner execution named after it sends its canceled report at once; a running one's run is
 //! marked, and its runner cancels the task at its next status check (one poll later at most).
-//! Either report says who asked (the caller's AWS identity, from `sts:GetCallerIdentity`) and
-//! why. Something already ended is said so, exit 0.
+//! Either report says who asked and why: through `submit`'s function URL (`--url`, the
+//! stack's `SubmitUrl`), the caller Lambda verified, as the access policy allows; without one,
+//! the caller's AWS identity from `sts:GetCallerIdentity`. Something already ended is said so, exit 0.
 
 use std::process::ExitCode;
 
 use clap::Args;
 use ferry::lanes::JobId;
-use ferry::lanes::intake::CancelInput;
+use ferry::lanes::intake::{CancelAnswer, CancelInput};
 use ferry::lanes::record::RunId;
 use ferry::lanes::runner::{self, Cancelled};
 use ferry::ports::LaneView;
 use ferry::runtime::now_millis;
 
 use crate::Failure;
-use crate::deploy::{DeployArgs, RunnerArgs};
+use crate::deploy::{DeployArgs, Deployment, RunnerArgs};
 use crate::runs::{Target, find_run};
 
 #[derive(Debug, Args)]
@@ -34,27 +35,26 @@ pub struct CancelArgs {
 
 pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
     let deployment = args.deploy.open(Some(&args.runner)).await?;
-    let lanes = deployment.lanes()?;
-    let runners = deployment.runners()?;
     let job = match Target::parse(&args.id)? {
-        Target::Run(run) => first_job_of_run(&lanes, &run).await?,
+        Target::Run(run) => first_job_of_run(&deployment.lanes()?, &run).await?,
         Target::Job(job) => job,
     };
-    let by = caller(&deployment.aws).await?;
-    let input = CancelInput {
-        job: job.clone(),
-        by,
-        reason: args.reason,
+    let (done, by) = match deployment.url() {
+        Some(url) => {
+            // The function cancels, wakes the run's runner and sends the report itself; the
+            // report names the caller Lambda verified.
+            let body = serde_json::json!({"cancel": {"job": job, "reason": args.reason}});
+            let answer: CancelAnswer = crate::url::post(&deployment.aws, url, &body)
+                .await?
+                .decode()?;
+            (answer.done, answer.by)
+        }
+        None => directly(&deployment, &job, args.reason).await?,
     };
-    input
-        .check()
-        .map_err(|e| Failure::new(format!("--reason: {e}")))?;
-    let cancel = runner::cancel(&lanes, &job, (&input.by, &input.reason), now_millis()).await?;
-    match &cancel.done {
+    match &done {
         Cancelled::WhilePending => println!("job {job} was pending: canceled, it will never start"),
         Cancelled::RunCancelRequested { run, jobs } => println!(
-            "run {run}: cancel requested by {}; its runner cancels the task at its next status check; every job of the run ends canceled ({})",
-            input.by,
+            "run {run}: cancel requested by {by}; its runner cancels the task at its next status check; every job of the run ends canceled ({})",
             crate::text::plural(*jobs, "job")
         ),
         Cancelled::AlreadyEnded { state } => println!(
@@ -62,6 +62,31 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
             state.as_str()
         ),
     }
+    if done == Cancelled::WhilePending {
+        println!("its canceled report goes to the job's topic now");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Without a function URL: cancels with the caller's own credentials, as `submit` would, the
+/// report naming the caller's `GetCallerIdentity` ARN.
+async fn directly(
+    deployment: &Deployment,
+    job: &JobId,
+    reason: String,
+) -> Result<(Cancelled, String), Failure> {
+    let lanes = deployment.lanes()?;
+    let runners = deployment.runners()?;
+    let by = caller(&deployment.aws).await?;
+    let input = CancelInput {
+        job: job.clone(),
+        by,
+        reason,
+    };
+    input
+        .check()
+        .map_err(|e| Failure::new(format!("--reason: {e}")))?;
+    let cancel = runner::cancel(&lanes, job, (&input.by, &input.reason), now_millis()).await?;
     if let Some(execution) = &cancel.wake {
         // Its runner may be waiting for the DataSync execution's end: it cancels now.
         ferry::lanes::wake::wake((&lanes, &runners), execution, "a cancel", now_millis()).await?;
@@ -75,15 +100,12 @@ pub async fn run(args: CancelArgs) -> Result<ExitCode, Failure> {
                 crate::text::error_line(&e)
             ))
         })?;
-        if cancel.done == Cancelled::WhilePending {
-            println!("its canceled report goes to the job's topic now");
-        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok((cancel.done, input.by))
 }
 
 /// The caller's ARN, for the report.
-async fn caller(aws: &aws_config::SdkConfig) -> Result<String, Failure> {
+pub async fn caller(aws: &aws_config::SdkConfig) -> Result<String, Failure> {
     let answer = aws_sdk_sts::Client::new(aws)
         .get_caller_identity()
         .send()

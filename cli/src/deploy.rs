@@ -1,7 +1,10 @@
-//! Finding the deployment: the lane table and the runner state machine. Each comes from, in
-//! order: its flag (`--table`, `--runner`), the outputs of the stack `--stack` names
-//! (`LaneTableName`, `StateMachineArn`; CloudFormation `DescribeStacks`), or the variable the
-//! functions read (`FERRY_LANE_TABLE`, `FERRY_STATE_MACHINE_ARN`). AWS credentials, region and
+//! Finding the deployment: the lane table, the runner state machine and `submit`'s function
+//! URL. Each comes from, in order: its flag (`--table`, `--runner`, `--url`), the outputs of
+//! the stack `--stack` names (`LaneTableName`, `StateMachineArn`, `SubmitUrl`; CloudFormation
+//! `DescribeStacks`), or a variable (`FERRY_LANE_TABLE`, `FERRY_STATE_MACHINE_ARN`,
+//! `FERRY_SUBMIT_URL`). With a URL, `submit`, `cancel` and `drain` send their requests to it,
+//! signed, so the caller is verified and the access policy applies (docs/access.md); without one
+//! they write the lane table with the caller's credentials, recorded as unverified. AWS credentials, region and
 //! endpoints come from the standard chain, so `AWS_ENDPOINT_URL` reaches the local emulator.
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
@@ -17,6 +20,9 @@ pub const ENV_STACK: &str = "FERRY_STACK";
 /// The stack outputs that name the lane table and the runner (template.yaml).
 const OUTPUT_TABLE: &str = "LaneTableName";
 const OUTPUT_RUNNER: &str = "StateMachineArn";
+const OUTPUT_URL: &str = "SubmitUrl";
+/// `submit`'s function URL (`--url`).
+pub const ENV_SUBMIT_URL: &str = "FERRY_SUBMIT_URL";
 
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
@@ -28,6 +34,10 @@ pub struct DeployArgs {
     /// The lane table (the stack's LaneTableName output) [env: FERRY_LANE_TABLE]
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
+    /// submit's function URL (the stack's SubmitUrl output): submit, cancel and drain send
+    /// their requests there, signed with your AWS credentials [env: FERRY_SUBMIT_URL]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -44,6 +54,7 @@ pub struct Deployment {
     pub aws: aws_config::SdkConfig,
     table: Option<String>,
     runner: Option<String>,
+    url: Option<String>,
 }
 
 impl DeployArgs {
@@ -67,7 +78,19 @@ impl DeployArgs {
             }
             None => None,
         };
-        Ok(Deployment { aws, table, runner })
+        let url = match given(self.url.as_deref()) {
+            Some(url) => Some(url.to_owned()),
+            None => stack
+                .as_ref()
+                .and_then(|s| s.find(OUTPUT_URL))
+                .or_else(|| env(ENV_SUBMIT_URL)),
+        };
+        Ok(Deployment {
+            aws,
+            table,
+            runner,
+            url,
+        })
     }
 }
 
@@ -80,6 +103,11 @@ fn env(name: &str) -> Option<String> {
 }
 
 impl Deployment {
+    /// `submit`'s function URL, when one was named.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
     /// The lane table, when one was named.
     pub fn known_table(&self) -> Option<&str> {
         self.table.as_deref()
@@ -197,16 +225,19 @@ impl StackOutputs {
         })
     }
 
-    fn get(&self, key: &str) -> Result<String, Failure> {
+    fn find(&self, key: &str) -> Option<String> {
         self.outputs
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
-            .ok_or_else(|| {
-                Failure::new(format!(
-                    "stack {} ({}) has no {key} output: is it a Ferry stack (template.yaml)?",
-                    self.name, self.status
-                ))
-            })
+    }
+
+    fn get(&self, key: &str) -> Result<String, Failure> {
+        self.find(key).ok_or_else(|| {
+            Failure::new(format!(
+                "stack {} ({}) has no {key} output: is it a Ferry stack (template.yaml)?",
+                self.name, self.status
+            ))
+        })
     }
 }

@@ -13,7 +13,7 @@ use ferry::aws::AwsTasks;
 use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::domain::job::JobSpec;
 use ferry::domain::parse;
-use ferry::lanes::intake::{self, SubmitInput};
+use ferry::lanes::intake::SubmitInput;
 use ferry::lanes::record::KeptReport;
 use ferry::lanes::{JobId, LaneId};
 use ferry::notify::report::Outcome;
@@ -88,23 +88,14 @@ struct Drained<'a> {
 pub async fn run(args: DrainArgs) -> Result<ExitCode, Failure> {
     let job = export_job(&args)?;
     let deployment = args.deploy.open(Some(&args.runner)).await?;
-    let config = deployment.submit_config()?;
-    let ports = (deployment.runners()?, deployment.lanes()?);
+    let lanes = deployment.lanes()?;
     let tasks = AwsTasks::new(&deployment.aws);
     let input = SubmitInput {
         job,
         id: args.id.clone(),
         occurrence: None,
     };
-    let timing = ferry::runtime::timing(&config.lanes);
-    let request = crate::submit::request_id();
-    let submitted = intake::submit(
-        &ports,
-        &config,
-        (&input, intake::Caller::Unverified),
-        (&request, timing),
-    )
-    .await?;
+    let submitted = crate::submit::send(&deployment, &input).await?;
     if !args.output.json {
         println!("{}", crate::submit::describe(&submitted));
     }
@@ -112,7 +103,7 @@ pub async fn run(args: DrainArgs) -> Result<ExitCode, Failure> {
     let pause = Duration::from_secs(args.interval);
     let waited = tokio::time::timeout(
         Duration::from_secs(args.timeout),
-        drain(&ports.1, &tasks, job, pause, args.output.json),
+        drain(&lanes, &tasks, job, pause, args.output.json),
     )
     .await;
     let report = match waited {

@@ -20,8 +20,10 @@ mod status;
 mod submit;
 mod tasks;
 mod text;
+mod url;
 mod validate;
 mod watch;
+mod whoami;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,10 +48,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check job specs and routes files offline, with the functions' own rules.
+    /// Check job specs, access policies and routes files offline, with the functions' own rules.
     ///
-    /// A file holding a JSON object is a job spec (what `submit` sends); one holding an array
-    /// is a routes file (FERRY_ROUTES). Every broken rule is printed with its field; exit 1
+    /// A file holding a JSON object is a job spec (what `submit` sends), a submit event
+    /// (`{"job": ...}`) or an access policy (`{"rules": ...}`); one holding an array is a
+    /// routes file (FERRY_ROUTES). Every broken rule is printed with its field; exit 1
     /// when any file is invalid.
     Validate {
         /// Job spec or routes files.
@@ -81,6 +84,9 @@ enum Command {
     /// The S3 event notification configuration a bucket needs for the routes: one filtered
     /// queue configuration per route, merged with what the bucket already has.
     Notifications(notifications::NotificationsArgs),
+    /// Who you are to Ferry (as submit's function URL verifies you) and what the access
+    /// policy lets you submit and cancel.
+    Whoami(whoami::WhoamiArgs),
 }
 
 /// Output options shared by the commands that print records.
@@ -153,6 +159,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Tasks(args) => tasks::run(args).await,
         Command::Notifications(args) => notifications::run(&args).await,
         Command::Drain(args) => drain::run(args).await,
+        Command::Whoami(args) => whoami::run(args).await,
     }
 }
 

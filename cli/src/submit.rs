@@ -1,6 +1,7 @@
-//! `ferry submit JOB.json [--id ID] [--wait]`: what the `submit` function does for schedules,
-//! run with the caller's credentials: validate, enqueue on the job's lane (once per job id),
-//! start the lane's runner when none runs. `--wait` then follows the job to its end.
+//! `ferry submit JOB.json [--id ID] [--wait]`: validate the job, then send it to `submit`'s
+//! function URL, signed (the caller verified; docs/access.md), or without a URL do what
+//! `submit` does with the caller's own credentials: enqueue on the job's lane (once per job
+//! id), start the lane's runner when none runs. `--wait` then follows the job to its end.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use ferry::lanes::record::JobState;
 use ferry::lanes::runner::Kicked;
 use ferry::ports::LaneView;
 
-use crate::deploy::{DeployArgs, RunnerArgs};
+use crate::deploy::{DeployArgs, Deployment, RunnerArgs};
 use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
@@ -57,16 +58,7 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
         .validate(&limits)
         .map_err(|e| Failure::new(format!("{}: invalid job: {e}", args.file.display())))?;
     let deployment = args.deploy.open(Some(&args.runner)).await?;
-    let config = deployment.submit_config()?;
-    let ports = (deployment.runners()?, deployment.lanes()?);
-    let timing = ferry::runtime::timing(&config.lanes);
-    let submitted = intake::submit(
-        &ports,
-        &config,
-        (&input, intake::Caller::Unverified),
-        (&request_id(), timing),
-    )
-    .await?;
+    let submitted = send(&deployment, &input).await?;
     if args.output.json {
         println!("{}", serde_json::to_string(&submitted).unwrap_or_default());
     } else {
@@ -75,12 +67,35 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    let state = wait(&ports.1, &submitted.job_id, args.interval, args.output.json).await?;
+    let lanes = deployment.lanes()?;
+    let state = wait(&lanes, &submitted.job_id, args.interval, args.output.json).await?;
     Ok(if state == JobState::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Submits `input`: through `submit`'s function URL when the deployment has one (the caller
+/// verified, the access policy applied), otherwise straight to the lane table with the
+/// caller's credentials (recorded as an unverified caller).
+pub async fn send(deployment: &Deployment, input: &SubmitInput) -> Result<Submitted, Failure> {
+    if let Some(url) = deployment.url() {
+        let body = serde_json::to_value(input).unwrap_or_default();
+        return crate::url::post(&deployment.aws, url, &body)
+            .await?
+            .decode();
+    }
+    let config = deployment.submit_config()?;
+    let ports = (deployment.runners()?, deployment.lanes()?);
+    let timing = ferry::runtime::timing(&config.lanes);
+    Ok(intake::submit(
+        &ports,
+        &config,
+        (input, intake::Caller::Unverified),
+        (&request_id(), timing),
+    )
+    .await?)
 }
 
 /// The job spec in `file`, with every parse problem named by field.

@@ -19,9 +19,10 @@
 6. A person submits a DataSync job whose `task` block defines its task: Ferry creates the
    task, runs it, and on a changed definition updates the same task (no second one).
 7. The `ferry` CLI along the way: `ferry status` while the export runs and the waves wait,
-   `ferry watch` on the export's run, and a person's long export submitted with `ferry
-   submit`, then cancelled with `ferry cancel` (its report says who asked and why); `ferry
-   history` at the end.
+   `ferry watch` on the export's run; Alice (role hpc-users) asking for a release through
+   submit's function URL, refused by the access policy (`ferry whoami` shows her rules); a
+   person's long export submitted with `ferry submit`, then cancelled with `ferry cancel`
+   (its report names the caller the URL verified, and why); `ferry history` at the end.
 8. Prints each completion report as the subscriber receives it, and stops everything.
 """
 
@@ -38,7 +39,7 @@ from typing import Any
 
 import subprocess
 
-from . import paths, processes
+from . import function_url, paths, processes
 from .ferry import ROLE, LocalFerry, Report
 from .statemachine import Run
 
@@ -240,6 +241,7 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
                                (fs, task_arn), report_path)
             _release(ferry, console, fs, report_path)
             _defined_task(ferry, console)
+            _refused_by_the_policy(ferry, console, fs)
             _cancelled_by_a_person(ferry, console, fs)
             _drained_before_teardown(ferry, console, fs)
             received = printer.wait(EXPECTED_REPORTS, timeout=60)
@@ -397,14 +399,35 @@ def _drained_before_teardown(ferry: LocalFerry, console: Console, fs: str) -> No
          "--interval", "1", "--timeout", "120")
 
 
-def _cli(ferry: LocalFerry, console: Console, *args: str, check: bool = True) -> str:
-    """Runs the `ferry` CLI against the emulator and shows what it printed."""
+def _refused_by_the_policy(ferry: LocalFerry, console: Console, fs: str) -> None:
+    """Alice (role hpc-users) asks for a release through submit's function URL, signed with her
+    credentials: the access policy lets hpc-users export and import only, so submit refuses it
+    naming her rules, and nothing is queued (docs/access.md)."""
+    job_file = ferry.log_dir / "alice-release.json"
+    job_file.write_text(json.dumps({"name": "alice-release", "kind": "fsx_release",
+                                    "file_system_id": fs, "paths": ["results"],
+                                    "release": {"days_since_last_access": 1}}))
+    console.line("alice", "signed in as role hpc-users; her requests go to submit's URL")
+    _cli(ferry, console, "whoami", key="ASIALOCALALICE")
+    _cli(ferry, console, "submit", str(job_file), key="ASIALOCALALICE", check=False)
+
+
+def _cli(ferry: LocalFerry, console: Console, *args: str, check: bool = True,
+         key: str | None = None) -> str:
+    """Runs the `ferry` CLI against the emulator (as the harness identity `key`, by default
+    the operator) and shows what it printed."""
     console.line("person", "$ ferry " + " ".join(a if " " not in a else f"'{a}'" for a in args))
-    done = subprocess.run([str(paths.cli()), *args], env=ferry.cli_env(), capture_output=True,
+    env = ferry.cli_env()
+    if key is not None:
+        env.update(function_url.identity_env(key))
+    done = subprocess.run([str(paths.cli()), *args], env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     with console._lock:  # noqa: SLF001 - one writer at a time
         for line in done.stdout.rstrip().splitlines():
             print(f"          {line}", flush=True)
+        if not check and done.returncode != 0:
+            for line in done.stderr.rstrip().splitlines():
+                print(f"          {line}", flush=True)
     if check and done.returncode != 0:
         raise RuntimeError(f"ferry {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout

@@ -36,7 +36,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from . import paths, processes, template
+from . import function_url, paths, processes, template
 from .emulator_process import ACCOUNT, DATASYNC_ACCOUNT, REGION, Emulator
 from .eventbridge import EventDelivery, EventRouter, RoutedEvent
 from .eventpattern import EventPattern
@@ -180,6 +180,8 @@ class LocalFerry:
         #: that the harness's bookkeeping does not fail where Ferry is under test).
         self.client_attempts = 3
         self.functions: Functions | None = None
+        #: submit's function URL (started with the functions; the CLI's FERRY_SUBMIT_URL).
+        self.submit_url: function_url.FunctionUrl | None = None
         #: Routes the emulator's DataSync events to their function (start_functions starts it).
         self.router: EventRouter | None = None
         #: DataSyncCheckSchedule's deliveries by `start_datasync_checks`: (wall time, answer).
@@ -245,9 +247,19 @@ class LocalFerry:
         per_function = {name: self._function_env(name, common) for name in names}
         if routes:
             per_function["ferry-s3-trigger"]["FERRY_ROUTES"] = json.dumps(routes)
+        if "FERRY_ACCESS_POLICY" not in (env or {}):
+            per_function["ferry-submit"]["FERRY_ACCESS_POLICY"] = json.dumps(
+                function_url.LOCAL_POLICY)
         self.functions = Functions(self.log_dir, common, per_function, names=names,
                                    timeouts=timeouts)
         self._stack.enter_context(self.functions)
+        functions = self.functions
+
+        def invoke_submit(payload: dict[str, Any]) -> tuple[bool, Any]:
+            answer = functions.invoke("ferry-submit", payload)
+            return answer.ok, answer.payload
+
+        self.submit_url = self._stack.enter_context(function_url.FunctionUrl(invoke_submit))
         self._start_router(self.functions)
         self.machine = LocalStateMachine(self.functions.url, self.wait_ms, self.retry_ms,
                                          sfn_url=self.emulator.url,
@@ -542,11 +554,15 @@ class LocalFerry:
 
     def cli_env(self) -> dict[str, str]:
         """The environment the `ferry` CLI needs to reach this deployment: the emulator for
-        every service, its credentials and region, the lane table and the runner."""
-        return {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": self.emulator.url,
-                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_REGION": REGION, "FERRY_LANE_TABLE": LANE_TABLE,
-                "FERRY_STATE_MACHINE_ARN": self.state_machine_arn}
+        every service, its credentials and region, the lane table, the runner and submit's
+        function URL."""
+        env = {"PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL": self.emulator.url,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_REGION": REGION, "FERRY_LANE_TABLE": LANE_TABLE,
+               "FERRY_STATE_MACHINE_ARN": self.state_machine_arn}
+        if self.submit_url is not None:
+            env["FERRY_SUBMIT_URL"] = self.submit_url.url
+        return env
 
     def run_in_flight(self, lane: str) -> dict[str, Any] | None:
         """The record of the lane's run in flight (its `doc_json`), or None."""

@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wildmatch::WildMatch;
 
 use super::job::JobKind;
@@ -119,6 +119,17 @@ impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Who a caller is, as Lambda verified it, and what the policy grants it: what `submit`'s URL
+/// answers `{"whoami": {}}` (`ferry whoami`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Whoami {
+    pub caller: String,
+    /// Whether the deployment has an access policy at all (without one, nothing is allowed).
+    pub policy: bool,
+    /// What each rule naming the caller grants it ([`Policy::grants`]).
+    pub grants: Vec<String>,
 }
 
 /// A parsed, checked access policy (see the module's summary).
@@ -233,16 +244,20 @@ impl Policy {
         self.rules.iter().map(|rule| rule.name.as_str()).collect()
     }
 
+    /// What each rule naming `principal` grants it (`'hpc' allows submit, cancel of …`).
+    pub fn grants(&self, principal: &Principal) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|rule| rule.names(principal))
+            .map(Rule::describe)
+            .collect()
+    }
+
     /// The name of the first rule that allows `request`, or why none does.
     pub fn check(&self, request: Request<'_>) -> Result<&str, Denied> {
         if let Some(rule) = self.rules.iter().find(|rule| rule.allows(request)) {
             return Ok(&rule.name);
         }
-        let mine: Vec<&Rule> = self
-            .rules
-            .iter()
-            .filter(|rule| rule.names(request.principal))
-            .collect();
         let asked = format!(
             "{} may not {} {} jobs on lane {}",
             request.principal,
@@ -250,12 +265,12 @@ impl Policy {
             request.kind.as_str(),
             request.lane
         );
-        if mine.is_empty() {
+        let described = self.grants(request.principal);
+        if described.is_empty() {
             return Err(Denied(format!(
                 "{asked}: no rule of the access policy names this principal"
             )));
         }
-        let described: Vec<String> = mine.iter().map(|rule| rule.describe()).collect();
         Err(Denied(format!(
             "{asked}: no rule allows it; this principal's rules: {}",
             described.join("; ")

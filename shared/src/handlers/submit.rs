@@ -61,6 +61,8 @@ pub enum SubmitOutput {
         unvisited: usize,
     },
     Cancelled(Cancelled),
+    /// A cancel through the function URL: what it did and who the report names.
+    CancelledBy(intake::CancelAnswer),
     /// A stopped runner's lane: what replacing it did.
     Replaced {
         lane: LaneId,
@@ -72,6 +74,8 @@ pub enum SubmitOutput {
     },
     /// A function URL request's answer: an HTTP response.
     Url(UrlResponse),
+    /// What a URL's `{"whoami": {}}` is answered (inside its HTTP response).
+    Whoami(crate::domain::access::Whoami),
 }
 
 /// What Step Functions sends EventBridge when an execution's status changes (`detail-type`

@@ -101,6 +101,15 @@ pub async fn cancel<S: StartExecution + WakeRunners, L: LaneView + LaneRuns + Wa
     Ok(done.done)
 }
 
+/// What a cancel through `submit`'s function URL answers: what it did, and who the report
+/// names (the caller Lambda verified).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelAnswer {
+    #[serde(flatten)]
+    pub done: Cancelled,
+    pub by: String,
+}
+
 /// A job submitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submitted {

@@ -199,6 +199,7 @@ async fn a_cancel_of_another_persons_job_needs_cancel_others() {
     // Alice cancels her own; the record names her verified ARN, whatever a body could say.
     let (status, body) = post(&ports, ALICE, &cancel(&alices)).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"cancel": "while_pending", "by": ALICE}));
     let record = ports.1.job(&alices).await.unwrap().unwrap();
     assert_eq!(record.state, JobState::Canceled);
     assert_eq!(record.cancel.expect("who cancelled").by, ALICE);
@@ -280,4 +281,32 @@ async fn a_direct_invocation_is_recorded_as_unverified() {
         .unwrap();
     let record = ports.1.job(&job).await.unwrap().unwrap();
     assert_eq!(record.cancel.unwrap().by, "alice (unverified)");
+}
+
+#[tokio::test]
+async fn whoami_answers_the_verified_caller_and_what_its_rules_grant() {
+    let ports = (FakeTrigger::new(), FakeLanes::new());
+    let (status, body) = post(&ports, ALICE, &json!({"whoami": {}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["caller"], ALICE);
+    assert_eq!(body["policy"], true);
+    assert_eq!(
+        body["grants"],
+        json!([
+            "'hpc-users' allows submit, cancel of fsx_export, fsx_import, fsx_release on fsx:fs-0123456789abcdef0"
+        ])
+    );
+    let stranger = "arn:aws:iam::444455556666:user/mallory";
+    let (_, body) = post(&ports, stranger, &json!({"whoami": {}})).await;
+    assert_eq!(body["grants"], json!([]));
+    // Without a policy it still answers: nothing is granted.
+    let (status, body) = call(
+        &ports,
+        &config(false),
+        request(Some(ALICE), "POST", &json!({"whoami": {}})),
+    )
+    .await;
+    assert_eq!((status, body["policy"].clone()), (200, json!(false)));
+    let (status, _) = post(&ports, ALICE, &json!({"whoami": {"as": "root"}})).await;
+    assert_eq!(status, 400, "whoami takes no options");
 }

@@ -4,8 +4,9 @@
 //! userArn` (Lambda developer guide, "Invoking Lambda function URLs", request payload). Ferry's
 //! access policy ([`crate::domain::access`]) then decides what that caller may do.
 //!
-//! `POST` with a JSON body: a job (`{"job": …, "id": …}`, as `ferry submit` sends it) or a
-//! cancel (`{"cancel": {"job": "job-…", "reason": "…"}}`: who cancels is the verified caller).
+//! `POST` with a JSON body: a job (`{"job": …, "id": …}`, as `ferry submit` sends it), a
+//! cancel (`{"cancel": {"job": "job-…", "reason": "…"}}`: who cancels is the verified caller),
+//! or `{"whoami": {}}` (the caller's ARN and what the policy grants it: `ferry whoami`).
 //! The answer is always an HTTP response, never a function error (a URL answers those with a
 //! bare 502): 200 with what `submit` answers, or 4xx/5xx with `{"error_type", "message"}`.
 
@@ -16,11 +17,11 @@ use tracing::{info, warn};
 
 use super::{SubmitOutput, timing};
 use crate::config::SubmitConfig;
-use crate::domain::access::{Action, Policy, Principal, Request};
+use crate::domain::access::{Action, Policy, Principal, Request, Whoami};
 use crate::domain::job::JobKind;
 use crate::domain::parse;
 use crate::error::FerryError;
-use crate::lanes::intake::{self, Caller, CancelInput, SubmitInput};
+use crate::lanes::intake::{self, Caller, CancelAnswer, CancelInput, SubmitInput};
 use crate::lanes::record::Millis;
 use crate::lanes::runner::Cancelled;
 use crate::lanes::{JobId, LaneId};
@@ -86,6 +87,17 @@ impl UrlResponse {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhoamiEnvelope {
+    #[serde(rename = "whoami")]
+    _options: NoOptions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoOptions {}
+
 /// A cancel through the URL: no `by`, the verified caller is who cancels.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +145,18 @@ async fn answer<
     let request: LambdaFunctionUrlRequest = parse::from_value(payload, "")?;
     let principal = verified_caller(&request)?;
     let body = body(&request)?;
+    if body.get("whoami").is_some() {
+        let _: WhoamiEnvelope = parse::from_value(body, "")?;
+        return Ok(SubmitOutput::Whoami(Whoami {
+            caller: principal.to_string(),
+            policy: config.access.is_some(),
+            grants: config
+                .access
+                .as_ref()
+                .map(|policy| policy.grants(&principal))
+                .unwrap_or_default(),
+        }));
+    }
     let policy = config.access.as_ref().ok_or_else(|| FerryError::AccessDenied {
         message: "this deployment has no access policy (the AccessPolicy parameter, FERRY_ACCESS_POLICY): every function URL request is refused".into(),
     })?;
@@ -140,9 +164,11 @@ async fn answer<
     let timing = timing(&config.lanes);
     if body.get("cancel").is_some() {
         let input: UrlCancelEnvelope = parse::from_value(body, "")?;
-        return cancel(ports, caller, input.cancel, timing.now)
-            .await
-            .map(SubmitOutput::Cancelled);
+        let done = cancel(ports, caller, input.cancel, timing.now).await?;
+        return Ok(SubmitOutput::CancelledBy(CancelAnswer {
+            done,
+            by: principal.to_string(),
+        }));
     }
     let input: SubmitInput = parse::from_value(body, "")?;
     if input.occurrence.is_some() {
@@ -177,7 +203,10 @@ async fn cancel<S: StartExecution + WakeRunners, L: LaneView + LaneRuns + WakeSl
         .job(&input.job)
         .await?
         .ok_or_else(|| FerryError::NotFound {
-            message: format!("no job {} (never queued, or its record expired)", input.job),
+            message: format!(
+                "job {} is not in the lane table (never enqueued, or ended more than 30 days ago)",
+                input.job
+            ),
             source: None,
         })?;
     let own = intake::submitter(&record.job) == Some(principal.as_str());
