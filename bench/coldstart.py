@@ -84,8 +84,9 @@ LANES = {"FERRY_LANE_TABLE": "ferry-lanes"}
 def cases() -> list[Case]:
     routes = (ROOT / "config/routes.example.json").read_text()
     return [
+        # A deployment that names its file systems (FileSystemIds): IAM grants them.
         Case("ferry-start-task", "events/start-task/fsx-export.json", 128,
-             ["fsx:CreateDataRepositoryTask"], LANES),
+             ["fsx:CreateDataRepositoryTask"], {"FERRY_FILE_SYSTEMS": "listed", **LANES}),
         Case("ferry-task-status", "events/task-status/fsx.json", 128,
              ["fsx:DescribeDataRepositoryTasks"], LANES),
         Case("ferry-cancel-task", "events/cancel-task/fsx.json", 128,

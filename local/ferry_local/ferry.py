@@ -44,6 +44,10 @@ from .lambdas import Functions, Invocation
 from .statemachine import LocalStateMachine, Run
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ferry-local"
+#: The parameters the harness deploys template.yaml with (the others at their defaults): every
+#: file system and DataSync task of the local account is Ferry's to act on (the template's
+#: default, none, is closed: local/tests/test_access.py).
+DEPLOY_PARAMETERS = {"FileSystemIds": "*", "DataSyncTaskArns": "*"}
 SUBNET = "subnet-0123456789abcdef0"
 #: The template's DefinitionSubstitutions, as Lambda ARNs whose names are the binaries.
 FUNCTION_ARNS = {
@@ -278,7 +282,8 @@ class LocalFerry:
         already is left to it."""
         resources = {"StateMachine": self.state_machine_arn, "ReportTopic": self.topic_arn,
                      "LaneTable": LANE_TABLE}
-        return {k: v for k, v in template.function_environment(name, resources).items()
+        return {k: v for k, v in template.function_environment(
+                    name, resources, DEPLOY_PARAMETERS).items()
                 if k not in common}
 
     def _start_router(self, functions: Functions) -> None:

@@ -152,14 +152,15 @@ def deployed_binaries() -> set[str]:
     return set(functions(load()))
 
 
-def function_environment(binary: str, resources: Mapping[str, str]) -> dict[str, str]:
+def function_environment(binary: str, resources: Mapping[str, str],
+                         parameters: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The variables template.yaml sets on the function `binary` itself (its
-    `Environment.Variables`; Globals' are the harness's business): parameters at their
-    defaults, `!Ref` of a resource from `resources` (logical id → local value)."""
+    `Environment.Variables`; Globals' are the harness's business): `parameters` as given, the
+    others at their defaults, `!Ref` of a resource from `resources` (logical id → local value)."""
     template = load()
     variables = functions(template)[binary].get("Properties", {}).get(
         "Environment", {}).get("Variables", {})
-    evaluator = Evaluator(template, {}, resources)
+    evaluator = Evaluator(template, parameters or {}, resources)
     return {name: str(evaluator.value(value)) for name, value in variables.items()}
 
 

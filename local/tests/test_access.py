@@ -19,7 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from ferry_local import function_url, paths
+from ferry_local import function_url, paths, template
 from ferry_local.emulator_process import ACCOUNT, REGION
 from ferry_local.ferry import LocalFerry, lane_of_fs, unique
 
@@ -91,6 +91,21 @@ def test_lambda_refuses_a_caller_iam_does_not_allow_before_submit_runs(
     assert out.returncode == 1
     assert out.stderr == "ferry: refused by Lambda (HTTP 403): Forbidden\n"
     assert [status for _, status in ferry.submit_url.requests[before:]] == [403]
+
+
+@pytest.mark.parametrize(("parameters", "mode"), [
+    ({}, "none"),
+    ({"FileSystemIds": "*", "DataSyncTaskArns": "*"}, "every"),
+    ({"FileSystemIds": "fs-0123456789abcdef0,fs-0fedcba9876543210",
+      "DataSyncTaskArns": "arn:aws:datasync:us-east-1:123456789012:task/task-0a1b2c3d4e5f60718"},
+     "listed"),
+])
+def test_a_deployment_that_names_no_resources_is_closed(parameters: dict[str, str],
+                                                        mode: str) -> None:
+    """What start-task is told by template.yaml (its conditions evaluated as CloudFormation
+    would): the template's defaults name nothing, so it starts nothing (closed by default)."""
+    env = template.function_environment("ferry-start-task", {}, parameters)
+    assert (env["FERRY_FILE_SYSTEMS"], env["FERRY_DATASYNC_TASKS"]) == (mode, mode)
 
 
 # ----------------------------------------------------------------------- the signature check

@@ -475,11 +475,11 @@ def test_a_foreign_task_holding_the_file_system_is_waited_for(
     assert report_of(reports, job)["outcome"] == "succeeded"
 
 
-def test_the_submit_url_refuses_every_request_of_a_deployment_without_a_policy(
+def test_a_url_request_of_a_principal_no_rule_names_is_refused_with_an_http_answer(
         ferry: LocalFerry) -> None:
-    """The real binary with the template's default AccessPolicy (empty): a request as the
-    function URL delivers it, from a caller Lambda verified, is answered 403 (an HTTP response,
-    not a function error), and nothing is queued."""
+    """The real binary, as the function URL delivers a request (events/submit/url-person.json:
+    a caller of another account, whom the harness's policy does not name): answered 403 (an
+    HTTP response, not a function error)."""
     functions = ferry.functions
     assert functions is not None
     body = {"job": {"name": unique("e2e-url"), "kind": "fsx_export",
@@ -491,7 +491,7 @@ def test_the_submit_url_refuses_every_request_of_a_deployment_without_a_policy(
     assert answer.payload["statusCode"] == 403, answer
     refusal = json.loads(answer.payload["body"])
     assert refusal["error_type"] == "AccessDenied"
-    assert "no access policy" in refusal["message"]
+    assert "no rule of the access policy names this principal" in refusal["message"]
 
 
 def test_a_cancelled_pending_job_never_runs_and_a_cancelled_run_is_reported(

@@ -6,6 +6,8 @@
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+pub use reach::Reach;
+
 use crate::domain::access::Policy;
 use crate::domain::job::Limits;
 use crate::domain::poll::{self, PollSettings};
@@ -132,6 +134,8 @@ pub struct TaskConfig {
     pub limits: Limits,
     /// Polling bounds for jobs that set none.
     pub poll: PollSettings,
+    /// The file systems and DataSync tasks `start-task` may start work on ([`reach`]).
+    pub reach: Reach,
 }
 
 impl FromEnvironment for TaskConfig {
@@ -165,6 +169,7 @@ impl FromEnvironment for TaskConfig {
                 min_seconds,
                 max_seconds,
             },
+            reach: Reach::from_lookup(&lookup)?,
         })
     }
 }
@@ -366,6 +371,8 @@ impl FromEnvironment for NotifyConfig {
         })
     }
 }
+
+pub mod reach;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use super::reach::{ENV_DATASYNC_TASKS, ENV_FILE_SYSTEMS};
 use super::*;
 use crate::trigger::config::TriggerConfig;
 
@@ -15,17 +16,66 @@ const ROUTES: &str = r#"[{"name": "incoming", "bucket": "ferry-data", "prefix": 
     "job": {"name": "import", "kind": "fsx_import", "file_system_id": "fs-0123456789abcdef0"}}]"#;
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:111122223333:stateMachine:ferry";
 
+/// What a deployment that opts in to every resource (`*`) reads: the defaults otherwise.
+fn open_task_config() -> TaskConfig {
+    TaskConfig::default()
+}
+
 #[test]
 fn task_defaults_apply_when_unset_or_blank() {
+    let every = [(ENV_FILE_SYSTEMS, "every"), (ENV_DATASYNC_TASKS, " every ")];
     assert_eq!(
-        TaskConfig::from_lookup(lookup(&[])).unwrap(),
-        TaskConfig::default()
+        TaskConfig::from_lookup(lookup(&every)).unwrap(),
+        open_task_config()
     );
+    let blank = [every[0], every[1], (ENV_MAX_PATHS, " ")];
     assert_eq!(
-        TaskConfig::from_lookup(lookup(&[(ENV_MAX_PATHS, " ")])).unwrap(),
-        TaskConfig::default()
+        TaskConfig::from_lookup(lookup(&blank)).unwrap(),
+        open_task_config()
     );
     assert_eq!(TaskConfig::default().limits.max_paths, 32);
+}
+
+#[test]
+fn a_deployment_that_names_no_resources_starts_nothing_and_names_the_parameter() {
+    use crate::domain::job::JobSpec;
+    let job = |spec: serde_json::Value| {
+        serde_json::from_value::<JobSpec>(spec)
+            .unwrap()
+            .validate(&Limits::default())
+            .unwrap()
+    };
+    let export = job(serde_json::json!({"name": "e", "kind": "fsx_export",
+                                        "file_system_id": "fs-0123456789abcdef0"}));
+    let task = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718";
+    let sync = job(serde_json::json!({"name": "d", "kind": "datasync", "task_arn": task}));
+    // Unset, or blank: closed.
+    for vars in [
+        &[][..],
+        &[(ENV_FILE_SYSTEMS, " "), (ENV_DATASYNC_TASKS, "")][..],
+    ] {
+        let reach = TaskConfig::from_lookup(lookup(vars)).unwrap().reach;
+        let e = reach.check(&export).unwrap_err();
+        assert_eq!(e.variable, ENV_FILE_SYSTEMS);
+        assert!(
+            e.problem.contains("names no file systems")
+                && e.problem.contains("FileSystemIds parameter"),
+            "{}",
+            e.problem
+        );
+        let e = reach.check(&sync).unwrap_err();
+        assert_eq!(e.variable, ENV_DATASYNC_TASKS);
+        assert!(e.problem.contains("DataSyncTaskArns"), "{}", e.problem);
+    }
+    // Listed (IAM grants exactly those) or every: started.
+    for mode in ["listed", "every"] {
+        let vars = [(ENV_FILE_SYSTEMS, mode), (ENV_DATASYNC_TASKS, mode)];
+        let reach = TaskConfig::from_lookup(lookup(&vars)).unwrap().reach;
+        assert!(reach.check(&export).is_ok() && reach.check(&sync).is_ok());
+    }
+    let e = TaskConfig::from_lookup(lookup(&[(ENV_FILE_SYSTEMS, "*")])).unwrap_err();
+    assert_eq!(e.variable, ENV_FILE_SYSTEMS);
+    assert!(e.problem.contains("none, listed or every"), "{}", e.problem);
 }
 
 #[test]
@@ -164,10 +214,15 @@ fn the_lane_table_is_checked_and_the_lease_outlasts_the_longest_poll() {
 
 #[test]
 fn task_functions_and_submit_read_the_lane_table_too() {
-    let c = Laned::<TaskConfig>::from_lookup(lookup(&[(ENV_LANE_TABLE, TABLE)])).unwrap();
+    let vars = [
+        (ENV_LANE_TABLE, TABLE),
+        (ENV_FILE_SYSTEMS, "every"),
+        (ENV_DATASYNC_TASKS, "every"),
+    ];
+    let c = Laned::<TaskConfig>::from_lookup(lookup(&vars)).unwrap();
     assert_eq!(
         (c.config, c.lanes.table.as_str()),
-        (TaskConfig::default(), TABLE)
+        (open_task_config(), TABLE)
     );
     let e = Laned::<TaskConfig>::from_lookup(lookup(&[])).unwrap_err();
     assert_eq!(e.variable, ENV_LANE_TABLE);

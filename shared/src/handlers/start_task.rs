@@ -122,6 +122,8 @@ pub async fn handle<P: StartTask + ActiveTasks, L: LaneLease + ReadRuns + NoteRu
     let input: StartTaskInput = parse::from_value(event.payload, "")?;
     let start = what_to_start(lanes, config, input).await?;
     let job = start.job.validate(&config.config.limits)?;
+    // Closed by default: only the file systems and DataSync tasks the deployment names.
+    config.config.reach.check(&job)?;
     let key = IdempotencyKey::derive(start.identity.as_deref(), &job);
     let poll = job.poll_settings(config.config.poll);
     let mut output = StartTaskOutput {

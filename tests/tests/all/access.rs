@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ferry::config::{SubmitConfig, TaskConfig};
+use ferry::config::{FromEnvironment, SubmitConfig, TaskConfig};
 use ferry::domain::access::Policy;
 use ferry::fakes::{FakeLanes, FakeTrigger};
 use ferry::handlers::submit;
@@ -309,4 +309,40 @@ async fn whoami_answers_the_verified_caller_and_what_its_rules_grant() {
     assert_eq!((status, body["policy"].clone()), (200, json!(false)));
     let (status, _) = post(&ports, ALICE, &json!({"whoami": {"as": "root"}})).await;
     assert_eq!(status, 400, "whoami takes no options");
+}
+
+/// Closed by default: a deployment whose FileSystemIds and DataSyncTaskArns are empty (the
+/// template's defaults: FERRY_FILE_SYSTEMS and FERRY_DATASYNC_TASKS `none`) starts nothing, and
+/// the error names the parameter to set.
+#[tokio::test]
+async fn a_deployment_that_names_no_resources_starts_nothing() {
+    use ferry::handlers::start_task;
+    let closed = TaskConfig::from_lookup(|_| None).unwrap();
+    let config = ferry_tests::laned(closed);
+    let ports = (ferry::fakes::FakeTasks::new(), FakeLanes::new());
+    let ds = "arn:aws:datasync:us-east-1:111122223333:task/task-0a1b2c3d4e5f60718";
+    for (job, parameter) in [
+        (export("closed"), "FileSystemIds"),
+        (
+            json!({"name": "d", "kind": "datasync", "task_arn": ds}),
+            "DataSyncTaskArns",
+        ),
+    ] {
+        let input = json!({"job": job, "execution": "closed-1"});
+        let error =
+            start_task::handle(&ports, &config, LambdaEvent::new(input, Context::default()))
+                .await
+                .unwrap_err();
+        assert_eq!(error.error_type(), "Configuration");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("the {parameter} parameter")),
+            "{message}"
+        );
+        assert!(
+            message.contains("closed by default") && message.contains("give *"),
+            "{message}"
+        );
+    }
+    assert_eq!(ports.0.start_calls(), 0, "nothing started");
 }

@@ -200,10 +200,19 @@ fn body(key: &str) -> String {
     .to_string()
 }
 
+/// The task functions' configuration as a least-privilege deployment reads it: its file
+/// systems and DataSync tasks listed (`FileSystemIds`, `DataSyncTaskArns`).
+fn task_config() -> TaskConfig {
+    TaskConfig::from_lookup(|name| match name {
+        "FERRY_FILE_SYSTEMS" | "FERRY_DATASYNC_TASKS" => Some("listed".to_owned()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Runs every handler through its AWS adapters, each call expected to succeed.
 async fn run_every_function(aws: &SdkConfig) {
-    let config =
-        ferry_tests::laned(TaskConfig::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}")));
+    let config = ferry_tests::laned(task_config());
     let lanes = AwsLanes::new(aws, ferry_tests::LANE_TABLE);
     let tasks = (AwsTasks::new(aws), lanes.clone());
     let fsx_job = json!({"name": "nightly-export", "kind": "fsx_export", "file_system_id": FS,
@@ -280,8 +289,7 @@ async fn run_every_function(aws: &SdkConfig) {
 /// Every function fed input it refuses, each carrying [`PAYLOAD`]: what it logs about a refusal
 /// (at WARN) must not echo the input. Errors are expected; only the logs are looked at.
 async fn run_hostile_inputs(aws: &SdkConfig) {
-    let config =
-        ferry_tests::laned(TaskConfig::from_lookup(|_| None).unwrap_or_else(|e| panic!("{e}")));
+    let config = ferry_tests::laned(task_config());
     let lanes = AwsLanes::new(aws, ferry_tests::LANE_TABLE);
     let tasks = (AwsTasks::new(aws), lanes.clone());
     let invalid_job = json!({"name": format!("{PAYLOAD}!"), "kind": "fsx_export",
