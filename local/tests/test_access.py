@@ -108,6 +108,46 @@ def test_a_deployment_that_names_no_resources_is_closed(parameters: dict[str, st
     assert (env["FERRY_FILE_SYSTEMS"], env["FERRY_DATASYNC_TASKS"]) == (mode, mode)
 
 
+def _statements(node: Any) -> list[dict[str, Any]]:
+    """Every statement (a mapping with a Sid) under a function's Policies, through !If."""
+    if isinstance(node, list):
+        return [st for item in node for st in _statements(item)]
+    if isinstance(node, dict):
+        if "Sid" in node:
+            return [node]
+        return [st for value in node.values() for st in _statements(value)]
+    return []
+
+
+@pytest.mark.parametrize("manages", ["true", "false"])
+def test_tasks_ferry_creates_are_followed_with_an_allow_list_set(manages: str) -> None:
+    """With DataSyncTaskArns listing existing tasks and ManageDataSyncTasks on, the executions of
+    the tasks Ferry creates (ARNs unknown in advance) must be taggable, describable and
+    cancellable: every execution grant covers the account's executions. Off, the list holds."""
+    tpl = template.load()
+    task = f"arn:aws:datasync:{REGION}:{ACCOUNT}:task/task-0a1b2c3d4e5f60718"
+    evaluator = template.Evaluator(tpl, {"DataSyncTaskArns": task,
+                                         "ManageDataSyncTasks": manages})
+    account_wide = f"arn:aws:datasync:{REGION}:{ACCOUNT}:task/*/execution/*"
+    grants = {}
+    for name, function in template.functions(tpl).items():
+        for statement in _statements(function["Properties"].get("Policies", [])):
+            actions = statement["Action"] if isinstance(statement["Action"], list) \
+                else [statement["Action"]]
+            if {"datasync:DescribeTaskExecution", "datasync:CancelTaskExecution",
+                    "datasync:TagResource"} & set(actions) and "execution" in json.dumps(
+                        statement["Resource"]):
+                grants[(name, statement["Sid"])] = evaluator.value(statement["Resource"])
+    assert {name for name, _ in grants} == {"ferry-start-task", "ferry-task-status",
+                                            "ferry-cancel-task", "ferry-datasync-event"}
+    for where, resource in grants.items():
+        if manages == "true":
+            assert resource == account_wide, where
+        else:
+            # The list's executions only (!Split is left for CloudFormation).
+            assert "Fn::Split" in resource and task in json.dumps(resource), where
+
+
 # ----------------------------------------------------------------------- the signature check
 
 def signed(body: bytes, *, service: str = "lambda", region: str = REGION,
