@@ -334,13 +334,27 @@ async fn run_hostile_inputs(aws: &SdkConfig) {
         tasks: config.config,
         lanes: config.lanes.clone(),
         runner: state_machine,
-        access: None,
+        // The example policy names the fixture's caller, so its requests reach the job's rules.
+        access: Some(
+            ferry::domain::access::Policy::parse(&read("config/access.example.json"))
+                .unwrap_or_else(|e| panic!("{e}")),
+        ),
+    };
+    // Through the function URL too: the refusal's message goes to the caller, not the logs.
+    let url_request = |body: Value| {
+        let mut request: Value = serde_json::from_str(&read("events/submit/url-person.json"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        request["body"] = json!(body.to_string());
+        request
     };
     for input in [
         json!({"job": invalid_job}),
         json!({"job": invalid_job, "id": PAYLOAD, "occurrence": PAYLOAD}),
         json!({"cancel": {"job": PAYLOAD, "by": PAYLOAD, "reason": PAYLOAD}}),
         json!({PAYLOAD: {}}),
+        url_request(json!({"job": invalid_job})),
+        url_request(json!({"cancel": {"job": PAYLOAD, "reason": PAYLOAD}})),
+        url_request(json!({PAYLOAD: {}})),
     ] {
         let _ = submit::handle(&trigger, &submit_config, event(input)).await;
     }

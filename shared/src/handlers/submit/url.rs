@@ -13,7 +13,7 @@
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::{info, trace, warn};
 
 use super::{SubmitOutput, timing};
 use crate::config::SubmitConfig;
@@ -126,8 +126,16 @@ pub async fn handle<
     let response = match answer(ports, config, payload, request_id).await {
         Ok(output) => UrlResponse::json(200, &output),
         Err(e) => {
-            warn!(error_type = e.error_type(), error = %e, "function URL request refused");
-            UrlResponse::of(&e)
+            // The caller gets the whole message; the logs only its type below TRACE, as an
+            // invalid job's message echoes the input (docs/guarantees.md, "Security").
+            let response = UrlResponse::of(&e);
+            warn!(
+                error_type = e.error_type(),
+                status = response.status_code,
+                "function URL request refused"
+            );
+            trace!(error = %e, "function URL request refused");
+            response
         }
     };
     SubmitOutput::Url(response)
