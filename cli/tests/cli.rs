@@ -44,6 +44,7 @@ fn help_lists_every_command() {
         "tasks",
         "notifications",
         "drain",
+        "whoami",
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
@@ -54,6 +55,8 @@ fn help_lists_every_command() {
         "--table",
         "FERRY_LANE_TABLE",
         "--runner",
+        "--url",
+        "FERRY_SUBMIT_URL",
         "--json",
     ] {
         assert!(submit.contains(flag), "{flag} missing from:\n{submit}");
@@ -286,6 +289,22 @@ fn an_unreachable_endpoint_is_one_line_and_exit_1_never_a_panic() {
             .contains("no answer from AWS: check the region, the credentials and AWS_ENDPOINT_URL")
     );
     assert!(!stderr.contains("panicked") && !stderr.contains("DispatchFailure("));
+    // submit's function URL, unreachable: one line naming it.
+    let out = ferry_with(&["whoami", "--url", "http://127.0.0.1:9/"], &unreachable);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("ferry: http://127.0.0.1:9/: "),
+        "{stderr}"
+    );
+    let out = ferry_with(&["whoami", "--url", "not a url"], &unreachable);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("ferry: --url not a url: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
