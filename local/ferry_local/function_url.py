@@ -91,8 +91,9 @@ def _authorization(header: str) -> dict[str, str] | None:
 
 
 def verify(method: str, path: str, query: str, headers: Mapping[str, str], body: bytes,
-           identities: Mapping[str, Identity], now: dt.datetime) -> Identity | None:
-    """The caller of a SigV4-signed request, or None when the signature does not hold."""
+           identities: Mapping[str, Identity], now: dt.datetime) -> tuple[str, Identity] | None:
+    """The caller of a SigV4-signed request (its access key id and identity), or None when
+    the signature does not hold."""
     lower = {k.lower(): v for k, v in headers.items()}
     fields = _authorization(lower.get("authorization", ""))
     if fields is None:
@@ -127,7 +128,7 @@ def verify(method: str, path: str, query: str, headers: Mapping[str, str], body:
     for part in (region, service, terminal):
         key = _hmac(key, part)
     expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    return identity if hmac.compare_digest(expected, fields["Signature"]) else None
+    return (key_id, identity) if hmac.compare_digest(expected, fields["Signature"]) else None
 
 
 def event(method: str, path: str, query: str, headers: Mapping[str, str], body: bytes,
@@ -185,16 +186,14 @@ class FunctionUrl:
     def answer(self, method: str, target: str, headers: Mapping[str, str],
                body: bytes) -> tuple[int, dict[str, str], bytes]:
         path, _, query = target.partition("?")
-        caller = verify(method, path, query, headers, body, self.identities,
-                        dt.datetime.now(dt.UTC))
-        if caller is None or not caller.allowed:
-            self.requests.append((caller.arn if caller else None, 403))
+        found = verify(method, path, query, headers, body, self.identities,
+                       dt.datetime.now(dt.UTC))
+        if found is None or not found[1].allowed:
+            self.requests.append((found[1].arn if found else None, 403))
             return 403, {"Content-Type": "application/json",
                          "x-amzn-ErrorType": "AccessDeniedException"}, b'{"Message":"Forbidden"}'
-        key_id = _authorization({k.lower(): v for k, v in headers.items()}["authorization"])
-        assert key_id is not None
-        payload = event(method, path, query, headers, body, caller,
-                        key_id["Credential"].split("/", 1)[0], self.url_id)
+        key_id, caller = found
+        payload = event(method, path, query, headers, body, caller, key_id, self.url_id)
         ok, answer = self.invoke(payload)
         if not ok or not isinstance(answer, dict) or "statusCode" not in answer:
             self.requests.append((caller.arn, 502))

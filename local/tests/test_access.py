@@ -162,8 +162,9 @@ def signed(body: bytes, *, service: str = "lambda", region: str = REGION,
 
 def check(headers: dict[str, str], body: bytes,
           now: dt.datetime | None = None) -> function_url.Identity | None:
-    return function_url.verify("POST", "/", "", headers, body, function_url.IDENTITIES,
-                               now or dt.datetime.now(dt.UTC))
+    found = function_url.verify("POST", "/", "", headers, body, function_url.IDENTITIES,
+                                now or dt.datetime.now(dt.UTC))
+    return found[1] if found else None
 
 
 def test_a_botocore_signed_request_is_verified_and_any_change_is_refused() -> None:

@@ -121,7 +121,9 @@ pub async fn handle<
     let (runners, lanes) = ports;
     let request_id = event.context.request_id;
     if url::is_url_request(&event.payload) {
-        return Ok(url::handle(ports, config, event.payload, &request_id).await);
+        return Ok(url::respond(
+            url::answer(ports, config, event.payload, &request_id).await,
+        ));
     }
     if event.payload.get("cancel").is_some() {
         let input: CancelEnvelope = parse::from_value(event.payload, "")?;

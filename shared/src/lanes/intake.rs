@@ -9,7 +9,7 @@ use super::runner::{self, Cancelled, Kicked, Timing};
 use super::{JobId, JobSource, LaneId, wake};
 use crate::config::SubmitConfig;
 use crate::domain::access::Principal;
-use crate::domain::job::JobSpec;
+use crate::domain::job::{JobSpec, ValidJob};
 use crate::error::FerryError;
 use crate::ports::{
     LaneLease, LaneQueue, LaneRuns, LaneView, StartExecution, WakeRunners, WakeSlots,
@@ -191,13 +191,32 @@ pub fn submitter(job: &QueuedJob) -> Option<&str> {
 /// says who asked: a schedule's occurrence, a verified caller, or an unverified one. Also what
 /// `ferry submit` calls.
 pub async fn submit<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
-    (runners, lanes): &(S, L),
+    ports: &(S, L),
     config: &SubmitConfig,
     (input, caller): (&SubmitInput, Caller<'_>),
     (request_id, timing): (&str, Timing),
 ) -> Result<Submitted, FerryError> {
     let source = source(input, request_id)?;
     let job = input.job.clone().validate(&config.tasks.limits)?;
+    enqueue_and_kick(ports, (input, source, job, caller), (request_id, timing)).await
+}
+
+/// [`submit`] for a caller that validated `input.job` already (into `job`), as the function
+/// URL does before it checks the access policy: the spec is validated once.
+pub async fn submit_validated<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
+    ports: &(S, L),
+    (input, job, caller): (&SubmitInput, ValidJob, Caller<'_>),
+    (request_id, timing): (&str, Timing),
+) -> Result<Submitted, FerryError> {
+    let source = source(input, request_id)?;
+    enqueue_and_kick(ports, (input, source, job, caller), (request_id, timing)).await
+}
+
+async fn enqueue_and_kick<S: StartExecution, L: LaneView + LaneQueue + LaneLease>(
+    (runners, lanes): &(S, L),
+    (input, source, job, caller): (&SubmitInput, JobSource, ValidJob, Caller<'_>),
+    (request_id, timing): (&str, Timing),
+) -> Result<Submitted, FerryError> {
     let lane = LaneId::of(&job);
     let queued = QueuedJob {
         id: JobId::derive(&source, &job),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{info, trace, warn};
 
-use super::{SubmitOutput, timing};
+use super::{NoOptions, SubmitOutput, timing};
 use crate::config::SubmitConfig;
 use crate::domain::access::{Action, Policy, Principal, Request, Whoami};
 use crate::domain::job::JobKind;
@@ -94,10 +94,6 @@ struct WhoamiEnvelope {
     _options: NoOptions,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoOptions {}
-
 /// A cancel through the URL: no `by`, the verified caller is who cancels.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,17 +109,10 @@ struct UrlCancelEnvelope {
     cancel: UrlCancel,
 }
 
-/// Answers one function URL request (see the module's summary).
-pub async fn handle<
-    S: StartExecution + WakeRunners,
-    L: LaneView + LaneQueue + LaneLease + LaneRuns + WakeSlots,
->(
-    ports: &(S, L),
-    config: &SubmitConfig,
-    payload: Value,
-    request_id: &str,
-) -> SubmitOutput {
-    let response = match answer(ports, config, payload, request_id).await {
+/// The HTTP response for what [`answer`] made of a request: 200 with the output, or the error
+/// with its status.
+pub fn respond(answer: Result<SubmitOutput, FerryError>) -> SubmitOutput {
+    let response = match answer {
         Ok(output) => UrlResponse::json(200, &output),
         Err(e) => {
             // The caller gets the whole message; the logs only its type below TRACE, as an
@@ -141,7 +130,9 @@ pub async fn handle<
     SubmitOutput::Url(response)
 }
 
-async fn answer<
+/// Does what one function URL request asks (see the module's summary); [`respond`] makes the
+/// HTTP response.
+pub async fn answer<
     S: StartExecution + WakeRunners,
     L: LaneView + LaneQueue + LaneLease + LaneRuns + WakeSlots,
 >(
@@ -189,10 +180,9 @@ async fn answer<
     let lane = LaneId::of(&job).to_string();
     let rule = allow(caller, Action::Submit, job.spec().kind, &lane)?;
     info!(caller = %principal, rule, lane, "submit allowed");
-    intake::submit(
+    intake::submit_validated(
         ports,
-        config,
-        (&input, Caller::Verified(&principal)),
+        (&input, job, Caller::Verified(&principal)),
         (request_id, timing),
     )
     .await
