@@ -44,7 +44,7 @@ pub struct CancelInput {
 const MAX_OCCURRENCE_CHARS: usize = 1024;
 
 /// Longest `by` (an IAM ARN is at most 2048 characters) and `reason` a cancel takes.
-const MAX_BY_CHARS: usize = 2048;
+pub const MAX_BY_CHARS: usize = 2048;
 const MAX_REASON_CHARS: usize = 1024;
 
 impl CancelInput {
@@ -71,6 +71,15 @@ impl CancelInput {
     }
 }
 
+/// Who a cancel's record and report name: a verified caller's ARN, or what an unverified one
+/// typed (`by`, at most [`MAX_BY_CHARS`]) marked `(unverified)`.
+pub fn recorded_by(typed: &str, caller: Caller<'_>) -> String {
+    match caller {
+        Caller::Verified(principal) => principal.to_string(),
+        Caller::Unverified => format!("{} (unverified)", typed.trim()),
+    }
+}
+
 /// Cancels `input.job` (see the module's summary) and, for a job that ended pending, starts
 /// the runner execution that reports it. Sending the report again is safe, so a cancel that
 /// failed after ending the job is simply repeated.
@@ -83,10 +92,7 @@ pub async fn cancel<S: StartExecution + WakeRunners, L: LaneView + LaneRuns + Wa
     now: Millis,
 ) -> Result<Cancelled, FerryError> {
     input.check()?;
-    let by = match caller {
-        Caller::Verified(principal) => principal.to_string(),
-        Caller::Unverified => format!("{} (unverified)", input.by.trim()),
-    };
+    let by = recorded_by(&input.by, caller);
     let done = runner::cancel(lanes, &input.job, (&by, &input.reason), now).await?;
     info!(job = %input.job, outcome = ?done.done, "cancel");
     if let Some(report) = &done.report {

@@ -935,9 +935,14 @@ async fn the_heaviest_job_and_run_each_fit_one_item() {
         largest = largest.max(bytes);
         assert!(bytes <= crate::budget::ITEM_BYTES, "{bytes}");
     }
-    // The job's item once cancelled while pending: its record and who asked, at most.
+    // The job's item once cancelled while pending: its record and who asked, at most (the
+    // longest `by` a cancel takes, as an unverified caller's is recorded).
+    let longest_by = "\u{1F600}".repeat(crate::lanes::intake::MAX_BY_CHARS);
     let cancel = CancelRequest {
-        by: "\u{1F600}".repeat(2_048),
+        by: crate::lanes::intake::recorded_by(
+            &longest_by,
+            crate::lanes::intake::Caller::Unverified,
+        ),
         reason: "\u{1F600}".repeat(1_024),
         at: 1,
     };
