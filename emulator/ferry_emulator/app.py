@@ -28,7 +28,7 @@ import threading
 import traceback
 from typing import Any, Callable, Iterable
 
-from . import limits
+from . import iam, limits
 from .clock import Clock
 from .datasync import DataSync
 from .events import EventBus
@@ -61,6 +61,8 @@ class Emulator:
         self.bus = EventBus()
         self.datasync = DataSync(self.config, self.bus)
         self.tokens = TaskTokens()
+        #: The policies of the callers whose DataSync calls are checked (ferry_emulator.iam).
+        self.iam = iam.Policies()
         self.started_at = self.clock.now()
         #: DynamoDB's requests one at a time, size checks and moto's answer together: the checks
         #: read moto's tables (an item before and after an update), which another request
@@ -80,6 +82,7 @@ class Emulator:
             self.datasync.reset()
             self.bus.reset()
             self.tokens.reset()
+            self.iam.reset()
 
     def settle(self) -> None:
         now, step = self.clock.now(), self.clock.step_seconds
@@ -131,6 +134,8 @@ class FerryApp:
                 if fault is not None:
                     return self._send(start_response, error_response(fault, req))
                 limits.check(req)
+                if req.service == "datasync":
+                    em.iam.check(req, iam.datasync_requests(req, em.datasync.tags))
                 answer = self._extension(req)
             except ApiError as err:
                 return self._send(start_response, error_response(err, req))

@@ -167,6 +167,18 @@ class EmulatorControl:
     def release(self, **target: str) -> list[str]:
         return self._call("POST", "/_ferry/release", target)["released"]
 
+    # IAM (ferry_emulator.iam)
+    def register_policy(self, access_key: str, statements: list[dict[str, Any]],
+                        principal: str | None = None) -> dict[str, Any]:
+        """DataSync calls signed with `access_key` are checked against `statements`."""
+        return self._call("POST", "/_ferry/iam", {"access_key": access_key,
+                                                  "principal": principal or access_key,
+                                                  "statements": statements})
+
+    def iam(self) -> dict[str, Any]:
+        """``{"keys": [...], "denied": [...]}``: the registered keys and every refusal."""
+        return self._call("GET", "/_ferry/iam")
+
     # EventBridge events and Step Functions task tokens
     def events(self, after: int = 0, limit: int | None = None) -> dict[str, Any]:
         """The events published after sequence number `after`: ``{"events": [{"seq", "at",

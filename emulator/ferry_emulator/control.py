@@ -36,6 +36,12 @@ route                       method  body → answer
 /_ferry/hold                POST    {"file_system_id" | "task_id" | "task_arn" |
                                     "execution_arn"}: keep tasks in EXECUTING / TRANSFERRING
 /_ferry/release             POST    same keys: let them finish (one step after release)
+/_ferry/iam                 POST    {"access_key", "principal", "statements"}: DataSync calls
+                                    signed with that key are checked against those IAM
+                                    statements (ferry_emulator.iam) → {"access_key",
+                                    "statements": n}
+/_ferry/iam                 GET     → {"keys": [...], "denied": [{"key", "principal",
+                                    "action", "resource"}]}: every refusal so far
 /_ferry/state               GET     every task, execution, hold and plan (for debugging)
 /_ferry/events              GET     ?after=<seq>&limit=<n> → {"events": [{"seq", "at", "event"}],
                                     "next": seq}: the EventBridge events published after
@@ -197,6 +203,10 @@ class Control:
             touched = em.fsx.hold(body, held, now) + em.datasync.hold(body, held, now)
             em.settle()
             return _ok({"held" if held else "released": touched})
+        if path == "/_ferry/iam" and method == "POST":
+            return _ok(em.iam.register(body))
+        if path == "/_ferry/iam" and method == "GET":
+            return _ok({"keys": sorted(em.iam.by_key), "denied": list(em.iam.denied)})
         if path == "/_ferry/state" and method == "GET":
             now, step = clock.now(), clock.step_seconds
             return _ok({"clock": clock.describe(), "config": dict(em.config),

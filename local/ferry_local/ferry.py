@@ -45,9 +45,23 @@ from .statemachine import LocalStateMachine, Run
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/ferry-local"
 #: The parameters the harness deploys template.yaml with (the others at their defaults): every
-#: file system and DataSync task of the local account is Ferry's to act on (the template's
-#: default, none, is closed: local/tests/test_access.py).
-DEPLOY_PARAMETERS = {"FileSystemIds": "*", "DataSyncTaskArns": "*"}
+#: file system and DataSync task of the local account is Ferry's to act on, and Ferry creates
+#: the DataSync tasks jobs define (the template's defaults, none and off, are closed:
+#: local/tests/test_access.py).
+DEPLOY_PARAMETERS = {"FileSystemIds": "*", "DataSyncTaskArns": "*", "ManageDataSyncTasks": "true"}
+
+
+def function_key(binary: str) -> str:
+    """The access key a function signs with, so that the emulator knows whose policy applies
+    (`ferry-start-task` → `AKIAFERRYSTARTTASK`)."""
+    return "AKIA" + binary.upper().replace("-", "")
+
+
+def function_principal(binary: str) -> str:
+    """What AWS would name the function's role session in an AccessDenied message."""
+    return f"arn:aws:sts::{ACCOUNT}:assumed-role/ferry-local-{binary}/{binary}"
+
+
 SUBNET = "subnet-0123456789abcdef0"
 #: The template's DefinitionSubstitutions, as Lambda ARNs whose names are the binaries.
 FUNCTION_ARNS = {
@@ -202,6 +216,10 @@ class LocalFerry:
         self.topic_arn = ""
         self._runs: dict[str, Run] = {}
         self._stack = contextlib.ExitStack()
+        #: What template.yaml is deployed with (`grant` changes it while the functions run).
+        self.parameters: dict[str, str] = dict(DEPLOY_PARAMETERS)
+        #: The IAM refusals `take_denied` has handed out already.
+        self._denied_seen = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -248,7 +266,9 @@ class LocalFerry:
         }
         names = paths.FUNCTIONS if routes else tuple(
             n for n in paths.FUNCTIONS if n != "ferry-s3-trigger")
-        per_function = {name: self._function_env(name, common) for name in names}
+        per_function = {name: {**self._function_env(name, common),
+                               "AWS_ACCESS_KEY_ID": function_key(name)} for name in names}
+        self.grant(self.parameters, names)
         if routes:
             per_function["ferry-s3-trigger"]["FERRY_ROUTES"] = json.dumps(routes)
         if "FERRY_ACCESS_POLICY" not in (env or {}):
@@ -283,8 +303,27 @@ class LocalFerry:
         resources = {"StateMachine": self.state_machine_arn, "ReportTopic": self.topic_arn,
                      "LaneTable": LANE_TABLE}
         return {k: v for k, v in template.function_environment(
-                    name, resources, DEPLOY_PARAMETERS).items()
+                    name, resources, self.parameters).items()
                 if k not in common}
+
+    def grant(self, parameters: Mapping[str, str],
+              names: Iterable[str] = paths.FUNCTIONS) -> None:
+        """Gives each function the DataSync permissions template.yaml gives it when deployed
+        with `parameters`: the emulator then refuses the DataSync calls they do not allow, as
+        AWS would (ferry_emulator.iam). The functions' environment stays as started (for
+        DataSync, `listed` and `every` run the same code: IAM decides)."""
+        self.parameters = dict(parameters)
+        for name in names:
+            statements = template.function_statements(name, self.parameters, "datasync",
+                                                      account=DATASYNC_ACCOUNT)
+            self.ctl.register_policy(function_key(name), statements,
+                                     principal=function_principal(name))
+
+    def take_denied(self) -> list[dict[str, str]]:
+        """The IAM refusals since the last call: `{"key", "principal", "action", "resource"}`."""
+        denied = self.ctl.iam()["denied"]
+        new, self._denied_seen = denied[self._denied_seen:], len(denied)
+        return new
 
     def _start_router(self, functions: Functions) -> None:
         """What EventBridge does with DataSync's events: template.yaml's DataSyncEventRule

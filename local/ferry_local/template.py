@@ -54,6 +54,10 @@ def load() -> dict[str, Any]:
         return yaml.load(f, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
 
 
+#: `!Ref AWS::NoValue`: dropped from the list or mapping that holds it, as CloudFormation does.
+NO_VALUE = object()
+
+
 class Evaluator:
     """Evaluates the intrinsic functions a schedule input uses, for given parameter values
     (template defaults for the others). `resources` gives `!Ref` of some resources a value
@@ -85,14 +89,20 @@ class Evaluator:
     def value(self, node: Any, local: Mapping[str, Any] | None = None) -> Any:
         local = local or {}
         if isinstance(node, list):
-            return [self.value(n, local) for n in node]
+            return [v for v in (self.value(n, local) for n in node) if v is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) != 1:
-            return {k: self.value(v, local) for k, v in node.items()}
+            return {k: v for k, v in ((k, self.value(v, local)) for k, v in node.items())
+                    if v is not NO_VALUE}
         (key, arg), = node.items()
         if key == "Ref":
+            if arg == "AWS::NoValue":
+                return NO_VALUE
             if arg in self.params:
+                spec = self.template.get("Parameters", {}).get(arg, {})
+                if spec.get("Type") == "CommaDelimitedList":
+                    return str(self.params[arg]).split(",")
                 return self.params[arg]
             if arg in self.resources:
                 return self.resources[arg]
@@ -117,6 +127,9 @@ class Evaluator:
             sep, items = arg
             values = self.value(items, local)
             return sep.join(str(v) for v in (values if isinstance(values, list) else [values]))
+        if key == "Fn::Split":
+            sep, text = arg
+            return str(self.value(text, local)).split(sep)
         if key == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else arg
             bound = {k: self.value(v, local) for k, v in variables.items()}
@@ -150,6 +163,34 @@ def functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def deployed_binaries() -> set[str]:
     return set(functions(load()))
+
+
+def function_statements(binary: str, parameters: Mapping[str, Any], service: str,
+                        account: str = ACCOUNT) -> list[dict[str, Any]]:
+    """The IAM statements template.yaml gives the function `binary` that name actions of
+    `service` (`datasync`), evaluated for `parameters` (the others at their defaults) as
+    CloudFormation would: `!If` picks its branch, `AWS::NoValue` drops a statement, lists are
+    split and joined. `account` is `AWS::AccountId` (the account in the service's ARNs)."""
+    template = load()
+    evaluator = Evaluator(template, parameters, account=account)
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict) and set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            walk(yes if evaluator.condition(name) else no)
+        elif isinstance(node, dict) and "Statement" in node:
+            walk(node["Statement"])
+        elif isinstance(node, dict) and "Effect" in node:
+            actions = node["Action"] if isinstance(node["Action"], list) else [node["Action"]]
+            if any(str(a).startswith(f"{service}:") for a in actions):
+                found.append(evaluator.value(node))
+
+    walk(functions(template)[binary].get("Properties", {}).get("Policies", []))
+    return found
 
 
 def function_environment(binary: str, resources: Mapping[str, str],

@@ -31,7 +31,8 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from ferry_local import processes  # noqa: E402
-from ferry_local.ferry import ROLE, Inbox, LocalFerry, Report, unique  # noqa: E402
+from ferry_local.ferry import (  # noqa: E402
+    DEPLOY_PARAMETERS, ROLE, Inbox, LocalFerry, Report, unique)
 from ferry_local.statemachine import Run  # noqa: E402
 
 #: Emulated seconds per task lifecycle step, and the shortened waits (real milliseconds).
@@ -97,13 +98,19 @@ def ferry(world: World) -> LocalFerry:
 @pytest.fixture(autouse=True)
 def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test: no fault rules, no held file system or task of the test, nothing left
-    in the upload queue, no execution of the test still running."""
+    in the upload queue, no execution of the test still running. And no DataSync call of the
+    test was refused by the functions' IAM policies, unless the test took the refusal itself
+    (`ferry.take_denied()`): a grant too narrow for what the code does fails here."""
     if "world" not in request.fixturenames:
         yield
         return
     w: World = request.getfixturevalue("world")
     before = set(w.ferry.ctl.state()["fsx"]["holds"])
+    w.ferry.take_denied()
     yield
+    if w.ferry.parameters != DEPLOY_PARAMETERS:
+        w.ferry.grant(DEPLOY_PARAMETERS)
+    denied = w.ferry.take_denied()
     w.ferry.ctl.clear_faults()
     if w.ferry.functions is not None:
         w.ferry.functions.clear_faults()
@@ -116,6 +123,7 @@ def isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     for run in getattr(request.node, "ferry_runs", []):
         run.abort()
     w.ferry.launch = True
+    assert not denied, f"DataSync calls IAM refused (template.yaml's grants): {denied}"
 
 
 def pytest_configure(config: pytest.Config) -> None:

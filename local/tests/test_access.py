@@ -19,9 +19,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from conftest import World, report_of
+from ferry_emulator import iam
 from ferry_local import function_url, paths, template
-from ferry_local.emulator_process import ACCOUNT, REGION
-from ferry_local.ferry import LocalFerry, lane_of_fs, unique
+from ferry_local.emulator_process import ACCOUNT, DATASYNC_ACCOUNT, REGION
+from ferry_local.ferry import DEPLOY_PARAMETERS, ROLE, LocalFerry, lane_of_fs, unique
 
 ALICE = f"arn:aws:sts::{ACCOUNT}:assumed-role/hpc-users/alice"
 OPERATOR = function_url.IDENTITIES["testing"].arn
@@ -119,33 +121,121 @@ def _statements(node: Any) -> list[dict[str, Any]]:
     return []
 
 
-@pytest.mark.parametrize("manages", ["true", "false"])
-def test_tasks_ferry_creates_are_followed_with_an_allow_list_set(manages: str) -> None:
-    """With DataSyncTaskArns listing existing tasks and ManageDataSyncTasks on, the executions of
-    the tasks Ferry creates (ARNs unknown in advance) must be taggable, describable and
-    cancellable: every execution grant covers the account's executions. Off, the list holds."""
-    tpl = template.load()
-    task = f"arn:aws:datasync:{REGION}:{ACCOUNT}:task/task-0a1b2c3d4e5f60718"
-    evaluator = template.Evaluator(tpl, {"DataSyncTaskArns": task,
-                                         "ManageDataSyncTasks": manages})
-    account_wide = f"arn:aws:datasync:{REGION}:{ACCOUNT}:task/*/execution/*"
-    grants = {}
-    for name, function in template.functions(tpl).items():
-        for statement in _statements(function["Properties"].get("Policies", [])):
-            actions = statement["Action"] if isinstance(statement["Action"], list) \
-                else [statement["Action"]]
-            if {"datasync:DescribeTaskExecution", "datasync:CancelTaskExecution",
-                    "datasync:TagResource"} & set(actions) and "execution" in json.dumps(
-                        statement["Resource"]):
-                grants[(name, statement["Sid"])] = evaluator.value(statement["Resource"])
-    assert {name for name, _ in grants} == {"ferry-start-task", "ferry-task-status",
-                                            "ferry-cancel-task", "ferry-datasync-event"}
-    for where, resource in grants.items():
-        if manages == "true":
-            assert resource == account_wide, where
-        else:
-            # The list's executions only (!Split is left for CloudFormation).
-            assert "Fn::Split" in resource and task in json.dumps(resource), where
+# --------------------------------------------------- DataSync grants scoped by Ferry's tags
+
+DS = f"arn:aws:datasync:{REGION}:{DATASYNC_ACCOUNT}"
+LISTED = f"{DS}:task/task-0a1b2c3d4e5f60718"
+FERRYS = f"{DS}:task/task-00000000000000009"  # a task Ferry created (ferry:task-name)
+FOREIGN = f"{DS}:task/task-0ffffffffffffffff"  # neither listed nor Ferry's
+#: The deployments: DataSyncTaskArns, ManageDataSyncTasks.
+DEPLOYMENTS = {
+    "list+manage": (LISTED, "true"), "list": (LISTED, "false"), "none+manage": ("", "true"),
+    "every": ("*", "false"), "every+manage": ("*", "true"), "none": ("", "false"),
+}
+NAME = {"aws:ResourceTag/ferry:task-name": "nightly"}
+KEY = {"aws:RequestTag/ferry:idempotency-key": "run-1"}
+MARKED = {"aws:ResourceTag/ferry:idempotency-key": "run-1"}  # an execution Ferry started
+ALL = set(DEPLOYMENTS)
+MANAGE = {"list+manage", "none+manage", "every+manage"}
+# (function, action, resource, context) → the deployments whose IAM allows it.
+CASES = [
+    # Starts: a listed task, a task Ferry created, another task; always with Ferry's tag.
+    ("start-task", "StartTaskExecution", LISTED, KEY, ALL - {"none", "none+manage"}),
+    ("start-task", "StartTaskExecution", LISTED, {}, set()),
+    ("start-task", "StartTaskExecution", FERRYS, {**NAME, **KEY}, MANAGE | {"every"}),
+    ("start-task", "StartTaskExecution", FOREIGN, KEY, {"every", "every+manage"}),
+    ("start-task", "TagResource", f"{FERRYS}/execution/exec-1", KEY, ALL - {"none", "list"}),
+    ("start-task", "TagResource", f"{LISTED}/execution/exec-1", KEY, ALL - {"none"}),
+    ("start-task", "ListTagsForResource", f"{FOREIGN}/execution/exec-2", {},
+     MANAGE | {"every"}),
+    ("start-task", "TagResource", f"{LISTED}/execution/exec-1", {"aws:RequestTag/x": "y"},
+     set()),
+    # Tasks: created only tagged as Ferry's; only Ferry's read, updated, untagged, tagged.
+    ("start-task", "CreateTask", f"{DS}:task/task-pending",
+     {"aws:RequestTag/ferry:task-name": "nightly"}, MANAGE),
+    ("start-task", "CreateTask", f"{DS}:location/loc-1",
+     {"aws:RequestTag/ferry:task-name": "nightly"}, MANAGE),
+    ("start-task", "CreateTask", f"{DS}:task/task-pending", {}, set()),
+    ("start-task", "UpdateTask", FERRYS, NAME, MANAGE),
+    ("start-task", "UpdateTask", FOREIGN, {}, set()),
+    ("start-task", "UpdateTask", LISTED, {}, set()),
+    ("start-task", "DescribeTask", FOREIGN, {}, set()),
+    ("start-task", "UntagResource", FOREIGN, {}, set()),
+    ("start-task", "TagResource", FOREIGN, {"aws:RequestTag/team": "ml"}, set()),
+    ("start-task", "ListTagsForResource", FOREIGN, {}, MANAGE),
+    # Executions: only those Ferry started (tagged at their start) are read or cancelled.
+    ("task-status", "DescribeTaskExecution", f"{FERRYS}/execution/exec-1", MARKED,
+     MANAGE | {"every"}),
+    ("task-status", "DescribeTaskExecution", f"{LISTED}/execution/exec-1", MARKED,
+     ALL - {"none"}),
+    ("task-status", "DescribeTaskExecution", f"{LISTED}/execution/exec-2", {}, set()),
+    ("datasync-event", "DescribeTaskExecution", f"{FERRYS}/execution/exec-1", MARKED,
+     MANAGE | {"every"}),
+    ("datasync-event", "DescribeTaskExecution", f"{FOREIGN}/execution/exec-2", {}, set()),
+    ("cancel-task", "CancelTaskExecution", f"{FERRYS}/execution/exec-1", MARKED,
+     MANAGE | {"every"}),
+    ("cancel-task", "CancelTaskExecution", f"{LISTED}/execution/exec-2", {}, set()),
+    ("cancel-task", "CancelTaskExecution", f"{FOREIGN}/execution/exec-2", {}, set()),
+]
+
+
+@pytest.mark.parametrize(("function", "action", "resource", "context", "allowed_in"), CASES,
+                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_datasync_grants_touch_only_what_the_deployment_names_and_ferrys_own(
+        function: str, action: str, resource: str, context: dict[str, str],
+        allowed_in: set[str]) -> None:
+    """template.yaml's DataSync grants, evaluated as IAM would (ferry_emulator.iam) for each
+    deployment: the tasks Ferry creates are started and followed to their end with an allow-list
+    set; nothing Ferry did not start or create is updated, described or cancelled."""
+    got = set()
+    for deployment, (arns, manages) in DEPLOYMENTS.items():
+        statements = template.function_statements(
+            f"ferry-{function}", {"DataSyncTaskArns": arns, "ManageDataSyncTasks": manages},
+            "datasync", account=DATASYNC_ACCOUNT)
+        request = iam.Request(f"datasync:{action}", resource,
+                              {"aws:RequestedRegion": REGION, **context})
+        if iam.allowed(iam.check_policy(statements), request):
+            got.add(deployment)
+    assert got == allowed_in
+
+
+def test_tasks_ferry_creates_are_followed_to_their_end_with_an_allow_list_set(
+        ferry: LocalFerry, world: World, reports: Any) -> None:
+    """Deployed with DataSyncTaskArns listing one task and ManageDataSyncTasks on, against the
+    emulator holding each function to its grants: a job on the listed task and a job defining
+    its own task both run to their end (started, tagged, described, reported); a job on a task
+    not listed is refused by DataSync itself (IAM), reported "could not start"."""
+    ds = ferry.client("datasync")
+    batch = unique("allow-list")
+    src, dst = (ds.create_location_s3(S3BucketArn=f"arn:aws:s3:::{bucket}",
+                                      Subdirectory=f"/allow/{batch}",
+                                      S3Config={"BucketAccessRoleArn": ROLE})["LocationArn"]
+                for bucket in (world.data_bucket, world.archive_bucket))
+    ferry.client("s3").put_object(Bucket=world.data_bucket, Key=f"allow/{batch}/a.csv", Body=b"a")
+    unlisted = ds.create_task(SourceLocationArn=src, DestinationLocationArn=dst,
+                              Name=unique("unlisted"))["TaskArn"]
+    ferry.grant({**DEPLOY_PARAMETERS, "DataSyncTaskArns": world.route_task_arn,
+                 "ManageDataSyncTasks": "true"})
+    defined = {"name": unique("allow-defined"), "source_location_arn": src,
+               "destination_location_arn": dst}
+    outcomes = {}
+    for what, job in [("listed", {"task_arn": world.route_task_arn}),
+                      ("defined", {"task": defined}), ("unlisted", {"task_arn": unlisted})]:
+        submitted = ferry.submit({"job": {"name": f"allow-{what}", "kind": "datasync", **job},
+                                  "id": f"{batch}-{what}"})
+        assert submitted.ok, submitted.error_message
+        job_id = submitted.payload["job_id"]
+        lane = submitted.payload["lane"]
+        ferry.settle(lane, jobs=len(ferry.lane_jobs(lane)))
+        outcomes[what] = report_of(reports, job_id)
+    assert outcomes["listed"]["outcome"] == "succeeded", outcomes["listed"]
+    assert outcomes["defined"]["outcome"] == "succeeded", outcomes["defined"]
+    assert outcomes["defined"]["counts"]["files_transferred"] == 1
+    assert outcomes["unlisted"]["outcome"] == "could_not_start", outcomes["unlisted"]
+    assert "AccessDeniedException" in outcomes["unlisted"]["reason"], outcomes["unlisted"]
+    denied = ferry.take_denied()
+    assert {(d["action"], d["resource"]) for d in denied} == {
+        ("datasync:StartTaskExecution", unlisted)}, denied
 
 
 # ----------------------------------------------------------------------- the signature check

@@ -206,7 +206,9 @@ async fn create(client: &Client, def: &TaskDefinition) -> Result<DataSyncTaskArn
 
 /// Brings the task in line with the definition: every field `UpdateTask` takes (an emptied
 /// filter list clears it, an emptied manifest or report configuration removes it, a schedule
-/// the definition no longer has is disabled), then the tags.
+/// the definition no longer has is disabled), then the tags: the stale ones removed first, so
+/// that the digest tag, written last, says the task is in line only once it is (a start that
+/// fails midway finds the old digest and updates again).
 async fn update(
     client: &Client,
     def: &TaskDefinition,
@@ -231,12 +233,6 @@ async fn update(
         e.is_invalid_request_exception().then_some(Class::Rejected)
     })
     .await?;
-    let request = client
-        .tag_resource()
-        .resource_arn(task_arn)
-        .set_tags(Some(tags(def)?))
-        .send();
-    send("TagResource", request, unmodeled).await?;
     let stale: Vec<String> = found
         .tags
         .keys()
@@ -252,6 +248,12 @@ async fn update(
             .send();
         send("UntagResource", request, unmodeled).await?;
     }
+    let request = client
+        .tag_resource()
+        .resource_arn(task_arn)
+        .set_tags(Some(tags(def)?))
+        .send();
+    send("TagResource", request, unmodeled).await?;
     info!(task_arn = %task_arn, "DataSync task updated to its definition");
     Ok(())
 }

@@ -1305,6 +1305,87 @@ fn each_function_is_granted_exactly_the_calls_its_code_makes() {
     assert_eq!(iam_problems(&called, &stale).len(), 1);
 }
 
+/// Every IAM statement of every function, through `!If` branches (both: either may deploy).
+fn statements<'a>(value: &'a serde_norway::Value, out: &mut Vec<&'a serde_norway::Mapping>) {
+    use serde_norway::Value as Y;
+    match value {
+        Y::Sequence(items) => items.iter().for_each(|v| statements(v, out)),
+        Y::Tagged(tagged) if tagged.tag == "If" => {
+            if let Y::Sequence(branches) = &tagged.value {
+                branches.iter().skip(1).for_each(|v| statements(v, out));
+            }
+        }
+        Y::Mapping(map) if map.contains_key("Effect") => out.push(map),
+        Y::Mapping(map) => map.values().for_each(|v| statements(v, out)),
+        _ => {}
+    }
+}
+
+/// The tag conditions each DataSync action must carry (docs/access.md, "DataSync grants scoped
+/// by Ferry's tags"): one of these `Null: {key: "false"}` keys, in every statement granting it.
+fn datasync_tag_conditions() -> BTreeMap<&'static str, Vec<String>> {
+    use ferry::domain::idempotency::IDEMPOTENCY_TAG as KEY;
+    use ferry::domain::task_definition::NAME_TAG as NAME;
+    let request = |tag: &str| format!("aws:RequestTag/{tag}");
+    let resource = |tag: &str| format!("aws:ResourceTag/{tag}");
+    BTreeMap::from([
+        // Every execution Ferry starts carries its idempotency key...
+        ("datasync:StartTaskExecution", vec![request(KEY)]),
+        ("datasync:TagResource", vec![request(KEY), request(NAME)]),
+        // ...and only such executions are read or cancelled.
+        ("datasync:DescribeTaskExecution", vec![resource(KEY)]),
+        ("datasync:CancelTaskExecution", vec![resource(KEY)]),
+        // Tasks: created tagged with their definition's name; only those are kept.
+        ("datasync:CreateTask", vec![request(NAME)]),
+        ("datasync:DescribeTask", vec![resource(NAME)]),
+        ("datasync:UpdateTask", vec![resource(NAME)]),
+        ("datasync:UntagResource", vec![resource(NAME)]),
+    ])
+}
+
+#[test]
+fn datasync_grants_are_scoped_by_the_tags_the_code_sets() {
+    use serde_norway::Value as Y;
+    let template = template();
+    let wanted = datasync_tag_conditions();
+    let mut checked = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (id, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let mut found = Vec::new();
+        statements(&resource["Properties"]["Policies"], &mut found);
+        for statement in found {
+            let actions: Vec<&str> = match statement.get("Action") {
+                Some(Y::String(a)) => vec![a.as_str()],
+                Some(Y::Sequence(list)) => list.iter().filter_map(Y::as_str).collect(),
+                _ => vec![],
+            };
+            let null = statement
+                .get("Condition")
+                .and_then(|c| c.get("Null"))
+                .and_then(Y::as_mapping);
+            let held = |key: &String| {
+                null.and_then(|n| n.get(key.as_str())).and_then(Y::as_str) == Some("false")
+            };
+            for action in actions {
+                let Some(keys) = wanted.get(action) else {
+                    continue;
+                };
+                checked.insert(action);
+                if !keys.iter().any(held) {
+                    problems.push(format!(
+                        "{id:?} {:?} grants {action} without Null {{{}: \"false\"}}",
+                        statement.get("Sid"),
+                        keys.join(" | ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The walk must see every action it checks (a walk that finds nothing proves nothing).
+    assert_eq!(checked, wanted.keys().copied().collect());
+}
+
 #[test]
 fn topics_queues_logs_and_the_lane_table_are_encrypted_and_executions_log_no_data() {
     use serde_norway::Value as Y;

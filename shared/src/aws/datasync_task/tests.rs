@@ -388,3 +388,29 @@ async fn a_task_named_as_defined_is_checked_first_and_the_others_tags_are_not_re
     assert_eq!(arn.as_str(), DS_TASK);
     assert_eq!(tags.num_calls(), 1, "only the task named as defined");
 }
+
+#[tokio::test]
+async fn an_update_that_fails_midway_leaves_the_old_digest_so_the_next_start_updates_again() {
+    // The digest is the last thing written: were it written before the stale tags are removed,
+    // a refused UntagResource would leave a task whose digest says it is in line.
+    let def = definition(full());
+    let list = listing(vec![vec![DS_TASK]]);
+    // `named` holds a tag the definition does not: it is stale.
+    let tags = tagging(vec![(DS_TASK, named(&def, "an-older-digest"))]);
+    let describe = described(SRC, ds::types::TaskMode::Enhanced);
+    let update = mock!(ds::Client::update_task)
+        .then_output(|| ds::operation::update_task::UpdateTaskOutput::builder().build());
+    let untag = mock!(ds::Client::untag_resource).then_error(once(
+        ds::operation::untag_resource::UntagResourceError::generic(code("AccessDeniedException")),
+    ));
+    let tag = mock!(ds::Client::tag_resource)
+        .then_output(|| ds::operation::tag_resource::TagResourceOutput::builder().build());
+    let failed = ensure(&[&list, &tags, &describe, &update, &untag, &tag], &def).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(untag.num_calls(), 1);
+    assert_eq!(
+        tag.num_calls(),
+        0,
+        "the digest is not written over a task still out of line"
+    );
+}
