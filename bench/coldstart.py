@@ -105,9 +105,12 @@ def cases() -> list[Case]:
                      "dynamodb:UpdateItem", "dynamodb:UpdateItem",
                      "sfn:StartExecution", "sfn:StartExecution"]),
              {"FERRY_ROUTES": routes, "FERRY_STATE_MACHINE_ARN": STATE_MACHINE_ARN, **LANES}),
-        # A scheduled job: queued, the lane's lease taken, a runner started.
+        # A scheduled job: checked against its file system's links to S3 (the file system,
+        # then its associations), queued, the lane's lease taken, a runner started.
         Case("ferry-submit", "events/submit/schedule.json", 128,
-             ["dynamodb:TransactWriteItems", "dynamodb:UpdateItem", "sfn:StartExecution"],
+             sorted(["fsx:DescribeFileSystems", "fsx:DescribeDataRepositoryAssociations",
+                     "dynamodb:TransactWriteItems", "dynamodb:UpdateItem",
+                     "sfn:StartExecution"]),
              {"FERRY_STATE_MACHINE_ARN": STATE_MACHINE_ARN, **LANES}),
         # A take on an empty lane: the lease renewed, the lane and its queue read.
         Case("ferry-lane", "events/lane/take.json", 128,
@@ -142,6 +145,16 @@ JSON_RESPONSES = {
         ("fsx:DescribeDataRepositoryTasks", {"DataRepositoryTasks": [FSX_TASK]}),
     "AWSSimbaAPIService_v20180301.CancelDataRepositoryTask":
         ("fsx:CancelDataRepositoryTask", {"Lifecycle": "CANCELING", "TaskId": FSX_TASK["TaskId"]}),
+    # A file system linked by one association covering it whole (submit's preflight).
+    "AWSSimbaAPIService_v20180301.DescribeFileSystems":
+        ("fsx:DescribeFileSystems", {"FileSystems": [{"FileSystemId": FSX_TASK["FileSystemId"],
+                                                      "FileSystemType": "LUSTRE",
+                                                      "LustreConfiguration": {}}]}),
+    "AWSSimbaAPIService_v20180301.DescribeDataRepositoryAssociations":
+        ("fsx:DescribeDataRepositoryAssociations",
+         {"Associations": [{"AssociationId": "dra-0123456789abcdef0", "Lifecycle": "AVAILABLE",
+                            "FileSystemId": FSX_TASK["FileSystemId"], "FileSystemPath": "/",
+                            "DataRepositoryPath": "s3://ferry-data-repository/"}]}),
     "AWSStepFunctions.StartExecution":
         ("sfn:StartExecution", {"executionArn": STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":bench",
                                 "startDate": 1763690400.0}),

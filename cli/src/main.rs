@@ -13,6 +13,7 @@ mod cancel;
 mod deploy;
 mod drain;
 mod history;
+mod links;
 mod notifications;
 mod plan;
 mod runs;
@@ -62,6 +63,11 @@ enum Command {
         /// stack's DataBucketNames (its DataBucketName parameter) never fires
         #[arg(long, value_name = "NAME")]
         stack: Option<String>,
+        /// Also read each FSx job's file system links to S3 (its data repository
+        /// associations, with your credentials) and refuse a job whose paths or report lie
+        /// outside them, or that exports where FSx exports automatically
+        #[arg(long)]
+        associations: bool,
     },
     /// What s3-trigger would queue for some uploads, and the runs that would follow (offline).
     Plan(plan::PlanArgs),
@@ -140,7 +146,11 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
     match command {
-        Command::Validate { files, stack } => {
+        Command::Validate {
+            files,
+            stack,
+            associations,
+        } => {
             let allowed = match stack.as_deref().filter(|s| !s.is_empty()) {
                 Some(stack) => {
                     let outputs = [notifications::OUTPUT_BUCKETS];
@@ -148,7 +158,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 }
                 None => None,
             };
-            Ok(validate::run(&files, allowed.as_deref()))
+            Ok(validate::run(&files, allowed.as_deref(), associations).await)
         }
         Command::Plan(args) => plan::run(&args),
         Command::Submit(args) => submit::run(args).await,

@@ -1,13 +1,16 @@
 //! `ferry submit JOB.json [--id ID] [--wait]`: validate the job, then send it to `submit`'s
 //! function URL, signed (the caller verified; docs/access.md), or without a URL do what
 //! `submit` does with the caller's own credentials: enqueue on the job's lane (once per job
-//! id), start the lane's runner when none runs. `--wait` then follows the job to its end.
+//! id), start the lane's runner when none runs. `--wait` then follows the job to its end. An
+//! FSx job whose task would fail on its file system's links to S3 is refused first
+//! (`crate::links`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use ferry::aws::AwsTasks;
 use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::domain::job::JobSpec;
 use ferry::domain::parse;
@@ -18,6 +21,7 @@ use ferry::lanes::runner::Kicked;
 use ferry::ports::LaneView;
 
 use crate::deploy::{DeployArgs, Deployment, RunnerArgs};
+use crate::links::Verdict;
 use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
@@ -52,12 +56,29 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
     let limits = TaskConfig::from_env()
         .map_err(|e| Failure::new(e.to_string()))?
         .limits;
-    input
+    let valid = input
         .job
         .clone()
         .validate(&limits)
         .map_err(|e| Failure::new(format!("{}: invalid job: {e}", args.file.display())))?;
     let deployment = args.deploy.open(Some(&args.runner)).await?;
+    if deployment.url().is_none() {
+        // Where it would be sent is named before anything is read from AWS.
+        deployment.submit_config()?;
+        deployment.runners()?;
+    }
+    // A job its file system's links would make fail is refused before it is queued.
+    match crate::links::check(&AwsTasks::new(&deployment.aws), &valid).await {
+        Verdict::Fits => {}
+        Verdict::Refused(problems) => {
+            return Err(Failure::new(format!(
+                "{}: refused before queueing, its task would fail:\n  {}",
+                args.file.display(),
+                problems.join("\n  ")
+            )));
+        }
+        Verdict::Unknown(why) => eprintln!("ferry: warning: {why}"),
+    }
     let submitted = send(&deployment, &input).await?;
     if args.output.json {
         println!("{}", serde_json::to_string(&submitted).unwrap_or_default());

@@ -2,7 +2,8 @@
 //! system's data repository tasks (`DescribeDataRepositoryTasks` with the `file-system-id` and
 //! `task-lifecycle` filters, the FSx guide's "view tasks by file system and lifecycle") or a
 //! DataSync task's executions, Ferry's and others'. With the lane table named, Ferry's runs are
-//! marked.
+//! marked. `--association dra-…` keeps one data repository association's tasks (FSx's
+//! `data-repository-association-id` filter).
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -26,6 +27,10 @@ pub struct TasksArgs {
     /// SUCCESS, ERROR); repeat for several.
     #[arg(long)]
     pub lifecycle: Vec<String>,
+    /// Only the tasks of this data repository association (`dra-…`; a file system's target
+    /// only).
+    #[arg(long, value_name = "ID")]
+    pub association: Option<String>,
     #[command(flatten)]
     pub deploy: DeployArgs,
     #[command(flatten)]
@@ -33,7 +38,20 @@ pub struct TasksArgs {
 }
 
 pub async fn run(args: TasksArgs) -> Result<ExitCode, Failure> {
-    let (target, lane) = target(&args.target)?;
+    let (mut target, lane) = target(&args.target)?;
+    if let Some(id) = &args.association {
+        let TaskTarget::FileSystem(fs) = &target else {
+            return Err(Failure::new(
+                "--association: only a file system's tasks run on an association (TARGET fs-…)",
+            ));
+        };
+        if !(id.starts_with("dra-") && (13..=23).contains(&id.len())) {
+            return Err(Failure::new(format!(
+                "--association: expected an association id (dra- and 8 or more hex digits, 13-23 characters); got {id:?}"
+            )));
+        }
+        target = TaskTarget::Association(fs.clone(), id.clone());
+    }
     let deployment = args.deploy.open(None).await?;
     let listed = AwsTasks::new(&deployment.aws)
         .list_tasks(&target, &args.lifecycle)

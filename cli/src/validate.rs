@@ -2,24 +2,29 @@
 //! `submit`: `{"job": ..., "occurrence": ...}`), access policies (`{"rules": ...}`) and routes files, offline, with the
 //! functions' rules (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the
 //! environment sets (`FERRY_MAX_PATHS`); with `--stack`, also routes whose bucket the stack's
-//! upload queue does not accept notifications from (they would never fire).
+//! upload queue does not accept notifications from (they would never fire); with
+//! `--associations`, also FSx jobs whose task would fail on their file system's links to S3.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ferry::FerryError;
+use ferry::aws::AwsTasks;
 use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::domain::access::Policy;
-use ferry::domain::job::{JobSpec, Limits};
+use ferry::domain::job::{JobSpec, Limits, ValidJob};
 use ferry::domain::parse;
 use ferry::error::FieldErrors;
 use ferry::lanes::LaneId;
 use ferry::lanes::intake::SubmitInput;
 use ferry::trigger::routes::Routes;
 
+use crate::links::Verdict;
+
 /// Prints one verdict per file (and every broken rule under an invalid one); exit 1 when any
-/// file is invalid or unreadable.
-pub fn run(files: &[PathBuf], allowed_buckets: Option<&str>) -> ExitCode {
+/// file is invalid or unreadable. With `associations`, a valid FSx job is also checked against
+/// its file system's links to S3 (read with the caller's credentials; `crate::links`).
+pub async fn run(files: &[PathBuf], allowed_buckets: Option<&str>, associations: bool) -> ExitCode {
     let limits = match TaskConfig::from_env() {
         Ok(config) => config.limits,
         Err(e) => {
@@ -27,9 +32,27 @@ pub fn run(files: &[PathBuf], allowed_buckets: Option<&str>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tasks = match associations {
+        true => Some(AwsTasks::new(&ferry::runtime::load_aws_config().await)),
+        false => None,
+    };
     let mut all_valid = true;
     for file in files {
-        match check(file, &limits, allowed_buckets) {
+        let mut checked = check(file, &limits, allowed_buckets);
+        if let (Some(tasks), Ok(what)) = (&tasks, &checked)
+            && let Some(job) = job_in(file, &limits)
+        {
+            match crate::links::check(tasks, &job).await {
+                Verdict::Fits => {}
+                Verdict::Refused(problems) => checked = Err(problems),
+                Verdict::Unknown(why) => {
+                    checked = Ok(format!(
+                        "{what} (not checked against its associations: {why})"
+                    ))
+                }
+            }
+        }
+        match checked {
             Ok(what) => println!("{}: valid {what}", file.display()),
             Err(problems) => {
                 all_valid = false;
@@ -45,6 +68,20 @@ pub fn run(files: &[PathBuf], allowed_buckets: Option<&str>) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The job a valid job spec or submit event holds (None for routes and policies).
+fn job_in(file: &Path, limits: &Limits) -> Option<ValidJob> {
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    let spec: JobSpec = match value.get("job") {
+        Some(job) => parse::from_value(job.clone(), "job").ok()?,
+        None if value.get("rules").is_none() && value.is_object() => {
+            parse::from_value(value, "job").ok()?
+        }
+        None => return None,
+    };
+    spec.validate(limits).ok()
 }
 
 /// What the file is when valid (`job "x" on lane fsx:fs-...`, `routes file (3 routes)`), or

@@ -148,7 +148,8 @@ class FerryApp:
                 return self._send(start_response, error_response(err, req))
             if answer is not None:
                 return self._send(start_response, json_response(answer, req.service))
-        if req.service == "datasync" and em.datasync.wants_moto_answer(req):
+        if (req.service == "datasync" and em.datasync.wants_moto_answer(req)) or (
+                req.service == "fsx" and req.operation == "DescribeFileSystems"):
             return self._complete_moto_answer(req, environ, start_response)
         return self.moto_app(environ, start_response)
 
@@ -183,7 +184,9 @@ class FerryApp:
             try:
                 payload = json.loads(body or b"{}")
                 with self.emulator.lock:
-                    payload = self.emulator.datasync.after_moto(req, payload)
+                    service = self.emulator.fsx if req.service == "fsx" else \
+                        self.emulator.datasync
+                    payload = service.after_moto(req, payload, self.emulator.clock.now())
                 body = json.dumps(payload).encode()
             except ValueError:
                 pass

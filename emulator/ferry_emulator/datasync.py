@@ -340,7 +340,8 @@ class DataSync:
         return req.operation in ("DescribeTask", "ListTasks") or (
             req.operation or "").startswith(("CreateLocation", "CreateTask", "UpdateTask"))
 
-    def after_moto(self, req: AwsRequest, body: dict[str, Any]) -> dict[str, Any]:
+    def after_moto(self, req: AwsRequest, body: dict[str, Any],
+                   now: float = 0.0) -> dict[str, Any]:
         op = req.operation or ""
         if op.startswith("CreateLocation") or op == "CreateTask":
             arn = body.get("LocationArn") or body.get("TaskArn")

@@ -12,7 +12,10 @@ answers, for file systems created through moto's ``CreateFileSystem``:
   (https://docs.aws.amazon.com/fsx/latest/APIReference/API_CancelDataRepositoryTask.html)
 * ``CreateDataRepositoryAssociation`` / ``DescribeDataRepositoryAssociations`` /
   ``DeleteDataRepositoryAssociation`` — only what is needed to link a file system path to S3
-  (created ``AVAILABLE`` at once; no import on create, no auto import/export).
+  (created ``AVAILABLE`` at once; no import on create; ``S3.AutoImportPolicy`` and
+  ``S3.AutoExportPolicy`` are kept and answered, not acted on).
+* ``DescribeFileSystems`` (moto's, completed): a file system created with ``ImportPath``
+  answers its ``LustreConfiguration.DataRepositoryConfiguration`` as FSx does.
 
 The task shape follows API_DataRepositoryTask and API_CompletionReport (same reference) and the
 botocore model of ``fsx`` 2018-03-01 shipped with the pinned botocore, which carries the same
@@ -343,6 +346,30 @@ class Fsx:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seen))
             exported = S3Url(imported.bucket, f"FSxLustre{stamp}")
         return [Repository("", imported, exported)]
+
+    def after_moto(self, req: AwsRequest, body: dict[str, Any], now: float) -> dict[str, Any]:
+        """``DescribeFileSystems``: moto echoes ``LustreConfiguration`` as it was sent; FSx
+        answers a file system linked the older way (created with ``ImportPath``) with its
+        ``DataRepositoryConfiguration`` (API_DataRepositoryConfiguration: ``ImportPath``,
+        ``ExportPath`` — FSx's default when none was given —, ``AutoImportPolicy`` (default
+        ``NONE``), ``ImportedFileChunkSize`` (default 1,024 MiB), ``Lifecycle``)."""
+        for described in body.get("FileSystems") or []:
+            lustre = described.get("LustreConfiguration")
+            if not isinstance(lustre, dict) or not lustre.get("ImportPath"):
+                continue
+            fs = self._file_system(req.account, req.region, described.get("FileSystemId"))
+            if fs is None:
+                continue
+            [repo] = self.repositories(req.account, req.region, fs, now)[:1] or [None]
+            lustre["DataRepositoryConfiguration"] = {
+                "Lifecycle": "AVAILABLE",
+                "ImportPath": lustre.pop("ImportPath"),
+                "ExportPath": lustre.pop("ExportPath", None) or (str(repo.export) if repo else
+                                                                  None),
+                "ImportedFileChunkSize": lustre.pop("ImportedFileChunkSize", 1024),
+                "AutoImportPolicy": lustre.pop("AutoImportPolicy", "NONE"),
+            }
+        return body
 
     def fs_files(self, account: str, fs_id: str, repos: list[Repository]) -> dict[str, str]:
         """The file system's files: relative path → where it comes from (an S3 URL or

@@ -421,3 +421,30 @@ def test_fast_clock_runs_tasks_in_real_time(fsx, fs_id, ctl):
     while describe(fsx, task["TaskId"])["Lifecycle"] != "SUCCEEDED":
         assert time.monotonic() < deadline, "task did not finish in fast mode"
         time.sleep(0.02)
+
+
+def test_a_file_system_linked_the_older_way_answers_its_data_repository_configuration(
+        fsx: Any, s3: Any) -> None:
+    """API_DataRepositoryConfiguration: what DescribeFileSystems answers for a file system
+    created with ImportPath (moto alone echoes LustreConfiguration as sent)."""
+    make_bucket(s3, "older")
+    fs_id = make_file_system(fsx, import_path="s3://older/in")
+    [described] = fsx.describe_file_systems(FileSystemIds=[fs_id])["FileSystems"]
+    config = described["LustreConfiguration"]["DataRepositoryConfiguration"]
+    assert config["ImportPath"] == "s3://older/in"
+    assert config["ExportPath"].startswith("s3://older/FSxLustre")
+    assert (config["AutoImportPolicy"], config["Lifecycle"]) == ("NONE", "AVAILABLE")
+    assert "ImportPath" not in described["LustreConfiguration"]
+    # Linked by association instead: no DataRepositoryConfiguration; the association's
+    # automatic policies are answered as created.
+    linked = make_file_system(fsx, import_path=None)
+    assert "DataRepositoryConfiguration" not in fsx.describe_file_systems(
+        FileSystemIds=[linked])["FileSystems"][0]["LustreConfiguration"]
+    fsx.create_data_repository_association(
+        FileSystemId=linked, FileSystemPath="/raw", DataRepositoryPath="s3://older/raw",
+        S3={"AutoImportPolicy": {"Events": ["NEW"]},
+            "AutoExportPolicy": {"Events": ["NEW", "CHANGED"]}})
+    [dra] = fsx.describe_data_repository_associations(
+        Filters=[{"Name": "file-system-id", "Values": [linked]}])["Associations"]
+    assert dra["S3"] == {"AutoImportPolicy": {"Events": ["NEW"]},
+                         "AutoExportPolicy": {"Events": ["NEW", "CHANGED"]}}

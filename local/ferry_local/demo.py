@@ -20,7 +20,9 @@
    task, runs it, and on a changed definition updates the same task (no second one).
 7. The `ferry` CLI along the way: `ferry status` while the export runs and the waves wait,
    `ferry watch` on the export's run; Alice (role hpc-users) asking for a release through
-   submit's function URL, refused by the access policy (`ferry whoami` shows her rules); a
+   submit's function URL, refused by the access policy (`ferry whoami` shows her rules); an
+   import outside its file system's data repository associations, refused before it is
+   queued with the associations named; a
    person's long export submitted with `ferry submit`, then cancelled with `ferry cancel`
    (its report names the caller the URL verified, and why); `ferry history` at the end.
 8. Prints each completion report as the subscriber receives it, and stops everything.
@@ -242,6 +244,7 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
             _release(ferry, console, fs, report_path)
             _defined_task(ferry, console)
             _refused_by_the_policy(ferry, console, fs)
+            _misrouted(ferry, console)
             _cancelled_by_a_person(ferry, console, fs)
             _drained_before_teardown(ferry, console, fs)
             received = printer.wait(EXPECTED_REPORTS, timeout=60)
@@ -410,6 +413,28 @@ def _refused_by_the_policy(ferry: LocalFerry, console: Console, fs: str) -> None
     console.line("alice", "signed in as role hpc-users; her requests go to submit's URL")
     _cli(ferry, console, "whoami", key="ASIALOCALALICE")
     _cli(ferry, console, "submit", str(job_file), key="ASIALOCALALICE", check=False)
+
+
+def _misrouted(ferry: LocalFerry, console: Console) -> None:
+    """A job outside its file system's data repository associations is refused before it is
+    queued, naming the path, the rule and the associations (docs/job-spec.md, "Checked
+    against the file system's links to S3")."""
+    fsx = ferry.client("fsx")
+    fs = fsx.create_file_system(
+        FileSystemType="LUSTRE", StorageCapacity=1200, SubnetIds=["subnet-0123456789abcdef0"],
+        LustreConfiguration={"DeploymentType": "PERSISTENT_2"})["FileSystem"]["FileSystemId"]
+    for path, s3 in [("/projects/", {"AutoImportPolicy": {"Events": ["NEW", "CHANGED"]}}),
+                     ("/results/", {"AutoExportPolicy": {"Events": ["NEW", "CHANGED"]}})]:
+        fsx.create_data_repository_association(
+            FileSystemId=fs, FileSystemPath=path,
+            DataRepositoryPath=f"s3://{DATA_BUCKET}{path}", S3=s3)
+    console.line("created", f"FSx for Lustre {fs} linked by two associations: /projects/ "
+                            "(automatic import) and /results/ (automatic export)")
+    job_file = ferry.log_dir / "misrouted-import.json"
+    job_file.write_text(json.dumps({"name": "misrouted-import", "kind": "fsx_import",
+                                    "file_system_id": fs,
+                                    "paths": [f"s3://{DATA_BUCKET}/incoming/batch-7"]}))
+    _cli(ferry, console, "submit", str(job_file), check=False)
 
 
 def _cli(ferry: LocalFerry, console: Console, *args: str, check: bool = True,

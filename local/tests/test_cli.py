@@ -452,3 +452,79 @@ def test_a_job_cancelled_while_pending_ends_drain_and_watch_with_one_json_docume
     assert watched.returncode == 1, watched.stderr
     assert [json.loads(l) for l in watched.stdout.splitlines()] == [
         {"job": job, "state": "canceled", "run": None}]
+
+
+# ------------------------------------------------ links to S3: associations (issue 30)
+
+
+def linked_file_system(ferry: LocalFerry, bucket: str) -> tuple[str, str, str]:
+    """A file system linked by two associations: /ns1/ ↔ s3://bucket/ns1/ (automatic import)
+    and /raw/ ↔ s3://bucket/raw/ (automatic export). Returns (fs, dra of ns1, dra of raw)."""
+    fsx = ferry.client("fsx")
+    fs = fsx.create_file_system(
+        FileSystemType="LUSTRE", StorageCapacity=1200, SubnetIds=["subnet-0123456789abcdef0"],
+        LustreConfiguration={"DeploymentType": "PERSISTENT_2"})["FileSystem"]["FileSystemId"]
+    ids = [fsx.create_data_repository_association(
+        FileSystemId=fs, FileSystemPath=path, DataRepositoryPath=f"s3://{bucket}{path}",
+        S3=s3)["Association"]["AssociationId"]
+        for path, s3 in [("/ns1/", {"AutoImportPolicy": {"Events": ["NEW", "CHANGED"]}}),
+                         ("/raw/", {"AutoExportPolicy": {"Events": ["NEW"]}})]]
+    return fs, ids[0], ids[1]
+
+
+def test_a_job_outside_its_associations_is_refused_before_it_is_queued(
+        ferry: LocalFerry, world: World, tmp_path: pathlib.Path) -> None:
+    bucket = world.data_bucket
+    fs, ns1, raw = linked_file_system(ferry, bucket)
+    misrouted = job_file(tmp_path, {"name": "misrouted", "kind": "fsx_import",
+                                    "file_system_id": fs, "paths": [f"s3://{bucket}/ns2/x"]})
+    # validate --associations names the path, the rule and every association.
+    out = ferry_cli(ferry, "validate", "--associations", misrouted)
+    assert out.returncode == 1, out
+    assert f"job.paths[0]: s3://{bucket}/ns2/x is in no S3 path linked to {fs}" in out.stdout
+    assert f"{ns1} /ns1/ ↔ s3://{bucket}/ns1/ (AVAILABLE, automatic import NEW,CHANGED)" \
+        in out.stdout, out.stdout
+    assert f"{raw} /raw/ ↔ s3://{bucket}/raw/ (AVAILABLE, automatic export NEW)" in out.stdout
+    # Offline, the same file is valid: only the associations refuse it.
+    assert ferry_cli(ferry, "validate", misrouted).returncode == 0
+    # An export where FSx exports automatically is refused too.
+    clash = job_file(tmp_path, {"name": "clash", "kind": "fsx_export", "file_system_id": fs,
+                                "paths": ["raw/day-1"]})
+    out = ferry_cli(ferry, "validate", "--associations", clash)
+    assert out.returncode == 1 and f"reaches {raw} which exports automatically" in out.stdout
+    # submit refuses it before anything is queued.
+    out = ferry_cli(ferry, "submit", misrouted)
+    assert out.returncode != 0
+    assert "refused before queueing, its task would fail" in out.stderr, out.stderr
+    assert ferry.lane_jobs(lane_of_fs(fs)) == {}
+    # A job inside them passes and is queued.
+    good = job_file(tmp_path, {"name": "good", "kind": "fsx_release", "file_system_id": fs,
+                               "paths": ["ns1/old"]})
+    out = ferry_cli(ferry, "validate", "--associations", good)
+    assert out.returncode == 0 and "valid job" in out.stdout, out
+    submitted = submit_json(ferry, good)
+    assert submitted["lane"] == lane_of_fs(fs)
+    ferry.settle(lane_of_fs(fs), jobs=1)
+    # Its task ran on ns1's path: `tasks --association` keeps one association's tasks.
+    listed = {}
+    for dra in (ns1, raw):
+        out = ferry_cli(ferry, "tasks", fs, "--association", dra, "--json")
+        assert out.returncode == 0, out.stderr
+        listed[dra] = [t["kind"] for t in json.loads(out.stdout)["tasks"]]
+    assert listed == {ns1: ["RELEASE_DATA_FROM_FILESYSTEM"], raw: []}, listed
+    out = ferry_cli(ferry, "tasks", fs, "--association", "nope")
+    assert out.returncode != 0 and "--association: expected an association id" in out.stderr
+
+
+def test_a_failed_read_of_the_associations_lets_a_good_job_through_with_a_warning(
+        ferry: LocalFerry, world: World, tmp_path: pathlib.Path) -> None:
+    fs = ferry.file_system(world.data_bucket)
+    ferry.ctl.throttle("fsx", "DescribeFileSystems", probability=1.0, count=20)
+    job = job_file(tmp_path, {"name": "unread", "kind": "fsx_release", "file_system_id": fs,
+                              "paths": ["/"]})
+    out = ferry_cli(ferry, "submit", job, "--json")
+    assert out.returncode == 0, out.stderr
+    assert f"ferry: warning: the data repository links of {fs} could not be read" in out.stderr
+    assert json.loads(out.stdout.splitlines()[0])["lane"] == lane_of_fs(fs)
+    ferry.ctl.clear_faults()
+    ferry.settle(lane_of_fs(fs), jobs=1)

@@ -731,7 +731,7 @@ def test_a_failed_datasync_run_reports_its_task_report(ferry: LocalFerry, world:
 @pytest.mark.parametrize("case", ["missing file system", "rejected by FSx"])
 def test_a_job_that_cannot_start_is_reported(case: str, ferry: LocalFerry, reports: Inbox,
                                              file_system: Callable[..., tuple[str, str]]) -> None:
-    _, fs = file_system(objects={"data/a.dat": "a\n"})
+    bucket, fs = file_system(objects={"data/a.dat": "a\n"})
     job, error_type, reason = {
         # A well-formed id of a file system that does not exist: FSx FileSystemNotFound.
         "missing file system": ({"kind": "fsx_export", "file_system_id": "fs-0123456789abcdef0"},
@@ -742,7 +742,23 @@ def test_a_job_that_cannot_start_is_reported(case: str, ferry: LocalFerry, repor
                              "paths": ["s3://another-bucket/data"]}, "InvalidJob",
                             "another-bucket"),
     }[case]
-    job_id = submitted(ferry, {"name": unique("e2e-cannot"), **job})
+    if case == "rejected by FSx":
+        # submit's preflight would refuse it (below); when it cannot read the file system's
+        # links, the job goes through, with a warning, to the service's own refusal.
+        ferry.ctl.throttle("fsx", "DescribeFileSystems", probability=1.0, count=50)
+    answer = ferry.submit({"job": {"name": unique("e2e-cannot"), **job}})
+    ferry.ctl.clear_faults()
+    assert answer.ok, answer
+    # Neither could be checked: no such file system, or its links unreadable.
+    assert answer.payload["warning"].startswith(
+        f"the data repository links of {job['file_system_id']} could not be read "
+        f"({'NotFound' if case == 'missing file system' else 'Throttled'})"), answer.payload
+    if case == "rejected by FSx":
+        refused = ferry.submit({"job": {"name": unique("e2e-cannot"), **job}})
+        assert refused.error_type == "InvalidJob", refused
+        assert "job.paths[0]: s3://another-bucket/data is in no S3 path linked to" in \
+            refused.error_message and f"ImportPath s3://{bucket}" in refused.error_message, refused
+    job_id = answer.payload["job_id"]
     lane = lane_of_fs(job["file_system_id"])
     jobs = ferry.settle(lane)
     assert jobs[job_id]["state"] == "failed"

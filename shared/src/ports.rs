@@ -84,6 +84,9 @@ pub enum CancelOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskTarget {
     FileSystem(FileSystemId),
+    /// A file system's tasks that ran on one data repository association (`dra-…`: FSx's
+    /// `data-repository-association-id` filter).
+    Association(FileSystemId, String),
     DataSyncTask(DataSyncTaskArn),
 }
 
@@ -110,6 +113,16 @@ pub trait ListTasks {
         target: &TaskTarget,
         lifecycles: &[String],
     ) -> impl Future<Output = Result<Vec<ListedTask>, FerryError>> + Send;
+}
+
+/// How a file system is linked to S3 (its data repository associations, or its own
+/// configuration): what an FSx job's paths must lie in. `None`: this adapter does not read
+/// links (nothing is checked, nothing refused).
+pub trait ReadLinks {
+    fn read_links(
+        &self,
+        file_system: &FileSystemId,
+    ) -> impl Future<Output = Result<Option<crate::domain::links::Links>, FerryError>> + Send;
 }
 
 /// Cancels a running task.

@@ -188,6 +188,7 @@ pub(super) async fn active(
 pub(super) async fn list(
     client: &Client,
     file_system_id: &FileSystemId,
+    association: Option<&str>,
     lifecycles: &[String],
 ) -> Result<Vec<ListedTask>, FerryError> {
     let by_file_system = DataRepositoryTaskFilter::builder()
@@ -197,6 +198,13 @@ pub(super) async fn list(
     let mut request = client
         .describe_data_repository_tasks()
         .filters(by_file_system);
+    if let Some(id) = association {
+        let by_association = DataRepositoryTaskFilter::builder()
+            .name(DataRepositoryTaskFilterName::DataRepoAssociationId)
+            .values(id)
+            .build();
+        request = request.filters(by_association);
+    }
     if !lifecycles.is_empty() {
         let by_lifecycle = DataRepositoryTaskFilter::builder()
             .name(DataRepositoryTaskFilterName::TaskLifecycle)
@@ -320,6 +328,9 @@ pub(super) async fn cancel(client: &Client, task: &FsxTaskId) -> Result<CancelOu
     };
     Err(classify("CancelDataRepositoryTask", error, class))
 }
+
+mod links;
+pub(super) use links::read_links;
 
 #[cfg(test)]
 mod tests;

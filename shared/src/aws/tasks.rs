@@ -3,12 +3,13 @@
 use super::{datasync, fsx};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::{Service, ValidJob};
+use crate::domain::links::Links;
 use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::error::FerryError;
-use crate::ids::DataSyncExecutionArn;
+use crate::ids::{DataSyncExecutionArn, FileSystemId};
 use crate::ports::{
     ActiveTask, ActiveTasks, CancelOutcome, CancelTask, DescribeExecution, DescribeTask, ListTasks,
-    ListedTask, StartTask, TaskTarget,
+    ListedTask, ReadLinks, StartTask, TaskTarget,
 };
 
 /// Both services behind the three ports; each call goes to the service the job or handle names.
@@ -86,11 +87,18 @@ impl ListTasks for AwsTasks {
         lifecycles: &[String],
     ) -> Result<Vec<ListedTask>, FerryError> {
         match target {
-            TaskTarget::FileSystem(fs) => fsx::list(&self.fsx, fs, lifecycles).await,
+            TaskTarget::FileSystem(fs) => fsx::list(&self.fsx, fs, None, lifecycles).await,
+            TaskTarget::Association(fs, id) => fsx::list(&self.fsx, fs, Some(id), lifecycles).await,
             TaskTarget::DataSyncTask(task) => {
                 datasync::list(&self.datasync, task, lifecycles).await
             }
         }
+    }
+}
+
+impl ReadLinks for AwsTasks {
+    async fn read_links(&self, file_system: &FileSystemId) -> Result<Option<Links>, FerryError> {
+        fsx::read_links(&self.fsx, file_system).await.map(Some)
     }
 }
 

@@ -1,5 +1,10 @@
 //! The entries' adapter (`s3-trigger`, `submit`): Step Functions `StartExecution` of runner
-//! executions, and S3 `PutObject` (`s3-trigger`'s DataSync manifests).
+//! executions, S3 `PutObject` (`s3-trigger`'s DataSync manifests), and a file system's links
+//! to S3 (`submit`'s preflight: `fsx::links`, kept [`LINKS_TTL`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use aws_sdk_s3::primitives::ByteStream;
 use tracing::instrument;
@@ -7,18 +12,33 @@ use tracing::instrument;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
-use super::{classify, s3_class, send, sfn};
+use super::{classify, fsx, s3_class, send, sfn};
 use crate::budget;
 use crate::config::{ConfigError, ENV_ROUTES_URL};
+use crate::domain::links::Links;
 use crate::error::FerryError;
-use crate::ids::{S3Url, StateMachineArn};
-use crate::ports::{PutObject, ReadRoutes, StartExecution, StartOutcome, TokenAnswer, WakeRunners};
+use crate::ids::{FileSystemId, S3Url, StateMachineArn};
+use crate::ports::{
+    PutObject, ReadLinks, ReadRoutes, StartExecution, StartOutcome, TokenAnswer, WakeRunners,
+};
+
+/// How long a file system's links, once read, answer `submit`'s preflight: associations change
+/// rarely, and a job submitted right after one changed is at worst let through (its task then
+/// says what FSx says) or refused with the association list the read showed.
+pub const LINKS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// At most this many file systems' links are kept (the cache starts again past it).
+const LINKS_KEPT: usize = 1_000;
+
+type LinksCache = Arc<Mutex<HashMap<FileSystemId, (Instant, Links)>>>;
 
 /// Starts executions of the runner state machine and writes manifests.
 #[derive(Debug, Clone)]
 pub struct AwsTrigger {
     sfn: aws_sdk_sfn::Client,
     s3: aws_sdk_s3::Client,
+    /// None: links are not read (tests of the other ports).
+    fsx: Option<aws_sdk_fsx::Client>,
+    links: LinksCache,
     state_machine_arn: StateMachineArn,
     /// The account of the state machine: manifests are only written to buckets it owns.
     bucket_owner: Option<String>,
@@ -31,6 +51,13 @@ impl AwsTrigger {
             aws_sdk_s3::Client::new(config),
             state_machine_arn,
         )
+        .with_fsx(aws_sdk_fsx::Client::new(config))
+    }
+
+    /// Reads file systems' links with `fsx` (building a client does no I/O).
+    pub fn with_fsx(mut self, fsx: aws_sdk_fsx::Client) -> Self {
+        self.fsx = Some(fsx);
+        self
     }
 
     pub fn from_clients(
@@ -41,9 +68,37 @@ impl AwsTrigger {
         AwsTrigger {
             sfn,
             s3,
+            fsx: None,
+            links: LinksCache::default(),
             bucket_owner: state_machine_arn.account_id(),
             state_machine_arn,
         }
+    }
+}
+
+impl ReadLinks for AwsTrigger {
+    async fn read_links(&self, file_system: &FileSystemId) -> Result<Option<Links>, FerryError> {
+        let kept = self
+            .links
+            .lock()
+            .ok()
+            .and_then(|c| c.get(file_system).cloned());
+        if let Some((read_at, links)) = kept
+            && read_at.elapsed() < LINKS_TTL
+        {
+            return Ok(Some(links));
+        }
+        let Some(client) = &self.fsx else {
+            return Ok(None);
+        };
+        let links = fsx::read_links(client, file_system).await?;
+        if let Ok(mut cache) = self.links.lock() {
+            if cache.len() >= LINKS_KEPT {
+                cache.clear();
+            }
+            cache.insert(file_system.clone(), (Instant::now(), links.clone()));
+        }
+        Ok(Some(links))
     }
 }
 

@@ -12,10 +12,12 @@
 //! - [`parse`]: serde with field paths, for every input Ferry reads.
 //! - [`text`]: bounded text and hex digests.
 //! - [`access`]: the access policy: which verified caller may submit or cancel which jobs.
+//! - [`links`]: how a file system is linked to S3, and whether an FSx job fits its links.
 
 pub mod access;
 pub mod idempotency;
 pub mod job;
+pub mod links;
 pub mod outcome;
 pub mod parse;
 pub mod paths;

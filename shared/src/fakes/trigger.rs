@@ -1,14 +1,15 @@
 //! [`FakeTrigger`]: in-memory Step Functions (executions, task tokens) and S3 writes, for the
 //! entries and the runners' wakes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use super::{FakeFailure, Shared};
+use crate::domain::links::Links;
 use crate::error::FerryError;
-use crate::ids::S3Url;
+use crate::ids::{FileSystemId, S3Url};
 use crate::ports::{
-    KeepRunnersWaiting, PutObject, ReadRoutes, StartExecution, StartOutcome, TokenAnswer,
-    WakeRunners,
+    KeepRunnersWaiting, PutObject, ReadLinks, ReadRoutes, StartExecution, StartOutcome,
+    TokenAnswer, WakeRunners,
 };
 
 /// In-memory Step Functions and S3 for `s3-trigger`: one execution per name, like a standard
@@ -31,6 +32,8 @@ struct TriggerState {
     start_calls: u32,
     fail_starts: VecDeque<FakeFailure>,
     fail_puts: u32,
+    /// Links by file system, for `submit`'s preflight; none set: links are not read.
+    links: Option<Result<HashMap<FileSystemId, Links>, FakeFailure>>,
 }
 
 impl FakeTrigger {
@@ -57,9 +60,34 @@ impl FakeTrigger {
         self.state.lock().fail_starts.push_back(failure);
     }
 
+    /// Answers `read_links` with these links (a file system not among them: linked to
+    /// nothing).
+    pub fn set_links(&self, links: HashMap<FileSystemId, Links>) {
+        self.state.lock().links = Some(Ok(links));
+    }
+
+    /// Makes every `read_links` fail with `failure`.
+    pub fn fail_links(&self, failure: FakeFailure) {
+        self.state.lock().links = Some(Err(failure));
+    }
+
     /// Makes the next `count` writes fail.
     pub fn fail_next_puts(&self, count: u32) {
         self.state.lock().fail_puts += count;
+    }
+}
+
+impl ReadLinks for FakeTrigger {
+    async fn read_links(&self, file_system: &FileSystemId) -> Result<Option<Links>, FerryError> {
+        match &self.state.lock().links {
+            None => Ok(None),
+            Some(Err(failure)) => Err(failure.into_error()),
+            Some(Ok(by_fs)) => Ok(Some(by_fs.get(file_system).cloned().unwrap_or(
+                Links::Associations {
+                    associations: Vec::new(),
+                },
+            ))),
+        }
     }
 }
 

@@ -29,12 +29,13 @@
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{now_millis, timing};
 use crate::config::SubmitConfig;
-use crate::domain::parse;
-use crate::error::FerryError;
+use crate::domain::job::{Service, ValidJob};
+use crate::domain::{links, parse};
+use crate::error::{FerryError, FieldErrors};
 use crate::lanes::LaneId;
 use crate::lanes::intake::{self, Caller, cancel};
 pub use crate::lanes::intake::{CancelInput, SubmitInput, Submitted};
@@ -45,7 +46,7 @@ use crate::lanes::record::Millis;
 use crate::lanes::runner::{self, Cancelled, Kicked};
 use crate::metrics::{self, Emf, Unit};
 use crate::ports::{
-    LaneLease, LaneQueue, LaneRuns, LaneView, StartExecution, WakeRunners, WakeSlots,
+    LaneLease, LaneQueue, LaneRuns, LaneView, ReadLinks, StartExecution, WakeRunners, WakeSlots,
 };
 
 /// What `submit` answers: the job queued, what the sweep did, or what a cancel did.
@@ -109,9 +110,10 @@ struct CancelEnvelope {
     cancel: CancelInput,
 }
 
-/// `ports`: the runner state machine (to start runners) and the lane table.
+/// `ports`: the runner state machine (to start runners, and to read a file system's links to
+/// S3 for the preflight) and the lane table.
 pub async fn handle<
-    S: StartExecution + WakeRunners,
+    S: StartExecution + WakeRunners + ReadLinks,
     L: LaneView + LaneQueue + LaneLease + LaneRuns + WakeSlots,
 >(
     ports: &(S, L),
@@ -146,14 +148,52 @@ pub async fn handle<
     }
     let input: SubmitInput = parse::from_value(event.payload, "")?;
     let timing = timing(&config.lanes);
-    intake::submit(
+    input.check_source()?;
+    let job = input.job.clone().validate(&config.tasks.limits)?;
+    let warning = preflight(runners, &job).await?;
+    let submitted = intake::submit_validated(
         ports,
-        config,
-        (&input, Caller::Unverified),
+        (&input, job, Caller::Unverified),
         (&request_id, timing),
     )
-    .await
-    .map(SubmitOutput::Submitted)
+    .await?;
+    Ok(SubmitOutput::Submitted(Submitted {
+        warning,
+        ..submitted
+    }))
+}
+
+/// The preflight (issue 30, [`links::problems`]): an FSx job whose task would fail on its file
+/// system's links to S3 is refused before it is queued (`InvalidJob`, each problem naming the
+/// field, the rule and the associations). Links that cannot be read let the job through with
+/// the warning returned (its task would say the same thing later); links this deployment does
+/// not read check nothing.
+async fn preflight<R: ReadLinks>(reader: &R, job: &ValidJob) -> Result<Option<String>, FerryError> {
+    let Service::Fsx(fsx) = job.service() else {
+        return Ok(None);
+    };
+    match reader.read_links(&fsx.file_system_id).await {
+        Ok(None) => Ok(None),
+        Ok(Some(read)) => {
+            let errors = links::problems(job, &read);
+            if errors.is_empty() {
+                Ok(None)
+            } else {
+                Err(FerryError::InvalidJob(FieldErrors { errors }))
+            }
+        }
+        Err(e) => {
+            warn!(
+                error_type = e.error_type(),
+                "the job's file system links were not read: not checked against them"
+            );
+            Ok(Some(format!(
+                "the data repository links of {} could not be read ({}), so the job was not checked against them",
+                fsx.file_system_id,
+                e.error_type()
+            )))
+        }
+    }
 }
 
 /// Replaces the runner a status change event reports stopped (see the module's summary).

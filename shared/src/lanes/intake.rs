@@ -124,6 +124,10 @@ pub struct Submitted {
     /// `false`: the job was submitted before (a duplicate delivery or the same `id`).
     pub enqueued: bool,
     pub runner: Kicked,
+    /// What the caller should know: the job went through unchecked (its file system's links
+    /// to S3 could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl SubmitInput {
@@ -247,5 +251,6 @@ async fn enqueue_and_kick<S: StartExecution, L: LaneView + LaneQueue + LaneLease
         lane,
         enqueued,
         runner,
+        warning: None,
     })
 }

@@ -21,7 +21,7 @@ const BOB: &str = "arn:aws:sts::111122223333:assumed-role/hpc-users/bob";
 const OPERATOR: &str = "arn:aws:iam::111122223333:role/ferry-operators";
 const FS: &str = "fs-0123456789abcdef0";
 
-fn config(access: bool) -> SubmitConfig {
+pub(crate) fn config(access: bool) -> SubmitConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/access.example.json");
     let policy = std::fs::read_to_string(path).unwrap();
     SubmitConfig {
@@ -33,7 +33,7 @@ fn config(access: bool) -> SubmitConfig {
 }
 
 /// A function URL request (payload format 2.0) from `caller` (`None`: no IAM identity).
-fn request(caller: Option<&str>, method: &str, body: &Value) -> Value {
+pub(crate) fn request(caller: Option<&str>, method: &str, body: &Value) -> Value {
     let mut context = json!({
         "accountId": "111122223333", "apiId": "url-id", "domainName": "url-id.lambda-url.us-east-1.on.aws",
         "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "198.51.100.7", "userAgent": "test"},

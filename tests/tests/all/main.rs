@@ -8,6 +8,7 @@
 //! - `hostile_input`: hostile batches, keys and job specs (proptest), never a panic;
 //! - `lanes`, `wake`: the lane protocol and DataSync wake-ups through the handlers;
 //! - `limits`: the largest legal inputs against every AWS limit;
+//! - `links`: submit's preflight against a file system's links to S3;
 //! - `notify`: completion reports;
 //! - `s3_trigger`: uploads to jobs;
 //! - `security`: logs, IAM derived from the code, encryption;
@@ -18,6 +19,7 @@ mod fixtures;
 mod hostile_input;
 mod lanes;
 mod limits;
+mod links;
 mod notify;
 mod s3_trigger;
 mod security;

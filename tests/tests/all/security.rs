@@ -100,6 +100,15 @@ fn answer(request: &http::Request<aws_sdk_s3::primitives::SdkBody>) -> http::Res
                "CreationTime": 1_763_700_000, "FileSystemId": FS})
     };
     let json = match target {
+        // submit's preflight: the links cannot be read, so the job goes through with a warning
+        // (and the warning's log line must hold no payload either).
+        "DescribeFileSystems" => {
+            return response(
+                400,
+                json!({"__type": "FileSystemNotFound", "Message": "no such file system"})
+                    .to_string(),
+            );
+        }
         "CreateDataRepositoryTask" => json!({"DataRepositoryTask": fsx_task("PENDING")}),
         "DescribeDataRepositoryTasks" => json!({"DataRepositoryTasks": [fsx_task("EXECUTING")]}),
         "CancelDataRepositoryTask" => json!({"TaskId": TASK_ID, "Lifecycle": "CANCELING"}),

@@ -18,6 +18,15 @@ use crate::domain::status::{TaskHandle, TaskSnapshot};
 use crate::ids::FileSystemId;
 use crate::ports::{CancelOutcome, CancelTask, DescribeTask, ListTasks, StartTask, TaskTarget};
 
+/// A request's filters as (name, values), whichever filter type the operation takes.
+fn named<'a>(
+    filters: impl Iterator<Item = (Option<&'a str>, &'a [String])>,
+) -> Vec<(String, Vec<String>)> {
+    filters
+        .map(|(name, values)| (name.unwrap_or_default().to_owned(), values.to_vec()))
+        .collect()
+}
+
 fn tasks_fsx(rules: &[&Rule]) -> AwsTasks {
     AwsTasks::from_clients(mock_client_of!(fsx, rules), mock_client_of!(ds, &[]))
 }
@@ -450,16 +459,11 @@ async fn fsx_lists_a_file_system_s_tasks_by_lifecycle_on_every_page() {
         ]
     );
     let req = last(&seen);
-    let filters: Vec<(String, Vec<String>)> = req
-        .filters()
-        .iter()
-        .map(|f| {
-            (
-                f.name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
-                f.values().to_vec(),
-            )
-        })
-        .collect();
+    let filters: Vec<(String, Vec<String>)> = named(
+        req.filters()
+            .iter()
+            .map(|f| (f.name().map(|n| n.as_str()), f.values())),
+    );
     assert_eq!(
         filters,
         [
@@ -467,4 +471,197 @@ async fn fsx_lists_a_file_system_s_tasks_by_lifecycle_on_every_page() {
             ("task-lifecycle".to_owned(), wanted.to_vec()),
         ]
     );
+}
+
+// ---------- links: DescribeFileSystems, DescribeDataRepositoryAssociations ----------
+
+mod links {
+    use fsx::operation::describe_data_repository_associations::DescribeDataRepositoryAssociationsOutput;
+    use fsx::operation::describe_file_systems::DescribeFileSystemsOutput;
+    use fsx::types::{
+        AutoExportPolicy, AutoImportPolicy, DataRepositoryAssociation, DataRepositoryConfiguration,
+        DataRepositoryLifecycle, EventType, FileSystem, LustreFileSystemConfiguration,
+        S3DataRepositoryConfiguration,
+    };
+
+    use super::*;
+    use crate::domain::links::{Association, Links};
+    use crate::ports::ReadLinks;
+
+    fn file_system(config: Option<DataRepositoryConfiguration>) -> Rule {
+        mock!(fsx::Client::describe_file_systems).then_output(move || {
+            let lustre = LustreFileSystemConfiguration::builder()
+                .set_data_repository_configuration(config.clone())
+                .build();
+            DescribeFileSystemsOutput::builder()
+                .file_systems(
+                    FileSystem::builder()
+                        .file_system_id(FS)
+                        .lustre_configuration(lustre)
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    fn dra(id: &str, path: &str, export: bool) -> DataRepositoryAssociation {
+        let mut s3 = S3DataRepositoryConfiguration::builder().auto_import_policy(
+            AutoImportPolicy::builder()
+                .events(EventType::New)
+                .events(EventType::Changed)
+                .build(),
+        );
+        if export {
+            s3 = s3.auto_export_policy(AutoExportPolicy::builder().events(EventType::New).build());
+        }
+        DataRepositoryAssociation::builder()
+            .association_id(id)
+            .file_system_id(FS)
+            .file_system_path(path)
+            .data_repository_path(format!("s3://data{path}"))
+            .lifecycle(DataRepositoryLifecycle::Available)
+            .s3(s3.build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn associations_are_read_on_every_page_with_their_automatic_policies() {
+        let (first, first_seen) = capturing(
+            mock!(fsx::Client::describe_data_repository_associations)
+                .match_requests(|r| r.next_token().is_none()),
+            || {
+                DescribeDataRepositoryAssociationsOutput::builder()
+                    .associations(dra("dra-0000000000000001", "/ns1/", false))
+                    .next_token("page-2")
+                    .build()
+            },
+        );
+        let second = mock!(fsx::Client::describe_data_repository_associations)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                DescribeDataRepositoryAssociationsOutput::builder()
+                    .associations(dra("dra-0000000000000002", "/raw/", true))
+                    .build()
+            });
+        let tasks = tasks_fsx(&[&file_system(None), &first, &second]);
+        let links = tasks
+            .read_links(&FileSystemId::parse(FS).unwrap())
+            .await
+            .unwrap();
+        let Some(Links::Associations { associations }) = links else {
+            panic!("{links:?}")
+        };
+        assert_eq!(
+            associations,
+            [
+                Association {
+                    id: "dra-0000000000000001".into(),
+                    file_system_path: "/ns1/".into(),
+                    data_repository_path: "s3://data/ns1/".into(),
+                    lifecycle: "AVAILABLE".into(),
+                    auto_import: vec!["NEW".into(), "CHANGED".into()],
+                    auto_export: vec![],
+                },
+                Association {
+                    id: "dra-0000000000000002".into(),
+                    file_system_path: "/raw/".into(),
+                    data_repository_path: "s3://data/raw/".into(),
+                    lifecycle: "AVAILABLE".into(),
+                    auto_import: vec!["NEW".into(), "CHANGED".into()],
+                    auto_export: vec!["NEW".into()],
+                },
+            ]
+        );
+        let filters: Vec<(String, Vec<String>)> = named(
+            last(&first_seen)
+                .filters()
+                .iter()
+                .map(|f| (f.name().map(|n| n.as_str()), f.values())),
+        );
+        assert_eq!(
+            filters,
+            [("file-system-id".to_owned(), vec![FS.to_owned()])]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_system_linked_the_older_way_is_read_from_its_own_configuration() {
+        let config = DataRepositoryConfiguration::builder()
+            .import_path("s3://repo")
+            .export_path("s3://repo/FSxLustre20260101T000000Z")
+            .auto_import_policy(fsx::types::AutoImportPolicyType::New)
+            .lifecycle(DataRepositoryLifecycle::Available)
+            .build();
+        // No association is asked for: the older link excludes them.
+        let associations = mock!(fsx::Client::describe_data_repository_associations)
+            .then_output(|| DescribeDataRepositoryAssociationsOutput::builder().build());
+        let tasks = tasks_fsx(&[&file_system(Some(config)), &associations]);
+        let links = tasks
+            .read_links(&FileSystemId::parse(FS).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            links.expect("read"),
+            Links::FileSystem {
+                import_path: "s3://repo".into(),
+                export_path: Some("s3://repo/FSxLustre20260101T000000Z".into()),
+                auto_import: Some("NEW".into()),
+                lifecycle: Some("AVAILABLE".into()),
+            }
+        );
+        assert_eq!(associations.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_system_is_not_found() {
+        let missing = mock!(fsx::Client::describe_file_systems).then_error(|| {
+            fsx::operation::describe_file_systems::DescribeFileSystemsError::FileSystemNotFound(
+                fsx::types::error::FileSystemNotFound::builder()
+                    .message("no such file system")
+                    .build(),
+            )
+        });
+        let error = tasks_fsx(&[&missing])
+            .read_links(&FileSystemId::parse(FS).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "NotFound", "{error}");
+        // An answer that lists no file system says the same.
+        let none = mock!(fsx::Client::describe_file_systems)
+            .then_output(|| DescribeFileSystemsOutput::builder().build());
+        let error = tasks_fsx(&[&none])
+            .read_links(&FileSystemId::parse(FS).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "NotFound", "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_associations_tasks_are_listed_with_its_filter() {
+        let (rule, seen) = capturing(mock!(fsx::Client::describe_data_repository_tasks), || {
+            fsx::operation::describe_data_repository_tasks::DescribeDataRepositoryTasksOutput::builder()
+                .build()
+        });
+        let target = TaskTarget::Association(
+            FileSystemId::parse(FS).unwrap(),
+            "dra-0000000000000001".into(),
+        );
+        tasks_fsx(&[&rule]).list_tasks(&target, &[]).await.unwrap();
+        let names: Vec<(String, Vec<String>)> = named(
+            last(&seen)
+                .filters()
+                .iter()
+                .map(|f| (f.name().map(|n| n.as_str()), f.values())),
+        );
+        assert_eq!(
+            names,
+            [
+                ("file-system-id".to_owned(), vec![FS.to_owned()]),
+                (
+                    "data-repository-association-id".to_owned(),
+                    vec!["dra-0000000000000001".to_owned()]
+                ),
+            ]
+        );
+    }
 }

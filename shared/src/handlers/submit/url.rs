@@ -21,12 +21,12 @@ use crate::domain::access::{Action, Policy, Principal, Request, Whoami};
 use crate::domain::job::JobKind;
 use crate::domain::parse;
 use crate::error::FerryError;
-use crate::lanes::intake::{self, Caller, CancelAnswer, CancelInput, SubmitInput};
+use crate::lanes::intake::{self, Caller, CancelAnswer, CancelInput, SubmitInput, Submitted};
 use crate::lanes::record::Millis;
 use crate::lanes::runner::Cancelled;
 use crate::lanes::{JobId, LaneId};
 use crate::ports::{
-    LaneLease, LaneQueue, LaneRuns, LaneView, StartExecution, WakeRunners, WakeSlots,
+    LaneLease, LaneQueue, LaneRuns, LaneView, ReadLinks, StartExecution, WakeRunners, WakeSlots,
 };
 
 /// Whether `payload` is a function URL request (payload format 2.0: `rawPath` and
@@ -133,7 +133,7 @@ pub fn respond(answer: Result<SubmitOutput, FerryError>) -> SubmitOutput {
 /// Does what one function URL request asks (see the module's summary); [`respond`] makes the
 /// HTTP response.
 pub async fn answer<
-    S: StartExecution + WakeRunners,
+    S: StartExecution + WakeRunners + ReadLinks,
     L: LaneView + LaneQueue + LaneLease + LaneRuns + WakeSlots,
 >(
     ports: &(S, L),
@@ -180,13 +180,17 @@ pub async fn answer<
     let lane = LaneId::of(&job).to_string();
     let rule = allow(caller, Action::Submit, job.spec().kind, &lane)?;
     info!(caller = %principal, rule, lane, "submit allowed");
-    intake::submit_validated(
+    let warning = super::preflight(&ports.0, &job).await?;
+    let submitted = intake::submit_validated(
         ports,
         (&input, job, Caller::Verified(&principal)),
         (request_id, timing),
     )
-    .await
-    .map(SubmitOutput::Submitted)
+    .await?;
+    Ok(SubmitOutput::Submitted(Submitted {
+        warning,
+        ..submitted
+    }))
 }
 
 /// A verified caller's cancel: of its own job (`cancel`), or of anyone's (`cancel-others`).
