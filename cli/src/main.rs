@@ -13,6 +13,7 @@ mod cancel;
 mod deploy;
 mod drain;
 mod history;
+mod init;
 mod links;
 mod notifications;
 mod plan;
@@ -93,6 +94,9 @@ enum Command {
     /// Who you are to Ferry (as submit's function URL verifies you) and what the access
     /// policy lets you submit and cancel.
     Whoami(whoami::WhoamiArgs),
+    /// Read a file system's data repository associations and write the routes and export
+    /// schedules Ferry should run there, skipping what FSx imports and exports itself.
+    Init(init::InitArgs),
 }
 
 /// Output options shared by the commands that print records.
@@ -167,6 +171,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Watch(args) => watch::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,
+        Command::Init(args) => init::run(args).await,
         Command::Notifications(args) => notifications::run(&args).await,
         Command::Drain(args) => drain::run(args).await,
         Command::Whoami(args) => whoami::run(args).await,

@@ -528,3 +528,33 @@ def test_a_failed_read_of_the_associations_lets_a_good_job_through_with_a_warnin
     assert json.loads(out.stdout.splitlines()[0])["lane"] == lane_of_fs(fs)
     ferry.ctl.clear_faults()
     ferry.settle(lane_of_fs(fs), jobs=1)
+
+
+def test_init_writes_routes_and_schedules_that_validate_and_skips_what_fsx_does_itself(
+        ferry: LocalFerry, world: World, tmp_path: pathlib.Path) -> None:
+    bucket = world.data_bucket
+    fs, ns1, raw = linked_file_system(ferry, bucket)
+    out = tmp_path / "init"
+    done = ferry_cli(ferry, "init", fs, "--out", str(out), "--report",
+                     f"s3://{bucket}/ns1/ferry-reports")
+    assert done.returncode == 0, done.stderr
+    # /ns1/ imports automatically: no route; /raw/ does not: one route, for its S3 path.
+    routes = json.loads((out / "routes.json").read_text())
+    assert [(r["name"], r["bucket"], r["prefix"], r["job"]["kind"]) for r in routes] == [
+        ("import-raw", bucket, "raw/", "fsx_import")]
+    # /raw/ exports automatically: no schedule; /ns1/ does not: one export of its directory.
+    schedules = sorted(p.name for p in (out / "schedules").iterdir())
+    assert schedules == ["export-ns1.json"]
+    event = json.loads((out / "schedules" / "export-ns1.json").read_text())
+    assert event["job"]["paths"] == ["ns1"] and event["job"]["file_system_id"] == fs
+    assert f"{ns1} /ns1/" in done.stdout and "FSx imports NEW, CHANGED objects itself" \
+        in done.stdout, done.stdout
+    assert f"{raw} /raw/" in done.stdout and "FSx exports NEW files itself" in done.stdout
+    # What it wrote validates, against the associations too.
+    checked = ferry_cli(ferry, "validate", "--associations", str(out / "routes.json"),
+                        str(out / "schedules" / "export-ns1.json"))
+    assert checked.returncode == 0, checked.stdout
+    # It never overwrites without --force.
+    again = ferry_cli(ferry, "init", fs, "--out", str(out))
+    assert again.returncode == 1 and "exists: give --force" in again.stderr, again.stderr
+    assert ferry_cli(ferry, "init", fs, "--out", str(out), "--force").returncode == 0
