@@ -112,7 +112,7 @@ pub fn propose(
         Links::Associations { associations } => {
             for a in associations {
                 let name = unique(&mut names, &a.file_system_path);
-                let step = association(fs, a, &name, report, &mut proposal)?;
+                let step = association(fs, a, &name, report, &mut proposal);
                 proposal.plan.push(step);
             }
         }
@@ -127,9 +127,9 @@ pub fn propose(
                 Some(policy) => {
                     format!("FSx imports changes itself (AutoImportPolicy {policy}): no route")
                 }
-                None => proposal.route(fs, import_path, &name, report)?,
+                None => proposal.route(fs, import_path, &name, report),
             };
-            let export = proposal.schedule(fs, None, &name, report)?;
+            let export = proposal.schedule(fs, None, &name, report);
             proposal.plan.push(Step {
                 link: format!("ImportPath {import_path}"),
                 import,
@@ -164,9 +164,9 @@ fn association(
     name: &str,
     report: Option<&str>,
     proposal: &mut Proposal,
-) -> Result<Step, Failure> {
+) -> Step {
     let import = if a.auto_import.is_empty() {
-        proposal.route(fs, &a.data_repository_path, name, report)?
+        proposal.route(fs, &a.data_repository_path, name, report)
     } else {
         let missing: Vec<&str> = ["NEW", "CHANGED", "DELETED"]
             .into_iter()
@@ -186,7 +186,7 @@ fn association(
     };
     let export = if a.auto_export.is_empty() {
         let dir = a.file_system_path.trim_matches('/');
-        proposal.schedule(fs, (!dir.is_empty()).then_some(dir), name, report)?
+        proposal.schedule(fs, (!dir.is_empty()).then_some(dir), name, report)
     } else {
         format!(
             "FSx exports {} files itself (automatic export): no export schedule (an export task would be refused)",
@@ -200,11 +200,11 @@ fn association(
     if a.lifecycle != "AVAILABLE" {
         link.push_str(": not AVAILABLE, tasks there may fail until it is");
     }
-    Ok(Step {
+    Step {
         link,
         import,
         export,
-    })
+    }
 }
 
 impl Proposal {
@@ -215,7 +215,7 @@ impl Proposal {
         s3_path: &str,
         name: &str,
         report: Option<&str>,
-    ) -> Result<String, Failure> {
+    ) -> String {
         let rest = s3_path.strip_prefix("s3://").unwrap_or(s3_path);
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = match prefix.trim_end_matches('/') {
@@ -230,9 +230,7 @@ impl Proposal {
         }
         self.routes
             .push(json!({"name": route_name, "bucket": bucket, "prefix": prefix, "job": job}));
-        Ok(format!(
-            "route {route_name}: uploads under s3://{bucket}/{prefix} become fsx_import jobs"
-        ))
+        format!("route {route_name}: uploads under s3://{bucket}/{prefix} become fsx_import jobs")
     }
 
     /// A schedule's submit event exporting `dir` (None: the whole file system).
@@ -242,7 +240,7 @@ impl Proposal {
         dir: Option<&str>,
         name: &str,
         report: Option<&str>,
-    ) -> Result<String, Failure> {
+    ) -> String {
         let schedule_name = format!("export-{name}");
         let mut job = json!({"name": schedule_name, "kind": "fsx_export",
                              "file_system_id": fs.as_str()});
@@ -254,10 +252,10 @@ impl Proposal {
         }
         let file = format!("schedules/{schedule_name}.json");
         self.schedules.push((schedule_name, json!({ "job": job })));
-        Ok(format!(
+        format!(
             "no automatic export: schedule {file} exports {}",
             dir.map_or("the whole file system".to_owned(), |d| format!("{d}/"))
-        ))
+        )
     }
 }
 

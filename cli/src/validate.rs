@@ -39,21 +39,20 @@ pub async fn run(files: &[PathBuf], allowed_buckets: Option<&str>, associations:
     let mut all_valid = true;
     for file in files {
         let mut checked = check(file, &limits, allowed_buckets);
-        if let (Some(tasks), Ok(what)) = (&tasks, &checked)
-            && let Some(job) = job_in(file, &limits)
-        {
-            match crate::links::check(tasks, &job).await {
+        if let (Some(tasks), Ok((what, Some(job)))) = (&tasks, &checked) {
+            match crate::links::check(tasks, job).await {
                 Verdict::Fits => {}
                 Verdict::Refused(problems) => checked = Err(problems),
                 Verdict::Unknown(why) => {
-                    checked = Ok(format!(
-                        "{what} (not checked against its associations: {why})"
+                    checked = Ok((
+                        format!("{what} (not checked against its associations: {why})"),
+                        None,
                     ))
                 }
             }
         }
         match checked {
-            Ok(what) => println!("{}: valid {what}", file.display()),
+            Ok((what, _)) => println!("{}: valid {what}", file.display()),
             Err(problems) => {
                 all_valid = false;
                 println!("{}: invalid", file.display());
@@ -70,27 +69,13 @@ pub async fn run(files: &[PathBuf], allowed_buckets: Option<&str>, associations:
     }
 }
 
-/// The job a valid job spec or submit event holds (None for routes and policies).
-fn job_in(file: &Path, limits: &Limits) -> Option<ValidJob> {
-    let value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
-    let spec: JobSpec = match value.get("job") {
-        Some(job) => parse::from_value(job.clone(), "job").ok()?,
-        None if value.get("rules").is_none() && value.is_object() => {
-            parse::from_value(value, "job").ok()?
-        }
-        None => return None,
-    };
-    spec.validate(limits).ok()
-}
-
-/// What the file is when valid (`job "x" on lane fsx:fs-...`, `routes file (3 routes)`), or
-/// its problems.
+/// What the file is when valid (`job "x" on lane fsx:fs-...`, `routes file (3 routes)`) and
+/// the job it holds (a job spec or a submit event), or its problems.
 pub fn check(
     file: &Path,
     limits: &Limits,
     allowed_buckets: Option<&str>,
-) -> Result<String, Vec<String>> {
+) -> Result<(String, Option<ValidJob>), Vec<String>> {
     let text = std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read: {e}")])?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| vec![format!("not JSON: {e}")])?;
@@ -106,10 +91,13 @@ pub fn check(
             if !unreachable.is_empty() {
                 return Err(unreachable);
             }
-            Ok(format!(
-                "routes file ({} route{})",
-                routes.len(),
-                if routes.len() == 1 { "" } else { "s" }
+            Ok((
+                format!(
+                    "routes file ({} route{})",
+                    routes.len(),
+                    if routes.len() == 1 { "" } else { "s" }
+                ),
+                None,
             ))
         }
         // What the submit function takes: `{"job": ..., "id"|"occurrence": ...}` (a schedule's
@@ -121,25 +109,24 @@ pub fn check(
                 other => vec![other.to_string()],
             })?;
             let job = input.job.validate(limits).map_err(listed)?;
-            Ok(format!(
+            let what = format!(
                 "submit event: job {:?} on lane {}",
                 job.spec().name,
                 LaneId::of(&job)
-            ))
+            );
+            Ok((what, Some(job)))
         }
         // An access policy (`AccessPolicy`, docs/access.md), checked as submit's cold start does.
         serde_json::Value::Object(ref fields) if fields.contains_key("rules") => {
             let policy = Policy::parse(&text).map_err(listed)?;
-            Ok(format!("access policy (rules {})", policy.rule_names().join(", ")))
+            let what = format!("access policy (rules {})", policy.rule_names().join(", "));
+            Ok((what, None))
         }
         serde_json::Value::Object(_) => {
             let spec: JobSpec = parse::from_value(value, "job").map_err(listed)?;
             let job = spec.validate(limits).map_err(listed)?;
-            Ok(format!(
-                "job {:?} on lane {}",
-                job.spec().name,
-                LaneId::of(&job)
-            ))
+            let what = format!("job {:?} on lane {}", job.spec().name, LaneId::of(&job));
+            Ok((what, Some(job)))
         }
         _ => Err(vec![
             "expected a job spec, a submit event or an access policy (a JSON object), or routes (a JSON array)"

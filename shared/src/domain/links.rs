@@ -26,8 +26,9 @@
 
 use std::fmt;
 
-use crate::domain::job::{JobKind, Service, ValidJob};
+use crate::domain::job::{JobKind, JobSpec, Service, ValidJob};
 use crate::error::FieldError;
+use crate::ids::FileSystemId;
 
 fn at(field: impl Into<String>, problem: String) -> FieldError {
     FieldError {
@@ -72,22 +73,20 @@ pub enum Links {
 }
 
 impl Links {
-    /// Linked S3 paths, with what reads them: (S3 path, association or None).
-    fn repositories(&self) -> Vec<(&str, Option<&Association>)> {
+    /// The linked S3 paths.
+    fn s3_paths(&self) -> Vec<&str> {
         match self {
             Links::Associations { associations } => associations
                 .iter()
-                .map(|a| (a.data_repository_path.as_str(), Some(a)))
+                .map(|a| a.data_repository_path.as_str())
                 .collect(),
             Links::FileSystem {
                 import_path,
                 export_path,
                 ..
-            } => {
-                let mut out = vec![(import_path.as_str(), None)];
-                out.extend(export_path.as_deref().map(|e| (e, None)));
-                out
-            }
+            } => std::iter::once(import_path.as_str())
+                .chain(export_path.as_deref())
+                .collect(),
         }
     }
 }
@@ -179,11 +178,11 @@ pub fn problems(job: &ValidJob, links: &Links) -> Vec<FieldError> {
         )];
     }
     let mut out = Vec::new();
-    let paths = spec.paths.iter().enumerate();
+    let s3_paths = links.s3_paths();
     match spec.kind {
         JobKind::FsxImport => {
-            for (i, path) in paths {
-                if !links.repositories().iter().any(|(s3, _)| related(path, s3)) {
+            for (i, path) in spec.paths.iter().enumerate() {
+                if !s3_paths.iter().any(|s3| related(path, s3)) {
                     out.push(at(
                         format!("job.paths[{i}]"),
                         format!(
@@ -195,16 +194,13 @@ pub fn problems(job: &ValidJob, links: &Links) -> Vec<FieldError> {
         }
         JobKind::FsxExport | JobKind::FsxRelease => {
             if let Links::Associations { associations } = links {
-                out.extend(fs_path_problems(job, associations));
+                out.extend(fs_path_problems(spec, fs, associations, links));
             }
         }
         _ => {}
     }
     if let Some(report) = &fsx.report_path
-        && !links
-            .repositories()
-            .iter()
-            .any(|(s3, _)| within(report.as_str(), s3))
+        && !s3_paths.iter().any(|s3| within(report.as_str(), s3))
     {
         out.push(at(
             "job.report.path",
@@ -218,15 +214,12 @@ pub fn problems(job: &ValidJob, links: &Links) -> Vec<FieldError> {
 
 /// Export and release paths against the associations' file system paths, and an export's
 /// clash with automatic export.
-fn fs_path_problems(job: &ValidJob, associations: &[Association]) -> Vec<FieldError> {
-    let spec = job.spec();
-    let fs = match job.service() {
-        Service::Fsx(f) => &f.file_system_id,
-        Service::DataSync(_) => return Vec::new(),
-    };
-    let links = Links::Associations {
-        associations: associations.to_vec(),
-    };
+fn fs_path_problems(
+    spec: &JobSpec,
+    fs: &FileSystemId,
+    associations: &[Association],
+    links: &Links,
+) -> Vec<FieldError> {
     let mut out = Vec::new();
     // No paths: the whole file system (FSx uses the root directory).
     let whole = ["/".to_owned()];

@@ -150,17 +150,29 @@ pub async fn handle<
     let timing = timing(&config.lanes);
     input.check_source()?;
     let job = input.job.clone().validate(&config.tasks.limits)?;
-    let warning = preflight(runners, &job).await?;
-    let submitted = intake::submit_validated(
+    checked_submit(
         ports,
         (&input, job, Caller::Unverified),
         (&request_id, timing),
     )
-    .await?;
-    Ok(SubmitOutput::Submitted(Submitted {
+    .await
+    .map(SubmitOutput::Submitted)
+}
+
+/// A validated job, checked against its file system's links ([`preflight`]), then queued: the
+/// answer carries the preflight's warning.
+async fn checked_submit<S: StartExecution + ReadLinks, L: LaneView + LaneQueue + LaneLease>(
+    ports: &(S, L),
+    (input, job, caller): (&SubmitInput, ValidJob, Caller<'_>),
+    (request_id, timing): (&str, runner::Timing),
+) -> Result<Submitted, FerryError> {
+    let warning = preflight(&ports.0, &job).await?;
+    let submitted =
+        intake::submit_validated(ports, (input, job, caller), (request_id, timing)).await?;
+    Ok(Submitted {
         warning,
         ..submitted
-    }))
+    })
 }
 
 /// The preflight (issue 30, [`links::problems`]): an FSx job whose task would fail on its file

@@ -21,7 +21,7 @@ use crate::domain::access::{Action, Policy, Principal, Request, Whoami};
 use crate::domain::job::JobKind;
 use crate::domain::parse;
 use crate::error::FerryError;
-use crate::lanes::intake::{self, Caller, CancelAnswer, CancelInput, SubmitInput, Submitted};
+use crate::lanes::intake::{self, Caller, CancelAnswer, CancelInput, SubmitInput};
 use crate::lanes::record::Millis;
 use crate::lanes::runner::Cancelled;
 use crate::lanes::{JobId, LaneId};
@@ -180,17 +180,13 @@ pub async fn answer<
     let lane = LaneId::of(&job).to_string();
     let rule = allow(caller, Action::Submit, job.spec().kind, &lane)?;
     info!(caller = %principal, rule, lane, "submit allowed");
-    let warning = super::preflight(&ports.0, &job).await?;
-    let submitted = intake::submit_validated(
+    super::checked_submit(
         ports,
         (&input, job, Caller::Verified(&principal)),
         (request_id, timing),
     )
-    .await?;
-    Ok(SubmitOutput::Submitted(Submitted {
-        warning,
-        ..submitted
-    }))
+    .await
+    .map(SubmitOutput::Submitted)
 }
 
 /// A verified caller's cancel: of its own job (`cancel`), or of anyone's (`cancel-others`).
