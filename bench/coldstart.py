@@ -98,9 +98,11 @@ def cases() -> list[Case]:
         # key with `|` needs a manifest (S3 PutObject); each queued (a transaction) in its lane,
         # whose lease is taken (UpdateItem) and runner started (StartExecution). The batch's
         # two ignored uploads (a folder marker, a key no route matches) are recorded
-        # (BatchWriteItem): uploads that start nothing stay visible.
+        # (BatchWriteItem): uploads that start nothing stay visible. The FSx route is checked
+        # against its file system's links first (the file system, then its associations).
         Case("ferry-s3-trigger", "events/s3-trigger/sqs-batch.json", 256,
-             sorted(["s3:PutObject", "dynamodb:BatchWriteItem",
+             sorted(["fsx:DescribeFileSystems", "fsx:DescribeDataRepositoryAssociations",
+                     "s3:PutObject", "dynamodb:BatchWriteItem",
                      "dynamodb:TransactWriteItems", "dynamodb:TransactWriteItems",
                      "dynamodb:UpdateItem", "dynamodb:UpdateItem",
                      "sfn:StartExecution", "sfn:StartExecution"]),

@@ -17,6 +17,7 @@ mod init;
 mod links;
 mod notifications;
 mod plan;
+mod retry;
 mod runs;
 mod status;
 mod submit;
@@ -38,7 +39,8 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "See, submit and cancel Ferry's jobs",
     long_about = "See, submit and cancel Ferry's jobs.\n\nEvery command but `validate` and \
-                  `plan` (offline) talks to a deployment: its lane table (--table or \
+                  `plan` (offline, unless asked to read a stack or associations) talks to a \
+                  deployment: its lane table (--table or \
                   FERRY_LANE_TABLE) and, to start work, its runner state machine (--runner or FERRY_STATE_MACHINE_ARN). Credentials, \
                   region and endpoints are the AWS CLI's (AWS_PROFILE, AWS_REGION, \
                   AWS_ENDPOINT_URL, ...)."
@@ -70,7 +72,8 @@ enum Command {
         #[arg(long)]
         associations: bool,
     },
-    /// What s3-trigger would queue for some uploads, and the runs that would follow (offline).
+    /// What s3-trigger would queue for some uploads, and the runs that would follow (offline;
+    /// with --associations, routes that do not fit their file systems' links hold uploads back).
     Plan(plan::PlanArgs),
     /// Queue a job on its lane and start the lane's runner if none runs.
     Submit(submit::SubmitArgs),
@@ -79,6 +82,10 @@ enum Command {
     /// Cancel a job: a pending one never starts (its report goes out at once); a running one's task is cancelled at the
     /// runner's next status check, and the report names who asked and why.
     Cancel(cancel::CancelArgs),
+    /// Rerun a run that failed: its whole job, or with --failed-only just the files its task's
+    /// failure report names (collapsed within the path cap), as a new job on its lane whose
+    /// report names the run it reruns.
+    Retry(retry::RetryArgs),
     /// Follow a job's or run's task live until it ends, then print its report.
     Watch(watch::WatchArgs),
     /// Finished runs: outcome, duration, files, bytes.
@@ -164,11 +171,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             };
             Ok(validate::run(&files, allowed.as_deref(), associations).await)
         }
-        Command::Plan(args) => plan::run(&args),
+        Command::Plan(args) => plan::run(&args).await,
         Command::Submit(args) => submit::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Cancel(args) => cancel::run(args).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Retry(args) => retry::run(args).await,
         Command::History(args) => history::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,
         Command::Init(args) => init::run(args).await,

@@ -1,12 +1,16 @@
 //! `ferry plan --routes ROUTES (EVENT-FILE | --keys FILE)`: offline, what `s3-trigger` would
 //! queue for a set of uploads (the same code: routes, key checks, coalescing, validation) and
 //! the runs the lane runner would start if those jobs waited together (the same merge). For
-//! trying routes before deploying them.
+//! trying routes before deploying them. With `--associations` (not offline: the links are read
+//! with the caller's credentials), an FSx route that does not fit its file system's links to S3
+//! queues nothing, as s3-trigger would hold its uploads back.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
+use ferry::aws::AwsTasks;
 use ferry::config::{FromEnvironment, TaskConfig};
 use ferry::domain::job::{JobSpec, Limits};
 use ferry::lanes::LaneId;
@@ -17,6 +21,7 @@ use ferry::trigger::key::check_key;
 use ferry::trigger::routes::Routes;
 use serde::Serialize;
 
+use crate::links::Verdict;
 use crate::{Failure, OutputArgs};
 
 #[derive(Debug, Args)]
@@ -31,6 +36,10 @@ pub struct PlanArgs {
     /// Instead of an event: one upload per line, `s3://bucket/key` or `bucket/key`.
     #[arg(long)]
     pub keys: Option<PathBuf>,
+    /// Also read each FSx route's file system links to S3 (with your credentials) and hold back
+    /// the uploads of a route whose tasks would fail there, as s3-trigger does
+    #[arg(long)]
+    pub associations: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -67,7 +76,7 @@ struct RunOutput {
     spec: JobSpec,
 }
 
-pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
+pub async fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let limits = TaskConfig::from_env()
         .map_err(|e| Failure::new(e.to_string()))?
         .limits;
@@ -77,8 +86,19 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         (None, Some(keys)) => from_keys(keys)?,
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let plan = coalesce::plan(&routes, &limits, objects.iter().map(|o| (0, o)));
+    let mut plan = coalesce::plan(&routes, &limits, objects.iter().map(|o| (0, o)));
     refused.extend(plan.rejected.iter().map(|r| r.reason.clone()));
+    if args.associations {
+        let misrouted = misrouted_routes(&routes, &limits, &plan.jobs).await;
+        plan.jobs
+            .retain(|planned| match misrouted.get(&planned.route) {
+                Some(why) => {
+                    refused.push(format!("{} objects held back: {why}", planned.objects));
+                    false
+                }
+                None => true,
+            });
+    }
     let mut jobs = Vec::new();
     for planned in &plan.jobs {
         match job_output(&routes, &limits, planned) {
@@ -100,6 +120,37 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         print!("{}", text(&output));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The routes of `planned` whose job for their whole prefix would fail on its file system's
+/// links, with why (as s3-trigger checks them); a read that fails is a warning on stderr.
+async fn misrouted_routes(
+    routes: &Routes,
+    limits: &Limits,
+    planned: &[PlannedJob],
+) -> BTreeMap<usize, String> {
+    let tasks = AwsTasks::new(&ferry::runtime::load_aws_config().await);
+    let used: BTreeSet<usize> = planned.iter().map(|p| p.route).collect();
+    let mut misrouted = BTreeMap::new();
+    for index in used {
+        let route = routes.get(index);
+        let Some(job) = route.prefix_job(limits) else {
+            continue;
+        };
+        match crate::links::check(&tasks, &job).await {
+            Verdict::Fits => {}
+            Verdict::Refused(problems) => {
+                let why = format!(
+                    "route {}: its tasks would fail: {}",
+                    route.name,
+                    problems.join("; ")
+                );
+                misrouted.insert(index, why);
+            }
+            Verdict::Unknown(why) => eprintln!("ferry: warning: route {}: {why}", route.name),
+        }
+    }
+    misrouted
 }
 
 fn read(path: &Path) -> Result<String, Failure> {

@@ -32,18 +32,46 @@ pub struct SubmitArgs {
     /// so a retried submission never runs twice. Without it every submission is a new job.
     #[arg(long)]
     pub id: Option<String>,
-    /// Follow the job until it ends; exit 0 only if it succeeded.
-    #[arg(long)]
-    pub wait: bool,
-    /// Seconds between two looks at the job with --wait.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub interval: u64,
+    #[command(flatten)]
+    pub follow: FollowArgs,
     #[command(flatten)]
     pub deploy: DeployArgs,
     #[command(flatten)]
     pub runner: RunnerArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `--wait` and `--interval`: following a submitted job to its end.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FollowArgs {
+    /// Follow the job until it ends; exit 0 only if it succeeded.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds between two looks at the job with --wait.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub interval: u64,
+}
+
+impl FollowArgs {
+    /// Success at once without `--wait`; with it, follows `job` ([`wait`]) and succeeds only
+    /// if the job did.
+    pub async fn follow(
+        self,
+        deployment: &Deployment,
+        job: &JobId,
+        json: bool,
+    ) -> Result<ExitCode, Failure> {
+        if !self.wait {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let state = wait(&deployment.lanes()?, job, self.interval, json).await?;
+        Ok(if state == JobState::Succeeded {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
 }
 
 pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
@@ -85,16 +113,9 @@ pub async fn run(args: SubmitArgs) -> Result<ExitCode, Failure> {
     } else {
         println!("{}", describe(&submitted));
     }
-    if !args.wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let lanes = deployment.lanes()?;
-    let state = wait(&lanes, &submitted.job_id, args.interval, args.output.json).await?;
-    Ok(if state == JobState::Succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    args.follow
+        .follow(&deployment, &submitted.job_id, args.output.json)
+        .await
 }
 
 /// Submits `input`: through `submit`'s function URL when the deployment has one (the caller

@@ -3,7 +3,9 @@
 //! functions' rules (the same code: `JobSpec::validate`, `Routes::from_json`) and the limits the
 //! environment sets (`FERRY_MAX_PATHS`); with `--stack`, also routes whose bucket the stack's
 //! upload queue does not accept notifications from (they would never fire); with
-//! `--associations`, also FSx jobs whose task would fail on their file system's links to S3.
+//! `--associations`, also FSx jobs whose task would fail on their file system's links to S3,
+//! and FSx routes whose jobs would (each route's job for its whole prefix, as s3-trigger checks
+//! it).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,17 +41,8 @@ pub async fn run(files: &[PathBuf], allowed_buckets: Option<&str>, associations:
     let mut all_valid = true;
     for file in files {
         let mut checked = check(file, &limits, allowed_buckets);
-        if let (Some(tasks), Ok((what, Some(job)))) = (&tasks, &checked) {
-            match crate::links::check(tasks, job).await {
-                Verdict::Fits => {}
-                Verdict::Refused(problems) => checked = Err(problems),
-                Verdict::Unknown(why) => {
-                    checked = Ok((
-                        format!("{what} (not checked against its associations: {why})"),
-                        None,
-                    ))
-                }
-            }
+        if let (Some(tasks), Ok((what, jobs))) = (&tasks, &checked) {
+            checked = against_links(tasks, what, jobs).await;
         }
         match checked {
             Ok((what, _)) => println!("{}: valid {what}", file.display()),
@@ -69,13 +62,43 @@ pub async fn run(files: &[PathBuf], allowed_buckets: Option<&str>, associations:
     }
 }
 
+/// The file's FSx jobs checked against their file systems' links: each problem prefixed with
+/// what it is about (`route incoming-import: `), or what was not checked and why.
+async fn against_links(tasks: &AwsTasks, what: &str, jobs: &[Labelled]) -> Checked {
+    let mut refused = Vec::new();
+    let mut unknown = Vec::new();
+    for (label, job) in jobs {
+        match crate::links::check(tasks, job).await {
+            Verdict::Fits => {}
+            Verdict::Refused(problems) => {
+                refused.extend(problems.into_iter().map(|p| format!("{label}{p}")));
+            }
+            Verdict::Unknown(why) => unknown.push(format!("{label}{why}")),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(refused);
+    }
+    if unknown.is_empty() {
+        return Ok((what.to_owned(), Vec::new()));
+    }
+    Ok((
+        format!(
+            "{what} (not checked against its associations: {})",
+            unknown.join("; ")
+        ),
+        Vec::new(),
+    ))
+}
+
+/// A job a file holds, with what to prefix its problems with (`route NAME: `, or nothing).
+type Labelled = (String, ValidJob);
+type Checked = Result<(String, Vec<Labelled>), Vec<String>>;
+
 /// What the file is when valid (`job "x" on lane fsx:fs-...`, `routes file (3 routes)`) and
-/// the job it holds (a job spec or a submit event), or its problems.
-pub fn check(
-    file: &Path,
-    limits: &Limits,
-    allowed_buckets: Option<&str>,
-) -> Result<(String, Option<ValidJob>), Vec<String>> {
+/// the jobs it holds (a job spec or a submit event: its job; routes: each route's job for its
+/// whole prefix), or its problems.
+pub fn check(file: &Path, limits: &Limits, allowed_buckets: Option<&str>) -> Checked {
     let text = std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read: {e}")])?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| vec![format!("not JSON: {e}")])?;
@@ -91,13 +114,17 @@ pub fn check(
             if !unreachable.is_empty() {
                 return Err(unreachable);
             }
+            let jobs = (0..routes.len())
+                .map(|i| routes.get(i))
+                .filter_map(|r| Some((format!("route {}: ", r.name), r.prefix_job(limits)?)))
+                .collect();
             Ok((
                 format!(
                     "routes file ({} route{})",
                     routes.len(),
                     if routes.len() == 1 { "" } else { "s" }
                 ),
-                None,
+                jobs,
             ))
         }
         // What the submit function takes: `{"job": ..., "id"|"occurrence": ...}` (a schedule's
@@ -114,19 +141,19 @@ pub fn check(
                 job.spec().name,
                 LaneId::of(&job)
             );
-            Ok((what, Some(job)))
+            Ok((what, vec![(String::new(), job)]))
         }
         // An access policy (`AccessPolicy`, docs/access.md), checked as submit's cold start does.
         serde_json::Value::Object(ref fields) if fields.contains_key("rules") => {
             let policy = Policy::parse(&text).map_err(listed)?;
             let what = format!("access policy (rules {})", policy.rule_names().join(", "));
-            Ok((what, None))
+            Ok((what, Vec::new()))
         }
         serde_json::Value::Object(_) => {
             let spec: JobSpec = parse::from_value(value, "job").map_err(listed)?;
             let job = spec.validate(limits).map_err(listed)?;
             let what = format!("job {:?} on lane {}", job.spec().name, LaneId::of(&job));
-            Ok((what, Some(job)))
+            Ok((what, vec![(String::new(), job)]))
         }
         _ => Err(vec![
             "expected a job spec, a submit event or an access policy (a JSON object), or routes (a JSON array)"

@@ -15,7 +15,9 @@
    wave's import in the file system's lane (and the DataSync files in the DataSync task's
    lane, whose runner transfers them at once).
 5. When the export ends, the runner takes everything pending: the three waves become one FSx
-   import, with one report listing the three jobs. Then the scheduled release.
+   import, with one report listing the three jobs. The export's report ends with the command
+   that reruns its three failed files; `ferry retry --failed-only` runs it (one export of
+   exactly those files, its report naming the run it reruns). Then the scheduled release.
 6. A person submits a DataSync job whose `task` block defines its task: Ferry creates the
    task, runs it, and on a changed definition updates the same task (no second one).
 7. The `ferry` CLI along the way: `ferry status` while the export runs and the waves wait,
@@ -31,13 +33,14 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import json
 import signal
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import subprocess
 
@@ -48,15 +51,16 @@ from .statemachine import Run
 DATA_BUCKET = "ferry-data-repository"
 ARCHIVE_BUCKET = "ferry-archive"
 REPORT_PREFIX = "ferry-reports"
-#: The report each run sends: the export is made to fail three files; the three waves of
-#: uploads are one import.
-EXPECTED = {"incoming-import": "SUCCEEDED", "outgoing-sync": "SUCCEEDED",
-            "scheduled-export": "FAILED", "scheduled-release": "SUCCEEDED",
-            "outgoing-snapshot": "SUCCEEDED", "long-export": "CANCELED",
-            "late-export": "CANCELED"}
-#: Reports in all: the snapshot job runs twice (its task created, then updated); and the
-#: teardown's `ferry drain` export (`drain-<file system>`, its name known once the file system is).
-EXPECTED_REPORTS = len(EXPECTED) + 2
+#: The report each run sends, as (job, status): the export is made to fail three files, and
+#: `ferry retry --failed-only` reruns them (same job name); the three waves of uploads are one
+#: import; the snapshot job runs twice (its task created, then updated). The teardown's
+#: `ferry drain` export (`drain-<file system>`) is added once the file system is known.
+EXPECTED = collections.Counter({
+    ("incoming-import", "SUCCEEDED"): 1, ("outgoing-sync", "SUCCEEDED"): 1,
+    ("scheduled-export", "FAILED"): 1, ("scheduled-export", "SUCCEEDED"): 1,
+    ("scheduled-release", "SUCCEEDED"): 1, ("outgoing-snapshot", "SUCCEEDED"): 2,
+    ("long-export", "CANCELED"): 1, ("late-export", "CANCELED"): 1})
+EXPECTED_REPORTS = sum(EXPECTED.values()) + 1
 SNAPSHOT_LANE = "datasync-task:outgoing-snapshot"
 
 
@@ -241,6 +245,7 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
         try:
             _export_then_waves(ferry, console, s3, files, (uploads_url, uploads_arn),
                                (fs, task_arn), report_path)
+            _retried(ferry, console, printer, fs)
             _release(ferry, console, fs, report_path)
             _defined_task(ferry, console)
             _refused_by_the_policy(ferry, console, fs)
@@ -250,8 +255,9 @@ def demo(console: Console, files: int, step_seconds: float) -> int:
             received = printer.wait(EXPECTED_REPORTS, timeout=60)
         finally:
             printer.stop()
-        outcomes = {r.attributes.get("job"): r.attributes.get("status") for r in received}
-        expected = {**EXPECTED, f"drain-{fs}": "SUCCEEDED"}
+        outcomes = collections.Counter((r.attributes.get("job"), r.attributes.get("status"))
+                                       for r in received)
+        expected = EXPECTED + collections.Counter({(f"drain-{fs}", "SUCCEEDED"): 1})
         if outcomes != expected:
             console.line("unexpected", f"reports {outcomes}, expected {expected} (logs in "
                                        f"{ferry.log_dir})")
@@ -311,6 +317,21 @@ def _export_then_waves(ferry: LocalFerry, console: Console, s3: Any, files: int,
         _cli(ferry, console, "watch", run["id"], "--interval", "1", check=False)
     ferry.settle(lane, timeout=180)
     ferry.settle(f"datasync:{task_arn}", timeout=120)
+
+
+def _retried(ferry: LocalFerry, console: Console, printer: "_ReportPrinter", fs: str) -> None:
+    """The failed export's report ends with the command that reruns its three failed files;
+    the person runs it: one new export of exactly those files, whose report names the run it
+    reruns (docs/cli.md, `ferry retry`)."""
+    failed = printer.find(lambda r: r.attributes.get("job") == "scheduled-export"
+                          and r.attributes.get("status") == "FAILED", timeout=60)
+    command = next((line.split(None, 1)[1] for line in failed.message.splitlines()
+                    if line.startswith("Retry:")), None)
+    if command is None or not command.endswith("--failed-only"):
+        raise RuntimeError(f"the failed export's report gives no retry command:\n{failed.message}")
+    args = command.split()[1:]
+    _cli(ferry, console, *args, "--wait", "--interval", "1")
+    ferry.settle(f"fsx:{fs}", timeout=120)
 
 
 def _upload(ferry: LocalFerry, console: Console, s3: Any, keys: list[str],
@@ -480,6 +501,16 @@ class _ReportPrinter:
             with self._lock:
                 for report in self.inbox.poll(wait_seconds=1):
                     self.console.report(report)
+
+    def find(self, match: Callable[[Report], bool], timeout: float) -> Report:
+        """The first report received that `match`es, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((r for r in list(self.inbox.received) if match(r)), None)
+            if found is not None:
+                return found
+            time.sleep(0.1)
+        raise RuntimeError(f"no such report within {timeout:.0f} s")
 
     def wait(self, count: int, timeout: float) -> list[Report]:
         deadline = time.monotonic() + timeout

@@ -516,6 +516,40 @@ def test_a_job_outside_its_associations_is_refused_before_it_is_queued(
     assert out.returncode != 0 and "--association: expected an association id" in out.stderr
 
 
+def test_routes_outside_their_associations_are_named_by_validate_and_held_back_by_plan(
+        ferry: LocalFerry, world: World, tmp_path: pathlib.Path) -> None:
+    bucket = world.data_bucket
+    fs, ns1, _ = linked_file_system(ferry, bucket)
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps([
+        {"name": "ns1-import", "bucket": bucket, "prefix": "ns1/incoming/",
+         "job": {"name": "ns1-import", "kind": "fsx_import", "file_system_id": fs}},
+        {"name": "ns2-import", "bucket": bucket, "prefix": "ns2/",
+         "job": {"name": "ns2-import", "kind": "fsx_import", "file_system_id": fs}}]))
+    # Offline the routes are valid; against the associations the ns2 route is named.
+    assert ferry_cli(ferry, "validate", str(routes)).returncode == 0
+    out = ferry_cli(ferry, "validate", "--associations", str(routes))
+    assert out.returncode == 1, out
+    assert (f"route ns2-import: job.paths[0]: s3://{bucket}/ns2 is in no S3 path linked to {fs}"
+            in out.stdout), out.stdout
+    assert "route ns1-import" not in out.stdout, out.stdout
+    # plan --associations holds the ns2 uploads back, as s3-trigger would; ns1's are planned.
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"s3://{bucket}/ns1/incoming/a.h5\ns3://{bucket}/ns2/b.h5\n"
+                    f"s3://{bucket}/ns2/c.h5\n")
+    offline = json.loads(ferry_cli(ferry, "plan", "--routes", str(routes), "--keys", str(keys),
+                                   "--json").stdout)
+    assert [j["route"] for j in offline["jobs"]] == ["ns1-import", "ns2-import"]
+    out = ferry_cli(ferry, "plan", "--routes", str(routes), "--keys", str(keys),
+                    "--associations", "--json")
+    assert out.returncode == 0, out.stderr
+    checked = json.loads(out.stdout)
+    assert [j["route"] for j in checked["jobs"]] == ["ns1-import"]
+    [held] = checked["refused"]
+    assert held.startswith("2 objects held back: route ns2-import: its tasks would fail: "), held
+    assert ns1 in held
+
+
 def test_a_failed_read_of_the_associations_lets_a_good_job_through_with_a_warning(
         ferry: LocalFerry, world: World, tmp_path: pathlib.Path) -> None:
     fs = ferry.file_system(world.data_bucket)
@@ -558,3 +592,83 @@ def test_init_writes_routes_and_schedules_that_validate_and_skips_what_fsx_does_
     again = ferry_cli(ferry, "init", fs, "--out", str(out))
     assert again.returncode == 1 and "exists: give --force" in again.stderr, again.stderr
     assert ferry_cli(ferry, "init", fs, "--out", str(out), "--force").returncode == 0
+
+
+def test_retry_failed_only_reruns_exactly_the_failed_files_and_its_report_names_the_run(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    files = {f"out/{name}": "x\n" for name in
+             ("ok-1.nc", "@odd.nc", "comma,name.nc", "deep/big.nc", "ok-2.nc")}
+    bucket, fs = file_system(files=files)
+    failing = [{"path": "out/@odd.nc", "error_code": "FileSizeTooLarge"},
+               {"path": "out/comma,name.nc", "error_code": "S3AccessDenied"},
+               {"path": "out/deep/big.nc", "error_code": "FileSizeTooLarge"}]
+    ferry.ctl.fsx_fail(fs, files=failing)
+    report_path = f"s3://{bucket}/ferry-reports"
+    file = job_file(tmp_path, {"name": unique("cli-retried"), "kind": "fsx_export",
+                               "file_system_id": fs, "paths": ["out"],
+                               "report": {"enabled": True, "path": report_path}})
+    out = ferry_cli(ferry, "submit", file, "--wait", "--interval", "1")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    first = report_of(reports, out.stdout.split()[1])
+    run = first["run"]
+    # The report gives the exact command.
+    assert first["retry"] == f"ferry retry {run} --failed-only"
+    assert f"Retry:        ferry retry {run} --failed-only\n" in first["_text"], first["_text"]
+
+    # What it would queue: exactly the three files, the run's options, linked to the run.
+    plan = ferry_cli(ferry, "retry", run, "--failed-only", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert sorted(planned["job"]["paths"]) == sorted(f["path"] for f in failing)
+    assert planned["job"]["retry_of"] == run
+    assert planned["job"]["report"]["path"] == report_path
+    assert planned["failed_files"] == 3 and not planned["widened"]
+    assert planned["submitted"] is None
+    assert len(ferry.fsx_tasks(fs)) == 1, "a dry run submits nothing"
+
+    retried = ferry_cli(ferry, "retry", run, "--failed-only", "--wait", "--interval", "1")
+    assert retried.returncode == 0, (retried.stdout, retried.stderr)
+    assert retried.stdout.startswith(f"retry of run {run}: 3 failed files from "), retried.stdout
+    tasks = ferry.fsx_tasks(fs)
+    assert len(tasks) == 2
+    assert sorted(tasks[-1]["Paths"]) == sorted(f["path"] for f in failing)
+    second = report_of(reports, retried.stdout.splitlines()[1].split()[1])
+    assert second["outcome"] == "succeeded" and second["run"] != run
+    assert [j["retry_of"] for j in second["jobs"]["listed"]] == [run]
+    assert f"Retry of:     {run}\n" in second["_text"], second["_text"]
+    assert "retry" not in second, "nothing failed: no retry command"
+
+    # The same retry again is the same job: nothing added, no third task.
+    again = ferry_cli(ferry, "retry", run, "--failed-only")
+    assert again.returncode == 0, again.stderr
+    assert "was submitted before (same id): nothing added" in again.stdout, again.stdout
+    # The whole job, and what cannot be retried, said in one line.
+    whole = ferry_cli(ferry, "retry", run, "--dry-run", "--json")
+    assert json.loads(whole.stdout)["job"]["paths"] == ["out"]
+    bad = ferry_cli(ferry, "retry", "nightly")
+    assert bad.returncode == 1 and "nightly: not a run id" in bad.stderr, bad.stderr
+    gone = ferry_cli(ferry, "retry", "run-does-not-exist", "--failed-only")
+    assert gone.returncode == 1 and "not found: run run-does-not-exist" in gone.stderr
+    assert len(ferry.fsx_tasks(fs)) == 2
+
+
+def test_retry_failed_only_of_a_run_with_no_failure_report_says_so(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    _, fs = file_system(files={"out/a.nc": "a\n"})
+    ferry.ctl.fsx_fail(fs, files=[{"path": "out/a.nc", "error_code": "S3AccessDenied"}])
+    file = job_file(tmp_path, {"name": unique("cli-unreported"), "kind": "fsx_export",
+                               "file_system_id": fs, "paths": ["out"]})
+    out = ferry_cli(ferry, "submit", file, "--wait", "--interval", "1")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    report = report_of(reports, out.stdout.split()[1])
+    run = report["run"]
+    # No failure report to read: the report offers the whole job again.
+    assert report["retry"] == f"ferry retry {run}"
+    retried = ferry_cli(ferry, "retry", run, "--failed-only")
+    assert retried.returncode == 1
+    assert retried.stderr.strip() == (
+        f"ferry: run {run}: its task wrote no failure report to read (the job enables none): "
+        f"rerun the whole job with `ferry retry {run}`"), retried.stderr
+    assert len(ferry.fsx_tasks(fs)) == 1

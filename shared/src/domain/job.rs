@@ -143,6 +143,8 @@ pub struct JobSpec {
     pub poll: Option<PollSpec>,
     /// Where the completion report goes, when not the deployment's default topic.
     pub notify: Option<NotifySpec>,
+    /// The run this job reruns (`run-…`, what `ferry retry` sets): its report names that run.
+    pub retry_of: Option<String>,
 }
 
 fn default_version() -> u32 {

@@ -91,6 +91,33 @@ impl Links {
     }
 }
 
+impl Links {
+    /// The S3 URL a file system path (relative to the mount point, as FSx reports name files)
+    /// is linked to: under the association with the longest file system path that holds it,
+    /// or under the file system's `ImportPath`. `None` when no link holds it.
+    pub fn s3_url_of(&self, fs_path: &str) -> Option<String> {
+        let path = fs_path.trim_matches('/');
+        let (prefix, rest) = match self {
+            Links::Associations { associations } => {
+                let a = associations
+                    .iter()
+                    .filter(|a| within(path, &a.file_system_path))
+                    .max_by_key(|a| normalized(&a.file_system_path).len())?;
+                let root = normalized(&a.file_system_path);
+                let rest = path[root.len()..].trim_start_matches('/');
+                (a.data_repository_path.as_str(), rest)
+            }
+            Links::FileSystem { import_path, .. } => (import_path.as_str(), path),
+        };
+        let prefix = prefix.trim_end_matches('/');
+        Some(if rest.is_empty() {
+            format!("{prefix}/")
+        } else {
+            format!("{prefix}/{rest}")
+        })
+    }
+}
+
 impl fmt::Display for Links {
     /// `dra-1 /ns1/ ↔ s3://b/data/ (AVAILABLE, automatic export NEW,CHANGED); ...`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -22,6 +22,7 @@ pub mod outcome;
 pub mod parse;
 pub mod paths;
 pub mod poll;
+pub mod rerun;
 pub mod status;
 pub mod task_definition;
 pub mod text;

@@ -26,6 +26,22 @@ pub const MAX_FILTER_CHARS: usize = 102_400;
 /// FSx and DataSync both cap `Tags` at 50 (FSx `Tags` max 50; DataSync `InputTagList` max 50).
 pub const MAX_TAGS: usize = 50;
 /// Timeout bounds: at least a minute, at most 30 days.
+/// Longest run id a job's `retry_of` names (`run-` and an invocation id: a Lambda request id
+/// is 36 characters).
+pub const MAX_RUN_ID_CHARS: usize = 128;
+
+/// A run id as Ferry writes them: `run-` then 1 to [`MAX_RUN_ID_CHARS`] - 4 characters of
+/// `[A-Za-z0-9._:-]`.
+pub fn is_run_id(text: &str) -> bool {
+    text.len() <= MAX_RUN_ID_CHARS
+        && text.strip_prefix("run-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | ':' | '-'))
+        })
+}
+
 pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 60..=30 * 24 * 60 * 60;
 
 /// Checks every rule for `job`; `Err` lists each broken one.
@@ -136,8 +152,20 @@ impl Checker {
         );
     }
 
-    /// Ferry's own fields: `timeout_seconds` and `poll`.
+    /// Ferry's own fields: `timeout_seconds`, `retry_of` and `poll`.
     fn control(&mut self, job: &JobSpec) {
+        if let Some(run) = &job.retry_of
+            && !is_run_id(run)
+        {
+            self.fail(
+                field("retry_of"),
+                format!(
+                    "must be a run id: `run-` then 1-{} characters of [A-Za-z0-9._:-]; got {:?}",
+                    MAX_RUN_ID_CHARS - 4,
+                    crate::domain::text::truncate_chars(run, 200)
+                ),
+            );
+        }
         if let Some(timeout) = job.timeout_seconds
             && !TIMEOUT_RANGE.contains(&timeout)
         {

@@ -118,6 +118,7 @@ pub async fn handle<P: Publish + ReadReports, L: LaneView + KeepReports>(
         describe_run(&mut report, run, listed);
     }
     attach_digest(reports, config, &job, input.status.as_ref(), &mut report).await;
+    report.retry = report::retry_command(&report);
     let (report, messages) = message::render(report, topic_arn.as_str());
     if let Some(run) = &run {
         // Kept before publishing: a retry after a failed publish keeps the same report again,
@@ -214,6 +215,7 @@ fn describe_run(report: &mut Report, run: &RunRecord, listed: Vec<crate::lanes::
                 source: j.source,
                 enqueued_at: at(j.enqueued_at),
                 deadline: None,
+                retry_of: j.retry_of,
             })
             .collect(),
     });
@@ -289,6 +291,7 @@ async fn report_expired<P: Publish + ReadReports, L: LaneView>(
             source: ended.job.source.clone(),
             enqueued_at: at(ended.job.enqueued_at),
             deadline: Some(at(ended.job.deadline)),
+            retry_of: ended.job.spec.retry_of.clone(),
         })));
         let (report, messages) = message::render(report, topic_arn.as_str());
         let published = publish(reports, report, messages, &topic_arn).await?;

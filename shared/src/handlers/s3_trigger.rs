@@ -11,6 +11,13 @@
 //! behind a failed enqueue, or a message that cannot be read, are redelivered; a poison message
 //! fails alone. A failed kick fails nothing: the jobs are queued, and the sweep starts the
 //! runner.
+//!
+//! An FSx route whose job would fail on its file system's links to S3 (an import prefix no
+//! association links, an export where FSx exports automatically: [`links::problems`] for the
+//! route's whole prefix) queues nothing: its uploads' messages fail for redelivery, then reach
+//! the upload queue's dead-letter queue, to be redriven once the route or the associations are
+//! mended. The links are read through a cache (a minute); a read that fails lets the uploads
+//! through, logged, as their task would say the same thing later.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -22,7 +29,8 @@ use tracing::{error, info, trace, warn};
 
 use super::timing;
 use crate::config::{ConfigError, ENV_ROUTES_URL, FromEnvironment, MAX_ROUTES_BYTES};
-use crate::domain::job::JobSpec;
+use crate::domain::job::{JobSpec, Limits, Service};
+use crate::domain::links;
 use crate::domain::text::truncate_chars;
 use crate::error::FerryError;
 use crate::ids::{S3Url, UploadId};
@@ -31,7 +39,7 @@ use crate::lanes::runner::{self, Kicked, Timing};
 use crate::lanes::{JobId, JobSource, LaneId};
 use crate::metrics::{self, Emf, Unit};
 use crate::ports::{
-    LaneLease, PutObject, QueuedUploads, ReadRoutes, RecordDropped, StartExecution,
+    LaneLease, PutObject, QueuedUploads, ReadLinks, ReadRoutes, RecordDropped, StartExecution,
 };
 use crate::trigger::coalesce::{self, ManifestFile, PlannedJob, Refused};
 use crate::trigger::config::TriggerConfig;
@@ -55,6 +63,10 @@ pub struct TriggerSummary {
     /// Uploads of redelivered messages that jobs enqueued before already cover (left out).
     #[serde(default)]
     pub uploads_already_queued: usize,
+    /// Objects held back because their route does not fit its file system's links to S3
+    /// (their messages fail for redelivery).
+    #[serde(default)]
+    pub misrouted: usize,
 }
 
 /// The handler's answer: SQS gets its batch response; other shapes a summary.
@@ -117,7 +129,10 @@ pub async fn load<R: ReadRoutes>(
 }
 
 /// `ports`: S3 for manifests and the runner state machine, and the lane table.
-pub async fn handle<P: PutObject + StartExecution, L: QueuedUploads + LaneLease + RecordDropped>(
+pub async fn handle<
+    P: PutObject + StartExecution + ReadLinks,
+    L: QueuedUploads + LaneLease + RecordDropped,
+>(
     ports: &(P, L),
     config: &TriggerConfig,
     event: LambdaEvent<Value>,
@@ -359,9 +374,10 @@ async fn queued_before<L: QueuedUploads>(
     found
 }
 
-/// Enqueues one planned job; a failure fails every message the job covers. Returns the lane
-/// to kick when the job is queued.
-async fn act<P: PutObject, L: QueuedUploads>(
+/// Enqueues one planned job; a failure fails every message the job covers, as does a route
+/// that does not fit its file system's links ([`misrouted`]). Returns the lane to kick when
+/// the job is queued.
+async fn act<P: PutObject + ReadLinks, L: QueuedUploads>(
     (objects, lanes): &(P, L),
     config: &TriggerConfig,
     planned: PlannedJob,
@@ -369,6 +385,15 @@ async fn act<P: PutObject, L: QueuedUploads>(
     (summary, failures): (&mut TriggerSummary, &mut Failures),
 ) -> Option<LaneId> {
     let route = config.routes.get(planned.route);
+    if let Some(problems) = misrouted(objects, route, &config.limits).await {
+        // The problems name the route's prefix and the links (configuration), never a key.
+        error!(route = %route.name, problems = %problems,
+               "the route does not fit its file system's links: its uploads are not queued");
+        summary.misrouted += planned.objects;
+        let message = format!("route {}: its tasks would fail: {problems}", route.name);
+        failures.add(planned.messages, || FerryError::InvalidEvent { message });
+        return None;
+    }
     let name = job_name(route, &planned.job, &planned.uploads);
     let enqueue = async {
         let job = with_manifest(objects, route, &name, planned.job, planned.manifest).await?;
@@ -389,6 +414,31 @@ async fn act<P: PutObject, L: QueuedUploads>(
         Err(e) => {
             error!(job = %name, error_type = e.error_type(), error = %e, "could not enqueue");
             failures.add(planned.messages, || e);
+            None
+        }
+    }
+}
+
+/// Why every task of `route` would fail on its file system's links to S3: the problems of its
+/// job for the route's whole prefix ([`links::problems`]). `None` for a DataSync route, a route
+/// that fits, and links not known or not read (logged: the uploads go through unchecked).
+async fn misrouted<R: ReadLinks>(reader: &R, route: &Route, limits: &Limits) -> Option<String> {
+    let job = route.prefix_job(limits)?;
+    let Service::Fsx(fsx) = job.service() else {
+        return None;
+    };
+    match reader.read_links(&fsx.file_system_id).await {
+        Ok(Some(read)) => {
+            let problems: Vec<String> = links::problems(&job, &read)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            (!problems.is_empty()).then(|| problems.join("; "))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!(route = %route.name, error_type = e.error_type(),
+                  "the file system's links were not read: the route's uploads are not checked against them");
             None
         }
     }

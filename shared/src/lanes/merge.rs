@@ -4,7 +4,7 @@
 //! share its task, within the API's limits:
 //!
 //! - **Compatible**: same kind and the same options — the spec with its targets (`paths`,
-//!   `includes`) and its name and timeout left out ([`compatibility_key`]). A DataSync job with
+//!   `includes`) and its name, timeout and rerun link left out ([`compatibility_key`]). A DataSync job with
 //!   a manifest runs alone (merging manifests would mean writing a new one).
 //! - **FSx**: the union of the jobs' paths, each covered path dropped; when that exceeds the
 //!   path cap, paths that share a job's collapse root (the route prefix an upload job came
@@ -50,6 +50,9 @@ pub fn compatibility_key(spec: &JobSpec) -> JobSpec {
     key.paths.clear();
     key.includes.clear();
     key.timeout_seconds = None;
+    // A rerun's link to the run it reruns is its own (its member record keeps it for the
+    // report); it merges like any job.
+    key.retry_of = None;
     key
 }
 

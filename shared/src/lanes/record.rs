@@ -126,6 +126,9 @@ pub struct RunJob {
     /// transaction ([`crate::budget::TRANSACTION_BYTES`]).
     #[serde(default)]
     pub weight: usize,
+    /// The run the job reruns (its spec's `retry_of`), for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
 }
 
 impl RunJob {
@@ -137,6 +140,7 @@ impl RunJob {
             source: job.source.clone(),
             enqueued_at: job.enqueued_at,
             weight: job.weight(),
+            retry_of: job.spec.retry_of.clone(),
         }
     }
 }

@@ -150,6 +150,10 @@ fn facts(report: &Report) -> Vec<(&'static str, String)> {
         ("Execution:", report.execution.clone()),
         ("Run:", report.run.clone()),
         ("Jobs:", report.jobs.as_ref().map(jobs_line)),
+        (
+            "Retry of:",
+            report.jobs.as_ref().and_then(retried_runs_line),
+        ),
         ("Started:", report.started_at.map(rfc3339)),
         ("Ended:", report.ended_at.map(rfc3339)),
         ("Duration:", report.duration_seconds.map(duration)),
@@ -176,6 +180,7 @@ fn facts(report: &Report) -> Vec<(&'static str, String)> {
     for (label, value) in [
         ("Task report:", &report.report_location),
         ("Console:", &report.console_url),
+        ("Retry:", &report.retry),
     ] {
         if let Some(v) = value {
             lines.push((label, v.clone()));
@@ -209,6 +214,25 @@ fn jobs_line(jobs: &CoveredJobs) -> String {
         ""
     };
     format!("{} ({}{tail})", jobs.total, shown.join(", "))
+}
+
+/// The runs the jobs rerun (`ferry retry`), the first few by id.
+fn retried_runs_line(jobs: &CoveredJobs) -> Option<String> {
+    const NAMED: usize = 3;
+    let mut runs: Vec<&str> = Vec::new();
+    for run in jobs.listed.iter().filter_map(|j| j.retry_of.as_deref()) {
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
+    if runs.is_empty() {
+        return None;
+    }
+    let tail = if runs.len() > NAMED { ", ..." } else { "" };
+    Some(format!(
+        "{}{tail}",
+        runs[..runs.len().min(NAMED)].join(", ")
+    ))
 }
 
 /// Files, bytes, throughput and released capacity, each line only when something is known.
@@ -357,6 +381,7 @@ fn bound_fields(report: &mut Report) {
         &mut report.report_location,
         &mut report.digest_note,
         &mut report.console_url,
+        &mut report.retry,
     ] {
         cut_opt(field, MAX_TEXT_CHARS);
     }
@@ -374,6 +399,7 @@ fn bound_fields(report: &mut Report) {
             cut(&mut job.id, MAX_ID_CHARS);
             cut(&mut job.name, MAX_ID_CHARS);
             cut(&mut job.source, MAX_ID_CHARS);
+            cut_opt(&mut job.retry_of, MAX_ID_CHARS);
         }
     }
 }

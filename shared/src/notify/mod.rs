@@ -13,6 +13,7 @@ pub mod report;
 use tracing::warn;
 
 use crate::config::NotifyConfig;
+use crate::domain::job::JobKind;
 use crate::domain::status::{REPORT_WAIT_SECONDS, TaskHandle, TaskStatus};
 use crate::domain::validate::MAX_REPORT_PATH_CHARS;
 use crate::error::FerryError;
@@ -69,18 +70,32 @@ pub async fn attach_digest<P: ReadReports>(
     };
     let result = match S3Url::parse_location(&location, MAX_REPORT_PATH_CHARS) {
         Err(_) => Err(DigestError::NotS3Url(location)),
-        Ok(url) => match &status.task {
-            TaskHandle::Fsx { task_id, .. } => fsx_digest(ports, config, job, &url, task_id).await,
-            TaskHandle::Datasync { task_execution_arn } => {
-                datasync_digest(ports, config, &url, task_execution_arn).await
-            }
-        },
+        Ok(url) => read_failures(ports, config, job.kind.known(), &url, &status.task).await,
     };
     match result {
         Ok(digest) => report.digest = Some(digest),
         Err(note) => {
             warn!(job = %job.name, note = %note, "no failure digest");
             report.digest_note = Some(note.to_string());
+        }
+    }
+}
+
+/// Reads the failure report a task wrote under `location` (its `Report.Path`, or DataSync's
+/// report bucket and subdirectory): at most `config.max_report_bytes` of it, keeping the first
+/// `config.max_paths` failed paths. What `notify` digests, and what `ferry retry --failed-only`
+/// reruns.
+pub async fn read_failures<P: ReadReports>(
+    ports: &P,
+    config: &NotifyConfig,
+    kind: Option<JobKind>,
+    location: &S3Url,
+    task: &TaskHandle,
+) -> Result<Digest, DigestError> {
+    match task {
+        TaskHandle::Fsx { task_id, .. } => fsx_digest(ports, config, kind, location, task_id).await,
+        TaskHandle::Datasync { task_execution_arn } => {
+            datasync_digest(ports, config, location, task_execution_arn).await
         }
     }
 }
@@ -121,7 +136,7 @@ fn report_result_note(status: &TaskStatus) -> Option<String> {
 async fn fsx_digest<P: ReadReports>(
     ports: &P,
     config: &NotifyConfig,
-    job: &JobInfo,
+    kind: Option<JobKind>,
     location: &S3Url,
     task_id: &FsxTaskId,
 ) -> Result<Digest, DigestError> {
@@ -129,7 +144,7 @@ async fn fsx_digest<P: ReadReports>(
     let prefix = location.key().trim_end_matches('/');
     let mut tried = Vec::new();
     for dir in [task_id.to_string(), format!("task-{task_id}")] {
-        for file in digest::fsx_report_files(job.kind.known()) {
+        for file in digest::fsx_report_files(kind) {
             let key = if prefix.is_empty() {
                 format!("{dir}/{file}")
             } else {

@@ -9,7 +9,7 @@ use serde_with::skip_serializing_none;
 
 use super::digest::Digest;
 use crate::domain::job::{JobKind, JobSpec};
-use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskStatus, Timestamp};
+use crate::domain::status::{Counts, Failure, Phase, TaskHandle, TaskStatus, Timestamp, Timings};
 use crate::domain::text::truncate_chars;
 use crate::ids::{DataSyncTaskArn, FileSystemId};
 
@@ -180,6 +180,39 @@ pub struct Report {
     pub run: Option<String>,
     /// The jobs the run covered (a run merges every compatible job waiting in its lane).
     pub jobs: Option<CoveredJobs>,
+    /// The `ferry retry` command that reruns what failed ([`retry_command`]).
+    pub retry: Option<String>,
+}
+
+/// The command that reruns what a run failed to do, when it failed to do something: only its
+/// failed files when its failure report was read (`--failed-only`), the whole job when there
+/// is no report to read. A run canceled by a person, or one that succeeded with no failed
+/// file, gets none; nor does a job that ended without a run (there is nothing to rerun from).
+pub fn retry_command(report: &Report) -> Option<String> {
+    let run = report.run.as_deref()?;
+    let failed_files = report.digest.as_ref().map_or_else(
+        || {
+            report
+                .counts
+                .failed
+                .or(report.counts.files_failed)
+                .unwrap_or(0)
+                > 0
+        },
+        |d| d.failed > 0,
+    );
+    let failed_run = matches!(
+        report.outcome,
+        Outcome::Failed | Outcome::TimedOut | Outcome::CouldNotStart
+    );
+    if !failed_files && !failed_run {
+        return None;
+    }
+    Some(if report.digest.as_ref().is_some_and(|d| d.failed > 0) {
+        format!("ferry retry {run} --failed-only")
+    } else {
+        format!("ferry retry {run}")
+    })
 }
 
 /// Most jobs a report lists by name: the rest are counted.
@@ -204,6 +237,8 @@ pub struct CoveredJob {
     pub enqueued_at: Timestamp,
     /// When it stopped being wanted (jobs that ended pending).
     pub deadline: Option<Timestamp>,
+    /// The run it reruns (`ferry retry`).
+    pub retry_of: Option<String>,
 }
 
 impl CoveredJobs {
@@ -236,6 +271,31 @@ pub struct Facts<'a> {
 #[error("{0}")]
 pub struct NotEnded(pub String);
 
+/// Bytes per second of the transfer phase when DataSync gives its duration; otherwise (FSx, or
+/// Enhanced mode, whose phase durations are not reported) of the run's whole duration.
+fn throughput(
+    counts: &Counts,
+    timings: Option<&Timings>,
+    duration_seconds: Option<u64>,
+) -> Option<u64> {
+    let transfer_seconds = timings
+        .and_then(|t| t.transfer_duration_ms)
+        .filter(|ms| *ms > 0)
+        .map(|ms| ms as f64 / 1000.0)
+        .or_else(|| {
+            timings
+                .and_then(|t| t.total_duration_ms)
+                .filter(|ms| *ms > 0)
+                .map(|ms| ms as f64 / 1000.0)
+        })
+        .or(duration_seconds.map(|s| s as f64))
+        .filter(|s| *s > 0.0);
+    match (counts.bytes_transferred, transfer_seconds) {
+        (Some(bytes), Some(seconds)) if bytes > 0 => Some((bytes as f64 / seconds) as u64),
+        _ => None,
+    }
+}
+
 /// Builds the report (without the digest, which needs S3).
 pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
     let task = f.task.or(f.status.map(|s| &s.task));
@@ -249,24 +309,7 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
         _ => None,
     };
     let counts = status.map(|s| s.counts.clone()).unwrap_or_default();
-    // The transfer phase's duration when DataSync gives one; otherwise (FSx, or Enhanced mode,
-    // whose phase durations are not reported) the run's whole duration.
-    let transfer_seconds = timings
-        .and_then(|t| t.transfer_duration_ms)
-        .filter(|ms| *ms > 0)
-        .map(|ms| ms as f64 / 1000.0)
-        .or_else(|| {
-            timings
-                .and_then(|t| t.total_duration_ms)
-                .filter(|ms| *ms > 0)
-                .map(|ms| ms as f64 / 1000.0)
-        })
-        .or(duration_seconds.map(|s| s as f64))
-        .filter(|s| *s > 0.0);
-    let throughput_bytes_per_second = match (counts.bytes_transferred, transfer_seconds) {
-        (Some(bytes), Some(seconds)) if bytes > 0 => Some((bytes as f64 / seconds) as u64),
-        _ => None,
-    };
+    let throughput_bytes_per_second = throughput(&counts, timings, duration_seconds);
     let (file_system_id, task_id) = match task {
         Some(TaskHandle::Fsx {
             file_system_id,
@@ -315,6 +358,7 @@ pub fn build(f: &Facts<'_>) -> Result<Report, NotEnded> {
         digest_note: None,
         run: None,
         jobs: None,
+        retry: None,
     })
 }
 

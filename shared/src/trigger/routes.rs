@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::job::{JobKind, JobSpec, Limits, ManifestSpec};
+use crate::domain::job::{JobKind, JobSpec, Limits, ManifestSpec, ValidJob};
 use crate::domain::parse;
 use crate::error::{FieldError, FieldErrors};
 use crate::ids::{BucketName, RoleArn};
@@ -82,6 +82,18 @@ impl Route {
                 root => format!("{root}/"),
             },
         }
+    }
+
+    /// The route's job for its whole prefix (its `paths` the collapse root), validated: what
+    /// every job the route makes lies within, so what is checked against the file system's
+    /// links before its uploads are queued. `None` when it does not validate.
+    pub fn prefix_job(&self, limits: &Limits) -> Option<ValidJob> {
+        let mut job = self.job.clone();
+        match self.collapse_root().trim_end_matches('/') {
+            "" => {}
+            root => job.paths = vec![root.to_owned()],
+        }
+        job.validate(limits).ok()
     }
 
     /// The manifest spec DataSync gets for a manifest written at `key`. The bucket's ARN is in

@@ -803,3 +803,89 @@ async fn routes_in_an_s3_object_are_read_at_cold_start_and_checked_as_inline_one
         .unwrap_err();
     assert_eq!(error.variable, ENV_ROUTES);
 }
+
+/// The example routes' file system, linked by one association: `/other/` ↔ `s3://elsewhere/`
+/// (the incoming-import route's `s3://ferry-data-repository/incoming/` is in no linked path),
+/// or by one that links the route's prefix.
+fn links_of_the_example(
+    linked_path: &str,
+) -> std::collections::HashMap<ferry::ids::FileSystemId, ferry::domain::links::Links> {
+    use ferry::domain::links::{Association, Links};
+    std::collections::HashMap::from([(
+        ferry::ids::FileSystemId::parse("fs-0123456789abcdef0").unwrap(),
+        Links::Associations {
+            associations: vec![
+                Association {
+                    id: "dra-0000000000000001".into(),
+                    file_system_path: "/other/".into(),
+                    data_repository_path: linked_path.into(),
+                    lifecycle: "AVAILABLE".into(),
+                    auto_import: vec![],
+                    auto_export: vec![],
+                },
+                Association {
+                    id: "dra-0000000000000002".into(),
+                    file_system_path: "/reports/".into(),
+                    data_repository_path: "s3://ferry-data-repository/ferry-reports/".into(),
+                    lifecycle: "AVAILABLE".into(),
+                    auto_import: vec![],
+                    auto_export: vec![],
+                },
+            ],
+        },
+    )])
+}
+
+#[tokio::test]
+async fn a_route_outside_its_file_systems_links_queues_nothing_and_fails_its_messages_for_redelivery()
+ {
+    let config = config();
+    let batch = sqs_batch(3, |i| {
+        if i == 2 {
+            "outgoing/2026/a.csv".to_owned()
+        } else {
+            format!("incoming/run-{i}/sample.h5")
+        }
+    });
+    let fake = fakes();
+    fake.0.set_links(links_of_the_example("s3://elsewhere/"));
+    let output = invoke(&fake, &config, batch.clone()).await.unwrap();
+    // The import route's two messages fail (redelivered, then dead-lettered for a redrive);
+    // the DataSync upload is queued.
+    assert_eq!(failures(output), ["m0", "m1"]);
+    let queued = started_jobs(&fake);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].kind, JobKind::Datasync);
+
+    // Once the route's prefix is linked, the same messages queue their import.
+    let fake = fakes();
+    fake.0
+        .set_links(links_of_the_example("s3://ferry-data-repository/incoming/"));
+    let output = invoke(&fake, &config, batch.clone()).await.unwrap();
+    assert!(failures(output).is_empty());
+    assert_eq!(started_jobs(&fake).len(), 2);
+
+    // Links that cannot be read check nothing: the uploads go through.
+    let fake = fakes();
+    fake.0.fail_links(FakeFailure::Throttled);
+    let output = invoke(&fake, &config, batch).await.unwrap();
+    assert!(failures(output).is_empty());
+    assert_eq!(started_jobs(&fake).len(), 2);
+}
+
+#[tokio::test]
+async fn a_misrouted_direct_event_is_an_error_naming_the_route_and_the_associations() {
+    let config = config();
+    let fake = fakes();
+    fake.0.set_links(links_of_the_example("s3://elsewhere/"));
+    let event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "ferry-data-repository"}, "object": {"key": "incoming/a.h5", "size": 1}}}]});
+    let error = invoke(&fake, &config, event).await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("route incoming-import: its tasks would fail: job.paths[0]: s3://ferry-data-repository/incoming is in no S3 path linked to fs-0123456789abcdef0")
+            && text.contains("dra-0000000000000001 /other/ ↔ s3://elsewhere/"),
+        "{text}"
+    );
+    assert!(started_jobs(&fake).is_empty());
+}

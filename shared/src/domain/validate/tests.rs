@@ -80,7 +80,8 @@ fn a_complete_fsx_job_is_valid() {
         "release": {"days_since_last_access": 0},
         "tags": {"team": "ml", "cost-center": "42"},
         "timeout_seconds": 21600, "poll": {"min_seconds": 30, "max_seconds": 900},
-        "notify": {"topic_arn": "arn:aws:sns:us-east-1:111122223333:ferry"}
+        "notify": {"topic_arn": "arn:aws:sns:us-east-1:111122223333:ferry"},
+        "retry_of": "run-3f2b6c1e-0a9d-4c3e-8f1a-2b7d9e4c5a60"
     }));
 }
 
@@ -455,6 +456,30 @@ fn common_fields_are_checked() {
             ("version", json!(2), "job.version", "unsupported version 2"),
             ("name", json!("has space"), "job.name", "[A-Za-z0-9._-]"),
             ("name", json!(""), "job.name", "1-64"),
+            (
+                "retry_of",
+                json!("nightly"),
+                "job.retry_of",
+                "must be a run id",
+            ),
+            (
+                "retry_of",
+                json!("run-"),
+                "job.retry_of",
+                "must be a run id",
+            ),
+            (
+                "retry_of",
+                json!("run-a b"),
+                "job.retry_of",
+                "[A-Za-z0-9._:-]",
+            ),
+            (
+                "retry_of",
+                json!(format!("run-{}", "a".repeat(125))),
+                "job.retry_of",
+                "1-124 characters",
+            ),
             (
                 "timeout_seconds",
                 json!(10),

@@ -26,6 +26,7 @@ fn report(job: &str, outcome: Outcome) -> Report {
         console_url: None,
         run: None,
         jobs: None,
+        retry: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn a_runs_jobs_are_counted_and_named_once_each() {
         source: "s3-trigger route r".into(),
         enqueued_at: Timestamp::from_secs(0),
         deadline: None,
+        retry_of: None,
     };
     let jobs = CoveredJobs::of(
         [
@@ -103,6 +105,48 @@ fn a_runs_jobs_are_counted_and_named_once_each() {
         text.contains("Jobs:         3 (incoming-import x2, nightly)\n"),
         "{text}"
     );
+}
+
+#[test]
+fn a_report_says_how_to_rerun_what_failed_and_names_the_run_a_rerun_reruns() {
+    use crate::notify::digest::Digest;
+    use crate::notify::report::{CoveredJob, retry_command};
+    let mut r = report("nightly-export", Outcome::Failed);
+    r.run = Some("run-2".into());
+    r.jobs = Some(CoveredJobs::of(std::iter::once(CoveredJob {
+        id: "job-a".into(),
+        name: "nightly-export".into(),
+        source: "submit".into(),
+        enqueued_at: Timestamp::from_secs(0),
+        deadline: None,
+        retry_of: Some("run-1".into()),
+    })));
+    // Failed files read from the failure report: only those are rerun.
+    r.digest = Some(Digest {
+        failed: 3,
+        ..Digest::default()
+    });
+    r.retry = retry_command(&r);
+    let t = text(&r);
+    assert!(t.contains("Retry of:     run-1\n"), "{t}");
+    assert!(
+        t.contains("Retry:        ferry retry run-2 --failed-only\n"),
+        "{t}"
+    );
+    // No report to read: the whole job is rerun.
+    r.digest = None;
+    r.counts.failed = Some(3);
+    assert_eq!(retry_command(&r).as_deref(), Some("ferry retry run-2"));
+    // A success with no failed file, a person's cancel, or no run: nothing to rerun.
+    r.counts.failed = Some(0);
+    r.outcome = Outcome::Succeeded;
+    assert_eq!(retry_command(&r), None);
+    r.outcome = Outcome::Canceled;
+    assert_eq!(retry_command(&r), None);
+    r.outcome = Outcome::TimedOut;
+    assert_eq!(retry_command(&r).as_deref(), Some("ferry retry run-2"));
+    r.run = None;
+    assert_eq!(retry_command(&r), None);
 }
 
 #[test]
@@ -163,6 +207,7 @@ fn every_message_fits_sns_whatever_the_report_holds() {
     r.digest_note = Some(huge('n'));
     r.console_url = Some(huge('u'));
     r.run = Some(huge('u'));
+    r.retry = Some(huge('z'));
     r.failure = Some(Failure {
         message: Some(huge('m')),
         error_code: Some(huge('c')),
@@ -185,6 +230,7 @@ fn every_message_fits_sns_whatever_the_report_holds() {
         source: huge('y'),
         enqueued_at: Timestamp::now(),
         deadline: None,
+        retry_of: Some(huge('w')),
     })));
     let (kept, messages) = render(r, "arn:aws:sns:us-east-1:111122223333:ferry");
     assert_eq!(messages.len(), 2);
