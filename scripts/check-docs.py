@@ -18,8 +18,12 @@ autolinks; code spans and fenced code blocks are skipped):
 README.md must also be at most 260 lines, and its code map (the block that opens with
 `shared/src/`) must name every module of `shared/src` (`budget.rs`, `domain/`, ...) and, on
 each folder's line, every file directly in that folder (tests and `mod.rs` aside): a file added
-without a home in the map fails. Problems are printed as `file:line: link: problem` and make the
-exit status 1.
+without a home in the map fails.
+
+The functions cannot drift either: `template.yaml` must deploy exactly the binaries of
+`functions/` (each `AWS::Serverless::Function`'s `Binary: ferry-<dir>`), and wherever a document
+counts them in words ("the eight functions") the word must be that count. Problems are printed as
+`file:line: link: problem` and make the exit status 1.
 """
 
 from __future__ import annotations
@@ -273,6 +277,7 @@ class Checker:
             problem = self.check_link(path, link)
             if problem:
                 problems.append(Problem(name, line, link, problem))
+        problems.extend(function_count_problems(self.root, name, text))
         if name == "README.md":
             problems.extend(code_map_problems(self.root, text))
             count = len(text.splitlines())
@@ -282,6 +287,46 @@ class Checker:
 
 
 FOLDER_LINE = re.compile(r"^  (\w+)/\s")
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten", "eleven", "twelve")
+FUNCTIONS_COUNTED = re.compile(rf"\b({'|'.join(NUMBER_WORDS)})\s+functions\b", re.IGNORECASE)
+TEMPLATE_BINARY = re.compile(r"^\s+Binary:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def deployed_functions(root: Path) -> tuple[list[str], list[str]] | None:
+    """The binaries template.yaml deploys and those functions/ holds (`ferry-<dir>`), or None
+    when the tree has neither (the self-test's tree without them)."""
+    template = root / "template.yaml"
+    functions = root / "functions"
+    if not template.is_file() or not functions.is_dir():
+        return None
+    text = template.read_text(encoding="utf-8")
+    deployed = sorted(TEMPLATE_BINARY.findall(text))
+    if len(deployed) != text.count("Type: AWS::Serverless::Function"):
+        deployed.append("(a function with no Metadata.Binary)")
+    built = sorted(f"ferry-{d.name}" for d in functions.iterdir() if (d / "Cargo.toml").is_file())
+    return deployed, built
+
+
+def function_count_problems(root: Path, name: str, text: str) -> list[Problem]:
+    """The template and functions/ disagreeing (reported once, on README.md), and every
+    "<number> functions" in `text` that is not the number the template deploys."""
+    found = deployed_functions(root)
+    if found is None:
+        return []
+    deployed, built = found
+    problems = []
+    if name == "README.md" and deployed != built:
+        problems.append(Problem("template.yaml", 1, "-",
+                                f"deploys {deployed}, but functions/ builds {built}"))
+    want = NUMBER_WORDS[len(deployed)] if len(deployed) < len(NUMBER_WORDS) else None
+    for line, prose in prose_lines(text.splitlines()):
+        for match in FUNCTIONS_COUNTED.finditer(blank_code_spans(prose)):
+            if match.group(1).lower() != want:
+                problems.append(Problem(name, line, "-",
+                                        f"says {match.group(0)!r}: template.yaml deploys "
+                                        f"{len(deployed)} ({', '.join(deployed)})"))
+    return problems
 
 
 def code_map_problems(root: Path, readme: str) -> list[Problem]:
@@ -433,6 +478,34 @@ def self_test() -> int:
             (root / "shared" / "src" / module).unlink()
         (root / "shared" / "src" / "lanes").rmdir()
 
+        (root / "functions" / "lane").mkdir(parents=True)
+        (root / "functions" / "lane" / "Cargo.toml").write_text("")
+        (root / "functions" / "notify").mkdir()
+        (root / "functions" / "notify" / "Cargo.toml").write_text("")
+        (root / "template.yaml").write_text(
+            "Resources:\n  Lane:\n    Type: AWS::Serverless::Function\n    Metadata:\n"
+            "      Binary: ferry-lane\n")
+        (root / "README.md").write_text("# Project\n\nThe two functions, not `three functions`.\n")
+        (root / "bench" / "README.md").write_text("It deploys three functions.\n")
+        problems, _, _ = check(root)
+        expect("a template missing a function, and counts that do not match it",
+               sorted((p.file, p.problem.split(":")[0]) for p in problems),
+               [("README.md", "says 'two functions'"),
+                ("bench/README.md", "says 'three functions'"),
+                ("template.yaml", "deploys ['ferry-lane'], but functions/ builds ['ferry-lane', 'ferry-notify']")])
+        (root / "template.yaml").write_text(
+            "Resources:\n  Lane:\n    Type: AWS::Serverless::Function\n    Metadata:\n"
+            "      Binary: ferry-lane\n  Notify:\n    Type: AWS::Serverless::Function\n"
+            "    Metadata:\n      Binary: ferry-notify\n")
+        (root / "bench" / "README.md").write_text("It deploys two functions.\n")
+        problems, _, _ = check(root)
+        expect("counts that match the template", [str(p) for p in problems], [])
+        for path in ("functions/lane/Cargo.toml", "functions/notify/Cargo.toml", "template.yaml"):
+            (root / path).unlink()
+        (root / "functions" / "lane").rmdir()
+        (root / "functions" / "notify").rmdir()
+        (root / "functions").rmdir()
+
         (root / "README.md").write_text("# Project\n" + "line\n" * README_MAX_LINES)
         (root / "bench" / "README.md").write_text("ok\n")
         problems, _, _ = check(root)
@@ -445,7 +518,7 @@ def self_test() -> int:
             print(f"  {failure}", file=sys.stderr)
         return 1
     print(f"check-docs --self-test: ok ({len(slugs)} slugs, duplicates, link extraction, "
-          "a good tree, 10 broken links, README length, the code map)")
+          "a good tree, 10 broken links, README length, the code map, the function count)")
     return 0
 
 
