@@ -21,7 +21,7 @@ import pytest
 
 from conftest import World, report_of, reports_of_job
 from ferry_local import paths, processes
-from ferry_local.ferry import Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
+from ferry_local.ferry import ROLE, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
 #: moto's answer to GetCallerIdentity for any credentials.
 CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -672,3 +672,39 @@ def test_retry_failed_only_of_a_run_with_no_failure_report_says_so(
         f"ferry: run {run}: its task wrote no failure report to read (the job enables none): "
         f"rerun the whole job with `ferry retry {run}`"), retried.stderr
     assert len(ferry.fsx_tasks(fs)) == 1
+
+
+def test_retry_failed_only_of_a_datasync_run_lists_its_failed_files_as_includes(
+        world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
+        file_system: Callable[..., tuple[str, str]]) -> None:
+    objects = {f"src/f-{i}.bin": f"{i}\n" for i in range(5)}
+    bucket, _ = file_system(objects=objects)
+    task_arn = ferry.datasync_task(unique("cli-ds-retry"), bucket, "/src", world.archive_bucket,
+                                   f"/{unique('retry')}")
+    ferry.ctl.datasync_fail(task_arn, error_code="S3 Get Object Failed",
+                            error_detail="Access denied reading the source object",
+                            files_failed=2)
+    file = job_file(tmp_path, {
+        "name": unique("cli-ds-failing"), "kind": "datasync", "task_arn": task_arn,
+        "task_report": {"bucket_arn": f"arn:aws:s3:::{bucket}", "subdirectory": "reports",
+                        "bucket_access_role_arn": ROLE, "output_type": "STANDARD",
+                        "report_level": "ERRORS_ONLY"}})
+    out = ferry_cli(ferry, "submit", file, "--wait", "--interval", "1")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    first = report_of(reports, out.stdout.split()[1])
+    run = first["run"]
+    failed = sorted(p["path"] for p in first["digest"]["paths"])
+    assert len(failed) == 2 and first["retry"] == f"ferry retry {run} --failed-only"
+
+    # The task's detailed reports, read with the CLI's credentials: one pattern per file.
+    retried = ferry_cli(ferry, "retry", run, "--failed-only", "--wait", "--interval", "1",
+                        "--json")
+    assert retried.returncode == 0, (retried.stdout, retried.stderr)
+    answer = json.loads(retried.stdout.splitlines()[0])
+    assert answer["failed_files"] == 2 and not answer["widened"]
+    assert answer["job"]["includes"] == ["/" + p.lstrip("/") for p in failed], answer["job"]
+    assert all("/Detailed-Reports/" in s for s in answer["sources"]), answer["sources"]
+    first_execution, second = ferry.datasync_executions(task_arn)
+    assert second["Includes"] == [{"FilterType": "SIMPLE_PATTERN",
+                                   "Value": "|".join(answer["job"]["includes"])}], second
+    assert second["Status"] == "SUCCESS" and first_execution["Status"] == "ERROR"
