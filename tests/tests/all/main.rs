@@ -7,6 +7,8 @@
 //! - `fixtures`: every fixture in `events/` through its real handler;
 //! - `hostile_input`: hostile batches, keys and job specs (proptest), never a panic;
 //! - `lanes`, `wake`: the lane protocol and DataSync wake-ups through the handlers;
+//! - `lane_contract`: the lane ports' contract, on `FakeLanes` and (from the e2e tests) on
+//!   `AwsLanes`;
 //! - `limits`: the largest legal inputs against every AWS limit;
 //! - `links`: submit's preflight against a file system's links to S3;
 //! - `notify`: completion reports;
@@ -17,6 +19,7 @@
 mod access;
 mod fixtures;
 mod hostile_input;
+mod lane_contract;
 mod lanes;
 mod limits;
 mod links;

@@ -299,19 +299,22 @@ impl LaneRuns for AwsLanes {
                 let update = self.update(
                     key(pk.clone(), format!("job#{}", member.id)),
                     "SET job_state = :state, expires_at = :expires",
-                    Some("run_id = :run"),
+                    Some("run_id = :run AND job_state = :running"),
                     HashMap::from([
                         (":state".into(), s(state.as_str())),
                         (":expires".into(), expires.clone()),
                         (":run".into(), s(run.id.0.clone())),
+                        (":running".into(), s(JobState::Running.as_str())),
                     ]),
                 )?;
                 Ok((vec![update], member.weight + JOB_ITEM_EXTRA_BYTES))
             })
             .collect::<Result<Vec<_>, FerryError>>()?;
         for (_, items) in packed(groups) {
-            // A job this run does not hold any more (it cannot happen but by hand) keeps its
-            // state; redo the transaction item by item so the others still end.
+            // A job that already ended (a finish retried after its jobs were written, with
+            // another state) or that this run does not hold any more (by hand) keeps its
+            // state; redo the transaction item by item so the others still end. Found by the
+            // lane contract (tests/tests/all/lane_contract.rs), which FakeLanes kept.
             if !self.transact(items.clone()).await? {
                 for item in items {
                     self.transact(vec![item]).await?;

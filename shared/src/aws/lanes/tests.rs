@@ -402,7 +402,11 @@ async fn finishing_ends_the_members_jobs_then_the_run_and_frees_the_lane() {
     assert_eq!(items(first).len(), 2);
     let job_update = items(first)[0].update().unwrap();
     assert_eq!(st(job_update.key(), "sk"), format!("job#{}", jobs[0].id));
-    assert_eq!(job_update.condition_expression(), Some("run_id = :run"));
+    // Only a job still running in this run ends: one already ended keeps its state.
+    assert_eq!(
+        job_update.condition_expression(),
+        Some("run_id = :run AND job_state = :running")
+    );
     let req = calls[1].clone();
     let run_update = items(&req)[0].update().unwrap();
     assert_eq!(st(run_update.key(), "sk"), "run#run-1");
