@@ -4,8 +4,9 @@ use ferry::config::{
     ENV_LANE_TABLE, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, LaneConfig, Laned,
     TaskConfig,
 };
+use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::{JobSpec, ValidJob};
-use ferry::lanes::record::QueuedJob;
+use ferry::lanes::record::{Millis, QueuedJob, RunId, RunRecord, RunState};
 use ferry::lanes::{JobId, LaneId};
 use ferry::runtime::now_millis;
 use ferry::trigger::config::TriggerConfig;
@@ -55,5 +56,33 @@ pub fn submitted_job(spec: JobSpec, id: impl FnOnce(&ValidJob) -> JobId) -> Queu
         source: "submit".into(),
         enqueued_at: now,
         deadline: now + 3_600_000,
+    }
+}
+
+/// A run of `spec` claimed on `lane` at `now` (wanted for an hour), covering `job_count` jobs,
+/// as the runner's take writes it: no task yet.
+pub fn claimed_run(
+    lane: LaneId,
+    id: &str,
+    spec: JobSpec,
+    job_count: usize,
+    now: Millis,
+) -> RunRecord {
+    RunRecord {
+        id: RunId(id.to_owned()),
+        lane,
+        state: RunState::Claimed,
+        token: IdempotencyKey::derive(Some(id), &spec).to_string(),
+        spec,
+        job_count,
+        task: None,
+        claimed_at: now,
+        deadline: now + 3_600_000,
+        started_at: None,
+        ended_at: None,
+        cancel: None,
+        canceled_outside: None,
+        adoptions: 0,
+        start_attempted: None,
     }
 }

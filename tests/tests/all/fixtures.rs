@@ -18,7 +18,7 @@ use ferry::handlers::cancel_task::{self, CancelTaskOutput};
 use ferry::handlers::start_task::{self, StartTaskOutput};
 use ferry::handlers::{datasync_event, lane, notify, s3_trigger, submit, task_status};
 use ferry::ids::{DataSyncExecutionArn, StateMachineArn, TopicArn};
-use ferry::lanes::record::{JobEnd, JobState, LeaseRequest, RunId, RunRecord, RunState};
+use ferry::lanes::record::{JobEnd, JobState, LeaseRequest, RunId};
 use ferry::lanes::{JobId, JobSource, LaneId};
 use ferry::ports::{CancelOutcome, LaneLease, LaneQueue, LaneRuns, LaneView, WakeSlot, WakeSlots};
 use ferry::runtime::now_millis;
@@ -165,23 +165,7 @@ async fn lane_with_a_run(payload: &Value) -> FakeLanes {
     let pending = lanes.pending(&lane, 1, usize::MAX).await.unwrap();
     let now = now_millis();
     let spec = pending[0].spec.clone();
-    let run = RunRecord {
-        id: RunId(runner["run"].as_str().unwrap().into()),
-        lane,
-        state: RunState::Claimed,
-        token: IdempotencyKey::derive(runner["run"].as_str(), &spec).to_string(),
-        spec,
-        job_count: 1,
-        task: None,
-        claimed_at: now,
-        deadline: now + 3_600_000,
-        started_at: None,
-        ended_at: None,
-        cancel: None,
-        canceled_outside: None,
-        adoptions: 0,
-        start_attempted: None,
-    };
+    let run = ferry_tests::claimed_run(lane, runner["run"].as_str().unwrap(), spec, 1, now);
     lanes.claim(FIXTURE_OWNER, &run).await.unwrap();
     lanes.take_jobs(&run, &pending).await.unwrap();
     lanes

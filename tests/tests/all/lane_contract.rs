@@ -12,7 +12,6 @@
 
 use ferry::FerryError;
 use ferry::aws::AwsLanes;
-use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::JobSpec;
 use ferry::fakes::FakeLanes;
 use ferry::ids::UploadId;
@@ -49,24 +48,7 @@ fn job(fs: &str, name: &str, at: u64) -> QueuedJob {
 }
 
 fn run_of(lane: &LaneId, id: &str, jobs: &[&QueuedJob], now: u64) -> RunRecord {
-    let spec = jobs[0].spec.clone();
-    RunRecord {
-        id: RunId(id.to_owned()),
-        lane: lane.clone(),
-        state: RunState::Claimed,
-        token: IdempotencyKey::derive(Some(id), &spec).to_string(),
-        spec,
-        job_count: jobs.len(),
-        task: None,
-        claimed_at: now,
-        deadline: now + 3_600_000,
-        started_at: None,
-        ended_at: None,
-        cancel: None,
-        canceled_outside: None,
-        adoptions: 0,
-        start_attempted: None,
-    }
+    ferry_tests::claimed_run(lane.clone(), id, jobs[0].spec.clone(), jobs.len(), now)
 }
 
 fn ids(jobs: &[QueuedJob]) -> Vec<JobId> {
@@ -162,31 +144,21 @@ async fn run<L: LaneView + LaneLease + LaneRuns>(
     assert!(lanes.claim("r1", &second).await.is_err(), "a run in flight");
     assert_eq!(lanes.lane(lane).await.unwrap().run, Some(run.id.clone()));
     assert_eq!(lanes.run(lane, &run.id).await.unwrap(), Some(run.clone()));
-    assert!(
-        lanes
-            .take_jobs(&run, &[a.clone(), b.clone()])
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        state_of(lanes, a).await,
-        (JobState::Running, Some(run.id.clone()))
-    );
-    assert_eq!(lanes.pending_count(lane, 10).await.unwrap(), 0);
-    let members = lanes.members(lane, &run.id, 10).await.unwrap();
-    assert_eq!(
-        members.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
-        [a.id.clone(), b.id.clone()]
-    );
-    // Taken again (an adopted run): nothing changes.
-    assert!(
-        lanes
-            .take_jobs(&run, &[a.clone(), b.clone()])
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    // Taken, then taken again (an adopted run): none left out, and nothing changes.
+    for _ in 0..2 {
+        let left_out = lanes.take_jobs(&run, &[a.clone(), b.clone()]).await;
+        assert!(left_out.unwrap().is_empty());
+        assert_eq!(
+            state_of(lanes, a).await,
+            (JobState::Running, Some(run.id.clone()))
+        );
+        assert_eq!(lanes.pending_count(lane, 10).await.unwrap(), 0);
+        let members = lanes.members(lane, &run.id, 10).await.unwrap();
+        assert_eq!(
+            members.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+            [a.id.clone(), b.id.clone()]
+        );
+    }
     // Finished as the runner finishes it: the record given with its end.
     let mut ended = run.clone();
     ended.ended_at = Some(now + 10);
