@@ -321,9 +321,11 @@ fn collapse_group(group: &BTreeSet<String>, cap: usize, kind: JobKind) -> BTreeS
     collapse(&keys, cap.max(1))
         .into_iter()
         .map(|(rel, dir)| {
+            // A folder that is also a file of the group stays a bare prefix, holding both.
             let slash = kind == JobKind::FsxImport
                 && !rel.is_empty()
-                && (dir || dirs.contains(rel.as_str()));
+                && (dir || dirs.contains(rel.as_str()))
+                && !group.contains(rel.as_str());
             if slash { format!("{rel}/") } else { rel }
         })
         .collect()

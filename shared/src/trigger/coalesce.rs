@@ -14,7 +14,7 @@
 //! same jobs, whatever order the records arrived in: a redelivered batch names the same
 //! executions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -345,9 +345,18 @@ fn plan_fsx(index: usize, route: &Route, limits: &Limits, group: &[Routed], plan
         return;
     }
     let mut job = route.job.clone();
-    job.paths = collapse(&keys, limits.max_paths.max(1))
+    let collapsed = collapse(&keys, limits.max_paths.max(1));
+    // A folder that is also a key (`a` and `a/b` both uploaded) is imported as the prefix `a`,
+    // which holds both: `a/` would leave the object `a` out.
+    let uploaded: HashSet<&str> = if kind == JobKind::FsxImport && collapsed.iter().any(|(_, d)| *d)
+    {
+        keys.iter().copied().collect()
+    } else {
+        HashSet::new()
+    };
+    job.paths = collapsed
         .iter()
-        .map(|(rel, dir)| fsx_path(route, rel, *dir))
+        .map(|(rel, dir)| fsx_path(route, rel, *dir && !uploaded.contains(rel.as_str())))
         .collect();
     if job.paths.len() == 1 && job.paths[0].is_empty() {
         match kind {

@@ -512,3 +512,16 @@ proptest! {
         }
     }
 }
+
+/// Found by `arbitrary_batches_lose_nothing` on CI (2026-12-07): a key that is also the folder of
+/// another key (`incoming/é` and `incoming/é/a`), in one import batch.
+#[tokio::test]
+async fn a_key_that_is_also_a_folder_of_another_is_imported_too() {
+    let (bucket, prefix) = oracle::ROUTE_KEYS[0];
+    let keys: Vec<(&str, String)> = ["-", "é/a", "|", "%", "é"]
+        .iter()
+        .map(|rest| (bucket, oracle::form_encode(&format!("{prefix}{rest}"))))
+        .collect();
+    let (output, _) = trigger(sqs(&keys)).await;
+    assert!(output.is_ok());
+}

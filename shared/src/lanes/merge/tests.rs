@@ -288,3 +288,20 @@ fn datasync_includes_merge_within_the_spec_budget_as_well_as_the_filter_limit() 
         merged.taken
     );
 }
+
+#[test]
+fn a_folder_that_is_also_an_uploaded_file_stays_a_bare_prefix_holding_both() {
+    // Found on CI by hostile_input: `é/` would leave the object `é` out of the import.
+    let paths = [
+        format!("{ROOT}é"),
+        format!("{ROOT}é/a"),
+        format!("{ROOT}é/b"),
+        format!("{ROOT}x"),
+    ];
+    let merged = merged_uploads(&paths, limits(2));
+    assert_eq!(
+        merged.spec.paths,
+        ["s3://ferry-data/incoming/x", "s3://ferry-data/incoming/é"]
+    );
+    assert_eq!(merged.taken.len(), 4);
+}
