@@ -87,7 +87,7 @@ fn job(kind: usize, count: usize, chars: usize, script: char) -> Value {
     };
     let tags: serde_json::Map<String, Value> =
         (0..49).map(|n| (tag(n, 128), json!(tag(n, 256)))).collect();
-    match kind {
+    let mut job = match kind {
         0 => json!({"name": "heaviest-export", "kind": "fsx_export", "file_system_id": FS,
                     "paths": paths(count, chars, script), "tags": tags}),
         1 => {
@@ -101,8 +101,19 @@ fn job(kind: usize, count: usize, chars: usize, script: char) -> Value {
         _ => json!({"name": "heaviest-release", "kind": "fsx_release", "file_system_id": FS,
                     "paths": paths(count, chars, script), "release": {"days_since_last_access": 0},
                     "tags": tags}),
-    }
+    };
+    // A rerun's link at its longest (`ferry retry`).
+    job["retry_of"] = json!(LONGEST_RUN_ID.as_str());
+    job
 }
+
+/// The longest run id a job's `retry_of` takes.
+static LONGEST_RUN_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "run-{}",
+        "r".repeat(ferry::domain::validate::MAX_RUN_ID_CHARS - 4)
+    )
+});
 
 fn bytes_of(answer: &Value) -> usize {
     json_bytes(answer)
@@ -284,8 +295,9 @@ fn the_heaviest_job_of_each_kind_that_fits_goes_through() {
 
 #[tokio::test]
 async fn a_run_of_the_most_jobs_with_the_longest_sources_travels_by_reference() {
-    // 2,000 jobs (a run's most), each from a schedule occurrence of 1,024 four-byte characters:
-    // their sources alone weigh 8 MB, which no state, item or answer could carry.
+    // 2,000 jobs (a run's most), each from a schedule occurrence of 1,024 four-byte characters
+    // and each a rerun with the longest `retry_of`: their sources alone weigh 8 MB, which no
+    // state, item or answer could carry.
     let lanes = FakeLanes::new();
     let runners = FakeTrigger::new();
     let mut owner = String::new();
@@ -293,7 +305,8 @@ async fn a_run_of_the_most_jobs_with_the_longest_sources_travels_by_reference() 
         let occurrence = format!("{i:05}{}", "\u{1F600}".repeat(1_019));
         assert_eq!(occurrence.chars().count(), 1_024);
         let spec = json!({"name": "imports", "kind": "fsx_import", "file_system_id": FS,
-                          "paths": [format!("s3://ferry-data/incoming/{}/", i % 20)]});
+                          "paths": [format!("s3://ferry-data/incoming/{}/", i % 20)],
+                          "retry_of": LONGEST_RUN_ID.as_str()});
         let submitted = submit::handle(
             &(runners.clone(), lanes.clone()),
             &submit_config(),
@@ -326,6 +339,12 @@ async fn a_run_of_the_most_jobs_with_the_longest_sources_travels_by_reference() 
     assert_eq!(members.len(), MAX_JOBS_PER_RUN);
     let sources: usize = members.iter().map(|m| json_str_bytes(&m.source)).sum();
     assert!(sources > 8_000_000, "{sources}");
+    // Each member keeps the rerun's link (for the report), at its longest.
+    assert!(
+        members
+            .iter()
+            .all(|m| m.retry_of.as_deref() == Some(LONGEST_RUN_ID.as_str()))
+    );
     assert!(json_bytes(&run) < 2_000, "the run's record counts its jobs");
 }
 
