@@ -221,6 +221,26 @@ def file_system(ferry: LocalFerry) -> Callable[..., tuple[str, str]]:
     return make
 
 
+def failing_datasync_job(ferry: LocalFerry, world: World,
+                         file_system: Callable[..., tuple[str, str]],
+                         name: str) -> tuple[str, str, dict[str, Any]]:
+    """A DataSync task from a new bucket's `src/` (five objects) to the archive whose next
+    execution fails two files, and a job `name` of it whose detailed task report (errors only)
+    goes under the bucket's `reports/`. Returns (bucket, task ARN, job)."""
+    objects = {f"src/f-{i}.bin": f"{i}\n" for i in range(5)}
+    bucket, _ = file_system(objects=objects)
+    task_arn = ferry.datasync_task(unique(name), bucket, "/src", world.archive_bucket,
+                                   f"/{unique(name)}")
+    ferry.ctl.datasync_fail(task_arn, error_code="S3 Get Object Failed",
+                            error_detail="Access denied reading the source object",
+                            files_failed=2)
+    job = {"name": unique(name), "kind": "datasync", "task_arn": task_arn,
+           "task_report": {"bucket_arn": f"arn:aws:s3:::{bucket}", "subdirectory": "reports",
+                           "bucket_access_role_arn": ROLE, "output_type": "STANDARD",
+                           "report_level": "ERRORS_ONLY"}}
+    return bucket, task_arn, job
+
+
 def submitted(ferry: LocalFerry, job: dict[str, Any], **extra: Any) -> str:
     """Submits `job` (as a schedule or a person does); returns its job id."""
     answer = ferry.submit({"job": job, **extra})

@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import World, report_of, reports_of_job
+from conftest import World, failing_datasync_job, report_of, reports_of_job
 from ferry_local import paths, processes
-from ferry_local.ferry import ROLE, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
+from ferry_local.ferry import Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
 #: moto's answer to GetCallerIdentity for any credentials.
 CALLER = "arn:aws:sts::123456789012:user/moto"
@@ -677,18 +677,8 @@ def test_retry_failed_only_of_a_run_with_no_failure_report_says_so(
 def test_retry_failed_only_of_a_datasync_run_lists_its_failed_files_as_includes(
         world: World, ferry: LocalFerry, reports: Inbox, tmp_path: pathlib.Path,
         file_system: Callable[..., tuple[str, str]]) -> None:
-    objects = {f"src/f-{i}.bin": f"{i}\n" for i in range(5)}
-    bucket, _ = file_system(objects=objects)
-    task_arn = ferry.datasync_task(unique("cli-ds-retry"), bucket, "/src", world.archive_bucket,
-                                   f"/{unique('retry')}")
-    ferry.ctl.datasync_fail(task_arn, error_code="S3 Get Object Failed",
-                            error_detail="Access denied reading the source object",
-                            files_failed=2)
-    file = job_file(tmp_path, {
-        "name": unique("cli-ds-failing"), "kind": "datasync", "task_arn": task_arn,
-        "task_report": {"bucket_arn": f"arn:aws:s3:::{bucket}", "subdirectory": "reports",
-                        "bucket_access_role_arn": ROLE, "output_type": "STANDARD",
-                        "report_level": "ERRORS_ONLY"}})
+    _, task_arn, job = failing_datasync_job(ferry, world, file_system, "cli-ds-failing")
+    file = job_file(tmp_path, job)
     out = ferry_cli(ferry, "submit", file, "--wait", "--interval", "1")
     assert out.returncode == 1, (out.stdout, out.stderr)
     first = report_of(reports, out.stdout.split()[1])

@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import (LEASE_SECONDS, World, report_of, reports_of_job, submitted)
+from conftest import (LEASE_SECONDS, World, failing_datasync_job, report_of, reports_of_job,
+                      submitted)
 from ferry_local import paths, processes, template
 from ferry_local.ferry import ROLE, Inbox, LocalFerry, lane_of_fs, lane_of_task, unique
 
@@ -699,18 +700,8 @@ def test_a_failed_datasync_run_reports_its_task_report(ferry: LocalFerry, world:
                                                        reports: Inbox,
                                                        file_system: Callable[..., tuple[str, str]],
                                                        ) -> None:
-    objects = {f"src/f-{i}.bin": f"{i}\n" for i in range(5)}
-    bucket, _ = file_system(objects=objects)
-    task_arn = ferry.datasync_task(unique("e2e-failing"), bucket, "/src", world.archive_bucket,
-                                   f"/{unique('failing')}")
-    ferry.ctl.datasync_fail(task_arn, error_code="S3 Get Object Failed",
-                            error_detail="Access denied reading the source object",
-                            files_failed=2)
-    job = submitted(ferry, {
-        "name": unique("e2e-ds-failing"), "kind": "datasync", "task_arn": task_arn,
-        "task_report": {"bucket_arn": f"arn:aws:s3:::{bucket}", "subdirectory": "reports",
-                        "bucket_access_role_arn": ROLE, "output_type": "STANDARD",
-                        "report_level": "ERRORS_ONLY"}})
+    bucket, task_arn, spec = failing_datasync_job(ferry, world, file_system, "e2e-ds-failing")
+    job = submitted(ferry, spec)
     jobs = ferry.settle(lane_of_task(task_arn), jobs=1)
     assert jobs[job]["state"] == "failed"
 

@@ -4,9 +4,8 @@ use ferry::config::{
     ENV_LANE_TABLE, ENV_ROUTES, ENV_STATE_MACHINE_ARN, FromEnvironment, LaneConfig, Laned,
     TaskConfig,
 };
-use ferry::domain::idempotency::IdempotencyKey;
 use ferry::domain::job::{JobSpec, ValidJob};
-use ferry::lanes::record::{Millis, QueuedJob, RunId, RunRecord, RunState};
+use ferry::lanes::record::{Millis, QueuedJob, RunId, RunRecord};
 use ferry::lanes::{JobId, LaneId};
 use ferry::runtime::now_millis;
 use ferry::trigger::config::TriggerConfig;
@@ -68,21 +67,9 @@ pub fn claimed_run(
     job_count: usize,
     now: Millis,
 ) -> RunRecord {
-    RunRecord {
-        id: RunId(id.to_owned()),
-        lane,
-        state: RunState::Claimed,
-        token: IdempotencyKey::derive(Some(id), &spec).to_string(),
-        spec,
-        job_count,
-        task: None,
-        claimed_at: now,
-        deadline: now + 3_600_000,
-        started_at: None,
-        ended_at: None,
-        cancel: None,
-        canceled_outside: None,
-        adoptions: 0,
-        start_attempted: None,
-    }
+    RunRecord::claimed(
+        (RunId(id.to_owned()), lane),
+        (spec, job_count),
+        (now, now + 3_600_000),
+    )
 }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{JobId, LaneId};
+use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::JobSpec;
 use crate::domain::outcome::Outcome;
 use crate::domain::status::{Counts, TaskHandle, Timestamp};
@@ -207,6 +208,34 @@ pub struct RunRecord {
     /// token); kept beside the record, first one wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_attempted: Option<Millis>,
+}
+
+impl RunRecord {
+    /// A run of `spec` (merged from `job_count` jobs) as a take claims it at `now`: no task
+    /// yet, its idempotency key derived from its id and spec, wanted until `deadline`.
+    pub fn claimed(
+        (id, lane): (RunId, LaneId),
+        (spec, job_count): (JobSpec, usize),
+        (now, deadline): (Millis, Millis),
+    ) -> RunRecord {
+        RunRecord {
+            token: IdempotencyKey::derive(Some(&id.0), &spec).to_string(),
+            id,
+            lane,
+            state: RunState::Claimed,
+            spec,
+            job_count,
+            task: None,
+            claimed_at: now,
+            deadline,
+            started_at: None,
+            ended_at: None,
+            cancel: None,
+            canceled_outside: None,
+            adoptions: 0,
+            start_attempted: None,
+        }
+    }
 }
 
 fn no_deadline() -> Millis {

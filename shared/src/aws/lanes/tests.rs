@@ -24,7 +24,7 @@ use crate::ids::UploadId;
 use crate::lanes::JobSource;
 use crate::lanes::record::{
     CancelRequest, DroppedUpload, Enqueued, JobState, KeptReport, Lease, LeaseRequest, Leased,
-    QueuedJob, Registered, RunJob, RunRecord, RunState,
+    QueuedJob, Registered, RunJob, RunRecord,
 };
 use crate::ports::{
     KeepReports, LaneLease, LaneQueue, LaneRuns, LaneView, QueuedUploads, ReadRuns, RecordDropped,
@@ -57,23 +57,13 @@ fn queued(n: u8) -> QueuedJob {
 }
 
 fn run_of(jobs: &[QueuedJob]) -> RunRecord {
-    RunRecord {
-        id: RunId("run-1".into()),
-        lane: lane(),
-        state: RunState::Claimed,
-        spec: jobs[0].spec.clone(),
-        job_count: jobs.len(),
-        token: "ferry-token".into(),
-        task: None,
-        claimed_at: 1_700_000_001_000,
-        deadline: 1_700_003_601_000,
-        started_at: None,
-        ended_at: None,
-        cancel: None,
-        canceled_outside: None,
-        adoptions: 0,
-        start_attempted: None,
-    }
+    let mut run = RunRecord::claimed(
+        (RunId("run-1".into()), lane()),
+        (jobs[0].spec.clone(), jobs.len()),
+        (1_700_000_001_000, 1_700_003_601_000),
+    );
+    run.token = "ferry-token".into();
+    run
 }
 
 /// The member record a run keeps of `job`, as a Query returns it.

@@ -2,7 +2,6 @@
 //! pending jobs that merge with the oldest; [`finish`] ends its jobs and frees the lane.
 
 use super::{MAX_ADOPTIONS, Timing};
-use crate::domain::idempotency::IdempotencyKey;
 use crate::domain::job::Limits;
 use crate::error::FerryError;
 use crate::lanes::merge::{Candidate, merge};
@@ -246,24 +245,11 @@ pub(super) fn plan(
         .collect();
     let merged = merge(&candidates, limits)?;
     let deadline = merged.taken.iter().map(|&i| live[i].deadline).max()?;
-    let token = IdempotencyKey::derive(Some(&id.0), &merged.spec).to_string();
-    let run = RunRecord {
-        id,
-        lane: lane.clone(),
-        state: RunState::Claimed,
-        spec: merged.spec,
-        job_count: merged.taken.len(),
-        token,
-        task: None,
-        claimed_at: now,
-        deadline,
-        started_at: None,
-        ended_at: None,
-        cancel: None,
-        canceled_outside: None,
-        adoptions: 0,
-        start_attempted: None,
-    };
+    let run = RunRecord::claimed(
+        (id, lane.clone()),
+        (merged.spec, merged.taken.len()),
+        (now, deadline),
+    );
     Some(Planned {
         run,
         taken: merged.taken,
